@@ -1,0 +1,118 @@
+// Package competition owns the domain rules of competitions and submissions:
+// their fields, the submission state machine, commit digests, score cards and
+// leaderboard ranking. It is pure logic: it must never import the store, the
+// job queue, HTTP or anything else that does I/O.
+package competition
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind names a task kind (an internal/eval package).
+type Kind string
+
+// Kinds known to this build.
+const (
+	KindMCQ Kind = "mcq"
+)
+
+// ParseKind validates a kind name.
+func ParseKind(s string) (Kind, error) {
+	switch Kind(s) {
+	case KindMCQ:
+		return Kind(s), nil
+	}
+	return "", fmt.Errorf("unknown competition kind %q (known: mcq)", s)
+}
+
+// Competition is a benchmark that submissions are evaluated on.
+type Competition struct {
+	ID            string          `json:"id"`
+	Kind          Kind            `json:"kind"`
+	Title         string          `json:"title"`
+	Config        json.RawMessage `json:"config"`
+	DatasetName   string          `json:"dataset_name"`
+	DatasetDigest string          `json:"dataset_digest"`
+	Items         int             `json:"items"`
+	CreatedBy     string          `json:"created_by"`
+	CreatedAt     time.Time       `json:"created_at"`
+}
+
+// MCQConfig is the kind-specific configuration of an mcq competition.
+type MCQConfig struct {
+	// Mode is "generative" (chat completion, answer extracted from text) or
+	// "loglik" (completions with logprobs, most likely choice).
+	Mode string `json:"mode"`
+	// Template is the prompt template; empty means the documented default.
+	Template string `json:"template,omitempty"`
+	// MaxTokens bounds generative answers.
+	MaxTokens int `json:"max_tokens"`
+}
+
+// State is where a submission is in its life.
+type State string
+
+// Submission states. Scored, Failed and InfraFailed are final.
+const (
+	StateQueued      State = "queued"
+	StateRunning     State = "running"
+	StateScored      State = "scored"
+	StateFailed      State = "failed"
+	StateInfraFailed State = "infra_failed"
+)
+
+// Final reports whether no more work will happen on a submission in state s.
+func (s State) Final() bool {
+	return s == StateScored || s == StateFailed || s == StateInfraFailed
+}
+
+// ModelSpec says how to reach a submitted model: any server speaking the
+// OpenAI HTTP API.
+type ModelSpec struct {
+	BaseURL string `json:"base_url"`
+	Model   string `json:"model"`
+}
+
+// Submission is one competitor's entry in a competition.
+type Submission struct {
+	ID            string    `json:"id"`
+	CompetitionID string    `json:"competition_id"`
+	Name          string    `json:"name"`
+	Submitter     string    `json:"submitter"`
+	Model         ModelSpec `json:"model"`
+	// Digest is the sha256 of what was committed (see ModelDigest).
+	Digest string `json:"digest"`
+	// CommittedAt is the server time the submission was accepted; later
+	// issues use it for time priority.
+	CommittedAt time.Time `json:"committed_at"`
+	State       State     `json:"state"`
+	Reason      string    `json:"reason,omitempty"`
+	ItemsTotal  int       `json:"items_total"`
+	ItemsDone   int       `json:"items_done"`
+	Card        *Card     `json:"card,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ModelDigest is the content digest of a model submission: what the model is,
+// not who sent it, so that a re-submission of the same model is recognisable.
+func ModelDigest(spec ModelSpec) string {
+	sum := sha256.Sum256([]byte("crucible-model-v1\n" + spec.BaseURL + "\n" + spec.Model))
+	return hex.EncodeToString(sum[:])
+}
+
+// ValidateTitle checks a competition title.
+func ValidateTitle(title string) error {
+	title = strings.TrimSpace(title)
+	if title == "" {
+		return fmt.Errorf("title is required")
+	}
+	if len(title) > 200 {
+		return fmt.Errorf("title is %d characters; at most 200", len(title))
+	}
+	return nil
+}

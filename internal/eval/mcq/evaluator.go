@@ -1,0 +1,243 @@
+package mcq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"text/template"
+	"time"
+	"unicode/utf8"
+
+	"crucible/internal/eval"
+	"crucible/internal/inference"
+)
+
+// Mode selects how a model is asked a question.
+type Mode string
+
+const (
+	// Generative asks with one chat completion and parses the answer with Extract.
+	Generative Mode = "generative"
+	// LogLikelihood scores each choice as a continuation of the prompt with
+	// /v1/completions (echo, logprobs) and picks the most likely one.
+	LogLikelihood Mode = "loglik"
+)
+
+// DefaultMaxTokens is the generation budget of a generative request when
+// Config.MaxTokens is zero.
+const DefaultMaxTokens = 32
+
+// Config configures an Evaluator.
+type Config struct {
+	// Client talks to the model server. Required.
+	Client *inference.Client
+	// Model is the model name sent with every request. Required.
+	Model string
+	// Mode is Generative (the default when empty) or LogLikelihood.
+	Mode Mode
+	// Template renders an item into a prompt; nil means DefaultTemplate.
+	Template *template.Template
+	// MaxTokens bounds generation in Generative mode; 0 means DefaultMaxTokens.
+	MaxTokens int
+	// Dataset holds the items to evaluate. Required, non-empty.
+	Dataset *Dataset
+}
+
+// Evaluator evaluates the items of a multiple-choice dataset against one
+// model. It implements eval.Evaluator and is safe for concurrent use.
+type Evaluator struct {
+	client    *inference.Client
+	model     string
+	mode      Mode
+	tmpl      *template.Template
+	maxTokens int
+	items     []Item
+}
+
+var _ eval.Evaluator = (*Evaluator)(nil)
+
+// NewEvaluator checks cfg and returns an Evaluator.
+func NewEvaluator(cfg Config) (*Evaluator, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("mcq: Config.Client is nil")
+	}
+	if strings.TrimSpace(cfg.Model) == "" {
+		return nil, errors.New("mcq: Config.Model is empty")
+	}
+	if cfg.Dataset == nil || len(cfg.Dataset.Items) == 0 {
+		return nil, errors.New("mcq: Config.Dataset has no items")
+	}
+	mode := cfg.Mode
+	if mode == "" {
+		mode = Generative
+	}
+	if mode != Generative && mode != LogLikelihood {
+		return nil, fmt.Errorf("mcq: unknown mode %q (want %q or %q)", mode, Generative, LogLikelihood)
+	}
+	tmpl := cfg.Template
+	if tmpl == nil {
+		var err error
+		if tmpl, err = ParseTemplate(DefaultTemplate); err != nil {
+			return nil, err
+		}
+	}
+	mt := cfg.MaxTokens
+	if mt < 0 {
+		return nil, fmt.Errorf("mcq: Config.MaxTokens is negative (%d)", mt)
+	}
+	if mt == 0 {
+		mt = DefaultMaxTokens
+	}
+	return &Evaluator{
+		client:    cfg.Client,
+		model:     cfg.Model,
+		mode:      mode,
+		tmpl:      tmpl,
+		maxTokens: mt,
+		items:     cfg.Dataset.Items,
+	}, nil
+}
+
+// Len returns the number of items in the dataset.
+func (e *Evaluator) Len() int { return len(e.items) }
+
+// GenerativeDetail is Result.Detail in Generative mode.
+type GenerativeDetail struct {
+	Mode         Mode   `json:"mode"`
+	ItemID       string `json:"item_id"`
+	Answer       string `json:"answer"`
+	Parsed       bool   `json:"parsed"`
+	FinishReason string `json:"finish_reason,omitempty"`
+}
+
+// LogLikelihoodDetail is Result.Detail in LogLikelihood mode; Result.Response
+// holds the same JSON.
+type LogLikelihoodDetail struct {
+	Mode   Mode      `json:"mode"`
+	ItemID string    `json:"item_id"`
+	Answer string    `json:"answer"`
+	Sums   []float64 `json:"loglik"`
+	Tokens []int     `json:"continuation_tokens"`
+}
+
+// Evaluate asks the model item index and scores its answer. A wrong or
+// unparseable answer is a Result with Correct=false; an error means the
+// request failed (see inference.IsPermanent) or the server answered
+// malformed.
+func (e *Evaluator) Evaluate(ctx context.Context, index int) (eval.Result, error) {
+	if index < 0 || index >= len(e.items) {
+		return eval.Result{}, fmt.Errorf("mcq: index %d out of range [0,%d)", index, len(e.items))
+	}
+	it := e.items[index]
+	prompt, err := Render(e.tmpl, it)
+	if err != nil {
+		return eval.Result{}, fmt.Errorf("mcq: item %s: render prompt: %w", it.ID, err)
+	}
+	res := eval.Result{Index: index, Prompt: prompt, Started: time.Now()}
+	if e.mode == LogLikelihood {
+		err = e.loglik(ctx, it, &res)
+	} else {
+		err = e.generate(ctx, it, &res)
+	}
+	if err != nil {
+		return eval.Result{}, fmt.Errorf("mcq: item %s: %w", it.ID, err)
+	}
+	res.Ended = time.Now()
+	res.LatencyMS = res.Ended.Sub(res.Started).Milliseconds()
+	if res.Correct {
+		res.Score = 1
+	}
+	return res, nil
+}
+
+func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result) error {
+	zero := 0.0
+	resp, err := e.client.Chat(ctx, inference.ChatRequest{
+		Model:       e.model,
+		Messages:    []inference.ChatMessage{{Role: "user", Content: res.Prompt}},
+		MaxTokens:   e.maxTokens,
+		Temperature: &zero,
+	})
+	if err != nil {
+		return err
+	}
+	if len(resp.Choices) == 0 {
+		return errors.New("chat completion has no choices")
+	}
+	ch := resp.Choices[0]
+	res.Response = ch.Message.Content
+	res.PromptTokens = resp.Usage.PromptTokens
+	res.CompletionTokens = resp.Usage.CompletionTokens
+	idx, ok := Extract(ch.Message.Content, it.Choices)
+	if ok {
+		res.Prediction = Letter(idx)
+		res.Correct = idx == it.Answer
+	}
+	detail, err := json.Marshal(GenerativeDetail{
+		Mode: Generative, ItemID: it.ID, Answer: Letter(it.Answer), Parsed: ok, FinishReason: ch.FinishReason,
+	})
+	if err != nil {
+		return err
+	}
+	res.Detail = detail
+	return nil
+}
+
+func (e *Evaluator) loglik(ctx context.Context, it Item, res *eval.Result) error {
+	one := 1
+	zero := 0.0
+	// Offsets are counted in characters (code points), as Python-based
+	// OpenAI-compatible servers report them.
+	start := utf8.RuneCountInString(res.Prompt)
+	d := LogLikelihoodDetail{Mode: LogLikelihood, ItemID: it.ID, Answer: Letter(it.Answer),
+		Sums: make([]float64, len(it.Choices)), Tokens: make([]int, len(it.Choices))}
+	best := -1
+	for i, c := range it.Choices {
+		resp, err := e.client.Completion(ctx, inference.CompletionRequest{
+			Model:       e.model,
+			Prompt:      res.Prompt + " " + c,
+			MaxTokens:   0,
+			Echo:        true,
+			Logprobs:    &one,
+			Temperature: &zero,
+		})
+		if err != nil {
+			return fmt.Errorf("choice %s: %w", Letter(i), err)
+		}
+		if len(resp.Choices) == 0 || resp.Choices[0].Logprobs == nil {
+			return fmt.Errorf("choice %s: completion has no logprobs (does the server support echo with logprobs?)", Letter(i))
+		}
+		lp := resp.Choices[0].Logprobs
+		if len(lp.TextOffset) != len(lp.TokenLogprobs) {
+			return fmt.Errorf("choice %s: %d text offsets for %d token logprobs", Letter(i), len(lp.TextOffset), len(lp.TokenLogprobs))
+		}
+		sum, n := 0.0, 0
+		for k, off := range lp.TextOffset {
+			if off >= start && lp.TokenLogprobs[k] != nil {
+				sum += *lp.TokenLogprobs[k]
+				n++
+			}
+		}
+		if n == 0 || math.IsNaN(sum) {
+			return fmt.Errorf("choice %s: no scored tokens after the prompt", Letter(i))
+		}
+		d.Sums[i], d.Tokens[i] = sum, n
+		res.PromptTokens += resp.Usage.PromptTokens
+		res.CompletionTokens += resp.Usage.CompletionTokens
+		if best < 0 || sum > d.Sums[best] {
+			best = i
+		}
+	}
+	detail, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	res.Response = string(detail)
+	res.Detail = detail
+	res.Prediction = Letter(best)
+	res.Correct = best == it.Answer
+	return nil
+}

@@ -1,0 +1,259 @@
+// Package inference owns Crucible's connection to model servers: the
+// OpenAI-compatible wire types (types.go) and a lean HTTP client over
+// net/http (client.go) used on the evaluation hot path. It classifies
+// failures so callers can tell deterministic ones (a wrong model name, a bad
+// request) from transient ones worth retrying.
+//
+// The package must never import the store, the job queue or any eval kind.
+package inference
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MaxResponseBytes is the largest response body the client reads; a larger
+// body fails with an error rather than exhausting memory.
+const MaxResponseBytes = 8 << 20
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL is the server's API root, e.g. "http://127.0.0.1:8000/v1";
+	// see NormalizeBaseURL for the accepted forms.
+	BaseURL string
+	// APIKey, when set, is sent as "Authorization: Bearer <APIKey>".
+	APIKey string
+	// HTTPClient overrides the default client, which reuses up to 256 idle
+	// connections per host and applies no overall timeout (use contexts).
+	HTTPClient *http.Client
+}
+
+// Client talks to one OpenAI-compatible server. It is safe for concurrent use.
+type Client struct {
+	base   string
+	auth   string
+	http   *http.Client
+	chat   string
+	compl  string
+	models string
+}
+
+// New returns a Client for cfg.BaseURL.
+func New(cfg Config) (*Client, error) {
+	base, err := NormalizeBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: NewTransport()}
+	}
+	c := &Client{
+		base:   base,
+		http:   hc,
+		chat:   base + "/chat/completions",
+		compl:  base + "/completions",
+		models: base + "/models",
+	}
+	if cfg.APIKey != "" {
+		c.auth = "Bearer " + cfg.APIKey
+	}
+	return c, nil
+}
+
+// NewTransport returns an http.Transport tuned for many concurrent requests
+// to few hosts: it keeps up to 256 idle connections per host.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// BaseURL returns the normalised API root the client sends requests to.
+func (c *Client) BaseURL() string { return c.base }
+
+// NormalizeBaseURL turns a user-supplied server address into an API root
+// without a trailing slash. "http://host:port/v1", "http://host:port/v1/" and
+// "http://host:port" (to which "/v1" is appended) are accepted; other paths
+// are kept as given. Schemes other than http and https and URLs without a
+// host are rejected.
+func NormalizeBaseURL(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", errors.New("inference: base URL is empty; want e.g. http://127.0.0.1:8000/v1")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("inference: base URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("inference: base URL %q: scheme must be http or https, e.g. http://127.0.0.1:8000/v1", raw)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return "", fmt.Errorf("inference: base URL %q has no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("inference: base URL %q must not have a query or fragment", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	if u.Path == "" {
+		u.Path = "/v1"
+	}
+	return u.String(), nil
+}
+
+// StatusError is a non-2xx response from the server.
+type StatusError struct {
+	// StatusCode is the HTTP status code.
+	StatusCode int
+	// Message is the server's error message, or the start of the body.
+	Message string
+}
+
+// Error implements error.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("inference: server returned %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
+}
+
+// IsPermanent reports whether err is a deterministic failure that retrying
+// will not fix: a 4xx response other than 408 (timeout) and 429 (rate
+// limit), such as an unknown model or a malformed request. 5xx responses,
+// 408, 429, connection errors, timeouts and cancellations are not permanent.
+func IsPermanent(err error) bool {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.StatusCode
+	return c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests
+}
+
+// Chat sends a chat completion request. Streaming requests are rejected;
+// the client reads whole responses only.
+func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, error) {
+	if req.Stream {
+		return nil, errors.New("inference: Chat does not support stream=true")
+	}
+	var resp ChatResponse
+	if err := c.do(ctx, http.MethodPost, c.chat, &req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Completion sends a text completion request (POST /v1/completions).
+func (c *Client) Completion(ctx context.Context, req CompletionRequest) (*CompletionResponse, error) {
+	var resp CompletionResponse
+	if err := c.do(ctx, http.MethodPost, c.compl, &req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// Models lists the models the server offers (GET /v1/models).
+func (c *Client) Models(ctx context.Context) (*ModelList, error) {
+	var resp ModelList
+	if err := c.do(ctx, http.MethodGet, c.models, nil, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("inference: encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, body)
+	if err != nil {
+		return fmt.Errorf("inference: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("inference: %s %s: %w", method, endpoint, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return fmt.Errorf("inference: %s %s: read response: %w", method, endpoint, err)
+	}
+	if len(data) > MaxResponseBytes {
+		return fmt.Errorf("inference: %s %s: response body exceeds %d bytes", method, endpoint, MaxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &StatusError{StatusCode: resp.StatusCode, Message: errorMessage(data)}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("inference: %s %s: decode response: %w", method, endpoint, err)
+	}
+	return nil
+}
+
+// errorMessage extracts a human-readable message from an error body in
+// OpenAI's shape, or the common {"detail": ...}/{"message": ...} shapes,
+// falling back to the first 512 bytes of the body.
+func errorMessage(data []byte) string {
+	var e struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Detail  json.RawMessage `json:"detail"`
+	}
+	if json.Unmarshal(data, &e) == nil {
+		var inner struct {
+			Message string `json:"message"`
+		}
+		var s string
+		switch {
+		case len(e.Error) > 0 && json.Unmarshal(e.Error, &inner) == nil && inner.Message != "":
+			return inner.Message
+		case len(e.Error) > 0 && json.Unmarshal(e.Error, &s) == nil && s != "":
+			return s
+		case e.Message != "":
+			return e.Message
+		case len(e.Detail) > 0:
+			if json.Unmarshal(e.Detail, &s) == nil {
+				return s
+			}
+			return string(e.Detail)
+		}
+	}
+	msg := strings.TrimSpace(string(data))
+	if len(msg) > 512 {
+		msg = msg[:512] + "…"
+	}
+	if msg == "" {
+		msg = "(empty body)"
+	}
+	return msg
+}

@@ -1,0 +1,132 @@
+package inference
+
+// This file holds the wire types of the OpenAI-compatible API, shared by the
+// client in this package and by servers such as internal/modelserver. Field
+// names and JSON shapes follow OpenAI's documented API exactly.
+
+// ChatMessage is one message of a chat conversation.
+type ChatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ChatRequest is the body of POST /v1/chat/completions.
+type ChatRequest struct {
+	Model       string        `json:"model"`
+	Messages    []ChatMessage `json:"messages"`
+	MaxTokens   int           `json:"max_tokens,omitempty"`
+	Temperature *float64      `json:"temperature,omitempty"`
+	Stream      bool          `json:"stream,omitempty"`
+	Seed        *int          `json:"seed,omitempty"`
+}
+
+// Usage counts the tokens of one request.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// ChatChoice is one generated alternative of a chat completion.
+type ChatChoice struct {
+	Index        int         `json:"index"`
+	Message      ChatMessage `json:"message"`
+	FinishReason string      `json:"finish_reason"`
+}
+
+// ChatResponse is the body returned by POST /v1/chat/completions (object "chat.completion").
+type ChatResponse struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []ChatChoice `json:"choices"`
+	Usage   Usage        `json:"usage"`
+}
+
+// ChatDelta is the incremental message content of one streamed chunk.
+type ChatDelta struct {
+	Role    string `json:"role,omitempty"`
+	Content string `json:"content,omitempty"`
+}
+
+// ChatChunkChoice is one alternative inside a streamed chunk.
+type ChatChunkChoice struct {
+	Index        int       `json:"index"`
+	Delta        ChatDelta `json:"delta"`
+	FinishReason *string   `json:"finish_reason"`
+}
+
+// ChatChunk is one server-sent event of a streamed chat completion (object "chat.completion.chunk").
+type ChatChunk struct {
+	ID      string            `json:"id"`
+	Object  string            `json:"object"`
+	Created int64             `json:"created"`
+	Model   string            `json:"model"`
+	Choices []ChatChunkChoice `json:"choices"`
+}
+
+// CompletionRequest is the body of POST /v1/completions. MaxTokens is always
+// sent, so a value of 0 (score the prompt, generate nothing) reaches the server.
+type CompletionRequest struct {
+	Model       string   `json:"model"`
+	Prompt      string   `json:"prompt"`
+	MaxTokens   int      `json:"max_tokens"`
+	Echo        bool     `json:"echo,omitempty"`
+	Logprobs    *int     `json:"logprobs,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
+}
+
+// Logprobs holds per-token log probabilities of a completion. The first entry
+// of TokenLogprobs is null when the prompt is echoed, as in OpenAI's API.
+type Logprobs struct {
+	Tokens        []string             `json:"tokens"`
+	TokenLogprobs []*float64           `json:"token_logprobs"`
+	TextOffset    []int                `json:"text_offset"`
+	TopLogprobs   []map[string]float64 `json:"top_logprobs"`
+}
+
+// CompletionChoice is one generated alternative of a text completion.
+type CompletionChoice struct {
+	Text         string    `json:"text"`
+	Index        int       `json:"index"`
+	Logprobs     *Logprobs `json:"logprobs"`
+	FinishReason string    `json:"finish_reason"`
+}
+
+// CompletionResponse is the body returned by POST /v1/completions (object "text_completion").
+type CompletionResponse struct {
+	ID      string             `json:"id"`
+	Object  string             `json:"object"`
+	Created int64              `json:"created"`
+	Model   string             `json:"model"`
+	Choices []CompletionChoice `json:"choices"`
+	Usage   Usage              `json:"usage"`
+}
+
+// Model describes one model served by a server.
+type Model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created,omitempty"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// ModelList is the body returned by GET /v1/models (object "list").
+type ModelList struct {
+	Object string  `json:"object"`
+	Data   []Model `json:"data"`
+}
+
+// ErrorDetail is the payload of an OpenAI error response.
+type ErrorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+// ErrorResponse is the body of a non-2xx OpenAI-compatible response.
+type ErrorResponse struct {
+	Error ErrorDetail `json:"error"`
+}

@@ -1,0 +1,157 @@
+// Package jobs owns durable background work: a River queue on the same
+// database as the store (SQLite or PostgreSQL through database/sql), so that
+// a submission and the job that evaluates it commit together, a crashed worker's
+// job is rescued and resumed, and several `crucible worker` processes share
+// the queue on PostgreSQL. It imports the store and eval kinds' interfaces;
+// it must never import the API or the CLI.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"crucible/internal/clock"
+	"crucible/internal/store"
+)
+
+// Config configures a Queue.
+type Config struct {
+	DB    *store.DB
+	Clock clock.Clock
+	// Planner turns a submission into an evaluator; nil makes an insert-only
+	// queue (it enqueues but works nothing).
+	Planner Planner
+	// Submissions is how many submissions one process evaluates at once (default 4).
+	Submissions int
+	// ItemConcurrency is how many items of one submission run at once (default 8).
+	ItemConcurrency int
+	// Slice is how long one job run evaluates before yielding and resuming, so
+	// that no single run outlives RescueAfter (default 30 s).
+	Slice time.Duration
+	// RescueAfter is how long a job may look running before it is presumed
+	// dead (its worker crashed) and run again (default 5 min).
+	RescueAfter time.Duration
+	// MaxAttempts bounds infrastructure retries of one evaluation (default 5).
+	MaxAttempts int
+	Logger      *slog.Logger
+	Metrics     *Metrics
+}
+
+// Queue is the durable job queue.
+type Queue struct {
+	client *river.Client[*sql.Tx]
+	cfg    Config
+}
+
+func driverFor(db *store.DB) riverdriver.Driver[*sql.Tx] {
+	if db.Dialect() == store.Postgres {
+		return riverdatabasesql.New(db.SQL())
+	}
+	return riversqlite.New(db.SQL())
+}
+
+// Migrate applies River's own schema migrations.
+func Migrate(ctx context.Context, db *store.DB) error {
+	m, err := rivermigrate.New(driverFor(db), nil)
+	if err != nil {
+		return err
+	}
+	return db.InTx(ctx, func(tx *sql.Tx) error {
+		if db.Dialect() == store.Postgres {
+			// Several processes may start at once; let one migrate.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(727274002)`); err != nil {
+				return err
+			}
+		}
+		if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+			return fmt.Errorf("migrate job queue: %w", err)
+		}
+		return nil
+	})
+}
+
+// New migrates the queue's schema and builds a Queue. Call Start to work jobs.
+func New(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Submissions <= 0 {
+		cfg.Submissions = 4
+	}
+	if cfg.ItemConcurrency <= 0 {
+		cfg.ItemConcurrency = 8
+	}
+	if cfg.Slice <= 0 {
+		cfg.Slice = 30 * time.Second
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 5 * time.Minute
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Slice*2 >= cfg.RescueAfter {
+		return nil, fmt.Errorf("job slice %s must be under half of rescue-after %s", cfg.Slice, cfg.RescueAfter)
+	}
+	if err := Migrate(ctx, cfg.DB); err != nil {
+		return nil, err
+	}
+	rc := &river.Config{
+		Logger:               cfg.Logger.With("component", "jobs"),
+		MaxAttempts:          cfg.MaxAttempts,
+		JobTimeout:           cfg.RescueAfter,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		FetchPollInterval:    200 * time.Millisecond,
+		FetchCooldown:        50 * time.Millisecond,
+	}
+	if cfg.Planner != nil {
+		workers := river.NewWorkers()
+		if err := river.AddWorkerSafely(workers, &evaluateWorker{cfg: cfg}); err != nil {
+			return nil, err
+		}
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Submissions}}
+	}
+	client, err := river.NewClient(driverFor(cfg.DB), rc)
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	return &Queue{client: client, cfg: cfg}, nil
+}
+
+// Start begins working jobs until ctx ends or Stop is called.
+func (q *Queue) Start(ctx context.Context) error {
+	if q.cfg.Planner == nil {
+		return nil
+	}
+	return q.client.Start(ctx)
+}
+
+// Stop waits for running jobs to finish their current step, then stops.
+func (q *Queue) Stop(ctx context.Context) error {
+	if q.cfg.Planner == nil {
+		return nil
+	}
+	return q.client.Stop(ctx)
+}
+
+// EnqueueEvaluationTx schedules the evaluation of a submission inside tx, so
+// the submission and its job commit together or not at all.
+func (q *Queue) EnqueueEvaluationTx(ctx context.Context, tx *sql.Tx, submissionID string) error {
+	if _, err := q.client.InsertTx(ctx, tx, EvaluateArgs{SubmissionID: submissionID}, nil); err != nil {
+		return fmt.Errorf("enqueue evaluation of %s: %w", submissionID, err)
+	}
+	return nil
+}

@@ -1,0 +1,327 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/identity"
+)
+
+// NewID returns a short random id with a prefix ("c" competition, "s" submission).
+func NewID(prefix string) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return prefix + "-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// CreateCompetition stores a competition and its items in one transaction.
+func (db *DB) CreateCompetition(ctx context.Context, c competition.Competition, items []json.RawMessage) error {
+	return db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO competitions
+			(id, kind, title, config, dataset_name, dataset_digest, items_total, created_by, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			c.ID, string(c.Kind), c.Title, string(c.Config), c.DatasetName, c.DatasetDigest, len(items), c.CreatedBy, micros(c.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("insert competition: %w", err)
+		}
+		stmt, err := tx.PrepareContext(ctx, db.rebind(`INSERT INTO competition_items (competition_id, idx, payload) VALUES (?, ?, ?)`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, it := range items {
+			if _, err := stmt.ExecContext(ctx, c.ID, i, string(it)); err != nil {
+				return fmt.Errorf("insert item %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+const competitionColumns = `id, kind, title, config, dataset_name, dataset_digest, items_total, created_by, created_at`
+
+func scanCompetition(row interface{ Scan(...any) error }) (competition.Competition, error) {
+	var c competition.Competition
+	var kind, config string
+	var created int64
+	err := row.Scan(&c.ID, &kind, &c.Title, &config, &c.DatasetName, &c.DatasetDigest, &c.Items, &c.CreatedBy, &created)
+	c.Kind, c.Config, c.CreatedAt = competition.Kind(kind), json.RawMessage(config), fromMicros(created)
+	return c, err
+}
+
+// GetCompetition returns one competition.
+func (db *DB) GetCompetition(ctx context.Context, id string) (competition.Competition, error) {
+	c, err := scanCompetition(db.sql.QueryRowContext(ctx, db.rebind(`SELECT `+competitionColumns+` FROM competitions WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("competition %s: %w", id, ErrNotFound)
+	}
+	return c, err
+}
+
+// ListCompetitions returns all competitions, newest first.
+func (db *DB) ListCompetitions(ctx context.Context) ([]competition.Competition, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+competitionColumns+` FROM competitions ORDER BY created_at DESC, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []competition.Competition{}
+	for rows.Next() {
+		c, err := scanCompetition(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CompetitionItems returns a competition's items in order, as stored.
+func (db *DB) CompetitionItems(ctx context.Context, id string) ([]json.RawMessage, error) {
+	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT payload FROM competition_items WHERE competition_id = ? ORDER BY idx`), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []json.RawMessage
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, json.RawMessage(p))
+	}
+	return out, rows.Err()
+}
+
+// CreateSubmissionTx stores a submission inside tx, so the caller can enqueue
+// its evaluation job in the same transaction. secret (an API key for the
+// model server, may be empty) is stored but never returned by reads other
+// than SubmissionSecret.
+func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.Submission, secret string) error {
+	spec, err := json.Marshal(s.Model)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, db.rebind(`INSERT INTO submissions
+		(id, competition_id, name, submitter, spec, secret, digest, committed_at, state, reason, items_total, card, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`),
+		s.ID, s.CompetitionID, s.Name, s.Submitter, string(spec), secret, s.Digest, micros(s.CommittedAt),
+		string(s.State), s.Reason, s.ItemsTotal, micros(s.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("insert submission: %w", err)
+	}
+	return nil
+}
+
+const submissionColumns = `s.id, s.competition_id, s.name, s.submitter, s.spec, s.digest, s.committed_at, s.state, s.reason,
+	s.items_total, s.card, s.updated_at, (SELECT COUNT(*) FROM item_results r WHERE r.submission_id = s.id)`
+
+func scanSubmission(row interface{ Scan(...any) error }) (competition.Submission, error) {
+	var s competition.Submission
+	var spec, state string
+	var card sql.NullString
+	var committed, updated int64
+	err := row.Scan(&s.ID, &s.CompetitionID, &s.Name, &s.Submitter, &spec, &s.Digest, &committed, &state, &s.Reason,
+		&s.ItemsTotal, &card, &updated, &s.ItemsDone)
+	if err != nil {
+		return s, err
+	}
+	s.State, s.CommittedAt, s.UpdatedAt = competition.State(state), fromMicros(committed), fromMicros(updated)
+	if err := json.Unmarshal([]byte(spec), &s.Model); err != nil {
+		return s, fmt.Errorf("submission %s spec: %w", s.ID, err)
+	}
+	if card.Valid {
+		s.Card = &competition.Card{}
+		if err := json.Unmarshal([]byte(card.String), s.Card); err != nil {
+			return s, fmt.Errorf("submission %s card: %w", s.ID, err)
+		}
+	}
+	return s, nil
+}
+
+// GetSubmission returns one submission with its progress.
+func (db *DB) GetSubmission(ctx context.Context, id string) (competition.Submission, error) {
+	s, err := scanSubmission(db.sql.QueryRowContext(ctx, db.rebind(`SELECT `+submissionColumns+` FROM submissions s WHERE s.id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("submission %s: %w", id, ErrNotFound)
+	}
+	return s, err
+}
+
+// SubmissionSecret returns the model API key stored with a submission.
+func (db *DB) SubmissionSecret(ctx context.Context, id string) (string, error) {
+	var secret string
+	err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT secret FROM submissions WHERE id = ?`), id).Scan(&secret)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("submission %s: %w", id, ErrNotFound)
+	}
+	return secret, err
+}
+
+// ListSubmissions returns a competition's submissions in commit order.
+func (db *DB) ListSubmissions(ctx context.Context, competitionID string) ([]competition.Submission, error) {
+	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT `+submissionColumns+` FROM submissions s
+		WHERE s.competition_id = ? ORDER BY s.committed_at, s.id`), competitionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []competition.Submission{}
+	for rows.Next() {
+		s, err := scanSubmission(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// SetSubmissionState records a state change, with a reason for failures and a
+// score card when scored. A final state is never left: the update is a no-op
+// (returning false) if the submission is already final.
+func (db *DB) SetSubmissionState(ctx context.Context, id string, state competition.State, reason string, card *competition.Card, now time.Time) (bool, error) {
+	var cardJSON sql.NullString
+	if card != nil {
+		b, err := json.Marshal(card)
+		if err != nil {
+			return false, err
+		}
+		cardJSON = sql.NullString{String: string(b), Valid: true}
+	}
+	res, err := db.sql.ExecContext(ctx, db.rebind(`UPDATE submissions SET state = ?, reason = ?, card = ?, updated_at = ?
+		WHERE id = ? AND state NOT IN ('scored', 'failed', 'infra_failed')`),
+		string(state), reason, cardJSON, micros(now), id)
+	if err != nil {
+		return false, fmt.Errorf("update submission %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// InsertResult stores one item's result. It is idempotent: a second result
+// for the same (submission, item) — from a job retried after a crash — is
+// ignored, so no item row is ever duplicated.
+func (db *DB) InsertResult(ctx context.Context, submissionID string, r eval.Result) error {
+	detail := string(r.Detail)
+	_, err := db.sql.ExecContext(ctx, db.rebind(`INSERT INTO item_results
+		(submission_id, idx, prompt, response, prediction, correct, score, started_at, ended_at, latency_ms,
+		 prompt_tokens, completion_tokens, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (submission_id, idx) DO NOTHING`),
+		submissionID, r.Index, r.Prompt, r.Response, r.Prediction, boolInt(r.Correct), r.Score,
+		micros(r.Started), micros(r.Ended), r.LatencyMS, r.PromptTokens, r.CompletionTokens, detail)
+	if err != nil {
+		return fmt.Errorf("insert result %s/%d: %w", submissionID, r.Index, err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// DoneItems returns the indices of the items already evaluated.
+func (db *DB) DoneItems(ctx context.Context, submissionID string) (map[int]bool, error) {
+	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT idx FROM item_results WHERE submission_id = ?`), submissionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var i int
+		if err := rows.Scan(&i); err != nil {
+			return nil, err
+		}
+		done[i] = true
+	}
+	return done, rows.Err()
+}
+
+// Results returns a page of a submission's item results in item order.
+func (db *DB) Results(ctx context.Context, submissionID string, offset, limit int) ([]eval.Result, error) {
+	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT idx, prompt, response, prediction, correct, score, started_at,
+		ended_at, latency_ms, prompt_tokens, completion_tokens, detail
+		FROM item_results WHERE submission_id = ? ORDER BY idx LIMIT ? OFFSET ?`), submissionID, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []eval.Result{}
+	for rows.Next() {
+		var r eval.Result
+		var correct int
+		var started, ended int64
+		var detail string
+		if err := rows.Scan(&r.Index, &r.Prompt, &r.Response, &r.Prediction, &correct, &r.Score, &started, &ended,
+			&r.LatencyMS, &r.PromptTokens, &r.CompletionTokens, &detail); err != nil {
+			return nil, err
+		}
+		r.Correct, r.Started, r.Ended = correct == 1, fromMicros(started), fromMicros(ended)
+		if detail != "" {
+			r.Detail = json.RawMessage(detail)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ItemScores returns a submission's per-item scores in item order and the
+// number of correct items.
+func (db *DB) ItemScores(ctx context.Context, submissionID string) ([]float64, int, error) {
+	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT score, correct FROM item_results WHERE submission_id = ? ORDER BY idx`), submissionID)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var scores []float64
+	correct := 0
+	for rows.Next() {
+		var s float64
+		var c int
+		if err := rows.Scan(&s, &c); err != nil {
+			return nil, 0, err
+		}
+		scores = append(scores, s)
+		correct += c
+	}
+	return scores, correct, rows.Err()
+}
+
+// UseNonce implements identity.NonceStore: the primary key makes a second use
+// of a nonce fail, across every server sharing the database. Expired nonces
+// are purged as a side effect.
+func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
+	return db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.rebind(`DELETE FROM request_nonces WHERE expires_at < ?`), micros(expires.Add(-time.Hour))); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (key_id, nonce) DO NOTHING`), keyID, nonce, micros(expires))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return identity.ErrNonceReused
+		}
+		return nil
+	})
+}
