@@ -52,8 +52,8 @@ type Rule interface {
 //	arithmetic-decrease   ranks 1..n get n, n−1, …, 1 parts
 //	proportional          shares ∝ score
 //	winner-take-all       rank 1 takes everything (ties split)
-//	top-k:50,30,20        percentages by rank (sum ≤ 100; the rest and any
-//	                      ranks without an entrant stay unassigned)
+//	top-k:50,30,20        percentages by rank, non-increasing, sum ≤ 100;
+//	                      the rest and ranks without an entrant stay unassigned
 //	softmax:T             shares ∝ exp(score/T), T > 0
 func ParseRule(spec string) (Rule, error) {
 	name, arg, hasArg := strings.Cut(strings.TrimSpace(spec), ":")
@@ -83,6 +83,9 @@ func ParseRule(spec string) (Rule, error) {
 			}
 			if p < 0 {
 				return nil, fmt.Errorf("allocation rule %q: percentage %d is negative (%v)", spec, i+1, p)
+			}
+			if i > 0 && p > ps[i-1] {
+				return nil, fmt.Errorf("allocation rule %q: percentage %d (%v) is larger than the one before it; a lower rank must not earn more", spec, i+1, p)
 			}
 			ps = append(ps, p)
 			sum += p
@@ -164,7 +167,8 @@ func (WinnerTakeAll) Shares(entrants []Entrant) []float64 {
 // TopK gives rank i (1-based) Percents[i−1] percent of the pool. Ranks
 // beyond the percentages get nothing; percentages for ranks without an
 // eligible entrant, and whatever the percentages leave below 100, stay
-// unassigned.
+// unassigned. Percents must be non-increasing (ParseRule enforces it), so
+// that a better rank never earns less.
 type TopK struct {
 	Percents []float64
 }
@@ -275,7 +279,9 @@ const shareTolerance = 1e-9
 //
 // The rule's shares fix each entrant's exact quota. The total assigned is
 // the whole amount when the shares sum to 1 (within 1e-9), otherwise
-// ⌊Σshares·amount⌋; each entrant gets the floor of its quota and the units
+// ⌊Σshares·amount⌋, rounded up instead when it falls short of an integer by
+// no more than float noise (relative 1e-12, so "top-k:70" assigns 70 of 100
+// although 0.7 is not exact in binary); each entrant gets the floor of its quota and the units
 // left over go one each to the largest remainders (Hamilton's method). Equal
 // remainders are ordered by higher score, then earliest CommittedAt, then
 // name, so the result is deterministic and a higher score never receives
@@ -283,7 +289,7 @@ const shareTolerance = 1e-9
 // math.MaxInt64 are split without float error.
 //
 // It returns an error for a nil rule, a negative amount, an empty or
-// duplicate entrant name, a NaN score, or a rule that breaks its contract
+// duplicate entrant name, a non-finite score, or a rule that breaks its contract
 // (wrong length, negative or non-finite shares, shares summing above 1, or a
 // share for an ineligible entrant).
 func Allocate(rule Rule, amount int64, entrants []Entrant) (Allocation, error) {
@@ -302,8 +308,8 @@ func Allocate(rule Rule, amount int64, entrants []Entrant) (Allocation, error) {
 			return Allocation{}, fmt.Errorf("allocate: entrant %q appears twice", e.Name)
 		}
 		seen[e.Name] = true
-		if math.IsNaN(e.Score) {
-			return Allocation{}, fmt.Errorf("allocate: entrant %q has a NaN score", e.Name)
+		if math.IsNaN(e.Score) || math.IsInf(e.Score, 0) {
+			return Allocation{}, fmt.Errorf("allocate: entrant %q has a non-finite score %v", e.Name, e.Score)
 		}
 	}
 	shares := rule.Shares(entrants)
@@ -345,7 +351,7 @@ func Allocate(rule Rule, amount int64, entrants []Entrant) (Allocation, error) {
 	if sum >= 1-shareTolerance {
 		assigned = amount
 	} else {
-		assigned = floorRat(new(big.Rat).Mul(total, amt))
+		assigned = assignedUnits(new(big.Rat).Mul(total, amt), amount)
 	}
 
 	type quota struct {
@@ -389,6 +395,22 @@ func Allocate(rule Rule, amount int64, entrants []Entrant) (Allocation, error) {
 	}
 	out.Unassigned = amount - assigned
 	return out, nil
+}
+
+// assignedUnits returns ⌊v⌋ for the exact product v = Σshares·amount, or ⌈v⌉
+// when v is within a relative 1e-12 of it (float noise in the shares), never
+// more than amount.
+func assignedUnits(v *big.Rat, amount int64) int64 {
+	f := floorRat(v)
+	if f >= amount {
+		return amount
+	}
+	gap := new(big.Rat).Sub(new(big.Rat).SetInt64(f+1), v)
+	slack := new(big.Rat).Mul(v, big.NewRat(1, 1_000_000_000_000))
+	if gap.Cmp(slack) <= 0 {
+		return f + 1
+	}
+	return f
 }
 
 // floorRat returns ⌊r⌋ for a non-negative rational that fits in an int64.

@@ -10,7 +10,8 @@
 //
 // The package is pure computation: it must never import anything that does
 // I/O (no os, net, database/sql, log or internal packages of Crucible). It
-// depends only on the standard library's math, sort and math/rand/v2.
+// depends only on computational parts of the standard library (math,
+// math/rand/v2, slices, errors, fmt).
 package stats
 
 import (
