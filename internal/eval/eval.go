@@ -122,6 +122,9 @@ func Run(ctx context.Context, ev Evaluator, cfg RunConfig) error {
 	for range workers {
 		wg.Go(func() {
 			for i := range jobs {
+				if runCtx.Err() != nil {
+					continue // stopping: drain without evaluating
+				}
 				r, err := ev.Evaluate(runCtx, i)
 				mu.Lock()
 				if err != nil {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,6 +46,7 @@ type Client struct {
 	chat   string
 	compl  string
 	models string
+	bufs   sync.Pool // *bytes.Buffer for response bodies
 }
 
 // New returns a Client for cfg.BaseURL.
@@ -204,10 +206,23 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 		return fmt.Errorf("inference: %s %s: %w", method, endpoint, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
-	if err != nil {
+	buf, _ := c.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= 1<<20 { // don't pin huge buffers
+			buf.Reset()
+			c.bufs.Put(buf)
+		}
+	}()
+	if n := resp.ContentLength; n > 0 && n <= MaxResponseBytes {
+		buf.Grow(int(n) + 1)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxResponseBytes+1)); err != nil {
 		return fmt.Errorf("inference: %s %s: read response: %w", method, endpoint, err)
 	}
+	data := buf.Bytes()
 	if len(data) > MaxResponseBytes {
 		return fmt.Errorf("inference: %s %s: response body exceeds %d bytes", method, endpoint, MaxResponseBytes)
 	}

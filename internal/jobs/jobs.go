@@ -59,24 +59,30 @@ func driverFor(db *store.DB) riverdriver.Driver[*sql.Tx] {
 	return riversqlite.New(db.SQL())
 }
 
-// Migrate applies River's own schema migrations.
+// Migrate applies River's own schema migrations. On PostgreSQL a session
+// advisory lock lets one of several processes starting at once migrate while
+// the others wait (River runs each migration in its own transaction, as
+// adding enum values requires).
 func Migrate(ctx context.Context, db *store.DB) error {
 	m, err := rivermigrate.New(driverFor(db), nil)
 	if err != nil {
 		return err
 	}
-	return db.InTx(ctx, func(tx *sql.Tx) error {
-		if db.Dialect() == store.Postgres {
-			// Several processes may start at once; let one migrate.
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(727274002)`); err != nil {
-				return err
-			}
+	if db.Dialect() == store.Postgres {
+		conn, err := db.SQL().Conn(ctx)
+		if err != nil {
+			return err
 		}
-		if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
-			return fmt.Errorf("migrate job queue: %w", err)
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(727274002)`); err != nil {
+			return err
 		}
-		return nil
-	})
+		defer func() { _, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(727274002)`) }()
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	return nil
 }
 
 // New migrates the queue's schema and builds a Queue. Call Start to work jobs.

@@ -37,10 +37,15 @@ func Extract(response string, choices []string) (int, bool) {
 	if i := strings.LastIndex(r, "</think>"); i >= 0 {
 		r = r[i+len("</think>"):]
 	}
-	r = strings.NewReplacer("**", "", "__", "", "`", "").Replace(r)
+	if strings.ContainsAny(r, "*_`") {
+		r = markdownStripper.Replace(r)
+	}
 	r = strings.TrimSpace(r)
 	if r == "" {
 		return -1, false
+	}
+	if i, ok := extractExact(r, choices); ok {
+		return i, true
 	}
 	if i, ok := extractStrong(r, n); ok {
 		return i, true
@@ -52,6 +57,39 @@ func Extract(response string, choices []string) (int, bool) {
 		return i, true
 	}
 	return extractStandalone(r, n)
+}
+
+// markdownStripper removes emphasis and code marks ("**B**" → "B"). It is
+// immutable and safe for concurrent use.
+var markdownStripper = strings.NewReplacer("**", "", "__", "", "`", "")
+
+// extractExact is the fast path for the two most common well-formed answers:
+// a lone letter ("B") and "<letter>) <exact choice text>". Both rules give
+// the same result as the general ones, which they only short-cut.
+func extractExact(r string, choices []string) (int, bool) {
+	c := r[0]
+	if c < 'A' || int(c-'A') >= len(choices) {
+		return -1, false
+	}
+	i := int(c - 'A')
+	if len(r) == 1 {
+		return i, true
+	}
+	if len(r) > 3 && r[1] == ')' && r[2] == ' ' && r[3:] == choices[i] && !containsFoldASCII(r, "answer") {
+		return i, true
+	}
+	return -1, false
+}
+
+// containsFoldASCII reports whether s contains the lowercase ASCII word sub,
+// ignoring case.
+func containsFoldASCII(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // choiceIndex maps a letter or 1-based number token to a choice index.
@@ -143,7 +181,11 @@ func extractLeading(r string, choices []string) (int, bool) {
 		return -1, false
 	}
 	if !isArticleLike(tok) {
-		return i, true
+		// "B Go home" but not "B or C".
+		if j, ok := extractStandalone(r, len(choices)); ok && j == i {
+			return i, true
+		}
+		return -1, false
 	}
 	// "A make a new plan" is a letter only when the text that follows is
 	// that choice.

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"crucible/internal/api"
+	"crucible/internal/client"
+	"crucible/internal/competition"
+	"crucible/internal/identity"
+)
+
+type clientFlags struct {
+	server, key *string
+}
+
+func addClientFlags(fs *flag.FlagSet) clientFlags {
+	return clientFlags{
+		server: fs.String("server", "http://127.0.0.1:8080", "Crucible server URL"),
+		key:    fs.String("key", "", "key file that signs state-changing requests (crucible keys new)"),
+	}
+}
+
+func (c clientFlags) client(needKey bool) (*client.Client, error) {
+	cfg := client.Config{Server: *c.server}
+	if *c.key != "" {
+		k, err := identity.Load(*c.key)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Key = k
+	} else if needKey {
+		return nil, usagef("--key KEYFILE is required to sign this request (make one with `crucible keys new --out KEYFILE`)")
+	}
+	return client.New(cfg)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if _, rest, err := subcommand(args, "new"); err != nil {
+		return err
+	} else {
+		args = rest
+	}
+	fs := newFlags("keys new", "Make an ed25519 key pair for signing requests. The file holds the private key: keep it 0600.",
+		"crucible keys new --out ~/.config/crucible/me.key", stderr)
+	out := fs.String("out", "", "where to write the key file (refuses to overwrite)")
+	asJSON := fs.Bool("json", false, "print the key id as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("--out KEYFILE is required")
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
+		return err
+	}
+	k, err := identity.NewKey()
+	if err != nil {
+		return err
+	}
+	if err := k.Save(*out); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, map[string]string{"key_id": k.ID(), "file": *out})
+	}
+	fmt.Fprintf(stdout, "wrote %s\nkey id: %s\n", *out, k.ID())
+	return nil
+}
+
+func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "create", "list", "show")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "create":
+		fs := newFlags("competition create", "Create a competition from a dataset. The dataset is validated line by line; a bad line\n"+
+			"is reported with its number and nothing is created.",
+			`crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key`, stderr)
+		cf := addClientFlags(fs)
+		kind := fs.String("kind", "mcq", "task kind: mcq")
+		dataset := fs.String("dataset", "", "dataset file (JSONL: Social IQa shape or {question, choices, answer})")
+		title := fs.String("title", "", "title shown on leaderboards")
+		template := fs.String("template", "", "prompt template file (Go text/template over .Context, .Question, .Choices)")
+		mode := fs.String("mode", "generative", "mcq scoring: generative (chat, answer extracted) or loglik (completions logprobs)")
+		asJSON := fs.Bool("json", false, "print the competition as JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *dataset == "" || *title == "" {
+			return usagef("--dataset FILE and --title T are required")
+		}
+		data, err := os.ReadFile(*dataset)
+		if err != nil {
+			return err
+		}
+		req := api.CreateCompetitionRequest{Kind: *kind, Title: *title, Dataset: string(data), Mode: *mode,
+			DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset))}
+		if *template != "" {
+			t, err := os.ReadFile(*template)
+			if err != nil {
+				return err
+			}
+			req.Template = string(t)
+		}
+		c, err := cf.client(true)
+		if err != nil {
+			return err
+		}
+		comp, err := c.CreateCompetition(ctx, req)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, comp)
+		}
+		fmt.Fprintf(stdout, "created competition %s (%s, %d items, dataset %s)\n", comp.ID, comp.Kind, comp.Items, comp.DatasetName)
+		return nil
+	case "list":
+		fs := newFlags("competition list", "List competitions, newest first.", "crucible competition list --json", stderr)
+		cf := addClientFlags(fs)
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		c, err := cf.client(false)
+		if err != nil {
+			return err
+		}
+		list, err := c.Competitions(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, list)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tKIND\tITEMS\tCREATED\tTITLE")
+		for _, c := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", c.ID, c.Kind, c.Items, c.CreatedAt.Format(time.RFC3339), c.Title)
+		}
+		return tw.Flush()
+	default:
+		fs := newFlags("competition show", "Show one competition: its kind, dataset and scoring configuration.",
+			"crucible competition show --competition c-abc123", stderr)
+		cf := addClientFlags(fs)
+		id := fs.String("competition", "", "competition id")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *id == "" {
+			return usagef("--competition ID is required")
+		}
+		c, err := cf.client(false)
+		if err != nil {
+			return err
+		}
+		comp, err := c.Competition(ctx, *id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, comp)
+		}
+		fmt.Fprintf(stdout, "id:       %s\ntitle:    %s\nkind:     %s\ndataset:  %s (%d items, sha256 %s)\ncreated:  %s by %s\nconfig:   %s\n",
+			comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy, comp.Config)
+		return nil
+	}
+}
+
+func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if _, rest, err := subcommand(args, "model"); err != nil {
+		return err
+	} else {
+		args = rest
+	}
+	fs := newFlags("submit model", "Submit a model: anything speaking the OpenAI HTTP API (vLLM, llama.cpp server, Ollama, TGI).\n"+
+		"The submission records a digest of what was committed and the time of commit.",
+		"crucible submit model --competition c-abc123 --base-url http://127.0.0.1:8000/v1 --model my-model --key me.key", stderr)
+	cf := addClientFlags(fs)
+	comp := fs.String("competition", "", "competition id")
+	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL, e.g. http://host:8000/v1 (without /v1 is accepted)")
+	model := fs.String("model", "", "model name as the server lists it in /v1/models")
+	name := fs.String("name", "", "display name (default: the model name)")
+	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key (sent as a bearer token)")
+	asJSON := fs.Bool("json", false, "print the submission as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *comp == "" || *baseURL == "" || *model == "" {
+		return usagef("--competition, --base-url and --model are required")
+	}
+	req := api.CreateSubmissionRequest{Name: *name, BaseURL: *baseURL, Model: *model}
+	if *keyEnv != "" {
+		v, ok := os.LookupEnv(*keyEnv)
+		if !ok || v == "" {
+			return usagef("--api-key-env %s: that environment variable is not set", *keyEnv)
+		}
+		req.APIKey = v
+	}
+	c, err := cf.client(true)
+	if err != nil {
+		return err
+	}
+	sub, err := c.Submit(ctx, *comp, req)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, sub)
+	}
+	fmt.Fprintf(stdout, "submitted %s as %s (digest %s, committed %s); follow it with: crucible status --competition %s\n",
+		sub.Name, sub.ID, sub.Digest[:16], sub.CommittedAt.Format(time.RFC3339), *comp)
+	return nil
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", "Show each submission's state (queued, running, scored, failed, infra_failed) and progress.",
+		"crucible status --competition c-abc123 --watch", stderr)
+	cf := addClientFlags(fs)
+	comp := fs.String("competition", "", "competition id")
+	watch := fs.Bool("watch", false, "refresh until every submission is final")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *comp == "" {
+		return usagef("--competition ID is required")
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	tty := isTerminal(stdout)
+	if *watch && !*asJSON {
+		lines := 0
+		_, err := c.WaitScored(ctx, *comp, time.Second, func(subs []competition.Submission) {
+			if tty && lines > 0 {
+				fmt.Fprintf(stdout, "\x1b[%dA\x1b[J", lines) // redraw in place
+			}
+			lines = printStatus(stdout, subs, tty)
+		})
+		return err
+	}
+	subs, err := c.Submissions(ctx, *comp)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, subs)
+	}
+	printStatus(stdout, subs, tty)
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// printStatus prints the status table and returns how many lines it wrote.
+func printStatus(w io.Writer, subs []competition.Submission, bar bool) int {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SUBMISSION\tNAME\tSTATE\tPROGRESS\tSCORE\tREASON")
+	for _, s := range subs {
+		progress := fmt.Sprintf("%d/%d", s.ItemsDone, s.ItemsTotal)
+		if bar {
+			progress = progressBar(s.ItemsDone, s.ItemsTotal, 20) + " " + progress
+		}
+		score := "-"
+		if s.Card != nil {
+			score = fmt.Sprintf("%.4f", s.Card.Score)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Name, s.State, progress, score, s.Reason)
+	}
+	tw.Flush()
+	fmt.Fprint(w, b.String())
+	return strings.Count(b.String(), "\n")
+}
+
+func progressBar(done, total, width int) string {
+	filled := 0
+	if total > 0 {
+		filled = done * width / total
+	}
+	return "[" + strings.Repeat("#", filled) + strings.Repeat("-", width-filled) + "]"
+}
+
+func runLeaderboard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("leaderboard", "Show a competition's leaderboard: score, 95% bootstrap interval and items evaluated.\n"+
+		"Rows whose interval overlaps the leader's are marked as ties (=).",
+		"crucible leaderboard --competition c-abc123 --json", stderr)
+	cf := addClientFlags(fs)
+	comp := fs.String("competition", "", "competition id")
+	asJSON := fs.Bool("json", false, "print JSON (an array of rows with name, score, ci_low, ci_high, items, tie)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *comp == "" {
+		return usagef("--competition ID is required")
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	rows, err := c.Leaderboard(ctx, *comp)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, rows)
+	}
+	printLeaderboard(stdout, rows)
+	return nil
+}
+
+func printLeaderboard(w io.Writer, rows []competition.Row) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RANK\tNAME\tSCORE\t95% CI\tITEMS\tTIE")
+	for _, r := range rows {
+		tie := ""
+		if r.Tie {
+			tie = "="
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.4f\t[%.4f, %.4f]\t%d\t%s\n", r.Rank, r.Name, r.Score, r.CILow, r.CIHigh, r.Items, tie)
+	}
+	tw.Flush()
+}
+
+func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("results", "Show a submission's per-item results: prompt, raw response, parsed prediction, correctness.",
+		"crucible results --submission s-abc123 --offset 0 --limit 20", stderr)
+	cf := addClientFlags(fs)
+	sub := fs.String("submission", "", "submission id")
+	offset := fs.Int("offset", 0, "first item")
+	limit := fs.Int("limit", 20, "items per page (1..1000)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *sub == "" {
+		return usagef("--submission ID is required")
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	page, err := c.Results(ctx, *sub, *offset, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, page)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ITEM\tCORRECT\tPREDICTION\tLATENCY\tRESPONSE")
+	for _, r := range page.Results {
+		resp := strings.ReplaceAll(r.Response, "\n", " ")
+		if len(resp) > 60 {
+			resp = resp[:60] + "…"
+		}
+		fmt.Fprintf(tw, "%d\t%v\t%s\t%dms\t%s\n", r.Index, r.Correct, r.Prediction, r.LatencyMS, resp)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// newFlags makes a flag set whose --help prints a summary, the flags and an example.
+func newFlags(name, summary, example string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: crucible %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+		if example != "" {
+			fmt.Fprintf(fs.Output(), "\nExample:\n  %s\n", example)
+		}
+	}
+	return fs
+}
+
+// parse parses args, then fills every flag not given on the command line
+// from CRUCIBLE_<FLAG> in the environment, then from the YAML file named by
+// --config (if the set has it) or CRUCIBLE_CONFIG.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags go before nothing else; see --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fileValues, err := configFile(fs)
+	if err != nil {
+		return err
+	}
+	var ferr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || ferr != nil || f.Name == "config" {
+			return
+		}
+		env := "CRUCIBLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil {
+				ferr = fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+			return
+		}
+		if v, ok := fileValues[f.Name]; ok {
+			if err := f.Value.Set(fmt.Sprint(v)); err != nil {
+				ferr = fmt.Errorf("config %s: %q: %w", f.Name, v, err)
+			}
+		}
+	})
+	return ferr
+}
+
+func configFile(fs *flag.FlagSet) (map[string]any, error) {
+	path := os.Getenv("CRUCIBLE_CONFIG")
+	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
+		path = f.Value.String()
+	}
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	values := map[string]any{}
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	// Keys that are not flags of this command belong to other commands
+	// sharing the file (serve and worker, say) and are ignored.
+	return values, nil
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"crucible/internal/app"
+	"crucible/internal/competition"
+	"crucible/internal/eval/mcq"
+	"crucible/internal/modelserver"
+)
+
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("eval", "Evaluate a model locally, without a server, exactly as the server would: same prompts,\n"+
+		"same answer extraction, same score and interval. Check a score before you submit.",
+		"crucible eval --kind mcq --dataset siqa.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
+	kind := fs.String("kind", "mcq", "task kind: mcq")
+	dataset := fs.String("dataset", "", "dataset file (JSONL)")
+	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
+	model := fs.String("model", "", "model name")
+	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
+	template := fs.String("template", "", "prompt template file (default: the documented mcq template)")
+	mode := fs.String("mode", "generative", "generative or loglik")
+	concurrency := fs.Int("concurrency", 8, "requests in flight")
+	asJSON := fs.Bool("json", false, "print one JSON object: score, ci_low, ci_high, items, correct")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dataset == "" || *baseURL == "" || *model == "" {
+		return usagef("--dataset, --base-url and --model are required")
+	}
+	k, err := competition.ParseKind(*kind)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	cfg := app.LocalEvalConfig{Kind: k, DatasetPath: *dataset, BaseURL: *baseURL, Model: *model,
+		Config: competition.MCQConfig{Mode: *mode}, Concurrency: *concurrency}
+	if *keyEnv != "" {
+		cfg.APIKey = os.Getenv(*keyEnv)
+	}
+	if *template != "" {
+		t, err := os.ReadFile(*template)
+		if err != nil {
+			return err
+		}
+		cfg.Config.Template = string(t)
+	}
+	if isTerminal(stderr) {
+		cfg.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\r%s %d/%d", progressBar(done, total, 30), done, total)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	rep, err := app.LocalEval(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, rep)
+	}
+	fmt.Fprintf(stdout, "%s on %s: score %.4f  95%% CI [%.4f, %.4f]  %d/%d correct\n",
+		rep.Model, rep.Dataset, rep.Score, rep.CILow, rep.CIHigh, rep.Correct, rep.Items)
+	return nil
+}
+
+func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("model-server", "Serve deterministic BASELINE models over the OpenAI HTTP API (/v1/models,\n"+
+		"/v1/chat/completions incl. streaming, /v1/completions with logprobs). They are not real models: each\n"+
+		"answers a multiple-choice item by a fixed policy, so demos and tests hit a real HTTP model server.\n"+
+		"Policies: random (seeded), first, oracle (reads the answer key), overlap (most words shared with the\n"+
+		"context). Model names are baseline-<policy>.",
+		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --key siqa.jsonl", stderr)
+	listen := fs.String("listen", "127.0.0.1:8000", "HTTP address")
+	policy := fs.String("policy", "random,first,oracle,overlap", "comma-separated policies to serve")
+	key := fs.String("key", "", "dataset file with the answers (JSONL, as for competitions)")
+	delay := fs.Duration("delay", 0, "wait this long before each answer (simulates a slow model)")
+	// Not parse(): CRUCIBLE_KEY names a signing key file, not this dataset.
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *key == "" {
+		return usagef("--key DATASET is required: the baselines answer the items of that dataset")
+	}
+	ds, err := mcq.ParseFile(*key)
+	if err != nil {
+		return err
+	}
+	h, err := modelserver.New(modelserver.Config{Policies: strings.Split(*policy, ","), Key: ds, Delay: *delay})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	slog.Info("baseline model server listening", "addr", *listen, "policies", *policy, "items", len(ds.Items))
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}

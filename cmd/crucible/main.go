@@ -1,0 +1,131 @@
+// Command crucible is the one binary of Crucible: server, worker, CLI client,
+// local evaluator, baseline model server and demo. Subcommands only parse
+// flags and call into internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand (or group of subcommands).
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"demo":         {"run everything in-process on SQLite and print a leaderboard", runDemo},
+		"serve":        {"serve the API and run evaluation workers", runServe},
+		"worker":       {"run evaluation workers only (share a PostgreSQL queue)", runWorker},
+		"keys":         {"make signing keys (keys new --out KEYFILE)", runKeys},
+		"competition":  {"create, list and show competitions", runCompetition},
+		"submit":       {"submit a model to a competition (submit model ...)", runSubmit},
+		"status":       {"show each submission's state and progress", runStatus},
+		"leaderboard":  {"show a competition's leaderboard", runLeaderboard},
+		"results":      {"show a submission's per-item results", runResults},
+		"eval":         {"evaluate a model locally, exactly as the server would", runEval},
+		"model-server": {"serve deterministic baseline models over the OpenAI API", runModelServer},
+	}
+}
+
+const usageHead = `crucible referees AI competitions: it evaluates submissions reproducibly,
+ranks them and resists gaming.
+
+Usage: crucible <command> [flags]     (crucible <command> --help for its flags)
+
+Commands:
+`
+
+const usageTail = `
+Start here:
+  crucible demo                         the whole flow in one process, on SQLite
+  crucible serve                        ./crucible.db, http://127.0.0.1:8080
+  crucible keys new --out me.key        a key to sign your requests
+  crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key
+
+Configuration: flags win over CRUCIBLE_* environment variables (CRUCIBLE_DATABASE,
+CRUCIBLE_SERVER, CRUCIBLE_KEY, ...), which win over a YAML file given with --config
+or CRUCIBLE_CONFIG (keys are flag names: "database: postgres://...").
+`
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, usageHead)
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprint(w, usageTail)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "crucible: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	err := cmd.run(ctx, args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(*usageError)):
+		fmt.Fprintf(stderr, "crucible %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "crucible %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// subcommand picks the first argument as a verb of a command group.
+func subcommand(args []string, verbs ...string) (string, []string, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return "", nil, usagef("expected one of: %s", strings.Join(verbs, ", "))
+	}
+	for _, v := range verbs {
+		if args[0] == v {
+			return v, args[1:], nil
+		}
+	}
+	return "", nil, usagef("unknown subcommand %q; expected one of: %s", args[0], strings.Join(verbs, ", "))
+}

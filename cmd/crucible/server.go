@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"crucible/internal/app"
+)
+
+type workerFlags struct {
+	database        *string
+	submissions     *int
+	itemConcurrency *int
+	slice           *time.Duration
+	rescueAfter     *time.Duration
+	logLevel        *string
+}
+
+func addWorkerFlags(fs *flag.FlagSet) workerFlags {
+	fs.String("config", "", "YAML file of flag values (also CRUCIBLE_CONFIG)")
+	return workerFlags{
+		database:        fs.String("database", "crucible.db", "SQLite file path, or a postgres:// URL to share store and job queue with other processes"),
+		submissions:     fs.Int("submissions", 4, "submissions this process evaluates at once"),
+		itemConcurrency: fs.Int("item-concurrency", 8, "requests in flight per submission"),
+		slice:           fs.Duration("slice", 30*time.Second, "how long one job run evaluates before yielding (progress is saved as it goes)"),
+		rescueAfter:     fs.Duration("rescue-after", 5*time.Minute, "a job running longer than this is presumed dead (crashed worker) and resumed"),
+		logLevel:        fs.String("log-level", "info", "debug, info, warn or error"),
+	}
+}
+
+func (w workerFlags) config(listen string, noWork bool) (app.Config, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*w.logLevel)); err != nil {
+		return app.Config{}, usagef("--log-level: %v", err)
+	}
+	return app.Config{
+		Database: *w.database, Listen: listen, NoWork: noWork,
+		Submissions: *w.submissions, ItemConcurrency: *w.itemConcurrency, Slice: *w.slice, RescueAfter: *w.rescueAfter,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}, nil
+}
+
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("serve", "Serve the REST API (/api/v1), /healthz and /metrics, and evaluate queued submissions.",
+		"crucible serve --database postgres://postgres@127.0.0.1:5432/crucible --listen 127.0.0.1:8080", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address")
+	noWork := fs.Bool("no-work", false, "serve the API only; leave evaluation to `crucible worker` processes")
+	wf := addWorkerFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := wf.config(*listen, *noWork)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := a.Listen()
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, ln)
+}
+
+func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("worker", "Evaluate queued submissions. Several workers on one PostgreSQL database share the queue.",
+		"crucible worker --database postgres://postgres@127.0.0.1:5432/crucible", stderr)
+	wf := addWorkerFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := wf.config("", false)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Work(ctx)
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", "Start Crucible in-process on SQLite with the built-in baseline model server, create a competition\n"+
+		"from the bundled Social IQa sample (300 items, CC BY 4.0), submit the baseline models, evaluate them\nand print the leaderboard.",
+		"crucible demo --json", stderr)
+	asJSON := fs.Bool("json", false, "print the leaderboard as JSON")
+	database := fs.String("database", "", "SQLite file to keep the demo's data in (default: a temporary file)")
+	serve := fs.Bool("keep-serving", false, "keep serving the API after the leaderboard until interrupted")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rows, err := app.Demo(ctx, app.DemoConfig{Database: *database, Progress: stderr, Interactive: isTerminal(stderr), Keep: *serve,
+		Ready: func(url string) {
+			if *serve {
+				fmt.Fprintf(stderr, "API on %s\n", url)
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rows)
+	}
+	printLeaderboard(stdout, rows)
+	return nil
+}

@@ -1,0 +1,209 @@
+// Package api owns the REST interface under /api/v1 (JSON in and out), its
+// OpenAPI document, /healthz and /metrics. Handlers validate input, then call
+// the store, the job queue and the kind registry; every state-changing call
+// must carry a valid request signature (internal/identity). The API must never
+// be imported by the store, the job queue or eval kinds.
+package api
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"crucible/internal/clock"
+	"crucible/internal/identity"
+	"crucible/internal/jobs"
+	"crucible/internal/store"
+)
+
+// MaxBodyBytes bounds a request body (a dataset upload is the largest).
+const MaxBodyBytes = 64 << 20
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// Config configures the API server.
+type Config struct {
+	DB       *store.DB
+	Queue    *jobs.Queue
+	Clock    clock.Clock
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	cfg      Config
+	verifier *identity.Verifier
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+}
+
+// route is one API endpoint; the table is also what the OpenAPI test checks.
+type route struct {
+	method, pattern string
+	signed          bool
+	handle          func(s *Server, w http.ResponseWriter, r *http.Request) error
+}
+
+var routes = []route{
+	{"GET", "/api/v1/competitions", false, (*Server).listCompetitions},
+	{"POST", "/api/v1/competitions", true, (*Server).createCompetition},
+	{"GET", "/api/v1/competitions/{id}", false, (*Server).getCompetition},
+	{"GET", "/api/v1/competitions/{id}/submissions", false, (*Server).listSubmissions},
+	{"POST", "/api/v1/competitions/{id}/submissions", true, (*Server).createSubmission},
+	{"GET", "/api/v1/competitions/{id}/leaderboard", false, (*Server).leaderboard},
+	{"GET", "/api/v1/submissions/{id}", false, (*Server).getSubmission},
+	{"GET", "/api/v1/submissions/{id}/results", false, (*Server).listResults},
+}
+
+// New builds the API handler.
+func New(cfg Config) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg:      cfg,
+		verifier: &identity.Verifier{Clock: cfg.Clock, Nonces: cfg.DB},
+		mux:      http.NewServeMux(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crucible_api_requests_total",
+			Help: "API requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+	}
+	cfg.Registry.MustRegister(s.requests)
+	for _, rt := range routes {
+		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPIDoc)
+	})
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &httpError{http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path)})
+	})
+	return s
+}
+
+// Handler returns the HTTP handler; Mount adds other handlers (the web UI).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Mount serves h at pattern beside the API.
+func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+type signerKey struct{}
+
+// signer returns the verified key id of a signed request.
+func signer(ctx context.Context) string {
+	id, _ := ctx.Value(signerKey{}).(string)
+	return id
+}
+
+// httpError is an error with the status code to answer it with.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() { s.requests.WithLabelValues(rt.pattern, strconv.Itoa(rec.code)).Inc() }()
+		if rt.signed {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+			if err != nil {
+				writeError(rec, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: %v", err)})
+				return
+			}
+			keyID, err := s.verifier.Verify(r.Context(), r.Method, r.URL.RequestURI(), r.Header, body)
+			if err != nil {
+				code := http.StatusUnauthorized
+				if !errors.Is(err, identity.ErrUnauthorized) {
+					code = http.StatusInternalServerError
+				}
+				writeError(rec, &httpError{code, err.Error()})
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r = r.WithContext(context.WithValue(r.Context(), signerKey{}, keyID))
+		}
+		if err := rt.handle(s, rec, r); err != nil {
+			var he *httpError
+			switch {
+			case errors.As(err, &he):
+			case errors.Is(err, store.ErrNotFound):
+				he = &httpError{http.StatusNotFound, err.Error()}
+			default:
+				s.cfg.Logger.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+				he = &httpError{http.StatusInternalServerError, "internal error: " + err.Error()}
+			}
+			writeError(rec, he)
+		}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, he *httpError) {
+	_ = writeJSON(w, he.code, map[string]string{"error": he.msg})
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body is not the expected JSON: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.DB.SQL().PingContext(ctx); err != nil {
+		_ = writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "error": err.Error()})
+		return
+	}
+	_ = writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": string(s.cfg.DB.Dialect())})
+}

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"database/sql"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/inference"
+	"crucible/internal/store"
+)
+
+// CreateCompetitionRequest is the body of POST /api/v1/competitions.
+type CreateCompetitionRequest struct {
+	Kind        string `json:"kind"`
+	Title       string `json:"title"`
+	DatasetName string `json:"dataset_name"`
+	// Dataset is the dataset file's text (JSONL for mcq).
+	Dataset   string `json:"dataset"`
+	Template  string `json:"template,omitempty"`
+	Mode      string `json:"mode,omitempty"`
+	MaxTokens int    `json:"max_tokens,omitempty"`
+}
+
+// CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions.
+type CreateSubmissionRequest struct {
+	Name    string `json:"name,omitempty"`
+	BaseURL string `json:"base_url"`
+	Model   string `json:"model"`
+	// APIKey is sent to the model server as a bearer token; it is stored
+	// and never returned.
+	APIKey string `json:"api_key,omitempty"`
+}
+
+// ResultsPage is the body of GET /api/v1/submissions/{id}/results.
+type ResultsPage struct {
+	Offset  int           `json:"offset"`
+	Total   int           `json:"total"`
+	Results []eval.Result `json:"results"`
+}
+
+func (s *Server) listCompetitions(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.cfg.DB.ListCompetitions(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getCompetition(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.cfg.DB.GetCompetition(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error {
+	var req CreateCompetitionRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	kind, err := competition.ParseKind(req.Kind)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	if req.DatasetName == "" {
+		req.DatasetName = "dataset"
+	}
+	prep, err := kinds.Prepare(kinds.CompetitionSpec{
+		Kind: kind, Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
+		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens,
+	})
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	c := competition.Competition{
+		ID: store.NewID("c"), Kind: kind, Title: strings.TrimSpace(req.Title), Config: prep.Config,
+		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items),
+		CreatedBy: signer(r.Context()), CreatedAt: s.cfg.Clock.Now().UTC(),
+	}
+	if err := s.cfg.DB.CreateCompetition(r.Context(), c, prep.Items); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.cfg.DB.GetCompetition(r.Context(), id); err != nil {
+		return err
+	}
+	list, err := s.cfg.DB.ListSubmissions(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var req CreateSubmissionRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	c, err := s.cfg.DB.GetCompetition(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	base, err := inference.NormalizeBaseURL(req.BaseURL)
+	if err != nil {
+		return badRequest("base_url: %v", err)
+	}
+	req.Model = strings.TrimSpace(req.Model)
+	if req.Model == "" {
+		return badRequest("model is required: the model name the server expects, as in its /v1/models")
+	}
+	if req.Name == "" {
+		req.Name = req.Model
+	}
+	now := s.cfg.Clock.Now().UTC()
+	spec := competition.ModelSpec{BaseURL: base, Model: req.Model}
+	sub := competition.Submission{
+		ID: store.NewID("s"), CompetitionID: c.ID, Name: req.Name, Submitter: signer(ctx), Model: spec,
+		Digest: competition.ModelDigest(spec), CommittedAt: now, State: competition.StateQueued,
+		ItemsTotal: c.Items, UpdatedAt: now,
+	}
+	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey); err != nil {
+			return err
+		}
+		return s.cfg.Queue.EnqueueEvaluationTx(ctx, tx, sub.ID)
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, sub)
+}
+
+func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.cfg.DB.GetCompetition(r.Context(), id); err != nil {
+		return err
+	}
+	subs, err := s.cfg.DB.ListSubmissions(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, competition.Leaderboard(subs))
+}
+
+func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) error {
+	sub, err := s.cfg.DB.GetSubmission(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sub)
+}
+
+func (s *Server) listResults(w http.ResponseWriter, r *http.Request) error {
+	sub, err := s.cfg.DB.GetSubmission(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(r, "offset", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(r, "limit", 50)
+	if err != nil {
+		return err
+	}
+	if limit < 1 || limit > 1000 {
+		return badRequest("limit must be 1..1000")
+	}
+	results, err := s.cfg.DB.Results(r.Context(), sub.ID, offset, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ResultsPage{Offset: offset, Total: sub.ItemsDone, Results: results})
+}
+
+func intParam(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, badRequest("%s must be a non-negative integer, got %q", name, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,139 @@
+// Package app wires Crucible together: configuration → store → job queue →
+// API → HTTP server, for `crucible serve`, `crucible worker` and the demo.
+// It holds no domain logic of its own.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"crucible/internal/api"
+	"crucible/internal/clock"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/jobs"
+	"crucible/internal/store"
+)
+
+// Config configures a Crucible process.
+type Config struct {
+	// Database is a SQLite file path or a postgres:// URL (default ./crucible.db).
+	Database string
+	// Listen is the HTTP address (default 127.0.0.1:8080).
+	Listen string
+	// NoWork makes a server that only serves the API and enqueues jobs.
+	NoWork bool
+	// Submissions, ItemConcurrency, Slice and RescueAfter tune the workers (see jobs.Config).
+	Submissions     int
+	ItemConcurrency int
+	Slice           time.Duration
+	RescueAfter     time.Duration
+	// MaxAttempts bounds infrastructure retries of an evaluation (default 5).
+	MaxAttempts int
+	Clock       clock.Clock
+	Logger      *slog.Logger
+}
+
+// App is an opened Crucible: database, queue and API.
+type App struct {
+	DB       *store.DB
+	Queue    *jobs.Queue
+	API      *api.Server
+	Registry *prometheus.Registry
+	cfg      Config
+}
+
+// Open connects the database (migrating it), builds the queue and the API.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Database == "" {
+		cfg.Database = "crucible.db"
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	db, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	qcfg := jobs.Config{
+		DB: db, Clock: cfg.Clock, Submissions: cfg.Submissions, ItemConcurrency: cfg.ItemConcurrency,
+		Slice: cfg.Slice, RescueAfter: cfg.RescueAfter, MaxAttempts: cfg.MaxAttempts, Logger: cfg.Logger, Metrics: jobs.NewMetrics(reg),
+	}
+	if !cfg.NoWork {
+		qcfg.Planner = kinds.Planner{}
+	}
+	q, err := jobs.New(ctx, qcfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &App{DB: db, Queue: q, Registry: reg, cfg: cfg}
+	a.API = api.New(api.Config{DB: db, Queue: q, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger})
+	return a, nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }
+
+// Listen opens the configured HTTP listener.
+func (a *App) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	return ln, nil
+}
+
+// Serve runs the workers (unless NoWork) and the HTTP server on ln until ctx
+// ends, then shuts both down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if err := a.Queue.Start(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	srv := &http.Server{Handler: a.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.cfg.Logger.Info("crucible serving", "addr", ln.Addr().String(), "database", a.DB.Dialect())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if err := a.Queue.Stop(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		a.cfg.Logger.Warn("stop workers", "err", err)
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// Work runs only the workers until ctx ends (`crucible worker`).
+func (a *App) Work(ctx context.Context) error {
+	if err := a.Queue.Start(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	a.cfg.Logger.Info("crucible worker running", "database", a.DB.Dialect())
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return a.Queue.Stop(stopCtx)
+}

@@ -1,0 +1,184 @@
+// Package client is the Go client of the Crucible REST API that the CLI
+// uses: it signs state-changing requests with the caller's key and turns
+// error responses into errors that carry the server's reason. It must never
+// import the server side (store, jobs).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"crucible/internal/api"
+	"crucible/internal/competition"
+	"crucible/internal/identity"
+)
+
+// Client talks to one Crucible server.
+type Client struct {
+	base string
+	key  *identity.Key
+	http *http.Client
+	now  func() time.Time
+}
+
+// Config configures a Client.
+type Config struct {
+	// Server is the server's base URL, e.g. http://127.0.0.1:8080.
+	Server string
+	// Key signs state-changing requests; reads need none.
+	Key        *identity.Key
+	HTTPClient *http.Client
+}
+
+// New returns a Client.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.Server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server %q is not an http(s) URL like http://127.0.0.1:8080", cfg.Server)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	return &Client{base: strings.TrimRight(cfg.Server, "/"), key: cfg.Key, http: hc, now: time.Now}, nil
+}
+
+// APIError is an error response from the server.
+type APIError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("server said %d: %s", e.StatusCode, e.Message) }
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if method != http.MethodGet {
+		if c.key == nil {
+			return fmt.Errorf("%s %s changes state and must be signed: pass --key KEYFILE (make one with `crucible keys new --out KEYFILE`)", method, path)
+		}
+		headers, err := c.key.Sign(method, path, c.now().Unix(), body)
+		if err != nil {
+			return err
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach the crucible server at %s: %w (is `crucible serve` running?)", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &APIError{StatusCode: resp.StatusCode, Message: e.Error}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decode %s %s response: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// CreateCompetition creates a competition.
+func (c *Client) CreateCompetition(ctx context.Context, req api.CreateCompetitionRequest) (competition.Competition, error) {
+	var out competition.Competition
+	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions", req, &out)
+}
+
+// Competitions lists competitions.
+func (c *Client) Competitions(ctx context.Context) ([]competition.Competition, error) {
+	var out []competition.Competition
+	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions", nil, &out)
+}
+
+// Competition returns one competition.
+func (c *Client) Competition(ctx context.Context, id string) (competition.Competition, error) {
+	var out competition.Competition
+	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(id), nil, &out)
+}
+
+// Submit submits a model to a competition.
+func (c *Client) Submit(ctx context.Context, competitionID string, req api.CreateSubmissionRequest) (competition.Submission, error) {
+	var out competition.Submission
+	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/submissions", req, &out)
+}
+
+// Submissions lists a competition's submissions with their progress.
+func (c *Client) Submissions(ctx context.Context, competitionID string) ([]competition.Submission, error) {
+	var out []competition.Submission
+	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/submissions", nil, &out)
+}
+
+// Submission returns one submission.
+func (c *Client) Submission(ctx context.Context, id string) (competition.Submission, error) {
+	var out competition.Submission
+	return out, c.do(ctx, http.MethodGet, "/api/v1/submissions/"+url.PathEscape(id), nil, &out)
+}
+
+// Results returns a page of a submission's per-item results.
+func (c *Client) Results(ctx context.Context, id string, offset, limit int) (api.ResultsPage, error) {
+	var out api.ResultsPage
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/submissions/%s/results?offset=%d&limit=%d", url.PathEscape(id), offset, limit), nil, &out)
+}
+
+// Leaderboard returns a competition's leaderboard.
+func (c *Client) Leaderboard(ctx context.Context, competitionID string) ([]competition.Row, error) {
+	var out []competition.Row
+	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/leaderboard", nil, &out)
+}
+
+// WaitScored polls until every submission of a competition is final or ctx
+// ends, calling progress after each poll.
+func (c *Client) WaitScored(ctx context.Context, competitionID string, every time.Duration, progress func([]competition.Submission)) ([]competition.Submission, error) {
+	for {
+		subs, err := c.Submissions(ctx, competitionID)
+		if err != nil {
+			return nil, err
+		}
+		if progress != nil {
+			progress(subs)
+		}
+		final := true
+		for _, s := range subs {
+			final = final && s.State.Final()
+		}
+		if final {
+			return subs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return subs, ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}

@@ -1,0 +1,229 @@
+// Package patch owns the code-fix task kind: SWE-bench-compatible tasks
+// (ParseTasks), the honest judging of a candidate patch in the sandbox
+// (Judge: private history-free checkout, apply chain, test-file
+// protection, structured test output), the score (Score, PatchSimilarity)
+// and mining tasks from a repository's history (Mine).
+//
+// Every verdict carries a Log with each step (apply attempts, restored or
+// deleted test files, the test command, parsed statuses), so a score can
+// always be explained.
+//
+// How forged results are kept out:
+//   - go test: only JSON events on go test's stdout count; output of the
+//     code under test arrives wrapped in "output" events, so printed
+//     "--- PASS" text is inert. A test reported both passing and failing is
+//     failing, and a package that failed without a failing test has all its
+//     tests failed. Residual risk: in-process code that imitates the
+//     test2json framing marker and exits the binary behind the testing
+//     package's back could still confuse test2json.
+//   - pytest: a PASSED result needs both the final -rA summary section and
+//     the JUnit XML report (written to a random path outside /work) to
+//     agree. pytest runs in the same process as the code under test, so a
+//     patch that monkeypatches pytest itself is not ruled out; the
+//     printed-line forgeries seen against SWE-bench are.
+//   - test files: files named by the test patch are restored, test files
+//     and test configuration the candidate added are deleted and those it
+//     changed are restored before the test patch is applied.
+//
+// This package must never import the store, the API, the job queue or
+// another eval kind; it uses internal/sandbox and the standard library.
+package patch
+
+import (
+	"context"
+
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"crucible/internal/sandbox"
+)
+
+// applyTimeout bounds one patch application attempt.
+const applyTimeout = 2 * time.Minute
+
+// JudgeConfig configures Judge and Mine.
+type JudgeConfig struct {
+	// Sandbox holds the limits (Timeout, MemoryBytes, Pids, CPUSeconds),
+	// extra read-only paths and, if set, the complete test environment.
+	// Dir is ignored: each run gets a private work tree.
+	Sandbox sandbox.Config
+	// WorkRoot is the host directory for private checkouts ("" = os.TempDir()).
+	WorkRoot string
+	// GoCacheSeed, when set, is a warm GOCACHE directory copied (never
+	// shared) into each run's private cache, so untrusted code cannot
+	// poison the cache other runs use.
+	GoCacheSeed string
+	// Weights configure Score; the zero value means DefaultWeights.
+	Weights Weights
+	// Now returns the submission time for Timeliness; nil means time.Now.
+	Now func() time.Time
+}
+
+// Verdict is the outcome of judging one candidate patch.
+type Verdict struct {
+	// InstanceID is the judged task.
+	InstanceID string `json:"instance_id"`
+	// Applied reports whether the candidate patch applied.
+	Applied bool `json:"applied"`
+	// ApplyMethod is the apply attempt that worked ("" if none).
+	ApplyMethod string `json:"apply_method,omitempty"`
+	// Reason explains an unapplied or unresolved verdict in one line.
+	Reason string `json:"reason,omitempty"`
+	// Resolved reports that every FAIL_TO_PASS and PASS_TO_PASS test passed.
+	Resolved bool `json:"resolved"`
+	// FailToPass and PassToPass map each listed test to its status.
+	FailToPass map[string]string `json:"FAIL_TO_PASS"`
+	PassToPass map[string]string `json:"PASS_TO_PASS"`
+	// Components are the parts of Score.
+	Components Components `json:"components"`
+	// Score is Score(Components, weights) in [0,1].
+	Score float64 `json:"score"`
+	// Log records every step, enough to explain the verdict.
+	Log []string `json:"log"`
+}
+
+// Judge decides whether candidate fixes task, following SWE-bench's
+// harness: a fresh history-free checkout of base_commit; the apply chain
+// git apply → git apply --3way → patch --fuzz=5 (a patch that does not
+// apply is a Verdict, not an error); test files restored and
+// candidate-added test files deleted; the test patch applied; test_cmd run
+// in the sandbox; statuses parsed from structured output. An error means
+// infrastructure failure (no sandbox, unreadable repository, broken test
+// patch), never a wrong patch.
+func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (Verdict, error) {
+	v := Verdict{InstanceID: task.InstanceID, FailToPass: map[string]string{}, PassToPass: map[string]string{}}
+	if err := task.Validate(); err != nil {
+		return v, err
+	}
+	if err := sandbox.Available(); err != nil {
+		return v, err
+	}
+	ws, err := newWorkspace(cfg.WorkRoot, cfg.Sandbox, &v.Log)
+	if err != nil {
+		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
+	}
+	defer ws.close()
+	if err := ws.checkout(ctx, task.Repo, task.BaseCommit, cfg.GoCacheSeed); err != nil {
+		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
+	}
+	for _, t := range task.FailToPass {
+		v.FailToPass[t] = StatusMissing
+	}
+	for _, t := range task.PassToPass {
+		v.PassToPass[t] = StatusMissing
+	}
+	if strings.TrimSpace(candidate) == "" {
+		v.Reason = "empty patch"
+		v.Log = append(v.Log, "apply: the candidate patch is empty")
+		return finish(v, cfg, task, candidate), nil
+	}
+	method, err := ws.applyChain(ctx, "candidate", candidate)
+	if err != nil {
+		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
+	}
+	if method == "" {
+		v.Reason = "patch does not apply"
+		v.Log = append(v.Log, "apply: every attempt failed: patch does not apply")
+		return finish(v, cfg, task, candidate), nil
+	}
+	v.Applied, v.ApplyMethod = true, method
+	if err := ws.protectTests(ctx, task.TestPatch); err != nil {
+		return v, fmt.Errorf("judge %s: protect tests: %w", task.InstanceID, err)
+	}
+	if strings.TrimSpace(task.TestPatch) != "" {
+		if err := ws.applyTrusted(ctx, "test patch", task.TestPatch); err != nil {
+			return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
+		}
+	}
+	status, res, err := ws.runTests(ctx, task.TestCmd, task.LogParser)
+	if err != nil {
+		return v, fmt.Errorf("judge %s: run tests: %w", task.InstanceID, err)
+	}
+	fill(v.FailToPass, status)
+	fill(v.PassToPass, status)
+	v.Log = append(v.Log, "FAIL_TO_PASS: "+renderStatuses(v.FailToPass), "PASS_TO_PASS: "+renderStatuses(v.PassToPass))
+	v.Resolved = allPass(v.FailToPass) && allPass(v.PassToPass)
+	switch {
+	case v.Resolved:
+	case res.Killed != "":
+		v.Reason = "tests stopped: " + res.Killed
+	case !allPass(v.PassToPass):
+		v.Reason = "a PASS_TO_PASS test does not pass"
+	default:
+		v.Reason = "a FAIL_TO_PASS test does not pass"
+	}
+	return finish(v, cfg, task, candidate), nil
+}
+
+// applyTrusted applies a task's own patch (git apply, then --3way); it
+// must apply, else the task is broken.
+func (ws *workspace) applyTrusted(ctx context.Context, name, diff string) error {
+	// Keep the candidate's changes: apply on top without resetting.
+	file := strings.ReplaceAll(name, " ", "-")
+	cfg := ws.sandboxCfg()
+	cfg.Env = []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C"}
+	if cfg.Timeout == 0 || cfg.Timeout > applyTimeout {
+		cfg.Timeout = applyTimeout
+	}
+	p := ws.root + "/in/" + file + ".diff"
+	if err := writeFile(p, diff); err != nil {
+		return err
+	}
+	res, err := sandbox.Run(ctx, cfg, []string{"git", "apply", "--verbose", p})
+	if err != nil {
+		return err
+	}
+	ws.logf("apply %s: git apply: %s", name, strings.TrimSpace(tail(string(res.Stderr), 600)))
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%s does not apply: %s", name, strings.TrimSpace(tail(string(res.Stderr), 600)))
+	}
+	return nil
+}
+
+func fill(want map[string]string, got map[string]string) {
+	for t := range want {
+		if s, ok := got[t]; ok {
+			want[t] = s
+		}
+	}
+}
+
+func renderStatuses(m map[string]string) string {
+	if len(m) == 0 {
+		return "(none)"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+// finish computes the score components and the score.
+func finish(v Verdict, cfg JudgeConfig, task Task, candidate string) Verdict {
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	w := cfg.Weights.orDefault()
+	c := Components{
+		Similarity:  PatchSimilarity(candidate, task.Patch),
+		Conciseness: Conciseness(candidate, task.Patch),
+		Timeliness:  Timeliness(task.CreatedAt, now(), w.HalfLife),
+	}
+	if v.Applied {
+		c.Correctness = Correctness(v.FailToPass, v.PassToPass)
+	}
+	v.Components = c
+	v.Score = Score(c, w)
+	v.Log = append(v.Log, fmt.Sprintf("score: %.4f (correctness %.3f, similarity %.3f, conciseness %.3f, timeliness %.3f)",
+		v.Score, c.Correctness, c.Similarity, c.Conciseness, c.Timeliness))
+	return v
+}
