@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/competition"
 )
 
 type workerFlags struct {
@@ -96,22 +96,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"crucible demo --json", stderr)
 	asJSON := fs.Bool("json", false, "print the leaderboard as JSON")
 	database := fs.String("database", "", "SQLite file to keep the demo's data in (default: a temporary file)")
-	serve := fs.Bool("keep-serving", false, "keep serving the API after the leaderboard until interrupted")
+	serve := fs.String("serve", "", "after the leaderboard, keep serving the API and web UI on this address (e.g. 127.0.0.1:8080) until interrupted")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	rows, err := app.Demo(ctx, app.DemoConfig{Database: *database, Progress: stderr, Interactive: isTerminal(stderr), Keep: *serve,
-		Ready: func(url string) {
-			if *serve {
-				fmt.Fprintf(stderr, "API on %s\n", url)
-			}
-		}})
-	if err != nil {
+	cfg := app.DemoConfig{Database: *database, Progress: stderr, Interactive: isTerminal(stderr), Listen: *serve, Keep: *serve != ""}
+	var printErr error
+	cfg.Ready = func(_ string, rows []competition.Row) {
+		if *asJSON {
+			printErr = json.NewEncoder(stdout).Encode(rows)
+			return
+		}
+		printLeaderboard(stdout, rows)
+	}
+	if _, err := app.Demo(ctx, cfg); err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(rows)
-	}
-	printLeaderboard(stdout, rows)
-	return nil
+	return printErr
 }

@@ -39,9 +39,12 @@ type DemoConfig struct {
 	Progress io.Writer
 	// Interactive redraws the progress line in place (a terminal).
 	Interactive bool
-	Logger   *slog.Logger
-	// Ready, if set, is called with the server's base URL once it is serving.
-	Ready func(serverURL string)
+	Logger      *slog.Logger
+	// Ready, if set, is called with the server's base URL and the final
+	// leaderboard, before the demo keeps serving (Keep) or stops.
+	Ready func(serverURL string, rows []competition.Row)
+	// Listen is the server's address (default 127.0.0.1:0, a free port).
+	Listen string
 	// Keep, if set, keeps serving after the leaderboard is printed until ctx ends.
 	Keep bool
 }
@@ -85,7 +88,10 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 	defer stopModels()
 	fmt.Fprintf(out, "baseline model server (deterministic baselines, not real models) on %s\n", modelURL)
 
-	a, err := Open(ctx, Config{Database: cfg.Database, Listen: "127.0.0.1:0", Logger: logger, Slice: 10 * time.Second})
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	a, err := Open(ctx, Config{Database: cfg.Database, Listen: cfg.Listen, Logger: logger, Slice: 10 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +157,10 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 		return nil, err
 	}
 	if cfg.Ready != nil {
-		cfg.Ready(serverURL)
+		cfg.Ready(serverURL, rows)
 	}
 	if cfg.Keep {
-		fmt.Fprintf(out, "serving %s until interrupted\n", serverURL)
+		fmt.Fprintf(out, "serving the API and web UI on %s until interrupted\n", serverURL)
 		<-ctx.Done()
 	}
 	cancel()
