@@ -67,25 +67,25 @@ func startServe(t *testing.T, bin, database, addr string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--database", database, "--listen", addr,
 		"--slice", "1s", "--rescue-after", "4s", "--item-concurrency", "2", "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startProcess(t, cmd)
+	waitHealthy(t, addr)
+	return cmd
+}
+
+func waitHealthy(t *testing.T, addr string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return cmd
+				return
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = cmd.Process.Kill()
 	t.Fatalf("crucible serve on %s did not become healthy", addr)
-	return nil
 }
 
 // TestKillDashNineMidEvaluationLosesNothing kills the server with SIGKILL in
@@ -193,4 +193,79 @@ func TestKillDashNineMidEvaluationLosesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWorkersShareThePostgresQueue runs an API-only server and two worker
+// processes on one PostgreSQL database and checks that both workers evaluate.
+func TestWorkersShareThePostgresQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped with -short")
+	}
+	pg := storetest.Postgres(t)
+	if pg == "" {
+		t.Skip("needs PostgreSQL (set " + storetest.EnvPostgres + ")")
+	}
+	bin := crucibleBinary(t)
+	ds, err := mcq.Parse(strings.NewReader(string(app.SampleDataset)), "siqa-sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds, Delay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := httptest.NewServer(h)
+	t.Cleanup(models.Close)
+
+	addr := freeAddr(t)
+	apiOnly := exec.Command(bin, "serve", "--no-work", "--database", pg, "--listen", addr, "--log-level", "warn")
+	startProcess(t, apiOnly)
+	waitHealthy(t, addr)
+	for i := 0; i < 2; i++ {
+		startProcess(t, exec.Command(bin, "worker", "--database", pg, "--submissions", "1", "--item-concurrency", "2", "--log-level", "warn"))
+	}
+	ctx := context.Background()
+	key, _ := identity.NewKey()
+	c, _ := client.New(client.Config{Server: "http://" + addr, Key: key})
+	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "shared", Dataset: string(app.SampleDataset)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range app.DemoPolicies {
+		if _, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models.URL, Model: "baseline-" + p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	subs, err := c.WaitScored(waitCtx, comp.ID, 200*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		if s.State != competition.StateScored {
+			t.Fatalf("%s ended %s: %s", s.Name, s.State, s.Reason)
+		}
+	}
+	db, err := store.Open(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var workers int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(DISTINCT w) FROM river_job, unnest(attempted_by) AS w`).Scan(&workers); err != nil {
+		t.Fatal(err)
+	}
+	if workers != 2 {
+		t.Fatalf("%d distinct workers ran jobs, want both of the 2", workers)
+	}
+}
+
+func startProcess(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 }
