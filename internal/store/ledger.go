@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"crucible/internal/ledger"
+)
+
+// PostTransfer records a transfer in its own transaction (see PostTransferTx).
+func (db *DB) PostTransfer(ctx context.Context, t ledger.Transfer, now time.Time) (ledger.Posted, error) {
+	var p ledger.Posted
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		p, err = db.PostTransferTx(ctx, tx, t, now)
+		return err
+	})
+	return p, err
+}
+
+// PostTransferTx validates and records a transfer inside tx. A transfer whose
+// idempotency key is already recorded moves nothing and returns the first
+// posting with Replayed set (a different transfer under a used key is an
+// error). No account other than external may go below zero: debited accounts
+// are locked (PostgreSQL row locks; SQLite serialises writers) before their
+// balances are checked, so concurrent payouts cannot overdraw.
+func (db *DB) PostTransferTx(ctx context.Context, tx *sql.Tx, t ledger.Transfer, now time.Time) (ledger.Posted, error) {
+	if err := t.Validate(); err != nil {
+		return ledger.Posted{}, err
+	}
+	id := NewID("t")
+	res, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO ledger_transfers (id, idempotency_key, kind, asset, memo, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`), id, t.Key, t.Kind, t.Asset, t.Memo, micros(now))
+	if err != nil {
+		return ledger.Posted{}, fmt.Errorf("record transfer %s: %w", t.Key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return ledger.Posted{}, err
+	} else if n == 0 {
+		first, err := db.transferByKey(ctx, tx, t.Key)
+		if err != nil {
+			return ledger.Posted{}, err
+		}
+		if !sameTransfer(first.Transfer, t) {
+			return ledger.Posted{}, fmt.Errorf("idempotency key %q was already used for a different transfer", t.Key)
+		}
+		first.Replayed = true
+		return first, nil
+	}
+	accounts := make([]string, 0, len(t.Legs))
+	for _, e := range t.Legs {
+		accounts = append(accounts, e.Account)
+		if _, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO ledger_accounts (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
+			e.Account, micros(now)); err != nil {
+			return ledger.Posted{}, err
+		}
+	}
+	sort.Strings(accounts) // one lock order everywhere: no deadlocks
+	if db.dialect == Postgres {
+		q := `SELECT name FROM ledger_accounts WHERE name IN (?` + strings.Repeat(", ?", len(accounts)-1) + `) ORDER BY name FOR UPDATE`
+		args := make([]any, len(accounts))
+		for i, a := range accounts {
+			args[i] = a
+		}
+		rows, err := tx.QueryContext(ctx, db.rebind(q), args...)
+		if err != nil {
+			return ledger.Posted{}, fmt.Errorf("lock accounts: %w", err)
+		}
+		rows.Close()
+	}
+	for _, e := range t.Legs {
+		if e.Amount >= 0 || e.Account == ledger.External {
+			continue
+		}
+		var bal int64
+		if err := tx.QueryRowContext(ctx, db.rebind(`SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE account = ? AND asset = ?`),
+			e.Account, t.Asset).Scan(&bal); err != nil {
+			return ledger.Posted{}, err
+		}
+		if bal+e.Amount < 0 {
+			return ledger.Posted{}, fmt.Errorf("%w: %s holds %d %s, the transfer takes %d", ledger.ErrInsufficientFunds, e.Account, bal, t.Asset, -e.Amount)
+		}
+	}
+	for _, e := range t.Legs {
+		if _, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO ledger_entries (transfer_id, account, asset, amount) VALUES (?, ?, ?, ?)`),
+			id, e.Account, t.Asset, e.Amount); err != nil {
+			return ledger.Posted{}, err
+		}
+	}
+	return ledger.Posted{ID: id, At: now.UTC(), Transfer: t}, nil
+}
+
+func sameTransfer(a, b ledger.Transfer) bool {
+	if a.Kind != b.Kind || a.Asset != b.Asset || len(a.Legs) != len(b.Legs) {
+		return false
+	}
+	legs := map[string]int64{}
+	for _, e := range a.Legs {
+		legs[e.Account] = e.Amount
+	}
+	for _, e := range b.Legs {
+		if amt, ok := legs[e.Account]; !ok || amt != e.Amount {
+			return false
+		}
+	}
+	return true
+}
+
+func (db *DB) transferByKey(ctx context.Context, q querier, key string) (ledger.Posted, error) {
+	var p ledger.Posted
+	var created int64
+	err := q.QueryRowContext(ctx, db.rebind(`SELECT id, idempotency_key, kind, asset, memo, created_at FROM ledger_transfers WHERE idempotency_key = ?`), key).
+		Scan(&p.ID, &p.Transfer.Key, &p.Transfer.Kind, &p.Transfer.Asset, &p.Transfer.Memo, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("transfer %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return p, err
+	}
+	p.At = fromMicros(created)
+	rows, err := q.QueryContext(ctx, db.rebind(`SELECT account, amount FROM ledger_entries WHERE transfer_id = ? ORDER BY account`), p.ID)
+	if err != nil {
+		return p, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e ledger.Entry
+		if err := rows.Scan(&e.Account, &e.Amount); err != nil {
+			return p, err
+		}
+		p.Transfer.Legs = append(p.Transfer.Legs, e)
+	}
+	return p, rows.Err()
+}
+
+// TransferByKey returns the transfer recorded under an idempotency key.
+func (db *DB) TransferByKey(ctx context.Context, key string) (ledger.Posted, error) {
+	return db.transferByKey(ctx, db.sql, key)
+}
+
+// Balances derives balances from entries, for one account or (account "")
+// all of them, in every asset.
+func (db *DB) Balances(ctx context.Context, account string) ([]ledger.Balance, error) {
+	q := `SELECT account, asset, SUM(amount) FROM ledger_entries`
+	var args []any
+	if account != "" {
+		q += ` WHERE account = ?`
+		args = append(args, account)
+	}
+	rows, err := db.sql.QueryContext(ctx, db.rebind(q+` GROUP BY account, asset ORDER BY account, asset`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []ledger.Balance{}
+	for rows.Next() {
+		var b ledger.Balance
+		if err := rows.Scan(&b.Account, &b.Asset, &b.Amount); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Balance derives one account's balance in one asset.
+func (db *DB) Balance(ctx context.Context, account, asset string) (int64, error) {
+	var bal int64
+	err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE account = ? AND asset = ?`),
+		account, asset).Scan(&bal)
+	return bal, err
+}
+
+// History returns the transfers touching an account (all when ""), oldest first.
+func (db *DB) History(ctx context.Context, account string) ([]ledger.Posted, error) {
+	q := `SELECT idempotency_key FROM ledger_transfers ORDER BY created_at, id`
+	var args []any
+	if account != "" {
+		q = `SELECT t.idempotency_key FROM ledger_transfers t WHERE EXISTS
+			(SELECT 1 FROM ledger_entries e WHERE e.transfer_id = t.id AND e.account = ?) ORDER BY t.created_at, t.id`
+		args = append(args, account)
+	}
+	rows, err := db.sql.QueryContext(ctx, db.rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Posted, 0, len(keys))
+	for _, k := range keys {
+		p, err := db.TransferByKey(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
