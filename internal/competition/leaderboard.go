@@ -46,18 +46,34 @@ type Row struct {
 	CommittedAt  time.Time `json:"committed_at"`
 }
 
-// Leaderboard ranks scored submissions by score, earlier commit first on equal
-// scores. A row whose interval overlaps the leader's is marked as a tie (the
-// leader itself too, when anyone ties it): the data cannot tell them apart.
+// Entry is a scored entrant to rank.
+type Entry struct {
+	SubmissionID string
+	Name         string
+	CommittedAt  time.Time
+	Card         Card
+}
+
+// Leaderboard ranks the scored submissions (see Rank).
 func Leaderboard(subs []Submission) []Row {
-	rows := []Row{}
+	var entries []Entry
 	for _, s := range subs {
-		if s.State != StateScored || s.Card == nil {
-			continue
+		if s.State == StateScored && s.Card != nil {
+			entries = append(entries, Entry{SubmissionID: s.ID, Name: s.Name, CommittedAt: s.CommittedAt, Card: *s.Card})
 		}
+	}
+	return Rank(entries)
+}
+
+// Rank orders entries by score, earlier commit first on equal scores. A row
+// whose interval overlaps the leader's is marked as a tie (the leader itself
+// too, when anyone ties it): the data cannot tell them apart.
+func Rank(entries []Entry) []Row {
+	rows := []Row{}
+	for _, e := range entries {
 		rows = append(rows, Row{
-			SubmissionID: s.ID, Name: s.Name, Score: s.Card.Score, CILow: s.Card.CILow, CIHigh: s.Card.CIHigh,
-			Items: s.Card.Items, Correct: s.Card.Correct, CommittedAt: s.CommittedAt,
+			SubmissionID: e.SubmissionID, Name: e.Name, Score: e.Card.Score, CILow: e.Card.CILow, CIHigh: e.Card.CIHigh,
+			Items: e.Card.Items, Correct: e.Card.Correct, CommittedAt: e.CommittedAt,
 		})
 	}
 	sort.SliceStable(rows, func(i, j int) bool {

@@ -27,26 +27,29 @@ func NewID(prefix string) string {
 
 // CreateCompetition stores a competition and its items in one transaction.
 func (db *DB) CreateCompetition(ctx context.Context, c competition.Competition, items []json.RawMessage) error {
-	return db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO competitions
-			(id, kind, title, config, dataset_name, dataset_digest, items_total, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			c.ID, string(c.Kind), c.Title, string(c.Config), c.DatasetName, c.DatasetDigest, len(items), c.CreatedBy, micros(c.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("insert competition: %w", err)
+	return db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateCompetitionTx(ctx, tx, c, items) })
+}
+
+// CreateCompetitionTx stores a competition and its items inside tx.
+func (db *DB) CreateCompetitionTx(ctx context.Context, tx *sql.Tx, c competition.Competition, items []json.RawMessage) error {
+	_, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO competitions
+		(id, kind, title, config, dataset_name, dataset_digest, items_total, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.ID, string(c.Kind), c.Title, string(c.Config), c.DatasetName, c.DatasetDigest, len(items), c.CreatedBy, micros(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert competition: %w", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, db.rebind(`INSERT INTO competition_items (competition_id, idx, payload) VALUES (?, ?, ?)`))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i, it := range items {
+		if _, err := stmt.ExecContext(ctx, c.ID, i, string(it)); err != nil {
+			return fmt.Errorf("insert item %d: %w", i, err)
 		}
-		stmt, err := tx.PrepareContext(ctx, db.rebind(`INSERT INTO competition_items (competition_id, idx, payload) VALUES (?, ?, ?)`))
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, it := range items {
-			if _, err := stmt.ExecContext(ctx, c.ID, i, string(it)); err != nil {
-				return fmt.Errorf("insert item %d: %w", i, err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 const competitionColumns = `id, kind, title, config, dataset_name, dataset_digest, items_total, created_by, created_at`

@@ -1,0 +1,493 @@
+// Package pool owns funded benchmark pools: creating a pool (a competition
+// whose prize is escrowed in the ledger), entrants joining it, evaluation
+// ticks that spend the hourly inference budget round-robin, leaderboard
+// snapshots on the refresh schedule, and the exactly-once settlement that
+// ranks entrants on the private items and pays them by the allocation rule.
+// Every schedule runs on the injected clock. It uses the store, the kind
+// registry and the ledger; it must never import the API or the CLI.
+package pool
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"crucible/internal/clock"
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/inference"
+	"crucible/internal/ledger"
+	"crucible/internal/store"
+)
+
+// Defaults of pool terms.
+const (
+	DefaultBudgetPerHour   = 1000
+	DefaultRefresh         = 24 * time.Hour
+	DefaultPrivateFraction = 0.5
+)
+
+// ErrNotEnded is returned by Settle before the pool's end time.
+var ErrNotEnded = errors.New("pool has not ended")
+
+// Planner builds evaluators for submissions (kinds.Planner in production).
+type Planner interface {
+	Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	DB      *store.DB
+	Planner Planner
+	Clock   clock.Clock
+	Logger  *slog.Logger
+	// ItemConcurrency is how many items of one entrant a tick evaluates at once.
+	ItemConcurrency int
+}
+
+// Service runs pools.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ItemConcurrency <= 0 {
+		cfg.ItemConcurrency = 8
+	}
+	return &Service{cfg: cfg}
+}
+
+// CreateRequest is a funder's pool.
+type CreateRequest struct {
+	Title           string        `json:"title"`
+	DatasetName     string        `json:"dataset_name"`
+	Dataset         string        `json:"dataset"`
+	Mode            string        `json:"mode,omitempty"`
+	Template        string        `json:"template,omitempty"`
+	Fund            int64         `json:"fund"`
+	Asset           string        `json:"asset"`
+	Allocation      string        `json:"allocation"`
+	Start           time.Time     `json:"start"`
+	End             time.Time     `json:"end"`
+	BudgetPerHour   int           `json:"budget_per_hour,omitempty"`
+	Refresh         time.Duration `json:"refresh,omitempty"`
+	PrivateFraction float64       `json:"private_fraction,omitempty"`
+}
+
+// Create validates a pool, stores it with its competition and moves the fund
+// from outside into the funder's account and on into the pool's escrow, all
+// in one transaction.
+func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) (competition.Pool, error) {
+	if req.BudgetPerHour == 0 {
+		req.BudgetPerHour = DefaultBudgetPerHour
+	}
+	if req.Refresh == 0 {
+		req.Refresh = DefaultRefresh
+	}
+	if req.PrivateFraction == 0 {
+		req.PrivateFraction = DefaultPrivateFraction
+	}
+	rule, err := ledger.ParseRule(req.Allocation)
+	if err != nil {
+		return competition.Pool{}, err
+	}
+	switch {
+	case req.Fund <= 0:
+		return competition.Pool{}, fmt.Errorf("fund must be a positive number of base units, got %d", req.Fund)
+	case !req.End.After(req.Start):
+		return competition.Pool{}, fmt.Errorf("end %s must be after start %s", req.End.Format(time.RFC3339), req.Start.Format(time.RFC3339))
+	case req.BudgetPerHour < 0:
+		return competition.Pool{}, fmt.Errorf("budget must be positive, got %d/h", req.BudgetPerHour)
+	case req.Refresh < time.Minute:
+		return competition.Pool{}, fmt.Errorf("refresh %s is shorter than a minute", req.Refresh)
+	case req.PrivateFraction <= 0 || req.PrivateFraction >= 1:
+		return competition.Pool{}, fmt.Errorf("private fraction %g must be between 0 and 1 (exclusive)", req.PrivateFraction)
+	}
+	if req.DatasetName == "" {
+		req.DatasetName = "dataset"
+	}
+	prep, err := kinds.Prepare(kinds.CompetitionSpec{Kind: competition.KindMCQ, Title: req.Title, DatasetName: req.DatasetName,
+		Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template})
+	if err != nil {
+		return competition.Pool{}, err
+	}
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return competition.Pool{}, err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	c := competition.Competition{ID: store.NewID("c"), Kind: competition.KindMCQ, Title: strings.TrimSpace(req.Title), Config: prep.Config,
+		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items), CreatedBy: funder, CreatedAt: now}
+	p := competition.Pool{CompetitionID: c.ID, Title: c.Title, Funder: funder, Asset: req.Asset, Amount: req.Fund, Rule: rule.Name(),
+		Start: req.Start.UTC(), End: req.End.UTC(), BudgetPerHour: req.BudgetPerHour, Refresh: req.Refresh,
+		PrivateFraction: req.PrivateFraction, Seed: binary.LittleEndian.Uint64(seed[:]) >> 1, State: competition.PoolOpen}
+	db := s.cfg.DB
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := db.CreateCompetitionTx(ctx, tx, c, prep.Items); err != nil {
+			return err
+		}
+		if err := db.CreatePoolTx(ctx, tx, p); err != nil {
+			return err
+		}
+		funderAcct := ledger.FunderAccount(funder)
+		if _, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+c.ID+":deposit", ledger.KindDeposit, req.Asset,
+			ledger.External, funderAcct, req.Fund, "fund of pool "+c.ID), now); err != nil {
+			return err
+		}
+		_, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+c.ID+":escrow", ledger.KindEscrow, req.Asset,
+			funderAcct, ledger.EscrowAccount(c.ID), req.Fund, "escrow of pool "+c.ID), now)
+		return err
+	})
+	if err != nil {
+		return competition.Pool{}, err
+	}
+	return p, nil
+}
+
+// JoinRequest is a model joining a pool.
+type JoinRequest struct {
+	Name    string `json:"name,omitempty"`
+	BaseURL string `json:"base_url"`
+	Model   string `json:"model"`
+	APIKey  string `json:"api_key,omitempty"`
+}
+
+// Join enters a model into an open pool. Its items are evaluated by ticks,
+// within the pool's budget, not all at once.
+func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRequest) (competition.Submission, error) {
+	p, err := s.cfg.DB.GetPool(ctx, poolID)
+	if err != nil {
+		return competition.Submission{}, err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	if p.State != competition.PoolOpen || !now.Before(p.End) {
+		return competition.Submission{}, fmt.Errorf("pool %s closed at %s; it takes no more entrants", poolID, p.End.Format(time.RFC3339))
+	}
+	base, err := inference.NormalizeBaseURL(req.BaseURL)
+	if err != nil {
+		return competition.Submission{}, fmt.Errorf("base_url: %w", err)
+	}
+	if strings.TrimSpace(req.Model) == "" {
+		return competition.Submission{}, errors.New("model is required")
+	}
+	if req.Name == "" {
+		req.Name = req.Model
+	}
+	c, err := s.cfg.DB.GetCompetition(ctx, poolID)
+	if err != nil {
+		return competition.Submission{}, err
+	}
+	spec := competition.ModelSpec{BaseURL: base, Model: strings.TrimSpace(req.Model)}
+	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: poolID, Name: req.Name, Submitter: submitter, Model: spec,
+		Digest: competition.ModelDigest(spec), CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
+	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error { return s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey) })
+	return sub, err
+}
+
+// TickAll ticks every open pool; one pool's failure does not stop the others.
+func (s *Service) TickAll(ctx context.Context) error {
+	pools, err := s.cfg.DB.ListPools(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range pools {
+		if p.State == competition.PoolOpen {
+			if err := s.Tick(ctx, p.CompetitionID); err != nil {
+				errs = append(errs, fmt.Errorf("pool %s: %w", p.CompetitionID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Tick brings a pool up to date at the clock's now: it spends the budget
+// accrued since the start and not yet used on the entrants' next items,
+// takes a leaderboard snapshot when one is due, and settles the pool once its
+// end has passed. Ticks are idempotent: a tick that finds nothing to do does
+// nothing.
+func (s *Service) Tick(ctx context.Context, poolID string) error {
+	p, err := s.cfg.DB.GetPool(ctx, poolID)
+	if err != nil || p.State != competition.PoolOpen {
+		return err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	if now.Before(p.Start) {
+		return nil
+	}
+	if err := s.evaluate(ctx, p, now); err != nil {
+		return err
+	}
+	if err := s.snapshotIfDue(ctx, p, now); err != nil {
+		return err
+	}
+	if !now.Before(p.End) {
+		_, err := s.Settle(ctx, poolID)
+		return err
+	}
+	return nil
+}
+
+// evaluate spends the unused budget round-robin over the entrants.
+func (s *Service) evaluate(ctx context.Context, p competition.Pool, now time.Time) error {
+	db := s.cfg.DB
+	c, err := db.GetCompetition(ctx, p.CompetitionID)
+	if err != nil {
+		return err
+	}
+	subs, err := db.ListSubmissions(ctx, p.CompetitionID)
+	if err != nil {
+		return err
+	}
+	used := 0
+	var entrants []Entrant
+	for _, sub := range subs {
+		used += sub.ItemsDone
+		if sub.State != competition.StateFailed {
+			entrants = append(entrants, Entrant{ID: sub.ID, Done: sub.ItemsDone, Remaining: sub.ItemsTotal - sub.ItemsDone})
+		}
+	}
+	quota := Share(Allowed(p.BudgetPerHour, p.Start, p.End, now)-used, entrants)
+	if len(quota) == 0 {
+		return nil
+	}
+	items, err := db.CompetitionItems(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	order := NewSplit(c.Items, p.PrivateFraction, p.Seed).Order
+	for _, sub := range subs {
+		if quota[sub.ID] > 0 {
+			if err := s.evaluateEntrant(ctx, c, sub, items, order, quota[sub.ID], now); err != nil {
+				s.cfg.Logger.Warn("pool tick: entrant not evaluated this tick", "pool", c.ID, "submission", sub.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// evaluateEntrant evaluates the next n items (in the pool's order) that the
+// entrant lacks. A deterministic failure fails the entrant; any other error
+// leaves its items for the next tick.
+func (s *Service) evaluateEntrant(ctx context.Context, c competition.Competition, sub competition.Submission, items []json.RawMessage, order []int, n int, now time.Time) error {
+	db := s.cfg.DB
+	secret, err := db.SubmissionSecret(ctx, sub.ID)
+	if err != nil {
+		return err
+	}
+	ev, err := s.cfg.Planner.Plan(ctx, c, sub, secret, items)
+	if err != nil {
+		_, serr := db.SetSubmissionState(ctx, sub.ID, competition.StateFailed, err.Error(), nil, now)
+		return errors.Join(err, serr)
+	}
+	done, err := db.DoneItems(ctx, sub.ID)
+	if err != nil {
+		return err
+	}
+	skip := map[int]bool{}
+	picked := 0
+	for _, i := range order {
+		if done[i] || picked == n {
+			skip[i] = true
+			continue
+		}
+		picked++
+	}
+	if _, err := db.SetSubmissionState(ctx, sub.ID, competition.StateRunning, "", nil, now); err != nil {
+		return err
+	}
+	err = eval.Run(ctx, ev, eval.RunConfig{Concurrency: s.cfg.ItemConcurrency, Skip: skip,
+		Sink: func(r eval.Result) error { return db.InsertResult(ctx, sub.ID, r) }})
+	if err != nil {
+		if inference.IsPermanent(err) {
+			_, serr := db.SetSubmissionState(ctx, sub.ID, competition.StateFailed, err.Error(), nil, now)
+			return errors.Join(err, serr)
+		}
+		return err
+	}
+	if len(done)+picked == sub.ItemsTotal {
+		scores, correct, err := db.ItemScores(ctx, sub.ID)
+		if err != nil {
+			return err
+		}
+		card := competition.NewCard(scores, correct)
+		_, err = db.SetSubmissionState(ctx, sub.ID, competition.StateScored, "", &card, now)
+		return err
+	}
+	return nil
+}
+
+// board ranks the entrants on one side of the split (private or public)
+// over the items evaluated so far.
+func (s *Service) board(ctx context.Context, p competition.Pool, private bool) ([]competition.Row, map[string]competition.Submission, error) {
+	c, err := s.cfg.DB.GetCompetition(ctx, p.CompetitionID)
+	if err != nil {
+		return nil, nil, err
+	}
+	subs, err := s.cfg.DB.ListSubmissions(ctx, p.CompetitionID)
+	if err != nil {
+		return nil, nil, err
+	}
+	split := NewSplit(c.Items, p.PrivateFraction, p.Seed)
+	byID := map[string]competition.Submission{}
+	var entries []competition.Entry
+	for _, sub := range subs {
+		byID[sub.ID] = sub
+		if sub.State == competition.StateFailed {
+			continue
+		}
+		scores, err := s.cfg.DB.ItemScoresByIndex(ctx, sub.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		var side []float64
+		correct := 0
+		for i := 0; i < c.Items; i++ { // item order, so intervals are reproducible
+			if v, ok := scores[i]; ok && split.Private[i] == private {
+				side = append(side, v)
+				if v == 1 {
+					correct++
+				}
+			}
+		}
+		if len(side) > 0 {
+			entries = append(entries, competition.Entry{SubmissionID: sub.ID, Name: sub.Name, CommittedAt: sub.CommittedAt, Card: competition.NewCard(side, correct)})
+		}
+	}
+	return competition.Rank(entries), byID, nil
+}
+
+func (s *Service) snapshotIfDue(ctx context.Context, p competition.Pool, now time.Time) error {
+	taken, err := s.cfg.DB.Snapshots(ctx, p.CompetitionID)
+	if err != nil {
+		return err
+	}
+	if len(taken) > 0 && now.Sub(taken[len(taken)-1]) < p.Refresh {
+		return nil
+	}
+	rows, _, err := s.board(ctx, p, false)
+	if err != nil {
+		return err
+	}
+	return s.cfg.DB.InsertSnapshot(ctx, p.CompetitionID, competition.Snapshot{TakenAt: now, Rows: rows})
+}
+
+// Leaderboard returns the public snapshot in force at t (the latest if t is zero).
+func (s *Service) Leaderboard(ctx context.Context, poolID string, t time.Time) (competition.Snapshot, error) {
+	if t.IsZero() {
+		t = s.cfg.Clock.Now()
+	}
+	return s.cfg.DB.SnapshotAt(ctx, poolID, t)
+}
+
+// Settle ranks the entrants on the private items, applies the allocation
+// rule and pays out of escrow — exactly once. The payouts, the refund of
+// what the rule leaves unassigned and the pool's closing commit in one
+// transaction, so a crash leaves all of them or none; a second call returns
+// the first result.
+func (s *Service) Settle(ctx context.Context, poolID string) (competition.Settlement, error) {
+	p, err := s.cfg.DB.GetPool(ctx, poolID)
+	if err != nil {
+		return competition.Settlement{}, err
+	}
+	if p.Settlement != nil {
+		return *p.Settlement, nil
+	}
+	now := s.cfg.Clock.Now().UTC()
+	if now.Before(p.End) {
+		return competition.Settlement{}, fmt.Errorf("%w: pool %s ends at %s", ErrNotEnded, poolID, p.End.Format(time.RFC3339))
+	}
+	rows, subs, err := s.board(ctx, p, true)
+	if err != nil {
+		return competition.Settlement{}, err
+	}
+	scored := map[string]competition.Row{}
+	for _, r := range rows {
+		scored[r.SubmissionID] = r
+	}
+	var entrants []ledger.Entrant
+	for id, sub := range subs {
+		r := scored[id]
+		entrants = append(entrants, ledger.Entrant{Name: id, Score: r.Score, Failed: sub.State == competition.StateFailed, CommittedAt: sub.CommittedAt})
+	}
+	rule, err := ledger.ParseRule(p.Rule)
+	if err != nil {
+		return competition.Settlement{}, err
+	}
+	alloc, err := ledger.Allocate(rule, p.Amount, entrants)
+	if err != nil {
+		return competition.Settlement{}, err
+	}
+	result := competition.Settlement{SettledAt: now, Rule: p.Rule, Amount: p.Amount, Refunded: alloc.Unassigned}
+	for _, e := range rankedEntrants(entrants, scored) {
+		sub := subs[e.Name]
+		result.Payouts = append(result.Payouts, competition.Payout{SubmissionID: sub.ID, Name: sub.Name,
+			Account: ledger.ParticipantAccount(sub.Submitter), Score: e.Score, Items: scored[sub.ID].Items, Units: alloc.Payouts[sub.ID]})
+	}
+	db, escrow := s.cfg.DB, ledger.EscrowAccount(poolID)
+	var claimed bool
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		if claimed, err = db.ClaimSettlementTx(ctx, tx, poolID, result); err != nil || !claimed {
+			return err
+		}
+		for _, po := range result.Payouts {
+			if po.Units > 0 {
+				if _, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+poolID+":payout:"+po.SubmissionID, ledger.KindPayout, p.Asset,
+					escrow, po.Account, po.Units, "payout of pool "+poolID), now); err != nil {
+					return err
+				}
+			}
+		}
+		if result.Refunded > 0 {
+			_, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+poolID+":refund", ledger.KindRefund, p.Asset,
+				escrow, ledger.FunderAccount(p.Funder), result.Refunded, "unassigned remainder of pool "+poolID), now)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return competition.Settlement{}, fmt.Errorf("settle pool %s: %w", poolID, err)
+	}
+	if !claimed { // another settler won the race: return its result
+		p, err := s.cfg.DB.GetPool(ctx, poolID)
+		if err != nil {
+			return competition.Settlement{}, err
+		}
+		return *p.Settlement, nil
+	}
+	return result, nil
+}
+
+// rankedEntrants orders entrants as the private leaderboard does, entrants
+// with no private score last (by commit time).
+func rankedEntrants(entrants []ledger.Entrant, scored map[string]competition.Row) []ledger.Entrant {
+	rank := func(e ledger.Entrant) int {
+		if r, ok := scored[e.Name]; ok {
+			return r.Rank
+		}
+		return math.MaxInt
+	}
+	out := slices.Clone(entrants)
+	slices.SortStableFunc(out, func(a, b ledger.Entrant) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), a.CommittedAt.Compare(b.CommittedAt))
+	})
+	return out
+}

@@ -1,0 +1,280 @@
+package pool_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/app"
+	"crucible/internal/clock"
+	"crucible/internal/competition"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/mcq"
+	"crucible/internal/ledger"
+	"crucible/internal/modelserver"
+	"crucible/internal/pool"
+	"crucible/internal/store"
+	"crucible/internal/store/storetest"
+)
+
+var start = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	db     *store.DB
+	clock  *clock.Fake
+	svc    *pool.Service
+	models string
+}
+
+func newFixture(t *testing.T, url string) *fixture {
+	t.Helper()
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ds, err := mcq.Parse(strings.NewReader(string(app.SampleDataset)), "siqa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	clk := clock.NewFake(start.Add(-time.Hour))
+	svc := pool.New(pool.Config{DB: db, Planner: kinds.Planner{}, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return &fixture{db: db, clock: clk, svc: svc, models: srv.URL}
+}
+
+// run creates a pool with rule, joins oracle, overlap and random (the last
+// one hour late), ticks hourly to the end, and returns the pool and its settlement.
+func (f *fixture) run(t *testing.T, rule string) (competition.Pool, competition.Settlement) {
+	t.Helper()
+	ctx := context.Background()
+	f.clock.Set(start.Add(-time.Hour))
+	p, err := f.svc.Create(ctx, "ed25519:funder", pool.CreateRequest{
+		Title: "SIQA pool " + rule, Dataset: string(app.SampleDataset), Fund: 1000, Asset: "USDC", Allocation: rule,
+		Start: start, End: start.Add(10 * time.Hour), BudgetPerHour: 100, Refresh: 3 * time.Hour, PrivateFraction: 0.5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(policy string) {
+		if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:"+policy+"@"+p.CompetitionID, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join("oracle")
+	join("overlap")
+	for h := 1; h <= 11; h++ {
+		f.clock.Set(start.Add(time.Duration(h) * time.Hour))
+		if h == 2 {
+			join("random") // a late joiner
+		}
+		if err := f.svc.Tick(ctx, p.CompetitionID); err != nil {
+			t.Fatal(err)
+		}
+		if h == 1 {
+			subs, _ := f.db.ListSubmissions(ctx, p.CompetitionID)
+			if used := subs[0].ItemsDone + subs[1].ItemsDone; used != 100 || subs[0].ItemsDone != 50 {
+				t.Fatalf("after one hour %d+%d items were evaluated, want the budget of 100 split 50/50", subs[0].ItemsDone, subs[1].ItemsDone)
+			}
+		}
+		if h == 3 {
+			subs, _ := f.db.ListSubmissions(ctx, p.CompetitionID)
+			// Each hour's 100 went round-robin, the least-evaluated first: the
+			// late joiner took 34 of each, not a leftover.
+			if late := subs[2]; late.ItemsDone != 68 {
+				t.Fatalf("the late joiner has %d items after its second tick, want 2×34", late.ItemsDone)
+			}
+		}
+	}
+	got, err := f.db.GetPool(ctx, p.CompetitionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != competition.PoolSettled || got.Settlement == nil {
+		t.Fatalf("pool is %s after its end", got.State)
+	}
+	return got, *got.Settlement
+}
+
+// largestRemainder is the test's own rounding of exact shares, written
+// independently of the ledger's: floor each, then hand out the units left
+// to the largest remainders.
+func largestRemainder(amount int64, weights []float64) []int64 {
+	var total float64
+	for _, w := range weights {
+		total += w
+	}
+	out := make([]int64, len(weights))
+	type rem struct {
+		i int
+		r float64
+	}
+	var rems []rem
+	var given int64
+	for i, w := range weights {
+		exact := float64(amount) * w / total
+		out[i] = int64(math.Floor(exact))
+		given += out[i]
+		rems = append(rems, rem{i, exact - math.Floor(exact)})
+	}
+	sort.SliceStable(rems, func(a, b int) bool { return rems[a].r > rems[b].r })
+	for k := 0; given < amount; k++ {
+		out[rems[k].i]++
+		given++
+	}
+	return out
+}
+
+func TestPoolLifecyclePaysEveryRuleToTheUnit(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			f := newFixture(t, d.URL)
+			ctx := context.Background()
+			rules := []struct {
+				rule string
+				want func(scores []float64) ([]int64, int64) // payouts by private rank, refund
+			}{
+				{"winner-take-all", func([]float64) ([]int64, int64) { return []int64{1000, 0, 0}, 0 }},
+				{"top-k:50,30", func([]float64) ([]int64, int64) { return []int64{500, 300, 0}, 200 }},
+				{"arithmetic-decrease", func([]float64) ([]int64, int64) { return []int64{500, 333, 167}, 0 }},
+				{"proportional", func(s []float64) ([]int64, int64) { return largestRemainder(1000, s), 0 }},
+				{"softmax:0.1", func(s []float64) ([]int64, int64) {
+					w := make([]float64, len(s))
+					for i, v := range s {
+						w[i] = math.Exp(v / 0.1)
+					}
+					return largestRemainder(1000, w), 0
+				}},
+			}
+			for _, r := range rules {
+				t.Run(r.rule, func(t *testing.T) {
+					p, st := f.run(t, r.rule)
+					if len(st.Payouts) != 3 || st.Payouts[0].Name != "baseline-oracle" || st.Payouts[0].Score != 1 {
+						t.Fatalf("payouts %+v: want three, oracle first with 1.0 on the private items", st.Payouts)
+					}
+					scores := []float64{st.Payouts[0].Score, st.Payouts[1].Score, st.Payouts[2].Score}
+					want, refund := r.want(scores)
+					var paid int64
+					for i, po := range st.Payouts {
+						if po.Items != 150 {
+							t.Errorf("%s ranked on %d private items, want all 150", po.Name, po.Items)
+						}
+						if po.Units != want[i] {
+							t.Errorf("rank %d %s (score %.4f) got %d units, want %d", i+1, po.Name, po.Score, po.Units, want[i])
+						}
+						bal, _ := f.db.Balance(ctx, po.Account, "USDC")
+						if bal != po.Units {
+							t.Errorf("%s's account holds %d, the settlement says %d", po.Account, bal, po.Units)
+						}
+						paid += po.Units
+					}
+					if st.Refunded != refund || paid+st.Refunded != 1000 {
+						t.Errorf("paid %d + refunded %d, want refund %d and a total of 1000", paid, st.Refunded, refund)
+					}
+					escrow, _ := f.db.Balance(ctx, ledger.EscrowAccount(p.CompetitionID), "USDC")
+					if escrow != 0 {
+						t.Errorf("escrow still holds %d after settlement", escrow)
+					}
+					// Settling again returns the first result and moves nothing.
+					again, err := f.svc.Settle(ctx, p.CompetitionID)
+					if err != nil || !again.SettledAt.Equal(st.SettledAt) || len(again.Payouts) != 3 {
+						t.Fatalf("second settle: %+v, %v", again, err)
+					}
+					bal, _ := f.db.Balance(ctx, st.Payouts[0].Account, "USDC")
+					if bal != st.Payouts[0].Units {
+						t.Fatalf("a second settle paid again: %d", bal)
+					}
+					// Snapshots were taken every 3 hours, on public items only.
+					snap, err := f.svc.Leaderboard(ctx, p.CompetitionID, start.Add(4*time.Hour))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !snap.TakenAt.Equal(start.Add(4*time.Hour)) && !snap.TakenAt.Equal(start.Add(time.Hour)) {
+						t.Errorf("snapshot at 4h was taken at %s", snap.TakenAt)
+					}
+					times, _ := f.db.Snapshots(ctx, p.CompetitionID)
+					if len(times) != 4 { // 1h, 4h, 7h, 10h
+						t.Errorf("%d snapshots over 10 hours with a 3-hour refresh, want 4: %v", len(times), times)
+					}
+					final, _ := f.svc.Leaderboard(ctx, p.CompetitionID, time.Time{})
+					for _, row := range final.Rows {
+						if row.Items != 150 {
+							t.Errorf("public board row %s has %d items, want the 150 public ones", row.Name, row.Items)
+						}
+					}
+				})
+			}
+			// The funder put 5×1000 in and got back only the refunds.
+			var refunds int64 = 200
+			bal, _ := f.db.Balance(ctx, ledger.FunderAccount("ed25519:funder"), "USDC")
+			if bal != refunds {
+				t.Errorf("funder holds %d, want the refunded %d", bal, refunds)
+			}
+		})
+	}
+}
+
+func TestSettleRefusesBeforeTheEnd(t *testing.T) {
+	f := newFixture(t, storetest.Databases(t)[0].URL)
+	p, err := f.svc.Create(context.Background(), "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
+		Fund: 10, Asset: "USDC", Allocation: "winner-take-all", Start: start, End: start.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Settle(context.Background(), p.CompetitionID); err == nil || !strings.Contains(err.Error(), "ends at") {
+		t.Fatalf("settling an open pool: %v", err)
+	}
+}
+
+func TestConcurrentSettlesPayOnce(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			f := newFixture(t, d.URL)
+			ctx := context.Background()
+			f.clock.Set(start.Add(-time.Hour))
+			p, err := f.svc.Create(ctx, "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
+				Fund: 777, Asset: "USDC", Allocation: "winner-take-all", Start: start, End: start.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Set(start.Add(2 * time.Hour))
+			results := make(chan competition.Settlement, 20)
+			errs := make(chan error, 20)
+			for i := 0; i < 20; i++ {
+				go func() {
+					s, err := f.svc.Settle(ctx, p.CompetitionID)
+					results <- s
+					errs <- err
+				}()
+			}
+			var first competition.Settlement
+			for i := 0; i < 20; i++ {
+				s, err := <-results, <-errs
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = s
+				} else if !s.SettledAt.Equal(first.SettledAt) || s.Refunded != first.Refunded {
+					t.Fatalf("two different settlements: %+v and %+v", first, s)
+				}
+			}
+			// Nobody entered, so everything is refunded — once.
+			bal, _ := f.db.Balance(ctx, ledger.FunderAccount("ed25519:f"), "USDC")
+			if first.Refunded != 777 || bal != 777 {
+				t.Fatalf("refunded %d, funder holds %d; want 777 once", first.Refunded, bal)
+			}
+		})
+	}
+}
