@@ -24,6 +24,7 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
+	"crucible/internal/pool"
 	"crucible/internal/store"
 )
 
@@ -37,6 +38,7 @@ var openAPIDoc []byte
 type Config struct {
 	DB       *store.DB
 	Queue    *jobs.Queue
+	Pools    *pool.Service
 	Clock    clock.Clock
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -66,6 +68,15 @@ var routes = []route{
 	{"GET", "/api/v1/competitions/{id}/leaderboard", false, (*Server).leaderboard},
 	{"GET", "/api/v1/submissions/{id}", false, (*Server).getSubmission},
 	{"GET", "/api/v1/submissions/{id}/results", false, (*Server).listResults},
+	{"GET", "/api/v1/pools", false, (*Server).listPools},
+	{"POST", "/api/v1/pools", true, (*Server).createPool},
+	{"GET", "/api/v1/pools/{id}", false, (*Server).getPool},
+	{"POST", "/api/v1/pools/{id}/entries", true, (*Server).joinPool},
+	{"GET", "/api/v1/pools/{id}/leaderboard", false, (*Server).poolLeaderboard},
+	{"POST", "/api/v1/pools/{id}/settle", true, (*Server).settlePool},
+	{"GET", "/api/v1/ledger/balances", false, (*Server).balances},
+	{"GET", "/api/v1/ledger/history", false, (*Server).history},
+	{"POST", "/api/v1/allocate", false, (*Server).allocate},
 }
 
 // New builds the API handler.

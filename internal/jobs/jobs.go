@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"crucible/internal/clock"
 	"crucible/internal/store"
@@ -44,6 +45,16 @@ type Config struct {
 	MaxAttempts int
 	Logger      *slog.Logger
 	Metrics     *Metrics
+	// Periodic tasks run on every interval (and at start) on one process of
+	// those sharing the queue (River's leader enqueues them, uniquely).
+	Periodic []Periodic
+}
+
+// Periodic is a task run on a schedule, such as ticking funded pools.
+type Periodic struct {
+	Name     string
+	Interval time.Duration
+	Run      func(ctx context.Context) error
 }
 
 // Queue is the durable job queue.
@@ -127,6 +138,16 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		if err := river.AddWorkerSafely(workers, &evaluateWorker{cfg: cfg}); err != nil {
 			return nil, err
 		}
+		tasks := map[string]Periodic{}
+		for _, p := range cfg.Periodic {
+			tasks[p.Name] = p
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(p.Interval),
+				func() (river.JobArgs, *river.InsertOpts) { return PeriodicArgs{Name: p.Name}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}))
+		}
+		if err := river.AddWorkerSafely(workers, &periodicWorker{tasks: tasks}); err != nil {
+			return nil, err
+		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Submissions}}
 	}
@@ -151,6 +172,36 @@ func (q *Queue) Stop(ctx context.Context) error {
 		return nil
 	}
 	return q.client.Stop(ctx)
+}
+
+// PeriodicArgs is the job of one run of a periodic task; unique while
+// pending or running, so runs never pile up behind a slow one.
+type PeriodicArgs struct {
+	Name string `json:"name"`
+}
+
+// Kind names the job kind in the queue.
+func (PeriodicArgs) Kind() string { return "periodic" }
+
+// InsertOpts makes a task's runs unique among queued and running jobs.
+func (PeriodicArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true,
+		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
+}
+
+type periodicWorker struct {
+	river.WorkerDefaults[PeriodicArgs]
+	tasks map[string]Periodic
+}
+
+// Work runs one periodic task.
+func (w *periodicWorker) Work(ctx context.Context, job *river.Job[PeriodicArgs]) error {
+	t, ok := w.tasks[job.Args.Name]
+	if !ok {
+		return river.JobCancel(fmt.Errorf("no periodic task %q in this process", job.Args.Name))
+	}
+	return t.Run(ctx)
 }
 
 // EnqueueEvaluationTx schedules the evaluation of a submission inside tx, so

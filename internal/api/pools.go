@@ -1,0 +1,201 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"crucible/internal/competition"
+	"crucible/internal/ledger"
+	"crucible/internal/pool"
+	"crucible/internal/store"
+)
+
+// CreatePoolRequest is the body of POST /api/v1/pools.
+type CreatePoolRequest struct {
+	Title       string `json:"title"`
+	DatasetName string `json:"dataset_name,omitempty"`
+	Dataset     string `json:"dataset"`
+	Mode        string `json:"mode,omitempty"`
+	Template    string `json:"template,omitempty"`
+	// Fund is in integer base units of Asset.
+	Fund       int64     `json:"fund"`
+	Asset      string    `json:"asset"`
+	Allocation string    `json:"allocation"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	// BudgetPerHour caps evaluated items per hour (default 1000).
+	BudgetPerHour int `json:"budget_per_hour,omitempty"`
+	// Refresh is a Go duration such as "24h" (the default).
+	Refresh         string  `json:"refresh,omitempty"`
+	PrivateFraction float64 `json:"private_fraction,omitempty"`
+}
+
+// PoolStatus is the body of GET /api/v1/pools/{id}.
+type PoolStatus struct {
+	Pool        competition.Pool         `json:"pool"`
+	Entrants    []competition.Submission `json:"entrants"`
+	BudgetUsed  int                      `json:"budget_used"`
+	BudgetSoFar int                      `json:"budget_allowed_so_far"`
+	Escrow      int64                    `json:"escrow"`
+}
+
+// AllocateRequest is the body of POST /api/v1/allocate: a preview of a rule.
+type AllocateRequest struct {
+	Rule   string             `json:"rule"`
+	Amount int64              `json:"amount"`
+	Scores map[string]float64 `json:"scores"`
+}
+
+func (s *Server) listPools(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.cfg.DB.ListPools(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) createPool(w http.ResponseWriter, r *http.Request) error {
+	var req CreatePoolRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	var refresh time.Duration
+	if req.Refresh != "" {
+		d, err := time.ParseDuration(req.Refresh)
+		if err != nil {
+			return badRequest("refresh %q is not a duration like 24h", req.Refresh)
+		}
+		refresh = d
+	}
+	p, err := s.cfg.Pools.Create(r.Context(), signer(r.Context()), pool.CreateRequest{
+		Title: req.Title, DatasetName: req.DatasetName, Dataset: req.Dataset, Mode: req.Mode, Template: req.Template,
+		Fund: req.Fund, Asset: req.Asset, Allocation: req.Allocation, Start: req.Start, End: req.End,
+		BudgetPerHour: req.BudgetPerHour, Refresh: refresh, PrivateFraction: req.PrivateFraction,
+	})
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	return writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *Server) getPool(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p, err := s.cfg.DB.GetPool(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	subs, err := s.cfg.DB.ListSubmissions(ctx, p.CompetitionID)
+	if err != nil {
+		return err
+	}
+	escrow, err := s.cfg.DB.Balance(ctx, ledger.EscrowAccount(p.CompetitionID), p.Asset)
+	if err != nil {
+		return err
+	}
+	st := PoolStatus{Pool: p, Entrants: subs, Escrow: escrow,
+		BudgetSoFar: pool.Allowed(p.BudgetPerHour, p.Start, p.End, s.cfg.Clock.Now())}
+	for _, sub := range subs {
+		st.BudgetUsed += sub.ItemsDone
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) joinPool(w http.ResponseWriter, r *http.Request) error {
+	var req pool.JoinRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	sub, err := s.cfg.Pools.Join(r.Context(), r.PathValue("id"), signer(r.Context()), req)
+	if err != nil {
+		return badRequestUnlessMissing(err)
+	}
+	return writeJSON(w, http.StatusCreated, sub)
+}
+
+func (s *Server) poolLeaderboard(w http.ResponseWriter, r *http.Request) error {
+	var at time.Time
+	if v := r.URL.Query().Get("at"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return badRequest("at=%q is not an RFC 3339 time like 2026-12-01T00:00:00Z", v)
+		}
+		at = t
+	}
+	snap, err := s.cfg.Pools.Leaderboard(r.Context(), r.PathValue("id"), at)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, snap)
+}
+
+func (s *Server) settlePool(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.cfg.Pools.Settle(r.Context(), r.PathValue("id"))
+	if errors.Is(err, pool.ErrNotEnded) {
+		return &httpError{http.StatusConflict, err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) balances(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.cfg.DB.Balances(r.Context(), r.URL.Query().Get("account"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.cfg.DB.History(r.Context(), r.URL.Query().Get("account"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) allocate(w http.ResponseWriter, r *http.Request) error {
+	var req AllocateRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	payouts, err := Allocate(req)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	return writeJSON(w, http.StatusOK, payouts)
+}
+
+// Allocate previews a rule with the settlement's own code: name → units.
+func Allocate(req AllocateRequest) (map[string]int64, error) {
+	rule, err := ledger.ParseRule(req.Rule)
+	if err != nil {
+		return nil, err
+	}
+	if req.Amount <= 0 {
+		return nil, fmt.Errorf("amount must be a positive number of base units")
+	}
+	var entrants []ledger.Entrant
+	for name, score := range req.Scores {
+		entrants = append(entrants, ledger.Entrant{Name: name, Score: score})
+	}
+	alloc, err := ledger.Allocate(rule, req.Amount, entrants)
+	if err != nil {
+		return nil, err
+	}
+	return alloc.Payouts, nil
+}
+
+func badRequestUnlessMissing(err error) error {
+	var he *httpError
+	if errors.As(err, &he) {
+		return err
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return badRequest("%v", err)
+}
