@@ -35,6 +35,9 @@ func commands() map[string]command {
 		"results":      {"show a submission's per-item results", runResults},
 		"eval":         {"evaluate a model locally, exactly as the server would", runEval},
 		"model-server": {"serve deterministic baseline models over the OpenAI API", runModelServer},
+		"pool":         {"fund a benchmark pool; join, status, leaderboard, settle", runPool},
+		"ledger":       {"show ledger balances and history", runLedger},
+		"allocate":     {"preview how an allocation rule splits an amount", runAllocate},
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/competition"
 	"crucible/internal/identity"
+	"crucible/internal/ledger"
+	"crucible/internal/pool"
 )
 
 // Client talks to one Crucible server.
@@ -181,4 +183,56 @@ func (c *Client) WaitScored(ctx context.Context, competitionID string, every tim
 		case <-time.After(every):
 		}
 	}
+}
+
+// CreatePool funds a pool.
+func (c *Client) CreatePool(ctx context.Context, req api.CreatePoolRequest) (competition.Pool, error) {
+	var out competition.Pool
+	return out, c.do(ctx, http.MethodPost, "/api/v1/pools", req, &out)
+}
+
+// Pools lists pools.
+func (c *Client) Pools(ctx context.Context) ([]competition.Pool, error) {
+	var out []competition.Pool
+	return out, c.do(ctx, http.MethodGet, "/api/v1/pools", nil, &out)
+}
+
+// Pool returns a pool's status.
+func (c *Client) Pool(ctx context.Context, id string) (api.PoolStatus, error) {
+	var out api.PoolStatus
+	return out, c.do(ctx, http.MethodGet, "/api/v1/pools/"+url.PathEscape(id), nil, &out)
+}
+
+// JoinPool enters a model into a pool.
+func (c *Client) JoinPool(ctx context.Context, id string, req pool.JoinRequest) (competition.Submission, error) {
+	var out competition.Submission
+	return out, c.do(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(id)+"/entries", req, &out)
+}
+
+// PoolLeaderboard returns the snapshot in force at at (RFC 3339; "" for now).
+func (c *Client) PoolLeaderboard(ctx context.Context, id, at string) (competition.Snapshot, error) {
+	var out competition.Snapshot
+	path := "/api/v1/pools/" + url.PathEscape(id) + "/leaderboard"
+	if at != "" {
+		path += "?at=" + url.QueryEscape(at)
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// SettlePool settles an ended pool (once).
+func (c *Client) SettlePool(ctx context.Context, id string) (competition.Settlement, error) {
+	var out competition.Settlement
+	return out, c.do(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(id)+"/settle", nil, &out)
+}
+
+// Balances returns ledger balances of one account ("" for all).
+func (c *Client) Balances(ctx context.Context, account string) ([]ledger.Balance, error) {
+	var out []ledger.Balance
+	return out, c.do(ctx, http.MethodGet, "/api/v1/ledger/balances?account="+url.QueryEscape(account), nil, &out)
+}
+
+// History returns the transfers touching an account ("" for all).
+func (c *Client) History(ctx context.Context, account string) ([]ledger.Posted, error) {
+	var out []ledger.Posted
+	return out, c.do(ctx, http.MethodGet, "/api/v1/ledger/history?account="+url.QueryEscape(account), nil, &out)
 }

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"crucible/internal/api"
+	"crucible/internal/pool"
+)
+
+// parseTime reads an RFC 3339 time, "now", or "now+DURATION" / "+DURATION".
+func parseTime(s string, now time.Time) (time.Time, error) {
+	switch {
+	case s == "now":
+		return now, nil
+	case strings.HasPrefix(s, "+"), strings.HasPrefix(s, "now+"):
+		d, err := time.ParseDuration(strings.TrimPrefix(strings.TrimPrefix(s, "now"), "+"))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q: %w", s, err)
+		}
+		return now.Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not RFC 3339 (2026-12-01T00:00:00Z), now or +DURATION", s)
+	}
+	return t, nil
+}
+
+// parseBudget reads "1000", "1000/h" or "1000/hour".
+func parseBudget(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(s, "/hour"), "/h"))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("budget %q: want a positive count per hour like 1000/h", s)
+	}
+	return n, nil
+}
+
+func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "create", "join", "status", "leaderboard", "settle", "list")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "create":
+		return poolCreate(ctx, args, stdout, stderr)
+	case "join":
+		fs := newFlags("pool join", "Enter a model (an OpenAI-compatible server) into an open pool. Its items are\nevaluated within the pool's hourly budget, round-robin with the other entrants.",
+			"crucible pool join --pool c-abc --base-url http://127.0.0.1:8000/v1 --model my-model --key me.key", stderr)
+		cf := addClientFlags(fs)
+		id := fs.String("pool", "", "pool id")
+		baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
+		model := fs.String("model", "", "model name")
+		name := fs.String("name", "", "display name (default: the model name)")
+		keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *id == "" || *baseURL == "" || *model == "" {
+			return usagef("--pool, --base-url and --model are required")
+		}
+		req := pool.JoinRequest{Name: *name, BaseURL: *baseURL, Model: *model}
+		if *keyEnv != "" {
+			req.APIKey = os.Getenv(*keyEnv)
+		}
+		c, err := cf.client(true)
+		if err != nil {
+			return err
+		}
+		sub, err := c.JoinPool(ctx, *id, req)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, sub)
+		}
+		fmt.Fprintf(stdout, "joined %s as %s (committed %s)\n", sub.Name, sub.ID, sub.CommittedAt.Format(time.RFC3339))
+		return nil
+	case "list":
+		fs := newFlags("pool list", "List funded pools.", "crucible pool list", stderr)
+		cf := addClientFlags(fs)
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		c, err := cf.client(false)
+		if err != nil {
+			return err
+		}
+		pools, err := c.Pools(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, pools)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "POOL\tSTATE\tFUND\tRULE\tENDS\tTITLE")
+		for _, p := range pools {
+			fmt.Fprintf(tw, "%s\t%s\t%d %s\t%s\t%s\t%s\n", p.CompetitionID, p.State, p.Amount, p.Asset, p.Rule, p.End.Format(time.RFC3339), p.Title)
+		}
+		return tw.Flush()
+	case "status":
+		fs := newFlags("pool status", "Show a pool's terms, escrow, budget use and each entrant's progress.", "crucible pool status --pool c-abc", stderr)
+		cf := addClientFlags(fs)
+		id := fs.String("pool", "", "pool id")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *id == "" {
+			return usagef("--pool ID is required")
+		}
+		c, err := cf.client(false)
+		if err != nil {
+			return err
+		}
+		st, err := c.Pool(ctx, *id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, st)
+		}
+		p := st.Pool
+		fmt.Fprintf(stdout, "pool %s  %q  %s\nfund %d %s  escrow %d  rule %s\nschedule %s → %s  refresh %s\nbudget %d/h: %d used of %d allowed so far  private fraction %.2f\n\n",
+			p.CompetitionID, p.Title, p.State, p.Amount, p.Asset, st.Escrow, p.Rule, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339),
+			p.Refresh, p.BudgetPerHour, st.BudgetUsed, st.BudgetSoFar, p.PrivateFraction)
+		printStatus(stdout, st.Entrants, isTerminal(stdout))
+		return nil
+	case "leaderboard":
+		fs := newFlags("pool leaderboard", "Show the public leaderboard snapshot in force now, or at a past time.",
+			"crucible pool leaderboard --pool c-abc --at 2026-12-02T00:00:00Z", stderr)
+		cf := addClientFlags(fs)
+		id := fs.String("pool", "", "pool id")
+		at := fs.String("at", "", "show the snapshot in force at this RFC 3339 time")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *id == "" {
+			return usagef("--pool ID is required")
+		}
+		c, err := cf.client(false)
+		if err != nil {
+			return err
+		}
+		snap, err := c.PoolLeaderboard(ctx, *id, *at)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, snap)
+		}
+		fmt.Fprintf(stdout, "public leaderboard, snapshot of %s\n", snap.TakenAt.Format(time.RFC3339))
+		printLeaderboard(stdout, snap.Rows)
+		return nil
+	default:
+		fs := newFlags("pool settle", "Settle an ended pool: rank on the private items, apply the allocation rule, pay, close.\nIt happens exactly once; asking again prints the first result.",
+			"crucible pool settle --pool c-abc --key me.key", stderr)
+		cf := addClientFlags(fs)
+		id := fs.String("pool", "", "pool id")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *id == "" {
+			return usagef("--pool ID is required")
+		}
+		c, err := cf.client(true)
+		if err != nil {
+			return err
+		}
+		st, err := c.SettlePool(ctx, *id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, st)
+		}
+		fmt.Fprintf(stdout, "settled %s by %s: %d units\n", st.SettledAt.Format(time.RFC3339), st.Rule, st.Amount)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tPRIVATE SCORE\tITEMS\tUNITS\tACCOUNT")
+		for _, po := range st.Payouts {
+			fmt.Fprintf(tw, "%s\t%.4f\t%d\t%d\t%s\n", po.Name, po.Score, po.Items, po.Units, po.Account)
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "refunded to the funder: %d\n", st.Refunded)
+		return nil
+	}
+}
+
+func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("pool create", "Fund a benchmark pool: the fund is deposited and escrowed, models join, evaluation runs\n"+
+		"within the hourly budget, a public leaderboard is published every refresh, and when the end passes\n"+
+		"the pool settles once on the private items.\n\n"+
+		"Rules: arithmetic-decrease, proportional, winner-take-all, top-k:50,30,20, softmax:T (preview with crucible allocate).",
+		"crucible pool create --dataset siqa.jsonl --title \"Social IQa\" --fund 1000000 --asset USDC --allocation top-k:50,30,20 --start now --end +168h --key me.key", stderr)
+	cf := addClientFlags(fs)
+	dataset := fs.String("dataset", "", "dataset file (JSONL, as for competitions)")
+	title := fs.String("title", "", "title")
+	fund := fs.Int64("fund", 0, "amount in integer base units")
+	asset := fs.String("asset", "", "asset name, e.g. USDC")
+	rule := fs.String("allocation", "", "allocation rule")
+	start := fs.String("start", "now", "start: RFC 3339, now or +DURATION")
+	end := fs.String("end", "", "end: RFC 3339 or +DURATION")
+	budget := fs.String("budget", "1000/h", "evaluated items per hour across the pool")
+	refresh := fs.String("refresh", "24h", "how often the public leaderboard is published")
+	private := fs.Float64("private-fraction", 0.5, "fraction of items kept private for the final ranking")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dataset == "" || *title == "" || *fund == 0 || *asset == "" || *rule == "" || *end == "" {
+		return usagef("--dataset, --title, --fund, --asset, --allocation and --end are required")
+	}
+	now := time.Now()
+	s, err := parseTime(*start, now)
+	if err != nil {
+		return usagef("--start %v", err)
+	}
+	e, err := parseTime(*end, now)
+	if err != nil {
+		return usagef("--end %v", err)
+	}
+	b, err := parseBudget(*budget)
+	if err != nil {
+		return usagef("--budget: %v", err)
+	}
+	data, err := os.ReadFile(*dataset)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client(true)
+	if err != nil {
+		return err
+	}
+	p, err := c.CreatePool(ctx, api.CreatePoolRequest{Title: *title, Dataset: string(data),
+		DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset)), Fund: *fund, Asset: *asset, Allocation: *rule,
+		Start: s, End: e, BudgetPerHour: b, Refresh: *refresh, PrivateFraction: *private})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, p)
+	}
+	fmt.Fprintf(stdout, "created pool %s: %d %s escrowed, %s, %s → %s\n", p.CompetitionID, p.Amount, p.Asset, p.Rule,
+		p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
+	return nil
+}
+
+func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "balance", "history")
+	if err != nil {
+		return err
+	}
+	fs := newFlags("ledger "+verb, "Show ledger balances (derived from entries) or the transfers touching an account.\n"+
+		"Accounts: external, funder:<key>, escrow:<pool>, participant:<key>, fee.",
+		"crucible ledger "+verb+" --account escrow:c-abc", stderr)
+	cf := addClientFlags(fs)
+	account := fs.String("account", "", "one account (default: all)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if verb == "balance" {
+		bals, err := c.Balances(ctx, *account)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, bals)
+		}
+		fmt.Fprintln(tw, "ACCOUNT\tASSET\tBALANCE")
+		for _, b := range bals {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", b.Account, b.Asset, b.Amount)
+		}
+		return tw.Flush()
+	}
+	hist, err := c.History(ctx, *account)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, hist)
+	}
+	fmt.Fprintln(tw, "TIME\tKIND\tASSET\tENTRIES\tKEY")
+	for _, p := range hist {
+		var legs []string
+		for _, e := range p.Transfer.Legs {
+			legs = append(legs, fmt.Sprintf("%s %+d", e.Account, e.Amount))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.At.Format(time.RFC3339), p.Transfer.Kind, p.Transfer.Asset, strings.Join(legs, ", "), p.Transfer.Key)
+	}
+	return tw.Flush()
+}
+
+func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("allocate", "Preview how a rule splits an amount, with the same code as settlement. Scores ≤ 0 get nothing;\n"+
+		"ties share their ranks' total; rounding is largest-remainder and payouts sum exactly (what a rule\nleaves unassigned is refunded).",
+		"crucible allocate --rule top-k:50,30,20 --amount 1000 --scores alice=0.9,bob=0.8,carol=0.7", stderr)
+	rule := fs.String("rule", "", "arithmetic-decrease, proportional, winner-take-all, top-k:P1,P2,..., softmax:T")
+	amount := fs.Int64("amount", 0, "integer base units")
+	scores := fs.String("scores", "", "name=score,...")
+	asJSON := fs.Bool("json", false, "print an object name → units")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *rule == "" || *amount == 0 || *scores == "" {
+		return usagef("--rule, --amount and --scores are required")
+	}
+	req := api.AllocateRequest{Rule: *rule, Amount: *amount, Scores: map[string]float64{}}
+	for _, kv := range strings.Split(*scores, ",") {
+		name, v, ok := strings.Cut(kv, "=")
+		score, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil || name == "" {
+			return usagef("--scores: %q is not name=score", kv)
+		}
+		if _, dup := req.Scores[name]; dup {
+			return usagef("--scores: %s appears twice", name)
+		}
+		req.Scores[name] = score
+	}
+	payouts, err := api.Allocate(req)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, payouts)
+	}
+	names := make([]string, 0, len(payouts))
+	var total int64
+	for n, u := range payouts {
+		names = append(names, n)
+		total += u
+	}
+	sort.Slice(names, func(i, j int) bool {
+		return payouts[names[i]] > payouts[names[j]] || payouts[names[i]] == payouts[names[j]] && names[i] < names[j]
+	})
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSCORE\tUNITS")
+	for _, n := range names {
+		fmt.Fprintf(tw, "%s\t%g\t%d\n", n, req.Scores[n], payouts[n])
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "paid %d, unassigned (refunded) %d\n", total, *amount-total)
+	return nil
+}

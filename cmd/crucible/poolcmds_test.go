@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/app"
+	"crucible/internal/competition"
+	"crucible/internal/ledger"
+	"crucible/internal/store/storetest"
+)
+
+func TestAllocatePreviewsRulesToTheUnit(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want map[string]int64
+	}{
+		{"top-k leaves the unassigned part out", []string{"--rule", "top-k:50,30", "--amount", "1000", "--scores", "a=0.9,b=0.8,c=0.7"},
+			map[string]int64{"a": 500, "b": 300, "c": 0}},
+		{"arithmetic-decrease rounds by largest remainder", []string{"--rule", "arithmetic-decrease", "--amount", "1000", "--scores", "a=0.9,b=0.8,c=0.7"},
+			map[string]int64{"a": 500, "b": 333, "c": 167}},
+		{"ties share their ranks and zero scores get nothing", []string{"--rule", "winner-take-all", "--amount", "101", "--scores", "a=0.9,b=0.9,c=0"},
+			map[string]int64{"a": 51, "b": 50, "c": 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, code := crucible(t, append([]string{"allocate", "--json"}, tt.args...)...)
+			if code != 0 {
+				t.Fatal(stderr)
+			}
+			var got map[string]int64
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Fatalf("allocate = %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+	if _, stderr, code := crucible(t, "allocate", "--rule", "top-k:90,20", "--amount", "10", "--scores", "a=1"); code == 0 || !strings.Contains(stderr, "100") {
+		t.Fatalf("a top-k over 100%%: exit %d, %q", code, stderr)
+	}
+}
+
+func TestPoolCommandsOverARealServer(t *testing.T) {
+	dir := t.TempDir()
+	dataset := filepath.Join(dir, "siqa.jsonl")
+	if err := os.WriteFile(dataset, app.SampleDataset, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := freeAddr(t)
+	served := make(chan int, 1)
+	go func() {
+		var o, e bytes.Buffer
+		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr, "--log-level", "error"}, &o, &e)
+	}()
+	defer func() { cancel(); <-served }()
+	server := "http://" + addr
+	key := filepath.Join(dir, "funder.key")
+	if _, stderr, code := crucible(t, "keys", "new", "--out", key); code != 0 {
+		t.Fatal(stderr)
+	}
+	var p competition.Pool
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, stderr, code := crucible(t, "pool", "create", "--server", server, "--key", key, "--dataset", dataset, "--title", "SIQA pool",
+			"--fund", "5000", "--asset", "USDC", "--allocation", "top-k:60,40", "--start", "now", "--end", "+24h", "--budget", "500/h", "--json")
+		if code == 0 {
+			if err := json.Unmarshal([]byte(out), &p); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(stderr)
+		}
+	}
+	if p.BudgetPerHour != 500 || p.Amount != 5000 || p.Rule != "top-k:60,40" || p.PrivateFraction != 0.5 {
+		t.Fatalf("pool %+v", p)
+	}
+	if _, stderr, code := crucible(t, "pool", "join", "--server", server, "--key", key, "--pool", p.CompetitionID,
+		"--base-url", "http://127.0.0.1:9/v1", "--model", "m"); code != 0 {
+		t.Fatal(stderr)
+	}
+	out, stderr, code := crucible(t, "ledger", "balance", "--server", server, "--account", ledger.EscrowAccount(p.CompetitionID), "--json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var bals []ledger.Balance
+	if err := json.Unmarshal([]byte(out), &bals); err != nil || len(bals) != 1 || bals[0].Amount != 5000 {
+		t.Fatalf("escrow balances %s (%v), want 5000", out, err)
+	}
+	if _, stderr, code := crucible(t, "pool", "settle", "--server", server, "--key", key, "--pool", p.CompetitionID); code != 1 || !strings.Contains(stderr, "409") {
+		t.Fatalf("settling an open pool: exit %d, %q; want a 409 refusal", code, stderr)
+	}
+	if out, stderr, code := crucible(t, "pool", "status", "--server", server, "--pool", p.CompetitionID); code != 0 || !strings.Contains(out, "escrow 5000") {
+		t.Fatalf("pool status: %d %q %q", code, out, stderr)
+	}
+}
