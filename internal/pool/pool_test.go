@@ -278,3 +278,36 @@ func TestConcurrentSettlesPayOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestAFailureMidSettlementPaysNobody makes the last payout of a settlement
+// fail (its account name is invalid) after earlier payouts were written in
+// the same transaction: nothing may remain of them.
+func TestAFailureMidSettlementPaysNobody(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			f := newFixture(t, d.URL)
+			ctx := context.Background()
+			f.clock.Set(start.Add(-time.Hour))
+			p, err := f.svc.Create(ctx, "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
+				Fund: 900, Asset: "USDC", Allocation: "proportional", Start: start, End: start.Add(time.Hour), BudgetPerHour: 100000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for submitter, policy := range map[string]string{"ed25519:good": "oracle", "ed25519:bad key": "random"} {
+				if _, err := f.svc.Join(ctx, p.CompetitionID, submitter, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.clock.Set(start.Add(2 * time.Hour))
+			if err := f.svc.Tick(ctx, p.CompetitionID); err == nil || !strings.Contains(err.Error(), "bad key") {
+				t.Fatalf("tick with a failing payout: %v", err)
+			}
+			got, _ := f.db.GetPool(ctx, p.CompetitionID)
+			good, _ := f.db.Balance(ctx, ledger.ParticipantAccount("ed25519:good"), "USDC")
+			escrow, _ := f.db.Balance(ctx, ledger.EscrowAccount(p.CompetitionID), "USDC")
+			if got.State != competition.PoolOpen || good != 0 || escrow != 900 {
+				t.Fatalf("after a failed settlement: state %s, good holds %d, escrow %d; want open, 0, 900", got.State, good, escrow)
+			}
+		})
+	}
+}
