@@ -95,8 +95,9 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 			"is reported with its number and nothing is created.",
 			`crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key`, stderr)
 		cf := addClientFlags(fs)
-		kind := fs.String("kind", "mcq", "task kind: mcq")
-		dataset := fs.String("dataset", "", "dataset file (JSONL: Social IQa shape or {question, choices, answer})")
+		kind := fs.String("kind", "mcq", "task kind: mcq or patch")
+		dataset := fs.String("dataset", "", "mcq: dataset file (JSONL: Social IQa shape or {question, choices, answer})")
+		tasks := fs.String("tasks", "", "patch: task instances (SWE-bench JSONL plus test_cmd and log_parser; see crucible patch mine)")
 		title := fs.String("title", "", "title shown on leaderboards")
 		template := fs.String("template", "", "prompt template file (Go text/template over .Context, .Question, .Choices)")
 		mode := fs.String("mode", "generative", "mcq scoring: generative (chat, answer extracted) or loglik (completions logprobs)")
@@ -104,8 +105,11 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err := parse(fs, args); err != nil {
 			return err
 		}
+		if *tasks != "" {
+			*dataset = *tasks
+		}
 		if *dataset == "" || *title == "" {
-			return usagef("--dataset FILE and --title T are required")
+			return usagef("--dataset FILE (mcq) or --tasks FILE (patch), and --title T, are required")
 		}
 		data, err := os.ReadFile(*dataset)
 		if err != nil {
@@ -187,34 +191,60 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if _, rest, err := subcommand(args, "model"); err != nil {
-		return err
-	} else {
-		args = rest
-	}
-	fs := newFlags("submit model", "Submit a model: anything speaking the OpenAI HTTP API (vLLM, llama.cpp server, Ollama, TGI).\n"+
-		"The submission records a digest of what was committed and the time of commit.",
-		"crucible submit model --competition c-abc123 --base-url http://127.0.0.1:8000/v1 --model my-model --key me.key", stderr)
-	cf := addClientFlags(fs)
-	comp := fs.String("competition", "", "competition id")
-	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL, e.g. http://host:8000/v1 (without /v1 is accepted)")
-	model := fs.String("model", "", "model name as the server lists it in /v1/models")
-	name := fs.String("name", "", "display name (default: the model name)")
-	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key (sent as a bearer token)")
-	asJSON := fs.Bool("json", false, "print the submission as JSON")
-	if err := parse(fs, args); err != nil {
+	verb, args, err := subcommand(args, "model", "patch")
+	if err != nil {
 		return err
 	}
-	if *comp == "" || *baseURL == "" || *model == "" {
-		return usagef("--competition, --base-url and --model are required")
+	var fs *flag.FlagSet
+	var cf clientFlags
+	var comp, name *string
+	var asJSON *bool
+	common := func(summary, example string) {
+		fs = newFlags("submit "+verb, summary, example, stderr)
+		cf = addClientFlags(fs)
+		comp = fs.String("competition", "", "competition id")
+		name = fs.String("name", "", "display name")
+		asJSON = fs.Bool("json", false, "print the submission as JSON")
 	}
-	req := api.CreateSubmissionRequest{Name: *name, BaseURL: *baseURL, Model: *model}
-	if *keyEnv != "" {
-		v, ok := os.LookupEnv(*keyEnv)
-		if !ok || v == "" {
-			return usagef("--api-key-env %s: that environment variable is not set", *keyEnv)
+	var req api.CreateSubmissionRequest
+	if verb == "model" {
+		common("Submit a model: anything speaking the OpenAI HTTP API (vLLM, llama.cpp server, Ollama, TGI).\n"+
+			"The submission records a digest of what was committed and the time of commit.",
+			"crucible submit model --competition c-abc123 --base-url http://127.0.0.1:8000/v1 --model my-model --key me.key")
+		baseURL := fs.String("base-url", "", "the model server's OpenAI base URL, e.g. http://host:8000/v1 (without /v1 is accepted)")
+		model := fs.String("model", "", "model name as the server lists it in /v1/models")
+		keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key (sent as a bearer token)")
+		if err := parse(fs, args); err != nil {
+			return err
 		}
-		req.APIKey = v
+		if *comp == "" || *baseURL == "" || *model == "" {
+			return usagef("--competition, --base-url and --model are required")
+		}
+		req = api.CreateSubmissionRequest{Name: *name, BaseURL: *baseURL, Model: *model}
+		if *keyEnv != "" {
+			v, ok := os.LookupEnv(*keyEnv)
+			if !ok || v == "" {
+				return usagef("--api-key-env %s: that environment variable is not set", *keyEnv)
+			}
+			req.APIKey = v
+		}
+	} else {
+		common("Submit a patch (a unified diff against the task's base commit) for one task of a code-fix\n"+
+			"competition. It is judged in a sandbox: applied, tests restored, FAIL_TO_PASS and PASS_TO_PASS run.",
+			"crucible submit patch --competition c-abc123 --task repo__issue-1 --file fix.diff --key me.key")
+		task := fs.String("task", "", "the task's instance_id")
+		file := fs.String("file", "", "the patch file (unified diff)")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *comp == "" || *task == "" || *file == "" {
+			return usagef("--competition, --task and --file are required")
+		}
+		diff, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		req = api.CreateSubmissionRequest{Name: *name, Task: *task, Patch: string(diff)}
 	}
 	c, err := cf.client(true)
 	if err != nil {

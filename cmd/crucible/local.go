@@ -20,8 +20,11 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("eval", "Evaluate a model locally, without a server, exactly as the server would: same prompts,\n"+
 		"same answer extraction, same score and interval. Check a score before you submit.",
 		"crucible eval --kind mcq --dataset siqa.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
-	kind := fs.String("kind", "mcq", "task kind: mcq")
-	dataset := fs.String("dataset", "", "dataset file (JSONL)")
+	kind := fs.String("kind", "mcq", "task kind: mcq or patch")
+	dataset := fs.String("dataset", "", "mcq: dataset file (JSONL)")
+	tasks := fs.String("tasks", "", "patch: task instances file (JSONL)")
+	task := fs.String("task", "", "patch: the instance_id to judge")
+	patchFile := fs.String("patch", "", "patch: the candidate diff file")
 	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
 	model := fs.String("model", "", "model name")
 	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
@@ -32,12 +35,15 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *dataset == "" || *baseURL == "" || *model == "" {
-		return usagef("--dataset, --base-url and --model are required")
-	}
 	k, err := competition.ParseKind(*kind)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if k == competition.KindPatch {
+		return evalPatch(ctx, *tasks, *task, *patchFile, *asJSON, stdout)
+	}
+	if *dataset == "" || *baseURL == "" || *model == "" {
+		return usagef("--dataset, --base-url and --model are required")
 	}
 	cfg := app.LocalEvalConfig{Kind: k, DatasetPath: *dataset, BaseURL: *baseURL, Model: *model,
 		Config: competition.MCQConfig{Mode: *mode}, Concurrency: *concurrency}

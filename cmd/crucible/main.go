@@ -38,6 +38,8 @@ func commands() map[string]command {
 		"pool":         {"fund a benchmark pool; join, status, leaderboard, settle", runPool},
 		"ledger":       {"show ledger balances and history", runLedger},
 		"allocate":     {"preview how an allocation rule splits an amount", runAllocate},
+		"patch":        {"mine code-fix tasks from a git repository (patch mine ...)", runPatch},
+		"export":       {"export a competition's results as JSONL (export results ...)", runExport},
 	}
 }
 

@@ -25,11 +25,16 @@ type CreateCompetitionRequest struct {
 	MaxTokens int    `json:"max_tokens,omitempty"`
 }
 
-// CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions.
+// CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:
+// a model (base_url, model) for mcq competitions, a patch (task, patch) for
+// code-fix ones.
 type CreateSubmissionRequest struct {
 	Name    string `json:"name,omitempty"`
-	BaseURL string `json:"base_url"`
-	Model   string `json:"model"`
+	BaseURL string `json:"base_url,omitempty"`
+	Model   string `json:"model,omitempty"`
+	// Task and Patch make a code-fix submission: a unified diff for one task.
+	Task  string `json:"task,omitempty"`
+	Patch string `json:"patch,omitempty"`
 	// APIKey is sent to the model server as a bearer token; it is stored
 	// and never returned.
 	APIKey string `json:"api_key,omitempty"`
@@ -110,23 +115,39 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	base, err := inference.NormalizeBaseURL(req.BaseURL)
-	if err != nil {
-		return badRequest("base_url: %v", err)
-	}
-	req.Model = strings.TrimSpace(req.Model)
-	if req.Model == "" {
-		return badRequest("model is required: the model name the server expects, as in its /v1/models")
-	}
-	if req.Name == "" {
-		req.Name = req.Model
-	}
 	now := s.cfg.Clock.Now().UTC()
-	spec := competition.ModelSpec{BaseURL: base, Model: req.Model}
-	sub := competition.Submission{
-		ID: store.NewID("s"), CompetitionID: c.ID, Name: req.Name, Submitter: signer(ctx), Model: spec,
-		Digest: competition.ModelDigest(spec), CommittedAt: now, State: competition.StateQueued,
-		ItemsTotal: c.Items, UpdatedAt: now,
+	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: req.Name, Submitter: signer(ctx),
+		CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
+	if c.Kind == competition.KindPatch {
+		items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := kinds.FindTask(items, req.Task); err != nil {
+			return badRequest("task: %v", err)
+		}
+		if strings.TrimSpace(req.Patch) == "" {
+			return badRequest("patch is required: a unified diff against the task's base commit")
+		}
+		sub.Patch = &competition.PatchSpec{Task: req.Task, Diff: req.Patch}
+		sub.Digest, sub.ItemsTotal = competition.PatchDigest(*sub.Patch), 1
+		if sub.Name == "" {
+			sub.Name = req.Task
+		}
+	} else {
+		base, err := inference.NormalizeBaseURL(req.BaseURL)
+		if err != nil {
+			return badRequest("base_url: %v", err)
+		}
+		model := strings.TrimSpace(req.Model)
+		if model == "" {
+			return badRequest("model is required: the model name the server expects, as in its /v1/models")
+		}
+		if sub.Name == "" {
+			sub.Name = model
+		}
+		sub.Model = competition.ModelSpec{BaseURL: base, Model: model}
+		sub.Digest = competition.ModelDigest(sub.Model)
 	}
 	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
 		if err := s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey); err != nil {

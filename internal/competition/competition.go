@@ -18,16 +18,17 @@ type Kind string
 
 // Kinds known to this build.
 const (
-	KindMCQ Kind = "mcq"
+	KindMCQ   Kind = "mcq"
+	KindPatch Kind = "patch"
 )
 
 // ParseKind validates a kind name.
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
-	case KindMCQ:
+	case KindMCQ, KindPatch:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("unknown competition kind %q (known: mcq)", s)
+	return "", fmt.Errorf("unknown competition kind %q (known: mcq, patch)", s)
 }
 
 // Competition is a benchmark that submissions are evaluated on.
@@ -52,6 +53,18 @@ type MCQConfig struct {
 	Template string `json:"template,omitempty"`
 	// MaxTokens bounds generative answers.
 	MaxTokens int `json:"max_tokens"`
+}
+
+// PatchSpec is a code-fix submission: a unified diff for one task.
+type PatchSpec struct {
+	Task string `json:"task"`
+	Diff string `json:"diff"`
+}
+
+// PatchDigest is the content digest of a patch submission.
+func PatchDigest(p PatchSpec) string {
+	sum := sha256.Sum256([]byte("crucible-patch-v1\n" + p.Task + "\n" + p.Diff))
+	return hex.EncodeToString(sum[:])
 }
 
 // State is where a submission is in its life.
@@ -85,6 +98,8 @@ type Submission struct {
 	Name          string    `json:"name"`
 	Submitter     string    `json:"submitter"`
 	Model         ModelSpec `json:"model"`
+	// Patch is set for code-fix submissions (Model is then empty).
+	Patch *PatchSpec `json:"patch,omitempty"`
 	// Digest is the sha256 of what was committed (see ModelDigest).
 	Digest string `json:"digest"`
 	// CommittedAt is the server time the submission was accepted; later

@@ -113,7 +113,7 @@ func (db *DB) CompetitionItems(ctx context.Context, id string) ([]json.RawMessag
 // model server, may be empty) is stored but never returned by reads other
 // than SubmissionSecret.
 func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.Submission, secret string) error {
-	spec, err := json.Marshal(s.Model)
+	spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch})
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,12 @@ func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.
 		return fmt.Errorf("insert submission: %w", err)
 	}
 	return nil
+}
+
+// storedSpec is what a submission committed: a model to query, or a patch.
+type storedSpec struct {
+	competition.ModelSpec
+	Patch *competition.PatchSpec `json:"patch,omitempty"`
 }
 
 const submissionColumns = `s.id, s.competition_id, s.name, s.submitter, s.spec, s.digest, s.committed_at, s.state, s.reason,
@@ -142,9 +148,11 @@ func scanSubmission(row interface{ Scan(...any) error }) (competition.Submission
 		return s, err
 	}
 	s.State, s.CommittedAt, s.UpdatedAt = competition.State(state), fromMicros(committed), fromMicros(updated)
-	if err := json.Unmarshal([]byte(spec), &s.Model); err != nil {
+	var st storedSpec
+	if err := json.Unmarshal([]byte(spec), &st); err != nil {
 		return s, fmt.Errorf("submission %s spec: %w", s.ID, err)
 	}
+	s.Model, s.Patch = st.ModelSpec, st.Patch
 	if card.Valid {
 		s.Card = &competition.Card{}
 		if err := json.Unmarshal([]byte(card.String), s.Card); err != nil {

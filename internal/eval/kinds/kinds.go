@@ -74,6 +74,8 @@ func Prepare(spec CompetitionSpec) (Prepared, error) {
 			}
 		}
 		return Prepared{Config: config, DatasetDigest: ds.Digest, Items: items}, nil
+	case competition.KindPatch:
+		return preparePatch(spec)
 	}
 	return Prepared{}, fmt.Errorf("unknown competition kind %q", spec.Kind)
 }
@@ -114,6 +116,9 @@ type Planner struct {
 
 // Plan builds the evaluator of a stored submission.
 func (p Planner) Plan(_ context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
+	if c.Kind == competition.KindPatch {
+		return planPatch(c, s, items)
+	}
 	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.HTTPClient})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/patch"
+)
+
+// evalPatch judges one patch locally with the server's code and defaults.
+func evalPatch(ctx context.Context, tasksFile, instance, patchFile string, asJSON bool, stdout io.Writer) error {
+	if tasksFile == "" || instance == "" || patchFile == "" {
+		return usagef("--kind patch needs --tasks FILE, --task INSTANCE and --patch DIFF")
+	}
+	f, err := os.Open(tasksFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tasks, err := patch.ParseTasks(f)
+	if err != nil {
+		return err
+	}
+	diff, err := os.ReadFile(patchFile)
+	if err != nil {
+		return err
+	}
+	var task *patch.Task
+	for i := range tasks {
+		if tasks[i].InstanceID == instance {
+			task = &tasks[i]
+		}
+	}
+	if task == nil {
+		return fmt.Errorf("no task %q in %s", instance, tasksFile)
+	}
+	v, err := patch.Judge(ctx, kinds.DefaultPatchConfig.JudgeConfig(time.Now()), *task, string(diff))
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, v)
+	}
+	fmt.Fprintf(stdout, "%s: resolved=%v score=%.4f %s\n", v.InstanceID, v.Resolved, v.Score, v.Reason)
+	for _, group := range []struct {
+		name string
+		m    map[string]string
+	}{{"FAIL_TO_PASS", v.FailToPass}, {"PASS_TO_PASS", v.PassToPass}} {
+		names := make([]string, 0, len(group.m))
+		for n := range group.m {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(stdout, "  %-12s %-8s %s\n", group.name, group.m[n], n)
+		}
+	}
+	return nil
+}
+
+func runPatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if _, rest, err := subcommand(args, "mine"); err != nil {
+		return err
+	} else {
+		args = rest
+	}
+	fs := newFlags("patch mine", "Mine code-fix tasks from a local git repository: commits that change both code and tests are\n"+
+		"split into a fix and a test patch; in the sandbox the tests must fail at the parent with the test patch\n"+
+		"and pass with both; flaky tests (different result on a rerun) are dropped. Writes JSONL task instances.",
+		"crucible patch mine --repo ./myrepo --since v1.2.0 --out tasks.jsonl", stderr)
+	repo := fs.String("repo", "", "local git repository (or bundle) path")
+	since := fs.String("since", "", "only commits after this revision")
+	out := fs.String("out", "", "output file (default: standard output)")
+	testCmd := fs.String("test-cmd", "", "test command (default: go test -json ./... for Go, pytest -rA for Python)")
+	parser := fs.String("log-parser", "", "gotest or pytest (default: by the test command)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *repo == "" {
+		return usagef("--repo PATH is required")
+	}
+	cfg := patch.MineConfig{Repo: *repo, Since: *since, LogParser: *parser, Judge: kinds.DefaultPatchConfig.JudgeConfig(time.Now())}
+	if *testCmd != "" {
+		cfg.TestCmd = strings.Fields(*testCmd)
+	}
+	tasks, err := patch.Mine(ctx, cfg, func(line string) { fmt.Fprintln(stderr, line) })
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	enc := json.NewEncoder(w)
+	for _, t := range tasks {
+		if err := enc.Encode(t); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "mined %d task(s)\n", len(tasks))
+	return nil
+}
+
+// exportLine is one evaluated item in `crucible export results`.
+type exportLine struct {
+	Competition string          `json:"competition"`
+	Submission  string          `json:"submission_id"`
+	Name        string          `json:"name"`
+	Submitter   string          `json:"submitter"`
+	State       string          `json:"state"`
+	Task        string          `json:"task,omitempty"`
+	Patch       string          `json:"patch,omitempty"`
+	Item        int             `json:"item"`
+	Prediction  string          `json:"prediction"`
+	Correct     bool            `json:"correct"`
+	Score       float64         `json:"score"`
+	Verdict     json.RawMessage `json:"verdict,omitempty"`
+}
+
+func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if _, rest, err := subcommand(args, "results"); err != nil {
+		return err
+	} else {
+		args = rest
+	}
+	fs := newFlags("export results", "Export every evaluated item of a competition as JSONL: submission, item, prediction, score,\n"+
+		"and the kind's verdict (for code-fix: the patch, the apply method, every test's status and the log).",
+		"crucible export results --competition c-abc123 --out results.jsonl", stderr)
+	cf := addClientFlags(fs)
+	comp := fs.String("competition", "", "competition id")
+	out := fs.String("out", "", "output file (default: standard output)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *comp == "" {
+		return usagef("--competition ID is required")
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	subs, err := c.Submissions(ctx, *comp)
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	enc := json.NewEncoder(w)
+	lines := 0
+	for _, s := range subs {
+		for offset := 0; ; {
+			page, err := c.Results(ctx, s.ID, offset, 1000)
+			if err != nil {
+				return err
+			}
+			for _, r := range page.Results {
+				l := exportLine{Competition: *comp, Submission: s.ID, Name: s.Name, Submitter: s.Submitter, State: string(s.State),
+					Item: r.Index, Prediction: r.Prediction, Correct: r.Correct, Score: r.Score, Verdict: r.Detail}
+				if s.Patch != nil {
+					l.Task, l.Patch = s.Patch.Task, s.Patch.Diff
+				}
+				if err := enc.Encode(l); err != nil {
+					return err
+				}
+				lines++
+			}
+			offset += len(page.Results)
+			if len(page.Results) == 0 || offset >= page.Total {
+				break
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "exported %d item(s) from %d submission(s)\n", lines, len(subs))
+	return nil
+}
