@@ -66,7 +66,7 @@ func freeAddr(t *testing.T) string {
 func startServe(t *testing.T, bin, database, addr string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--database", database, "--listen", addr,
-		"--slice", "1s", "--rescue-after", "4s", "--item-concurrency", "2", "--log-level", "warn")
+		"--slice", "1s", "--rescue-after", "4s", "--item-concurrency", "2", "--log-level", "warn", "--allow-endpoints", "127.0.0.0/8")
 	startProcess(t, cmd)
 	waitHealthy(t, addr)
 	return cmd
@@ -218,11 +218,11 @@ func TestWorkersShareThePostgresQueue(t *testing.T) {
 	t.Cleanup(models.Close)
 
 	addr := freeAddr(t)
-	apiOnly := exec.Command(bin, "serve", "--no-work", "--database", pg, "--listen", addr, "--log-level", "warn")
+	apiOnly := exec.Command(bin, "serve", "--no-work", "--database", pg, "--listen", addr, "--log-level", "warn", "--allow-endpoints", "127.0.0.0/8")
 	startProcess(t, apiOnly)
 	waitHealthy(t, addr)
 	for i := 0; i < 2; i++ {
-		startProcess(t, exec.Command(bin, "worker", "--database", pg, "--submissions", "1", "--item-concurrency", "2", "--log-level", "warn"))
+		startProcess(t, exec.Command(bin, "worker", "--database", pg, "--submissions", "1", "--item-concurrency", "2", "--log-level", "warn", "--allow-endpoints", "127.0.0.0/8"))
 	}
 	ctx := context.Background()
 	key, _ := identity.NewKey()

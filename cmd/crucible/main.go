@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"ledger":       {"show ledger balances and history", runLedger},
 		"allocate":     {"preview how an allocation rule splits an amount", runAllocate},
 		"patch":        {"mine code-fix tasks from a git repository (patch mine ...)", runPatch},
+		"router":       {"route OpenAI API requests to the least-loaded model server", runRouter},
 		"export":       {"export a competition's results as JSONL (export results ...)", runExport},
 	}
 }

@@ -91,7 +91,7 @@ func TestCodeFixCompetitionEndToEnd(t *testing.T) {
 	served := make(chan int, 1)
 	go func() {
 		var o, e bytes.Buffer
-		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr, "--log-level", "error"}, &o, &e)
+		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr, "--log-level", "error", "--allow-endpoints", "127.0.0.0/8"}, &o, &e)
 	}()
 	defer func() { cancel(); <-served }()
 	server := "http://" + addr

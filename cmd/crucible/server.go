@@ -20,6 +20,8 @@ type workerFlags struct {
 	slice           *time.Duration
 	rescueAfter     *time.Duration
 	logLevel        *string
+	allow           *string
+	epochLength     *time.Duration
 }
 
 func addWorkerFlags(fs *flag.FlagSet) workerFlags {
@@ -31,6 +33,8 @@ func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 		slice:           fs.Duration("slice", 30*time.Second, "how long one job run evaluates before yielding (progress is saved as it goes)"),
 		rescueAfter:     fs.Duration("rescue-after", 5*time.Minute, "a job running longer than this is presumed dead (crashed worker) and resumed"),
 		logLevel:        fs.String("log-level", "info", "debug, info, warn or error"),
+		allow:           fs.String("allow-endpoints", "", "CIDRs that submitted model URLs may reach although private (e.g. 127.0.0.0/8,10.1.0.0/16); loopback, private, link-local, metadata and multicast addresses are refused otherwise"),
+		epochLength:     fs.Duration("epoch-length", 72*time.Minute, "length of a model-competition epoch (360 blocks of 12 s)"),
 	}
 }
 
@@ -42,6 +46,7 @@ func (w workerFlags) config(listen string, noWork bool) (app.Config, error) {
 	return app.Config{
 		Database: *w.database, Listen: listen, NoWork: noWork,
 		Submissions: *w.submissions, ItemConcurrency: *w.itemConcurrency, Slice: *w.slice, RescueAfter: *w.rescueAfter,
+		AllowEndpoints: *w.allow, EpochLength: *w.epochLength,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
 }

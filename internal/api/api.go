@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"crucible/internal/clock"
+	"crucible/internal/epoch"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
 	"crucible/internal/pool"
@@ -39,6 +40,7 @@ type Config struct {
 	DB       *store.DB
 	Queue    *jobs.Queue
 	Pools    *pool.Service
+	Epochs   *epoch.Service
 	Clock    clock.Clock
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -66,6 +68,7 @@ var routes = []route{
 	{"GET", "/api/v1/competitions/{id}/submissions", false, (*Server).listSubmissions},
 	{"POST", "/api/v1/competitions/{id}/submissions", true, (*Server).createSubmission},
 	{"GET", "/api/v1/competitions/{id}/leaderboard", false, (*Server).leaderboard},
+	{"GET", "/api/v1/competitions/{id}/weights", false, (*Server).weights},
 	{"GET", "/api/v1/submissions/{id}", false, (*Server).getSubmission},
 	{"GET", "/api/v1/submissions/{id}/results", false, (*Server).listResults},
 	{"GET", "/api/v1/pools", false, (*Server).listPools},

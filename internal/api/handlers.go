@@ -9,6 +9,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
 	"crucible/internal/store"
 )
@@ -23,6 +24,9 @@ type CreateCompetitionRequest struct {
 	Template  string `json:"template,omitempty"`
 	Mode      string `json:"mode,omitempty"`
 	MaxTokens int    `json:"max_tokens,omitempty"`
+	// Roleplay configures a roleplay competition; Dataset may then hold a
+	// persona JSONL (empty: the shipped personas).
+	Roleplay *roleplay.CompetitionConfig `json:"roleplay,omitempty"`
 }
 
 // CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:
@@ -75,9 +79,9 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
-	prep, err := kinds.Prepare(kinds.CompetitionSpec{
+	prep, err := kinds.Prepare(r.Context(), kinds.CompetitionSpec{
 		Kind: kind, Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
-		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens,
+		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Roleplay: req.Roleplay,
 	})
 	if err != nil {
 		return badRequest("%v", err)
@@ -214,4 +218,20 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 		return 0, badRequest("%s must be a non-negative integer, got %q", name, v)
 	}
 	return n, nil
+}
+
+func (s *Server) weights(w http.ResponseWriter, r *http.Request) error {
+	n := int64(-1)
+	if v := r.URL.Query().Get("epoch"); v != "" {
+		e, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || e < 0 {
+			return badRequest("epoch must be a non-negative integer, got %q", v)
+		}
+		n = e
+	}
+	rec, err := s.cfg.Epochs.Get(r.Context(), r.PathValue("id"), n)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rec)
 }

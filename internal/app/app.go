@@ -17,9 +17,13 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/clock"
+	"crucible/internal/epoch"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/inference"
 	"crucible/internal/jobs"
+	"crucible/internal/pool"
 	"crucible/internal/store"
+	"crucible/internal/web"
 )
 
 // Config configures a Crucible process.
@@ -37,6 +41,11 @@ type Config struct {
 	RescueAfter     time.Duration
 	// MaxAttempts bounds infrastructure retries of an evaluation (default 5).
 	MaxAttempts int
+	// AllowEndpoints lists CIDRs of private addresses that submitted model
+	// URLs may reach (loopback, private, link-local… are refused otherwise).
+	AllowEndpoints string
+	// EpochLength is the length of model-competition epochs (default 72 min).
+	EpochLength time.Duration
 	Clock       clock.Clock
 	Logger      *slog.Logger
 }
@@ -74,8 +83,20 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		DB: db, Clock: cfg.Clock, Submissions: cfg.Submissions, ItemConcurrency: cfg.ItemConcurrency,
 		Slice: cfg.Slice, RescueAfter: cfg.RescueAfter, MaxAttempts: cfg.MaxAttempts, Logger: cfg.Logger, Metrics: jobs.NewMetrics(reg),
 	}
+	policy, err := inference.ParseAllowList(cfg.AllowEndpoints)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("allow-endpoints: %w", err)
+	}
+	planner := kinds.Planner{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
+	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
+	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger})
 	if !cfg.NoWork {
-		qcfg.Planner = kinds.Planner{}
+		qcfg.Planner = planner
+		qcfg.Periodic = []jobs.Periodic{
+			{Name: "pool-tick", Interval: time.Minute, Run: pools.TickAll},
+			{Name: "epoch-close", Interval: time.Minute, Run: epochs.CloseDue},
+		}
 	}
 	q, err := jobs.New(ctx, qcfg)
 	if err != nil {
@@ -83,7 +104,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{DB: db, Queue: q, Registry: reg, cfg: cfg}
-	a.API = api.New(api.Config{DB: db, Queue: q, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger})
+	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger})
+	ui, err := web.New(web.Config{Store: db, Logger: cfg.Logger})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.API.Mount("/", ui)
 	return a, nil
 }
 

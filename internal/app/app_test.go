@@ -34,6 +34,8 @@ func startModels(t *testing.T, delay time.Duration) string {
 	return srv.URL
 }
 
+const loopback = "127.0.0.0/8"
+
 // startServer runs a whole Crucible server in-process on url's database.
 func startServer(t *testing.T, cfg app.Config) string {
 	t.Helper()
@@ -67,7 +69,7 @@ func TestServerEvaluatesSubmissionsOnEachDatabase(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			url := startServer(t, app.Config{Database: d.URL, MaxAttempts: 1})
+			url := startServer(t, app.Config{Database: d.URL, MaxAttempts: 1, AllowEndpoints: loopback})
 			key, _ := identity.NewKey()
 			c, _ := client.New(client.Config{Server: url, Key: key})
 			comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "SIQA", Dataset: string(app.SampleDataset)})
@@ -169,5 +171,29 @@ func TestABadDatasetLineIsRejectedWithItsNumberAndNothingIsCreated(t *testing.T)
 	list, _ := c.Competitions(context.Background())
 	if len(list) != 0 {
 		t.Fatalf("%d competitions exist after a rejected import", len(list))
+	}
+}
+
+func TestAModelOnAPrivateAddressIsRefusedUnlessAllowed(t *testing.T) {
+	models := startModels(t, 0)
+	url := startServer(t, app.Config{Database: storetest.Databases(t)[0].URL})
+	key, _ := identity.NewKey()
+	c, _ := client.New(client.Config{Server: url, Key: key})
+	ctx := context.Background()
+	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "SIQA", Dataset: string(app.SampleDataset)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models, Model: "baseline-oracle"}); err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	subs, err := c.WaitScored(waitCtx, comp.ID, 100*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := subs[0]; s.State != competition.StateFailed || !strings.Contains(s.Reason, "loopback") || !strings.Contains(s.Reason, "--allow-endpoints") {
+		t.Fatalf("a loopback model URL: state %s, reason %q; want failed, naming loopback and --allow-endpoints", s.State, s.Reason)
 	}
 }

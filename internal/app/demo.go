@@ -91,7 +91,10 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	a, err := Open(ctx, Config{Database: cfg.Database, Listen: cfg.Listen, Logger: logger, Slice: 10 * time.Second})
+	// The demo's baseline model server runs on loopback, which submitted
+	// URLs may not reach unless the operator allows it: the demo does.
+	a, err := Open(ctx, Config{Database: cfg.Database, Listen: cfg.Listen, Logger: logger, Slice: 10 * time.Second,
+		AllowEndpoints: "127.0.0.0/8,::1/128"})
 	if err != nil {
 		return nil, err
 	}

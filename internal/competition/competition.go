@@ -18,17 +18,18 @@ type Kind string
 
 // Kinds known to this build.
 const (
-	KindMCQ   Kind = "mcq"
-	KindPatch Kind = "patch"
+	KindMCQ      Kind = "mcq"
+	KindPatch    Kind = "patch"
+	KindRoleplay Kind = "roleplay"
 )
 
 // ParseKind validates a kind name.
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
-	case KindMCQ, KindPatch:
+	case KindMCQ, KindPatch, KindRoleplay:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("unknown competition kind %q (known: mcq, patch)", s)
+	return "", fmt.Errorf("unknown competition kind %q (known: mcq, patch, roleplay)", s)
 }
 
 // Competition is a benchmark that submissions are evaluated on.

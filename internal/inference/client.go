@@ -142,6 +142,9 @@ func (e *StatusError) Error() string {
 // limit), such as an unknown model or a malformed request. 5xx responses,
 // 408, 429, connection errors, timeouts and cancellations are not permanent.
 func IsPermanent(err error) bool {
+	if IsRefused(err) {
+		return true // the address policy will refuse it every time
+	}
 	var se *StatusError
 	if !errors.As(err, &se) {
 		return false

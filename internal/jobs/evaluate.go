@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/eval/kinds"
 	"crucible/internal/inference"
 )
 
@@ -23,10 +25,16 @@ type Planner interface {
 }
 
 // EvaluateArgs is the job that evaluates one submission. It is unique per
-// submission: enqueuing it twice runs it once.
+// submission: enqueuing it twice runs it once. Retry marks the
+// low-priority job that takes over after an infrastructure failure.
 type EvaluateArgs struct {
 	SubmissionID string `json:"submission_id"`
+	Retry        bool   `json:"retry,omitempty"`
 }
+
+// retryPriority is River's lowest priority: such jobs run only when no
+// first-time evaluation is waiting.
+const retryPriority = 4
 
 // Kind names the job kind in the queue.
 func (EvaluateArgs) Kind() string { return "evaluate_submission" }
@@ -94,24 +102,39 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 		return river.JobSnooze(0)
 	case runErr != nil && inference.IsPermanent(runErr):
 		return w.fail(ctx, sub, competition.StateFailed, runErr)
+	case runErr != nil && !job.Args.Retry:
+		// An infrastructure failure (judge, model server, network): hand the
+		// submission to the low-priority retry queue, which runs only when no
+		// fresh evaluation waits, at most MaxAttempts times.
+		reason := fmt.Sprintf("infrastructure failure, queued for a low-priority retry: %v", runErr)
+		if _, err := db.SetSubmissionState(ctx, id, competition.StateQueued, reason, nil, w.cfg.Clock.Now()); err != nil {
+			return err
+		}
+		client := river.ClientFromContext[*sql.Tx](ctx)
+		_, err := client.Insert(ctx, EvaluateArgs{SubmissionID: id, Retry: true},
+			&river.InsertOpts{Priority: retryPriority, MaxAttempts: w.cfg.MaxAttempts})
+		return err
 	case runErr != nil && job.Attempt >= job.MaxAttempts:
 		_ = w.fail(ctx, sub, competition.StateInfraFailed, runErr)
 		return runErr
 	case runErr != nil:
-		reason := fmt.Sprintf("attempt %d of %d failed, retrying: %v", job.Attempt, job.MaxAttempts, runErr)
+		reason := fmt.Sprintf("retry %d of %d failed, retrying: %v", job.Attempt, job.MaxAttempts, runErr)
 		if _, err := db.SetSubmissionState(ctx, id, competition.StateQueued, reason, nil, w.cfg.Clock.Now()); err != nil {
 			return err
 		}
 		return runErr
 	}
-	scores, correct, err := db.ItemScores(ctx, id)
+	results, err := db.Results(ctx, id, 0, sub.ItemsTotal+1)
 	if err != nil {
 		return err
 	}
-	if len(scores) != sub.ItemsTotal {
-		return fmt.Errorf("submission %s: %d of %d items stored after a complete run", id, len(scores), sub.ItemsTotal)
+	if len(results) != sub.ItemsTotal {
+		return fmt.Errorf("submission %s: %d of %d items stored after a complete run", id, len(results), sub.ItemsTotal)
 	}
-	card := competition.NewCard(scores, correct)
+	card, err := kinds.Card(comp, results)
+	if err != nil {
+		return w.fail(ctx, sub, competition.StateFailed, err)
+	}
 	_, err = db.SetSubmissionState(ctx, id, competition.StateScored, "", &card, w.cfg.Clock.Now())
 	return err
 }

@@ -53,8 +53,18 @@
 // policy's choice and -3.0 each otherwise; every other prompt token gets
 // -1.0 and generated tokens -0.1. Usage counts whitespace tokens.
 //
-// This package may import internal/inference (wire types) and
-// internal/eval/mcq (datasets) only; nothing in production serving imports it.
+// # Roleplay policies
+//
+// persona, persona-plus, persona-ref and persona-incoherent play the
+// character of a roleplay card and continue the user's side as a generator;
+// judge and judge-garbage grade roleplay replies (see persona.go and
+// judge.go for the exact, documented features). They answer chat requests
+// only, need no Config.Key, and are served only when listed in
+// Config.Policies.
+//
+// This package may import internal/inference (wire types),
+// internal/eval/mcq (datasets) and internal/eval/roleplay (prompt formats)
+// only; nothing in production serving imports it.
 package modelserver
 
 import (
@@ -136,12 +146,13 @@ func New(cfg Config) (http.Handler, error) {
 	for _, p := range policies {
 		switch p {
 		case PolicyRandom, PolicyFirst, PolicyOverlap:
+		case PolicyPersona, PolicyPersonaPlus, PolicyPersonaRef, PolicyPersonaIncoherent, PolicyJudge, PolicyJudgeGarbage:
 		case PolicyOracle:
 			if len(s.items) == 0 {
 				return nil, errors.New("modelserver: the oracle policy needs Config.Key")
 			}
 		default:
-			return nil, fmt.Errorf("modelserver: unknown policy %q (want random, first, oracle or overlap)", p)
+			return nil, fmt.Errorf("modelserver: unknown policy %q (want random, first, oracle, overlap, %s)", p, strings.Join(RoleplayPolicies(), ", "))
 		}
 		name := ModelPrefix + p
 		if _, dup := s.policies[name]; dup {
@@ -341,7 +352,16 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if !s.wait(r) {
 		return
 	}
-	_, _, text := s.answer(policy, prompt)
+	var text string
+	if isRoleplay(policy) {
+		var err error
+		if text, err = roleplayAnswer(policy, req.Messages); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
+			return
+		}
+	} else {
+		_, _, text = s.answer(policy, prompt)
+	}
 	finish := "stop"
 	if req.MaxTokens > 0 {
 		if f := strings.Fields(text); len(f) > req.MaxTokens {

@@ -124,7 +124,7 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
-	prep, err := kinds.Prepare(kinds.CompetitionSpec{Kind: competition.KindMCQ, Title: req.Title, DatasetName: req.DatasetName,
+	prep, err := kinds.Prepare(ctx, kinds.CompetitionSpec{Kind: competition.KindMCQ, Title: req.Title, DatasetName: req.DatasetName,
 		Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template})
 	if err != nil {
 		return competition.Pool{}, err

@@ -16,6 +16,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
 )
 
@@ -32,6 +33,11 @@ type CompetitionSpec struct {
 	Mode string
 	// MaxTokens bounds generated answers (0: the kind's default).
 	MaxTokens int
+	// Roleplay configures a roleplay competition (Dataset is then an
+	// optional persona JSONL).
+	Roleplay *roleplay.CompetitionConfig
+	// HTTPClient reaches the generator model when planning (nil: default).
+	HTTPClient *http.Client
 }
 
 // Prepared is a validated competition, ready to store.
@@ -43,7 +49,7 @@ type Prepared struct {
 
 // Prepare validates a competition spec and encodes its items. A bad dataset
 // line is reported with its line number and nothing is prepared.
-func Prepare(spec CompetitionSpec) (Prepared, error) {
+func Prepare(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 	if err := competition.ValidateTitle(spec.Title); err != nil {
 		return Prepared{}, err
 	}
@@ -76,6 +82,8 @@ func Prepare(spec CompetitionSpec) (Prepared, error) {
 		return Prepared{Config: config, DatasetDigest: ds.Digest, Items: items}, nil
 	case competition.KindPatch:
 		return preparePatch(spec)
+	case competition.KindRoleplay:
+		return prepareRoleplay(ctx, spec)
 	}
 	return Prepared{}, fmt.Errorf("unknown competition kind %q", spec.Kind)
 }
@@ -116,8 +124,11 @@ type Planner struct {
 
 // Plan builds the evaluator of a stored submission.
 func (p Planner) Plan(_ context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
-	if c.Kind == competition.KindPatch {
+	switch c.Kind {
+	case competition.KindPatch:
 		return planPatch(c, s, items)
+	case competition.KindRoleplay:
+		return planRoleplay(c, s, secret, items, p.HTTPClient)
 	}
 	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.HTTPClient})
 	if err != nil {

@@ -1,0 +1,193 @@
+// Package epoch closes the epochs of model competitions: once per epoch it
+// compares every scored submission with every other on the same items (win
+// rates with time priority), zeroes copies, turns win rates into weights
+// and records the weight vector, exactly once. Epochs are a clock unit, not
+// a chain: epoch n covers [n·L, (n+1)·L) in unix time, L defaulting to
+// 72 minutes (360 "blocks" of 12 s). It uses the store and the kind
+// registry; it must never import the API or the CLI.
+package epoch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"crucible/internal/clock"
+	"crucible/internal/competition"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/incentive"
+	"crucible/internal/store"
+)
+
+// Defaults.
+const (
+	// DefaultLength is 360 blocks of 12 s.
+	DefaultLength = 72 * time.Minute
+	// DefaultEpsilon is the earlier submission's advantage: a later model
+	// must beat it by more than 1% on an item to win it.
+	DefaultEpsilon = 0.01
+	// DefaultTemperature of the softmax from win rates to weights: with
+	// 0.01, a win-rate lead of 0.05 is worth e^5 ≈ 148 times the weight.
+	DefaultTemperature = incentive.DefaultTemperature
+)
+
+// Config configures a Service.
+type Config struct {
+	DB          *store.DB
+	Clock       clock.Clock
+	Length      time.Duration
+	Epsilon     float64
+	Temperature float64
+}
+
+// Service closes epochs.
+type Service struct{ cfg Config }
+
+// New returns a Service with defaults filled in.
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Length <= 0 {
+		cfg.Length = DefaultLength
+	}
+	if cfg.Epsilon == 0 {
+		cfg.Epsilon = DefaultEpsilon
+	}
+	if cfg.Temperature == 0 {
+		cfg.Temperature = DefaultTemperature
+	}
+	return &Service{cfg: cfg}
+}
+
+// Record is one closed epoch of one competition.
+type Record struct {
+	Competition string             `json:"competition_id"`
+	Epoch       int64              `json:"epoch"`
+	Start       time.Time          `json:"start"`
+	End         time.Time          `json:"end"`
+	ClosedAt    time.Time          `json:"closed_at"`
+	Epsilon     float64            `json:"epsilon"`
+	Temperature float64            `json:"temperature"`
+	Names       map[string]string  `json:"names"`
+	Scores      map[string]float64 `json:"scores"`
+	WinRates    map[string]float64 `json:"win_rates"`
+	// Copies maps a copy to the earlier submission it copies; copies weigh 0.
+	Copies  map[string]string  `json:"copies"`
+	Weights map[string]float64 `json:"weights"`
+}
+
+// Of returns the epoch number of t.
+func (s *Service) Of(t time.Time) int64 { return t.Unix() / int64(s.cfg.Length/time.Second) }
+
+// Bounds returns the start and end of epoch n.
+func (s *Service) Bounds(n int64) (time.Time, time.Time) {
+	l := int64(s.cfg.Length / time.Second)
+	return time.Unix(n*l, 0).UTC(), time.Unix((n+1)*l, 0).UTC()
+}
+
+// Close computes and records epoch n of a competition from the submissions
+// scored by then. It runs once: a closed epoch's record is returned as it
+// was. Epochs that have not ended cannot close.
+func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Record, error) {
+	var rec Record
+	if err := s.cfg.DB.EpochRecord(ctx, competitionID, n, &rec); err == nil {
+		return rec, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return rec, err
+	}
+	start, end := s.Bounds(n)
+	now := s.cfg.Clock.Now()
+	if now.Before(end) {
+		return rec, fmt.Errorf("epoch %d ends at %s; it cannot close before", n, end.Format(time.RFC3339))
+	}
+	c, err := s.cfg.DB.GetCompetition(ctx, competitionID)
+	if err != nil {
+		return rec, err
+	}
+	subs, err := s.cfg.DB.ListSubmissions(ctx, competitionID)
+	if err != nil {
+		return rec, err
+	}
+	rec = Record{Competition: competitionID, Epoch: n, Start: start, End: end, ClosedAt: now.UTC(), Epsilon: s.cfg.Epsilon,
+		Temperature: s.cfg.Temperature, Names: map[string]string{}, Scores: map[string]float64{}, WinRates: map[string]float64{},
+		Weights: map[string]float64{}}
+	var outs []incentive.Output
+	contenders := map[string]incentive.Contender{}
+	for _, sub := range subs {
+		if sub.State != competition.StateScored || sub.Card == nil || !sub.UpdatedAt.Before(end) {
+			continue
+		}
+		results, err := s.cfg.DB.Results(ctx, sub.ID, 0, sub.ItemsTotal+1)
+		if err != nil {
+			return rec, err
+		}
+		scores, err := kinds.ItemScores(c, results)
+		if err != nil {
+			return rec, err
+		}
+		responses := make([]string, len(results))
+		for i, r := range results {
+			responses[i] = r.Response
+		}
+		rec.Names[sub.ID], rec.Scores[sub.ID] = sub.Name, sub.Card.Score
+		outs = append(outs, incentive.Output{ID: sub.ID, Digest: sub.Digest, CommittedAt: sub.CommittedAt, Responses: responses})
+		contenders[sub.ID] = incentive.Contender{ID: sub.ID, CommittedAt: sub.CommittedAt, Scores: scores}
+	}
+	rec.Copies = incentive.Copies(outs)
+	var originals []incentive.Contender
+	for id, ct := range contenders {
+		if _, isCopy := rec.Copies[id]; isCopy {
+			rec.WinRates[id], rec.Weights[id] = 0, 0
+			continue
+		}
+		originals = append(originals, ct)
+	}
+	wins := incentive.WinRates(originals, s.cfg.Epsilon)
+	for id, w := range incentive.Softmax(wins, s.cfg.Temperature) {
+		rec.WinRates[id], rec.Weights[id] = wins[id], w
+	}
+	if _, err := s.cfg.DB.InsertEpochRecord(ctx, competitionID, n, now, rec); err != nil {
+		return rec, err
+	}
+	// Read back: if another process closed the epoch first, its record stands.
+	var stored Record
+	return stored, s.cfg.DB.EpochRecord(ctx, competitionID, n, &stored)
+}
+
+// CloseDue closes the epoch that ended last for every roleplay competition
+// (the periodic task).
+func (s *Service) CloseDue(ctx context.Context) error {
+	list, err := s.cfg.DB.ListCompetitions(ctx)
+	if err != nil {
+		return err
+	}
+	last := s.Of(s.cfg.Clock.Now()) - 1
+	var errs []error
+	for _, c := range list {
+		if c.Kind != competition.KindRoleplay || s.Of(c.CreatedAt) > last {
+			continue
+		}
+		if _, err := s.Close(ctx, c.ID, last); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Get returns a closed epoch's record; n < 0 means the latest.
+func (s *Service) Get(ctx context.Context, competitionID string, n int64) (Record, error) {
+	if n < 0 {
+		latest, err := s.cfg.DB.LatestEpoch(ctx, competitionID)
+		if err != nil {
+			return Record{}, err
+		}
+		if latest < 0 {
+			return Record{}, fmt.Errorf("no epoch of %s has closed yet: %w", competitionID, store.ErrNotFound)
+		}
+		n = latest
+	}
+	var rec Record
+	return rec, s.cfg.DB.EpochRecord(ctx, competitionID, n, &rec)
+}

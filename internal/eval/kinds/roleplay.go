@@ -1,0 +1,158 @@
+package kinds
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/eval/roleplay"
+	"crucible/internal/inference"
+)
+
+// Environment variables holding API keys of a roleplay competition's own
+// models (never stored in its configuration).
+const (
+	EnvGeneratorKey = "CRUCIBLE_GENERATOR_API_KEY"
+	EnvReferenceKey = "CRUCIBLE_REFERENCE_API_KEY"
+	EnvJudgeKey     = "CRUCIBLE_JUDGE_API_KEY"
+)
+
+func endpoint(spec roleplay.EndpointSpec, keyEnv string, hc *http.Client) (roleplay.Endpoint, error) {
+	c, err := inference.New(inference.Config{BaseURL: spec.BaseURL, APIKey: os.Getenv(keyEnv), HTTPClient: hc})
+	if err != nil {
+		return roleplay.Endpoint{}, err
+	}
+	return roleplay.Endpoint{Client: c, Model: spec.Model}, nil
+}
+
+// PlanRoleplay completes a roleplay configuration with its defaults and the
+// persona set's digest, validates it, and generates its items from the seed
+// with the generator model. personas may be nil (the shipped set).
+func PlanRoleplay(ctx context.Context, cfg roleplay.CompetitionConfig, personas []roleplay.Character, personaSet string, hc *http.Client) (roleplay.CompetitionConfig, []roleplay.Item, error) {
+	if personas == nil {
+		var err error
+		if personas, err = roleplay.DefaultPersonas(); err != nil {
+			return cfg, nil, err
+		}
+		personaSet = roleplay.DefaultPersonasName
+	}
+	cfg.PersonaSet = personaSet
+	cfg = cfg.WithDefaults()
+	cfg.PersonaDigest = roleplay.PersonaDigest(personas)
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, err
+	}
+	gen, err := endpoint(cfg.Generator, EnvGeneratorKey, hc)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("generator: %w", err)
+	}
+	items, err := roleplay.Plan(ctx, roleplay.PlanConfig{Seed: cfg.Seed, Items: cfg.Items, Turns: cfg.Turns, Personas: personas,
+		Generator: gen, MaxTokens: cfg.MaxTokens})
+	if err != nil {
+		return cfg, nil, fmt.Errorf("generate items: %w", err)
+	}
+	return cfg, items, nil
+}
+
+func prepareRoleplay(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
+	if spec.Roleplay == nil {
+		return Prepared{}, fmt.Errorf("a roleplay competition needs its configuration (seed, generator, reference, judge)")
+	}
+	var personas []roleplay.Character
+	if len(bytes.TrimSpace(spec.Dataset)) > 0 {
+		var err error
+		if personas, err = roleplay.ParsePersonas(bytes.NewReader(spec.Dataset), spec.DatasetName); err != nil {
+			return Prepared{}, err
+		}
+	}
+	cfg, items, err := PlanRoleplay(ctx, *spec.Roleplay, personas, spec.DatasetName, spec.HTTPClient)
+	if err != nil {
+		return Prepared{}, err
+	}
+	config, err := json.Marshal(cfg)
+	if err != nil {
+		return Prepared{}, err
+	}
+	raw := make([]json.RawMessage, len(items))
+	for i, it := range items {
+		if raw[i], err = json.Marshal(it); err != nil {
+			return Prepared{}, err
+		}
+	}
+	return Prepared{Config: config, DatasetDigest: roleplay.Digest(items), Items: raw}, nil
+}
+
+// RoleplayEvaluator builds the roleplay evaluator of a model: the one
+// constructor the server and the local `crucible eval` share.
+func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, model roleplay.Endpoint, hc *http.Client) (eval.Evaluator, error) {
+	ref, err := endpoint(cfg.Reference, EnvReferenceKey, hc)
+	if err != nil {
+		return nil, fmt.Errorf("reference: %w", err)
+	}
+	judge, err := endpoint(cfg.Judge, EnvJudgeKey, hc)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
+	}
+	return roleplay.NewEvaluator(roleplay.Config{Items: items, Model: model, Reference: ref, Judge: judge,
+		Scoring: cfg.Scoring, MaxTokens: cfg.MaxTokens})
+}
+
+func planRoleplay(c competition.Competition, s competition.Submission, secret string, raw []json.RawMessage, hc *http.Client) (eval.Evaluator, error) {
+	var cfg roleplay.CompetitionConfig
+	if err := json.Unmarshal(c.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
+	}
+	items := make([]roleplay.Item, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &items[i]); err != nil {
+			return nil, fmt.Errorf("competition %s item %d: %w", c.ID, i, err)
+		}
+	}
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: hc})
+	if err != nil {
+		return nil, err
+	}
+	return RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: client, Model: s.Model.Model}, hc)
+}
+
+// Card scores a finished evaluation by its kind: mean item score with a
+// bootstrap interval; for roleplay the item scores are the final ones
+// (cross-reply penalties, coherence gate, multiplier applied).
+func Card(c competition.Competition, results []eval.Result) (competition.Card, error) {
+	results = slices.Clone(results)
+	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
+	scores, err := ItemScores(c, results)
+	if err != nil {
+		return competition.Card{}, err
+	}
+	correct := 0
+	for i := range scores {
+		if c.Kind == competition.KindRoleplay && scores[i] > 0 || c.Kind != competition.KindRoleplay && results[i].Correct {
+			correct++
+		}
+	}
+	return competition.NewCard(scores, correct), nil
+}
+
+// ItemScores returns the per-item scores of results (sorted by index) that
+// leaderboards and win rates compare.
+func ItemScores(c competition.Competition, results []eval.Result) ([]float64, error) {
+	if c.Kind == competition.KindRoleplay {
+		var cfg roleplay.CompetitionConfig
+		if err := json.Unmarshal(c.Config, &cfg); err != nil {
+			return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
+		}
+		return roleplay.ItemScores(results, cfg.Scoring)
+	}
+	scores := make([]float64, len(results))
+	for i, r := range results {
+		scores[i] = r.Score
+	}
+	return scores, nil
+}

@@ -1,0 +1,304 @@
+// Package web owns Crucible's server-rendered web UI: the competitions list,
+// a competition's page (rules, dataset, leaderboard with interval bars, a
+// chart of scores over time), and a submission's page (state, live progress,
+// score card, per-item results). Pages are html/template with inline SVG
+// charts drawn on the server, so every page reads without JavaScript; htmx
+// (vendored under static/, embedded with go:embed) only refreshes the live
+// progress fragment.
+//
+// The UI only reads. Anything that changes state goes through the signed
+// REST API (internal/api) and the CLI. This package must never import the
+// API or the job queue, and takes nothing from eval kinds but documented
+// defaults (the mcq prompt template); it reads through the Store interface,
+// which *store.DB implements.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// ResultsPerPage is the number of item results on one page of a submission.
+const ResultsPerPage = 20
+
+// Store is what the UI reads. *store.DB implements it; a missing row is an
+// error wrapping store.ErrNotFound.
+type Store interface {
+	ListCompetitions(ctx context.Context) ([]competition.Competition, error)
+	GetCompetition(ctx context.Context, id string) (competition.Competition, error)
+	ListSubmissions(ctx context.Context, competitionID string) ([]competition.Submission, error)
+	GetSubmission(ctx context.Context, id string) (competition.Submission, error)
+	Results(ctx context.Context, submissionID string, offset, limit int) ([]eval.Result, error)
+}
+
+// Config configures the web UI.
+type Config struct {
+	// Store is read for every page.
+	Store Store
+	// Logger receives errors that become a 500 page (default slog.Default()).
+	Logger *slog.Logger
+	// PollInterval is how often a submission page refreshes its progress
+	// while the evaluation runs, in htmx trigger syntax (default "1s").
+	PollInterval string
+}
+
+// Server serves the UI. Mount it at "/" beside the API: it answers
+// GET /, /c/{id}, /s/{id}, /s/{id}/progress and /static/, and 404 otherwise.
+type Server struct {
+	cfg   Config
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+}
+
+// New parses the templates and builds the UI's routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("web: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PollInterval == "" {
+		cfg.PollInterval = "1s"
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
+	for _, page := range []string{"home", "competition", "submission", "error"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles,
+			"templates/layout.html", "templates/fragments.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: parse %s template: %w", page, err)
+		}
+		s.pages[page] = t
+	}
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, err
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	s.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))
+	s.mux.Handle("GET /{$}", s.handle(s.home))
+	s.mux.Handle("GET /c/{id}", s.handle(s.competition))
+	s.mux.Handle("GET /s/{id}", s.handle(s.submission))
+	s.mux.Handle("GET /s/{id}/progress", s.handle(s.progress))
+	s.mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return notFound("There is no page at %s.", r.URL.Path)
+	}))
+	return s, nil
+}
+
+// ServeHTTP serves the UI.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// pageError is an error page with its status code and a message for people.
+type pageError struct {
+	code int
+	msg  string
+}
+
+func (e *pageError) Error() string { return e.msg }
+
+func notFound(format string, args ...any) error {
+	return &pageError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+// handle turns a handler's error into an error page: store.ErrNotFound is a
+// 404, a pageError has its own code, anything else is logged and a 500.
+func (s *Server) handle(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		var pe *pageError
+		switch {
+		case errors.As(err, &pe):
+		case errors.Is(err, store.ErrNotFound):
+			pe = &pageError{http.StatusNotFound, "Not found: " + err.Error() + "."}
+		default:
+			s.cfg.Logger.Error("web page failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			pe = &pageError{http.StatusInternalServerError, "Something went wrong on the server; the error is in its log."}
+		}
+		s.render(w, pe.code, "error", errorPage{Page: Page{Title: http.StatusText(pe.code)}, Code: pe.code, Message: pe.msg})
+	})
+}
+
+// render executes a page template into a buffer first, so that a template
+// error never leaves half a page behind.
+func (s *Server) render(w http.ResponseWriter, code int, page string, data any) {
+	s.renderTemplate(w, code, page, "layout.html", data)
+}
+
+func (s *Server) renderTemplate(w http.ResponseWriter, code int, page, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages[page].ExecuteTemplate(&buf, name, data); err != nil {
+		s.cfg.Logger.Error("web template failed", "page", page, "template", name, "err", err)
+		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	comps, err := s.cfg.Store.ListCompetitions(ctx)
+	if err != nil {
+		return err
+	}
+	data := homePage{Page: Page{Title: "Competitions"}}
+	for _, c := range comps {
+		subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		data.Competitions = append(data.Competitions, summarize(c, subs))
+	}
+	s.render(w, http.StatusOK, "home", data)
+	return nil
+}
+
+func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, err := s.cfg.Store.GetCompetition(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	rows := competition.Leaderboard(subs)
+	data := competitionPage{
+		Page:        Page{Title: c.Title, APIPath: "/api/v1/competitions/" + c.ID},
+		Competition: c,
+		Summary:     summarize(c, subs),
+		Rules:       rulesOf(c),
+		Leaderboard: leaderboardRows(rows),
+		BarTicks:    barTicks(),
+		Chart:       scoreChart(subs),
+	}
+	for _, r := range rows {
+		data.AnyTie = data.AnyTie || r.Tie
+	}
+	for _, sub := range subs {
+		data.Submissions = append(data.Submissions, submissionRow(sub))
+	}
+	s.render(w, http.StatusOK, "competition", data)
+	return nil
+}
+
+func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	sub, err := s.cfg.Store.GetSubmission(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	c, err := s.cfg.Store.GetCompetition(ctx, sub.CompetitionID)
+	if err != nil {
+		return err
+	}
+	pageNum := 1
+	if v := r.URL.Query().Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return &pageError{http.StatusBadRequest, fmt.Sprintf("page must be a whole number from 1, got %q.", v)}
+		}
+		pageNum = n
+	}
+	pager := newPager(pageNum, sub.ItemsDone, ResultsPerPage)
+	results, err := s.cfg.Store.Results(ctx, sub.ID, (pager.Page-1)*ResultsPerPage, ResultsPerPage)
+	if err != nil {
+		return err
+	}
+	data := submissionPage{
+		Page:        Page{Title: sub.Name, APIPath: "/api/v1/submissions/" + sub.ID},
+		Competition: c,
+		Submission:  sub,
+		Progress:    s.progressOf(sub),
+		Pager:       pager,
+		Results:     results,
+	}
+	s.render(w, http.StatusOK, "submission", data)
+	return nil
+}
+
+// progress serves the live part of a submission page; htmx swaps it in
+// place every PollInterval until the submission is final.
+func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
+	sub, err := s.cfg.Store.GetSubmission(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	view := s.progressOf(sub)
+	view.JustFinished = sub.State.Final()
+	s.renderTemplate(w, http.StatusOK, "submission", "progress", view)
+	return nil
+}
+
+func (s *Server) progressOf(sub competition.Submission) progressView {
+	return progressView{Submission: sub, Poll: !sub.State.Final(), PollInterval: s.cfg.PollInterval}
+}
+
+// rulesOf lists a competition's configuration as label/value pairs, in the
+// order the JSON has them, with kind-specific defaults spelled out.
+func rulesOf(c competition.Competition) []rule {
+	var rules []rule
+	if c.Kind == competition.KindMCQ {
+		var cfg competition.MCQConfig
+		if err := json.Unmarshal(c.Config, &cfg); err == nil {
+			tmpl, note := cfg.Template, ""
+			if tmpl == "" {
+				tmpl, note = defaultMCQTemplate, "the default template"
+			}
+			return []rule{
+				{Label: "Mode", Value: cfg.Mode, Note: modeNote(cfg.Mode)},
+				{Label: "Max tokens", Value: strconv.Itoa(cfg.MaxTokens), Note: "bound on each generated answer"},
+				{Label: "Prompt template", Value: tmpl, Note: note, Block: true},
+			}
+		}
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(c.Config, &raw); err != nil {
+		return []rule{{Label: "Configuration", Value: string(c.Config), Block: true}}
+	}
+	for _, k := range sortedKeys(raw) {
+		b, _ := json.Marshal(raw[k])
+		rules = append(rules, rule{Label: k, Value: string(b)})
+	}
+	return rules
+}
+
+func modeNote(mode string) string {
+	switch mode {
+	case "generative":
+		return "the model answers in text; the letter is extracted from it"
+	case "loglik":
+		return "the most likely choice by the model's log-probabilities"
+	}
+	return ""
+}
