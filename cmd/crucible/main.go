@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"allocate":     {"preview how an allocation rule splits an amount", runAllocate},
 		"patch":        {"mine code-fix tasks from a git repository (patch mine ...)", runPatch},
 		"router":       {"route OpenAI API requests to the least-loaded model server", runRouter},
+		"stats":        {"agreement statistics on a ratings CSV (stats kappa|icc|spearman --file CSV)", runStats},
 		"export":       {"export a competition's results as JSONL (export results ...)", runExport},
 	}
 }
