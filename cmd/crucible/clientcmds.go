@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -95,15 +96,19 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 			"is reported with its number and nothing is created.",
 			`crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key`, stderr)
 		cf := addClientFlags(fs)
-		kind := fs.String("kind", "mcq", "task kind: mcq or patch")
+		kind := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
 		dataset := fs.String("dataset", "", "mcq: dataset file (JSONL: Social IQa shape or {question, choices, answer})")
 		tasks := fs.String("tasks", "", "patch: task instances (SWE-bench JSONL plus test_cmd and log_parser; see crucible patch mine)")
 		title := fs.String("title", "", "title shown on leaderboards")
 		template := fs.String("template", "", "prompt template file (Go text/template over .Context, .Question, .Choices)")
 		mode := fs.String("mode", "generative", "mcq scoring: generative (chat, answer extracted) or loglik (completions logprobs)")
 		asJSON := fs.Bool("json", false, "print the competition as JSON")
+		rf := addRoleplayFlags(fs)
 		if err := parse(fs, args); err != nil {
 			return err
+		}
+		if *kind == "roleplay" {
+			return createRoleplay(ctx, cf, rf, *title, *asJSON, stdout)
 		}
 		if *tasks != "" {
 			*dataset = *tasks
@@ -184,8 +189,12 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if *asJSON {
 			return printJSON(stdout, comp)
 		}
+		var config bytes.Buffer
+		if err := json.Indent(&config, comp.Config, "          ", "  "); err != nil {
+			config.Write(comp.Config)
+		}
 		fmt.Fprintf(stdout, "id:       %s\ntitle:    %s\nkind:     %s\ndataset:  %s (%d items, sha256 %s)\ncreated:  %s by %s\nconfig:   %s\n",
-			comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy, comp.Config)
+			comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy, config.String())
 		return nil
 	}
 }
@@ -411,4 +420,32 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(tw, "%d\t%v\t%s\t%dms\t%s\n", r.Index, r.Correct, r.Prediction, r.LatencyMS, resp)
 	}
 	return tw.Flush()
+}
+
+func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title string, asJSON bool, stdout io.Writer) error {
+	if title == "" {
+		return usagef("--title is required")
+	}
+	if *rf.generatorURL == "" || *rf.referenceURL == "" || *rf.judgeURL == "" {
+		return usagef("a roleplay competition needs --generator-url, --reference-url and --judge-url (the server calls them)")
+	}
+	personas, err := readPersonas(*rf.personas)
+	if err != nil {
+		return err
+	}
+	cfg := rf.config("")
+	c, err := cf.client(true)
+	if err != nil {
+		return err
+	}
+	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: title, Dataset: personas,
+		DatasetName: *rf.personas, Roleplay: &cfg})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, comp)
+	}
+	fmt.Fprintf(stdout, "created roleplay competition %s: %d conversations from seed %d\n", comp.ID, comp.Items, cfg.Seed)
+	return nil
 }

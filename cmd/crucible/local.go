@@ -20,11 +20,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("eval", "Evaluate a model locally, without a server, exactly as the server would: same prompts,\n"+
 		"same answer extraction, same score and interval. Check a score before you submit.",
 		"crucible eval --kind mcq --dataset siqa.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
-	kind := fs.String("kind", "mcq", "task kind: mcq or patch")
+	kind := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
 	dataset := fs.String("dataset", "", "mcq: dataset file (JSONL)")
 	tasks := fs.String("tasks", "", "patch: task instances file (JSONL)")
 	task := fs.String("task", "", "patch: the instance_id to judge")
 	patchFile := fs.String("patch", "", "patch: the candidate diff file")
+	rf := addRoleplayFlags(fs)
 	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
 	model := fs.String("model", "", "model name")
 	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
@@ -42,14 +43,22 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if k == competition.KindPatch {
 		return evalPatch(ctx, *tasks, *task, *patchFile, *asJSON, stdout)
 	}
+	apiKey := ""
+	if *keyEnv != "" {
+		apiKey = os.Getenv(*keyEnv)
+	}
+	if k == competition.KindRoleplay {
+		if *baseURL == "" || *model == "" {
+			return usagef("--base-url and --model are required")
+		}
+		return evalRoleplay(ctx, rf, *baseURL, *model, apiKey, *concurrency, *asJSON, stdout, stderr)
+	}
 	if *dataset == "" || *baseURL == "" || *model == "" {
 		return usagef("--dataset, --base-url and --model are required")
 	}
 	cfg := app.LocalEvalConfig{Kind: k, DatasetPath: *dataset, BaseURL: *baseURL, Model: *model,
 		Config: competition.MCQConfig{Mode: *mode}, Concurrency: *concurrency}
-	if *keyEnv != "" {
-		cfg.APIKey = os.Getenv(*keyEnv)
-	}
+	cfg.APIKey = apiKey
 	if *template != "" {
 		t, err := os.ReadFile(*template)
 		if err != nil {
@@ -85,7 +94,8 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 		"context). Model names are baseline-<policy>.",
 		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --key siqa.jsonl", stderr)
 	listen := fs.String("listen", "127.0.0.1:8000", "HTTP address")
-	policy := fs.String("policy", "random,first,oracle,overlap", "comma-separated policies to serve")
+	policy := fs.String("policy", "random,first,oracle,overlap", "comma-separated policies to serve: random, first, oracle, overlap (multiple choice);\n"+
+		"persona, persona-plus, persona-ref, persona-incoherent (roleplay characters), judge, judge-garbage (roleplay judges)")
 	key := fs.String("key", "", "dataset file with the answers (JSONL, as for competitions)")
 	delay := fs.Duration("delay", 0, "wait this long before each answer (simulates a slow model)")
 	// Not parse(): CRUCIBLE_KEY names a signing key file, not this dataset.
@@ -95,12 +105,14 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if *key == "" {
-		return usagef("--key DATASET is required: the baselines answer the items of that dataset")
-	}
-	ds, err := mcq.ParseFile(*key)
-	if err != nil {
-		return err
+	var ds *mcq.Dataset
+	if *key != "" {
+		var err error
+		if ds, err = mcq.ParseFile(*key); err != nil {
+			return err
+		}
+	} else if strings.Contains(*policy, "oracle") {
+		return usagef("--key DATASET is required by the oracle policy: it answers from that dataset's key")
 	}
 	h, err := modelserver.New(modelserver.Config{Policies: strings.Split(*policy, ","), Key: ds, Delay: *delay})
 	if err != nil {
@@ -111,7 +123,7 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	slog.Info("baseline model server listening", "addr", *listen, "policies", *policy, "items", len(ds.Items))
+	slog.Info("baseline model server listening", "addr", *listen, "policies", *policy)
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		return err
 	}

@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"patch":        {"mine code-fix tasks from a git repository (patch mine ...)", runPatch},
 		"router":       {"route OpenAI API requests to the least-loaded model server", runRouter},
 		"stats":        {"agreement statistics on a ratings CSV (stats kappa|icc|spearman --file CSV)", runStats},
+		"weights":      {"show a model competition's epoch weights (win rates, copies)", runWeights},
 		"export":       {"export a competition's results as JSONL (export results ...)", runExport},
 	}
 }

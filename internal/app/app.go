@@ -56,6 +56,7 @@ type App struct {
 	Queue    *jobs.Queue
 	API      *api.Server
 	Registry *prometheus.Registry
+	Epochs   *epoch.Service
 	cfg      Config
 }
 
@@ -103,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Queue: q, Registry: reg, cfg: cfg}
+	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, cfg: cfg}
 	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger})
 	ui, err := web.New(web.Config{Store: db, Logger: cfg.Logger})
 	if err != nil {

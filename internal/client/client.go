@@ -17,6 +17,7 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/competition"
+	"crucible/internal/epoch"
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
@@ -235,4 +236,14 @@ func (c *Client) Balances(ctx context.Context, account string) ([]ledger.Balance
 func (c *Client) History(ctx context.Context, account string) ([]ledger.Posted, error) {
 	var out []ledger.Posted
 	return out, c.do(ctx, http.MethodGet, "/api/v1/ledger/history?account="+url.QueryEscape(account), nil, &out)
+}
+
+// Weights returns a model competition's epoch record (n < 0: the latest).
+func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (epoch.Record, error) {
+	var out epoch.Record
+	path := "/api/v1/competitions/" + url.PathEscape(competitionID) + "/weights"
+	if n >= 0 {
+		path += fmt.Sprintf("?epoch=%d", n)
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }

@@ -1,0 +1,167 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/api"
+	"crucible/internal/app"
+	"crucible/internal/client"
+	"crucible/internal/clock"
+	"crucible/internal/competition"
+	"crucible/internal/epoch"
+	"crucible/internal/eval/roleplay"
+	"crucible/internal/identity"
+	"crucible/internal/modelserver"
+	"crucible/internal/store/storetest"
+)
+
+// TestRoleplayCompetition runs a model competition with the baseline
+// persona and judge policies acting as generator, reference and judge.
+func TestRoleplayCompetition(t *testing.T) {
+	h, err := modelserver.New(modelserver.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge", "judge-garbage"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := &http.Server{Handler: h}
+	go models.Serve(ln)
+	t.Cleanup(func() { models.Close() })
+	modelURL := "http://" + ln.Addr().String() + "/v1"
+
+	// One-minute epochs starting at a minute boundary; the fake clock stays
+	// within the ±5 min signature window of the real one.
+	t0 := time.Now().UTC().Truncate(time.Minute)
+	clk := clock.NewFake(t0.Add(time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := app.Open(ctx, app.Config{Database: storetest.Databases(t)[0].URL, Listen: "127.0.0.1:0", Clock: clk, MaxAttempts: 2,
+		AllowEndpoints: loopback, EpochLength: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srvLn, err := a.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Serve(ctx, srvLn) }()
+	defer func() { cancel(); <-done }()
+	key, _ := identity.NewKey()
+	c, _ := client.New(client.Config{Server: "http://" + srvLn.Addr().String(), Key: key})
+
+	config := func(seed int64, judge string) *roleplay.CompetitionConfig {
+		return &roleplay.CompetitionConfig{Seed: seed, Items: 6, Turns: 2,
+			Generator: roleplay.EndpointSpec{BaseURL: modelURL, Model: "baseline-persona"},
+			Reference: roleplay.EndpointSpec{BaseURL: modelURL, Model: "baseline-persona-ref"},
+			Judge:     roleplay.EndpointSpec{BaseURL: modelURL, Model: judge}}
+	}
+	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "characters", Roleplay: config(7, "baseline-judge")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "same seed", Roleplay: config(7, "baseline-judge")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comp.DatasetDigest != again.DatasetDigest || comp.Items != 6 {
+		t.Fatalf("the same seed planned different items: %s vs %s", comp.DatasetDigest, again.DatasetDigest)
+	}
+	submit := func(compID, name, model string) {
+		clk.Advance(time.Second) // commit order is time order
+		if _, err := c.Submit(ctx, compID, api.CreateSubmissionRequest{Name: name, BaseURL: modelURL, Model: model}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(comp.ID, "leader", "baseline-persona")
+	submit(comp.ID, "copycat", "baseline-persona") // the same committed model: a copy
+	submit(comp.ID, "better", "baseline-persona-plus")
+	submit(comp.ID, "incoherent", "baseline-persona-incoherent")
+	submit(again.ID, "leader-again", "baseline-persona")
+	wait := func(compID string) map[string]competition.Submission {
+		waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		subs, err := c.WaitScored(waitCtx, compID, 100*time.Millisecond, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]competition.Submission{}
+		for _, s := range subs {
+			out[s.Name] = s
+		}
+		return out
+	}
+	subs, others := wait(comp.ID), wait(again.ID)
+	for _, s := range subs {
+		if s.State != competition.StateScored {
+			t.Fatalf("%s ended %s: %s", s.Name, s.State, s.Reason)
+		}
+	}
+	if subs["incoherent"].Card.Score != 0 {
+		t.Errorf("an incoherent model scored %v, want 0", subs["incoherent"].Card.Score)
+	}
+	if l, a := subs["leader"].Card.Score, others["leader-again"].Card.Score; l != a || l <= 0 {
+		t.Errorf("the same model on the same seed scored %v and %v", l, a)
+	}
+
+	// Close the epoch: the copy earns nothing, the better late model beats
+	// the leader by more than ε = 1%.
+	clk.Set(t0.Add(2 * time.Minute))
+	n := a.Epochs.Of(t0)
+	rec, err := a.Epochs.Close(ctx, comp.ID, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(name string) string { return subs[name].ID }
+	if rec.Copies[id("copycat")] != id("leader") || rec.Weights[id("copycat")] != 0 {
+		t.Errorf("copycat: copy of %q, weight %v; want a copy of the leader with weight 0", rec.Copies[id("copycat")], rec.Weights[id("copycat")])
+	}
+	if rec.WinRates[id("better")] <= rec.WinRates[id("leader")] || rec.Weights[id("better")] <= rec.Weights[id("leader")] {
+		t.Errorf("at ε=0.01 the better late model should lead: win rates %v", rec.WinRates)
+	}
+	printed, err := c.Weights(ctx, comp.ID, n)
+	if err != nil || printed.Weights[id("better")] != rec.Weights[id("better")] {
+		t.Fatalf("weights over the API: %+v, %v", printed, err)
+	}
+	// With a 5% advantage for the earlier model the leader keeps its items.
+	strict := epoch.New(epoch.Config{DB: a.DB, Clock: clk, Length: time.Minute, Epsilon: 0.05})
+	clk.Set(t0.Add(3 * time.Minute))
+	rec5, err := strict.Close(ctx, comp.ID, n+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec5.WinRates[id("leader")] <= rec5.WinRates[id("better")] {
+		t.Errorf("at ε=0.05 the earlier leader should keep the lead: win rates %v", rec5.WinRates)
+	}
+
+	// The local eval gives the server's score.
+	rep, err := app.LocalRoleplay(ctx, app.LocalRoleplayConfig{Config: *config(7, "baseline-judge"), BaseURL: modelURL, Model: "baseline-persona"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Score != subs["leader"].Card.Score || rep.ItemsHash != comp.DatasetDigest {
+		t.Errorf("local eval scored %v on items %s; the server %v on %s", rep.Score, rep.ItemsHash, subs["leader"].Card.Score, comp.DatasetDigest)
+	}
+
+	// A judge that answers garbage is an infrastructure failure, retried at
+	// low priority, never a score.
+	bad, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "bad judge", Roleplay: config(8, "baseline-judge-garbage")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(bad.ID, "victim", "baseline-persona")
+	victim := wait(bad.ID)["victim"]
+	if victim.State != competition.StateInfraFailed || victim.Card != nil || !strings.Contains(victim.Reason, "judge") {
+		t.Fatalf("garbage judge: state %s, card %v, reason %q; want infra_failed with the judge named and no score", victim.State, victim.Card, victim.Reason)
+	}
+}
