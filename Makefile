@@ -12,6 +12,8 @@ test:
 
 bench:
 	$(GO) run ./bench/eval-throughput
+	$(GO) run ./bench/sandbox
+	$(GO) run ./bench/router
 
 lint:
 	gofmt -l . | (! grep .)
