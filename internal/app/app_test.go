@@ -98,11 +98,11 @@ func TestServerEvaluatesSubmissionsOnEachDatabase(t *testing.T) {
 			for _, s := range subs {
 				byName[s.Name] = s
 			}
-			if s := byName["wrong-name"]; s.State != competition.StateFailed || !strings.Contains(s.Reason, "404") {
-				t.Errorf("wrong model name: state %s reason %q, want failed with the server's 404", s.State, s.Reason)
+			if s := byName["wrong-name"]; s.State != competition.StateFailed || !strings.Contains(s.Reason, `does not serve "no-such-model"`) {
+				t.Errorf("wrong model name: state %s reason %q, want failed at the submit check", s.State, s.Reason)
 			}
-			if s := byName["unreachable"]; s.State != competition.StateInfraFailed || s.Reason == "" {
-				t.Errorf("unreachable model: state %s reason %q, want infra_failed with a reason", s.State, s.Reason)
+			if s := byName["unreachable"]; s.State != competition.StateFailed || !strings.Contains(s.Reason, "submit check") {
+				t.Errorf("unreachable model: state %s reason %q, want failed at the submit check", s.State, s.Reason)
 			}
 			rows, err := c.Leaderboard(ctx, comp.ID)
 			if err != nil {

@@ -22,6 +22,8 @@ import (
 // submission fails with it and is not retried.
 type Planner interface {
 	Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error)
+	// SubmitCheck runs once before the first evaluation; its error is final.
+	SubmitCheck(ctx context.Context, s competition.Submission, secret string) error
 }
 
 // EvaluateArgs is the job that evaluates one submission. It is unique per
@@ -72,6 +74,11 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 	secret, err := db.SubmissionSecret(ctx, id)
 	if err != nil {
 		return err
+	}
+	if sub.State == competition.StateQueued && sub.ItemsDone == 0 && !job.Args.Retry {
+		if err := w.cfg.Planner.SubmitCheck(ctx, sub, secret); err != nil {
+			return w.fail(ctx, sub, competition.StateFailed, err)
+		}
 	}
 	ev, err := w.cfg.Planner.Plan(ctx, comp, sub, secret, items)
 	if err != nil {

@@ -331,8 +331,8 @@ func TestBrowser(t *testing.T) {
 		}
 		open(t, "/s/"+sub.ID, "#progress")
 		waitFor(t, "the failure", `document.querySelector('.reason pre') !== null`)
-		if reason := text(t, ".reason pre"); !strings.Contains(reason, "404") {
-			t.Fatalf("failure reason %q, want the model server's 404", reason)
+		if reason := text(t, ".reason pre"); !strings.Contains(reason, `does not serve "no-such-model"`) {
+			t.Fatalf("failure reason %q, want the submit check's refusal of the model name", reason)
 		}
 		screenshot(t, "07-submission-failed")
 	})

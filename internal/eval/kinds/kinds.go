@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
@@ -84,6 +86,8 @@ func Prepare(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 		return preparePatch(spec)
 	case competition.KindRoleplay:
 		return prepareRoleplay(ctx, spec)
+	case competition.KindPreference:
+		return PreparePreference(ctx, spec, PreferenceSpec{})
 	}
 	return Prepared{}, fmt.Errorf("unknown competition kind %q", spec.Kind)
 }
@@ -149,4 +153,32 @@ func (p Planner) Plan(_ context.Context, c competition.Competition, s competitio
 		return MCQEvaluator(cfg, ds, client, s.Model.Model)
 	}
 	return nil, fmt.Errorf("competition %s has unknown kind %q", c.ID, c.Kind)
+}
+
+// SubmitCheck is the deterministic check a model submission must pass before
+// it is evaluated: its server answers /v1/models and lists the model. A
+// failure is final (the submission fails with the reason); patch
+// submissions have nothing to check.
+func (p Planner) SubmitCheck(ctx context.Context, s competition.Submission, secret string) error {
+	if s.Patch != nil {
+		return nil
+	}
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.HTTPClient})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	list, err := client.Models(ctx)
+	if err != nil {
+		return fmt.Errorf("submit check: the model server at %s does not answer GET /v1/models: %w", s.Model.BaseURL, err)
+	}
+	var served []string
+	for _, m := range list.Data {
+		if m.ID == s.Model.Model {
+			return nil
+		}
+		served = append(served, m.ID)
+	}
+	return fmt.Errorf("submit check: the model server at %s does not serve %q (it lists %s)", s.Model.BaseURL, s.Model.Model, strings.Join(served, ", "))
 }
