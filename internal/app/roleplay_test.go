@@ -164,4 +164,12 @@ func TestRoleplayCompetition(t *testing.T) {
 	if victim.State != competition.StateInfraFailed || victim.Card != nil || !strings.Contains(victim.Reason, "judge") {
 		t.Fatalf("garbage judge: state %s, card %v, reason %q; want infra_failed with the judge named and no score", victim.State, victim.Card, victim.Reason)
 	}
+	var attempts int
+	// The victim is the only submission of this database that needed a retry.
+	if err := a.DB.SQL().QueryRowContext(ctx, `SELECT attempt FROM river_job WHERE priority = 4 AND kind = 'evaluate_submission'`).Scan(&attempts); err != nil {
+		t.Fatalf("no low-priority retry job for the victim: %v", err)
+	}
+	if attempts != 2 {
+		t.Errorf("the retry job ran %d times, want MaxAttempts = 2", attempts)
+	}
 }
