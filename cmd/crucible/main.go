@@ -27,8 +27,9 @@ func commands() map[string]command {
 		"demo":         {"run everything in-process on SQLite and print a leaderboard", runDemo},
 		"serve":        {"serve the API and run evaluation workers", runServe},
 		"worker":       {"run evaluation workers only (share a PostgreSQL queue)", runWorker},
-		"keys":         {"make signing keys (keys new --out KEYFILE)", runKeys},
-		"competition":  {"create, list and show competitions", runCompetition},
+		"keys":         {"make signing keys (keys new --out KEYFILE); contributor keys (keys contributor new|list|revoke)", runKeysCmd},
+		"competition":  {"create, list and show competitions", runCompetitionCmd},
+		"preference":   {"preference competitions: request copies, score the epoch (preference copies|score)", runPreference},
 		"submit":       {"submit a model to a competition (submit model ...)", runSubmit},
 		"status":       {"show each submission's state and progress", runStatus},
 		"leaderboard":  {"show a competition's leaderboard", runLeaderboard},
@@ -42,7 +43,11 @@ func commands() map[string]command {
 		"router":       {"route OpenAI API requests to the least-loaded model server", runRouter},
 		"stats":        {"agreement statistics on a ratings CSV (stats kappa|icc|spearman --file CSV)", runStats},
 		"weights":      {"show a model competition's epoch weights (win rates, copies)", runWeights},
-		"export":       {"export a competition's results as JSONL (export results ...)", runExport},
+		"export":       {"export results as JSONL, or preferences as DPO/rankings/CSV (export results|preferences)", runExportCmd},
+		"consensus":    {"simulate one epoch of Yuma consensus on a weight matrix CSV", runConsensus},
+		"register":     {"register your key as a miner (a UID)", runRegister},
+		"validator":    {"run a validator; set stakes; list validators and UIDs", runValidator},
+		"epoch":        {"show, current or close consensus epochs (epoch show --epoch N)", runEpoch},
 	}
 }
 

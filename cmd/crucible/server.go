@@ -22,6 +22,7 @@ type workerFlags struct {
 	logLevel        *string
 	allow           *string
 	epochLength     *time.Duration
+	consensus       consensusFlags
 }
 
 func addWorkerFlags(fs *flag.FlagSet) workerFlags {
@@ -35,6 +36,7 @@ func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 		logLevel:        fs.String("log-level", "info", "debug, info, warn or error"),
 		allow:           fs.String("allow-endpoints", "", "CIDRs that submitted model URLs may reach although private (e.g. 127.0.0.0/8,10.1.0.0/16); loopback, private, link-local, metadata and multicast addresses are refused otherwise"),
 		epochLength:     fs.Duration("epoch-length", 72*time.Minute, "length of a model-competition epoch (360 blocks of 12 s)"),
+		consensus:       addConsensusFlags(fs),
 	}
 }
 
@@ -43,10 +45,14 @@ func (w workerFlags) config(listen string, noWork bool) (app.Config, error) {
 	if err := level.UnmarshalText([]byte(*w.logLevel)); err != nil {
 		return app.Config{}, usagef("--log-level: %v", err)
 	}
+	consensus, err := w.consensus.config()
+	if err != nil {
+		return app.Config{}, err
+	}
 	return app.Config{
 		Database: *w.database, Listen: listen, NoWork: noWork,
 		Submissions: *w.submissions, ItemConcurrency: *w.itemConcurrency, Slice: *w.slice, RescueAfter: *w.rescueAfter,
-		AllowEndpoints: *w.allow, EpochLength: *w.epochLength,
+		AllowEndpoints: *w.allow, EpochLength: *w.epochLength, Consensus: consensus,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
 }

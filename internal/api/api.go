@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"crucible/internal/jobs"
 	"crucible/internal/pool"
 	"crucible/internal/store"
+	"crucible/internal/validator"
 )
 
 // MaxBodyBytes bounds a request body (a dataset upload is the largest).
@@ -44,6 +46,9 @@ type Config struct {
 	Clock    clock.Clock
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
+
+	// Validators runs registration, stakes, weights and consensus epochs.
+	Validators *validator.Service
 }
 
 // Server serves the API.
@@ -103,7 +108,7 @@ func New(cfg Config) *Server {
 		}, []string{"route", "code"}),
 	}
 	cfg.Registry.MustRegister(s.requests)
-	for _, rt := range routes {
+	for _, rt := range slices.Concat(routes, validatorRoutes, labelRoutes) {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"database/sql"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
+	"crucible/internal/pool"
 	"crucible/internal/store"
 )
 
@@ -106,6 +108,15 @@ func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, id)
+	if err != nil {
+		return err
+	}
+	for i := range list {
+		if sealed != nil {
+			list[i].Card = nil
+		}
+	}
 	return writeJSON(w, http.StatusOK, list)
 }
 
@@ -170,6 +181,13 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.DB.GetCompetition(r.Context(), id); err != nil {
 		return err
 	}
+	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, id)
+	if err != nil {
+		return err
+	}
+	if sealed != nil {
+		return &httpError{http.StatusConflict, fmt.Sprintf("%s is a funded pool that has not settled: its public leaderboard is GET /api/v1/pools/%s/leaderboard", id, id)}
+	}
 	subs, err := s.cfg.DB.ListSubmissions(r.Context(), id)
 	if err != nil {
 		return err
@@ -181,6 +199,13 @@ func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) error {
 	sub, err := s.cfg.DB.GetSubmission(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, sub.CompetitionID)
+	if err != nil {
+		return err
+	}
+	if sealed != nil {
+		sub.Card = nil // a score over all items includes the private ones
 	}
 	return writeJSON(w, http.StatusOK, sub)
 }
@@ -204,6 +229,15 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) error {
 	results, err := s.cfg.DB.Results(r.Context(), sub.ID, offset, limit)
 	if err != nil {
 		return err
+	}
+	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, sub.CompetitionID)
+	if err != nil {
+		return err
+	}
+	for i, res := range results {
+		if sealed != nil && sealed[res.Index] {
+			results[i] = pool.Redact(res)
+		}
 	}
 	return writeJSON(w, http.StatusOK, ResultsPage{Offset: offset, Total: sub.ItemsDone, Results: results})
 }

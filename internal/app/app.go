@@ -21,8 +21,10 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/inference"
 	"crucible/internal/jobs"
+	"crucible/internal/labeling"
 	"crucible/internal/pool"
 	"crucible/internal/store"
+	"crucible/internal/validator"
 	"crucible/internal/web"
 )
 
@@ -48,6 +50,10 @@ type Config struct {
 	EpochLength time.Duration
 	Clock       clock.Clock
 	Logger      *slog.Logger
+
+	// Consensus configures registration, stakes, admins and emissions of
+	// the validator network (DB, Clock and EpochLength are filled in).
+	Consensus validator.Config
 }
 
 // App is an opened Crucible: database, queue and API.
@@ -92,11 +98,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	planner := kinds.Planner{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger})
+	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
+	consensus := validator.New(cfg.Consensus)
 	if !cfg.NoWork {
 		qcfg.Planner = planner
 		qcfg.Periodic = []jobs.Periodic{
 			{Name: "pool-tick", Interval: time.Minute, Run: pools.TickAll},
 			{Name: "epoch-close", Interval: time.Minute, Run: epochs.CloseDue},
+			{Name: "consensus-close", Interval: min(time.Minute, consensus.EpochLength()), Run: consensus.CloseDue},
 		}
 	}
 	q, err := jobs.New(ctx, qcfg)
@@ -105,14 +114,34 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, cfg: cfg}
-	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger})
-	ui, err := web.New(web.Config{Store: db, Logger: cfg.Logger})
+	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
+		Validators: consensus})
+	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	a.API.Mount("/", ui)
+	if err := a.mountLabel(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
+}
+
+// mountLabel serves the /label pages of preference competitions.
+func (a *App) mountLabel() error {
+	lab, err := labeling.New(labeling.Config{DB: a.DB, Clock: a.cfg.Clock})
+	if err != nil {
+		return err
+	}
+	pages, err := web.NewLabel(web.LabelConfig{Labeling: lab, Logger: a.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	a.API.Mount("/label", pages)
+	a.API.Mount("/label/", pages)
+	return nil
 }
 
 // Close releases the database.

@@ -21,6 +21,7 @@ import (
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
+	"crucible/internal/validator"
 )
 
 // Client talks to one Crucible server.
@@ -246,4 +247,177 @@ func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (ep
 		path += fmt.Sprintf("?epoch=%d", n)
 	}
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Register registers the client's key as a miner and returns its UID.
+func (c *Client) Register(ctx context.Context) (validator.Registration, error) {
+	var out validator.Registration
+	return out, c.do(ctx, http.MethodPost, "/api/v1/consensus/uids", nil, &out)
+}
+
+// UIDs lists the miner registrations.
+func (c *Client) UIDs(ctx context.Context) ([]validator.MinerUID, error) {
+	var out []validator.MinerUID
+	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/uids", nil, &out)
+}
+
+// SetStake sets a validator's stake (the client's key must be a hub admin).
+func (c *Client) SetStake(ctx context.Context, validatorKey string, stake int64) (validator.ValidatorStake, error) {
+	var out validator.ValidatorStake
+	return out, c.do(ctx, http.MethodPost, "/api/v1/consensus/validators", api.SetStakeRequest{Validator: validatorKey, Stake: stake}, &out)
+}
+
+// Stakes lists validators and their stakes.
+func (c *Client) Stakes(ctx context.Context) ([]validator.ValidatorStake, error) {
+	var out []validator.ValidatorStake
+	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/validators", nil, &out)
+}
+
+// CurrentEpoch returns the consensus epoch open on the hub.
+func (c *Client) CurrentEpoch(ctx context.Context) (validator.EpochInfo, error) {
+	var out validator.EpochInfo
+	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/epochs/current", nil, &out)
+}
+
+// PostWeights posts the client's weight vector for epoch n.
+func (c *Client) PostWeights(ctx context.Context, n int64, req api.PostWeightsRequest) (validator.WeightVector, error) {
+	var out validator.WeightVector
+	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/consensus/epochs/%d/weights", n), req, &out)
+}
+
+// WeightVectors lists the vectors posted in epoch n.
+func (c *Client) WeightVectors(ctx context.Context, n int64) ([]validator.WeightVector, error) {
+	var out []validator.WeightVector
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/consensus/epochs/%d/weights", n), nil, &out)
+}
+
+// CloseEpoch closes an ended consensus epoch (the client's key must be a hub admin).
+func (c *Client) CloseEpoch(ctx context.Context, n int64) (validator.Record, error) {
+	var out validator.Record
+	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/consensus/epochs/%d/close", n), nil, &out)
+}
+
+// ConsensusEpoch returns a closed consensus epoch (n < 0: the latest).
+func (c *Client) ConsensusEpoch(ctx context.Context, n int64) (validator.Record, error) {
+	var out validator.Record
+	path := "/api/v1/consensus/epochs/latest"
+	if n >= 0 {
+		path = fmt.Sprintf("/api/v1/consensus/epochs/%d", n)
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// CreatePreferenceCompetition creates a preference competition with its
+// settings (organic tasks or seeds in req.Dataset).
+func (c *Client) CreatePreferenceCompetition(ctx context.Context, req api.CreatePreferenceCompetitionRequest) (competition.Competition, error) {
+	var out competition.Competition
+	return out, c.do(ctx, http.MethodPost, "/api/v1/preference/competitions", req, &out)
+}
+
+// PreferenceCopies asks for the signing miner's copies of a preference
+// competition's open tasks.
+func (c *Client) PreferenceCopies(ctx context.Context, competitionID string) (api.PreferenceCopies, error) {
+	var out api.PreferenceCopies
+	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/copies", struct{}{}, &out)
+}
+
+// PreferenceEpoch scores a preference competition's epoch (preview: open
+// tasks too).
+func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, preview bool) (api.PreferenceEpoch, error) {
+	var out api.PreferenceEpoch
+	path := "/api/v1/competitions/" + url.PathEscape(competitionID) + "/preference/epoch"
+	if preview {
+		path += "?preview=true"
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// ExportPreferences copies a preference export (format dpo, rankings or
+// csv; pairs all or adjacent) to w.
+func (c *Client) ExportPreferences(ctx context.Context, w io.Writer, competitionID, format, pairs string, preview bool) error {
+	q := url.Values{"format": {format}}
+	if pairs != "" {
+		q.Set("pairs", pairs)
+	}
+	if preview {
+		q.Set("preview", "true")
+	}
+	path := "/api/v1/competitions/" + url.PathEscape(competitionID) + "/preference/export?" + q.Encode()
+	resp, err := c.send(ctx, http.MethodGet, path, false)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return responseError(resp)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// NewContributorKey makes a contributor key for the client's key (the
+// miner); the secret is in the answer only.
+func (c *Client) NewContributorKey(ctx context.Context, label string) (api.NewContributorKey, error) {
+	var out api.NewContributorKey
+	return out, c.do(ctx, http.MethodPost, "/api/v1/contributor-keys", api.CreateContributorKeyRequest{Label: label}, &out)
+}
+
+// ContributorKeys lists the client key's contributor keys (a signed read).
+func (c *Client) ContributorKeys(ctx context.Context) ([]api.ContributorKey, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/contributor-keys", true)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return nil, responseError(resp)
+	}
+	var out []api.ContributorKey
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode contributor keys: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeContributorKey revokes one of the client key's contributor keys.
+func (c *Client) RevokeContributorKey(ctx context.Context, id string) (api.ContributorKey, error) {
+	var out api.ContributorKey
+	return out, c.do(ctx, http.MethodPost, "/api/v1/contributor-keys/"+url.PathEscape(id)+"/revoke", struct{}{}, &out)
+}
+
+// send makes a bodiless request, signed when sign is set.
+func (c *Client) send(ctx context.Context, method, path string, sign bool) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if sign {
+		if c.key == nil {
+			return nil, fmt.Errorf("%s %s must be signed: pass --key KEYFILE", method, path)
+		}
+		headers, err := c.key.Sign(method, path, c.now().Unix(), nil)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reach the crucible server at %s: %w (is `crucible serve` running?)", c.base, err)
+	}
+	return resp, nil
+}
+
+// responseError turns an error response into an *APIError.
+func responseError(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(data))
+	}
+	return &APIError{StatusCode: resp.StatusCode, Message: e.Error}
 }

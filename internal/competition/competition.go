@@ -21,15 +21,17 @@ const (
 	KindMCQ      Kind = "mcq"
 	KindPatch    Kind = "patch"
 	KindRoleplay Kind = "roleplay"
+	// KindPreference is human preference labeling (internal/eval/preference).
+	KindPreference Kind = "preference"
 )
 
 // ParseKind validates a kind name.
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
-	case KindMCQ, KindPatch, KindRoleplay:
+	case KindMCQ, KindPatch, KindRoleplay, KindPreference:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("unknown competition kind %q (known: mcq, patch, roleplay)", s)
+	return "", fmt.Errorf("unknown competition kind %q (known: mcq, patch, roleplay, preference)", s)
 }
 
 // Competition is a benchmark that submissions are evaluated on.

@@ -248,6 +248,10 @@ func TestConcurrentSettlesPayOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sealed, err := pool.Sealed(ctx, f.db, p.CompetitionID)
+			if err != nil || len(sealed) != 300 || countTrue(sealed) != 150 {
+				t.Fatalf("an open pool seals %d of %d items (%v), want its 150 private ones", countTrue(sealed), len(sealed), err)
+			}
 			f.clock.Set(start.Add(2 * time.Hour))
 			results := make(chan competition.Settlement, 20)
 			errs := make(chan error, 20)
@@ -269,6 +273,9 @@ func TestConcurrentSettlesPayOnce(t *testing.T) {
 				} else if !s.SettledAt.Equal(first.SettledAt) || s.Refunded != first.Refunded {
 					t.Fatalf("two different settlements: %+v and %+v", first, s)
 				}
+			}
+			if sealed, _ := pool.Sealed(ctx, f.db, p.CompetitionID); sealed != nil {
+				t.Fatal("a settled pool still seals its private items")
 			}
 			// Nobody entered, so everything is refunded — once.
 			bal, _ := f.db.Balance(ctx, ledger.FunderAccount("ed25519:f"), "USDC")
@@ -310,4 +317,14 @@ func TestAFailureMidSettlementPaysNobody(t *testing.T) {
 			}
 		})
 	}
+}
+
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }

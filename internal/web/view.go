@@ -187,6 +187,11 @@ var funcs = template.FuncMap{
 		}
 		return many
 	},
+	// Pool and epoch pages.
+	"units": formatUnits,
+	"count": func(n int) string { return formatUnits(int64(n)) },
+	"dur":   formatDuration,
+	"frac":  func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
 	"firstLine": func(s string, n int) string {
 		s = strings.Join(strings.Fields(s), " ")
 		if r := []rune(s); len(r) > n {

@@ -26,8 +26,10 @@ import (
 	"net/http"
 	"strconv"
 
+	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/pool"
 	"crucible/internal/store"
 )
 
@@ -52,8 +54,12 @@ type Store interface {
 
 // Config configures the web UI.
 type Config struct {
-	// Store is read for every page.
+	// Store is read for every page. If it also implements PoolStore,
+	// EpochStore and ValidatorStore (as *store.DB does), the UI shows funded
+	// pools, model-competition epochs and validator consensus.
 	Store Store
+	// Clock tells a pool's phase and budget (default the wall clock).
+	Clock clock.Clock
 	// Logger receives errors that become a 500 page (default slog.Default()).
 	Logger *slog.Logger
 	// PollInterval is how often a submission page refreshes its progress
@@ -62,7 +68,8 @@ type Config struct {
 }
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
-// GET /, /c/{id}, /s/{id}, /s/{id}/progress and /static/, and 404 otherwise.
+// GET /, /c/{id} (a pool's page when the competition is a pool), /s/{id},
+// /s/{id}/progress, /epochs, /epochs/{id} and /static/, and 404 otherwise.
 type Server struct {
 	cfg   Config
 	mux   *http.ServeMux
@@ -79,6 +86,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PollInterval == "" {
 		cfg.PollInterval = "1s"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
 	for _, page := range []string{"home", "competition", "submission", "error"} {
@@ -102,6 +112,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /c/{id}", s.handle(s.competition))
 	s.mux.Handle("GET /s/{id}", s.handle(s.submission))
 	s.mux.Handle("GET /s/{id}/progress", s.handle(s.progress))
+	if err := s.addPoolAndEpochPages(); err != nil {
+		return nil, err
+	}
 	s.mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("There is no page at %s.", r.URL.Path)
 	}))
@@ -177,8 +190,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 		}
 		data.Competitions = append(data.Competitions, summarize(c, subs))
 	}
-	s.render(w, http.StatusOK, "home", data)
-	return nil
+	return s.renderHome(w, r, data)
 }
 
 func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
@@ -186,6 +198,11 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.cfg.Store.GetCompetition(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if p, isPool, err := s.lookupPool(ctx, c.ID); err != nil {
+		return err
+	} else if isPool {
+		return s.poolPage(w, r, c, p)
 	}
 	subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
 	if err != nil {
@@ -234,6 +251,14 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if sealed := s.sealed(ctx, c); sealed != nil {
+		sub.Card = nil
+		for i, res := range results {
+			if sealed[res.Index] {
+				results[i] = pool.Redact(res)
+			}
+		}
+	}
 	data := submissionPage{
 		Page:        Page{Title: sub.Name, APIPath: "/api/v1/submissions/" + sub.ID},
 		Competition: c,
@@ -246,6 +271,20 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// sealed returns the private-item mask of a pool that has not settled (its
+// private results and any all-items score stay hidden), or nil.
+func (s *Server) sealed(ctx context.Context, c competition.Competition) []bool {
+	ps, ok := s.cfg.Store.(PoolStore)
+	if !ok {
+		return nil
+	}
+	p, err := ps.GetPool(ctx, c.ID)
+	if err != nil || p.State != competition.PoolOpen {
+		return nil
+	}
+	return pool.NewSplit(c.Items, p.PrivateFraction, p.Seed).Private
+}
+
 // progress serves the live part of a submission page; htmx swaps it in
 // place every PollInterval until the submission is final.
 func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
@@ -254,6 +293,9 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if c, err := s.cfg.Store.GetCompetition(r.Context(), sub.CompetitionID); err == nil && s.sealed(r.Context(), c) != nil {
+		sub.Card = nil
+	}
 	view := s.progressOf(sub)
 	view.JustFinished = sub.State.Final()
 	s.renderTemplate(w, http.StatusOK, "submission", "progress", view)

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"crucible/internal/api"
+	"crucible/internal/client"
+	"crucible/internal/competition"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/preference"
+	"crucible/internal/identity"
+	"crucible/internal/labeling"
+)
+
+// Human-preference commands: `competition create --kind preference` and
+// `competition show` of a preference competition (its rules), `keys
+// contributor new|list|revoke`, `preference copies|score`, and `export
+// preferences`. The first three extend existing commands: runCompetitionCmd,
+// runKeysCmd and runExportCmd take the preference verbs and pass every other
+// command line on unchanged.
+
+// runCompetitionCmd adds preference competitions to `crucible competition`.
+func runCompetitionCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "create" && kindFlag(args[1:]) == string(competition.KindPreference) {
+		return runPreferenceCreate(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "show" {
+		return runCompetitionShow(ctx, args[1:], stdout, stderr)
+	}
+	return runCompetition(ctx, args, stdout, stderr)
+}
+
+// kindFlag returns the value of --kind in args, or "".
+func kindFlag(args []string) string {
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "kind" {
+			continue
+		}
+		if hasValue {
+			return value
+		}
+		if i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("competition create --kind preference", "Create a human-preference competition: contributors rank or score 3–6 responses per task\n"+
+		"on the /label pages; miners are paid for agreeing with each other and with the ground truth.\n"+
+		"--dataset is JSONL of organic tasks ({\"id\", \"instruction\", \"responses\": [...], \"criteria\"?, \"deadline\"?})\n"+
+		"or of seed instructions ({\"id\", \"instruction\", \"requirements\"?, \"reference\"?, \"kind\"?}); without it the\n"+
+		"shipped seeds are degraded into ranked responses (answer mode needs no model).",
+		`crucible competition create --kind preference --dataset tasks.jsonl --title "Helpful answers" --ttl 48h --key me.key`, stderr)
+	cf := addClientFlags(fs)
+	fs.String("kind", "preference", "task kind (preference here)")
+	dataset := fs.String("dataset", "", "organic tasks or seed instructions (JSONL); empty: the shipped seeds")
+	title := fs.String("title", "", "title shown on leaderboards")
+	criteria := fs.String("criteria", "rank", "rank (order every response) or score (1–10 each) for generated tasks")
+	ttl := fs.String("ttl", "24h", "how long tasks stay open after creation, unless a task sets its deadline")
+	mode := fs.String("mode", "", "degradation of seeds: answer (default without a generator), instruction or both")
+	genURL := fs.String("generator-url", "", "OpenAI-compatible generator for seeds (key in CRUCIBLE_GENERATOR_API_KEY)")
+	genModel := fs.String("generator-model", "", "the generator model's name")
+	threshold := fs.Float64("kappa-threshold", preference.DefaultConfig().KappaThreshold, "miners whose pooled epoch kappa is below this get no trust")
+	minTasks := fs.Int("min-tasks", preference.DefaultConfig().MinTasks, "tasks a miner must rate in an epoch to be trusted")
+	asJSON := fs.Bool("json", false, "print the competition as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *title == "" {
+		return usagef("--title T is required")
+	}
+	scoring := preference.DefaultConfig()
+	scoring.KappaThreshold, scoring.MinTasks = *threshold, *minTasks
+	req := api.CreatePreferenceCompetitionRequest{Title: *title, Preference: kinds.PreferenceSpec{
+		Criteria: preference.Criteria(*criteria), TTL: *ttl, Mode: preference.Mode(*mode),
+		GeneratorURL: *genURL, GeneratorModel: *genModel, Scoring: &scoring}}
+	if *dataset != "" {
+		data, err := os.ReadFile(*dataset)
+		if err != nil {
+			return err
+		}
+		req.Dataset, req.DatasetName = string(data), strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset))
+	}
+	c, err := cf.client(true)
+	if err != nil {
+		return err
+	}
+	comp, err := c.CreatePreferenceCompetition(ctx, req)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, comp)
+	}
+	fmt.Fprintf(stdout, "created competition %s (preference, %d tasks, dataset %s)\n", comp.ID, comp.Items, comp.DatasetName)
+	fmt.Fprintf(stdout, "miners: crucible preference copies --competition %s --key MINER.key, then hand out contributor keys\n", comp.ID)
+	return nil
+}
+
+// runCompetitionShow shows a competition; a preference competition's
+// scoring rules are spelled out (preference.Config.Describe).
+func runCompetitionShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("competition show", "Show one competition: its kind, dataset and scoring configuration.",
+		"crucible competition show --competition c-abc123", stderr)
+	cf := addClientFlags(fs)
+	id := fs.String("competition", "", "competition id")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--competition ID is required")
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	comp, err := c.Competition(ctx, *id)
+	if err != nil {
+		return err
+	}
+	if comp.Kind != competition.KindPreference || *asJSON {
+		return runCompetition(ctx, append([]string{"show"}, args...), stdout, stderr)
+	}
+	cfg, err := kinds.PreferenceSettings(comp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "id:       %s\ntitle:    %s\nkind:     %s\ndataset:  %s (%d tasks, sha256 %s)\ncreated:  %s by %s\n\n%s",
+		comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy,
+		cfg.Describe())
+	return nil
+}
+
+// runKeysCmd adds `keys contributor ...` to `crucible keys`.
+func runKeysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "contributor" {
+		return runContributorKeys(ctx, args[1:], stdout, stderr)
+	}
+	if _, _, err := subcommand(args, "new", "contributor"); err != nil {
+		return err
+	}
+	return runKeys(ctx, args, stdout, stderr)
+}
+
+func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "new", "list", "revoke")
+	if err != nil {
+		return err
+	}
+	summary := map[string]string{
+		"new":    "Make a key for a person who labels for your miner on the /label pages. The key is printed once\nand stored only as a hash; hand it over privately.",
+		"list":   "List your miner's contributor keys (never the keys themselves).",
+		"revoke": "Revoke a contributor key: its holder is logged out and can no longer submit.",
+	}[verb]
+	example := map[string]string{
+		"new":    "crucible keys contributor new --miner-key miner.key --label alice",
+		"list":   "crucible keys contributor list --miner-key miner.key",
+		"revoke": "crucible keys contributor revoke --miner-key miner.key --id ck-abc123",
+	}[verb]
+	fs := newFlags("keys contributor "+verb, summary, example, stderr)
+	server := fs.String("server", "http://127.0.0.1:8080", "Crucible server URL")
+	minerKey := fs.String("miner-key", "", "the miner's key file (crucible keys new); it signs the request")
+	label := fs.String("label", "", "new: a name for the key (who holds it)")
+	id := fs.String("id", "", "revoke: the contributor key id (ck-...)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *minerKey == "" {
+		return usagef("--miner-key KEYFILE is required: contributor keys belong to a miner")
+	}
+	k, err := identity.Load(*minerKey)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(client.Config{Server: *server, Key: k})
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "new":
+		nk, err := c.NewContributorKey(ctx, *label)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, nk)
+		}
+		fmt.Fprintf(stdout, "contributor key %s for miner %s\n\n  %s\n\nThis key is shown once. The contributor logs in at %s/label.\n",
+			nk.ID, nk.Miner, nk.Secret, strings.TrimRight(*server, "/"))
+		return nil
+	case "list":
+		keys, err := c.ContributorKeys(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, keys)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tLABEL\tCREATED\tREVOKED")
+		for _, k := range keys {
+			revoked := "-"
+			if k.RevokedAt != nil {
+				revoked = k.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Label, k.CreatedAt.Format(time.RFC3339), revoked)
+		}
+		return tw.Flush()
+	default:
+		if *id == "" {
+			return usagef("--id ck-... is required (see crucible keys contributor list)")
+		}
+		rk, err := c.RevokeContributorKey(ctx, *id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, rk)
+		}
+		fmt.Fprintf(stdout, "revoked contributor key %s at %s\n", rk.ID, rk.RevokedAt.Format(time.RFC3339))
+		return nil
+	}
+}
+
+// runPreference is `crucible preference copies|score`.
+func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "copies", "score")
+	if err != nil {
+		return err
+	}
+	if verb == "copies" {
+		fs := newFlags("preference copies", "Ask for your miner's obfuscated copies of a preference competition's open tasks, so that\n"+
+			"your contributors see them on /label. Copies are kept: asking again returns the same ones.",
+			"crucible preference copies --competition c-abc123 --key miner.key", stderr)
+		cf := addClientFlags(fs)
+		id := fs.String("competition", "", "competition id")
+		asJSON := fs.Bool("json", false, "print the tasks as JSON (what your contributors will see)")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *id == "" {
+			return usagef("--competition ID is required")
+		}
+		c, err := cf.client(true)
+		if err != nil {
+			return err
+		}
+		cp, err := c.PreferenceCopies(ctx, *id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, cp)
+		}
+		fmt.Fprintf(stdout, "%d open tasks of %s for miner %s\n", len(cp.Tasks), cp.CompetitionID, cp.Miner)
+		for _, v := range cp.Tasks {
+			fmt.Fprintf(stdout, "  %s  %s, %d responses, until %s\n", v.TaskID, v.Criteria, len(v.Responses), v.Deadline.Format(time.RFC3339))
+		}
+		return nil
+	}
+	fs := newFlags("preference score", "Score the epoch of a preference competition: every task whose deadline has passed, with\n"+
+		"the stored scoring configuration. Miners whose pooled kappa is under the threshold get no trust.",
+		"crucible preference score --competition c-abc123", stderr)
+	cf := addClientFlags(fs)
+	id := fs.String("competition", "", "competition id")
+	preview := fs.Bool("preview", false, "score open tasks too (a preview; rewards may change)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--competition ID is required")
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	rep, err := c.PreferenceEpoch(ctx, *id, *preview)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, rep)
+	}
+	printPreferenceEpoch(stdout, rep)
+	return nil
+}
+
+func printPreferenceEpoch(w io.Writer, rep labeling.EpochReport) {
+	what := "closed tasks"
+	if rep.Preview {
+		what = "all tasks (preview)"
+	}
+	fmt.Fprintf(w, "epoch of %s at %s: %s — %d closed, %d open\n\n", rep.CompetitionID, rep.At.Format(time.RFC3339), what, rep.Closed, rep.Open)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MINER\tTASKS\tLATE\tKAPPA\tTRUSTED\tSCORE\tREWARD")
+	for _, m := range rep.Epoch.Miners {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%v\t%.3f\t%.4f\n", m.Miner, m.Tasks, m.Late, m.Kappa, m.Trusted, m.Score, m.Reward)
+	}
+	_ = tw.Flush()
+	if len(rep.Epoch.Miners) == 0 {
+		fmt.Fprintln(w, "(no ratings yet)")
+	}
+	fmt.Fprintf(w, "\n%s", rep.Rules)
+}
+
+// runExportCmd adds `export preferences` to `crucible export`.
+func runExportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "preferences" {
+		return runExportPreferences(ctx, args[1:], stdout, stderr)
+	}
+	if _, _, err := subcommand(args, "results", "preferences"); err != nil {
+		return err
+	}
+	return runExport(ctx, args, stdout, stderr)
+}
+
+func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("export preferences", "Export a preference competition's consensus over its closed tasks: DPO pairs\n"+
+		"{prompt, chosen, rejected} (JSONL, TRL's DPOTrainer format), full rankings with agreement figures (JSONL), or CSV.",
+		"crucible export preferences --competition c-abc123 --format dpo --pairs adjacent --out pairs.jsonl", stderr)
+	cf := addClientFlags(fs)
+	id := fs.String("competition", "", "competition id")
+	format := fs.String("format", "dpo", "dpo, rankings or csv")
+	pairs := fs.String("pairs", "all", "dpo: all (every ordered pair) or adjacent (neighbours in the consensus)")
+	preview := fs.Bool("preview", false, "include open tasks (a preview)")
+	out := fs.String("out", "", "output file (default: standard output)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--competition ID is required")
+	}
+	switch *format {
+	case labeling.FormatDPO, labeling.FormatRankings, labeling.FormatCSV:
+	default:
+		return usagef("--format %q: want dpo, rankings or csv", *format)
+	}
+	if *pairs != string(preference.AllPairs) && *pairs != string(preference.AdjacentPairs) {
+		return usagef("--pairs %q: want all or adjacent", *pairs)
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	return c.ExportPreferences(ctx, w, *id, *format, *pairs, *preview)
+}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"crucible/internal/client"
+	"crucible/internal/eval/mcq"
+	"crucible/internal/identity"
+	"crucible/internal/incentive"
+	"crucible/internal/validator"
+	"crucible/internal/validator/node"
+)
+
+// stringList is a flag that may be repeated and takes comma-separated values.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+// Set appends the comma-separated values of v.
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// consensusFlags are the hub's validator-network settings (serve and worker).
+type consensusFlags struct {
+	admins     *stringList
+	maxUIDs    *int
+	immunity   *time.Duration
+	emission   *int64
+	asset      *string
+	kappa      *float64
+	bondsAlpha *float64
+	minerShare *float64
+}
+
+func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
+	admins := &stringList{}
+	fs.Var(admins, "admin-key", "key id allowed to set validator stakes and close consensus epochs (repeat or comma-separate; env CRUCIBLE_ADMIN_KEY)")
+	return consensusFlags{
+		admins:     admins,
+		maxUIDs:    fs.Int("max-uids", validator.DefaultMaxUIDs, "miner registrations (UIDs) before a new one replaces the non-immune miner with the lowest last incentive"),
+		immunity:   fs.Duration("immunity", validator.DefaultImmunity, "how long after registration a miner cannot be replaced (4096 blocks of 12 s)"),
+		emission:   fs.Int64("emission", validator.DefaultEmission, "base units emitted per closed consensus epoch (0: record only)"),
+		asset:      fs.String("emission-asset", validator.DefaultAsset, "asset the consensus emission is paid in"),
+		kappa:      fs.Float64("kappa", incentive.DefaultKappa, "Yuma consensus majority κ: the stake share the consensus weight needs"),
+		bondsAlpha: fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "weight of this epoch's bonds in the bonds moving average"),
+		minerShare: fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of each epoch's emission; the rest goes to validators"),
+	}
+}
+
+func (c consensusFlags) config() (validator.Config, error) {
+	for _, k := range *c.admins {
+		if _, err := identity.ParseKeyID(k); err != nil {
+			return validator.Config{}, usagef("--admin-key: %v (pass a key id as printed by `crucible keys new`)", err)
+		}
+	}
+	for name, v := range map[string]float64{"kappa": *c.kappa, "bonds-alpha": *c.bondsAlpha, "miner-share": *c.minerShare} {
+		if !(v > 0 && v <= 1) {
+			return validator.Config{}, usagef("--%s %v must be in (0, 1]", name, v)
+		}
+	}
+	if *c.emission < 0 || *c.emission > validator.MaxEmission {
+		return validator.Config{}, usagef("--emission %d must be in [0, 2^53]", *c.emission)
+	}
+	emission := *c.emission
+	if emission == 0 {
+		emission = -1 // the config's "none"
+	}
+	if *c.maxUIDs < 1 {
+		return validator.Config{}, usagef("--max-uids must be at least 1")
+	}
+	return validator.Config{Admins: *c.admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
+		Kappa: *c.kappa, BondsAlpha: *c.bondsAlpha, MinerShare: *c.minerShare}, nil
+}
+
+func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("consensus", "Run one epoch of Yuma consensus on a weight matrix, to simulate what validators' weights\n"+
+		"would give. The CSV's header is `validator,<miner>,...`, then one row per validator.",
+		"crucible consensus --weights weights.csv --stakes v1=100,v2=50,v3=25 --json", stderr)
+	weights := fs.String("weights", "", "weight matrix CSV (header validator,<miner>,...)")
+	stakes := fs.String("stakes", "", "stake per validator: V=S,V=S,...")
+	kappa := fs.Float64("kappa", incentive.DefaultKappa, "consensus majority κ")
+	alpha := fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "bonds moving-average weight α")
+	share := fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of the emission")
+	emission := fs.Float64("emission", 1, "emission to split")
+	asJSON := fs.Bool("json", false, "print JSON (consensus, incentive, trust, dividends, ... keyed by name)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *weights == "" || *stakes == "" {
+		return usagef("--weights CSV and --stakes V=S,... are required")
+	}
+	f, err := os.Open(*weights)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := validator.ParseWeightsCSV(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *weights, err)
+	}
+	st, err := validator.ParseStakes(*stakes)
+	if err != nil {
+		return usagef("--stakes: %v", err)
+	}
+	sim, err := validator.Simulate(m, st, incentive.YumaInput{Kappa: *kappa, BondsAlpha: *alpha, MinerShare: *share, Emission: *emission})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, sim)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MINER\tCONSENSUS\tINCENTIVE\tTRUST\tEMISSION")
+	for _, name := range sim.Miners {
+		fmt.Fprintf(tw, "%s\t%.6f\t%.6f\t%.6f\t%.6g\n", name, sim.Consensus[name], sim.Incentive[name], sim.Trust[name], sim.MinerEmission[name])
+	}
+	fmt.Fprintln(tw, "\nVALIDATOR\tSTAKE\tTRUST\tDIVIDENDS\tEMISSION")
+	for _, name := range sim.Validators {
+		fmt.Fprintf(tw, "%s\t%g\t%.6f\t%.6f\t%.6g\n", name, st[name], sim.ValidatorTrust[name], sim.Dividends[name], sim.ValidatorEmission[name])
+	}
+	return tw.Flush()
+}
+
+func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("register", "Register your key as a miner: it gets a UID (the hub's limit is --max-uids; when full, the\n"+
+		"non-immune miner with the lowest last incentive is replaced). Registering again returns your UID.",
+		"crucible register --server http://hub:8080 --key miner.key", stderr)
+	cf := addClientFlags(fs)
+	asJSON := fs.Bool("json", false, "print the registration as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := cf.client(true)
+	if err != nil {
+		return err
+	}
+	reg, err := c.Register(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, reg)
+	}
+	switch {
+	case !reg.Created:
+		fmt.Fprintf(stdout, "already registered: UID %d (since %s)\n", reg.UID, reg.RegisteredAt.Format(time.RFC3339))
+	case reg.Replaced != nil:
+		fmt.Fprintf(stdout, "registered as UID %d, replacing %s (pruning score %.6f)\n", reg.UID, reg.Replaced.Key, reg.Replaced.PruningScore)
+	default:
+		fmt.Fprintf(stdout, "registered as UID %d\n", reg.UID)
+	}
+	return nil
+}
+
+func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "run", "stake", "list", "uids")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "run":
+		return runValidatorNode(ctx, args, stderr)
+	case "stake":
+		fs := newFlags("validator stake", "Set a validator's stake (signed by an admin key of the hub; 0 takes its vote away).",
+			"crucible validator stake --key admin.key --validator ed25519:... --stake 1000", stderr)
+		cf := addClientFlags(fs)
+		key := fs.String("validator", "", "the validator's key id")
+		stake := fs.Int64("stake", -1, "stake in integer base units")
+		asJSON := fs.Bool("json", false, "print the stake record as JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *key == "" || *stake < 0 {
+			return usagef("--validator KEYID and --stake S (≥ 0) are required")
+		}
+		c, err := cf.client(true)
+		if err != nil {
+			return err
+		}
+		st, err := c.SetStake(ctx, *key, *stake)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, st)
+		}
+		fmt.Fprintf(stdout, "stake of %s is %d\n", st.Key, st.Stake)
+		return nil
+	case "list":
+		fs := newFlags("validator list", "List validators and their stakes.", "crucible validator list --json", stderr)
+		cf := addClientFlags(fs)
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		c, err := cf.client(false)
+		if err != nil {
+			return err
+		}
+		list, err := c.Stakes(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, list)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VALIDATOR\tSTAKE\tSET")
+		for _, s := range list {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", s.Key, s.Stake, s.UpdatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	default:
+		fs := newFlags("validator uids", "List miner registrations (UIDs).", "crucible validator uids --json", stderr)
+		cf := addClientFlags(fs)
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		c, err := cf.client(false)
+		if err != nil {
+			return err
+		}
+		list, err := c.UIDs(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, list)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "UID\tMINER\tREGISTERED\tPRUNING SCORE")
+		for _, m := range list {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.6f\n", m.UID, m.Key, m.RegisteredAt.Format(time.RFC3339), m.PruningScore)
+		}
+		return tw.Flush()
+	}
+}
+
+func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("validator run", "Run a validator: score a competition's submissions (with --dataset: by evaluating every\n"+
+		"miner's model yourself; without: from the hub's stored per-item results) and post one signed\n"+
+		"weight vector over miner UIDs per epoch. An admin must have given your key a stake.",
+		"crucible validator run --hub http://hub:8080 --key validator.key --competition c-... --dataset siqa.jsonl", stderr)
+	hub := fs.String("hub", "http://127.0.0.1:8080", "the hub's URL")
+	keyFile := fs.String("key", "", "the validator's key file")
+	comp := fs.String("competition", "", "competition to score")
+	dataset := fs.String("dataset", "", "your own copy of an mcq competition's dataset (must match its digest); evaluate models yourself")
+	interval := fs.Duration("interval", node.DefaultInterval, "how often to poll the hub")
+	temperature := fs.Float64("temperature", node.DefaultTemperature, "softmax temperature from win rates to weights")
+	epsilon := fs.Float64("epsilon", node.DefaultEpsilon, "the earlier submission's advantage in win rates")
+	concurrency := fs.Int("concurrency", node.DefaultConcurrency, "items evaluated at once per submission")
+	collude := fs.Int64("collude-with", -1, "TESTING ONLY: act dishonestly, giving this UID weight 1 and all others 0")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *keyFile == "" || *comp == "" {
+		return usagef("--key KEYFILE and --competition ID are required")
+	}
+	if !(*temperature > 0) || math.IsInf(*temperature, 0) || *epsilon < 0 {
+		return usagef("--temperature must be > 0 and --epsilon ≥ 0")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	key, err := identity.Load(*keyFile)
+	if err != nil {
+		return err
+	}
+	hc, err := client.New(client.Config{Server: *hub, Key: key})
+	if err != nil {
+		return usagef("--hub: %v", err)
+	}
+	cfg := node.Config{Hub: hc, Competition: *comp, Interval: *interval, Temperature: *temperature, Epsilon: *epsilon,
+		Concurrency: *concurrency,
+		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())}
+	if *collude >= 0 {
+		cfg.ColludeWith = collude
+	}
+	if *dataset != "" {
+		if cfg.Dataset, err = mcq.ParseFile(*dataset); err != nil {
+			return err
+		}
+	}
+	cfg.Logger.Info("validator running", "hub", *hub, "competition", *comp, "own_evaluation", *dataset != "")
+	return node.New(cfg).Run(ctx)
+}
+
+func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "show", "current", "close")
+	if err != nil {
+		return err
+	}
+	fs := newFlags("epoch "+verb, map[string]string{
+		"show":    "Show a closed consensus epoch: consensus, incentive, trust, dividends and emissions per UID.",
+		"current": "Show the consensus epoch open now on the hub.",
+		"close":   "Close an ended consensus epoch (signed by an admin key; the hub also closes them periodically).",
+	}[verb], "crucible epoch "+verb+" --epoch 123 --json", stderr)
+	cf := addClientFlags(fs)
+	n := fs.Int64("epoch", -1, "epoch number (show: default the latest closed)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := cf.client(verb == "close")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "current":
+		cur, err := c.CurrentEpoch(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, cur)
+		}
+		fmt.Fprintf(stdout, "epoch %d: %s to %s (%ds)\n", cur.Epoch, cur.Start.Format(time.RFC3339), cur.End.Format(time.RFC3339), cur.LengthSeconds)
+		return nil
+	case "close":
+		if *n < 0 {
+			return usagef("--epoch N is required")
+		}
+		rec, err := c.CloseEpoch(ctx, *n)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, rec)
+		}
+		printEpoch(stdout, rec)
+		return nil
+	}
+	rec, err := c.ConsensusEpoch(ctx, *n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, rec)
+	}
+	printEpoch(stdout, rec)
+	return nil
+}
+
+func printEpoch(w io.Writer, rec validator.Record) {
+	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s, κ %.2f\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
+		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, rec.Kappa)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UID\tMINER\tCONSENSUS\tINCENTIVE\tTRUST\tEMISSION")
+	for _, m := range rec.Miners {
+		fmt.Fprintf(tw, "%d\t%s\t%.6f\t%.6f\t%.6f\t%d\n", m.UID, m.Key, m.Consensus, m.Incentive, m.Trust, m.Emission)
+	}
+	fmt.Fprintln(tw, "\nVALIDATOR\tSTAKE\tTRUST\tDIVIDENDS\tEMISSION")
+	for _, v := range rec.Validators {
+		fmt.Fprintf(tw, "%s\t%d\t%.6f\t%.6f\t%d\n", v.Key, v.Stake, v.Trust, v.Dividends, v.Emission)
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,243 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strings"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/preference"
+	"crucible/internal/labeling"
+	"crucible/internal/store"
+)
+
+// labelRoutes are the endpoints of human-preference labeling: creating a
+// preference competition with its full configuration, miners' copies and
+// ratings, contributor keys, the scored epoch and the export.
+var labelRoutes = []route{
+	{"POST", "/api/v1/preference/competitions", true, (*Server).createPreferenceCompetition},
+	{"POST", "/api/v1/competitions/{id}/preference/copies", true, (*Server).preferenceCopies},
+	{"POST", "/api/v1/competitions/{id}/preference/ratings", true, (*Server).preferenceRating},
+	{"GET", "/api/v1/competitions/{id}/preference/epoch", false, (*Server).preferenceEpoch},
+	{"GET", "/api/v1/competitions/{id}/preference/export", false, (*Server).preferenceExport},
+	{"GET", "/api/v1/contributor-keys", true, (*Server).listContributorKeys},
+	{"POST", "/api/v1/contributor-keys", true, (*Server).createContributorKey},
+	{"POST", "/api/v1/contributor-keys/{id}/revoke", true, (*Server).revokeContributorKey},
+}
+
+// CreatePreferenceCompetitionRequest is the body of POST
+// /api/v1/preference/competitions: a dataset of organic tasks or seed
+// instructions (empty: the shipped seeds) and the preference settings.
+type CreatePreferenceCompetitionRequest struct {
+	Title       string               `json:"title"`
+	DatasetName string               `json:"dataset_name,omitempty"`
+	Dataset     string               `json:"dataset,omitempty"`
+	Preference  kinds.PreferenceSpec `json:"preference"`
+}
+
+// PreferenceCopies is the answer to a miner's request for copies.
+type PreferenceCopies struct {
+	CompetitionID string            `json:"competition_id"`
+	Miner         string            `json:"miner"`
+	Tasks         []preference.View `json:"tasks"`
+}
+
+// PreferenceRatingRequest is a miner's own rating of its copy of a task:
+// Order (shown response ids, best first) for rank tasks, or Values (per
+// shown response: rank, or score 1–10) for either criteria.
+type PreferenceRatingRequest struct {
+	TaskID string   `json:"task_id"`
+	Order  []string `json:"order,omitempty"`
+	Values []int    `json:"values,omitempty"`
+}
+
+// CreateContributorKeyRequest is the body of POST /api/v1/contributor-keys.
+type CreateContributorKeyRequest struct {
+	Label string `json:"label,omitempty"`
+}
+
+// labeling returns the labeling service over the server's store and clock
+// (it holds no state of its own).
+func (s *Server) labeling() (*labeling.Service, error) {
+	return labeling.New(labeling.Config{DB: s.cfg.DB, Clock: s.cfg.Clock})
+}
+
+// labelError maps the labeling workflow's errors to HTTP answers.
+func labelError(err error) error {
+	var late *labeling.LateError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &late):
+		return &httpError{http.StatusConflict, late.Error()}
+	case errors.Is(err, store.ErrAlreadyRated):
+		return &httpError{http.StatusConflict, err.Error()}
+	case errors.Is(err, labeling.ErrInvalid):
+		return badRequest("%v", err)
+	}
+	return err
+}
+
+func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Request) error {
+	var req CreatePreferenceCompetitionRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.DatasetName == "" {
+		req.DatasetName = "seeds"
+		if req.Dataset == "" {
+			req.DatasetName = "shipped-seeds"
+		}
+	}
+	prep, err := kinds.PreparePreference(r.Context(), kinds.CompetitionSpec{Kind: competition.KindPreference, Title: req.Title,
+		DatasetName: req.DatasetName, Dataset: []byte(req.Dataset)}, req.Preference)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	if err := competition.ValidateTitle(req.Title); err != nil {
+		return badRequest("%v", err)
+	}
+	c := competition.Competition{
+		ID: store.NewID("c"), Kind: competition.KindPreference, Title: strings.TrimSpace(req.Title), Config: prep.Config,
+		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items),
+		CreatedBy: signer(r.Context()), CreatedAt: s.cfg.Clock.Now().UTC(),
+	}
+	if err := s.cfg.DB.CreateCompetition(r.Context(), c, prep.Items); err != nil {
+		return err
+	}
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	if _, _, _, err := lab.Competition(r.Context(), c.ID); err != nil { // store the tasks with their deadlines now
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) preferenceCopies(w http.ResponseWriter, r *http.Request) error {
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	miner := signer(r.Context())
+	views, err := lab.RequestCopies(r.Context(), r.PathValue("id"), miner)
+	if err != nil {
+		return labelError(err)
+	}
+	return writeJSON(w, http.StatusOK, PreferenceCopies{CompetitionID: r.PathValue("id"), Miner: miner, Tasks: views})
+}
+
+func (s *Server) preferenceRating(w http.ResponseWriter, r *http.Request) error {
+	var req PreferenceRatingRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	miner, id := signer(r.Context()), r.PathValue("id")
+	var rating store.PreferenceRating
+	switch {
+	case len(req.Order) > 0 && len(req.Values) > 0:
+		return badRequest("send order or values, not both")
+	case len(req.Order) > 0:
+		rating, err = lab.SubmitOrder(r.Context(), miner, miner, id, req.TaskID, req.Order)
+	case len(req.Values) > 0:
+		rating, err = lab.Submit(r.Context(), store.ContributorKey{ID: miner, Miner: miner}, id, req.TaskID, req.Values)
+	default:
+		return badRequest("a rating needs order (shown response ids, best first) or values (one per shown response)")
+	}
+	if err != nil {
+		return labelError(err)
+	}
+	return writeJSON(w, http.StatusCreated, rating)
+}
+
+func (s *Server) preferenceEpoch(w http.ResponseWriter, r *http.Request) error {
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	rep, _, err := lab.Score(r.Context(), r.PathValue("id"), r.URL.Query().Get("preview") == "true")
+	if err != nil {
+		return labelError(err)
+	}
+	return writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) preferenceExport(w http.ResponseWriter, r *http.Request) error {
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = labeling.FormatDPO
+	}
+	var buf bytes.Buffer
+	if err := lab.Export(r.Context(), &buf, r.PathValue("id"), format, preference.PairMode(q.Get("pairs")), q.Get("preview") == "true"); err != nil {
+		return labelError(err)
+	}
+	if format == labeling.FormatCSV {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/jsonl")
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func (s *Server) listContributorKeys(w http.ResponseWriter, r *http.Request) error {
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	keys, err := lab.ContributorKeys(r.Context(), signer(r.Context()))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, keys)
+}
+
+func (s *Server) createContributorKey(w http.ResponseWriter, r *http.Request) error {
+	var req CreateContributorKeyRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	k, err := lab.NewContributorKey(r.Context(), signer(r.Context()), req.Label)
+	if err != nil {
+		return labelError(err)
+	}
+	return writeJSON(w, http.StatusCreated, k)
+}
+
+func (s *Server) revokeContributorKey(w http.ResponseWriter, r *http.Request) error {
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	k, err := lab.RevokeContributorKey(r.Context(), signer(r.Context()), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, k)
+}
+
+// ContributorKey is a contributor key as the API shows it (never its hash).
+type ContributorKey = store.ContributorKey
+
+// NewContributorKey is a freshly made contributor key with its secret,
+// returned once.
+type NewContributorKey = labeling.NewKey
+
+// PreferenceEpoch is a scored epoch of a preference competition.
+type PreferenceEpoch = labeling.EpochReport

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"crucible/internal/store"
+	"crucible/internal/validator"
+)
+
+// validatorRoutes are the consensus endpoints: registration, stakes, weight
+// vectors and epochs (internal/validator).
+var validatorRoutes = []route{
+	{"GET", "/api/v1/consensus/uids", false, (*Server).listUIDs},
+	{"POST", "/api/v1/consensus/uids", true, (*Server).registerUID},
+	{"GET", "/api/v1/consensus/validators", false, (*Server).listStakes},
+	{"POST", "/api/v1/consensus/validators", true, (*Server).setStake},
+	{"GET", "/api/v1/consensus/epochs/current", false, (*Server).currentEpoch},
+	{"GET", "/api/v1/consensus/epochs/{n}", false, (*Server).getConsensusEpoch},
+	{"GET", "/api/v1/consensus/epochs/{n}/weights", false, (*Server).listWeightVectors},
+	{"POST", "/api/v1/consensus/epochs/{n}/weights", true, (*Server).postWeights},
+	{"POST", "/api/v1/consensus/epochs/{n}/close", true, (*Server).closeConsensusEpoch},
+}
+
+// SetStakeRequest is the body of POST /api/v1/consensus/validators.
+type SetStakeRequest struct {
+	Validator string `json:"validator"`
+	// Stake is in integer base units; 0 takes the validator's vote away.
+	Stake int64 `json:"stake"`
+}
+
+// PostWeightsRequest is the body of POST /api/v1/consensus/epochs/{n}/weights.
+type PostWeightsRequest struct {
+	// Competition is the competition the validator evaluated (informational).
+	Competition string `json:"competition_id,omitempty"`
+	// Weights maps miner UIDs to weights (≥ 0, not all zero; normalised by the hub).
+	Weights map[int64]float64 `json:"weights"`
+}
+
+func (s *Server) consensus() (*validator.Service, error) {
+	if s.cfg.Validators == nil {
+		return nil, &httpError{http.StatusServiceUnavailable, "this server runs no consensus service"}
+	}
+	return s.cfg.Validators, nil
+}
+
+// consensusError maps the validator package's errors to status codes.
+func consensusError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, validator.ErrForbidden):
+		return &httpError{http.StatusForbidden, err.Error()}
+	case errors.Is(err, validator.ErrInvalid):
+		return &httpError{http.StatusBadRequest, err.Error()}
+	case errors.Is(err, validator.ErrConflict):
+		return &httpError{http.StatusConflict, err.Error()}
+	}
+	return err
+}
+
+func epochParam(r *http.Request) (int64, error) {
+	v := r.PathValue("n")
+	if v == "latest" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("epoch must be a non-negative integer (or latest), got %q", v)
+	}
+	return n, nil
+}
+
+func (s *Server) listUIDs(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	list, err := svc.UIDs(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) registerUID(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	reg, err := svc.Register(r.Context(), signer(r.Context()))
+	if err != nil {
+		return consensusError(err)
+	}
+	code := http.StatusOK
+	if reg.Created {
+		code = http.StatusCreated
+	}
+	return writeJSON(w, code, reg)
+}
+
+func (s *Server) listStakes(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	list, err := svc.Stakes(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) setStake(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	var req SetStakeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	st, err := svc.SetStake(r.Context(), signer(r.Context()), req.Validator, req.Stake)
+	if err != nil {
+		return consensusError(err)
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) currentEpoch(w http.ResponseWriter, _ *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, svc.Current())
+}
+
+func (s *Server) getConsensusEpoch(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	n, err := epochParam(r)
+	if err != nil {
+		return err
+	}
+	rec, err := svc.Get(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) listWeightVectors(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	n, err := epochParam(r)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		n = svc.Current().Epoch
+	}
+	list, err := svc.WeightVectors(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) postWeights(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	n, err := epochParam(r)
+	if err != nil || n < 0 {
+		return badRequest("post weights to a numbered epoch (GET /api/v1/consensus/epochs/current tells which is open)")
+	}
+	var req PostWeightsRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	v, err := svc.PostWeights(r.Context(), signer(r.Context()), n, req.Competition, req.Weights)
+	if err != nil {
+		return consensusError(err)
+	}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) closeConsensusEpoch(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.consensus()
+	if err != nil {
+		return err
+	}
+	n, err := epochParam(r)
+	if err != nil || n < 0 {
+		return badRequest("close a numbered epoch")
+	}
+	rec, err := svc.CloseAs(r.Context(), signer(r.Context()), n)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return consensusError(err)
+	}
+	return writeJSON(w, http.StatusOK, rec)
+}

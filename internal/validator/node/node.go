@@ -1,0 +1,304 @@
+// Package node is the validator process (`crucible validator run`): it pulls
+// one competition's submissions from a hub, scores each miner's latest
+// submission, turns the scores into a weight vector over miner UIDs and
+// posts it, signed with the validator's key, once per epoch (again inside an
+// epoch only when its weights change; the hub counts the latest).
+//
+// Scores come from the validator's own evaluation when it holds its own copy
+// of an mcq competition's dataset (Config.Dataset, checked against the
+// competition's dataset digest): it queries every miner's model itself with
+// the evaluator the hub uses (internal/eval/kinds, eval.Run), so its opinion
+// does not depend on the hub's results. Without a dataset (or for other
+// kinds) it scores from the hub's stored per-item results of scored
+// submissions. Weights are win rates with time priority
+// (incentive.WinRates, the earlier submission's ε advantage) through a
+// softmax with temperature T, as the model-competition subnets do.
+//
+// It talks to the hub only through internal/client; it must never import the
+// store or the job queue.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"crucible/internal/api"
+	"crucible/internal/client"
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/mcq"
+	"crucible/internal/incentive"
+	"crucible/internal/inference"
+)
+
+// Defaults.
+const (
+	DefaultEpsilon     = 0.01
+	DefaultTemperature = incentive.DefaultTemperature
+	DefaultInterval    = 10 * time.Second
+	DefaultConcurrency = 8
+)
+
+// Config configures a Node.
+type Config struct {
+	// Hub is the hub's client, signing with the validator's key.
+	Hub *client.Client
+	// Competition is the competition whose submissions are scored.
+	Competition string
+	// Dataset is the validator's own copy of an mcq competition's dataset;
+	// nil scores from the hub's stored results.
+	Dataset *mcq.Dataset
+	// ModelHTTP reaches miners' model servers (nil: a default client).
+	ModelHTTP *http.Client
+	// Concurrency is the number of items evaluated at once per submission.
+	Concurrency int
+	// Epsilon is the earlier submission's advantage in win rates.
+	Epsilon float64
+	// Temperature of the softmax from win rates to weights.
+	Temperature float64
+	// ColludeWith, when set, makes a dishonest validator that gives that UID
+	// weight 1 and everyone else 0 — for consensus tests only.
+	ColludeWith *int64
+	// Interval is how often Run polls the hub.
+	Interval time.Duration
+	Logger   *slog.Logger
+}
+
+// Node is one validator.
+type Node struct {
+	cfg    Config
+	mu     sync.Mutex
+	comp   *competition.Competition
+	scores map[string][]float64 // submission id → item scores
+	epoch  int64
+	last   map[int64]float64
+}
+
+// New returns a Node with defaults filled in.
+func New(cfg Config) *Node {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Epsilon == 0 {
+		cfg.Epsilon = DefaultEpsilon
+	}
+	if cfg.Temperature == 0 {
+		cfg.Temperature = DefaultTemperature
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Node{cfg: cfg, scores: map[string][]float64{}, epoch: -1}
+}
+
+// Run posts weights every Interval until ctx ends. Failed steps are logged
+// and retried on the next tick.
+func (n *Node) Run(ctx context.Context) error {
+	for {
+		if posted, epoch, err := n.Step(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			n.cfg.Logger.Warn("validator step failed", "err", err)
+		} else if posted {
+			n.cfg.Logger.Info("posted weights", "epoch", epoch)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(n.cfg.Interval):
+		}
+	}
+}
+
+// Step scores what is new and posts the weight vector for the hub's open
+// epoch unless the same vector was posted in it already. It returns whether
+// it posted and the epoch.
+func (n *Node) Step(ctx context.Context) (bool, int64, error) {
+	cur, err := n.cfg.Hub.CurrentEpoch(ctx)
+	if err != nil {
+		return false, 0, err
+	}
+	weights, err := n.Weights(ctx)
+	if err != nil {
+		return false, cur.Epoch, err
+	}
+	n.mu.Lock()
+	same := n.epoch == cur.Epoch && maps.Equal(n.last, weights)
+	n.mu.Unlock()
+	if same {
+		return false, cur.Epoch, nil
+	}
+	if _, err := n.cfg.Hub.PostWeights(ctx, cur.Epoch, api.PostWeightsRequest{Competition: n.cfg.Competition, Weights: weights}); err != nil {
+		return false, cur.Epoch, fmt.Errorf("post weights for epoch %d: %w", cur.Epoch, err)
+	}
+	n.mu.Lock()
+	n.epoch, n.last = cur.Epoch, weights
+	n.mu.Unlock()
+	return true, cur.Epoch, nil
+}
+
+// Weights returns the validator's weight vector over miner UIDs now: each
+// registered miner's latest submission to the competition, scored, compared
+// by win rate and softmaxed. Miners without a scoreable submission get no
+// weight.
+func (n *Node) Weights(ctx context.Context) (map[int64]float64, error) {
+	if n.cfg.ColludeWith != nil {
+		return map[int64]float64{*n.cfg.ColludeWith: 1}, nil
+	}
+	c, err := n.competition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uids, err := n.cfg.Hub.UIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uidOf := map[string]int64{}
+	for _, m := range uids {
+		uidOf[m.Key] = m.UID
+	}
+	subs, err := n.cfg.Hub.Submissions(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[int64]competition.Submission{}
+	for _, s := range subs {
+		uid, ok := uidOf[s.Submitter]
+		if !ok || !n.scoreable(s) {
+			continue
+		}
+		if prev, ok := latest[uid]; !ok || s.CommittedAt.After(prev.CommittedAt) {
+			latest[uid] = s
+		}
+	}
+	var contenders []incentive.Contender
+	for _, uid := range slices.Sorted(maps.Keys(latest)) {
+		s := latest[uid]
+		scores, err := n.score(ctx, c, s)
+		if err != nil {
+			n.cfg.Logger.Warn("cannot score submission; it gets no weight this round", "submission", s.ID, "uid", uid, "err", err)
+			continue
+		}
+		contenders = append(contenders, incentive.Contender{ID: strconv.FormatInt(uid, 10), CommittedAt: s.CommittedAt, Scores: scores})
+	}
+	if len(contenders) == 0 {
+		return nil, fmt.Errorf("no registered miner has a scoreable submission in competition %s yet", c.ID)
+	}
+	out := map[int64]float64{}
+	for id, w := range incentive.Softmax(incentive.WinRates(contenders, n.cfg.Epsilon), n.cfg.Temperature) {
+		uid, _ := strconv.ParseInt(id, 10, 64)
+		out[uid] = w
+	}
+	return out, nil
+}
+
+// competition fetches the competition once and checks the dataset copy.
+func (n *Node) competition(ctx context.Context) (competition.Competition, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.comp != nil {
+		return *n.comp, nil
+	}
+	c, err := n.cfg.Hub.Competition(ctx, n.cfg.Competition)
+	if err != nil {
+		return c, err
+	}
+	if n.cfg.Dataset != nil {
+		if c.Kind != competition.KindMCQ {
+			return c, fmt.Errorf("competition %s is a %s competition; --dataset works for mcq only (drop it to score from the hub's results)", c.ID, c.Kind)
+		}
+		if n.cfg.Dataset.Digest != c.DatasetDigest {
+			return c, fmt.Errorf("dataset %s has digest %s, competition %s was created from %s: not the same dataset",
+				n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
+		}
+	}
+	n.comp = &c
+	return c, nil
+}
+
+// scoreable reports whether a submission can be scored in this mode.
+func (n *Node) scoreable(s competition.Submission) bool {
+	if n.cfg.Dataset != nil {
+		return s.Patch == nil && s.Model.BaseURL != ""
+	}
+	return s.State == competition.StateScored
+}
+
+// score returns a submission's item scores, evaluating or fetching them once.
+func (n *Node) score(ctx context.Context, c competition.Competition, s competition.Submission) ([]float64, error) {
+	n.mu.Lock()
+	cached, ok := n.scores[s.ID]
+	n.mu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	var results []eval.Result
+	var err error
+	if n.cfg.Dataset != nil {
+		results, err = n.evaluate(ctx, c, s)
+	} else {
+		results, err = n.fetch(ctx, s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
+	scores, err := kinds.ItemScores(c, results)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.scores[s.ID] = scores
+	n.mu.Unlock()
+	return scores, nil
+}
+
+// evaluate runs the competition's mcq evaluator against the miner's model.
+func (n *Node) evaluate(ctx context.Context, c competition.Competition, s competition.Submission) ([]eval.Result, error) {
+	var mc competition.MCQConfig
+	if err := json.Unmarshal(c.Config, &mc); err != nil {
+		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
+	}
+	cl, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, HTTPClient: n.cfg.ModelHTTP})
+	if err != nil {
+		return nil, err
+	}
+	ev, err := kinds.MCQEvaluator(mc, n.cfg.Dataset, cl, s.Model.Model)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]eval.Result, 0, ev.Len())
+	err = eval.Run(ctx, ev, eval.RunConfig{Concurrency: n.cfg.Concurrency, Sink: func(r eval.Result) error {
+		results = append(results, r) // Sink calls are serialised
+		return nil
+	}})
+	return results, err
+}
+
+// fetch reads a scored submission's per-item results from the hub.
+func (n *Node) fetch(ctx context.Context, s competition.Submission) ([]eval.Result, error) {
+	var results []eval.Result
+	for {
+		page, err := n.cfg.Hub.Results(ctx, s.ID, len(results), 1000)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, page.Results...)
+		if len(page.Results) == 0 || len(results) >= page.Total {
+			return results, nil
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/api"
+	"crucible/internal/client"
+	"crucible/internal/clock"
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/eval/mcq"
+	"crucible/internal/identity"
+	"crucible/internal/jobs"
+	"crucible/internal/store"
+	"crucible/internal/validator"
+	"crucible/internal/validator/node"
+)
+
+const dataset = `{"question":"1+1?","choices":["1","2"],"answer":1}
+{"question":"2+2?","choices":["4","5"],"answer":0}
+{"question":"3+3?","choices":["6","7"],"answer":0}
+`
+
+// testHub is an in-process hub whose submissions are scored by hand.
+type testHub struct {
+	db    *store.DB
+	url   string
+	admin *identity.Key
+	comp  competition.Competition
+}
+
+func newTestHub(t *testing.T) *testHub {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	q, err := jobs.New(ctx, jobs.Config{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := identity.NewKey()
+	clk := clock.Real{}
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk,
+		Validators: validator.New(validator.Config{DB: db, Clock: clk, Admins: []string{admin.ID()}})}).Handler())
+	t.Cleanup(srv.Close)
+	h := &testHub{db: db, url: srv.URL, admin: admin}
+	c := h.client(t, admin)
+	if h.comp, err = c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "sums", Dataset: dataset}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *testHub) client(t *testing.T, k *identity.Key) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Server: h.url, Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// miner registers a key, submits a model and scores it with the given item scores.
+func (h *testHub) miner(t *testing.T, scores []float64) int64 {
+	t.Helper()
+	ctx := context.Background()
+	k, _ := identity.NewKey()
+	c := h.client(t, k)
+	reg, err := c.Register(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{BaseURL: "http://203.0.113.1/v1", Model: fmt.Sprint("m", reg.UID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range scores {
+		if err := h.db.InsertResult(ctx, sub.ID, eval.Result{Index: i, Score: s, Correct: s == 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	card := competition.NewCard(scores, 0)
+	if _, err := h.db.SetSubmissionState(ctx, sub.ID, competition.StateScored, "", &card, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return reg.UID
+}
+
+func TestANodeScoresFromTheHubsResultsAndPostsOncePerEpoch(t *testing.T) {
+	ctx := context.Background()
+	h := newTestHub(t)
+	strong := h.miner(t, []float64{1, 1, 1})
+	weak := h.miner(t, []float64{0, 0, 1})
+	vk, _ := identity.NewKey()
+	if _, err := h.client(t, h.admin).SetStake(ctx, vk.ID(), 10); err != nil {
+		t.Fatal(err)
+	}
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Temperature: 0.5})
+	w, err := n.Weights(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tie on the last item goes to the earlier submission: win rates 1
+	// and 0, then softmax at T = 0.5.
+	want := 1 / (1 + math.Exp(-1/0.5))
+	if math.Abs(w[strong]-want) > 1e-9 || math.Abs(w[weak]-(1-want)) > 1e-9 {
+		t.Fatalf("weights = %v, want %v on the strong miner", w, want)
+	}
+	posted, epoch, err := n.Step(ctx)
+	if err != nil || !posted {
+		t.Fatalf("first step: posted %v, %v", posted, err)
+	}
+	posted, again, err := n.Step(ctx)
+	if err != nil || (posted && again == epoch) {
+		t.Fatalf("second step in epoch %d posted again (%v, %v)", epoch, posted, err)
+	}
+	vs, _ := h.client(t, nil).WeightVectors(ctx, epoch)
+	if len(vs) != 1 || vs[0].Validator != vk.ID() {
+		t.Fatalf("vectors in epoch %d: %+v", epoch, vs)
+	}
+}
+
+func TestANodeRefusesADatasetThatIsNotTheCompetitions(t *testing.T) {
+	h := newTestHub(t)
+	h.miner(t, []float64{1, 1, 1})
+	other, err := mcq.Parse(strings.NewReader(strings.Replace(dataset, "1+1", "1+2", 1)), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vk, _ := identity.NewKey()
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Dataset: other})
+	if _, err := n.Weights(context.Background()); err == nil || !strings.Contains(err.Error(), "not the same dataset") {
+		t.Fatalf("err = %v, want a digest mismatch", err)
+	}
+}
+
+func TestAColludingNodeGivesItsMinerEverything(t *testing.T) {
+	h := newTestHub(t)
+	vk, _ := identity.NewKey()
+	uid := int64(7)
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, ColludeWith: &uid})
+	w, err := n.Weights(context.Background())
+	if err != nil || len(w) != 1 || w[7] != 1 {
+		t.Fatalf("weights = %v, %v; want {7: 1}", w, err)
+	}
+}

@@ -1,0 +1,111 @@
+package validator_test
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/incentive"
+	"crucible/internal/store"
+	"crucible/internal/validator"
+)
+
+func TestSimulateReproducesSubtensorsWeightedMedianVectors(t *testing.T) {
+	// Two miners so that a row can put 0.5 on m1 after normalisation; the
+	// vectors are subtensor's weighted-median tests (REFERENCE.md).
+	tests := []struct {
+		name   string
+		csv    string
+		stakes string
+		kappa  float64
+		want   float64 // consensus on m1
+	}{
+		{"a 51% majority at 1 makes the consensus 1", "validator,m1,m2\na,0.5,0.5\nb,1,0\n", "a=0.49,b=0.51", 0.51, 1},
+		{"a 51% majority at 0.5 makes the consensus 0.5", "validator,m1,m2\na,0.5,0.5\nb,1,0\n", "a=0.51,b=0.49", 0.51, 0.5},
+		{"the median of three scores is the one a majority reaches", "validator,m1,m2\na,0.5,0.5\nb,0.7,0.3\nc,1,0\n", "a=0.49,b=0.01,c=0.5", 0.51, 0.7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := validator.ParseWeightsCSV(strings.NewReader(tt.csv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := validator.ParseStakes(tt.stakes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sim, err := validator.Simulate(m, st, incentive.YumaInput{Kappa: tt.kappa, Emission: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(sim.Consensus["m1"]-tt.want) > 1e-9 {
+				t.Fatalf("consensus on m1 = %v, want %v", sim.Consensus["m1"], tt.want)
+			}
+			var sum float64
+			for _, v := range sim.Incentive {
+				sum += v
+			}
+			if math.Abs(sum-1) > 1e-9 {
+				t.Fatalf("incentive sums to %v, want 1", sum)
+			}
+		})
+	}
+}
+
+func TestSimulateInputErrorsSayWhatIsWrong(t *testing.T) {
+	tests := []struct {
+		name, csv, stakes, want string
+	}{
+		{"an empty file", "", "a=1", "empty"},
+		{"a header without the validator column", "name,m1\na,1\n", "a=1", "header must be"},
+		{"a row with too few fields", "validator,m1,m2\na,1\n", "a=1", "line 2: 2 fields, want 3"},
+		{"a weight that is not a number", "validator,m1\na,lots\n", "a=1", `line 2: weight of a on m1 is "lots"`},
+		{"a negative weight", "validator,m1\na,-1\n", "a=1", "finite number ≥ 0"},
+		{"a validator twice", "validator,m1\na,1\na,2\n", "a=1", `validator "a" appears twice`},
+		{"a miner twice", "validator,m1,m1\na,1,1\n", "a=1", `miner "m1" appears twice`},
+		{"a header and no rows", "validator,m1\n", "a=1", "no validator rows"},
+		{"a stake missing", "validator,m1\na,1\nb,1\n", "a=1", "no stake for validators b"},
+		{"a stake for nobody", "validator,m1\na,1\n", "a=1,z=2", "z, which has no row"},
+		{"a malformed stake", "validator,m1\na,1\n", "a:1", "want VALIDATOR=STAKE"},
+		{"a zero total stake", "validator,m1\na,1\n", "a=0", "total stake is zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := validator.ParseWeightsCSV(strings.NewReader(tt.csv))
+			if err == nil {
+				var st map[string]float64
+				if st, err = validator.ParseStakes(tt.stakes); err == nil {
+					_, err = validator.Simulate(m, st, incentive.YumaInput{})
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPruneCandidateTakesTheLowestScoreOutOfImmunityThenTheOldest(t *testing.T) {
+	now := time.Unix(10_000, 0)
+	old, older, fresh := now.Add(-2*time.Hour), now.Add(-3*time.Hour), now.Add(-time.Minute)
+	tests := []struct {
+		name string
+		all  []store.MinerUID
+		want int64 // -1: none
+	}{
+		{"the lowest pruning score goes", []store.MinerUID{{UID: 0, RegisteredAt: old, PruningScore: 0.3}, {UID: 1, RegisteredAt: old, PruningScore: 0.1}}, 1},
+		{"an immune miner is spared although lowest", []store.MinerUID{{UID: 0, RegisteredAt: old, PruningScore: 0.3}, {UID: 1, RegisteredAt: fresh, PruningScore: 0}}, 0},
+		{"a tie goes to the oldest registration", []store.MinerUID{{UID: 0, RegisteredAt: old, PruningScore: 0.2}, {UID: 1, RegisteredAt: older, PruningScore: 0.2}}, 1},
+		{"a full tie goes to the lowest UID", []store.MinerUID{{UID: 4, RegisteredAt: old}, {UID: 2, RegisteredAt: old}}, 2},
+		{"nobody goes when everyone is immune", []store.MinerUID{{UID: 0, RegisteredAt: fresh}}, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, ok := validator.PruneCandidate(tt.all, now, time.Hour)
+			if got := map[bool]int64{true: m.UID, false: -1}[ok]; got != tt.want {
+				t.Fatalf("pruned UID %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

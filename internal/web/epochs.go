@@ -1,0 +1,307 @@
+package web
+
+// This file holds the epoch pages: /epochs lists every competition with a
+// closed model-competition epoch and shows the latest one's weights, win
+// rates and copies, then the validator consensus (consensus.go);
+// /epochs/{id} shows one competition's epoch, chosen from its recent epochs
+// with ?epoch=N.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"crucible/internal/competition"
+	"crucible/internal/epoch"
+	"crucible/internal/store"
+)
+
+// EpochStore is what the epoch pages read besides Store. *store.DB
+// implements it; when Config.Store does not, /epochs lists nothing.
+type EpochStore interface {
+	// LatestEpoch returns the last closed epoch of a competition, or -1.
+	LatestEpoch(ctx context.Context, competitionID string) (int64, error)
+	// EpochRecord decodes the record of a closed epoch into out.
+	EpochRecord(ctx context.Context, competitionID string, epoch int64, out any) error
+}
+
+// EpochLister lists the closed epochs of a competition, newest first. A
+// store that implements it lets /epochs/{id} offer every epoch; otherwise the
+// page looks for closed epochs among the RecentEpochs before the latest.
+type EpochLister interface {
+	ClosedEpochs(ctx context.Context, competitionID string) ([]int64, error)
+}
+
+// RecentEpochs is how many epoch numbers before the latest /epochs/{id}
+// looks at for its list when the store cannot list them (48 default epochs
+// of 72 minutes are 2.4 days).
+const RecentEpochs = 48
+
+func (s *Server) epochStore() (EpochStore, bool) {
+	es, ok := s.cfg.Store.(EpochStore)
+	return es, ok
+}
+
+// epochsPage is /epochs.
+type epochsPage struct {
+	Page
+	Competitions []epochSummary
+	// Waiting are roleplay competitions whose first epoch has not closed.
+	Waiting []competition.Competition
+	// Consensus is the validator consensus epoch shown, nil before the first.
+	Consensus *consensusView
+}
+
+// epochSummary is a competition with its latest closed epoch.
+type epochSummary struct {
+	Competition competition.Competition
+	Latest      epochView
+}
+
+// epochPage is /epochs/{id}.
+type epochPage struct {
+	Page
+	Competition competition.Competition
+	Epoch       epochView
+	// Recent are the closed epochs offered in the select, newest first.
+	Recent []epochOption
+}
+
+// epochOption is one closed epoch in the select.
+type epochOption struct {
+	N          int64
+	Start, End time.Time
+	Selected   bool
+}
+
+// epochView is one closed epoch: its record, its rows by weight and a bar
+// chart of the weights.
+type epochView struct {
+	epoch.Record
+	Rows  []epochRow
+	Chart weightChart
+	// Originals counts the rows that are not copies.
+	Originals int
+}
+
+// epochRow is one submission in an epoch.
+type epochRow struct {
+	ID, Name               string
+	Score, WinRate, Weight float64
+	// CopyOf is the earlier submission this one copies (it weighs 0).
+	CopyOf, CopyOfName string
+	Rank               int
+	// Top marks the heaviest submission, when it weighs anything.
+	Top bool
+}
+
+// Weight bar chart geometry: one horizontal bar per submission on a 0..1
+// scale, names in a column on the left and values after the bars.
+const (
+	weightWidth  = 720
+	weightLabelW = 190
+	weightValueW = 70
+	weightRowH   = 26
+	weightTop    = 26
+	weightBottom = 8
+)
+
+// weightChart is a server-drawn SVG of an epoch's weights.
+type weightChart struct {
+	W, H        int
+	Left, Right float64
+	// NameX is where the right-aligned submission names end.
+	NameX float64
+	// AxisY is where the tick labels sit; Top and Bottom bound the grid.
+	AxisY, Top, Bottom float64
+	Bars               []weightBar
+	Ticks              []tick
+}
+
+// weightBar is one submission's bar.
+type weightBar struct {
+	Name, Label string
+	Y, TextY, W float64
+	ValueX      float64
+	Copy, Top   bool
+}
+
+func (c weightChart) x(v float64) float64 { return c.Left + clamp01(v)*(c.Right-c.Left) }
+
+// newEpochView orders an epoch's submissions by weight (then win rate, then
+// name) and draws their weights.
+func newEpochView(rec epoch.Record) epochView {
+	v := epochView{Record: rec}
+	for id, name := range rec.Names {
+		row := epochRow{ID: id, Name: name, Score: rec.Scores[id], WinRate: rec.WinRates[id], Weight: rec.Weights[id]}
+		if orig, ok := rec.Copies[id]; ok {
+			row.CopyOf, row.CopyOfName = orig, rec.Names[orig]
+			if row.CopyOfName == "" {
+				row.CopyOfName = orig
+			}
+		} else {
+			v.Originals++
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	sort.Slice(v.Rows, func(i, j int) bool {
+		a, b := v.Rows[i], v.Rows[j]
+		if a.Weight != b.Weight {
+			return a.Weight > b.Weight
+		}
+		if a.WinRate != b.WinRate {
+			return a.WinRate > b.WinRate
+		}
+		return a.Name+a.ID < b.Name+b.ID
+	})
+	for i := range v.Rows {
+		v.Rows[i].Rank = i + 1
+		v.Rows[i].Top = i == 0 && v.Rows[i].Weight > 0
+	}
+	v.Chart = weightBars(v.Rows)
+	return v
+}
+
+func weightBars(rows []epochRow) weightChart {
+	c := weightChart{W: weightWidth, H: weightTop + len(rows)*weightRowH + weightBottom,
+		Left: weightLabelW, Right: weightWidth - weightValueW, NameX: weightLabelW - 8, AxisY: 14, Top: weightTop - 6}
+	c.Bottom = float64(c.H - weightBottom)
+	for _, v := range []float64{0, 0.25, 0.5, 0.75, 1} {
+		c.Ticks = append(c.Ticks, tick{Pos: c.x(v), Label: trimFloat(v)})
+	}
+	for i, r := range rows {
+		y := float64(weightTop + i*weightRowH)
+		name := []rune(r.Name)
+		if len(name) > 26 {
+			name = append(name[:25], '…')
+		}
+		b := weightBar{Name: string(name), Label: fmt.Sprintf("%.3f", r.Weight), Y: y + 4, TextY: y + weightRowH/2,
+			W: c.x(r.Weight) - c.Left, Copy: r.CopyOf != "", Top: r.Top}
+		if b.Copy {
+			b.Label += " (copy)"
+		}
+		b.ValueX = c.Left + b.W + 6
+		c.Bars = append(c.Bars, b)
+	}
+	return c
+}
+
+// epochs serves /epochs.
+func (s *Server) epochs(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	data := epochsPage{Page: Page{Title: "Epochs"}}
+	es, ok := s.epochStore()
+	comps, err := s.cfg.Store.ListCompetitions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range comps {
+		latest := int64(-1)
+		if ok {
+			if latest, err = es.LatestEpoch(ctx, c.ID); err != nil {
+				return err
+			}
+		}
+		if latest < 0 {
+			if c.Kind == competition.KindRoleplay {
+				data.Waiting = append(data.Waiting, c)
+			}
+			continue
+		}
+		var rec epoch.Record
+		if err := es.EpochRecord(ctx, c.ID, latest, &rec); err != nil {
+			return err
+		}
+		data.Competitions = append(data.Competitions, epochSummary{Competition: c, Latest: newEpochView(rec)})
+	}
+	if data.Consensus, err = s.consensus(ctx, r); err != nil {
+		return err
+	}
+	s.render(w, http.StatusOK, "epochs", data)
+	return nil
+}
+
+// epochDetail serves /epochs/{id}, the latest epoch or ?epoch=N.
+func (s *Server) epochDetail(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, err := s.cfg.Store.GetCompetition(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	es, ok := s.epochStore()
+	if !ok {
+		return notFound("This server keeps no epochs.")
+	}
+	latest, err := es.LatestEpoch(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if latest < 0 {
+		return notFound("No epoch of %s has closed yet.", c.Title)
+	}
+	n := latest
+	if v := r.URL.Query().Get("epoch"); v != "" {
+		n, err = strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return &pageError{http.StatusBadRequest, fmt.Sprintf("epoch must be a non-negative whole number, got %q.", v)}
+		}
+	}
+	var rec epoch.Record
+	if err := es.EpochRecord(ctx, c.ID, n, &rec); err != nil {
+		return err
+	}
+	recent, err := s.recentEpochs(ctx, es, c.ID, latest)
+	if err != nil {
+		return err
+	}
+	data := epochPage{
+		Page:        Page{Title: fmt.Sprintf("Epoch %d of %s", n, c.Title), APIPath: fmt.Sprintf("/api/v1/competitions/%s/weights?epoch=%d", c.ID, n)},
+		Competition: c,
+		Epoch:       newEpochView(rec),
+	}
+	found := false
+	for _, e := range recent {
+		e.Selected = e.N == n
+		found = found || e.Selected
+		data.Recent = append(data.Recent, e)
+	}
+	if !found { // an older epoch asked for by number
+		data.Recent = append(data.Recent, epochOption{N: n, Start: rec.Start, End: rec.End, Selected: true})
+	}
+	s.render(w, http.StatusOK, "epoch", data)
+	return nil
+}
+
+// recentEpochs lists closed epochs of a competition, newest first: all of
+// them from an EpochLister, else those among the RecentEpochs numbers up to
+// latest.
+func (s *Server) recentEpochs(ctx context.Context, es EpochStore, id string, latest int64) ([]epochOption, error) {
+	var numbers []int64
+	if l, ok := es.(EpochLister); ok {
+		var err error
+		if numbers, err = l.ClosedEpochs(ctx, id); err != nil {
+			return nil, err
+		}
+	} else {
+		for n := latest; n >= 0 && n > latest-RecentEpochs; n-- {
+			numbers = append(numbers, n)
+		}
+	}
+	var out []epochOption
+	for _, n := range numbers {
+		var rec epoch.Record
+		err := es.EpochRecord(ctx, id, n, &rec)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, epochOption{N: n, Start: rec.Start, End: rec.End})
+	}
+	return out, nil
+}
