@@ -107,6 +107,18 @@ func (f *fixture) run(t *testing.T, rule string) (competition.Pool, competition.
 	return got, *got.Settlement
 }
 
+func normalised(w []float64) []float64 {
+	var total float64
+	for _, v := range w {
+		total += v
+	}
+	out := make([]float64, len(w))
+	for i, v := range w {
+		out[i] = v / total
+	}
+	return out
+}
+
 // largestRemainder is the test's own rounding of exact shares, written
 // independently of the ledger's: floor each, then hand out the units left
 // to the largest remainders.
@@ -141,20 +153,22 @@ func TestPoolLifecyclePaysEveryRuleToTheUnit(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			f := newFixture(t, d.URL)
 			ctx := context.Background()
+			// Each rule's shares by private rank, computed here independently of
+			// the ledger; tied entrants then share their ranks' total equally.
 			rules := []struct {
-				rule string
-				want func(scores []float64) ([]int64, int64) // payouts by private rank, refund
+				rule   string
+				shares func(scores []float64) []float64
 			}{
-				{"winner-take-all", func([]float64) ([]int64, int64) { return []int64{1000, 0, 0}, 0 }},
-				{"top-k:50,30", func([]float64) ([]int64, int64) { return []int64{500, 300, 0}, 200 }},
-				{"arithmetic-decrease", func([]float64) ([]int64, int64) { return []int64{500, 333, 167}, 0 }},
-				{"proportional", func(s []float64) ([]int64, int64) { return largestRemainder(1000, s), 0 }},
-				{"softmax:0.1", func(s []float64) ([]int64, int64) {
+				{"winner-take-all", func([]float64) []float64 { return []float64{1, 0, 0} }},
+				{"top-k:50,30", func([]float64) []float64 { return []float64{0.5, 0.3, 0} }},
+				{"arithmetic-decrease", func([]float64) []float64 { return []float64{3.0 / 6, 2.0 / 6, 1.0 / 6} }},
+				{"proportional", func(s []float64) []float64 { return normalised(s) }},
+				{"softmax:0.1", func(s []float64) []float64 {
 					w := make([]float64, len(s))
 					for i, v := range s {
 						w[i] = math.Exp(v / 0.1)
 					}
-					return largestRemainder(1000, w), 0
+					return normalised(w)
 				}},
 			}
 			for _, r := range rules {
@@ -164,7 +178,27 @@ func TestPoolLifecyclePaysEveryRuleToTheUnit(t *testing.T) {
 						t.Fatalf("payouts %+v: want three, oracle first with 1.0 on the private items", st.Payouts)
 					}
 					scores := []float64{st.Payouts[0].Score, st.Payouts[1].Score, st.Payouts[2].Score}
-					want, refund := r.want(scores)
+					shares := r.shares(scores)
+					for i := 0; i < len(shares); i++ { // equal scores split their ranks' shares
+						j := i
+						for j+1 < len(scores) && scores[j+1] == scores[i] {
+							j++
+						}
+						var sum float64
+						for k := i; k <= j; k++ {
+							sum += shares[k]
+						}
+						for k := i; k <= j; k++ {
+							shares[k] = sum / float64(j-i+1)
+						}
+						i = j
+					}
+					var total float64
+					for _, v := range shares {
+						total += v
+					}
+					assigned := int64(math.Round(1000 * total))
+					want, refund := largestRemainder(assigned, shares), 1000-assigned
 					var paid int64
 					for i, po := range st.Payouts {
 						if po.Items != 150 {
