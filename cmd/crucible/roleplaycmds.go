@@ -18,10 +18,10 @@ import (
 // roleplayFlags are the planning and model flags of a roleplay evaluation,
 // shared by `competition create --kind roleplay` and `eval --kind roleplay`.
 type roleplayFlags struct {
-	seed                                                   *int64
-	items, turns, maxTokens                                *int
-	generatorURL, generatorModel, referenceURL             *string
-	referenceModel, judgeURL, judgeModel, personas, prefix *string
+	seed                                           *int64
+	items, turns, maxTokens                        *int
+	generatorURL, generatorModel, referenceURL     *string
+	referenceModel, judgeURL, judgeModel, personas *string
 }
 
 func addRoleplayFlags(fs *flag.FlagSet) roleplayFlags {

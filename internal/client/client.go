@@ -1,7 +1,8 @@
 // Package client is the Go client of the Crucible REST API that the CLI
 // uses: it signs state-changing requests with the caller's key and turns
-// error responses into errors that carry the server's reason. It must never
-// import the server side (store, jobs).
+// error responses into errors that carry the server's reason. It reuses the
+// server packages' request and response types (api, competition, pool,
+// epoch, ledger) so the two cannot drift apart; it never opens a database.
 package client
 
 import (

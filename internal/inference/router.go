@@ -869,19 +869,6 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// forwardHeader copies the end-to-end request headers (sharing the value
-// slices, which neither side modifies). The transport writes Content-Length
-// from the request's ContentLength, not from the header.
-func forwardHeader(in http.Header) http.Header {
-	out := make(http.Header, len(in))
-	for k, vv := range in {
-		if !hopByHop(k) {
-			out[k] = vv
-		}
-	}
-	return out
-}
-
 // hopByHop reports whether a canonical header name is connection-specific
 // (RFC 9110 section 7.6.1) and so must not be forwarded.
 func hopByHop(k string) bool {

@@ -104,16 +104,6 @@ func (s *browserSession) screenshot(t *testing.T, name string) {
 	t.Logf("screenshot %s", path)
 }
 
-// waitFor polls a JavaScript condition for at most a minute.
-func (s *browserSession) waitFor(t *testing.T, what, cond string) {
-	t.Helper()
-	_, err := chromedp.Run(s.b, chromedp.Poll[chromedp.Void](cond,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
-	if err != nil {
-		t.Fatalf("wait for %s: %v", what, err)
-	}
-}
-
 func (s *browserSession) scheme(t *testing.T, dark bool) {
 	t.Helper()
 	scheme := "light"
