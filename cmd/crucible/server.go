@@ -35,7 +35,7 @@ func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 		rescueAfter:     fs.Duration("rescue-after", 5*time.Minute, "a job running longer than this is presumed dead (crashed worker) and resumed"),
 		logLevel:        fs.String("log-level", "info", "debug, info, warn or error"),
 		allow:           fs.String("allow-endpoints", "", "CIDRs that submitted model URLs may reach although private (e.g. 127.0.0.0/8,10.1.0.0/16); loopback, private, link-local, metadata and multicast addresses are refused otherwise"),
-		epochLength:     fs.Duration("epoch-length", 72*time.Minute, "length of a model-competition epoch (360 blocks of 12 s)"),
+		epochLength:     fs.Duration("epoch-length", 72*time.Minute, "length of an epoch, for model-competition weights and validator consensus alike (360 blocks of 12 s)"),
 		consensus:       addConsensusFlags(fs),
 	}
 }
