@@ -133,6 +133,9 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	now := s.cfg.Clock.Now().UTC()
 	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: req.Name, Submitter: signer(ctx),
 		CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
+	if c.Kind == competition.KindPreference {
+		return badRequest("%s is a preference competition: miners take copies and contributors rank them at /label; it takes no submissions", c.ID)
+	}
 	if c.Kind == competition.KindPatch {
 		items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
 		if err != nil {
