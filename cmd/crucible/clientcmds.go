@@ -172,13 +172,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		cf := addClientFlags(fs)
 		id := fs.String("competition", "", "competition id")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		if *id == "" {
-			return usagef("--competition ID is required")
-		}
-		c, err := cf.client(false)
+		c, err := parseWithID(fs, args, cf, "competition", id, false)
 		if err != nil {
 			return err
 		}
@@ -278,13 +272,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	comp := fs.String("competition", "", "competition id")
 	watch := fs.Bool("watch", false, "refresh until every submission is final")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *comp == "" {
-		return usagef("--competition ID is required")
-	}
-	c, err := cf.client(false)
+	c, err := parseWithID(fs, args, cf, "competition", comp, false)
 	if err != nil {
 		return err
 	}
@@ -351,13 +339,7 @@ func runLeaderboard(ctx context.Context, args []string, stdout, stderr io.Writer
 	cf := addClientFlags(fs)
 	comp := fs.String("competition", "", "competition id")
 	asJSON := fs.Bool("json", false, "print JSON (an array of rows with name, score, ci_low, ci_high, items, tie)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *comp == "" {
-		return usagef("--competition ID is required")
-	}
-	c, err := cf.client(false)
+	c, err := parseWithID(fs, args, cf, "competition", comp, false)
 	if err != nil {
 		return err
 	}
@@ -393,13 +375,7 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	offset := fs.Int("offset", 0, "first item")
 	limit := fs.Int("limit", 20, "items per page (1..1000)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *sub == "" {
-		return usagef("--submission ID is required")
-	}
-	c, err := cf.client(false)
+	c, err := parseWithID(fs, args, cf, "submission", sub, false)
 	if err != nil {
 		return err
 	}
@@ -448,4 +424,17 @@ func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title
 	}
 	fmt.Fprintf(stdout, "created roleplay competition %s: %d conversations from seed %d\n", comp.ID, comp.Items, cfg.Seed)
 	return nil
+}
+
+// parseWithID is the common start of a command about one object: parse the
+// flags, insist on the object's id flag (--name), and make a client that
+// signs when needKey.
+func parseWithID(fs *flag.FlagSet, args []string, cf clientFlags, name string, id *string, needKey bool) (*client.Client, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if *id == "" {
+		return nil, usagef("--%s ID is required", name)
+	}
+	return cf.client(needKey)
 }

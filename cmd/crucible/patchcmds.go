@@ -141,13 +141,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cf := addClientFlags(fs)
 	comp := fs.String("competition", "", "competition id")
 	out := fs.String("out", "", "output file (default: standard output)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *comp == "" {
-		return usagef("--competition ID is required")
-	}
-	c, err := cf.client(false)
+	c, err := parseWithID(fs, args, cf, "competition", comp, false)
 	if err != nil {
 		return err
 	}

@@ -114,13 +114,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cf := addClientFlags(fs)
 		id := fs.String("pool", "", "pool id")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		if *id == "" {
-			return usagef("--pool ID is required")
-		}
-		c, err := cf.client(false)
+		c, err := parseWithID(fs, args, cf, "pool", id, false)
 		if err != nil {
 			return err
 		}
@@ -144,13 +138,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		id := fs.String("pool", "", "pool id")
 		at := fs.String("at", "", "show the snapshot in force at this RFC 3339 time")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		if *id == "" {
-			return usagef("--pool ID is required")
-		}
-		c, err := cf.client(false)
+		c, err := parseWithID(fs, args, cf, "pool", id, false)
 		if err != nil {
 			return err
 		}
@@ -170,13 +158,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cf := addClientFlags(fs)
 		id := fs.String("pool", "", "pool id")
 		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		if *id == "" {
-			return usagef("--pool ID is required")
-		}
-		c, err := cf.client(true)
+		c, err := parseWithID(fs, args, cf, "pool", id, true)
 		if err != nil {
 			return err
 		}

@@ -115,13 +115,7 @@ func runCompetitionShow(ctx context.Context, args []string, stdout, stderr io.Wr
 	cf := addClientFlags(fs)
 	id := fs.String("competition", "", "competition id")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *id == "" {
-		return usagef("--competition ID is required")
-	}
-	c, err := cf.client(false)
+	c, err := parseWithID(fs, args, cf, "competition", id, false)
 	if err != nil {
 		return err
 	}
@@ -247,13 +241,7 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 		cf := addClientFlags(fs)
 		id := fs.String("competition", "", "competition id")
 		asJSON := fs.Bool("json", false, "print the tasks as JSON (what your contributors will see)")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		if *id == "" {
-			return usagef("--competition ID is required")
-		}
-		c, err := cf.client(true)
+		c, err := parseWithID(fs, args, cf, "competition", id, true)
 		if err != nil {
 			return err
 		}
@@ -277,13 +265,7 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 	id := fs.String("competition", "", "competition id")
 	preview := fs.Bool("preview", false, "score open tasks too (a preview; rewards may change)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *id == "" {
-		return usagef("--competition ID is required")
-	}
-	c, err := cf.client(false)
+	c, err := parseWithID(fs, args, cf, "competition", id, false)
 	if err != nil {
 		return err
 	}

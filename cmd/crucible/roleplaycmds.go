@@ -94,13 +94,7 @@ func runWeights(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	comp := fs.String("competition", "", "competition id")
 	n := fs.Int64("epoch", -1, "epoch number (default: the latest closed)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *comp == "" {
-		return usagef("--competition ID is required")
-	}
-	c, err := cf.client(false)
+	c, err := parseWithID(fs, args, cf, "competition", comp, false)
 	if err != nil {
 		return err
 	}
