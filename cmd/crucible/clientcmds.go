@@ -143,29 +143,10 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "created competition %s (%s, %d items, dataset %s)\n", comp.ID, comp.Kind, comp.Items, comp.DatasetName)
 		return nil
 	case "list":
-		fs := newFlags("competition list", "List competitions, newest first.", "crucible competition list --json", stderr)
-		cf := addClientFlags(fs)
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := cf.client(false)
-		if err != nil {
-			return err
-		}
-		list, err := c.Competitions(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, list)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tKIND\tITEMS\tCREATED\tTITLE")
-		for _, c := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", c.ID, c.Kind, c.Items, c.CreatedAt.Format(time.RFC3339), c.Title)
-		}
-		return tw.Flush()
+		return runList(ctx, args, stdout, stderr, "competition list", "List competitions, newest first.",
+			(*client.Client).Competitions, "ID\tKIND\tITEMS\tCREATED\tTITLE", func(c competition.Competition) string {
+				return fmt.Sprintf("%s\t%s\t%d\t%s\t%s", c.ID, c.Kind, c.Items, c.CreatedAt.Format(time.RFC3339), c.Title)
+			})
 	default:
 		fs := newFlags("competition show", "Show one competition: its kind, dataset and scoring configuration.",
 			"crucible competition show --competition c-abc123", stderr)
@@ -437,4 +418,33 @@ func parseWithID(fs *flag.FlagSet, args []string, cf clientFlags, name string, i
 		return nil, usagef("--%s ID is required", name)
 	}
 	return cf.client(needKey)
+}
+
+// runList is a read-only list command: client flags and --json, one fetch,
+// then JSON or a table with one row per element.
+func runList[T any](ctx context.Context, args []string, stdout, stderr io.Writer, name, summary string,
+	fetch func(*client.Client, context.Context) ([]T, error), header string, row func(T) string) error {
+	fs := newFlags(name, summary, "crucible "+name+" --json", stderr)
+	cf := addClientFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	list, err := fetch(c, ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, v := range list {
+		fmt.Fprintln(tw, row(v))
+	}
+	return tw.Flush()
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"crucible/internal/api"
+	"crucible/internal/client"
+	"crucible/internal/competition"
 	"crucible/internal/pool"
 )
 
@@ -86,29 +88,10 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "joined %s as %s (committed %s)\n", sub.Name, sub.ID, sub.CommittedAt.Format(time.RFC3339))
 		return nil
 	case "list":
-		fs := newFlags("pool list", "List funded pools.", "crucible pool list", stderr)
-		cf := addClientFlags(fs)
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := cf.client(false)
-		if err != nil {
-			return err
-		}
-		pools, err := c.Pools(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, pools)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "POOL\tSTATE\tFUND\tRULE\tENDS\tTITLE")
-		for _, p := range pools {
-			fmt.Fprintf(tw, "%s\t%s\t%d %s\t%s\t%s\t%s\n", p.CompetitionID, p.State, p.Amount, p.Asset, p.Rule, p.End.Format(time.RFC3339), p.Title)
-		}
-		return tw.Flush()
+		return runList(ctx, args, stdout, stderr, "pool list", "List funded pools.",
+			(*client.Client).Pools, "POOL\tSTATE\tFUND\tRULE\tENDS\tTITLE", func(p competition.Pool) string {
+				return fmt.Sprintf("%s\t%s\t%d %s\t%s\t%s\t%s", p.CompetitionID, p.State, p.Amount, p.Asset, p.Rule, p.End.Format(time.RFC3339), p.Title)
+			})
 	case "status":
 		fs := newFlags("pool status", "Show a pool's terms, escrow, budget use and each entrant's progress.", "crucible pool status --pool c-abc", stderr)
 		cf := addClientFlags(fs)

@@ -202,53 +202,15 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "stake of %s is %d\n", st.Key, st.Stake)
 		return nil
 	case "list":
-		fs := newFlags("validator list", "List validators and their stakes.", "crucible validator list --json", stderr)
-		cf := addClientFlags(fs)
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := cf.client(false)
-		if err != nil {
-			return err
-		}
-		list, err := c.Stakes(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, list)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VALIDATOR\tSTAKE\tSET")
-		for _, s := range list {
-			fmt.Fprintf(tw, "%s\t%d\t%s\n", s.Key, s.Stake, s.UpdatedAt.Format(time.RFC3339))
-		}
-		return tw.Flush()
+		return runList(ctx, args, stdout, stderr, "validator list", "List validators and their stakes.",
+			(*client.Client).Stakes, "VALIDATOR\tSTAKE\tSET", func(s validator.ValidatorStake) string {
+				return fmt.Sprintf("%s\t%d\t%s", s.Key, s.Stake, s.UpdatedAt.Format(time.RFC3339))
+			})
 	default:
-		fs := newFlags("validator uids", "List miner registrations (UIDs).", "crucible validator uids --json", stderr)
-		cf := addClientFlags(fs)
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		c, err := cf.client(false)
-		if err != nil {
-			return err
-		}
-		list, err := c.UIDs(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, list)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "UID\tMINER\tREGISTERED\tPRUNING SCORE")
-		for _, m := range list {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.6f\n", m.UID, m.Key, m.RegisteredAt.Format(time.RFC3339), m.PruningScore)
-		}
-		return tw.Flush()
+		return runList(ctx, args, stdout, stderr, "validator uids", "List miner registrations (UIDs).",
+			(*client.Client).UIDs, "UID\tMINER\tREGISTERED\tPRUNING SCORE", func(m validator.MinerUID) string {
+				return fmt.Sprintf("%d\t%s\t%s\t%.6f", m.UID, m.Key, m.RegisteredAt.Format(time.RFC3339), m.PruningScore)
+			})
 	}
 }
 
