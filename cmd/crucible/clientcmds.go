@@ -18,6 +18,7 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/client"
 	"crucible/internal/competition"
+	"crucible/internal/eval/kinds"
 	"crucible/internal/identity"
 )
 
@@ -52,11 +53,13 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if _, rest, err := subcommand(args, "new"); err != nil {
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "new", "contributor")
+	if err != nil {
 		return err
-	} else {
-		args = rest
+	}
+	if verb == "contributor" {
+		return runContributorKeys(ctx, args, stdout, stderr)
 	}
 	fs := newFlags("keys new", "Make an ed25519 key pair for signing requests. The file holds the private key: keep it 0600.",
 		"crucible keys new --out ~/.config/crucible/me.key", stderr)
@@ -92,6 +95,9 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	switch verb {
 	case "create":
+		if kindFlag(args) == string(competition.KindPreference) { // its own flags
+			return runPreferenceCreate(ctx, args, stdout, stderr)
+		}
 		fs := newFlags("competition create", "Create a competition from a dataset. The dataset is validated line by line; a bad line\n"+
 			"is reported with its number and nothing is created.",
 			`crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key`, stderr)
@@ -148,30 +154,33 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 				return fmt.Sprintf("%s\t%s\t%d\t%s\t%s", c.ID, c.Kind, c.Items, c.CreatedAt.Format(time.RFC3339), c.Title)
 			})
 	default:
-		fs := newFlags("competition show", "Show one competition: its kind, dataset and scoring configuration.",
-			"crucible competition show --competition c-abc123", stderr)
-		cf := addClientFlags(fs)
-		id := fs.String("competition", "", "competition id")
-		asJSON := fs.Bool("json", false, "print JSON")
-		c, err := parseWithID(fs, args, cf, "competition", id, false)
-		if err != nil {
-			return err
-		}
-		comp, err := c.Competition(ctx, *id)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, comp)
-		}
-		var config bytes.Buffer
-		if err := json.Indent(&config, comp.Config, "          ", "  "); err != nil {
-			config.Write(comp.Config)
-		}
-		fmt.Fprintf(stdout, "id:       %s\ntitle:    %s\nkind:     %s\ndataset:  %s (%d items, sha256 %s)\ncreated:  %s by %s\nconfig:   %s\n",
-			comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy, config.String())
-		return nil
+		return runShow(ctx, args, stdout, stderr, showSpec{name: "competition show", idFlag: "competition",
+			summary: "Show one competition: its kind, dataset and scoring configuration.",
+			example: "crucible competition show --competition c-abc123"},
+			func(c *client.Client, id string) (competition.Competition, error) { return c.Competition(ctx, id) },
+			printCompetition)
 	}
+}
+
+// printCompetition prints a competition and its scoring rules: the
+// configuration as indented JSON, or a preference competition's rules in words.
+func printCompetition(w io.Writer, comp competition.Competition) error {
+	fmt.Fprintf(w, "id:       %s\ntitle:    %s\nkind:     %s\ndataset:  %s (%d items, sha256 %s)\ncreated:  %s by %s\n",
+		comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy)
+	if comp.Kind == competition.KindPreference {
+		cfg, err := kinds.PreferenceSettings(comp)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "\n%s", cfg.Describe())
+		return err
+	}
+	var config bytes.Buffer
+	if err := json.Indent(&config, comp.Config, "          ", "  "); err != nil {
+		config.Write(comp.Config)
+	}
+	_, err := fmt.Fprintf(w, "config:   %s\n", config.String())
+	return err
 }
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -314,25 +323,13 @@ func progressBar(done, total, width int) string {
 }
 
 func runLeaderboard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("leaderboard", "Show a competition's leaderboard: score, 95% bootstrap interval and items evaluated.\n"+
-		"Rows whose interval overlaps the leader's are marked as ties (=).",
-		"crucible leaderboard --competition c-abc123 --json", stderr)
-	cf := addClientFlags(fs)
-	comp := fs.String("competition", "", "competition id")
-	asJSON := fs.Bool("json", false, "print JSON (an array of rows with name, score, ci_low, ci_high, items, tie)")
-	c, err := parseWithID(fs, args, cf, "competition", comp, false)
-	if err != nil {
-		return err
-	}
-	rows, err := c.Leaderboard(ctx, *comp)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, rows)
-	}
-	printLeaderboard(stdout, rows)
-	return nil
+	return runShow(ctx, args, stdout, stderr, showSpec{name: "leaderboard", idFlag: "competition",
+		summary: "Show a competition's leaderboard: score, 95% bootstrap interval and items evaluated.\n" +
+			"Rows whose interval overlaps the leader's are marked as ties (=).",
+		example:  "crucible leaderboard --competition c-abc123 --json",
+		jsonHelp: "print JSON (an array of rows with name, score, ci_low, ci_high, items, tie)"},
+		func(c *client.Client, id string) ([]competition.Row, error) { return c.Leaderboard(ctx, id) },
+		func(w io.Writer, rows []competition.Row) error { printLeaderboard(w, rows); return nil })
 }
 
 func printLeaderboard(w io.Writer, rows []competition.Row) {
@@ -349,34 +346,27 @@ func printLeaderboard(w io.Writer, rows []competition.Row) {
 }
 
 func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("results", "Show a submission's per-item results: prompt, raw response, parsed prediction, correctness.",
-		"crucible results --submission s-abc123 --offset 0 --limit 20", stderr)
-	cf := addClientFlags(fs)
-	sub := fs.String("submission", "", "submission id")
-	offset := fs.Int("offset", 0, "first item")
-	limit := fs.Int("limit", 20, "items per page (1..1000)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	c, err := parseWithID(fs, args, cf, "submission", sub, false)
-	if err != nil {
-		return err
-	}
-	page, err := c.Results(ctx, *sub, *offset, *limit)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, page)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ITEM\tCORRECT\tPREDICTION\tLATENCY\tRESPONSE")
-	for _, r := range page.Results {
-		resp := strings.ReplaceAll(r.Response, "\n", " ")
-		if len(resp) > 60 {
-			resp = resp[:60] + "…"
-		}
-		fmt.Fprintf(tw, "%d\t%v\t%s\t%dms\t%s\n", r.Index, r.Correct, r.Prediction, r.LatencyMS, resp)
-	}
-	return tw.Flush()
+	var offset, limit *int
+	return runShow(ctx, args, stdout, stderr, showSpec{name: "results", idFlag: "submission",
+		summary: "Show a submission's per-item results: prompt, raw response, parsed prediction, correctness.",
+		example: "crucible results --submission s-abc123 --offset 0 --limit 20",
+		flags: func(fs *flag.FlagSet) {
+			offset = fs.Int("offset", 0, "first item")
+			limit = fs.Int("limit", 20, "items per page (1..1000)")
+		}},
+		func(c *client.Client, id string) (api.ResultsPage, error) { return c.Results(ctx, id, *offset, *limit) },
+		func(w io.Writer, page api.ResultsPage) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ITEM\tCORRECT\tPREDICTION\tLATENCY\tRESPONSE")
+			for _, r := range page.Results {
+				resp := strings.ReplaceAll(r.Response, "\n", " ")
+				if len(resp) > 60 {
+					resp = resp[:60] + "…"
+				}
+				fmt.Fprintf(tw, "%d\t%v\t%s\t%dms\t%s\n", r.Index, r.Correct, r.Prediction, r.LatencyMS, resp)
+			}
+			return tw.Flush()
+		})
 }
 
 func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title string, asJSON bool, stdout io.Writer) error {
@@ -405,6 +395,47 @@ func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title
 	}
 	fmt.Fprintf(stdout, "created roleplay competition %s: %d conversations from seed %d\n", comp.ID, comp.Items, cfg.Seed)
 	return nil
+}
+
+// showSpec describes a command that shows one object.
+type showSpec struct {
+	name, summary, example string
+	// idFlag names the object's id flag ("competition", "pool", ...).
+	idFlag  string
+	needKey bool
+	// jsonHelp overrides the --json flag's help.
+	jsonHelp string
+	// flags adds the command's own flags; fetch reads them after parsing.
+	flags func(fs *flag.FlagSet)
+}
+
+// runShow runs a command about one object: client flags, the id flag,
+// --json and the command's own flags; one fetch; then JSON or text.
+func runShow[T any](ctx context.Context, args []string, stdout, stderr io.Writer, spec showSpec,
+	fetch func(c *client.Client, id string) (T, error), text func(w io.Writer, v T) error) error {
+	fs := newFlags(spec.name, spec.summary, spec.example, stderr)
+	cf := addClientFlags(fs)
+	id := fs.String(spec.idFlag, "", spec.idFlag+" id")
+	jsonHelp := spec.jsonHelp
+	if jsonHelp == "" {
+		jsonHelp = "print JSON"
+	}
+	asJSON := fs.Bool("json", false, jsonHelp)
+	if spec.flags != nil {
+		spec.flags(fs)
+	}
+	c, err := parseWithID(fs, args, cf, spec.idFlag, id, spec.needKey)
+	if err != nil {
+		return err
+	}
+	v, err := fetch(c, *id)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, v)
+	}
+	return text(stdout, v)
 }
 
 // parseWithID is the common start of a command about one object: parse the

@@ -130,10 +130,12 @@ type exportLine struct {
 }
 
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if _, rest, err := subcommand(args, "results"); err != nil {
+	verb, args, err := subcommand(args, "results", "preferences")
+	if err != nil {
 		return err
-	} else {
-		args = rest
+	}
+	if verb == "preferences" {
+		return runExportPreferences(ctx, args, stdout, stderr)
 	}
 	fs := newFlags("export results", "Export every evaluated item of a competition as JSONL: submission, item, prediction, score,\n"+
 		"and the kind's verdict (for code-fix: the patch, the apply method, every test's status and the log).",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -93,74 +94,47 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return fmt.Sprintf("%s\t%s\t%d %s\t%s\t%s\t%s", p.CompetitionID, p.State, p.Amount, p.Asset, p.Rule, p.End.Format(time.RFC3339), p.Title)
 			})
 	case "status":
-		fs := newFlags("pool status", "Show a pool's terms, escrow, budget use and each entrant's progress.", "crucible pool status --pool c-abc", stderr)
-		cf := addClientFlags(fs)
-		id := fs.String("pool", "", "pool id")
-		asJSON := fs.Bool("json", false, "print JSON")
-		c, err := parseWithID(fs, args, cf, "pool", id, false)
-		if err != nil {
-			return err
-		}
-		st, err := c.Pool(ctx, *id)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, st)
-		}
-		p := st.Pool
-		fmt.Fprintf(stdout, "pool %s  %q  %s\nfund %d %s  escrow %d  rule %s\nschedule %s → %s  refresh %s\nbudget %d/h: %d used of %d allowed so far  private fraction %.2f\n\n",
-			p.CompetitionID, p.Title, p.State, p.Amount, p.Asset, st.Escrow, p.Rule, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339),
-			p.Refresh, p.BudgetPerHour, st.BudgetUsed, st.BudgetSoFar, p.PrivateFraction)
-		printStatus(stdout, st.Entrants, isTerminal(stdout))
-		return nil
+		return runShow(ctx, args, stdout, stderr, showSpec{name: "pool status", idFlag: "pool",
+			summary: "Show a pool's terms, escrow, budget use and each entrant's progress.", example: "crucible pool status --pool c-abc"},
+			func(c *client.Client, id string) (api.PoolStatus, error) { return c.Pool(ctx, id) },
+			func(w io.Writer, st api.PoolStatus) error {
+				p := st.Pool
+				fmt.Fprintf(w, "pool %s  %q  %s\nfund %d %s  escrow %d  rule %s\nschedule %s → %s  refresh %s\nbudget %d/h: %d used of %d allowed so far  private fraction %.2f\n\n",
+					p.CompetitionID, p.Title, p.State, p.Amount, p.Asset, st.Escrow, p.Rule, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339),
+					p.Refresh, p.BudgetPerHour, st.BudgetUsed, st.BudgetSoFar, p.PrivateFraction)
+				printStatus(w, st.Entrants, isTerminal(w))
+				return nil
+			})
 	case "leaderboard":
-		fs := newFlags("pool leaderboard", "Show the public leaderboard snapshot in force now, or at a past time.",
-			"crucible pool leaderboard --pool c-abc --at 2026-12-02T00:00:00Z", stderr)
-		cf := addClientFlags(fs)
-		id := fs.String("pool", "", "pool id")
-		at := fs.String("at", "", "show the snapshot in force at this RFC 3339 time")
-		asJSON := fs.Bool("json", false, "print JSON")
-		c, err := parseWithID(fs, args, cf, "pool", id, false)
-		if err != nil {
-			return err
-		}
-		snap, err := c.PoolLeaderboard(ctx, *id, *at)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, snap)
-		}
-		fmt.Fprintf(stdout, "public leaderboard, snapshot of %s\n", snap.TakenAt.Format(time.RFC3339))
-		printLeaderboard(stdout, snap.Rows)
-		return nil
+		var at *string
+		return runShow(ctx, args, stdout, stderr, showSpec{name: "pool leaderboard", idFlag: "pool",
+			summary: "Show the public leaderboard snapshot in force now, or at a past time.",
+			example: "crucible pool leaderboard --pool c-abc --at 2026-12-02T00:00:00Z",
+			flags:   func(fs *flag.FlagSet) { at = fs.String("at", "", "show the snapshot in force at this RFC 3339 time") }},
+			func(c *client.Client, id string) (competition.Snapshot, error) {
+				return c.PoolLeaderboard(ctx, id, *at)
+			},
+			func(w io.Writer, snap competition.Snapshot) error {
+				fmt.Fprintf(w, "public leaderboard, snapshot of %s\n", snap.TakenAt.Format(time.RFC3339))
+				printLeaderboard(w, snap.Rows)
+				return nil
+			})
 	default:
-		fs := newFlags("pool settle", "Settle an ended pool: rank on the private items, apply the allocation rule, pay, close.\nIt happens exactly once; asking again prints the first result.",
-			"crucible pool settle --pool c-abc --key me.key", stderr)
-		cf := addClientFlags(fs)
-		id := fs.String("pool", "", "pool id")
-		asJSON := fs.Bool("json", false, "print JSON")
-		c, err := parseWithID(fs, args, cf, "pool", id, true)
-		if err != nil {
-			return err
-		}
-		st, err := c.SettlePool(ctx, *id)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, st)
-		}
-		fmt.Fprintf(stdout, "settled %s by %s: %d units\n", st.SettledAt.Format(time.RFC3339), st.Rule, st.Amount)
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tPRIVATE SCORE\tITEMS\tUNITS\tACCOUNT")
-		for _, po := range st.Payouts {
-			fmt.Fprintf(tw, "%s\t%.4f\t%d\t%d\t%s\n", po.Name, po.Score, po.Items, po.Units, po.Account)
-		}
-		tw.Flush()
-		fmt.Fprintf(stdout, "refunded to the funder: %d\n", st.Refunded)
-		return nil
+		return runShow(ctx, args, stdout, stderr, showSpec{name: "pool settle", idFlag: "pool", needKey: true,
+			summary: "Settle an ended pool: rank on the private items, apply the allocation rule, pay, close.\nIt happens exactly once; asking again prints the first result.",
+			example: "crucible pool settle --pool c-abc --key me.key"},
+			func(c *client.Client, id string) (competition.Settlement, error) { return c.SettlePool(ctx, id) },
+			func(w io.Writer, st competition.Settlement) error {
+				fmt.Fprintf(w, "settled %s by %s: %d units\n", st.SettledAt.Format(time.RFC3339), st.Rule, st.Amount)
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tPRIVATE SCORE\tITEMS\tUNITS\tACCOUNT")
+				for _, po := range st.Payouts {
+					fmt.Fprintf(tw, "%s\t%.4f\t%d\t%d\t%s\n", po.Name, po.Score, po.Items, po.Units, po.Account)
+				}
+				tw.Flush()
+				fmt.Fprintf(w, "refunded to the funder: %d\n", st.Refunded)
+				return nil
+			})
 	}
 }
 

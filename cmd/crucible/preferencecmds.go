@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,30 +13,15 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/client"
-	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
 	"crucible/internal/identity"
 	"crucible/internal/labeling"
 )
 
-// Human-preference commands: `competition create --kind preference` and
-// `competition show` of a preference competition (its rules), `keys
-// contributor new|list|revoke`, `preference copies|score`, and `export
-// preferences`. The first three extend existing commands: runCompetitionCmd,
-// runKeysCmd and runExportCmd take the preference verbs and pass every other
-// command line on unchanged.
-
-// runCompetitionCmd adds preference competitions to `crucible competition`.
-func runCompetitionCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "create" && kindFlag(args[1:]) == string(competition.KindPreference) {
-		return runPreferenceCreate(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "show" {
-		return runCompetitionShow(ctx, args[1:], stdout, stderr)
-	}
-	return runCompetition(ctx, args, stdout, stderr)
-}
+// Human-preference commands: `competition create --kind preference`, `keys
+// contributor new|list|revoke`, `preference copies|score` and `export
+// preferences`; runCompetition, runKeys and runExport dispatch to them.
 
 // kindFlag returns the value of --kind in args, or "".
 func kindFlag(args []string) string {
@@ -107,46 +93,7 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 	return nil
 }
 
-// runCompetitionShow shows a competition; a preference competition's
-// scoring rules are spelled out (preference.Config.Describe).
-func runCompetitionShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("competition show", "Show one competition: its kind, dataset and scoring configuration.",
-		"crucible competition show --competition c-abc123", stderr)
-	cf := addClientFlags(fs)
-	id := fs.String("competition", "", "competition id")
-	asJSON := fs.Bool("json", false, "print JSON")
-	c, err := parseWithID(fs, args, cf, "competition", id, false)
-	if err != nil {
-		return err
-	}
-	comp, err := c.Competition(ctx, *id)
-	if err != nil {
-		return err
-	}
-	if comp.Kind != competition.KindPreference || *asJSON {
-		return runCompetition(ctx, append([]string{"show"}, args...), stdout, stderr)
-	}
-	cfg, err := kinds.PreferenceSettings(comp)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "id:       %s\ntitle:    %s\nkind:     %s\ndataset:  %s (%d tasks, sha256 %s)\ncreated:  %s by %s\n\n%s",
-		comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy,
-		cfg.Describe())
-	return nil
-}
-
-// runKeysCmd adds `keys contributor ...` to `crucible keys`.
-func runKeysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "contributor" {
-		return runContributorKeys(ctx, args[1:], stdout, stderr)
-	}
-	if _, _, err := subcommand(args, "new", "contributor"); err != nil {
-		return err
-	}
-	return runKeys(ctx, args, stdout, stderr)
-}
-
+// runContributorKeys is `crucible keys contributor new|list|revoke`.
 func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verb, args, err := subcommand(args, "new", "list", "revoke")
 	if err != nil {
@@ -235,49 +182,32 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	if verb == "copies" {
-		fs := newFlags("preference copies", "Ask for your miner's obfuscated copies of a preference competition's open tasks, so that\n"+
-			"your contributors see them on /label. Copies are kept: asking again returns the same ones.",
-			"crucible preference copies --competition c-abc123 --key miner.key", stderr)
-		cf := addClientFlags(fs)
-		id := fs.String("competition", "", "competition id")
-		asJSON := fs.Bool("json", false, "print the tasks as JSON (what your contributors will see)")
-		c, err := parseWithID(fs, args, cf, "competition", id, true)
-		if err != nil {
-			return err
-		}
-		cp, err := c.PreferenceCopies(ctx, *id)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(stdout, cp)
-		}
-		fmt.Fprintf(stdout, "%d open tasks of %s for miner %s\n", len(cp.Tasks), cp.CompetitionID, cp.Miner)
-		for _, v := range cp.Tasks {
-			fmt.Fprintf(stdout, "  %s  %s, %d responses, until %s\n", v.TaskID, v.Criteria, len(v.Responses), v.Deadline.Format(time.RFC3339))
-		}
-		return nil
+		return runShow(ctx, args, stdout, stderr, showSpec{name: "preference copies", idFlag: "competition", needKey: true,
+			summary: "Ask for your miner's obfuscated copies of a preference competition's open tasks, so that\n" +
+				"your contributors see them on /label. Copies are kept: asking again returns the same ones.",
+			example:  "crucible preference copies --competition c-abc123 --key miner.key",
+			jsonHelp: "print the tasks as JSON (what your contributors will see)"},
+			func(c *client.Client, id string) (api.PreferenceCopies, error) { return c.PreferenceCopies(ctx, id) },
+			func(w io.Writer, cp api.PreferenceCopies) error {
+				fmt.Fprintf(w, "%d open tasks of %s for miner %s\n", len(cp.Tasks), cp.CompetitionID, cp.Miner)
+				for _, v := range cp.Tasks {
+					fmt.Fprintf(w, "  %s  %s, %d responses, until %s\n", v.TaskID, v.Criteria, len(v.Responses), v.Deadline.Format(time.RFC3339))
+				}
+				return nil
+			})
 	}
-	fs := newFlags("preference score", "Score the epoch of a preference competition: every task whose deadline has passed, with\n"+
-		"the stored scoring configuration. Miners whose pooled kappa is under the threshold get no trust.",
-		"crucible preference score --competition c-abc123", stderr)
-	cf := addClientFlags(fs)
-	id := fs.String("competition", "", "competition id")
-	preview := fs.Bool("preview", false, "score open tasks too (a preview; rewards may change)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	c, err := parseWithID(fs, args, cf, "competition", id, false)
-	if err != nil {
-		return err
-	}
-	rep, err := c.PreferenceEpoch(ctx, *id, *preview)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, rep)
-	}
-	printPreferenceEpoch(stdout, rep)
-	return nil
+	var preview *bool
+	return runShow(ctx, args, stdout, stderr, showSpec{name: "preference score", idFlag: "competition",
+		summary: "Score the epoch of a preference competition: every task whose deadline has passed, with\n" +
+			"the stored scoring configuration. Miners whose pooled kappa is under the threshold get no trust.",
+		example: "crucible preference score --competition c-abc123",
+		flags: func(fs *flag.FlagSet) {
+			preview = fs.Bool("preview", false, "score open tasks too (a preview; rewards may change)")
+		}},
+		func(c *client.Client, id string) (labeling.EpochReport, error) {
+			return c.PreferenceEpoch(ctx, id, *preview)
+		},
+		func(w io.Writer, rep labeling.EpochReport) error { printPreferenceEpoch(w, rep); return nil })
 }
 
 func printPreferenceEpoch(w io.Writer, rep labeling.EpochReport) {
@@ -298,17 +228,7 @@ func printPreferenceEpoch(w io.Writer, rep labeling.EpochReport) {
 	fmt.Fprintf(w, "\n%s", rep.Rules)
 }
 
-// runExportCmd adds `export preferences` to `crucible export`.
-func runExportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "preferences" {
-		return runExportPreferences(ctx, args[1:], stdout, stderr)
-	}
-	if _, _, err := subcommand(args, "results", "preferences"); err != nil {
-		return err
-	}
-	return runExport(ctx, args, stdout, stderr)
-}
-
+// runExportPreferences is `crucible export preferences`.
 func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export preferences", "Export a preference competition's consensus over its closed tasks: DPO pairs\n"+
 		"{prompt, chosen, rejected} (JSONL, TRL's DPOTrainer format), full rankings with agreement figures (JSONL), or CSV.",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/client"
 	"crucible/internal/epoch"
 	"crucible/internal/eval/roleplay"
 )
@@ -85,28 +86,16 @@ func evalRoleplay(ctx context.Context, f roleplayFlags, baseURL, model, apiKey s
 }
 
 func runWeights(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("weights", "Show the weight vector a model competition recorded for an epoch: pairwise win rates on the same\n"+
-		"items, where a later submission must beat an earlier one by more than ε to win an item; copies (same\n"+
-		"digest, or the same answer on every item as an earlier submission) earn 0; weights are\n"+
-		"softmax(win_rate / T). Epochs are 72 minutes (360 blocks of 12 s) unless the server says otherwise.",
-		"crucible weights --competition c-abc123 --epoch 412345 --json", stderr)
-	cf := addClientFlags(fs)
-	comp := fs.String("competition", "", "competition id")
-	n := fs.Int64("epoch", -1, "epoch number (default: the latest closed)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	c, err := parseWithID(fs, args, cf, "competition", comp, false)
-	if err != nil {
-		return err
-	}
-	rec, err := c.Weights(ctx, *comp, *n)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, rec)
-	}
-	printEpochRecord(stdout, rec)
-	return nil
+	var n *int64
+	return runShow(ctx, args, stdout, stderr, showSpec{name: "weights", idFlag: "competition",
+		summary: "Show the weight vector a model competition recorded for an epoch: pairwise win rates on the same\n" +
+			"items, where a later submission must beat an earlier one by more than ε to win an item; copies (same\n" +
+			"digest, or the same answer on every item as an earlier submission) earn 0; weights are\n" +
+			"softmax(win_rate / T). Epochs are 72 minutes (360 blocks of 12 s) unless the server says otherwise.",
+		example: "crucible weights --competition c-abc123 --epoch 412345 --json",
+		flags:   func(fs *flag.FlagSet) { n = fs.Int64("epoch", -1, "epoch number (default: the latest closed)") }},
+		func(c *client.Client, id string) (epoch.Record, error) { return c.Weights(ctx, id, *n) },
+		func(w io.Writer, rec epoch.Record) error { printEpochRecord(w, rec); return nil })
 }
 
 func printEpochRecord(w io.Writer, rec epoch.Record) {
