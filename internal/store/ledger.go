@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -112,30 +111,52 @@ func sameTransfer(a, b ledger.Transfer) bool {
 }
 
 func (db *DB) transferByKey(ctx context.Context, q querier, key string) (ledger.Posted, error) {
-	var p ledger.Posted
-	var created int64
-	err := q.QueryRowContext(ctx, db.rebind(`SELECT id, idempotency_key, kind, asset, memo, created_at FROM ledger_transfers WHERE idempotency_key = ?`), key).
-		Scan(&p.ID, &p.Transfer.Key, &p.Transfer.Kind, &p.Transfer.Asset, &p.Transfer.Memo, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, fmt.Errorf("transfer %s: %w", key, ErrNotFound)
-	}
+	list, err := db.transfers(ctx, q, `WHERE t.idempotency_key = ?`, key)
 	if err != nil {
-		return p, err
+		return ledger.Posted{}, err
 	}
-	p.At = fromMicros(created)
-	rows, err := q.QueryContext(ctx, db.rebind(`SELECT account, amount FROM ledger_entries WHERE transfer_id = ? ORDER BY account`), p.ID)
+	if len(list) == 0 {
+		return ledger.Posted{}, fmt.Errorf("transfer %s: %w", key, ErrNotFound)
+	}
+	return list[0], nil
+}
+
+// transfers loads the transfers matching where (over ledger_transfers t),
+// oldest first, with their legs: one query for the transfers, one for the legs.
+func (db *DB) transfers(ctx context.Context, q querier, where string, args ...any) ([]ledger.Posted, error) {
+	list, err := queryAll(ctx, q, func(rows scanner) (ledger.Posted, error) {
+		var p ledger.Posted
+		var created int64
+		err := rows.Scan(&p.ID, &p.Transfer.Key, &p.Transfer.Kind, &p.Transfer.Asset, &p.Transfer.Memo, &created)
+		p.At = fromMicros(created)
+		return p, err
+	}, db.rebind(`SELECT t.id, t.idempotency_key, t.kind, t.asset, t.memo, t.created_at FROM ledger_transfers t `+where+
+		` ORDER BY t.created_at, t.id`), args...)
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	type leg struct {
+		transfer string
+		entry    ledger.Entry
+	}
+	legs, err := queryAll(ctx, q, func(rows scanner) (leg, error) {
+		var l leg
+		err := rows.Scan(&l.transfer, &l.entry.Account, &l.entry.Amount)
+		return l, err
+	}, db.rebind(`SELECT e.transfer_id, e.account, e.amount FROM ledger_entries e
+		WHERE e.transfer_id IN (SELECT t.id FROM ledger_transfers t `+where+`) ORDER BY e.transfer_id, e.account`), args...)
 	if err != nil {
-		return p, err
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var e ledger.Entry
-		if err := rows.Scan(&e.Account, &e.Amount); err != nil {
-			return p, err
-		}
-		p.Transfer.Legs = append(p.Transfer.Legs, e)
+	byID := make(map[string]*ledger.Posted, len(list))
+	for i := range list {
+		byID[list[i].ID] = &list[i]
 	}
-	return p, rows.Err()
+	for _, l := range legs {
+		p := byID[l.transfer]
+		p.Transfer.Legs = append(p.Transfer.Legs, l.entry)
+	}
+	return list, nil
 }
 
 // TransferByKey returns the transfer recorded under an idempotency key.
@@ -152,20 +173,13 @@ func (db *DB) Balances(ctx context.Context, account string) ([]ledger.Balance, e
 		q += ` WHERE account = ?`
 		args = append(args, account)
 	}
-	rows, err := db.sql.QueryContext(ctx, db.rebind(q+` GROUP BY account, asset ORDER BY account, asset`), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []ledger.Balance{}
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (ledger.Balance, error) {
 		var b ledger.Balance
 		if err := rows.Scan(&b.Account, &b.Asset, &b.Amount); err != nil {
-			return nil, err
+			return b, err
 		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+		return b, nil
+	}, db.rebind(q+` GROUP BY account, asset ORDER BY account, asset`), args...)
 }
 
 // Balance derives one account's balance in one asset.
@@ -178,37 +192,8 @@ func (db *DB) Balance(ctx context.Context, account, asset string) (int64, error)
 
 // History returns the transfers touching an account (all when ""), oldest first.
 func (db *DB) History(ctx context.Context, account string) ([]ledger.Posted, error) {
-	q := `SELECT idempotency_key FROM ledger_transfers ORDER BY created_at, id`
-	var args []any
-	if account != "" {
-		q = `SELECT t.idempotency_key FROM ledger_transfers t WHERE EXISTS
-			(SELECT 1 FROM ledger_entries e WHERE e.transfer_id = t.id AND e.account = ?) ORDER BY t.created_at, t.id`
-		args = append(args, account)
+	if account == "" {
+		return db.transfers(ctx, db.sql, "")
 	}
-	rows, err := db.sql.QueryContext(ctx, db.rebind(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	var keys []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]ledger.Posted, 0, len(keys))
-	for _, k := range keys {
-		p, err := db.TransferByKey(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return db.transfers(ctx, db.sql, `WHERE EXISTS (SELECT 1 FROM ledger_entries x WHERE x.transfer_id = t.id AND x.account = ?)`, account)
 }

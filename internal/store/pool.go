@@ -27,7 +27,7 @@ func (db *DB) CreatePoolTx(ctx context.Context, tx *sql.Tx, p competition.Pool) 
 const poolColumns = `p.competition_id, c.title, p.funder, p.asset, p.amount, p.rule, p.start_at, p.end_at, p.budget_per_hour,
 	p.refresh_us, p.private_fraction, p.seed, p.state, p.settlement`
 
-func scanPool(row interface{ Scan(...any) error }) (competition.Pool, error) {
+func scanPool(row scanner) (competition.Pool, error) {
 	var p competition.Pool
 	var start, end, refresh, seed int64
 	var state string
@@ -58,21 +58,8 @@ func (db *DB) GetPool(ctx context.Context, id string) (competition.Pool, error) 
 
 // ListPools returns every pool, open ones first, then by end time.
 func (db *DB) ListPools(ctx context.Context) ([]competition.Pool, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+poolColumns+` FROM pools p JOIN competitions c ON c.id = p.competition_id
+	return queryAll(ctx, db.sql, scanPool, `SELECT `+poolColumns+` FROM pools p JOIN competitions c ON c.id = p.competition_id
 		ORDER BY p.state, p.end_at, p.competition_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []competition.Pool{}
-	for rows.Next() {
-		p, err := scanPool(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 // ClaimSettlementTx marks an open pool settled with its result inside tx. It
@@ -123,20 +110,11 @@ func (db *DB) SnapshotAt(ctx context.Context, id string, t time.Time) (competiti
 
 // Snapshots lists the times of a pool's snapshots, oldest first.
 func (db *DB) Snapshots(ctx context.Context, id string) ([]time.Time, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT taken_at FROM pool_snapshots WHERE competition_id = ? ORDER BY taken_at`), id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []time.Time
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (time.Time, error) {
 		var us int64
-		if err := rows.Scan(&us); err != nil {
-			return nil, err
-		}
-		out = append(out, fromMicros(us))
-	}
-	return out, rows.Err()
+		err := rows.Scan(&us)
+		return fromMicros(us), err
+	}, db.rebind(`SELECT taken_at FROM pool_snapshots WHERE competition_id = ? ORDER BY taken_at`), id)
 }
 
 // ItemScoresByIndex returns a submission's evaluated items: index → score.

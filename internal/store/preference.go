@@ -82,24 +82,17 @@ func (db *DB) InsertPreferenceTasksTx(ctx context.Context, tx *sql.Tx, tasks []P
 
 // PreferenceTasks returns a competition's tasks in order.
 func (db *DB) PreferenceTasks(ctx context.Context, competitionID string) ([]PreferenceTask, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT competition_id, task_id, idx, deadline, task FROM preference_tasks
-		WHERE competition_id = ? ORDER BY idx, task_id`), competitionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []PreferenceTask{}
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (PreferenceTask, error) {
 		var t PreferenceTask
 		var deadline int64
 		var task string
 		if err := rows.Scan(&t.CompetitionID, &t.TaskID, &t.Index, &deadline, &task); err != nil {
-			return nil, err
+			return t, err
 		}
 		t.Deadline, t.Task = fromMicros(deadline), json.RawMessage(task)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+		return t, nil
+	}, db.rebind(`SELECT competition_id, task_id, idx, deadline, task FROM preference_tasks
+		WHERE competition_id = ? ORDER BY idx, task_id`), competitionID)
 }
 
 // PreferenceTask returns one task.
@@ -118,7 +111,7 @@ func (db *DB) PreferenceTask(ctx context.Context, competitionID, taskID string) 
 
 const copyColumns = `competition_id, task_id, miner, copy, created_at`
 
-func scanCopy(row interface{ Scan(...any) error }) (PreferenceCopy, error) {
+func scanCopy(row scanner) (PreferenceCopy, error) {
 	var c PreferenceCopy
 	var cp string
 	var created int64
@@ -142,21 +135,8 @@ func (db *DB) InsertPreferenceCopy(ctx context.Context, c PreferenceCopy) (bool,
 
 // PreferenceCopies returns every copy of a task, oldest first.
 func (db *DB) PreferenceCopies(ctx context.Context, competitionID, taskID string) ([]PreferenceCopy, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT `+copyColumns+` FROM preference_copies
+	return queryAll(ctx, db.sql, scanCopy, db.rebind(`SELECT `+copyColumns+` FROM preference_copies
 		WHERE competition_id = ? AND task_id = ? ORDER BY created_at, miner`), competitionID, taskID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []PreferenceCopy{}
-	for rows.Next() {
-		c, err := scanCopy(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
 }
 
 // PreferenceCopy returns a miner's copy of a task.
@@ -207,32 +187,25 @@ func (db *DB) InsertPreferenceRating(ctx context.Context, r PreferenceRating) er
 
 // PreferenceRatings returns a competition's ratings ordered by task and miner.
 func (db *DB) PreferenceRatings(ctx context.Context, competitionID string) ([]PreferenceRating, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT competition_id, task_id, miner, contributor, vals, submitted_at
-		FROM preference_ratings WHERE competition_id = ? ORDER BY task_id, miner`), competitionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []PreferenceRating{}
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (PreferenceRating, error) {
 		var r PreferenceRating
 		var vals string
 		var at int64
 		if err := rows.Scan(&r.CompetitionID, &r.TaskID, &r.Miner, &r.Contributor, &vals, &at); err != nil {
-			return nil, err
+			return r, err
 		}
 		if err := json.Unmarshal([]byte(vals), &r.Values); err != nil {
-			return nil, fmt.Errorf("rating of task %s by %s: %w", r.TaskID, r.Miner, err)
+			return r, fmt.Errorf("rating of task %s by %s: %w", r.TaskID, r.Miner, err)
 		}
 		r.SubmittedAt = fromMicros(at)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, nil
+	}, db.rebind(`SELECT competition_id, task_id, miner, contributor, vals, submitted_at
+		FROM preference_ratings WHERE competition_id = ? ORDER BY task_id, miner`), competitionID)
 }
 
 const contributorColumns = `id, miner, label, key_hash, created_at, revoked_at`
 
-func scanContributor(row interface{ Scan(...any) error }) (ContributorKey, error) {
+func scanContributor(row scanner) (ContributorKey, error) {
 	var k ContributorKey
 	var created int64
 	var revoked sql.NullInt64
@@ -260,21 +233,8 @@ func (db *DB) CreateContributorKey(ctx context.Context, k ContributorKey) error 
 
 // ContributorKeys returns a miner's contributor keys, oldest first.
 func (db *DB) ContributorKeys(ctx context.Context, miner string) ([]ContributorKey, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT `+contributorColumns+` FROM contributor_keys
+	return queryAll(ctx, db.sql, scanContributor, db.rebind(`SELECT `+contributorColumns+` FROM contributor_keys
 		WHERE miner = ? ORDER BY created_at, id`), miner)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []ContributorKey{}
-	for rows.Next() {
-		k, err := scanContributor(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
 }
 
 // ContributorKeyByHash finds a contributor key by the sha256 of its secret,

@@ -54,7 +54,7 @@ func (db *DB) CreateCompetitionTx(ctx context.Context, tx *sql.Tx, c competition
 
 const competitionColumns = `id, kind, title, config, dataset_name, dataset_digest, items_total, created_by, created_at`
 
-func scanCompetition(row interface{ Scan(...any) error }) (competition.Competition, error) {
+func scanCompetition(row scanner) (competition.Competition, error) {
 	var c competition.Competition
 	var kind, config string
 	var created int64
@@ -74,38 +74,16 @@ func (db *DB) GetCompetition(ctx context.Context, id string) (competition.Compet
 
 // ListCompetitions returns all competitions, newest first.
 func (db *DB) ListCompetitions(ctx context.Context) ([]competition.Competition, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+competitionColumns+` FROM competitions ORDER BY created_at DESC, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []competition.Competition{}
-	for rows.Next() {
-		c, err := scanCompetition(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.sql, scanCompetition, `SELECT `+competitionColumns+` FROM competitions ORDER BY created_at DESC, id`)
 }
 
 // CompetitionItems returns a competition's items in order, as stored.
 func (db *DB) CompetitionItems(ctx context.Context, id string) ([]json.RawMessage, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT payload FROM competition_items WHERE competition_id = ? ORDER BY idx`), id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []json.RawMessage
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (json.RawMessage, error) {
 		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, json.RawMessage(p))
-	}
-	return out, rows.Err()
+		err := rows.Scan(&p)
+		return json.RawMessage(p), err
+	}, db.rebind(`SELECT payload FROM competition_items WHERE competition_id = ? ORDER BY idx`), id)
 }
 
 // CreateSubmissionTx stores a submission inside tx, so the caller can enqueue
@@ -137,7 +115,7 @@ type storedSpec struct {
 const submissionColumns = `s.id, s.competition_id, s.name, s.submitter, s.spec, s.digest, s.committed_at, s.state, s.reason,
 	s.items_total, s.card, s.updated_at, (SELECT COUNT(*) FROM item_results r WHERE r.submission_id = s.id)`
 
-func scanSubmission(row interface{ Scan(...any) error }) (competition.Submission, error) {
+func scanSubmission(row scanner) (competition.Submission, error) {
 	var s competition.Submission
 	var spec, state string
 	var card sql.NullString
@@ -183,21 +161,8 @@ func (db *DB) SubmissionSecret(ctx context.Context, id string) (string, error) {
 
 // ListSubmissions returns a competition's submissions in commit order.
 func (db *DB) ListSubmissions(ctx context.Context, competitionID string) ([]competition.Submission, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT `+submissionColumns+` FROM submissions s
+	return queryAll(ctx, db.sql, scanSubmission, db.rebind(`SELECT `+submissionColumns+` FROM submissions s
 		WHERE s.competition_id = ? ORDER BY s.committed_at, s.id`), competitionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []competition.Submission{}
-	for rows.Next() {
-		s, err := scanSubmission(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // SetSubmissionState records a state change, with a reason for failures and a
@@ -267,30 +232,23 @@ func (db *DB) DoneItems(ctx context.Context, submissionID string) (map[int]bool,
 
 // Results returns a page of a submission's item results in item order.
 func (db *DB) Results(ctx context.Context, submissionID string, offset, limit int) ([]eval.Result, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT idx, prompt, response, prediction, correct, score, started_at,
-		ended_at, latency_ms, prompt_tokens, completion_tokens, detail
-		FROM item_results WHERE submission_id = ? ORDER BY idx LIMIT ? OFFSET ?`), submissionID, limit, offset)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []eval.Result{}
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (eval.Result, error) {
 		var r eval.Result
 		var correct int
 		var started, ended int64
 		var detail string
 		if err := rows.Scan(&r.Index, &r.Prompt, &r.Response, &r.Prediction, &correct, &r.Score, &started, &ended,
 			&r.LatencyMS, &r.PromptTokens, &r.CompletionTokens, &detail); err != nil {
-			return nil, err
+			return r, err
 		}
 		r.Correct, r.Started, r.Ended = correct == 1, fromMicros(started), fromMicros(ended)
 		if detail != "" {
 			r.Detail = json.RawMessage(detail)
 		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, nil
+	}, db.rebind(`SELECT idx, prompt, response, prediction, correct, score, started_at,
+		ended_at, latency_ms, prompt_tokens, completion_tokens, detail
+		FROM item_results WHERE submission_id = ? ORDER BY idx LIMIT ? OFFSET ?`), submissionID, limit, offset)
 }
 
 // ItemScores returns a submission's per-item scores in item order and the

@@ -93,22 +93,15 @@ func (db *DB) RegisterMiner(ctx context.Context, key string, now time.Time, choo
 func (db *DB) MinerUIDs(ctx context.Context) ([]MinerUID, error) { return db.minerUIDs(ctx, db.sql) }
 
 func (db *DB) minerUIDs(ctx context.Context, q querier) ([]MinerUID, error) {
-	rows, err := q.QueryContext(ctx, `SELECT uid, key_id, registered_at, pruning_score FROM miner_uids ORDER BY uid`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []MinerUID{}
-	for rows.Next() {
+	return queryAll(ctx, q, func(rows scanner) (MinerUID, error) {
 		var m MinerUID
 		var at int64
 		if err := rows.Scan(&m.UID, &m.Key, &at, &m.PruningScore); err != nil {
-			return nil, err
+			return m, err
 		}
 		m.RegisteredAt = fromMicros(at)
-		out = append(out, m)
-	}
-	return out, rows.Err()
+		return m, nil
+	}, `SELECT uid, key_id, registered_at, pruning_score FROM miner_uids ORDER BY uid`)
 }
 
 // SetValidatorStake sets (or replaces) a validator's stake.
@@ -124,22 +117,15 @@ func (db *DB) SetValidatorStake(ctx context.Context, s ValidatorStake) error {
 
 // ValidatorStakes lists every validator with a stake record, ordered by key.
 func (db *DB) ValidatorStakes(ctx context.Context) ([]ValidatorStake, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT key_id, stake, set_by, updated_at FROM validator_stakes ORDER BY key_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []ValidatorStake{}
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (ValidatorStake, error) {
 		var s ValidatorStake
 		var at int64
 		if err := rows.Scan(&s.Key, &s.Stake, &s.SetBy, &at); err != nil {
-			return nil, err
+			return s, err
 		}
 		s.UpdatedAt = fromMicros(at)
-		out = append(out, s)
-	}
-	return out, rows.Err()
+		return s, nil
+	}, `SELECT key_id, stake, set_by, updated_at FROM validator_stakes ORDER BY key_id`)
 }
 
 // GetValidatorStake returns one validator's stake record, or ErrNotFound.
@@ -171,47 +157,33 @@ func (db *DB) InsertWeightVector(ctx context.Context, v WeightVector) error {
 
 // WeightVectors lists the vectors posted in an epoch, oldest first.
 func (db *DB) WeightVectors(ctx context.Context, epoch int64) ([]WeightVector, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT id, validator, competition_id, weights, posted_at FROM validator_weights
-		WHERE epoch = ? ORDER BY posted_at, id`), epoch)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []WeightVector{}
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (WeightVector, error) {
 		v := WeightVector{Epoch: epoch}
 		var w string
 		var at int64
 		if err := rows.Scan(&v.ID, &v.Validator, &v.Competition, &w, &at); err != nil {
-			return nil, err
+			return v, err
 		}
 		if err := json.Unmarshal([]byte(w), &v.Weights); err != nil {
-			return nil, fmt.Errorf("weights %s: %w", v.ID, err)
+			return v, fmt.Errorf("weights %s: %w", v.ID, err)
 		}
 		v.PostedAt = fromMicros(at)
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		return v, nil
+	}, db.rebind(`SELECT id, validator, competition_id, weights, posted_at FROM validator_weights
+		WHERE epoch = ? ORDER BY posted_at, id`), epoch)
 }
 
 // PendingConsensusEpochs lists the epochs before `before` that have weight
 // vectors but no closed record, oldest first.
 func (db *DB) PendingConsensusEpochs(ctx context.Context, before int64) ([]int64, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT DISTINCT w.epoch FROM validator_weights w WHERE w.epoch < ?
-		AND NOT EXISTS (SELECT 1 FROM consensus_epochs c WHERE c.epoch = w.epoch) ORDER BY w.epoch`), before)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
+	return queryAll(ctx, db.sql, func(rows scanner) (int64, error) {
 		var e int64
 		if err := rows.Scan(&e); err != nil {
-			return nil, err
+			return e, err
 		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, nil
+	}, db.rebind(`SELECT DISTINCT w.epoch FROM validator_weights w WHERE w.epoch < ?
+		AND NOT EXISTS (SELECT 1 FROM consensus_epochs c WHERE c.epoch = w.epoch) ORDER BY w.epoch`), before)
 }
 
 // CloseConsensusEpoch records a closed epoch once, in one transaction with
