@@ -38,13 +38,6 @@ type PostWeightsRequest struct {
 	Weights map[int64]float64 `json:"weights"`
 }
 
-func (s *Server) consensus() (*validator.Service, error) {
-	if s.cfg.Validators == nil {
-		return nil, &httpError{http.StatusServiceUnavailable, "this server runs no consensus service"}
-	}
-	return s.cfg.Validators, nil
-}
-
 // consensusError maps the validator package's errors to status codes.
 func consensusError(err error) error {
 	switch {
@@ -73,10 +66,7 @@ func epochParam(r *http.Request) (int64, error) {
 }
 
 func (s *Server) listUIDs(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	list, err := svc.UIDs(r.Context())
 	if err != nil {
 		return err
@@ -85,10 +75,7 @@ func (s *Server) listUIDs(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) registerUID(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	reg, err := svc.Register(r.Context(), signer(r.Context()))
 	if err != nil {
 		return consensusError(err)
@@ -101,10 +88,7 @@ func (s *Server) registerUID(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listStakes(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	list, err := svc.Stakes(r.Context())
 	if err != nil {
 		return err
@@ -113,10 +97,7 @@ func (s *Server) listStakes(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) setStake(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	var req SetStakeRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -129,18 +110,12 @@ func (s *Server) setStake(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) currentEpoch(w http.ResponseWriter, _ *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	return writeJSON(w, http.StatusOK, svc.Current())
 }
 
 func (s *Server) getConsensusEpoch(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	n, err := epochParam(r)
 	if err != nil {
 		return err
@@ -153,10 +128,7 @@ func (s *Server) getConsensusEpoch(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) listWeightVectors(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	n, err := epochParam(r)
 	if err != nil {
 		return err
@@ -172,10 +144,7 @@ func (s *Server) listWeightVectors(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) postWeights(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	n, err := epochParam(r)
 	if err != nil || n < 0 {
 		return badRequest("post weights to a numbered epoch (GET /api/v1/consensus/epochs/current tells which is open)")
@@ -192,10 +161,7 @@ func (s *Server) postWeights(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) closeConsensusEpoch(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.consensus()
-	if err != nil {
-		return err
-	}
+	svc := s.cfg.Validators
 	n, err := epochParam(r)
 	if err != nil || n < 0 {
 		return badRequest("close a numbered epoch")
