@@ -34,27 +34,7 @@ func newBrowserSession(t *testing.T, ctx context.Context, base string) *browserS
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	t.Cleanup(cancelAlloc)
-	b, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(b); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
-	}
+	b := startChromium(t, ctx, chromium, 1280, 900)
 	return &browserSession{b: b, base: base, shots: screenshotDir(t)}
 }
 

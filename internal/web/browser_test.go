@@ -30,6 +30,36 @@ import (
 // (or Chrome) binary when none is on PATH under a usual name.
 const EnvChromium = "CRUCIBLE_CHROMIUM"
 
+// startChromium launches headless Chromium with the flags this machine
+// needs (no sandbox as root; no background networking, which the closed
+// network refuses) and a fresh profile; it stops when the test ends.
+func startChromium(t *testing.T, ctx context.Context, chromium string, width, height int) context.Context {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	t.Cleanup(cancelAlloc)
+	b, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(b); err != nil {
+		t.Fatalf("start %s: %v", chromium, err)
+	}
+	return b
+}
+
 // findChromium returns the browser to drive, or "" when there is none.
 func findChromium() string {
 	if p := os.Getenv(EnvChromium); p != "" {
@@ -120,28 +150,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The browser.
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	b, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(b); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
-	}
+	b := startChromium(t, ctx, chromium, 1280, 900)
 
 	do := func(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
