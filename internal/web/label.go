@@ -53,12 +53,9 @@ func NewLabel(cfg LabelConfig) (*Label, error) {
 	}
 	ui := &Server{cfg: Config{Logger: cfg.Logger}, pages: map[string]*template.Template{}}
 	for _, page := range []string{"label", "error"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles,
-			"templates/layout.html", "templates/fragments.html", "templates/"+page+".html")
-		if err != nil {
-			return nil, fmt.Errorf("web: parse %s template: %w", page, err)
+		if err := ui.parsePage(page); err != nil {
+			return nil, err
 		}
-		ui.pages[page] = t
 	}
 	l := &Label{cfg: cfg, ui: ui, mux: http.NewServeMux()}
 	l.mux.Handle("GET /label", ui.handle(l.page))

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,21 +33,6 @@ type PoolStore interface {
 	// Snapshots lists the times of a pool's snapshots, oldest first.
 	Snapshots(ctx context.Context, id string) ([]time.Time, error)
 	Balance(ctx context.Context, account, asset string) (int64, error)
-}
-
-// parsePage parses one page template with the layout, the shared fragments
-// and any extra template files the page uses.
-func (s *Server) parsePage(page string, extra ...string) error {
-	files := []string{"templates/layout.html", "templates/fragments.html", "templates/" + page + ".html"}
-	for _, e := range extra {
-		files = append(files, "templates/"+e+".html")
-	}
-	t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, files...)
-	if err != nil {
-		return fmt.Errorf("web: parse %s template: %w", page, err)
-	}
-	s.pages[page] = t
-	return nil
 }
 
 // addPoolAndEpochPages parses the pool and epoch templates and routes the

@@ -92,12 +92,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
 	for _, page := range []string{"home", "competition", "submission", "error"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles,
-			"templates/layout.html", "templates/fragments.html", "templates/"+page+".html")
-		if err != nil {
-			return nil, fmt.Errorf("web: parse %s template: %w", page, err)
+		if err := s.parsePage(page); err != nil {
+			return nil, err
 		}
-		s.pages[page] = t
 	}
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
@@ -343,4 +340,19 @@ func modeNote(mode string) string {
 		return "the most likely choice by the model's log-probabilities"
 	}
 	return ""
+}
+
+// parsePage parses one page template with the layout, the shared fragments
+// and any extra template files the page uses.
+func (s *Server) parsePage(page string, extra ...string) error {
+	files := []string{"templates/layout.html", "templates/fragments.html", "templates/" + page + ".html"}
+	for _, e := range extra {
+		files = append(files, "templates/"+e+".html")
+	}
+	t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, files...)
+	if err != nil {
+		return fmt.Errorf("web: parse %s template: %w", page, err)
+	}
+	s.pages[page] = t
+	return nil
 }
