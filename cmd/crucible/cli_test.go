@@ -19,6 +19,29 @@ import (
 	"crucible/internal/store/storetest"
 )
 
+// serveInProcess runs `crucible serve` in this process on a fresh SQLite
+// database (loopback model URLs allowed) and returns its URL once healthy.
+// When the test ends it interrupts the server and checks it exits cleanly.
+func serveInProcess(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := freeAddr(t)
+	served := make(chan int, 1)
+	go func() {
+		var o, e bytes.Buffer
+		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr,
+			"--log-level", "error", "--allow-endpoints", "127.0.0.0/8"}, &o, &e)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-served; code != 0 {
+			t.Errorf("serve exited %d after interrupt", code)
+		}
+	})
+	waitHealthy(t, addr)
+	return "http://" + addr
+}
+
 // crucible runs one command line in-process and returns stdout, stderr and the exit code.
 func crucible(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
@@ -77,32 +100,19 @@ func TestLocalEvalEqualsTheServersScore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := freeAddr(t)
-	served := make(chan int, 1)
-	go func() {
-		var o, e bytes.Buffer
-		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr, "--log-level", "error", "--allow-endpoints", "127.0.0.0/8"}, &o, &e)
-	}()
-	server := "http://" + addr
+	server := serveInProcess(t)
 	keyFile := filepath.Join(dir, "me.key")
 	if _, stderr, code := crucible(t, "keys", "new", "--out", keyFile); code != 0 {
 		t.Fatal(stderr)
 	}
 	var comp competition.Competition
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, stderr, code := crucible(t, "competition", "create", "--server", server, "--key", keyFile, "--kind", "mcq",
-			"--dataset", dataset, "--title", "Social IQa", "--json")
-		if code == 0 {
-			if err := json.Unmarshal([]byte(out), &comp); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("competition create: %s", stderr)
-		}
+	out, stderr, code := crucible(t, "competition", "create", "--server", server, "--key", keyFile, "--kind", "mcq",
+		"--dataset", dataset, "--title", "Social IQa", "--json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &comp); err != nil {
+		t.Fatal(err)
 	}
 	if _, stderr, code := crucible(t, "submit", "model", "--server", server, "--key", keyFile, "--competition", comp.ID,
 		"--base-url", models.URL, "--model", "baseline-overlap"); code != 0 {
@@ -125,7 +135,7 @@ func TestLocalEvalEqualsTheServersScore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, stderr, code := crucible(t, "eval", "--kind", "mcq", "--dataset", dataset, "--base-url", models.URL+"/v1",
+	out, stderr, code = crucible(t, "eval", "--kind", "mcq", "--dataset", dataset, "--base-url", models.URL+"/v1",
 		"--model", "baseline-overlap", "--json")
 	if code != 0 {
 		t.Fatal(stderr)
@@ -155,10 +165,6 @@ func TestLocalEvalEqualsTheServersScore(t *testing.T) {
 	statusOut, stderr, code := crucible(t, "status", "--server", server, "--competition", comp.ID)
 	if code != 0 || !strings.Contains(statusOut, "scored") || !strings.Contains(statusOut, "300/300") {
 		t.Fatalf("status: exit %d %q %q", code, statusOut, stderr)
-	}
-	cancel()
-	if code := <-served; code != 0 {
-		t.Fatalf("serve exited %d after interrupt", code)
 	}
 }
 

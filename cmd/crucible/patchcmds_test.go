@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -15,7 +13,6 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
 	"crucible/internal/sandbox"
-	"crucible/internal/store/storetest"
 )
 
 // calcRepo builds a real git repository whose second commit fixes Add and
@@ -85,32 +82,18 @@ func TestCodeFixCompetitionEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := freeAddr(t)
-	served := make(chan int, 1)
-	go func() {
-		var o, e bytes.Buffer
-		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr, "--log-level", "error", "--allow-endpoints", "127.0.0.0/8"}, &o, &e)
-	}()
-	defer func() { cancel(); <-served }()
-	server := "http://" + addr
+	server := serveInProcess(t)
 	key := filepath.Join(dir, "me.key")
 	if _, stderr, code := crucible(t, "keys", "new", "--out", key); code != 0 {
 		t.Fatal(stderr)
 	}
 	var comp competition.Competition
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, stderr, code := crucible(t, "competition", "create", "--server", server, "--key", key, "--kind", "patch", "--tasks", tasksFile, "--title", "calc fixes", "--json")
-		if code == 0 {
-			if err := json.Unmarshal([]byte(out), &comp); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(stderr)
-		}
+	out, stderr, code := crucible(t, "competition", "create", "--server", server, "--key", key, "--kind", "patch", "--tasks", tasksFile, "--title", "calc fixes", "--json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &comp); err != nil {
+		t.Fatal(err)
 	}
 	for name, file := range map[string]string{"reference": fix, "cheat": cheat} {
 		if _, stderr, code := crucible(t, "submit", "patch", "--server", server, "--key", key, "--competition", comp.ID,
@@ -134,7 +117,7 @@ func TestCodeFixCompetitionEndToEnd(t *testing.T) {
 			t.Fatalf("not judged in time: %+v", subs)
 		}
 	}
-	out, stderr, code := crucible(t, "export", "results", "--server", server, "--competition", comp.ID)
+	out, stderr, code = crucible(t, "export", "results", "--server", server, "--competition", comp.ID)
 	if code != 0 {
 		t.Fatal(stderr)
 	}

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"crucible/internal/app"
 	"crucible/internal/competition"
 	"crucible/internal/ledger"
-	"crucible/internal/store/storetest"
 )
 
 func TestAllocatePreviewsRulesToTheUnit(t *testing.T) {
@@ -57,33 +53,19 @@ func TestPoolCommandsOverARealServer(t *testing.T) {
 	if err := os.WriteFile(dataset, app.SampleDataset, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := freeAddr(t)
-	served := make(chan int, 1)
-	go func() {
-		var o, e bytes.Buffer
-		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr, "--log-level", "error", "--allow-endpoints", "127.0.0.0/8"}, &o, &e)
-	}()
-	defer func() { cancel(); <-served }()
-	server := "http://" + addr
+	server := serveInProcess(t)
 	key := filepath.Join(dir, "funder.key")
 	if _, stderr, code := crucible(t, "keys", "new", "--out", key); code != 0 {
 		t.Fatal(stderr)
 	}
 	var p competition.Pool
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, stderr, code := crucible(t, "pool", "create", "--server", server, "--key", key, "--dataset", dataset, "--title", "SIQA pool",
-			"--fund", "5000", "--asset", "USDC", "--allocation", "top-k:60,40", "--start", "now", "--end", "+24h", "--budget", "500/h", "--json")
-		if code == 0 {
-			if err := json.Unmarshal([]byte(out), &p); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(stderr)
-		}
+	out, stderr, code := crucible(t, "pool", "create", "--server", server, "--key", key, "--dataset", dataset, "--title", "SIQA pool",
+		"--fund", "5000", "--asset", "USDC", "--allocation", "top-k:60,40", "--start", "now", "--end", "+24h", "--budget", "500/h", "--json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
 	}
 	if p.BudgetPerHour != 500 || p.Amount != 5000 || p.Rule != "top-k:60,40" || p.PrivateFraction != 0.5 {
 		t.Fatalf("pool %+v", p)
@@ -92,7 +74,7 @@ func TestPoolCommandsOverARealServer(t *testing.T) {
 		"--base-url", "http://127.0.0.1:9/v1", "--model", "m"); code != 0 {
 		t.Fatal(stderr)
 	}
-	out, stderr, code := crucible(t, "ledger", "balance", "--server", server, "--account", ledger.EscrowAccount(p.CompetitionID), "--json")
+	out, stderr, code = crucible(t, "ledger", "balance", "--server", server, "--account", ledger.EscrowAccount(p.CompetitionID), "--json")
 	if code != 0 {
 		t.Fatal(stderr)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -19,7 +17,6 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/competition"
 	"crucible/internal/eval/preference"
-	"crucible/internal/store/storetest"
 )
 
 // prefTasks are organic tasks whose responses are listed best first.
@@ -39,16 +36,7 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 	if err := os.WriteFile(dataset, []byte(prefTasks), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := freeAddr(t)
-	served := make(chan int, 1)
-	go func() {
-		var o, e bytes.Buffer
-		served <- run(ctx, []string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr, "--log-level", "error"}, &o, &e)
-	}()
-	defer func() { cancel(); <-served }()
-	server := "http://" + addr
+	server := serveInProcess(t)
 	keys := map[string]string{}
 	for _, who := range []string{"validator", "m1", "m2", "m3"} {
 		keys[who] = filepath.Join(dir, who+".key")
@@ -58,18 +46,13 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 	}
 
 	var comp competition.Competition
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, stderr, code := crucible(t, "competition", "create", "--kind", "preference", "--server", server, "--key", keys["validator"],
-			"--dataset", dataset, "--title", "Helpful answers", "--ttl", "1h", "--json")
-		if code == 0 {
-			if err := json.Unmarshal([]byte(out), &comp); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(stderr)
-		}
+	out, stderr, code := crucible(t, "competition", "create", "--kind", "preference", "--server", server, "--key", keys["validator"],
+		"--dataset", dataset, "--title", "Helpful answers", "--ttl", "1h", "--json")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &comp); err != nil {
+		t.Fatal(err)
 	}
 	if comp.Kind != competition.KindPreference || comp.Items != 2 {
 		t.Fatalf("competition %+v", comp)
