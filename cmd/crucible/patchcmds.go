@@ -94,23 +94,37 @@ func runPatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
+	err = writeOutput(*out, stdout, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, t := range tasks {
+			if err := enc.Encode(t); err != nil {
+				return err
+			}
 		}
-		defer f.Close()
-		w = f
-	}
-	enc := json.NewEncoder(w)
-	for _, t := range tasks {
-		if err := enc.Encode(t); err != nil {
-			return err
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "mined %d task(s)\n", len(tasks))
 	return nil
+}
+
+// writeOutput runs write on the file at path, or on stdout when path is "",
+// and reports a failure to close the file (a write that did not land).
+func writeOutput(path string, stdout io.Writer, write func(w io.Writer) error) error {
+	if path == "" {
+		return write(stdout)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // exportLine is one evaluated item in `crucible export results`.
@@ -151,39 +165,36 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	enc := json.NewEncoder(w)
 	lines := 0
-	for _, s := range subs {
-		for offset := 0; ; {
-			page, err := c.Results(ctx, s.ID, offset, 1000)
-			if err != nil {
-				return err
-			}
-			for _, r := range page.Results {
-				l := exportLine{Competition: *comp, Submission: s.ID, Name: s.Name, Submitter: s.Submitter, State: string(s.State),
-					Item: r.Index, Prediction: r.Prediction, Correct: r.Correct, Score: r.Score, Verdict: r.Detail}
-				if s.Patch != nil {
-					l.Task, l.Patch = s.Patch.Task, s.Patch.Diff
-				}
-				if err := enc.Encode(l); err != nil {
+	err = writeOutput(*out, stdout, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, s := range subs {
+			for offset := 0; ; {
+				page, err := c.Results(ctx, s.ID, offset, 1000)
+				if err != nil {
 					return err
 				}
-				lines++
-			}
-			offset += len(page.Results)
-			if len(page.Results) == 0 || offset >= page.Total {
-				break
+				for _, r := range page.Results {
+					l := exportLine{Competition: *comp, Submission: s.ID, Name: s.Name, Submitter: s.Submitter, State: string(s.State),
+						Item: r.Index, Prediction: r.Prediction, Correct: r.Correct, Score: r.Score, Verdict: r.Detail}
+					if s.Patch != nil {
+						l.Task, l.Patch = s.Patch.Task, s.Patch.Diff
+					}
+					if err := enc.Encode(l); err != nil {
+						return err
+					}
+					lines++
+				}
+				offset += len(page.Results)
+				if len(page.Results) == 0 || offset >= page.Total {
+					break
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "exported %d item(s) from %d submission(s)\n", lines, len(subs))
 	return nil

@@ -257,14 +257,7 @@ func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	return c.ExportPreferences(ctx, w, *id, *format, *pairs, *preview)
+	return writeOutput(*out, stdout, func(w io.Writer) error {
+		return c.ExportPreferences(ctx, w, *id, *format, *pairs, *preview)
+	})
 }
