@@ -1,7 +1,10 @@
 # Crucible's everyday commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: demo test bench lint
+.PHONY: demo test fuzz bench lint
+
+# FUZZTIME bounds each native Go fuzz target's run in `make fuzz` (and so in CI).
+FUZZTIME ?= 10s
 
 demo:
 	$(GO) run ./cmd/crucible demo
@@ -9,6 +12,17 @@ demo:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) fuzz
+
+# fuzz runs every FuzzXxx target for FUZZTIME, one at a time (go test -fuzz
+# takes one target per run); seed corpora live beside them in testdata/fuzz.
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -r -n1 dirname | sort -u); do \
+	  for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //'); do \
+	    echo "fuzz ./$$dir $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$dir; \
+	  done; \
+	done
 
 bench:
 	$(GO) run ./bench/eval-throughput
