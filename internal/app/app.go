@@ -52,8 +52,13 @@ type Config struct {
 	Logger      *slog.Logger
 
 	// Consensus configures registration, stakes, admins and emissions of
-	// the validator network (DB, Clock and EpochLength are filled in).
+	// the validator network (DB, Clock and EpochLength are filled in). Its
+	// admins are the operators: they also deposit money and may force a
+	// pool's settlement.
 	Consensus validator.Config
+	// DemoFunding lets pools be funded from external with nothing behind
+	// it (the demo); otherwise funders need an operator's deposit first.
+	DemoFunding bool
 }
 
 // App is an opened Crucible: database, queue and API.
@@ -97,7 +102,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	planner := kinds.Planner{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
-	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger})
+	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
+		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
 	consensus := validator.New(cfg.Consensus)
 	if !cfg.NoWork {
