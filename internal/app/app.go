@@ -68,6 +68,7 @@ type App struct {
 	API      *api.Server
 	Registry *prometheus.Registry
 	Epochs   *epoch.Service
+	Pools    *pool.Service
 	cfg      Config
 }
 
@@ -119,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, cfg: cfg}
+	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg}
 	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
 		Validators: consensus})
 	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})

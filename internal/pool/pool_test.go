@@ -379,3 +379,49 @@ func countTrue(bs []bool) int {
 	}
 	return n
 }
+
+// TestAPoolAtTheLargestBudgetKeepsEvaluating replays the budget overflow: a
+// pool at 10^7 items per hour over a year, ticked a day after its start,
+// must evaluate its entrant (the overflowed allowance was negative and
+// stopped evaluation for good); budgets and lengths beyond the bounds are
+// refused.
+func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			f := newFixture(t, d.URL)
+			ctx := context.Background()
+			f.deposit(t, "ed25519:f", 100)
+			terms := pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset), Fund: 100, Asset: "USDC", Allocation: "winner-take-all",
+				Start: start, End: start.Add(365 * 24 * time.Hour), BudgetPerHour: pool.MaxBudgetPerHour}
+			for _, bad := range []struct {
+				change func(*pool.CreateRequest)
+				want   string
+			}{
+				{func(r *pool.CreateRequest) { r.BudgetPerHour = pool.MaxBudgetPerHour + 1 }, "budget must be between 1 and 10000000"},
+				{func(r *pool.CreateRequest) { r.End = r.Start.Add(pool.MaxLength + time.Second) }, "at most"},
+			} {
+				req := terms
+				bad.change(&req)
+				if _, err := f.svc.Create(ctx, "ed25519:f", req); err == nil || !strings.Contains(err.Error(), bad.want) {
+					t.Fatalf("creating %+v: %v; want a refusal saying %q", req, err, bad.want)
+				}
+			}
+			p, err := f.svc.Create(ctx, "ed25519:f", terms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:m", pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Set(start.Add(24 * time.Hour))
+			if err := f.svc.Tick(ctx, p.CompetitionID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.db.GetSubmission(ctx, sub.ID)
+			if err != nil || got.ItemsDone != 300 || got.State != competition.StateScored {
+				t.Fatalf("a day into the pool the entrant is %s with %d/300 items (%v); want all evaluated and scored", got.State, got.ItemsDone, err)
+			}
+		})
+	}
+}
