@@ -132,7 +132,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			flags: func(fs *flag.FlagSet) {
 				force = fs.Bool("force", false, "settle before the final evaluation tick (the pool's funder or an operator key only)")
 			}},
-			func(c *client.Client, id string) (competition.Settlement, error) { return c.SettlePool(ctx, id, *force) },
+			func(c *client.Client, id string) (competition.Settlement, error) {
+				return c.SettlePool(ctx, id, *force)
+			},
 			func(w io.Writer, st competition.Settlement) error {
 				fmt.Fprintf(w, "settled %s by %s: %d units\n", st.SettledAt.Format(time.RFC3339), st.Rule, st.Amount)
 				if st.ForcedBy != "" {
