@@ -265,6 +265,9 @@ func TestDemoFundingIsCappedToo(t *testing.T) {
 			wantRefusal(t, "a second demo pool beyond the cap", err, http.StatusBadRequest, "cap")
 			_, err = h.createPool(math.MaxInt64)
 			wantRefusal(t, "a demo pool of 2^63−1", err, http.StatusBadRequest, "cap")
+			if got := balance(t, h.stranger, ""); got != 0 {
+				t.Fatalf("the balances sum to %d; want 0 (external holds minus the rest)", got)
+			}
 			if got := balance(t, h.stranger, ledger.External); got != -ledger.MaxSupply {
 				t.Fatalf("external holds %d; want −MaxSupply", got)
 			}
