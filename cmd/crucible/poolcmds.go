@@ -104,6 +104,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(w, "pool %s  %q  %s\nfund %d %s  escrow %d  rule %s\nschedule %s → %s  refresh %s\nbudget %d/h: %d used of %d allowed so far  private fraction %.2f\n\n",
 					p.CompetitionID, p.Title, p.State, p.Amount, p.Asset, st.Escrow, p.Rule, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339),
 					p.Refresh, p.BudgetPerHour, st.BudgetUsed, st.BudgetSoFar, p.PrivateFraction)
+				if p.Settlement != nil && p.Settlement.ForcedBy != "" {
+					fmt.Fprintf(w, "settlement forced before the final evaluation tick by %s\n\n", p.Settlement.ForcedBy)
+				}
 				printStatus(w, st.Entrants, isTerminal(w))
 				return nil
 			})

@@ -135,4 +135,7 @@ func TestPoolCommandsOverARealServer(t *testing.T) {
 		!strings.Contains(out, "refunded to the funder: 100") {
 		t.Fatalf("forced settlement: exit %d, %q %q", code, out, stderr)
 	}
+	if out, stderr, code := crucible(t, "pool", "status", "--server", server, "--pool", p.CompetitionID); code != 0 || !strings.Contains(out, "forced before the final evaluation tick by "+funderID) {
+		t.Fatalf("pool status of a forced settlement: %d %q %q", code, out, stderr)
+	}
 }
