@@ -1,8 +1,10 @@
-// Package pool owns funded benchmark pools: creating a pool (a competition
-// whose prize is escrowed in the ledger), entrants joining it, evaluation
-// ticks that spend the hourly inference budget round-robin, leaderboard
-// snapshots on the refresh schedule, and the exactly-once settlement that
-// ranks entrants on the private items and pays them by the allocation rule.
+// Package pool owns funded benchmark pools: operators' deposits into
+// funders' accounts, creating a pool (a competition whose prize moves from
+// its funder's account into escrow), entrants joining it (the only way in),
+// evaluation ticks that spend the hourly inference budget round-robin,
+// leaderboard snapshots on the refresh schedule, and the exactly-once
+// settlement after the final tick that ranks entrants on the private items
+// and pays them by the allocation rule.
 // Every schedule runs on the injected clock. It uses the store, the kind
 // registry and the ledger; it must never import the API or the CLI.
 package pool
