@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -102,6 +104,9 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(w, "pool %s  %q  %s\nfund %d %s  escrow %d  rule %s\nschedule %s → %s  refresh %s\nbudget %d/h: %d used of %d allowed so far  private fraction %.2f\n\n",
 					p.CompetitionID, p.Title, p.State, p.Amount, p.Asset, st.Escrow, p.Rule, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339),
 					p.Refresh, p.BudgetPerHour, st.BudgetUsed, st.BudgetSoFar, p.PrivateFraction)
+				if p.Settlement != nil && p.Settlement.ForcedBy != "" {
+					fmt.Fprintf(w, "settlement forced before the final evaluation tick by %s\n\n", p.Settlement.ForcedBy)
+				}
 				printStatus(w, st.Entrants, isTerminal(w))
 				return nil
 			})
@@ -120,12 +125,24 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return nil
 			})
 	default:
+		var force *bool
 		return runShow(ctx, args, stdout, stderr, showSpec{name: "pool settle", idFlag: "pool", needKey: true,
-			summary: "Settle an ended pool: rank on the private items, apply the allocation rule, pay, close.\nIt happens exactly once; asking again prints the first result.",
-			example: "crucible pool settle --pool c-abc --key me.key"},
-			func(c *client.Client, id string) (competition.Settlement, error) { return c.SettlePool(ctx, id) },
+			summary: "Settle an ended pool: rank on the private items, apply the allocation rule, pay, close.\n" +
+				"It happens exactly once; asking again prints the first result. The server's evaluation tick after\n" +
+				"the end spends the rest of the budget and settles the pool itself; before that tick only the\n" +
+				"funder or an operator may settle, with --force (recorded in the settlement).",
+			example: "crucible pool settle --pool c-abc --key me.key",
+			flags: func(fs *flag.FlagSet) {
+				force = fs.Bool("force", false, "settle before the final evaluation tick (the pool's funder or an operator key only)")
+			}},
+			func(c *client.Client, id string) (competition.Settlement, error) {
+				return c.SettlePool(ctx, id, *force)
+			},
 			func(w io.Writer, st competition.Settlement) error {
 				fmt.Fprintf(w, "settled %s by %s: %d units\n", st.SettledAt.Format(time.RFC3339), st.Rule, st.Amount)
+				if st.ForcedBy != "" {
+					fmt.Fprintf(w, "forced before the final evaluation tick by %s\n", st.ForcedBy)
+				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tPRIVATE SCORE\tITEMS\tUNITS\tACCOUNT")
 				for _, po := range st.Payouts {
@@ -198,9 +215,12 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "balance", "history")
+	verb, args, err := subcommand(args, "balance", "history", "deposit")
 	if err != nil {
 		return err
+	}
+	if verb == "deposit" {
+		return ledgerDeposit(ctx, args, stdout, stderr)
 	}
 	fs := newFlags("ledger "+verb, "Show ledger balances (derived from entries) or the transfers touching an account.\n"+
 		"Accounts: external, funder:<key>, escrow:<pool>, participant:<key>, fee.",
@@ -246,6 +266,53 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.At.Format(time.RFC3339), p.Transfer.Kind, p.Transfer.Asset, strings.Join(legs, ", "), p.Transfer.Key)
 	}
 	return tw.Flush()
+}
+
+func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ledger deposit", "Credit a funder's account with money received outside Crucible, so the funder can fund pools.\n"+
+		"Signed by an operator key (one the server was started with as --admin-key). Retrying with the same\n"+
+		"--idempotency-key moves nothing; the money in the ledger is capped at 2^62 base units per asset.",
+		"crucible ledger deposit --to ed25519:... --amount 1000000 --asset USDC --idempotency-key wire-2026-12-06 --key operator.key", stderr)
+	cf := addClientFlags(fs)
+	to := fs.String("to", "", "the funder's key id (as printed by `crucible keys new`) or account funder:<key id>")
+	amount := fs.Int64("amount", 0, "integer base units")
+	asset := fs.String("asset", "", "asset name, e.g. USDC")
+	idem := fs.String("idempotency-key", "", "names this deposit, so a retry is not paid twice (default: a fresh random key)")
+	asJSON := fs.Bool("json", false, "print JSON (the posted transfer; replayed is true when nothing moved)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *to == "" || *amount == 0 || *asset == "" {
+		return usagef("--to, --amount and --asset are required")
+	}
+	if *idem == "" {
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		*idem = hex.EncodeToString(b[:])
+	}
+	c, err := cf.client(true)
+	if err != nil {
+		return err
+	}
+	posted, err := c.Deposit(ctx, pool.DepositRequest{To: *to, Amount: *amount, Asset: *asset, IdempotencyKey: *idem})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, posted)
+	}
+	verb := "deposited"
+	if posted.Replayed {
+		verb = "already deposited (nothing moved)"
+	}
+	for _, e := range posted.Transfer.Legs {
+		if e.Amount > 0 {
+			fmt.Fprintf(stdout, "%s %d %s to %s (idempotency key %s)\n", verb, e.Amount, posted.Transfer.Asset, e.Account, *idem)
+		}
+	}
+	return nil
 }
 
 func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) error {

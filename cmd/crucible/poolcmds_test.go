@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"crucible/internal/app"
 	"crucible/internal/competition"
@@ -53,14 +55,37 @@ func TestPoolCommandsOverARealServer(t *testing.T) {
 	if err := os.WriteFile(dataset, app.SampleDataset, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	server := serveInProcess(t)
-	key := filepath.Join(dir, "funder.key")
-	if _, stderr, code := crucible(t, "keys", "new", "--out", key); code != 0 {
-		t.Fatal(stderr)
+	newKey := func(name string) (file, id string) {
+		file = filepath.Join(dir, name+".key")
+		out, stderr, code := crucible(t, "keys", "new", "--out", file, "--json")
+		var k struct {
+			KeyID string `json:"key_id"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &k) != nil {
+			t.Fatalf("keys new: %d %q %q", code, out, stderr)
+		}
+		return file, k.KeyID
+	}
+	operator, operatorID := newKey("operator")
+	key, funderID := newKey("funder")
+	// No workers: no evaluation tick settles the ended pool below before the test does.
+	server := serveInProcess(t, "--admin-key", operatorID, "--no-work")
+	poolCreate := []string{"pool", "create", "--server", server, "--key", key, "--dataset", dataset, "--title", "SIQA pool", "--json"}
+	create := append(slices.Clone(poolCreate), "--fund", "5000", "--asset", "USDC", "--allocation", "top-k:60,40", "--start", "now", "--end", "+24h", "--budget", "500/h")
+	if _, stderr, code := crucible(t, create...); code != 1 || !strings.Contains(stderr, "insufficient funds") || !strings.Contains(stderr, "ledger deposit") {
+		t.Fatalf("creating a pool without money: exit %d, %q; want a refusal pointing to ledger deposit", code, stderr)
+	}
+	deposit := []string{"ledger", "deposit", "--server", server, "--to", funderID, "--amount", "5000", "--asset", "USDC", "--idempotency-key", "wire-1"}
+	if _, stderr, code := crucible(t, append(deposit, "--key", key)...); code != 1 || !strings.Contains(stderr, "403") {
+		t.Fatalf("a deposit signed by the funder: exit %d, %q; want a 403 refusal", code, stderr)
+	}
+	for _, want := range []string{"deposited 5000 USDC to funder:" + funderID, "already deposited (nothing moved)"} {
+		if out, stderr, code := crucible(t, append(deposit, "--key", operator)...); code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("ledger deposit: exit %d, %q %q; want %q", code, out, stderr, want)
+		}
 	}
 	var p competition.Pool
-	out, stderr, code := crucible(t, "pool", "create", "--server", server, "--key", key, "--dataset", dataset, "--title", "SIQA pool",
-		"--fund", "5000", "--asset", "USDC", "--allocation", "top-k:60,40", "--start", "now", "--end", "+24h", "--budget", "500/h", "--json")
+	out, stderr, code := crucible(t, create...)
 	if code != 0 {
 		t.Fatal(stderr)
 	}
@@ -82,10 +107,35 @@ func TestPoolCommandsOverARealServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &bals); err != nil || len(bals) != 1 || bals[0].Amount != 5000 {
 		t.Fatalf("escrow balances %s (%v), want 5000", out, err)
 	}
-	if _, stderr, code := crucible(t, "pool", "settle", "--server", server, "--key", key, "--pool", p.CompetitionID); code != 1 || !strings.Contains(stderr, "409") {
-		t.Fatalf("settling an open pool: exit %d, %q; want a 409 refusal", code, stderr)
+	for _, force := range []string{"--force=false", "--force"} {
+		if _, stderr, code := crucible(t, "pool", "settle", "--server", server, "--key", key, "--pool", p.CompetitionID, force); code != 1 || !strings.Contains(stderr, "409") {
+			t.Fatalf("settling an open pool (%s): exit %d, %q; want a 409 refusal", force, code, stderr)
+		}
 	}
 	if out, stderr, code := crucible(t, "pool", "status", "--server", server, "--pool", p.CompetitionID); code != 0 || !strings.Contains(out, "escrow 5000") {
 		t.Fatalf("pool status: %d %q %q", code, out, stderr)
+	}
+
+	// A pool that has already ended waits for its final evaluation tick,
+	// unless its funder forces settlement.
+	if _, stderr, code := crucible(t, "ledger", "deposit", "--server", server, "--key", operator, "--to", "funder:"+funderID,
+		"--amount", "100", "--asset", "USDC"); code != 0 {
+		t.Fatal(stderr)
+	}
+	out, stderr, code = crucible(t, append(poolCreate, "--fund", "100", "--asset", "USDC", "--allocation", "winner-take-all",
+		"--start", time.Now().Add(-48*time.Hour).Format(time.RFC3339), "--end", time.Now().Add(-24*time.Hour).Format(time.RFC3339))...)
+	if code != 0 || json.Unmarshal([]byte(out), &p) != nil {
+		t.Fatalf("creating an ended pool: %d %q", code, stderr)
+	}
+	settle := []string{"pool", "settle", "--server", server, "--key", key, "--pool", p.CompetitionID}
+	if _, stderr, code := crucible(t, settle...); code != 1 || !strings.Contains(stderr, "409") || !strings.Contains(stderr, "next evaluation tick") {
+		t.Fatalf("settling before the final tick: exit %d, %q; want a 409 refusal", code, stderr)
+	}
+	if out, stderr, code := crucible(t, append(settle, "--force")...); code != 0 || !strings.Contains(out, "forced before the final evaluation tick by "+funderID) ||
+		!strings.Contains(out, "refunded to the funder: 100") {
+		t.Fatalf("forced settlement: exit %d, %q %q", code, out, stderr)
+	}
+	if out, stderr, code := crucible(t, "pool", "status", "--server", server, "--pool", p.CompetitionID); code != 0 || !strings.Contains(out, "forced before the final evaluation tick by "+funderID) {
+		t.Fatalf("pool status of a forced settlement: %d %q %q", code, out, stderr)
 	}
 }

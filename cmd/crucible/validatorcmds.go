@@ -49,7 +49,7 @@ type consensusFlags struct {
 
 func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 	admins := &stringList{}
-	fs.Var(admins, "admin-key", "key id allowed to set validator stakes and close consensus epochs (repeat or comma-separate; env CRUCIBLE_ADMIN_KEY)")
+	fs.Var(admins, "admin-key", "operator key id: may set validator stakes, close consensus epochs, deposit money into funders' accounts and force a pool's settlement (repeat or comma-separate; env CRUCIBLE_ADMIN_KEY)")
 	return consensusFlags{
 		admins:     admins,
 		maxUIDs:    fs.Int("max-uids", validator.DefaultMaxUIDs, "miner registrations (UIDs) before a new one replaces the non-immune miner with the lowest last incentive"),

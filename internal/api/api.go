@@ -84,6 +84,7 @@ var routes = []route{
 	{"POST", "/api/v1/pools/{id}/settle", true, (*Server).settlePool},
 	{"GET", "/api/v1/ledger/balances", false, (*Server).balances},
 	{"GET", "/api/v1/ledger/history", false, (*Server).history},
+	{"POST", "/api/v1/ledger/deposits", true, (*Server).deposit},
 	{"POST", "/api/v1/allocate", false, (*Server).allocate},
 }
 

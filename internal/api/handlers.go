@@ -2,6 +2,7 @@ package api
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -128,6 +129,13 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	}
 	c, err := s.cfg.DB.GetCompetition(ctx, r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	// A pool's entrants are evaluated within its budget and only while it is
+	// open; a submission here would be evaluated in full at any time.
+	if _, err := s.cfg.DB.GetPool(ctx, c.ID); err == nil {
+		return &httpError{http.StatusConflict, fmt.Sprintf("%s is a funded pool: enter it while it is open with POST /api/v1/pools/%s/entries (crucible pool join)", c.ID, c.ID)}
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	now := s.cfg.Clock.Now().UTC()

@@ -41,6 +41,13 @@ type PoolStatus struct {
 	Escrow      int64                    `json:"escrow"`
 }
 
+// SettlePoolRequest is the (optional) body of POST /api/v1/pools/{id}/settle.
+type SettlePoolRequest struct {
+	// Force settles an ended pool before its final evaluation tick; only
+	// its funder or an operator may, and the settlement records who did.
+	Force bool `json:"force,omitempty"`
+}
+
 // AllocateRequest is the body of POST /api/v1/allocate: a preview of a rule.
 type AllocateRequest struct {
 	Rule   string             `json:"rule"`
@@ -131,14 +138,41 @@ func (s *Server) poolLeaderboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) settlePool(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.cfg.Pools.Settle(r.Context(), r.PathValue("id"))
-	if errors.Is(err, pool.ErrNotEnded) {
-		return &httpError{http.StatusConflict, err.Error()}
+	var req SettlePoolRequest
+	if r.ContentLength != 0 { // an empty body asks for a regular settlement
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
 	}
-	if err != nil {
+	st, err := s.cfg.Pools.Settle(r.Context(), r.PathValue("id"), signer(r.Context()), req.Force)
+	switch {
+	case errors.Is(err, pool.ErrNotEnded), errors.Is(err, pool.ErrFinalTickPending):
+		return &httpError{http.StatusConflict, err.Error()}
+	case errors.Is(err, pool.ErrForbidden):
+		return &httpError{http.StatusForbidden, err.Error()}
+	case err != nil:
 		return err
 	}
 	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) deposit(w http.ResponseWriter, r *http.Request) error {
+	var req pool.DepositRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	posted, err := s.cfg.Pools.Deposit(r.Context(), signer(r.Context()), req)
+	if errors.Is(err, pool.ErrForbidden) {
+		return &httpError{http.StatusForbidden, err.Error()}
+	}
+	if err != nil {
+		return badRequest("deposit: %v", err)
+	}
+	code := http.StatusCreated
+	if posted.Replayed {
+		code = http.StatusOK
+	}
+	return writeJSON(w, code, posted)
 }
 
 func (s *Server) balances(w http.ResponseWriter, r *http.Request) error {

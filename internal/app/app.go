@@ -52,8 +52,13 @@ type Config struct {
 	Logger      *slog.Logger
 
 	// Consensus configures registration, stakes, admins and emissions of
-	// the validator network (DB, Clock and EpochLength are filled in).
+	// the validator network (DB, Clock and EpochLength are filled in). Its
+	// admins are the operators: they also deposit money and may force a
+	// pool's settlement.
 	Consensus validator.Config
+	// DemoFunding lets pools be funded from external with nothing behind
+	// it (the demo); otherwise funders need an operator's deposit first.
+	DemoFunding bool
 }
 
 // App is an opened Crucible: database, queue and API.
@@ -63,6 +68,7 @@ type App struct {
 	API      *api.Server
 	Registry *prometheus.Registry
 	Epochs   *epoch.Service
+	Pools    *pool.Service
 	cfg      Config
 }
 
@@ -97,7 +103,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	planner := kinds.Planner{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
-	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger})
+	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
+		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
 	consensus := validator.New(cfg.Consensus)
 	if !cfg.NoWork {
@@ -113,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, cfg: cfg}
+	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg}
 	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
 		Validators: consensus})
 	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})

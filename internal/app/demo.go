@@ -92,9 +92,10 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	// The demo's baseline model server runs on loopback, which submitted
-	// URLs may not reach unless the operator allows it: the demo does.
+	// URLs may not reach unless the operator allows it: the demo does. Pools
+	// created against a demo kept serving (--serve) are funded from nothing.
 	a, err := Open(ctx, Config{Database: cfg.Database, Listen: cfg.Listen, Logger: logger, Slice: 10 * time.Second,
-		AllowEndpoints: "127.0.0.0/8,::1/128"})
+		AllowEndpoints: "127.0.0.0/8,::1/128", DemoFunding: true})
 	if err != nil {
 		return nil, err
 	}

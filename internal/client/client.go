@@ -222,10 +222,17 @@ func (c *Client) PoolLeaderboard(ctx context.Context, id, at string) (competitio
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
-// SettlePool settles an ended pool (once).
-func (c *Client) SettlePool(ctx context.Context, id string) (competition.Settlement, error) {
+// SettlePool settles an ended pool (once); force settles it before its
+// final evaluation tick, for its funder or an operator.
+func (c *Client) SettlePool(ctx context.Context, id string, force bool) (competition.Settlement, error) {
 	var out competition.Settlement
-	return out, c.do(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(id)+"/settle", nil, &out)
+	return out, c.do(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(id)+"/settle", api.SettlePoolRequest{Force: force}, &out)
+}
+
+// Deposit credits a funder's account (an operator key only).
+func (c *Client) Deposit(ctx context.Context, req pool.DepositRequest) (ledger.Posted, error) {
+	var out ledger.Posted
+	return out, c.do(ctx, http.MethodPost, "/api/v1/ledger/deposits", req, &out)
 }
 
 // Balances returns ledger balances of one account ("" for all).

@@ -28,10 +28,14 @@ type Pool struct {
 	Refresh       time.Duration `json:"refresh"`
 	// PrivateFraction of the items (chosen by Seed) ranks the final payout;
 	// the public leaderboard uses the rest.
-	PrivateFraction float64     `json:"private_fraction"`
-	Seed            uint64      `json:"seed"`
-	State           PoolState   `json:"state"`
-	Settlement      *Settlement `json:"settlement,omitempty"`
+	PrivateFraction float64   `json:"private_fraction"`
+	Seed            uint64    `json:"seed"`
+	State           PoolState `json:"state"`
+	// FinalTickAt is when the final evaluation tick ran: the first tick at or
+	// after End, which spends the budget accrued up to End. Settlement
+	// without force waits for it.
+	FinalTickAt *time.Time  `json:"final_tick_at,omitempty"`
+	Settlement  *Settlement `json:"settlement,omitempty"`
 }
 
 // Settlement is the once-only result of a pool's end.
@@ -42,6 +46,9 @@ type Settlement struct {
 	Payouts   []Payout  `json:"payouts"`
 	// Refunded is what the rule left unassigned, returned to the funder.
 	Refunded int64 `json:"refunded"`
+	// ForcedBy is the key (the funder's or an operator's) that settled the
+	// pool before its final evaluation tick; empty for a regular settlement.
+	ForcedBy string `json:"forced_by,omitempty"`
 }
 
 // Payout is one entrant's line in a settlement.

@@ -15,7 +15,8 @@
 //
 // Only external may go negative; its balance is minus the net money in the
 // system, so for every asset the sum over all other accounts equals total
-// deposits minus total withdrawals.
+// deposits minus total withdrawals. That net is capped at MaxSupply, so every
+// balance, and every running sum of an account's entries, fits in an int64.
 package ledger
 
 import (
@@ -70,8 +71,20 @@ var (
 	accountRE = regexp.MustCompile(`^(external|fee|(funder|escrow|participant|validator|miner):[^\s]{1,200})$`)
 )
 
+// MaxSupply caps the money in the ledger per asset (what came in from
+// external and has not gone back), in base units: 2^62. No account then holds
+// more than MaxSupply, external never holds less than −MaxSupply, and a
+// database SUM over any account's entries in the order they were posted never
+// leaves the int64 range, on SQLite (which fails on overflow) as on
+// PostgreSQL (whose bigint SUM is numeric, scanned back into int64).
+const MaxSupply int64 = 1 << 62
+
 // ErrInsufficientFunds is returned when a transfer would overdraw an account.
 var ErrInsufficientFunds = errors.New("insufficient funds")
+
+// ErrSupplyCap is returned when a transfer from external would bring the
+// money in the ledger above MaxSupply.
+var ErrSupplyCap = errors.New("ledger supply cap")
 
 // Validate checks that a transfer is well formed and balanced.
 func (t Transfer) Validate() error {
@@ -92,6 +105,9 @@ func (t Transfer) Validate() error {
 		}
 		if e.Amount == 0 {
 			return fmt.Errorf("entry on %s has amount 0", e.Account)
+		}
+		if e.Amount > MaxSupply || e.Amount < -MaxSupply {
+			return fmt.Errorf("entry on %s moves %d units, more than the ledger's cap of %d per asset", e.Account, e.Amount, MaxSupply)
 		}
 		if seen[e.Account] {
 			return fmt.Errorf("account %s appears twice in one transfer", e.Account)

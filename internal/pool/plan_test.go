@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"math/big"
 	"testing"
 	"time"
 )
@@ -81,5 +82,40 @@ func TestShare(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAllowedIsExactAtTenMillionPerHourOverAYear checks the allowance at the
+// largest budget over a year against exact big-integer arithmetic: the
+// int64 product of items and nanoseconds overflowed after 15 minutes at this
+// budget (after a day at 100,000/h), turning the allowance negative.
+func TestAllowedIsExactAtTenMillionPerHourOverAYear(t *testing.T) {
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	year := 365 * 24 * time.Hour
+	end := start.Add(year)
+	exact := func(d time.Duration) int64 {
+		q := new(big.Int).Mul(big.NewInt(MaxBudgetPerHour), big.NewInt(int64(d)))
+		return q.Quo(q, big.NewInt(int64(time.Hour))).Int64()
+	}
+	prev := 0
+	// Steps of a little under a minute (an odd number of nanoseconds, so
+	// the remainders vary), then the end itself and beyond it.
+	step := time.Minute - 7*time.Nanosecond
+	for d := time.Duration(0); d <= year+step; d += step {
+		at := min(d, year)
+		got := Allowed(MaxBudgetPerHour, start, end, start.Add(d))
+		if int64(got) != exact(at) {
+			t.Fatalf("at %s: allowed %d, exactly %d", d, got, exact(at))
+		}
+		if got < prev {
+			t.Fatalf("at %s: allowed %d went down from %d", d, got, prev)
+		}
+		prev = got
+	}
+	if want := int(MaxBudgetPerHour) * 24 * 365; prev != want {
+		t.Fatalf("a year at %d/h allows %d, want %d", MaxBudgetPerHour, prev, want)
+	}
+	if got := Allowed(100_000, start, end, start.Add(25*time.Hour)); got != 2_500_000 {
+		t.Fatalf("25 hours at 100,000/h allow %d, want 2,500,000", got)
 	}
 }

@@ -1,8 +1,10 @@
-// Package pool owns funded benchmark pools: creating a pool (a competition
-// whose prize is escrowed in the ledger), entrants joining it, evaluation
-// ticks that spend the hourly inference budget round-robin, leaderboard
-// snapshots on the refresh schedule, and the exactly-once settlement that
-// ranks entrants on the private items and pays them by the allocation rule.
+// Package pool owns funded benchmark pools: operators' deposits into
+// funders' accounts, creating a pool (a competition whose prize moves from
+// its funder's account into escrow), entrants joining it (the only way in),
+// evaluation ticks that spend the hourly inference budget round-robin,
+// leaderboard snapshots on the refresh schedule, and the exactly-once
+// settlement after the final tick that ranks entrants on the private items
+// and pays them by the allocation rule.
 // Every schedule runs on the injected clock. It uses the store, the kind
 // registry and the ledger; it must never import the API or the CLI.
 package pool
@@ -31,15 +33,28 @@ import (
 	"crucible/internal/store"
 )
 
-// Defaults of pool terms.
+// Defaults and bounds of pool terms. The bounds keep every budget
+// computation far inside int64 (MaxBudgetPerHour × MaxLength in nanoseconds
+// fits in 128 bits with room to spare; the allowance itself stays below 10^12).
 const (
 	DefaultBudgetPerHour   = 1000
 	DefaultRefresh         = 24 * time.Hour
 	DefaultPrivateFraction = 0.5
+	MaxBudgetPerHour       = 10_000_000
+	MaxLength              = 10 * 365 * 24 * time.Hour
 )
 
-// ErrNotEnded is returned by Settle before the pool's end time.
-var ErrNotEnded = errors.New("pool has not ended")
+// Errors of Settle and Deposit, for callers that map them to statuses.
+var (
+	// ErrNotEnded is returned by Settle before the pool's end time.
+	ErrNotEnded = errors.New("pool has not ended")
+	// ErrFinalTickPending is returned by Settle, without force, after the
+	// end but before the final evaluation tick has run.
+	ErrFinalTickPending = errors.New("the pool's final evaluation tick has not run yet")
+	// ErrForbidden is returned when a key asks for what only the funder or
+	// an operator may do.
+	ErrForbidden = errors.New("not allowed for this key")
+)
 
 // Planner builds evaluators for submissions (kinds.Planner in production).
 type Planner interface {
@@ -54,6 +69,13 @@ type Config struct {
 	Logger  *slog.Logger
 	// ItemConcurrency is how many items of one entrant a tick evaluates at once.
 	ItemConcurrency int
+	// Operators are the key ids (serve --admin-key) that may deposit money
+	// into funders' accounts and force any pool's settlement.
+	Operators []string
+	// ExternalFunding makes Create deposit a pool's fund from external, with
+	// nothing behind it, before escrowing it: for the demo only. Otherwise a
+	// pool is funded from its funder's account, which an operator credits.
+	ExternalFunding bool
 }
 
 // Service runs pools.
@@ -93,8 +115,8 @@ type CreateRequest struct {
 }
 
 // Create validates a pool, stores it with its competition and moves the fund
-// from outside into the funder's account and on into the pool's escrow, all
-// in one transaction.
+// from the funder's account into the pool's escrow, all in one transaction;
+// a funder without the money is refused.
 func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) (competition.Pool, error) {
 	if req.BudgetPerHour == 0 {
 		req.BudgetPerHour = DefaultBudgetPerHour
@@ -114,8 +136,10 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 		return competition.Pool{}, fmt.Errorf("fund must be a positive number of base units, got %d", req.Fund)
 	case !req.End.After(req.Start):
 		return competition.Pool{}, fmt.Errorf("end %s must be after start %s", req.End.Format(time.RFC3339), req.Start.Format(time.RFC3339))
-	case req.BudgetPerHour < 0:
-		return competition.Pool{}, fmt.Errorf("budget must be positive, got %d/h", req.BudgetPerHour)
+	case req.End.Sub(req.Start) > MaxLength:
+		return competition.Pool{}, fmt.Errorf("a pool may run at most %s (10 years); %s → %s is longer", MaxLength, req.Start.Format(time.RFC3339), req.End.Format(time.RFC3339))
+	case req.BudgetPerHour < 0 || req.BudgetPerHour > MaxBudgetPerHour:
+		return competition.Pool{}, fmt.Errorf("budget must be between 1 and %d items per hour, got %d/h", MaxBudgetPerHour, req.BudgetPerHour)
 	case req.Refresh < time.Minute:
 		return competition.Pool{}, fmt.Errorf("refresh %s is shorter than a minute", req.Refresh)
 	case req.PrivateFraction <= 0 || req.PrivateFraction >= 1:
@@ -148,18 +172,58 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 			return err
 		}
 		funderAcct := ledger.FunderAccount(funder)
-		if _, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+c.ID+":deposit", ledger.KindDeposit, req.Asset,
-			ledger.External, funderAcct, req.Fund, "fund of pool "+c.ID), now); err != nil {
-			return err
+		if s.cfg.ExternalFunding {
+			if _, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+c.ID+":deposit", ledger.KindDeposit, req.Asset,
+				ledger.External, funderAcct, req.Fund, "demo fund of pool "+c.ID), now); err != nil {
+				return err
+			}
 		}
 		_, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+c.ID+":escrow", ledger.KindEscrow, req.Asset,
 			funderAcct, ledger.EscrowAccount(c.ID), req.Fund, "escrow of pool "+c.ID), now)
+		if errors.Is(err, ledger.ErrInsufficientFunds) {
+			return fmt.Errorf("fund the pool from your account: %w (an operator credits it with `crucible ledger deposit --to %s`)", err, funder)
+		}
 		return err
 	})
 	if err != nil {
 		return competition.Pool{}, err
 	}
 	return p, nil
+}
+
+// DepositRequest is an operator crediting a funder's account: the only way
+// money enters the ledger (besides the validator network's emissions).
+type DepositRequest struct {
+	// To is the funder's key id, or its account funder:<key id>.
+	To     string `json:"to"`
+	Amount int64  `json:"amount"`
+	Asset  string `json:"asset"`
+	// IdempotencyKey makes retries safe: a deposit under a used key moves
+	// nothing and returns the first one.
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// Deposit credits a funder's account from external, for an operator key
+// only. The ledger refuses deposits that would bring the money in it above
+// ledger.MaxSupply.
+func (s *Service) Deposit(ctx context.Context, by string, req DepositRequest) (ledger.Posted, error) {
+	if by == "" || !slices.Contains(s.cfg.Operators, by) {
+		return ledger.Posted{}, fmt.Errorf("%w: only an operator key (serve --admin-key) may deposit money, not %s", ErrForbidden, by)
+	}
+	to := strings.TrimSpace(req.To)
+	if !strings.HasPrefix(to, "funder:") {
+		to = ledger.FunderAccount(to)
+	}
+	switch {
+	case to == ledger.FunderAccount(""):
+		return ledger.Posted{}, errors.New("to is required: the funder's key id (or funder:<key id>)")
+	case req.Amount <= 0:
+		return ledger.Posted{}, fmt.Errorf("amount must be a positive number of base units, got %d", req.Amount)
+	case strings.TrimSpace(req.IdempotencyKey) == "":
+		return ledger.Posted{}, errors.New("idempotency_key is required, so that a retried deposit is not paid twice")
+	}
+	return s.cfg.DB.PostTransfer(ctx, ledger.Move("deposit:"+req.IdempotencyKey, ledger.KindDeposit, req.Asset,
+		ledger.External, to, req.Amount, "deposit by operator "+by), s.cfg.Clock.Now().UTC())
 }
 
 // JoinRequest is a model joining a pool.
@@ -239,8 +303,11 @@ func (s *Service) Tick(ctx context.Context, poolID string) error {
 	if err := s.snapshotIfDue(ctx, p, now); err != nil {
 		return err
 	}
-	if !now.Before(p.End) {
-		_, err := s.Settle(ctx, poolID)
+	if !now.Before(p.End) { // the final tick: the budget up to the end is spent
+		if err := s.cfg.DB.MarkFinalTick(ctx, poolID, now); err != nil {
+			return err
+		}
+		_, err := s.settle(ctx, p, now, "")
 		return err
 	}
 	return nil
@@ -398,12 +465,13 @@ func (s *Service) Leaderboard(ctx context.Context, poolID string, t time.Time) (
 	return s.cfg.DB.SnapshotAt(ctx, poolID, t)
 }
 
-// Settle ranks the entrants on the private items, applies the allocation
-// rule and pays out of escrow — exactly once. The payouts, the refund of
-// what the rule leaves unassigned and the pool's closing commit in one
-// transaction, so a crash leaves all of them or none; a second call returns
-// the first result.
-func (s *Service) Settle(ctx context.Context, poolID string) (competition.Settlement, error) {
+// Settle settles an ended pool for key by (see settle); a second call
+// returns the first result. Anyone may ask once the final evaluation tick
+// has run (ticks settle pools themselves, so this is mostly a look-up).
+// Before it, only the pool's funder or an operator may, with force: the
+// entrants are then ranked on what was evaluated so far, and the settlement
+// records who forced it. Nobody may settle before the end.
+func (s *Service) Settle(ctx context.Context, poolID, by string, force bool) (competition.Settlement, error) {
 	p, err := s.cfg.DB.GetPool(ctx, poolID)
 	if err != nil {
 		return competition.Settlement{}, err
@@ -412,9 +480,27 @@ func (s *Service) Settle(ctx context.Context, poolID string) (competition.Settle
 		return *p.Settlement, nil
 	}
 	now := s.cfg.Clock.Now().UTC()
-	if now.Before(p.End) {
+	switch {
+	case now.Before(p.End):
 		return competition.Settlement{}, fmt.Errorf("%w: pool %s ends at %s", ErrNotEnded, poolID, p.End.Format(time.RFC3339))
+	case p.FinalTickAt != nil:
+		return s.settle(ctx, p, now, "")
+	case !force:
+		return competition.Settlement{}, fmt.Errorf("%w: pool %s ended at %s and settles at its next evaluation tick (every minute), "+
+			"which first spends what remains of its budget; its funder or an operator may force settlement now", ErrFinalTickPending, poolID, p.End.Format(time.RFC3339))
+	case by != p.Funder && !slices.Contains(s.cfg.Operators, by):
+		return competition.Settlement{}, fmt.Errorf("%w: only pool %s's funder (%s) or an operator may force its settlement", ErrForbidden, poolID, p.Funder)
 	}
+	return s.settle(ctx, p, now, by)
+}
+
+// settle ranks the entrants on the private items, applies the allocation
+// rule and pays out of escrow — exactly once. The payouts, the refund of
+// what the rule leaves unassigned and the pool's closing commit in one
+// transaction, so a crash leaves all of them or none; a racing second call
+// returns the first result.
+func (s *Service) settle(ctx context.Context, p competition.Pool, now time.Time, forcedBy string) (competition.Settlement, error) {
+	poolID := p.CompetitionID
 	rows, subs, err := s.board(ctx, p, true)
 	if err != nil {
 		return competition.Settlement{}, err
@@ -436,7 +522,7 @@ func (s *Service) Settle(ctx context.Context, poolID string) (competition.Settle
 	if err != nil {
 		return competition.Settlement{}, err
 	}
-	result := competition.Settlement{SettledAt: now, Rule: p.Rule, Amount: p.Amount, Refunded: alloc.Unassigned}
+	result := competition.Settlement{SettledAt: now, Rule: p.Rule, Amount: p.Amount, Refunded: alloc.Unassigned, ForcedBy: forcedBy}
 	for _, e := range rankedEntrants(entrants, scored) {
 		sub := subs[e.Name]
 		result.Payouts = append(result.Payouts, competition.Payout{SubmissionID: sub.ID, Name: sub.Name,

@@ -50,8 +50,21 @@ func newFixture(t *testing.T, url string) *fixture {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	clk := clock.NewFake(start.Add(-time.Hour))
-	svc := pool.New(pool.Config{DB: db, Planner: kinds.Planner{}, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	svc := pool.New(pool.Config{DB: db, Planner: kinds.Planner{}, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Operators: []string{operator}})
 	return &fixture{db: db, clock: clk, svc: svc, models: srv.URL}
+}
+
+const operator = "ed25519:operator"
+
+// deposit credits funder's account with amount USDC, as an operator does
+// before a funder creates a pool.
+func (f *fixture) deposit(t *testing.T, funder string, amount int64) {
+	t.Helper()
+	if _, err := f.svc.Deposit(context.Background(), operator, pool.DepositRequest{To: funder, Amount: amount, Asset: "USDC",
+		IdempotencyKey: store.NewID("dep")}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // run creates a pool with rule, joins oracle, overlap and random (the last
@@ -60,6 +73,7 @@ func (f *fixture) run(t *testing.T, rule string) (competition.Pool, competition.
 	t.Helper()
 	ctx := context.Background()
 	f.clock.Set(start.Add(-time.Hour))
+	f.deposit(t, "ed25519:funder", 1000)
 	p, err := f.svc.Create(ctx, "ed25519:funder", pool.CreateRequest{
 		Title: "SIQA pool " + rule, Dataset: string(app.SampleDataset), Fund: 1000, Asset: "USDC", Allocation: rule,
 		Start: start, End: start.Add(10 * time.Hour), BudgetPerHour: 100, Refresh: 3 * time.Hour, PrivateFraction: 0.5,
@@ -221,7 +235,7 @@ func TestPoolLifecyclePaysEveryRuleToTheUnit(t *testing.T) {
 						t.Errorf("escrow still holds %d after settlement", escrow)
 					}
 					// Settling again returns the first result and moves nothing.
-					again, err := f.svc.Settle(ctx, p.CompetitionID)
+					again, err := f.svc.Settle(ctx, p.CompetitionID, "", false)
 					if err != nil || !again.SettledAt.Equal(st.SettledAt) || len(again.Payouts) != 3 {
 						t.Fatalf("second settle: %+v, %v", again, err)
 					}
@@ -261,12 +275,13 @@ func TestPoolLifecyclePaysEveryRuleToTheUnit(t *testing.T) {
 
 func TestSettleRefusesBeforeTheEnd(t *testing.T) {
 	f := newFixture(t, storetest.Databases(t)[0].URL)
+	f.deposit(t, "ed25519:f", 10)
 	p, err := f.svc.Create(context.Background(), "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
 		Fund: 10, Asset: "USDC", Allocation: "winner-take-all", Start: start, End: start.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Settle(context.Background(), p.CompetitionID); err == nil || !strings.Contains(err.Error(), "ends at") {
+	if _, err := f.svc.Settle(context.Background(), p.CompetitionID, "ed25519:f", true); err == nil || !strings.Contains(err.Error(), "ends at") {
 		t.Fatalf("settling an open pool: %v", err)
 	}
 }
@@ -277,6 +292,7 @@ func TestConcurrentSettlesPayOnce(t *testing.T) {
 			f := newFixture(t, d.URL)
 			ctx := context.Background()
 			f.clock.Set(start.Add(-time.Hour))
+			f.deposit(t, "ed25519:f", 777)
 			p, err := f.svc.Create(ctx, "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
 				Fund: 777, Asset: "USDC", Allocation: "winner-take-all", Start: start, End: start.Add(time.Hour)})
 			if err != nil {
@@ -291,7 +307,7 @@ func TestConcurrentSettlesPayOnce(t *testing.T) {
 			errs := make(chan error, 20)
 			for i := 0; i < 20; i++ {
 				go func() {
-					s, err := f.svc.Settle(ctx, p.CompetitionID)
+					s, err := f.svc.Settle(ctx, p.CompetitionID, "ed25519:f", true)
 					results <- s
 					errs <- err
 				}()
@@ -329,6 +345,7 @@ func TestAFailureMidSettlementPaysNobody(t *testing.T) {
 			f := newFixture(t, d.URL)
 			ctx := context.Background()
 			f.clock.Set(start.Add(-time.Hour))
+			f.deposit(t, "ed25519:f", 900)
 			p, err := f.svc.Create(ctx, "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
 				Fund: 900, Asset: "USDC", Allocation: "proportional", Start: start, End: start.Add(time.Hour), BudgetPerHour: 100000})
 			if err != nil {
@@ -361,4 +378,50 @@ func countTrue(bs []bool) int {
 		}
 	}
 	return n
+}
+
+// TestAPoolAtTheLargestBudgetKeepsEvaluating replays the budget overflow: a
+// pool at 10^7 items per hour over a year, ticked a day after its start,
+// must evaluate its entrant (the overflowed allowance was negative and
+// stopped evaluation for good); budgets and lengths beyond the bounds are
+// refused.
+func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			f := newFixture(t, d.URL)
+			ctx := context.Background()
+			f.deposit(t, "ed25519:f", 100)
+			terms := pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset), Fund: 100, Asset: "USDC", Allocation: "winner-take-all",
+				Start: start, End: start.Add(365 * 24 * time.Hour), BudgetPerHour: pool.MaxBudgetPerHour}
+			for _, bad := range []struct {
+				change func(*pool.CreateRequest)
+				want   string
+			}{
+				{func(r *pool.CreateRequest) { r.BudgetPerHour = pool.MaxBudgetPerHour + 1 }, "budget must be between 1 and 10000000"},
+				{func(r *pool.CreateRequest) { r.End = r.Start.Add(pool.MaxLength + time.Second) }, "at most"},
+			} {
+				req := terms
+				bad.change(&req)
+				if _, err := f.svc.Create(ctx, "ed25519:f", req); err == nil || !strings.Contains(err.Error(), bad.want) {
+					t.Fatalf("creating %+v: %v; want a refusal saying %q", req, err, bad.want)
+				}
+			}
+			p, err := f.svc.Create(ctx, "ed25519:f", terms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:m", pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Set(start.Add(24 * time.Hour))
+			if err := f.svc.Tick(ctx, p.CompetitionID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.db.GetSubmission(ctx, sub.ID)
+			if err != nil || got.ItemsDone != 300 || got.State != competition.StateScored {
+				t.Fatalf("a day into the pool the entrant is %s with %d/300 items (%v); want all evaluated and scored", got.State, got.ItemsDone, err)
+			}
+		})
+	}
 }

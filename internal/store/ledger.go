@@ -25,7 +25,8 @@ func (db *DB) PostTransfer(ctx context.Context, t ledger.Transfer, now time.Time
 // PostTransferTx validates and records a transfer inside tx. A transfer whose
 // idempotency key is already recorded moves nothing and returns the first
 // posting with Replayed set (a different transfer under a used key is an
-// error). No account other than external may go below zero: debited accounts
+// error). No account other than external may go below zero, and external not
+// below −ledger.MaxSupply (the cap on money in the ledger): debited accounts
 // are locked (PostgreSQL row locks; SQLite serialises writers) before their
 // balances are checked, so concurrent payouts cannot overdraw.
 func (db *DB) PostTransferTx(ctx context.Context, tx *sql.Tx, t ledger.Transfer, now time.Time) (ledger.Posted, error) {
@@ -73,15 +74,19 @@ func (db *DB) PostTransferTx(ctx context.Context, tx *sql.Tx, t ledger.Transfer,
 		rows.Close()
 	}
 	for _, e := range t.Legs {
-		if e.Amount >= 0 || e.Account == ledger.External {
+		if e.Amount >= 0 {
 			continue
 		}
 		var bal int64
 		if err := tx.QueryRowContext(ctx, db.rebind(`SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE account = ? AND asset = ?`),
 			e.Account, t.Asset).Scan(&bal); err != nil {
-			return ledger.Posted{}, err
+			return ledger.Posted{}, fmt.Errorf("balance of %s: %w", e.Account, err)
 		}
-		if bal+e.Amount < 0 {
+		// Both balances are within ±MaxSupply and the leg within MaxSupply, so bal+e.Amount cannot overflow.
+		if e.Account == ledger.External && bal+e.Amount < -ledger.MaxSupply {
+			return ledger.Posted{}, fmt.Errorf("%w: the ledger holds %d %s; %d more would exceed its cap of %d", ledger.ErrSupplyCap, -bal, t.Asset, -e.Amount, ledger.MaxSupply)
+		}
+		if e.Account != ledger.External && bal+e.Amount < 0 {
 			return ledger.Posted{}, fmt.Errorf("%w: %s holds %d %s, the transfer takes %d", ledger.ErrInsufficientFunds, e.Account, bal, t.Asset, -e.Amount)
 		}
 	}

@@ -25,16 +25,21 @@ func (db *DB) CreatePoolTx(ctx context.Context, tx *sql.Tx, p competition.Pool) 
 }
 
 const poolColumns = `p.competition_id, c.title, p.funder, p.asset, p.amount, p.rule, p.start_at, p.end_at, p.budget_per_hour,
-	p.refresh_us, p.private_fraction, p.seed, p.state, p.settlement`
+	p.refresh_us, p.private_fraction, p.seed, p.state, p.settlement, p.final_tick_at`
 
 func scanPool(row scanner) (competition.Pool, error) {
 	var p competition.Pool
 	var start, end, refresh, seed int64
 	var state string
 	var settlement sql.NullString
+	var finalTick sql.NullInt64
 	if err := row.Scan(&p.CompetitionID, &p.Title, &p.Funder, &p.Asset, &p.Amount, &p.Rule, &start, &end, &p.BudgetPerHour,
-		&refresh, &p.PrivateFraction, &seed, &state, &settlement); err != nil {
+		&refresh, &p.PrivateFraction, &seed, &state, &settlement, &finalTick); err != nil {
 		return p, err
+	}
+	if finalTick.Valid {
+		at := fromMicros(finalTick.Int64)
+		p.FinalTickAt = &at
 	}
 	p.Start, p.End, p.Refresh, p.Seed, p.State = fromMicros(start), fromMicros(end), time.Duration(refresh)*time.Microsecond, uint64(seed), competition.PoolState(state)
 	if settlement.Valid {
@@ -78,6 +83,17 @@ func (db *DB) ClaimSettlementTx(ctx context.Context, tx *sql.Tx, id string, s co
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// MarkFinalTick records that a pool's final evaluation tick ran at at (the
+// first time only).
+func (db *DB) MarkFinalTick(ctx context.Context, id string, at time.Time) error {
+	_, err := db.sql.ExecContext(ctx, db.rebind(`UPDATE pools SET final_tick_at = ? WHERE competition_id = ? AND final_tick_at IS NULL`),
+		micros(at), id)
+	if err != nil {
+		return fmt.Errorf("record the final tick of pool %s: %w", id, err)
+	}
+	return nil
 }
 
 // InsertSnapshot keeps a published leaderboard.

@@ -63,8 +63,14 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	models := httptest.NewServer(h)
 	t.Cleanup(models.Close)
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
-	svc := pool.New(pool.Config{DB: db, Planner: kinds.Planner{}, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	svc := pool.New(pool.Config{DB: db, Planner: kinds.Planner{}, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Operators: []string{"ed25519:operator"}})
 	f := &poolFixture{db: db, clock: clk}
+	// The funder's money for the three pools below, deposited by an operator.
+	if _, err := svc.Deposit(ctx, "ed25519:operator", pool.DepositRequest{To: "ed25519:funder", Amount: 1000 + 250000 + 5000, Asset: "USDC",
+		IdempotencyKey: "funder-wire"}); err != nil {
+		t.Fatal(err)
+	}
 
 	create := func(title string, fund int64, rule string, start, end time.Time, perHour int, refresh time.Duration) string {
 		p, err := svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: title, DatasetName: "siqa-sample",
