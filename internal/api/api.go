@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -208,13 +209,26 @@ func writeError(w http.ResponseWriter, he *httpError) {
 	_ = writeJSON(w, he.code, map[string]string{"error": he.msg})
 }
 
+// decodeJSON decodes a request body into v and checks every field of it
+// against its input limits (see checkInput).
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: %v", err)}
+	}
+	if err != nil {
+		return badRequest("request body: %v", err)
+	}
+	if !utf8.Valid(body) {
+		return badRequest("request body is not valid UTF-8 (first bad byte at offset %d)", invalidUTF8At(body))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest("request body is not the expected JSON: %v", err)
 	}
-	return nil
+	return checkInput(v)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
