@@ -50,6 +50,9 @@ type Config struct {
 
 	// Validators runs registration, stakes, weights and consensus epochs.
 	Validators *validator.Service
+
+	// Quotas bound what one key may create (zero: no limits).
+	Quotas Quotas
 }
 
 // Server serves the API.

@@ -71,6 +71,9 @@ func (s *Server) getCompetition(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkCompetitionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreateCompetitionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -123,6 +126,9 @@ func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	if err := s.checkSubmissionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreateSubmissionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err

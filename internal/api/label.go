@@ -81,6 +81,9 @@ func labelError(err error) error {
 }
 
 func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkCompetitionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreatePreferenceCompetitionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err

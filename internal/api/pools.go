@@ -57,6 +57,9 @@ func (s *Server) listPools(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createPool(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkCompetitionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreatePoolRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -103,6 +106,9 @@ func (s *Server) getPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) joinPool(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkSubmissionQuota(w, r); err != nil {
+		return err
+	}
 	var req pool.JoinRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err

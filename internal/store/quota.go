@@ -17,15 +17,15 @@ type Usage struct {
 }
 
 // CompetitionsCreatedSince counts the competitions (pools included) that key
-// created at or after since.
+// created after since.
 func (db *DB) CompetitionsCreatedSince(ctx context.Context, key string, since time.Time) (Usage, error) {
-	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM competitions WHERE created_by = ? AND created_at >= ?`, key, since)
+	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM competitions WHERE created_by = ? AND created_at > ?`, key, since)
 }
 
-// SubmissionsSince counts the submissions that submitter committed at or
-// after since, in every competition and pool.
+// SubmissionsSince counts the submissions that submitter committed after
+// since, in every competition and pool.
 func (db *DB) SubmissionsSince(ctx context.Context, submitter string, since time.Time) (Usage, error) {
-	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = ? AND committed_at >= ?`, submitter, since)
+	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = ? AND committed_at > ?`, submitter, since)
 }
 
 func (db *DB) usage(ctx context.Context, query, key string, since time.Time) (Usage, error) {

@@ -67,9 +67,9 @@ func TestQuotaCountsUseTheirIndexes(t *testing.T) {
 	}
 	defer db.Close()
 	for query, index := range map[string]string{
-		`SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM competitions WHERE created_by = 'k' AND created_at >= 0`:   "competitions_by_creator",
-		`SELECT COUNT(*), COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = 'k' AND committed_at >= 0`: "submissions_by_submitter",
-		`SELECT COUNT(*) FROM submissions WHERE submitter = 'k' AND state IN ('queued', 'running')`:                    "submissions_by_submitter_state",
+		`SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM competitions WHERE created_by = 'k' AND created_at > 0`:   "competitions_by_creator",
+		`SELECT COUNT(*), COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = 'k' AND committed_at > 0`: "submissions_by_submitter",
+		`SELECT COUNT(*) FROM submissions WHERE submitter = 'k' AND state IN ('queued', 'running')`:                   "submissions_by_submitter_state",
 	} {
 		rows, err := db.SQL().QueryContext(ctx, "EXPLAIN QUERY PLAN "+query)
 		if err != nil {
