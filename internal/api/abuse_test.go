@@ -243,3 +243,27 @@ func allocateBody(n int) string {
 	b, _ := json.Marshal(AllocateRequest{Rule: "proportional", Amount: 100, Scores: scores})
 	return string(b)
 }
+
+// Ids in paths and queries reach the database: a NUL or a bad byte in one is
+// a 400 on both databases, for the API and the web pages alike.
+func TestHostileURLsAreRefusedWith400(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			h := newTestHub(t, d.URL, Quotas{})
+			for path, want := range map[string]string{
+				"/api/v1/competitions/c%00x":                                  "URL path: control character U+0000",
+				"/api/v1/pools/p%ff":                                          "URL path: not valid UTF-8",
+				"/api/v1/submissions/s%1b/results":                            "URL path: control character U+001B",
+				"/api/v1/ledger/balances?account=a%00":                        "query parameter account: control character U+0000",
+				"/api/v1/ledger/history?account=%c3%28":                       "query parameter account: not valid UTF-8",
+				"/competitions/c%00":                                          "URL path: control character U+0000",
+				"/api/v1/ledger/balances?" + strings.Repeat("a", 3000) + "=1": "query parameter name: 3000 bytes is over its limit of 2048 bytes",
+			} {
+				code, body := get(t, h.url+path)
+				if code != http.StatusBadRequest || !strings.Contains(body, want) {
+					t.Errorf("GET %.60s: %d %.200s; want 400 naming %q", path, code, body, want)
+				}
+			}
+		})
+	}
+}

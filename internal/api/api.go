@@ -128,7 +128,17 @@ func New(cfg Config) *Server {
 }
 
 // Handler returns the HTTP handler; Mount adds other handlers (the web UI).
-func (s *Server) Handler() http.Handler { return s.mux }
+// Every request's URL is checked first (see checkURL), for the API and the
+// mounted pages alike.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkURL(r.URL); err != nil {
+			writeError(w, &httpError{http.StatusBadRequest, err.Error()})
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // Mount serves h at pattern beside the API.
 func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }

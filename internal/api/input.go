@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -257,4 +258,34 @@ func invalidUTF8At(b []byte) int {
 		i += n
 	}
 	return len(b)
+}
+
+// maxURLText bounds the decoded path and each query value of a request.
+const maxURLText = 2048
+
+// checkURL refuses a request whose decoded path or query holds invalid
+// UTF-8 or control characters: ids in paths and queries go to the database
+// as they are, and PostgreSQL answers a NUL or a bad byte with an error,
+// which would be a 500 (and a log line) for anyone who asks.
+func checkURL(u *url.URL) error {
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return fmt.Errorf("query string: %w", err)
+	}
+	texts := map[string][]string{"URL path": {u.Path}}
+	for k, vs := range query {
+		texts["query parameter name"] = append(texts["query parameter name"], k)
+		texts["query parameter "+truncate(k)] = vs
+	}
+	for what, vs := range texts {
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return fmt.Errorf("%s: not valid UTF-8 (first bad byte at offset %d)", what, invalidUTF8At([]byte(v)))
+			}
+			if err := checkString(v, what, inputRule{max: maxURLText}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
