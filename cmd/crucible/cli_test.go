@@ -20,18 +20,19 @@ import (
 )
 
 // serveInProcess runs `crucible serve` in this process on a fresh SQLite
-// database (loopback model URLs allowed), with any extra flags, and returns
-// its URL once healthy. When the test ends it interrupts the server and
-// checks it exits cleanly.
-func serveInProcess(t *testing.T, extra ...string) string {
+// database (loopback model URLs allowed; flags adds to its command line) and
+// returns its URL once healthy.
+// When the test ends it interrupts the server and checks it exits cleanly.
+func serveInProcess(t *testing.T, flags ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := freeAddr(t)
 	served := make(chan int, 1)
+	args := append([]string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr,
+		"--log-level", "error", "--allow-endpoints", "127.0.0.0/8"}, flags...)
 	go func() {
 		var o, e bytes.Buffer
-		served <- run(ctx, append([]string{"serve", "--database", storetest.Databases(t)[0].URL, "--listen", addr,
-			"--log-level", "error", "--allow-endpoints", "127.0.0.0/8"}, extra...), &o, &e)
+		served <- run(ctx, args, &o, &e)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"crucible/internal/api"
 	"crucible/internal/app"
 	"crucible/internal/competition"
 )
@@ -63,11 +64,15 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address")
 	noWork := fs.Bool("no-work", false, "serve the API only; leave evaluation to `crucible worker` processes")
 	wf := addWorkerFlags(fs)
+	qf := addQuotaFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := wf.config(*listen, *noWork)
 	if err != nil {
+		return err
+	}
+	if cfg.Quotas, err = qf.quotas(); err != nil {
 		return err
 	}
 	a, err := app.Open(ctx, cfg)
@@ -80,6 +85,28 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	return a.Serve(ctx, ln)
+}
+
+// quotaFlags are the per-key quotas of the API (serve only).
+type quotaFlags struct {
+	competitions, submissions, open *int
+}
+
+func addQuotaFlags(fs *flag.FlagSet) quotaFlags {
+	return quotaFlags{
+		competitions: fs.Int("quota-competitions", api.DefaultCompetitionsPerDay, "competitions and pools one key may create in any 24 hours (0: no limit; --admin-key keys are exempt from every quota)"),
+		submissions:  fs.Int("quota-submissions", api.DefaultSubmissionsPerDay, "submissions and pool entries one key may make in any 24 hours (0: no limit)"),
+		open:         fs.Int("quota-open", api.DefaultOpenSubmissions, "submissions of one key that may be queued or running at once (0: no limit)"),
+	}
+}
+
+func (q quotaFlags) quotas() (api.Quotas, error) {
+	for name, v := range map[string]int{"quota-competitions": *q.competitions, "quota-submissions": *q.submissions, "quota-open": *q.open} {
+		if v < 0 {
+			return api.Quotas{}, usagef("--%s %d must be 0 (no limit) or positive", name, v)
+		}
+	}
+	return api.Quotas{CompetitionsPerDay: *q.competitions, SubmissionsPerDay: *q.submissions, OpenSubmissions: *q.open}, nil
 }
 
 func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,6 +50,9 @@ type Config struct {
 
 	// Validators runs registration, stakes, weights and consensus epochs.
 	Validators *validator.Service
+
+	// Quotas bound what one key may create (zero: no limits).
+	Quotas Quotas
 }
 
 // Server serves the API.
@@ -125,7 +129,17 @@ func New(cfg Config) *Server {
 }
 
 // Handler returns the HTTP handler; Mount adds other handlers (the web UI).
-func (s *Server) Handler() http.Handler { return s.mux }
+// Every request's URL is checked first (see checkURL), for the API and the
+// mounted pages alike.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkURL(r.URL); err != nil {
+			writeError(w, &httpError{http.StatusBadRequest, err.Error()})
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // Mount serves h at pattern beside the API.
 func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
@@ -209,13 +223,26 @@ func writeError(w http.ResponseWriter, he *httpError) {
 	_ = writeJSON(w, he.code, map[string]string{"error": he.msg})
 }
 
+// decodeJSON decodes a request body into v and checks every field of it
+// against its input limits (see checkInput).
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: %v", err)}
+	}
+	if err != nil {
+		return badRequest("request body: %v", err)
+	}
+	if !utf8.Valid(body) {
+		return badRequest("request body is not valid UTF-8 (first bad byte at offset %d)", invalidUTF8At(body))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return badRequest("request body is not the expected JSON: %v", err)
 	}
-	return nil
+	return checkInput(v)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

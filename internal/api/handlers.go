@@ -19,14 +19,15 @@ import (
 
 // CreateCompetitionRequest is the body of POST /api/v1/competitions.
 type CreateCompetitionRequest struct {
-	Kind        string `json:"kind"`
-	Title       string `json:"title"`
-	DatasetName string `json:"dataset_name"`
+	Kind        string `json:"kind" input:"max=32"`
+	Title       string `json:"title" input:"max=200"`
+	DatasetName string `json:"dataset_name" input:"max=200"`
 	// Dataset is the dataset file's text (JSONL for mcq).
-	Dataset   string `json:"dataset"`
-	Template  string `json:"template,omitempty"`
-	Mode      string `json:"mode,omitempty"`
-	MaxTokens int    `json:"max_tokens,omitempty"`
+	Dataset  string `json:"dataset" input:"text,max=32MiB"`
+	Template string `json:"template,omitempty" input:"text,max=64KiB"`
+	Mode     string `json:"mode,omitempty" input:"max=32"`
+	// MaxTokens bounds generated answers (0: the kind's default).
+	MaxTokens int `json:"max_tokens,omitempty" input:"min=0,max=32768"`
 	// Roleplay configures a roleplay competition; Dataset may then hold a
 	// persona JSONL (empty: the shipped personas).
 	Roleplay *roleplay.CompetitionConfig `json:"roleplay,omitempty"`
@@ -36,15 +37,15 @@ type CreateCompetitionRequest struct {
 // a model (base_url, model) for mcq competitions, a patch (task, patch) for
 // code-fix ones.
 type CreateSubmissionRequest struct {
-	Name    string `json:"name,omitempty"`
-	BaseURL string `json:"base_url,omitempty"`
-	Model   string `json:"model,omitempty"`
+	Name    string `json:"name,omitempty" input:"max=200"`
+	BaseURL string `json:"base_url,omitempty" input:"max=2048"`
+	Model   string `json:"model,omitempty" input:"max=256"`
 	// Task and Patch make a code-fix submission: a unified diff for one task.
-	Task  string `json:"task,omitempty"`
-	Patch string `json:"patch,omitempty"`
+	Task  string `json:"task,omitempty" input:"max=256"`
+	Patch string `json:"patch,omitempty" input:"text,max=8MiB"`
 	// APIKey is sent to the model server as a bearer token; it is stored
 	// and never returned.
-	APIKey string `json:"api_key,omitempty"`
+	APIKey string `json:"api_key,omitempty" input:"max=4096"`
 }
 
 // ResultsPage is the body of GET /api/v1/submissions/{id}/results.
@@ -71,6 +72,9 @@ func (s *Server) getCompetition(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkCompetitionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreateCompetitionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -123,6 +127,9 @@ func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	if err := s.checkSubmissionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreateSubmissionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -226,15 +233,15 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	offset, err := intParam(r, "offset", 0)
+	offset, err := intParam(r, "offset", 0, maxOffset)
 	if err != nil {
 		return err
 	}
-	limit, err := intParam(r, "limit", 50)
+	limit, err := intParam(r, "limit", 50, 1000)
 	if err != nil {
 		return err
 	}
-	if limit < 1 || limit > 1000 {
+	if limit < 1 {
 		return badRequest("limit must be 1..1000")
 	}
 	results, err := s.cfg.DB.Results(r.Context(), sub.ID, offset, limit)
@@ -253,14 +260,18 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, ResultsPage{Offset: offset, Total: sub.ItemsDone, Results: results})
 }
 
-func intParam(r *http.Request, name string, def int) (int, error) {
+// maxOffset bounds offsets in query strings (far beyond any item count).
+const maxOffset = 1<<31 - 1
+
+// intParam reads an integer query parameter in 0..maxValue (def when absent).
+func intParam(r *http.Request, name string, def, maxValue int) (int, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, badRequest("%s must be a non-negative integer, got %q", name, v)
+	if err != nil || n < 0 || n > maxValue {
+		return 0, badRequest("%s must be an integer in 0..%d, got %q", name, maxValue, v)
 	}
 	return n, nil
 }

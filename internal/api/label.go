@@ -31,9 +31,9 @@ var labelRoutes = []route{
 // /api/v1/preference/competitions: a dataset of organic tasks or seed
 // instructions (empty: the shipped seeds) and the preference settings.
 type CreatePreferenceCompetitionRequest struct {
-	Title       string               `json:"title"`
-	DatasetName string               `json:"dataset_name,omitempty"`
-	Dataset     string               `json:"dataset,omitempty"`
+	Title       string               `json:"title" input:"max=200"`
+	DatasetName string               `json:"dataset_name,omitempty" input:"max=200"`
+	Dataset     string               `json:"dataset,omitempty" input:"text,max=32MiB"`
 	Preference  kinds.PreferenceSpec `json:"preference"`
 }
 
@@ -48,14 +48,14 @@ type PreferenceCopies struct {
 // Order (shown response ids, best first) for rank tasks, or Values (per
 // shown response: rank, or score 1–10) for either criteria.
 type PreferenceRatingRequest struct {
-	TaskID string   `json:"task_id"`
-	Order  []string `json:"order,omitempty"`
-	Values []int    `json:"values,omitempty"`
+	TaskID string   `json:"task_id" input:"max=128"`
+	Order  []string `json:"order,omitempty" input:"max=64"`
+	Values []int    `json:"values,omitempty" input:"max=64"`
 }
 
 // CreateContributorKeyRequest is the body of POST /api/v1/contributor-keys.
 type CreateContributorKeyRequest struct {
-	Label string `json:"label,omitempty"`
+	Label string `json:"label,omitempty" input:"max=200"`
 }
 
 // labeling returns the labeling service over the server's store and clock
@@ -81,6 +81,9 @@ func labelError(err error) error {
 }
 
 func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkCompetitionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreatePreferenceCompetitionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err

@@ -14,22 +14,22 @@ import (
 
 // CreatePoolRequest is the body of POST /api/v1/pools.
 type CreatePoolRequest struct {
-	Title       string `json:"title"`
-	DatasetName string `json:"dataset_name,omitempty"`
-	Dataset     string `json:"dataset"`
-	Mode        string `json:"mode,omitempty"`
-	Template    string `json:"template,omitempty"`
+	Title       string `json:"title" input:"max=200"`
+	DatasetName string `json:"dataset_name,omitempty" input:"max=200"`
+	Dataset     string `json:"dataset" input:"text,max=32MiB"`
+	Mode        string `json:"mode,omitempty" input:"max=32"`
+	Template    string `json:"template,omitempty" input:"text,max=64KiB"`
 	// Fund is in integer base units of Asset.
 	Fund       int64     `json:"fund"`
-	Asset      string    `json:"asset"`
-	Allocation string    `json:"allocation"`
+	Asset      string    `json:"asset" input:"max=32"`
+	Allocation string    `json:"allocation" input:"max=256"`
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end"`
 	// BudgetPerHour caps evaluated items per hour (default 1000).
 	BudgetPerHour int `json:"budget_per_hour,omitempty"`
 	// Refresh is a Go duration such as "24h" (the default).
-	Refresh         string  `json:"refresh,omitempty"`
-	PrivateFraction float64 `json:"private_fraction,omitempty"`
+	Refresh         string  `json:"refresh,omitempty" input:"max=32"`
+	PrivateFraction float64 `json:"private_fraction,omitempty" input:"min=0,lt=1"`
 }
 
 // PoolStatus is the body of GET /api/v1/pools/{id}.
@@ -50,9 +50,9 @@ type SettlePoolRequest struct {
 
 // AllocateRequest is the body of POST /api/v1/allocate: a preview of a rule.
 type AllocateRequest struct {
-	Rule   string             `json:"rule"`
-	Amount int64              `json:"amount"`
-	Scores map[string]float64 `json:"scores"`
+	Rule   string             `json:"rule" input:"max=256"`
+	Amount int64              `json:"amount" input:"min=1"`
+	Scores map[string]float64 `json:"scores" input:"max=10000"`
 }
 
 func (s *Server) listPools(w http.ResponseWriter, r *http.Request) error {
@@ -64,6 +64,9 @@ func (s *Server) listPools(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createPool(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkCompetitionQuota(w, r); err != nil {
+		return err
+	}
 	var req CreatePoolRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -110,6 +113,9 @@ func (s *Server) getPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) joinPool(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkSubmissionQuota(w, r); err != nil {
+		return err
+	}
 	var req pool.JoinRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err

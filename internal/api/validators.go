@@ -25,17 +25,17 @@ var validatorRoutes = []route{
 
 // SetStakeRequest is the body of POST /api/v1/consensus/validators.
 type SetStakeRequest struct {
-	Validator string `json:"validator"`
+	Validator string `json:"validator" input:"max=128"`
 	// Stake is in integer base units; 0 takes the validator's vote away.
-	Stake int64 `json:"stake"`
+	Stake int64 `json:"stake" input:"min=0"`
 }
 
 // PostWeightsRequest is the body of POST /api/v1/consensus/epochs/{n}/weights.
 type PostWeightsRequest struct {
 	// Competition is the competition the validator evaluated (informational).
-	Competition string `json:"competition_id,omitempty"`
+	Competition string `json:"competition_id,omitempty" input:"max=64"`
 	// Weights maps miner UIDs to weights (≥ 0, not all zero; normalised by the hub).
-	Weights map[int64]float64 `json:"weights"`
+	Weights map[int64]float64 `json:"weights" input:"max=65536"`
 }
 
 // consensusError maps the validator package's errors to status codes.

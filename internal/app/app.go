@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,11 @@ type Config struct {
 	// DemoFunding lets pools be funded from external with nothing behind
 	// it (the demo); otherwise funders need an operator's deposit first.
 	DemoFunding bool
+
+	// Quotas bound what one key may create through the API (zero fields:
+	// no limit). The admin keys of Consensus are exempt: they are the
+	// operator's.
+	Quotas api.Quotas
 }
 
 // App is an opened Crucible: database, queue and API.
@@ -121,8 +127,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg}
+	quotas := cfg.Quotas
+	quotas.Exempt = slices.Concat(quotas.Exempt, cfg.Consensus.Admins)
 	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
-		Validators: consensus})
+		Validators: consensus, Quotas: quotas})
 	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		db.Close()

@@ -231,7 +231,7 @@ type JoinRequest struct {
 	Name    string `json:"name,omitempty"`
 	BaseURL string `json:"base_url"`
 	Model   string `json:"model"`
-	APIKey  string `json:"api_key,omitempty"`
+	APIKey  string `json:"api_key,omitempty" input:"max=4096"` // limits: see internal/api/input.go
 }
 
 // Join enters a model into an open pool. Its items are evaluated by ticks,

@@ -33,7 +33,8 @@ type CompetitionSpec struct {
 	Template string
 	// Mode is "generative" (default) or "loglik" (mcq).
 	Mode string
-	// MaxTokens bounds generated answers (0: the kind's default).
+	// MaxTokens bounds generated answers (0: the kind's default; at most
+	// mcq.MaxTokensLimit).
 	MaxTokens int
 	// Roleplay configures a roleplay competition (Dataset is then an
 	// optional persona JSONL).
@@ -97,6 +98,9 @@ func mcqOptions(cfg competition.MCQConfig) (mcq.Config, error) {
 	opts := mcq.Config{Mode: mcq.Mode(cfg.Mode), MaxTokens: cfg.MaxTokens}
 	if opts.Mode != mcq.Generative && opts.Mode != mcq.LogLikelihood {
 		return opts, fmt.Errorf("unknown mcq mode %q (want %q or %q)", cfg.Mode, mcq.Generative, mcq.LogLikelihood)
+	}
+	if cfg.MaxTokens < 0 || cfg.MaxTokens > mcq.MaxTokensLimit {
+		return opts, fmt.Errorf("max_tokens %d is outside 1..%d (0: the default, %d)", cfg.MaxTokens, mcq.MaxTokensLimit, mcq.DefaultMaxTokens)
 	}
 	if cfg.Template != "" {
 		t, err := mcq.ParseTemplate(cfg.Template)

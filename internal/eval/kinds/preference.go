@@ -41,10 +41,10 @@ type PreferenceSpec struct {
 	// model that answers seed instructions; its API key is read from
 	// CRUCIBLE_GENERATOR_API_KEY. Without one, every seed needs a reference
 	// answer and the mode must be "answer".
-	GeneratorURL   string `json:"generator_url,omitempty"`
-	GeneratorModel string `json:"generator_model,omitempty"`
+	GeneratorURL   string `json:"generator_url,omitempty" input:"max=2048"`
+	GeneratorModel string `json:"generator_model,omitempty" input:"max=256"`
 	// Operators is the degradation chain (default: every operator).
-	Operators []preference.Operator `json:"operators,omitempty"`
+	Operators []preference.Operator `json:"operators,omitempty" input:"max=32"`
 	// Scoring overrides the default scoring configuration.
 	Scoring *preference.Config `json:"scoring,omitempty"`
 }

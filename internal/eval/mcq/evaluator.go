@@ -30,6 +30,11 @@ const (
 // Config.MaxTokens is zero.
 const DefaultMaxTokens = 32
 
+// MaxTokensLimit is the largest generation budget a competition may set: a
+// multiple-choice answer needs a few tokens, and a creator's huge budget
+// would be paid by every competitor's model server.
+const MaxTokensLimit = 32768
+
 // Config configures an Evaluator.
 type Config struct {
 	// Client talks to the model server. Required.
@@ -85,8 +90,8 @@ func NewEvaluator(cfg Config) (*Evaluator, error) {
 		}
 	}
 	mt := cfg.MaxTokens
-	if mt < 0 {
-		return nil, fmt.Errorf("mcq: Config.MaxTokens is negative (%d)", mt)
+	if mt < 0 || mt > MaxTokensLimit {
+		return nil, fmt.Errorf("mcq: Config.MaxTokens %d is outside 0..%d", mt, MaxTokensLimit)
 	}
 	if mt == 0 {
 		mt = DefaultMaxTokens

@@ -270,6 +270,8 @@ func TestNewEvaluatorRejectsIncompleteConfigs(t *testing.T) {
 		{"a missing model is rejected", mcq.Config{Client: client, Dataset: ds}, "Model"},
 		{"a missing dataset is rejected", mcq.Config{Client: client, Model: "m"}, "Dataset"},
 		{"an unknown mode is rejected", mcq.Config{Client: client, Model: "m", Dataset: ds, Mode: "vibes"}, "unknown mode"},
+		{"a negative token budget is rejected", mcq.Config{Client: client, Model: "m", Dataset: ds, MaxTokens: -5}, "MaxTokens -5 is outside 0..32768"},
+		{"a token budget over the limit is rejected", mcq.Config{Client: client, Model: "m", Dataset: ds, MaxTokens: 2e9}, "MaxTokens 2000000000 is outside"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,102 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Default per-key quotas of `crucible serve`.
+const (
+	DefaultCompetitionsPerDay = 20
+	DefaultSubmissionsPerDay  = 200
+	DefaultOpenSubmissions    = 20
+)
+
+// quotaWindow is the rolling window of the daily quotas.
+const quotaWindow = 24 * time.Hour
+
+// openRetryAfter is the Retry-After of a full open-submission quota: a slot
+// frees when an evaluation ends, which the server cannot predict.
+const openRetryAfter = time.Minute
+
+// Quotas bound the work one signing key can put on the hub, so that one
+// competitor (with one key or a few) cannot fill the queue, the database and
+// every leaderboard. A zero field sets no limit. Keys are free to make, so
+// quotas slow an attacker down rather than stop one; they keep an honest
+// hub responsive while the operator reacts.
+type Quotas struct {
+	// CompetitionsPerDay bounds the competitions and pools a key creates in
+	// any 24 hours.
+	CompetitionsPerDay int
+	// SubmissionsPerDay bounds the submissions (pool entries included) a key
+	// makes in any 24 hours.
+	SubmissionsPerDay int
+	// OpenSubmissions bounds a key's submissions that are queued or running.
+	OpenSubmissions int
+	// Exempt lists operator key ids, which no quota applies to.
+	Exempt []string
+}
+
+// tooManyRequests answers 429 with a Retry-After of at least one second.
+func tooManyRequests(w http.ResponseWriter, retry time.Duration, format string, args ...any) error {
+	secs := max(int64((retry+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	return &httpError{http.StatusTooManyRequests, fmt.Sprintf(format, args...) + fmt.Sprintf(" (retry in %ds)", secs)}
+}
+
+func (s *Server) exempt(key string) bool { return slices.Contains(s.cfg.Quotas.Exempt, key) }
+
+// checkCompetitionQuota refuses a request that would create one competition
+// more than the signer's daily quota. Every route that creates a
+// competition or pool calls it before any other work.
+func (s *Server) checkCompetitionQuota(w http.ResponseWriter, r *http.Request) error {
+	limit, key := s.cfg.Quotas.CompetitionsPerDay, signer(r.Context())
+	if limit == 0 || s.exempt(key) {
+		return nil
+	}
+	now := s.cfg.Clock.Now().UTC()
+	u, err := s.cfg.DB.CompetitionsCreatedSince(r.Context(), key, now.Add(-quotaWindow))
+	if err != nil {
+		return err
+	}
+	if u.Count >= limit {
+		return tooManyRequests(w, u.Oldest.Add(quotaWindow).Sub(now),
+			"quota: key %s created %d competitions in the last 24 hours; the limit is %d", key, u.Count, limit)
+	}
+	return nil
+}
+
+// checkSubmissionQuota refuses a request that would make one submission more
+// than the signer's daily or open quota. Every route that creates a
+// submission calls it before any other work.
+func (s *Server) checkSubmissionQuota(w http.ResponseWriter, r *http.Request) error {
+	q, key := s.cfg.Quotas, signer(r.Context())
+	if s.exempt(key) {
+		return nil
+	}
+	ctx, now := r.Context(), s.cfg.Clock.Now().UTC()
+	if q.SubmissionsPerDay > 0 {
+		u, err := s.cfg.DB.SubmissionsSince(ctx, key, now.Add(-quotaWindow))
+		if err != nil {
+			return err
+		}
+		if u.Count >= q.SubmissionsPerDay {
+			return tooManyRequests(w, u.Oldest.Add(quotaWindow).Sub(now),
+				"quota: key %s made %d submissions in the last 24 hours; the limit is %d", key, u.Count, q.SubmissionsPerDay)
+		}
+	}
+	if q.OpenSubmissions > 0 {
+		open, err := s.cfg.DB.OpenSubmissions(ctx, key)
+		if err != nil {
+			return err
+		}
+		if open >= q.OpenSubmissions {
+			return tooManyRequests(w, openRetryAfter,
+				"quota: key %s has %d submissions queued or running; the limit is %d, wait until one is evaluated", key, open, q.OpenSubmissions)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"crucible/internal/competition"
+	"crucible/internal/identity"
+	"crucible/internal/store/storetest"
+)
+
+func TestQuotas(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			t.Run("competitions per day, on every creating route", func(t *testing.T) { testCompetitionQuota(t, d.URL) })
+			t.Run("submissions per day, on both submitting routes", func(t *testing.T) { testDailySubmissionQuota(t, d.URL) })
+			t.Run("open submissions", func(t *testing.T) { testOpenSubmissionQuota(t, d.URL) })
+		})
+	}
+}
+
+// wantTooMany asserts a 429 whose Retry-After is retry seconds.
+func wantTooMany(t *testing.T, what string, resp response, retry string) {
+	t.Helper()
+	wantRefused(t, what, resp, http.StatusTooManyRequests, "quota")
+	if resp.retryAfter != retry {
+		t.Fatalf("%s: Retry-After %q, want %q", what, resp.retryAfter, retry)
+	}
+}
+
+func testCompetitionQuota(t *testing.T, dbURL string) {
+	alice, bob, operator := newKey(t), newKey(t), newKey(t)
+	h := newTestHub(t, dbURL, Quotas{CompetitionsPerDay: 2, Exempt: []string{operator.ID()}})
+	h.createCompetition(t, alice)
+	h.clock.Advance(time.Hour)
+	h.createCompetition(t, alice)
+	wantTooMany(t, "a third competition", h.post(t, alice, "/api/v1/competitions", mcqCompetition("spam")), "82800")
+	wantTooMany(t, "a pool", h.post(t, alice, "/api/v1/pools", CreatePoolRequest{Title: "spam"}), "82800")
+	wantTooMany(t, "a preference competition", h.post(t, alice, "/api/v1/preference/competitions", CreatePreferenceCompetitionRequest{Title: "spam"}), "82800")
+
+	for range 3 {
+		h.createCompetition(t, operator)
+	}
+	h.createCompetition(t, bob)
+
+	h.clock.Advance(23 * time.Hour) // the first one leaves the 24-hour window
+	h.createCompetition(t, alice)
+	wantTooMany(t, "a fourth competition", h.post(t, alice, "/api/v1/competitions", mcqCompetition("spam")), "3600")
+}
+
+func testDailySubmissionQuota(t *testing.T, dbURL string) {
+	alice, bob, operator := newKey(t), newKey(t), newKey(t)
+	h := newTestHub(t, dbURL, Quotas{SubmissionsPerDay: 3, Exempt: []string{operator.ID()}})
+	id := h.createCompetition(t, operator)
+	submit := func(key *identity.Key) response {
+		return h.post(t, key, "/api/v1/competitions/"+id+"/submissions", modelSubmission("m"))
+	}
+	for range 3 {
+		if resp := submit(alice); resp.code != http.StatusCreated {
+			t.Fatalf("submission within the quota: %d %s", resp.code, resp.body)
+		}
+	}
+	wantTooMany(t, "a fourth submission", submit(alice), "86400")
+	wantTooMany(t, "a pool entry", h.post(t, alice, "/api/v1/pools/"+id+"/entries", map[string]string{"base_url": "http://127.0.0.1:9/v1", "model": "m"}), "86400")
+	for _, key := range []*identity.Key{bob, operator, operator, operator, operator} {
+		if resp := submit(key); resp.code != http.StatusCreated {
+			t.Fatalf("another key's submission: %d %s", resp.code, resp.body)
+		}
+	}
+	subs, err := h.db.ListSubmissions(context.Background(), id)
+	if err != nil || len(subs) != 8 {
+		t.Fatalf("the competition holds %d submissions (%v), want 3 of alice, 1 of bob and 4 of the operator", len(subs), err)
+	}
+}
+
+func testOpenSubmissionQuota(t *testing.T, dbURL string) {
+	alice, bob := newKey(t), newKey(t)
+	h := newTestHub(t, dbURL, Quotas{OpenSubmissions: 2})
+	id := h.createCompetition(t, bob)
+	submit := func(key *identity.Key) response {
+		return h.post(t, key, "/api/v1/competitions/"+id+"/submissions", modelSubmission("m"))
+	}
+	var first competition.Submission
+	for i := range 2 {
+		resp := submit(alice)
+		if resp.code != http.StatusCreated {
+			t.Fatalf("open submission %d: %d %s", i, resp.code, resp.body)
+		}
+		if i == 0 {
+			if err := json.Unmarshal([]byte(resp.body), &first); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wantTooMany(t, "a third open submission", submit(alice), "60")
+	if resp := submit(bob); resp.code != http.StatusCreated {
+		t.Fatalf("bob's submission: %d %s", resp.code, resp.body)
+	}
+	if _, err := h.db.SetSubmissionState(context.Background(), first.ID, competition.StateScored, "", nil, h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if resp := submit(alice); resp.code != http.StatusCreated {
+		t.Fatalf("a submission after one was evaluated: %d %s", resp.code, resp.body)
+	}
+}

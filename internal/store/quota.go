@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"crucible/internal/competition"
+)
+
+// Usage is what one key has put on the hub within a window: how many rows,
+// and when the oldest of them was made (zero when there are none), which is
+// when the window next frees a slot.
+type Usage struct {
+	Count  int
+	Oldest time.Time
+}
+
+// CompetitionsCreatedSince counts the competitions (pools included) that key
+// created after since.
+func (db *DB) CompetitionsCreatedSince(ctx context.Context, key string, since time.Time) (Usage, error) {
+	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM competitions WHERE created_by = ? AND created_at > ?`, key, since)
+}
+
+// SubmissionsSince counts the submissions that submitter committed after
+// since, in every competition and pool.
+func (db *DB) SubmissionsSince(ctx context.Context, submitter string, since time.Time) (Usage, error) {
+	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = ? AND committed_at > ?`, submitter, since)
+}
+
+func (db *DB) usage(ctx context.Context, query, key string, since time.Time) (Usage, error) {
+	var u Usage
+	var oldest int64
+	if err := db.sql.QueryRowContext(ctx, db.rebind(query), key, micros(since)).Scan(&u.Count, &oldest); err != nil {
+		return u, fmt.Errorf("count what %s made since %s: %w", key, since.Format(time.RFC3339), err)
+	}
+	if u.Count > 0 {
+		u.Oldest = fromMicros(oldest)
+	}
+	return u, nil
+}
+
+// OpenSubmissions counts submitter's submissions that are queued or running.
+func (db *DB) OpenSubmissions(ctx context.Context, submitter string) (int, error) {
+	var n int
+	err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT COUNT(*) FROM submissions WHERE submitter = ? AND state IN (?, ?)`),
+		submitter, string(competition.StateQueued), string(competition.StateRunning)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count open submissions of %s: %w", submitter, err)
+	}
+	return n, nil
+}
