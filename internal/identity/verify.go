@@ -71,7 +71,7 @@ func (v *Verifier) Check(h http.Header) (*Claim, error) {
 		return nil, unauthorized("%v", err)
 	}
 	if aud != v.Audience {
-		return nil, unauthorized("signed for another hub: the signature names audience %q, this server is %q (sign for the hub id at GET /api/v1/hub)",
+		return nil, unauthorized("signed for another hub: the signature names audience %q, this server is %q (a hub publishes its id at GET /api/v1/hub)",
 			truncate(aud), v.Audience)
 	}
 	secs, err := strconv.ParseInt(ts, 10, 64)

@@ -692,6 +692,26 @@ func TestRouterAdminAPI(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a request an admin signed for a hub is refused", func(t *testing.T) {
+		path := "/api/v1/router/workers"
+		hdr, err := admin.Sign("hub_0123", "POST", path, clk.Now().Unix(), []byte(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(reg))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(string(b), "signed for another hub") {
+			t.Fatalf("got %d %s, want 401 signed for another hub", resp.StatusCode, b)
+		}
+	})
 	if len(r.Workers()) != 0 {
 		t.Fatalf("workers left: %+v", r.Workers())
 	}
