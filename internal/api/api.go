@@ -177,10 +177,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		var err error
 		if rt.signed {
 			var keyID string
-			keyID, body, err = s.authenticate(rec, r, rt)
+			keyID, body, err = s.authenticate(w, r, rt)
 			r = r.WithContext(context.WithValue(r.Context(), signerKey{}, keyID))
 		} else {
-			body, err = readBody(rec, r, rt)
+			body, err = readBody(w, r, rt)
 		}
 		if err == nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))

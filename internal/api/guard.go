@@ -10,10 +10,10 @@ import (
 )
 
 // Every request's body is read by wrap, up to its route's limit, before the
-// handler runs; a signed route's headers are checked first (identity.Verifier.Check),
-// so an unsigned, stale or misdirected request is refused before one byte
-// of its body is read, and a request that passes costs at most its route's
-// limit.
+// handler runs; a signed route's headers are checked first
+// (identity.Verifier.Check), so an unsigned, stale or misdirected request is
+// refused before one byte of its body is read, and one that passes costs at
+// most its route's limit.
 const (
 	// DefaultBodyBytes bounds the body of a route that carries no dataset.
 	DefaultBodyBytes = 1 << 20
