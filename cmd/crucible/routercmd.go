@@ -17,6 +17,11 @@ import (
 	"crucible/internal/store"
 )
 
+// routerAudience is what signatures of router admin requests name instead of
+// a hub id, so a request signed for a hub is refused by a router and the
+// other way round.
+const routerAudience = "crucible-router"
+
 // listFlag is a repeatable flag whose values may also be comma-separated.
 type listFlag []string
 
@@ -37,7 +42,8 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 		"serving its model with the fewest requests in flight (ties round-robin); when every such worker is\n"+
 		"at its max concurrency the request waits up to --queue-timeout, then gets 503 workers_busy.\n"+
 		"Workers come from --worker or are registered through the signed admin API\n"+
-		"(POST/DELETE /api/v1/router/workers, allowed for --admin-key). Metrics at /metrics.",
+		"(POST/DELETE /api/v1/router/workers, allowed for --admin-key; signatures name the audience \""+routerAudience+"\").\n"+
+		"Metrics at /metrics.",
 		"crucible router --listen 127.0.0.1:8090 --worker http://10.0.0.7:8000/v1=baseline-oracle:32 --worker http://10.0.0.8:8000/v1", stderr)
 	fs.String("config", "", "YAML file of flag values (also CRUCIBLE_CONFIG)")
 	listen := fs.String("listen", "127.0.0.1:8090", "HTTP address")
@@ -110,7 +116,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 		QueueTimeout:   *queue,
 		MaxAttempts:    *attempts,
 		DialContext:    dial,
-		Verifier:       &identity.Verifier{Clock: clock.Real{}, Nonces: nonces},
+		Verifier:       &identity.Verifier{Audience: routerAudience, Clock: clock.Real{}, Nonces: nonces},
 		AdminKeys:      keys,
 		Logger:         logger,
 	})

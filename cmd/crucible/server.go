@@ -63,6 +63,13 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		"crucible serve --database postgres://postgres@127.0.0.1:5432/crucible --listen 127.0.0.1:8080", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address")
 	noWork := fs.Bool("no-work", false, "serve the API only; leave evaluation to `crucible worker` processes")
+	publicURL := fs.String("public-url", "", "the `URL` people reach this server at when a proxy sits in front (an https URL makes the /label cookie Secure)")
+	trustProto := fs.Bool("trust-forwarded-proto", false, "treat X-Forwarded-Proto: https as a TLS request (only behind a proxy that sets the header itself)")
+	d := app.DefaultTimeouts
+	readHeader := fs.Duration("read-header-timeout", d.ReadHeader, "how long a client may take to send a request's headers")
+	read := fs.Duration("read-timeout", d.Read, "how long a client may take to send a whole request, body included (size it for the largest dataset upload)")
+	write := fs.Duration("write-timeout", d.Write, "how long a request may take from its headers to the end of the response (more than --read-timeout)")
+	idle := fs.Duration("idle-timeout", d.Idle, "how long an idle kept-alive connection stays open")
 	wf := addWorkerFlags(fs)
 	qf := addQuotaFlags(fs)
 	if err := parse(fs, args); err != nil {
@@ -75,6 +82,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if cfg.Quotas, err = qf.quotas(); err != nil {
 		return err
 	}
+	cfg.PublicURL, cfg.TrustForwardedProto = *publicURL, *trustProto
+	cfg.Timeouts = app.Timeouts{ReadHeader: *readHeader, Read: *read, Write: *write, Idle: *idle}
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		return err

@@ -328,6 +328,10 @@ func testWeightSignatures(t *testing.T, hubURL string, v *identity.Key) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hub, err := c.Hub(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := fmt.Sprintf("/api/v1/consensus/epochs/%d/weights", cur.Epoch)
 	body := []byte(fmt.Sprintf(`{"weights":{"%d":1}}`, uids[0].UID))
 	send := func(headers map[string]string) (int, string) {
@@ -346,7 +350,7 @@ func testWeightSignatures(t *testing.T, hubURL string, v *identity.Key) {
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		return resp.StatusCode, e.Error
 	}
-	headers, _ := v.Sign(http.MethodPost, path, time.Now().Unix(), body)
+	headers, _ := v.Sign(hub, http.MethodPost, path, time.Now().Unix(), body)
 	if code, msg := send(headers); code != http.StatusCreated {
 		t.Fatalf("a validator's signed vector: %d %s", code, msg)
 	}
@@ -354,11 +358,11 @@ func testWeightSignatures(t *testing.T, hubURL string, v *identity.Key) {
 		t.Fatalf("the same request again: %d %s, want 401 replayed", code, msg)
 	}
 	stranger, _ := identity.NewKey()
-	foreign, _ := stranger.Sign(http.MethodPost, path, time.Now().Unix(), body)
+	foreign, _ := stranger.Sign(hub, http.MethodPost, path, time.Now().Unix(), body)
 	if code, msg := send(foreign); code != http.StatusForbidden || !strings.Contains(msg, "not a validator with stake") {
 		t.Fatalf("a vector signed by a key without stake: %d %s, want 403", code, msg)
 	}
-	forged, _ := stranger.Sign(http.MethodPost, path, time.Now().Unix(), body)
+	forged, _ := stranger.Sign(hub, http.MethodPost, path, time.Now().Unix(), body)
 	forged[identity.HeaderKey] = v.ID()
 	if code, msg := send(forged); code != http.StatusUnauthorized || !strings.Contains(msg, "bad signature") {
 		t.Fatalf("a vector claiming the validator's key, signed by another: %d %s, want 401", code, msg)

@@ -24,9 +24,9 @@ import (
 // testHub is the API over a real store (SQLite or PostgreSQL) with a fake
 // clock and no workers, so submissions stay queued.
 type testHub struct {
-	url   string
-	db    *store.DB
-	clock *clock.Fake
+	url, id string
+	db      *store.DB
+	clock   *clock.Fake
 }
 
 func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
@@ -42,10 +42,14 @@ func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Config{DB: db, Queue: q, Clock: clk, Quotas: quotas,
+	hubID, err := db.HubID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Config{DB: db, Queue: q, Clock: clk, Quotas: quotas, HubID: hubID,
 		Pools: pool.New(pool.Config{DB: db, Clock: clk})}).Handler())
 	t.Cleanup(srv.Close)
-	return &testHub{url: srv.URL, db: db, clock: clk}
+	return &testHub{url: srv.URL, id: hubID, db: db, clock: clk}
 }
 
 // response is an answer of the hub.
@@ -70,7 +74,7 @@ func (h *testHub) post(t *testing.T, key *identity.Key, path string, body any) r
 	if err != nil {
 		t.Fatal(err)
 	}
-	headers, err := key.Sign(http.MethodPost, path, h.clock.Now().Unix(), raw)
+	headers, err := key.Sign(h.id, http.MethodPost, path, h.clock.Now().Unix(), raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,8 @@ import (
 	"crucible/internal/validator"
 )
 
-// MaxBodyBytes bounds a request body (a dataset upload is the largest).
+// MaxBodyBytes bounds a request body: the limit of the routes that carry a
+// dataset, the largest (see guard.go for the others).
 const MaxBodyBytes = 64 << 20
 
 //go:embed openapi.json
@@ -53,6 +54,9 @@ type Config struct {
 
 	// Quotas bound what one key may create (zero: no limits).
 	Quotas Quotas
+	// HubID names this hub in request signatures (store.DB.HubID); a
+	// request signed for another hub is refused. Required.
+	HubID string
 }
 
 // Server serves the API.
@@ -71,6 +75,7 @@ type route struct {
 }
 
 var routes = []route{
+	{"GET", "/api/v1/hub", false, (*Server).hub},
 	{"GET", "/api/v1/competitions", false, (*Server).listCompetitions},
 	{"POST", "/api/v1/competitions", true, (*Server).createCompetition},
 	{"GET", "/api/v1/competitions/{id}", false, (*Server).getCompetition},
@@ -92,8 +97,12 @@ var routes = []route{
 	{"POST", "/api/v1/allocate", false, (*Server).allocate},
 }
 
-// New builds the API handler.
+// New builds the API handler. It panics without cfg.HubID: a server that
+// accepted signatures for any hub would accept requests replayed from others.
 func New(cfg Config) *Server {
+	if cfg.HubID == "" {
+		panic("api: Config.HubID is required (use store.DB.HubID)")
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -105,7 +114,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg:      cfg,
-		verifier: &identity.Verifier{Clock: cfg.Clock, Nonces: cfg.DB},
+		verifier: &identity.Verifier{Audience: cfg.HubID, Clock: cfg.Clock, Nonces: cfg.DB},
 		mux:      http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crucible_api_requests_total",
@@ -178,25 +187,20 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() { s.requests.WithLabelValues(rt.pattern, strconv.Itoa(rec.code)).Inc() }()
+		var body []byte
+		var err error
 		if rt.signed {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-			if err != nil {
-				writeError(rec, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: %v", err)})
-				return
-			}
-			keyID, err := s.verifier.Verify(r.Context(), r.Method, r.URL.RequestURI(), r.Header, body)
-			if err != nil {
-				code := http.StatusUnauthorized
-				if !errors.Is(err, identity.ErrUnauthorized) {
-					code = http.StatusInternalServerError
-				}
-				writeError(rec, &httpError{code, err.Error()})
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			var keyID string
+			keyID, body, err = s.authenticate(w, r, rt)
 			r = r.WithContext(context.WithValue(r.Context(), signerKey{}, keyID))
+		} else {
+			body, err = readBody(w, r, rt)
 		}
-		if err := rt.handle(s, rec, r); err != nil {
+		if err == nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			err = rt.handle(s, rec, r)
+		}
+		if err != nil {
 			var he *httpError
 			switch {
 			case errors.As(err, &he):

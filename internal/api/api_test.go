@@ -26,7 +26,11 @@ func newTestServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Config{DB: db, Queue: q}).Handler())
+	hubID, err := db.HubID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Config{DB: db, Queue: q, HubID: hubID}).Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -218,6 +218,9 @@ func Allocate(req AllocateRequest) (map[string]int64, error) {
 	if req.Amount <= 0 {
 		return nil, fmt.Errorf("amount must be a positive number of base units")
 	}
+	if len(req.Scores) > MaxAllocateEntrants {
+		return nil, fmt.Errorf("scores has %d entrants; a preview takes at most %d", len(req.Scores), MaxAllocateEntrants)
+	}
 	var entrants []ledger.Entrant
 	for name, score := range req.Scores {
 		entrants = append(entrants, ledger.Entrant{Name: name, Score: score})

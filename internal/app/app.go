@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -65,7 +66,54 @@ type Config struct {
 	// no limit). The admin keys of Consensus are exempt: they are the
 	// operator's.
 	Quotas api.Quotas
+
+	// Timeouts bound how long one connection may hold the server (zero
+	// fields take the DefaultTimeouts).
+	Timeouts Timeouts
+	// PublicURL is the address people reach the server at, if it differs
+	// from Listen (a TLS proxy in front); an https URL makes the label
+	// cookie Secure.
+	PublicURL string
+	// TrustForwardedProto believes a proxy's X-Forwarded-Proto header when
+	// deciding whether a request came over TLS. Set it only when every
+	// request passes through a proxy that sets the header.
+	TrustForwardedProto bool
 }
+
+// Timeouts are the HTTP server's limits per connection.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's headers.
+	ReadHeader time.Duration
+	// Read bounds reading a whole request, body included: it must fit the
+	// largest legitimate upload (a 64 MiB dataset) over a slow link.
+	Read time.Duration
+	// Write bounds a request from the end of its headers to the end of the
+	// response, so it must exceed Read.
+	Write time.Duration
+	// Idle bounds how long a kept-alive connection waits for its next request.
+	Idle time.Duration
+}
+
+// orDefaults fills the zero fields from DefaultTimeouts.
+func (t Timeouts) orDefaults() Timeouts {
+	d := DefaultTimeouts
+	if t.ReadHeader > 0 {
+		d.ReadHeader = t.ReadHeader
+	}
+	if t.Read > 0 {
+		d.Read = t.Read
+	}
+	if t.Write > 0 {
+		d.Write = t.Write
+	}
+	if t.Idle > 0 {
+		d.Idle = t.Idle
+	}
+	return d
+}
+
+// DefaultTimeouts fit a 64 MiB upload at about 0.5 MB/s.
+var DefaultTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 2 * time.Minute, Write: 5 * time.Minute, Idle: 2 * time.Minute}
 
 // App is an opened Crucible: database, queue and API.
 type App struct {
@@ -91,6 +139,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	cfg.Timeouts = cfg.Timeouts.orDefaults()
+	if cfg.Timeouts.Write <= cfg.Timeouts.Read {
+		return nil, fmt.Errorf("write timeout %s must exceed read timeout %s: a response is written after its request is read",
+			cfg.Timeouts.Write, cfg.Timeouts.Read)
+	}
+	secureCookie := false
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("public URL %q is not an http(s) URL like https://crucible.example.org", cfg.PublicURL)
+		}
+		secureCookie = u.Scheme == "https"
 	}
 	db, err := store.Open(ctx, cfg.Database)
 	if err != nil {
@@ -126,18 +187,23 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	hubID, err := db.HubID(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg}
 	quotas := cfg.Quotas
 	quotas.Exempt = slices.Concat(quotas.Exempt, cfg.Consensus.Admins)
 	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
-		Validators: consensus, Quotas: quotas})
+		Validators: consensus, HubID: hubID, Quotas: quotas})
 	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	a.API.Mount("/", ui)
-	if err := a.mountLabel(); err != nil {
+	if err := a.mountLabel(secureCookie); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -145,12 +211,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 }
 
 // mountLabel serves the /label pages of preference competitions.
-func (a *App) mountLabel() error {
+func (a *App) mountLabel(secureCookie bool) error {
 	lab, err := labeling.New(labeling.Config{DB: a.DB, Clock: a.cfg.Clock})
 	if err != nil {
 		return err
 	}
-	pages, err := web.NewLabel(web.LabelConfig{Labeling: lab, Logger: a.cfg.Logger})
+	pages, err := web.NewLabel(web.LabelConfig{Labeling: lab, Logger: a.cfg.Logger,
+		SecureCookie: secureCookie, TrustForwardedProto: a.cfg.TrustForwardedProto})
 	if err != nil {
 		return err
 	}
@@ -171,13 +238,19 @@ func (a *App) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
+// Handler is everything the server answers (API, web UI, labeling pages),
+// with the browser security headers on every response.
+func (a *App) Handler() http.Handler { return web.SecurityHeaders(a.API.Handler()) }
+
 // Serve runs the workers (unless NoWork) and the HTTP server on ln until ctx
 // ends, then shuts both down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.Queue.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
-	srv := &http.Server{Handler: a.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	t := a.cfg.Timeouts
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
+		ErrorLog: slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.cfg.Logger.Info("crucible serving", "addr", ln.Addr().String(), "database", a.DB.Dialect())

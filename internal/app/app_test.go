@@ -137,7 +137,15 @@ func TestWritesMustBeSigned(t *testing.T) {
 	}
 
 	key, _ := identity.NewKey()
-	headers, _ := key.Sign("POST", "/api/v1/competitions", time.Now().Unix(), []byte(body))
+	hub, err := client.New(client.Config{Server: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubID, err := hub.Hub(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers, _ := key.Sign(hubID, "POST", "/api/v1/competitions", time.Now().Unix(), []byte(body))
 	send := func() int {
 		req, _ := http.NewRequest("POST", url+"/api/v1/competitions", strings.NewReader(body))
 		for k, v := range headers {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"crucible/internal/api"
@@ -31,6 +32,9 @@ type Client struct {
 	key  *identity.Key
 	http *http.Client
 	now  func() time.Time
+
+	mu  sync.Mutex
+	hub string // the server's hub id, fetched before the first signature
 }
 
 // Config configures a Client.
@@ -40,6 +44,9 @@ type Config struct {
 	// Key signs state-changing requests; reads need none.
 	Key        *identity.Key
 	HTTPClient *http.Client
+	// HubID is the server's hub id, which signatures name; empty fetches
+	// it from GET /api/v1/hub before the first signed request.
+	HubID string
 }
 
 // New returns a Client.
@@ -52,7 +59,41 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * time.Minute}
 	}
-	return &Client{base: strings.TrimRight(cfg.Server, "/"), key: cfg.Key, http: hc, now: time.Now}, nil
+	return &Client{base: strings.TrimRight(cfg.Server, "/"), key: cfg.Key, http: hc, now: time.Now, hub: cfg.HubID}, nil
+}
+
+// Hub returns the server's hub id, asking the server once.
+func (c *Client) Hub(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hub != "" {
+		return c.hub, nil
+	}
+	var out api.HubInfo
+	if err := c.do(ctx, http.MethodGet, "/api/v1/hub", nil, &out); err != nil {
+		return "", fmt.Errorf("ask the server for its hub id, which signatures name: %w", err)
+	}
+	if out.HubID == "" {
+		return "", fmt.Errorf("the server at %s answered GET /api/v1/hub without a hub id (is it a crucible hub?)", c.base)
+	}
+	c.hub = out.HubID
+	return c.hub, nil
+}
+
+// sign adds the signature headers of a request to the server's hub.
+func (c *Client) sign(ctx context.Context, req *http.Request, path string, body []byte) error {
+	hub, err := c.Hub(ctx)
+	if err != nil {
+		return err
+	}
+	headers, err := c.key.Sign(hub, req.Method, path, c.now().Unix(), body)
+	if err != nil {
+		return err
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return nil
 }
 
 // APIError is an error response from the server.
@@ -80,12 +121,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if c.key == nil {
 			return fmt.Errorf("%s %s changes state and must be signed: pass --key KEYFILE (make one with `crucible keys new --out KEYFILE`)", method, path)
 		}
-		headers, err := c.key.Sign(method, path, c.now().Unix(), body)
-		if err != nil {
+		if err := c.sign(ctx, req, path, body); err != nil {
 			return err
-		}
-		for k, v := range headers {
-			req.Header.Set(k, v)
 		}
 	}
 	resp, err := c.http.Do(req)
@@ -403,12 +440,8 @@ func (c *Client) send(ctx context.Context, method, path string, sign bool) (*htt
 		if c.key == nil {
 			return nil, fmt.Errorf("%s %s must be signed: pass --key KEYFILE", method, path)
 		}
-		headers, err := c.key.Sign(method, path, c.now().Unix(), nil)
-		if err != nil {
+		if err := c.sign(ctx, req, path, nil); err != nil {
 			return nil, err
-		}
-		for k, v := range headers {
-			req.Header.Set(k, v)
 		}
 	}
 	resp, err := c.http.Do(req)

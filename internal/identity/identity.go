@@ -5,23 +5,29 @@
 // A key id is "ed25519:" followed by the unpadded base64url public key, so a
 // server can verify any signature without a registry: the identity is the key.
 //
-// A signed request carries four headers:
+// A signed request carries five headers:
 //
 //	X-Crucible-Key        the key id
+//	X-Crucible-Audience   the id of the hub (or router) the request is for
 //	X-Crucible-Timestamp  unix seconds when it was signed
 //	X-Crucible-Nonce      16 random bytes, hex; never accepted twice for a key
 //	X-Crucible-Signature  base64url ed25519 signature of the canonical message
 //
 // The canonical message is the lines
 //
-//	crucible-request-v1
+//	crucible-request-v2
+//	audience
 //	METHOD
 //	/path?query
 //	timestamp
 //	nonce
 //	hex(sha256(body))
 //
-// joined by "\n".
+// joined by "\n". The audience binds a signature to one hub: a request
+// captured at one hub is refused by every other (a hub publishes its id at
+// GET /api/v1/hub). The headers can be checked before the body is read, so a
+// server spends nothing on an unsigned or misdirected request (see
+// Verifier.Check).
 package identity
 
 import (
@@ -128,30 +134,33 @@ func Load(path string) (*Key, error) {
 // Header names of a signed request.
 const (
 	HeaderKey       = "X-Crucible-Key"
+	HeaderAudience  = "X-Crucible-Audience"
 	HeaderTimestamp = "X-Crucible-Timestamp"
 	HeaderNonce     = "X-Crucible-Nonce"
 	HeaderSignature = "X-Crucible-Signature"
 )
 
 // Message is the canonical byte string that a request signature covers.
-func Message(method, pathAndQuery, timestamp, nonce string, body []byte) []byte {
+func Message(audience, method, pathAndQuery, timestamp, nonce string, body []byte) []byte {
 	digest := sha256.Sum256(body)
 	return []byte(strings.Join([]string{
-		"crucible-request-v1", strings.ToUpper(method), pathAndQuery, timestamp, nonce, hex.EncodeToString(digest[:]),
+		"crucible-request-v2", audience, strings.ToUpper(method), pathAndQuery, timestamp, nonce, hex.EncodeToString(digest[:]),
 	}, "\n"))
 }
 
-// Sign returns the signature headers for a request.
-func (k *Key) Sign(method, pathAndQuery string, unixSeconds int64, body []byte) (map[string]string, error) {
+// Sign returns the signature headers of a request to the hub (or router)
+// whose id is audience.
+func (k *Key) Sign(audience, method, pathAndQuery string, unixSeconds int64, body []byte) (map[string]string, error) {
 	var n [16]byte
 	if _, err := rand.Read(n[:]); err != nil {
 		return nil, err
 	}
 	ts := fmt.Sprint(unixSeconds)
 	nonce := hex.EncodeToString(n[:])
-	sig := ed25519.Sign(k.Private, Message(method, pathAndQuery, ts, nonce, body))
+	sig := ed25519.Sign(k.Private, Message(audience, method, pathAndQuery, ts, nonce, body))
 	return map[string]string{
 		HeaderKey:       k.ID(),
+		HeaderAudience:  audience,
 		HeaderTimestamp: ts,
 		HeaderNonce:     nonce,
 		HeaderSignature: base64.RawURLEncoding.EncodeToString(sig),

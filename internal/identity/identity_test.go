@@ -13,6 +13,8 @@ import (
 	"crucible/internal/clock"
 )
 
+const testHub = "hub-test"
+
 type memNonces struct {
 	mu   sync.Mutex
 	seen map[string]bool
@@ -59,7 +61,7 @@ func TestVerify(t *testing.T) {
 	other, _ := NewKey()
 	body := []byte(`{"title":"x"}`)
 	signed := func(key *Key, at time.Time, method, path string, b []byte) http.Header {
-		hs, err := key.Sign(method, path, at.Unix(), b)
+		hs, err := key.Sign(testHub, method, path, at.Unix(), b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,10 +89,32 @@ func TestVerify(t *testing.T) {
 			h.Set(HeaderKey, k.ID())
 			return h
 		}, body, "/api/v1/x", "bad signature"},
+		{"a request signed for another hub is refused", func() http.Header {
+			hs, _ := k.Sign("hub-elsewhere", "POST", "/api/v1/x", start.Unix(), body)
+			h := http.Header{}
+			for name, v := range hs {
+				h.Set(name, v)
+			}
+			return h
+		}, body, "/api/v1/x", "signed for another hub"},
+		{"a signature moved to another audience header is refused", func() http.Header {
+			hs, _ := k.Sign("hub-elsewhere", "POST", "/api/v1/x", start.Unix(), body)
+			h := http.Header{}
+			for name, v := range hs {
+				h.Set(name, v)
+			}
+			h.Set(HeaderAudience, testHub)
+			return h
+		}, body, "/api/v1/x", "bad signature"},
+		{"a nonce that is not hex is refused", func() http.Header {
+			h := signed(k, start, "POST", "/api/v1/x", body)
+			h.Set(HeaderNonce, "zzzzzzzzzzzzzzzzzzzzzzzz\x00")
+			return h
+		}, body, "/api/v1/x", "hex"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := &Verifier{Clock: clock.NewFake(start), Nonces: &memNonces{seen: map[string]bool{}}}
+			v := &Verifier{Audience: testHub, Clock: clock.NewFake(start), Nonces: &memNonces{seen: map[string]bool{}}}
 			id, err := v.Verify(context.Background(), "POST", tt.path, tt.header(), tt.body)
 			if tt.wantErr == "" {
 				if err != nil || id != k.ID() {
@@ -108,8 +132,8 @@ func TestVerify(t *testing.T) {
 func TestVerifyRefusesAReplayedNonce(t *testing.T) {
 	now := time.Now()
 	k, _ := NewKey()
-	v := &Verifier{Clock: clock.NewFake(now), Nonces: &memNonces{seen: map[string]bool{}}}
-	hs, _ := k.Sign("POST", "/p", now.Unix(), nil)
+	v := &Verifier{Audience: testHub, Clock: clock.NewFake(now), Nonces: &memNonces{seen: map[string]bool{}}}
+	hs, _ := k.Sign(testHub, "POST", "/p", now.Unix(), nil)
 	h := http.Header{}
 	for name, val := range hs {
 		h.Set(name, val)

@@ -26,31 +26,57 @@ type NonceStore interface {
 	UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error
 }
 
-// Verifier checks signed requests.
+// Verifier checks signed requests in two steps: Check looks at the headers
+// alone (cheap, before the body is read), Confirm checks the signature over
+// the body and burns the nonce. Verify does both.
 type Verifier struct {
-	Clock  clock.Clock
-	Window time.Duration
-	Nonces NonceStore
+	// Audience is this server's id; a request signed for any other
+	// audience is refused.
+	Audience string
+	Clock    clock.Clock
+	Window   time.Duration
+	Nonces   NonceStore
 }
 
-// Verify checks the signature headers of a request and returns the signer's
-// key id. Every failure wraps ErrUnauthorized with a reason a person can act on.
-func (v *Verifier) Verify(ctx context.Context, method, pathAndQuery string, h http.Header, body []byte) (string, error) {
-	fail := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("%w: %s", ErrUnauthorized, fmt.Sprintf(format, args...))
-	}
-	keyID, ts, nonce, sig := h.Get(HeaderKey), h.Get(HeaderTimestamp), h.Get(HeaderNonce), h.Get(HeaderSignature)
-	if keyID == "" || ts == "" || nonce == "" || sig == "" {
-		return fail("request is not signed: %s, %s, %s and %s headers are required (use the crucible CLI or sign as documented in the OpenAPI document)",
-			HeaderKey, HeaderTimestamp, HeaderNonce, HeaderSignature)
+// Claim is what a request's signature headers assert, checked for shape,
+// audience and time by Verifier.Check but not yet against the body.
+type Claim struct {
+	// KeyID is the key the request claims to be signed by.
+	KeyID     string
+	pub       ed25519.PublicKey
+	timestamp string
+	signedAt  time.Time
+	nonce     string
+	sig       []byte
+}
+
+func unauthorized(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnauthorized, fmt.Sprintf(format, args...))
+}
+
+// Check parses and checks the signature headers without the body: all five
+// present, a well-formed key id, this server's audience, a timestamp inside
+// the window, a hex nonce and a signature of the right size. A server calls
+// it before reading the body, so an unsigned or misdirected request costs no
+// more than its headers. Every failure wraps ErrUnauthorized with a reason a
+// person can act on.
+func (v *Verifier) Check(h http.Header) (*Claim, error) {
+	keyID, aud, ts, nonce, sig := h.Get(HeaderKey), h.Get(HeaderAudience), h.Get(HeaderTimestamp), h.Get(HeaderNonce), h.Get(HeaderSignature)
+	if keyID == "" || aud == "" || ts == "" || nonce == "" || sig == "" {
+		return nil, unauthorized("request is not signed: %s, %s, %s, %s and %s headers are required (use the crucible CLI or sign as documented in the OpenAPI document)",
+			HeaderKey, HeaderAudience, HeaderTimestamp, HeaderNonce, HeaderSignature)
 	}
 	pub, err := ParseKeyID(keyID)
 	if err != nil {
-		return fail("%v", err)
+		return nil, unauthorized("%v", err)
+	}
+	if aud != v.Audience {
+		return nil, unauthorized("signed for another hub: the signature names audience %q, this server is %q (a hub publishes its id at GET /api/v1/hub)",
+			truncate(aud), v.Audience)
 	}
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return fail("timestamp %q is not unix seconds", ts)
+		return nil, unauthorized("timestamp %q is not unix seconds", truncate(ts))
 	}
 	window := v.Window
 	if window == 0 {
@@ -59,25 +85,62 @@ func (v *Verifier) Verify(ctx context.Context, method, pathAndQuery string, h ht
 	now := v.Clock.Now()
 	signedAt := time.Unix(secs, 0)
 	if d := now.Sub(signedAt); d > window || d < -window {
-		return fail("timestamp %s is outside the ±%s window around the server time %s (check the clock)",
+		return nil, unauthorized("timestamp %s is outside the ±%s window around the server time %s (check the clock)",
 			signedAt.UTC().Format(time.RFC3339), window, now.UTC().Format(time.RFC3339))
 	}
-	if len(nonce) < 16 || len(nonce) > 128 {
-		return fail("nonce must be 16 to 128 characters")
+	if !isHex(nonce) || len(nonce) < 16 || len(nonce) > 128 {
+		return nil, unauthorized("nonce must be 16 to 128 hex digits")
 	}
 	rawSig, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || len(rawSig) != ed25519.SignatureSize {
-		return fail("signature is not a base64url ed25519 signature")
+		return nil, unauthorized("signature is not a base64url ed25519 signature")
 	}
-	if !ed25519.Verify(pub, Message(method, pathAndQuery, ts, nonce, body), rawSig) {
-		return fail("bad signature: it does not cover this method, path and body with this key")
+	return &Claim{KeyID: keyID, pub: pub, timestamp: ts, signedAt: signedAt, nonce: nonce, sig: rawSig}, nil
+}
+
+// Confirm checks the claim's signature over the method, path and body, then
+// burns its nonce, and returns the signer's key id. Only a correctly signed
+// request burns its nonce, so garbage cannot fill the store.
+func (v *Verifier) Confirm(ctx context.Context, c *Claim, method, pathAndQuery string, body []byte) (string, error) {
+	if !ed25519.Verify(c.pub, Message(v.Audience, method, pathAndQuery, c.timestamp, c.nonce, body), c.sig) {
+		return "", unauthorized("bad signature: it does not cover this method, path and body with this key")
 	}
-	// Only a correctly signed request burns its nonce, so garbage cannot fill the store.
-	if err := v.Nonces.UseNonce(ctx, keyID, nonce, signedAt.Add(window)); err != nil {
+	window := v.Window
+	if window == 0 {
+		window = DefaultWindow
+	}
+	if err := v.Nonces.UseNonce(ctx, c.KeyID, c.nonce, c.signedAt.Add(window)); err != nil {
 		if errors.Is(err, ErrNonceReused) {
-			return fail("replayed request: nonce %s was already used", nonce)
+			return "", unauthorized("replayed request: nonce %s was already used", c.nonce)
 		}
 		return "", fmt.Errorf("record nonce: %w", err)
 	}
-	return keyID, nil
+	return c.KeyID, nil
+}
+
+// Verify checks the signature headers of a request and its body (Check then
+// Confirm) and returns the signer's key id.
+func (v *Verifier) Verify(ctx context.Context, method, pathAndQuery string, h http.Header, body []byte) (string, error) {
+	c, err := v.Check(h)
+	if err != nil {
+		return "", err
+	}
+	return v.Confirm(ctx, c, method, pathAndQuery, body)
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate keeps error messages short when a header is huge.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

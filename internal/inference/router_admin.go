@@ -40,6 +40,20 @@ func (r *Router) serveAdmin(w http.ResponseWriter, req *http.Request) {
 		adminError(w, http.StatusForbidden, "router: the admin API is disabled; start the router with --admin-key KEYID to allow that key to register workers")
 		return
 	}
+	unauthorized := func(err error) {
+		status := http.StatusUnauthorized
+		if !errors.Is(err, identity.ErrUnauthorized) {
+			status = http.StatusInternalServerError
+		}
+		adminError(w, status, "router: "+err.Error())
+	}
+	// The signature headers are checked before the body is read, so an
+	// unsigned request costs no more than its headers.
+	claim, err := r.cfg.Verifier.Check(req.Header)
+	if err != nil {
+		unauthorized(err)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxAdminBody+1))
 	if err != nil {
 		adminError(w, http.StatusBadRequest, "router: read request body: "+err.Error())
@@ -49,13 +63,9 @@ func (r *Router) serveAdmin(w http.ResponseWriter, req *http.Request) {
 		adminError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("router: request body exceeds %d bytes", maxAdminBody))
 		return
 	}
-	keyID, err := r.cfg.Verifier.Verify(req.Context(), req.Method, req.URL.RequestURI(), req.Header, body)
+	keyID, err := r.cfg.Verifier.Confirm(req.Context(), claim, req.Method, req.URL.RequestURI(), body)
 	if err != nil {
-		status := http.StatusUnauthorized
-		if !errors.Is(err, identity.ErrUnauthorized) {
-			status = http.StatusInternalServerError
-		}
-		adminError(w, status, "router: "+err.Error())
+		unauthorized(err)
 		return
 	}
 	if !r.admins[keyID] {

@@ -611,7 +611,7 @@ func TestRouterAdminAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	ver := &identity.Verifier{Clock: clk, Nonces: &inference.MemoryNonces{Clock: clk}}
+	ver := &identity.Verifier{Audience: "router-test", Clock: clk, Nonces: &inference.MemoryNonces{Clock: clk}}
 	r, srv := newRouter(t, inference.RouterConfig{Verifier: ver, AdminKeys: []string{admin.ID()}})
 	w := startBaseline(t, "oracle")
 
@@ -624,7 +624,7 @@ func TestRouterAdminAPI(t *testing.T) {
 		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
 		var hdr map[string]string
 		if c.key != nil {
-			hdr, err = c.key.Sign(c.method, c.path, clk.Now().Unix(), []byte(c.body))
+			hdr, err = c.key.Sign(ver.Audience, c.method, c.path, clk.Now().Unix(), []byte(c.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -673,7 +673,7 @@ func TestRouterAdminAPI(t *testing.T) {
 	}
 	t.Run("a replayed request is refused", func(t *testing.T) {
 		path := "/api/v1/router/workers"
-		hdr, err := admin.Sign("GET", path, clk.Now().Unix(), nil)
+		hdr, err := admin.Sign(ver.Audience, "GET", path, clk.Now().Unix(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -690,6 +690,26 @@ func TestRouterAdminAPI(t *testing.T) {
 			if resp.StatusCode != want {
 				t.Fatalf("attempt %d: status %d, want %d", i+1, resp.StatusCode, want)
 			}
+		}
+	})
+	t.Run("a request an admin signed for a hub is refused", func(t *testing.T) {
+		path := "/api/v1/router/workers"
+		hdr, err := admin.Sign("hub_0123", "POST", path, clk.Now().Unix(), []byte(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(reg))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(string(b), "signed for another hub") {
+			t.Fatalf("got %d %s, want 401 signed for another hub", resp.StatusCode, b)
 		}
 	})
 	if len(r.Workers()) != 0 {

@@ -162,12 +162,19 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
+	seen := map[int]string{}
 	for _, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
 		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a number", name)
 		}
+		// Versions are the applied-migration keys: a second file with a used
+		// number would be skipped silently (two branches both adding 0007).
+		if other, ok := seen[version]; ok {
+			return fmt.Errorf("migrations %s and %s share version %d", other, name, version)
+		}
+		seen[version] = name
 		body, err := migrationFiles.ReadFile(name)
 		if err != nil {
 			return err

@@ -2,9 +2,10 @@ package web
 
 // The /label pages are the one part of the UI that changes state: people who
 // label for a miner log in with a contributor key (a form; the key is then
-// kept in an HttpOnly, SameSite=Strict cookie scoped to /label), see their
-// miner's obfuscated copy of the next open task, rank it (drag and drop,
-// move buttons or rank selects; scores use sliders) and submit. Every page
+// kept in an HttpOnly, SameSite=Strict cookie scoped to /label, Secure when
+// the pages are served over https), see their miner's obfuscated copy of the
+// next open task, rank it (drag and drop, move buttons or rank selects;
+// scores use sliders) and submit. Every page
 // works without JavaScript: static/label.js only adds reordering. The
 // labeling workflow itself (copies, deadlines by the injected clock,
 // de-obfuscation, storage) lives in internal/labeling.
@@ -33,6 +34,14 @@ type LabelConfig struct {
 	Labeling *labeling.Service
 	// Logger receives errors that become a 500 page (default slog.Default()).
 	Logger *slog.Logger
+	// SecureCookie marks the key cookie Secure on every response: the
+	// operator serves the pages over https (a TLS proxy in front). Without
+	// it the cookie is Secure when the request came over TLS.
+	SecureCookie bool
+	// TrustForwardedProto treats "X-Forwarded-Proto: https" as a request
+	// that came over TLS. Set it only behind a proxy that sets the header
+	// itself, or a client could claim it.
+	TrustForwardedProto bool
 }
 
 // Label serves GET /label, POST /label/login, POST /label/logout and
@@ -71,6 +80,7 @@ func NewLabel(cfg LabelConfig) (*Label, error) {
 // ServeHTTP serves the labeling pages.
 func (l *Label) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	setSecurityHeaders(w.Header())
 	l.mux.ServeHTTP(w, r)
 }
 
@@ -126,8 +136,14 @@ func (l *Label) contributor(r *http.Request) (*store.ContributorKey, string, err
 	return &k, "", nil
 }
 
-func setKeyCookie(w http.ResponseWriter, r *http.Request, key string) {
-	c := &http.Cookie{Name: LabelCookie, Value: key, Path: "/label", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+// overTLS reports whether the browser reached the server over https.
+func (l *Label) overTLS(r *http.Request) bool {
+	return l.cfg.SecureCookie || r.TLS != nil ||
+		l.cfg.TrustForwardedProto && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+func (l *Label) setKeyCookie(w http.ResponseWriter, r *http.Request, key string) {
+	c := &http.Cookie{Name: LabelCookie, Value: key, Path: "/label", HttpOnly: true, Secure: l.overTLS(r), SameSite: http.SameSiteStrictMode}
 	if key == "" {
 		c.MaxAge = -1
 	}
@@ -141,7 +157,7 @@ func (l *Label) page(w http.ResponseWriter, r *http.Request) error {
 	}
 	if k == nil {
 		if reason != "" {
-			setKeyCookie(w, r, "")
+			l.setKeyCookie(w, r, "")
 		}
 		l.render(w, http.StatusOK, labelPage{Problem: reason})
 		return nil
@@ -210,13 +226,13 @@ func (l *Label) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	setKeyCookie(w, r, key)
+	l.setKeyCookie(w, r, key)
 	http.Redirect(w, r, "/label", http.StatusSeeOther)
 	return nil
 }
 
 func (l *Label) logout(w http.ResponseWriter, r *http.Request) error {
-	setKeyCookie(w, r, "")
+	l.setKeyCookie(w, r, "")
 	http.Redirect(w, r, "/label", http.StatusSeeOther)
 	return nil
 }
@@ -230,7 +246,7 @@ func (l *Label) submit(w http.ResponseWriter, r *http.Request) error {
 		if reason == "" {
 			reason = "Log in with your contributor key first."
 		}
-		setKeyCookie(w, r, "")
+		l.setKeyCookie(w, r, "")
 		l.render(w, http.StatusUnauthorized, labelPage{Problem: reason})
 		return nil
 	}

@@ -119,7 +119,10 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP serves the UI.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w.Header())
+	s.mux.ServeHTTP(w, r)
+}
 
 // pageError is an error page with its status code and a message for people.
 type pageError struct {

@@ -48,9 +48,13 @@ func newTestHub(t *testing.T) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hubID, err := db.HubID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	admin, _ := identity.NewKey()
 	clk := clock.Real{}
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk,
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID,
 		Validators: validator.New(validator.Config{DB: db, Clock: clk, Admins: []string{admin.ID()}})}).Handler())
 	t.Cleanup(srv.Close)
 	h := &testHub{db: db, url: srv.URL, admin: admin}

@@ -1,0 +1,105 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"crucible/internal/identity"
+)
+
+// Every request's body is read by wrap, up to its route's limit, before the
+// handler runs; a signed route's headers are checked first
+// (identity.Verifier.Check), so an unsigned, stale or misdirected request is
+// refused before one byte of its body is read, and one that passes costs at
+// most its route's limit.
+const (
+	// DefaultBodyBytes bounds the body of a route that carries no dataset.
+	DefaultBodyBytes = 1 << 20
+	// SubmissionBodyBytes bounds a submission (a code patch is the largest).
+	SubmissionBodyBytes = 8 << 20
+	// MaxAllocateEntrants bounds the scores of POST /api/v1/allocate (a
+	// preview anyone may call, so its work must stay small).
+	MaxAllocateEntrants = 10_000
+)
+
+// bodyLimits lists the routes whose bodies may exceed DefaultBodyBytes.
+var bodyLimits = map[string]int64{
+	"POST /api/v1/competitions":                  MaxBodyBytes,
+	"POST /api/v1/pools":                         MaxBodyBytes,
+	"POST /api/v1/preference/competitions":       MaxBodyBytes,
+	"POST /api/v1/competitions/{id}/submissions": SubmissionBodyBytes,
+}
+
+// bodyLimit returns the most bytes the route's body may have.
+func (rt route) bodyLimit() int64 {
+	if n, ok := bodyLimits[rt.method+" "+rt.pattern]; ok {
+		return n
+	}
+	return DefaultBodyBytes
+}
+
+// HubInfo is the body of GET /api/v1/hub: the id that request signatures
+// for this hub name as their audience (see internal/identity).
+type HubInfo struct {
+	HubID string `json:"hub_id"`
+}
+
+func (s *Server) hub(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, http.StatusOK, HubInfo{HubID: s.cfg.HubID})
+}
+
+// readBody reads the request body up to the route's limit; a larger body is
+// a 413 naming the limit. A body that announces more than the limit is
+// refused without reading it, and an announced length reserves at most
+// DefaultBodyBytes up front (the rest grows as bytes actually arrive).
+func readBody(w http.ResponseWriter, r *http.Request, rt route) ([]byte, error) {
+	limit := rt.bodyLimit()
+	tooLarge := &httpError{http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("request body is larger than the %s limit of %s %s", size(limit), rt.method, rt.pattern)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(min(max(r.ContentLength, 0), DefaultBodyBytes)) + bytes.MinRead)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case err != nil:
+		return nil, badRequest("read request body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// authenticate checks a signed route's headers, then reads its body, then
+// checks the signature over the body and burns the nonce. It returns the
+// signer's key id and the body.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rt route) (string, []byte, error) {
+	claim, err := s.verifier.Check(r.Header)
+	if err != nil {
+		return "", nil, &httpError{http.StatusUnauthorized, err.Error()}
+	}
+	body, err := readBody(w, r, rt)
+	if err != nil {
+		return "", nil, err
+	}
+	keyID, err := s.verifier.Confirm(r.Context(), claim, r.Method, r.URL.RequestURI(), body)
+	if err != nil {
+		if errors.Is(err, identity.ErrUnauthorized) {
+			return "", nil, &httpError{http.StatusUnauthorized, err.Error()}
+		}
+		return "", nil, err
+	}
+	return keyID, body, nil
+}
+
+// size writes a byte count for people: "1 MiB", "64 MiB", "512-byte".
+func size(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d-byte", n)
+}
