@@ -221,7 +221,7 @@ func TestBodiesOfPublicRoutesAreLimited(t *testing.T) {
 		}
 	})
 	t.Run("a preview of 10,001 entrants is refused, naming the limit", func(t *testing.T) {
-		if code, body := post(t, "/api/v1/allocate", scores(api.MaxAllocateEntrants+1)); code != http.StatusBadRequest || !strings.Contains(body, "at most 10000") {
+		if code, body := post(t, "/api/v1/allocate", scores(api.MaxAllocateEntrants+1)); code != http.StatusBadRequest || !strings.Contains(body, "10000") {
 			t.Fatalf("%d %.200s, want 400 naming 10000", code, body)
 		}
 	})
