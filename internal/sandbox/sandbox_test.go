@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -266,6 +267,42 @@ func BenchmarkRunTrue(b *testing.B) {
 	for b.Loop() {
 		if _, err := Run(context.Background(), Config{Dir: dir, MemoryBytes: 256 << 20, Pids: 128}, []string{"true"}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestSweepRemovesOnlyCgroupsOfDeadOwners(t *testing.T) {
+	live := newCgroup(64<<20, 16)
+	if live == nil {
+		t.Skip("skipping: no writable cgroup here")
+	}
+	defer live.remove()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var dead []string
+	for _, d := range []string{live.memory, live.pids} {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(d), fmt.Sprintf("%s%d-left-by-a-killed-worker", cgroupPrefix, gone.Process.Pid))
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, p)
+	}
+	if _, err := Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dead {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s of a dead owner survived the sweep (stat: %v)", p, err)
+		}
+	}
+	for _, p := range []string{live.memory, live.pids} {
+		if _, err := os.Stat(p); p != "" && err != nil {
+			t.Errorf("the sweep removed the live cgroup %s: %v", p, err)
 		}
 	}
 }
