@@ -31,8 +31,9 @@ package patch
 
 import (
 	"context"
-
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -100,6 +101,10 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 	if err := sandbox.Available(); err != nil {
 		return v, err
 	}
+	if err := Sweep(cfg.WorkRoot); err != nil {
+		// A leftover that cannot be removed must not stop every judging.
+		v.Log = append(v.Log, "sweep: "+err.Error())
+	}
 	ws, err := newWorkspace(cfg.WorkRoot, cfg.Sandbox, &v.Log)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
@@ -119,9 +124,13 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 		v.Log = append(v.Log, "apply: the candidate patch is empty")
 		return finish(v, cfg, task, candidate), nil
 	}
-	method, err := ws.applyChain(ctx, "candidate", candidate)
+	method, refused, err := ws.applyChain(ctx, "candidate", candidate)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
+	}
+	if refused != "" {
+		v.Reason = "patch refused: " + refused
+		return finish(v, cfg, task, candidate), nil
 	}
 	if method == "" {
 		v.Reason = "patch does not apply"
@@ -137,7 +146,7 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 			return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
 		}
 	}
-	status, res, err := ws.runTests(ctx, task.TestCmd, task.LogParser)
+	status, res, refused, err := ws.runTests(ctx, task.TestCmd, task.LogParser)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: run tests: %w", task.InstanceID, err)
 	}
@@ -146,6 +155,9 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 	v.Log = append(v.Log, "FAIL_TO_PASS: "+renderStatuses(v.FailToPass), "PASS_TO_PASS: "+renderStatuses(v.PassToPass))
 	v.Resolved = allPass(v.FailToPass) && allPass(v.PassToPass)
 	switch {
+	case refused != "":
+		v.Resolved = false
+		v.Reason = refused
 	case v.Resolved:
 	case res.Killed != "":
 		v.Reason = "tests stopped: " + res.Killed
@@ -161,17 +173,11 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 // must apply, else the task is broken.
 func (ws *workspace) applyTrusted(ctx context.Context, name, diff string) error {
 	// Keep the candidate's changes: apply on top without resetting.
-	file := strings.ReplaceAll(name, " ", "-")
-	cfg := ws.sandboxCfg()
-	cfg.Env = []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C"}
-	if cfg.Timeout == 0 || cfg.Timeout > applyTimeout {
-		cfg.Timeout = applyTimeout
-	}
-	p := ws.root + "/in/" + file + ".diff"
-	if err := writeFile(p, diff); err != nil {
+	file := strings.ReplaceAll(name, " ", "-") + ".diff"
+	if err := os.WriteFile(filepath.Join(ws.in, file), []byte(diff), 0o644); err != nil {
 		return err
 	}
-	res, err := sandbox.Run(ctx, cfg, []string{"git", "apply", "--verbose", p})
+	res, err := ws.sandboxGit(ctx, `git apply --verbose "$1"`, boxIn+"/"+file)
 	if err != nil {
 		return err
 	}
