@@ -306,3 +306,25 @@ func TestSweepRemovesOnlyCgroupsOfDeadOwners(t *testing.T) {
 		}
 	}
 }
+
+func TestRunMountsAtFixedPaths(t *testing.T) {
+	requireSandbox(t)
+	in, out, work := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(in, "f"), []byte("input\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dir: work, Timeout: time.Minute, Mounts: []Mount{{Source: in, Target: "/in"}, {Source: out, Target: "/out", Writable: true}}}
+	res, err := Run(context.Background(), cfg, []string{"sh", "-c", "cat /in/f; echo report > /out/r; pwd; if echo x > /in/g; then echo wrote-read-only; fi 2>/dev/null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Stdout) != "input\n/work\n" {
+		t.Fatalf("stdout %q, want the input, /work and no write to the read-only mount (stderr %q)", res.Stdout, res.Stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "r")); err != nil || string(b) != "report\n" {
+		t.Fatalf("writable mount: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "g")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the read-only mount was written: %v", err)
+	}
+}
