@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -232,6 +233,9 @@ func TestJudgeKilledMidRunLeavesNothingAfterSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.close()
+	// A workspace of an older version, which did not lock: not ours to judge.
+	legacy := filepath.Join(workRoot, workspacePrefix+"legacy")
+	writeFiles(t, legacy, map[string]string{"work/x.py": "x\n"})
 
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), judgeChildEnv+"="+workRoot, judgeChildEnv+"_TASK="+string(raw))
@@ -274,7 +278,7 @@ func TestJudgeKilledMidRunLeavesNothingAfterSweep(t *testing.T) {
 		t.Errorf("the sweep removed a live workspace: %v", err)
 	}
 	m, _ := filepath.Glob(filepath.Join(workRoot, "*"))
-	if len(m) != 1 || m[0] != live.root {
-		t.Errorf("after the sweep the work root holds %v, want only the live workspace %s", m, live.root)
+	if len(m) != 2 || !slices.Contains(m, live.root) || !slices.Contains(m, legacy) {
+		t.Errorf("after the sweep the work root holds %v, want only the live workspace %s and the unlocked legacy one", m, live.root)
 	}
 }

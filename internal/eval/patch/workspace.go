@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -58,6 +59,10 @@ const (
 const (
 	workspacePrefix = "crucible-patch-"
 	newPrefix       = ".crucible-patch-new-"
+	// ownerFile (the owner's pid) marks a workspace that is locked while in
+	// use; Sweep leaves directories without it (made by older versions,
+	// which did not lock) alone.
+	ownerFile = "owner"
 )
 
 // gitEnv is the environment of every host git call: no user or system
@@ -107,6 +112,9 @@ func newWorkspace(workRoot string, sb sandbox.Config, log *[]string) (*workspace
 	if err == nil {
 		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	}
 	root := filepath.Join(workRoot, workspacePrefix+strings.TrimPrefix(filepath.Base(tmp), newPrefix))
 	if err == nil {
 		// Fails if a concurrent Sweep took the unlocked directory for a leftover.
@@ -150,7 +158,11 @@ func Sweep(workRoot string) error {
 		if !e.IsDir() || !(strings.HasPrefix(name, workspacePrefix) || strings.HasPrefix(name, newPrefix)) {
 			continue
 		}
-		if err := sweepOne(filepath.Join(workRoot, name)); err != nil {
+		dir := filepath.Join(workRoot, name)
+		if _, err := os.Lstat(filepath.Join(dir, ownerFile)); err != nil && strings.HasPrefix(name, workspacePrefix) {
+			continue
+		}
+		if err := sweepOne(dir); err != nil {
 			errs = append(errs, err)
 		}
 	}
