@@ -17,13 +17,20 @@
 //     test2json framing marker and exits the binary behind the testing
 //     package's back could still confuse test2json.
 //   - pytest: a PASSED result needs both the final -rA summary section and
-//     the JUnit XML report (written to a random path outside /work) to
-//     agree. pytest runs in the same process as the code under test, so a
+//     the JUnit XML report (written to a random path in /out, outside
+//     /work) to agree. pytest runs in the same process as the code under test, so a
 //     patch that monkeypatches pytest itself is not ruled out; the
 //     printed-line forgeries seen against SWE-bench are.
 //   - test files: files named by the test patch are restored, test files
 //     and test configuration the candidate added are deleted and those it
 //     changed are restored before the test patch is applied.
+//
+// How the host is kept safe from the work tree (see workspace): after the
+// checkout, only sandboxed processes touch it (git runs inside over a
+// read-only base repository); patches that add or change symbolic links,
+// submodules or special files are refused; the JUnit report is read
+// without following links or blocking and capped at 16 MiB; workspaces
+// and sandbox cgroups left by a killed judge are swept at the next start.
 //
 // This package must never import the store, the API, the job queue or
 // another eval kind; it uses internal/sandbox and the standard library.
