@@ -81,14 +81,14 @@ func run(n int) error {
 			return err
 		}
 	}
-	env := []string{"PATH=/usr/local/go/bin:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", "GOCACHE=" + cache,
+	env := []string{"PATH=/usr/local/go/bin:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp",
 		"GOPATH=/tmp/gopath", "GOFLAGS=-mod=mod", "GOPROXY=off", "GOTOOLCHAIN=local", "GOTELEMETRY=off", "CGO_ENABLED=0"}
 	argv := []string{"go", "test", "-count=1", "./..."}
 	ctx := context.Background()
 
 	direct := func() (time.Duration, error) {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Dir, cmd.Env = work, env
+		cmd.Dir, cmd.Env = work, append(env, "GOCACHE="+cache)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -96,8 +96,9 @@ func run(n int) error {
 		}
 		return time.Since(start), nil
 	}
-	cfg := sandbox.Config{Dir: work, ReadOnly: []string{"/usr/local/go"}, Writable: []string{cache}, Env: env,
-		Timeout: 5 * time.Minute, MemoryBytes: 2 << 30, Pids: 512}
+	// As the patch judge runs it: the cache at a fixed path inside.
+	cfg := sandbox.Config{Dir: work, ReadOnly: []string{"/usr/local/go"}, Mounts: []sandbox.Mount{{Source: cache, Target: "/cache", Writable: true}},
+		Env: append(env, "GOCACHE=/cache"), Timeout: 5 * time.Minute, MemoryBytes: 2 << 30, Pids: 512}
 	boxed := func() (time.Duration, error) {
 		start := time.Now()
 		res, err := sandbox.Run(ctx, cfg, argv)

@@ -226,8 +226,11 @@ func (a *App) mountLabel(secureCookie bool) error {
 	return nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+// Close releases the job queue's hold on the database, then the database.
+func (a *App) Close() error {
+	a.Queue.Close()
+	return a.DB.Close()
+}
 
 // Listen opens the configured HTTP listener.
 func (a *App) Listen() (net.Listener, error) {

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -61,6 +62,7 @@ type Periodic struct {
 type Queue struct {
 	client *river.Client[*sql.Tx]
 	cfg    Config
+	lock   *os.File // SQLite: held while the queue is open (see lockSQLite)
 }
 
 func driverFor(db *store.DB) riverdriver.Driver[*sql.Tx] {
@@ -122,8 +124,22 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Slice*2 >= cfg.RescueAfter {
 		return nil, fmt.Errorf("job slice %s must be under half of rescue-after %s", cfg.Slice, cfg.RescueAfter)
 	}
+	var lock *os.File
+	if cfg.DB.Dialect() == store.SQLite {
+		var err error
+		if lock, err = lockSQLite(ctx, cfg.DB); err != nil {
+			return nil, err
+		}
+	}
 	if err := Migrate(ctx, cfg.DB); err != nil {
+		closeLock(lock)
 		return nil, err
+	}
+	if lock != nil {
+		if err := rescueAtStart(ctx, cfg.DB, cfg.Logger); err != nil {
+			closeLock(lock)
+			return nil, err
+		}
 	}
 	rc := &river.Config{
 		Logger:               cfg.Logger.With("component", "jobs"),
@@ -153,9 +169,23 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	}
 	client, err := river.NewClient(driverFor(cfg.DB), rc)
 	if err != nil {
+		closeLock(lock)
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
-	return &Queue{client: client, cfg: cfg}, nil
+	return &Queue{client: client, cfg: cfg, lock: lock}, nil
+}
+
+// Close releases the queue's hold on an SQLite database, so another
+// process may open it; call it after Stop, before closing the database.
+func (q *Queue) Close() {
+	closeLock(q.lock)
+	q.lock = nil
+}
+
+func closeLock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
 }
 
 // Start begins working jobs until ctx ends or Stop is called.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -31,7 +32,7 @@ func newCgroup(memBytes int64, pids int) *cgroup {
 	if memBytes <= 0 && pids <= 0 {
 		return nil
 	}
-	name := "crucible-sandbox-" + randomHex(8)
+	name := cgroupPrefix + strconv.Itoa(os.Getpid()) + "-" + randomHex(8)
 	mounts := cgroupMounts()
 	own := ownCgroups()
 	cg := &cgroup{}
@@ -85,6 +86,83 @@ func newCgroup(memBytes int64, pids int) *cgroup {
 		return nil
 	}
 	return cg
+}
+
+// cgroupPrefix starts the name of every per-run cgroup; the owner's pid
+// follows it ("crucible-sandbox-<pid>-<random>"), so Sweep can tell a
+// cgroup left by a killed process from one a live process still uses.
+const cgroupPrefix = "crucible-sandbox-"
+
+// Sweep removes the per-run cgroups (below this process's own cgroups)
+// whose owner process is gone, as a process killed with SIGKILL leaves
+// them behind; it kills any process left in them first. Cgroups of live
+// processes, this one included, are left alone. It returns how many it
+// removed.
+func Sweep() (int, error) {
+	mounts, own := cgroupMounts(), ownCgroups()
+	var parents []string
+	if root, ok := mounts["unified2"]; ok && mounts["memory"] == "" && mounts["pids"] == "" {
+		parents = append(parents, filepath.Join(root, own[""]))
+	}
+	for _, c := range []string{"memory", "pids"} {
+		if root := mounts[c]; root != "" {
+			parents = append(parents, filepath.Join(root, own[c]))
+		}
+	}
+	removed := 0
+	var errs []error
+	for _, parent := range parents {
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			continue // no such controller for us: nothing of ours to sweep
+		}
+		for _, e := range entries {
+			pid, ok := ownerPid(e.Name())
+			if !e.IsDir() || !ok || processAlive(pid) {
+				continue
+			}
+			dir := filepath.Join(parent, e.Name())
+			cg := &cgroup{memory: dir}
+			cg.remove()
+			if _, err := os.Stat(dir); err == nil {
+				errs = append(errs, fmt.Errorf("sandbox: sweep cgroup %s: still busy", dir))
+				continue
+			}
+			removed++
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// ownerPid parses the owner pid out of a per-run cgroup name.
+func ownerPid(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, cgroupPrefix)
+	if !ok {
+		return 0, false
+	}
+	pidText, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	return pid, err == nil && pid > 0
+}
+
+// processAlive reports whether pid names a running process (a zombie
+// counts as gone: it runs nothing and will never clean up).
+func processAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // no /proc: trust kill(2)
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+		return false
+	}
+	return true
 }
 
 // procFiles lists the cgroup.procs files a process must be written to.

@@ -59,6 +59,10 @@ type Config struct {
 	// Writable lists extra host paths bound read-write at the same path
 	// (e.g. a private directory for a report the host reads afterwards).
 	Writable []string
+	// Mounts binds host paths at fixed paths inside (e.g. a private build
+	// cache at /cache), so nothing inside reveals where the caller keeps
+	// its files on the host.
+	Mounts []Mount
 	// Env is the complete environment of the command; PATH, HOME and
 	// TMPDIR get defaults (/usr/local/go/bin:/usr/bin:/bin, /tmp, /tmp)
 	// when absent.
@@ -78,6 +82,13 @@ type Config struct {
 	Network bool
 	// OutputLimit caps each of Stdout and Stderr; 0 means DefaultOutputLimit.
 	OutputLimit int
+}
+
+// Mount binds the host path Source at Target inside the sandbox,
+// read-only unless Writable.
+type Mount struct {
+	Source, Target string
+	Writable       bool
 }
 
 // Result is the outcome of a sandboxed run.
@@ -279,6 +290,13 @@ func bwrapArgs(cfg Config, dir string) []string {
 	}
 	for _, p := range cfg.Writable {
 		a = append(a, "--bind", p, p)
+	}
+	for _, m := range cfg.Mounts {
+		if m.Writable {
+			a = append(a, "--bind", m.Source, m.Target)
+		} else {
+			a = append(a, "--ro-bind", m.Source, m.Target)
+		}
 	}
 	a = append(a, "--bind", dir, "/work", "--chdir", "/work")
 	return a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -267,5 +268,63 @@ func BenchmarkRunTrue(b *testing.B) {
 		if _, err := Run(context.Background(), Config{Dir: dir, MemoryBytes: 256 << 20, Pids: 128}, []string{"true"}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestSweepRemovesOnlyCgroupsOfDeadOwners(t *testing.T) {
+	live := newCgroup(64<<20, 16)
+	if live == nil {
+		t.Skip("skipping: no writable cgroup here")
+	}
+	defer live.remove()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var dead []string
+	for _, d := range []string{live.memory, live.pids} {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(d), fmt.Sprintf("%s%d-left-by-a-killed-worker", cgroupPrefix, gone.Process.Pid))
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, p)
+	}
+	if _, err := Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dead {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s of a dead owner survived the sweep (stat: %v)", p, err)
+		}
+	}
+	for _, p := range []string{live.memory, live.pids} {
+		if _, err := os.Stat(p); p != "" && err != nil {
+			t.Errorf("the sweep removed the live cgroup %s: %v", p, err)
+		}
+	}
+}
+
+func TestRunMountsAtFixedPaths(t *testing.T) {
+	requireSandbox(t)
+	in, out, work := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(in, "f"), []byte("input\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dir: work, Timeout: time.Minute, Mounts: []Mount{{Source: in, Target: "/in"}, {Source: out, Target: "/out", Writable: true}}}
+	res, err := Run(context.Background(), cfg, []string{"sh", "-c", "cat /in/f; echo report > /out/r; pwd; if echo x > /in/g; then echo wrote-read-only; fi 2>/dev/null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Stdout) != "input\n/work\n" {
+		t.Fatalf("stdout %q, want the input, /work and no write to the read-only mount (stderr %q)", res.Stdout, res.Stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "r")); err != nil || string(b) != "report\n" {
+		t.Fatalf("writable mount: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "g")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the read-only mount was written: %v", err)
 	}
 }

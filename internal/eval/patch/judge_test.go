@@ -274,6 +274,9 @@ func TestMineAndJudgePythonRepository(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	if root := os.Getenv(judgeChildEnv); root != "" {
+		judgeChild(root)
+	}
 	code := m.Run()
 	if seedDir != "" {
 		os.RemoveAll(seedDir)

@@ -39,6 +39,9 @@ func Mine(ctx context.Context, cfg MineConfig, log func(string)) ([]Task, error)
 	if log == nil {
 		log = func(string) {}
 	}
+	if err := Sweep(cfg.Judge.WorkRoot); err != nil {
+		log("sweep: " + err.Error())
+	}
 	repo, err := filepath.Abs(cfg.Repo)
 	if err != nil {
 		return nil, err
@@ -140,7 +143,7 @@ func mineCommit(ctx context.Context, cfg MineConfig, repo, commit, parent string
 		}
 		var all []map[string]string
 		for i := 0; i <= runs; i++ {
-			st, _, err := ws.runTests(ctx, testCmd, parser)
+			st, _, _, err := ws.runTests(ctx, testCmd, parser)
 			if err != nil {
 				return nil, err
 			}

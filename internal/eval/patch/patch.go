@@ -17,13 +17,20 @@
 //     test2json framing marker and exits the binary behind the testing
 //     package's back could still confuse test2json.
 //   - pytest: a PASSED result needs both the final -rA summary section and
-//     the JUnit XML report (written to a random path outside /work) to
-//     agree. pytest runs in the same process as the code under test, so a
+//     the JUnit XML report (written to a random path in /out, outside
+//     /work) to agree. pytest runs in the same process as the code under test, so a
 //     patch that monkeypatches pytest itself is not ruled out; the
 //     printed-line forgeries seen against SWE-bench are.
 //   - test files: files named by the test patch are restored, test files
 //     and test configuration the candidate added are deleted and those it
 //     changed are restored before the test patch is applied.
+//
+// How the host is kept safe from the work tree (see workspace): after the
+// checkout, only sandboxed processes touch it (git runs inside over a
+// read-only base repository); patches that add or change symbolic links,
+// submodules or special files are refused; the JUnit report is read
+// without following links or blocking and capped at 16 MiB; workspaces
+// and sandbox cgroups left by a killed judge are swept at the next start.
 //
 // This package must never import the store, the API, the job queue or
 // another eval kind; it uses internal/sandbox and the standard library.
@@ -31,8 +38,9 @@ package patch
 
 import (
 	"context"
-
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -100,6 +108,10 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 	if err := sandbox.Available(); err != nil {
 		return v, err
 	}
+	if err := Sweep(cfg.WorkRoot); err != nil {
+		// A leftover that cannot be removed must not stop every judging.
+		v.Log = append(v.Log, "sweep: "+err.Error())
+	}
 	ws, err := newWorkspace(cfg.WorkRoot, cfg.Sandbox, &v.Log)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
@@ -119,9 +131,13 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 		v.Log = append(v.Log, "apply: the candidate patch is empty")
 		return finish(v, cfg, task, candidate), nil
 	}
-	method, err := ws.applyChain(ctx, "candidate", candidate)
+	method, refused, err := ws.applyChain(ctx, "candidate", candidate)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
+	}
+	if refused != "" {
+		v.Reason = "patch refused: " + refused
+		return finish(v, cfg, task, candidate), nil
 	}
 	if method == "" {
 		v.Reason = "patch does not apply"
@@ -137,7 +153,7 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 			return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
 		}
 	}
-	status, res, err := ws.runTests(ctx, task.TestCmd, task.LogParser)
+	status, res, refused, err := ws.runTests(ctx, task.TestCmd, task.LogParser)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: run tests: %w", task.InstanceID, err)
 	}
@@ -146,6 +162,9 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 	v.Log = append(v.Log, "FAIL_TO_PASS: "+renderStatuses(v.FailToPass), "PASS_TO_PASS: "+renderStatuses(v.PassToPass))
 	v.Resolved = allPass(v.FailToPass) && allPass(v.PassToPass)
 	switch {
+	case refused != "":
+		v.Resolved = false
+		v.Reason = refused
 	case v.Resolved:
 	case res.Killed != "":
 		v.Reason = "tests stopped: " + res.Killed
@@ -161,17 +180,11 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 // must apply, else the task is broken.
 func (ws *workspace) applyTrusted(ctx context.Context, name, diff string) error {
 	// Keep the candidate's changes: apply on top without resetting.
-	file := strings.ReplaceAll(name, " ", "-")
-	cfg := ws.sandboxCfg()
-	cfg.Env = []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C"}
-	if cfg.Timeout == 0 || cfg.Timeout > applyTimeout {
-		cfg.Timeout = applyTimeout
-	}
-	p := ws.root + "/in/" + file + ".diff"
-	if err := writeFile(p, diff); err != nil {
+	file := strings.ReplaceAll(name, " ", "-") + ".diff"
+	if err := os.WriteFile(filepath.Join(ws.in, file), []byte(diff), 0o644); err != nil {
 		return err
 	}
-	res, err := sandbox.Run(ctx, cfg, []string{"git", "apply", "--verbose", p})
+	res, err := ws.sandboxGit(ctx, `git apply --verbose "$1"`, boxIn+"/"+file)
 	if err != nil {
 		return err
 	}

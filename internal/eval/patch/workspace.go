@@ -5,25 +5,65 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"crucible/internal/sandbox"
 )
 
 // workspace is one private checkout: a fresh git dir holding a single
-// commit (the tree at base_commit, no history at all), a work tree bound at
-// /work in the sandbox, a private Go build cache and a report directory.
+// commit (the tree at base_commit, no history at all), a work tree, a
+// private Go build cache, a report directory and an input directory.
+//
+// Once checked out, the work tree is written by sandboxed processes only,
+// and the host never touches it again except to remove the whole
+// workspace (os.RemoveAll does not follow links): resetting, listing
+// changes and restoring test files all run git inside the sandbox, so a
+// symbolic link planted in the tree can never lead a host-side operation
+// out of it. Inside, every part sits at a fixed path (/work, /git, /cache,
+// /out, /in), so nothing there reveals where the workspace is on the host.
+//
+// The workspace directory is flock'ed for its whole life; Sweep removes
+// the workspaces whose lock nobody holds (their process was killed).
 type workspace struct {
-	root, gitDir, work, gocache, out string
-	sb                               sandbox.Config
-	log                              *[]string
+	root, gitDir, work, gocache, out, in string
+	lock                                 *os.File
+	sb                                   sandbox.Config
+	log                                  *[]string
+	// baseLinks are the paths of symbolic links (and submodule entries)
+	// in the base commit; the candidate may not add any other.
+	baseLinks map[string]bool
 }
+
+// Paths inside the sandbox.
+const (
+	boxWork  = "/work"
+	boxGit   = "/git"
+	boxCache = "/cache"
+	boxOut   = "/out"
+	boxIn    = "/in"
+)
+
+// Workspace directory names: a workspace is created under newPrefix,
+// locked, then renamed to its final name, so a directory named
+// workspacePrefix is locked from the moment it appears.
+const (
+	workspacePrefix = "crucible-patch-"
+	newPrefix       = ".crucible-patch-new-"
+	// ownerFile (the owner's pid) marks a workspace that is locked while in
+	// use; Sweep leaves directories without it (made by older versions,
+	// which did not lock) alone.
+	ownerFile = "owner"
+)
 
 // gitEnv is the environment of every host git call: no user or system
 // config, fixed identity and dates.
@@ -35,11 +75,18 @@ var gitEnv = []string{
 	"GIT_TERMINAL_PROMPT=0", "LC_ALL=C",
 }
 
+// gitConfig disables hooks, fsmonitor and line-ending conversion in every
+// git call, on the host and in the sandbox.
+var gitConfig = []string{"GIT_CONFIG_COUNT=3",
+	"GIT_CONFIG_KEY_0=core.hooksPath", "GIT_CONFIG_VALUE_0=/dev/null",
+	"GIT_CONFIG_KEY_1=core.fsmonitor", "GIT_CONFIG_VALUE_1=false",
+	"GIT_CONFIG_KEY_2=core.autocrlf", "GIT_CONFIG_VALUE_2=false",
+}
+
 // git runs git on the host with hooks and fsmonitor disabled.
 func git(ctx context.Context, extraEnv []string, args ...string) ([]byte, error) {
-	full := append([]string{"-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.autocrlf=false"}, args...)
-	cmd := exec.CommandContext(ctx, "git", full...)
-	cmd.Env = append(append(append([]string{}, os.Environ()...), gitEnv...), extraEnv...)
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Env = append(append(append(append([]string{}, os.Environ()...), gitEnv...), gitConfig...), extraEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -49,36 +96,111 @@ func git(ctx context.Context, extraEnv []string, args ...string) ([]byte, error)
 	return out, nil
 }
 
-// newWorkspace creates an empty workspace under workRoot.
+// newWorkspace creates an empty, locked workspace under workRoot.
 func newWorkspace(workRoot string, sb sandbox.Config, log *[]string) (*workspace, error) {
-	if workRoot != "" {
-		if err := os.MkdirAll(workRoot, 0o755); err != nil {
-			return nil, err
-		}
+	if workRoot == "" {
+		workRoot = os.TempDir()
 	}
-	root, err := os.MkdirTemp(workRoot, "crucible-patch-")
+	if err := os.MkdirAll(workRoot, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(workRoot, newPrefix)
 	if err != nil {
 		return nil, err
 	}
+	lock, err := os.Open(tmp)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	}
+	root := filepath.Join(workRoot, workspacePrefix+strings.TrimPrefix(filepath.Base(tmp), newPrefix))
+	if err == nil {
+		// Fails if a concurrent Sweep took the unlocked directory for a leftover.
+		err = os.Rename(tmp, root)
+	}
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		_ = os.RemoveAll(tmp)
+		return nil, fmt.Errorf("create workspace: %w", err)
+	}
 	ws := &workspace{root: root, gitDir: filepath.Join(root, "git"), work: filepath.Join(root, "work"),
-		gocache: filepath.Join(root, "gocache"), out: filepath.Join(root, "out"), sb: sb, log: log}
-	for _, d := range []string{ws.work, ws.gocache, ws.out, filepath.Join(root, "in")} {
+		gocache: filepath.Join(root, "gocache"), out: filepath.Join(root, "out"), in: filepath.Join(root, "in"),
+		lock: lock, sb: sb, log: log}
+	for _, d := range []string{ws.work, ws.gocache, ws.out, ws.in} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
+			ws.close()
 			return nil, err
 		}
 	}
 	return ws, nil
 }
 
+// Sweep removes what judges killed mid-run (e.g. with SIGKILL) left
+// behind: workspaces under workRoot ("" = os.TempDir()) whose lock no live
+// process holds, and sandbox cgroups whose owner is gone. Workspaces and
+// cgroups of live processes, on this machine or in this process, are left
+// alone. Judge and Mine sweep before they start.
+func Sweep(workRoot string) error {
+	if workRoot == "" {
+		workRoot = os.TempDir()
+	}
+	entries, err := os.ReadDir(workRoot)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("sweep %s: %w", workRoot, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || !(strings.HasPrefix(name, workspacePrefix) || strings.HasPrefix(name, newPrefix)) {
+			continue
+		}
+		dir := filepath.Join(workRoot, name)
+		if _, err := os.Lstat(filepath.Join(dir, ownerFile)); err != nil && strings.HasPrefix(name, workspacePrefix) {
+			continue
+		}
+		if err := sweepOne(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := sandbox.Sweep(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// sweepOne removes the workspace dir unless a live process holds its lock.
+func sweepOne(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil // removed meanwhile
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil // in use
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("sweep workspace %s: %w", dir, err)
+	}
+	return nil
+}
+
 func (ws *workspace) logf(format string, args ...any) {
 	*ws.log = append(*ws.log, fmt.Sprintf(format, args...))
 }
 
-func (ws *workspace) close() { _ = os.RemoveAll(ws.root) }
+// close removes the workspace, then releases its lock.
+func (ws *workspace) close() {
+	_ = os.RemoveAll(ws.root)
+	ws.lock.Close()
+}
 
 // checkout exports the tree of base from repo (a repository or a bundle)
 // into a fresh single-commit repository, so nothing after base (or before
-// it) is visible.
+// it) is visible. It runs on the host before any untrusted code.
 func (ws *workspace) checkout(ctx context.Context, repo, base, goCacheSeed string) error {
 	src := repo
 	if st, err := os.Stat(repo); err != nil {
@@ -98,11 +220,23 @@ func (ws *workspace) checkout(ctx context.Context, repo, base, goCacheSeed strin
 		return fmt.Errorf("export %s: %w", base, err)
 	}
 	_ = os.Remove(filepath.Join(ws.root, "export.index"))
-	if _, err := git(ctx, nil, ws.g("add", "-A", "-f")...); err != nil {
+	g := []string{"--git-dir", ws.gitDir, "--work-tree", ws.work}
+	if _, err := git(ctx, nil, append(g, "add", "-A", "-f")...); err != nil {
 		return err
 	}
-	if _, err := git(ctx, nil, ws.g("commit", "--quiet", "--no-verify", "--allow-empty", "-m", "base "+base)...); err != nil {
+	if _, err := git(ctx, nil, append(g, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", "base "+base)...); err != nil {
 		return err
+	}
+	tree, err := git(ctx, nil, "--git-dir", ws.gitDir, "ls-tree", "-r", "-z", "HEAD")
+	if err != nil {
+		return err
+	}
+	ws.baseLinks = map[string]bool{}
+	for _, e := range strings.Split(string(tree), "\x00") {
+		// "<mode> <type> <object>\t<path>"
+		if meta, p, ok := strings.Cut(e, "\t"); ok && (strings.HasPrefix(meta, "120000 ") || strings.HasPrefix(meta, "160000 ")) {
+			ws.baseLinks[p] = true
+		}
 	}
 	ws.logf("checkout: tree of %s exported into a fresh single-commit repository (no history visible)", base)
 	if goCacheSeed != "" {
@@ -113,40 +247,20 @@ func (ws *workspace) checkout(ctx context.Context, repo, base, goCacheSeed strin
 	return nil
 }
 
-// g prefixes args with the workspace's git dir and work tree.
-func (ws *workspace) g(args ...string) []string {
-	return append([]string{"--git-dir", ws.gitDir, "--work-tree", ws.work}, args...)
-}
-
-// reset restores the work tree to the base commit exactly.
-func (ws *workspace) reset(ctx context.Context) error {
-	entries, err := os.ReadDir(ws.work)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(ws.work, e.Name())); err != nil {
-			return err
-		}
-	}
-	_, err = git(ctx, nil, ws.g("reset", "--quiet", "--hard", "HEAD")...)
-	return err
-}
-
-// sandboxCfg returns the sandbox settings for a run in this workspace.
-func (ws *workspace) sandboxCfg(extraWritable ...string) sandbox.Config {
+// sandboxCfg returns the sandbox settings for a run in this workspace:
+// the work tree at /work and the inputs read-only at /in, plus mounts.
+func (ws *workspace) sandboxCfg(mounts ...sandbox.Mount) sandbox.Config {
 	cfg := ws.sb
 	cfg.Dir = ws.work
 	cfg.ReadOnly = append([]string(nil), cfg.ReadOnly...)
 	if st, err := os.Stat("/usr/local/go"); err == nil && st.IsDir() {
 		cfg.ReadOnly = append(cfg.ReadOnly, "/usr/local/go")
 	}
-	cfg.ReadOnly = append(cfg.ReadOnly, filepath.Join(ws.root, "in"))
-	cfg.Writable = append(append([]string(nil), cfg.Writable...), extraWritable...)
+	cfg.Mounts = append(append(append([]sandbox.Mount(nil), cfg.Mounts...), sandbox.Mount{Source: ws.in, Target: boxIn}), mounts...)
 	if len(cfg.Env) == 0 {
 		cfg.Env = []string{
 			"PATH=/usr/local/go/bin:/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp",
-			"GOCACHE=" + ws.gocache, "GOPATH=/tmp/gopath", "GOMODCACHE=/tmp/gopath/pkg/mod",
+			"GOCACHE=" + boxCache, "GOPATH=/tmp/gopath", "GOMODCACHE=/tmp/gopath/pkg/mod",
 			"GOFLAGS=-mod=mod", "GOPROXY=off", "GOTOOLCHAIN=local", "GOTELEMETRY=off", "CGO_ENABLED=0",
 			"PYTHONDONTWRITEBYTECODE=1", "LC_ALL=C.UTF-8",
 		}
@@ -154,83 +268,163 @@ func (ws *workspace) sandboxCfg(extraWritable ...string) sandbox.Config {
 	return cfg
 }
 
+// gitIndexFromHead fills the private index from the base commit and
+// refreshes its stat data (a fresh index knows nothing of the files).
+const gitIndexFromHead = "git read-tree HEAD && { git update-index -q --refresh >/dev/null || true; }\n"
+
+// sandboxGit runs a bash script of git commands over the work tree in the
+// sandbox. The base repository is read-only at /git; the index and new
+// objects live in the run's private /tmp, so the candidate's tree can
+// change neither the repository nor anything on the host. args are $1…
+func (ws *workspace) sandboxGit(ctx context.Context, script string, args ...string) (sandbox.Result, error) {
+	cfg := ws.sandboxCfg(sandbox.Mount{Source: ws.gitDir, Target: boxGit})
+	cfg.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=/tmp", "LC_ALL=C",
+		"GIT_DIR=" + boxGit, "GIT_WORK_TREE=" + boxWork, "GIT_INDEX_FILE=/tmp/index",
+		"GIT_OBJECT_DIRECTORY=/tmp/objects", "GIT_ALTERNATE_OBJECT_DIRECTORIES=" + boxGit + "/objects"},
+		append(append([]string(nil), gitEnv...), gitConfig...)...)
+	if cfg.Timeout == 0 || cfg.Timeout > applyTimeout {
+		cfg.Timeout = applyTimeout
+	}
+	argv := append([]string{"bash", "-c", "set -e\nmkdir -p /tmp/objects\n" + script, "sandbox-git"}, args...)
+	return sandbox.Run(ctx, cfg, argv)
+}
+
+// reset restores the work tree to the base commit exactly.
+func (ws *workspace) reset(ctx context.Context) error {
+	res, err := ws.sandboxGit(ctx, "find /work -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +\ngit read-tree --reset -u HEAD\n")
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("%s: %s", res, tail(string(res.Stderr), 600))
+	}
+	if err != nil {
+		return fmt.Errorf("reset work tree: %w", err)
+	}
+	return nil
+}
+
 // applyChain applies diff with git apply, git apply --3way, then patch
 // --fuzz=5, each inside the sandbox, resetting the tree between attempts.
-// It returns the method that worked or "".
-func (ws *workspace) applyChain(ctx context.Context, name, diff string) (string, error) {
-	file := filepath.Join(ws.root, "in", name+".diff")
-	if err := os.WriteFile(file, []byte(diff), 0o644); err != nil {
-		return "", err
+// It returns the method that worked, or "" and why nothing was applied: a
+// patch that adds a symbolic link, a submodule or a special file is
+// refused before or after the attempt.
+func (ws *workspace) applyChain(ctx context.Context, name, diff string) (method, refused string, err error) {
+	if why := screenDiff(diff); why != "" {
+		ws.logf("apply %s: refused: %s", name, why)
+		return "", why, nil
 	}
+	if err := os.WriteFile(filepath.Join(ws.in, name+".diff"), []byte(diff), 0o644); err != nil {
+		return "", "", err
+	}
+	file := boxIn + "/" + name + ".diff"
 	attempts := []struct {
-		name string
-		argv []string
-		git  bool
+		name   string
+		script string
 	}{
-		{"git apply", []string{"git", "apply", "--verbose", file}, true},
-		{"git apply --3way", []string{"git", "apply", "--verbose", "--3way", file}, true},
-		{"patch --fuzz=5", []string{"patch", "--batch", "--forward", "--fuzz=5", "-p1", "-i", file}, false},
+		{"git apply", "git apply --verbose \"$1\"\n"},
+		{"git apply --3way", gitIndexFromHead + "git apply --verbose --3way \"$1\"\n"},
+		{"patch --fuzz=5", "patch --batch --forward --fuzz=5 -p1 -i \"$1\"\n"},
 	}
 	for i, a := range attempts {
 		if i > 0 {
 			if err := ws.reset(ctx); err != nil {
-				return "", err
+				return "", "", err
 			}
 		}
-		cfg := ws.sandboxCfg()
-		cfg.Env = []string{"PATH=/usr/bin:/bin", "HOME=/tmp", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "LC_ALL=C"}
-		if a.git {
-			// git apply --3way needs the base blobs and the index; the git
-			// dir lives outside /work and is visible only to this step.
-			cfg.Writable = append(cfg.Writable, ws.gitDir)
-			cfg.Env = append(cfg.Env, "GIT_DIR="+ws.gitDir, "GIT_WORK_TREE=/work")
-		}
-		if cfg.Timeout == 0 || cfg.Timeout > applyTimeout {
-			cfg.Timeout = applyTimeout
-		}
-		res, err := sandbox.Run(ctx, cfg, a.argv)
+		res, err := ws.sandboxGit(ctx, a.script, file)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", a.name, err)
+			return "", "", fmt.Errorf("%s: %w", a.name, err)
 		}
 		ws.logf("apply %s: %s: %s", name, a.name, strings.TrimSpace(tail(string(res.Stderr)+string(res.Stdout), 600)))
-		if res.ExitCode == 0 {
-			ws.logf("apply %s: applied with %s", name, a.name)
-			return a.name, nil
+		if res.ExitCode != 0 {
+			continue
 		}
+		why, err := ws.specialFiles(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		if why != "" {
+			ws.logf("apply %s: refused: %s", name, why)
+			return "", why, ws.reset(ctx)
+		}
+		ws.logf("apply %s: applied with %s", name, a.name)
+		return a.name, "", nil
 	}
-	if err := ws.reset(ctx); err != nil {
-		return "", err
+	return "", "", ws.reset(ctx)
+}
+
+// specialFiles lists the work tree's symbolic links, FIFOs, sockets and
+// devices (inside the sandbox) and describes those the base did not have.
+func (ws *workspace) specialFiles(ctx context.Context) (string, error) {
+	res, err := ws.sandboxGit(ctx, "find /work -mindepth 1 ! -type f ! -type d -printf '%y %P\\0'\n")
+	if err == nil && (res.ExitCode != 0 || res.Truncated) {
+		err = fmt.Errorf("%s: %s", res, tail(string(res.Stderr), 600))
 	}
-	return "", nil
+	if err != nil {
+		return "", fmt.Errorf("list special files: %w", err)
+	}
+	kinds := map[string]string{"l": "symbolic link", "p": "FIFO", "s": "socket", "c": "character device", "b": "block device"}
+	var bad []string
+	for _, e := range strings.Split(strings.TrimRight(string(res.Stdout), "\x00"), "\x00") {
+		kind, p, ok := strings.Cut(e, " ")
+		if !ok || (kind == "l" && ws.baseLinks[p]) {
+			continue
+		}
+		k := kinds[kind]
+		if k == "" {
+			k = "special file"
+		}
+		bad = append(bad, fmt.Sprintf("%s %s", k, p))
+	}
+	if len(bad) == 0 {
+		return "", nil
+	}
+	sort.Strings(bad)
+	if len(bad) > 5 {
+		bad = append(bad[:5], fmt.Sprintf("and %d more", len(bad)-5))
+	}
+	return "the applied tree has a " + strings.Join(bad, ", ") + " that the base does not have", nil
 }
 
 // changes lists the work tree's differences from the base commit as
-// path → status letter (A, M, D), staging everything first.
+// path → status letter (A, M, D, T).
 func (ws *workspace) changes(ctx context.Context) (map[string]string, error) {
-	if _, err := git(ctx, nil, ws.g("add", "-A", "-f")...); err != nil {
-		return nil, err
+	res, err := ws.sandboxGit(ctx, gitIndexFromHead+"git add -A -f\ngit diff --cached --name-status --no-renames -z HEAD\n")
+	if err == nil && (res.ExitCode != 0 || res.Truncated) {
+		err = fmt.Errorf("%s: %s", res, tail(string(res.Stderr), 600))
 	}
-	out, err := git(ctx, nil, ws.g("diff", "--cached", "--name-status", "--no-renames", "-z", "HEAD")...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list changes: %w", err)
 	}
 	m := map[string]string{}
-	f := strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
+	f := strings.Split(strings.TrimRight(string(res.Stdout), "\x00"), "\x00")
 	for i := 0; i+1 < len(f); i += 2 {
-		m[f[i+1]] = f[i][:1]
+		if f[i] != "" {
+			m[f[i+1]] = f[i][:1]
+		}
 	}
 	return m, nil
 }
 
-// restore puts p back to its base version, or removes it when the base has
-// no such file.
-func (ws *workspace) restore(ctx context.Context, p string) error {
-	if _, err := git(ctx, nil, ws.g("cat-file", "-e", "HEAD:"+p)...); err != nil {
-		return os.RemoveAll(filepath.Join(ws.work, filepath.FromSlash(p)))
+// restore puts each path back to its base version, or removes it when the
+// base has no such file, inside the sandbox.
+func (ws *workspace) restore(ctx context.Context, paths []string) error {
+	if len(paths) == 0 {
+		return nil
 	}
-	_ = os.RemoveAll(filepath.Join(ws.work, filepath.FromSlash(p)))
-	_, err := git(ctx, nil, ws.g("checkout", "HEAD", "--", p)...)
-	return err
+	if err := os.WriteFile(filepath.Join(ws.in, "restore"), []byte(strings.Join(paths, "\x00")+"\x00"), 0o644); err != nil {
+		return err
+	}
+	res, err := ws.sandboxGit(ctx, gitIndexFromHead+`while IFS= read -r -d '' p; do
+	rm -rf -- "/work/$p"
+	if git cat-file -e "HEAD:$p" 2>/dev/null; then git checkout -q HEAD -- "$p"; fi
+done < /in/restore
+`)
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("%s: %s", res, tail(string(res.Stderr), 600))
+	}
+	if err != nil {
+		return fmt.Errorf("restore test files: %w", err)
+	}
+	return nil
 }
 
 // protectTests undoes the candidate's edits to tests: every file the test
@@ -242,14 +436,13 @@ func (ws *workspace) protectTests(ctx context.Context, testPatch string) error {
 	if err != nil {
 		return err
 	}
+	var restore []string
 	owned := map[string]bool{}
 	for _, p := range diffFiles(testPatch) {
 		owned[p] = true
 		if _, ok := changed[p]; ok {
 			ws.logf("tests: restored %s (named by the test patch, changed by the candidate)", p)
-			if err := ws.restore(ctx, p); err != nil {
-				return err
-			}
+			restore = append(restore, p)
 		}
 	}
 	paths := make([]string, 0, len(changed))
@@ -266,11 +459,9 @@ func (ws *workspace) protectTests(ctx context.Context, testPatch string) error {
 		} else {
 			ws.logf("tests: restored %s (test file or test configuration changed by the candidate)", p)
 		}
-		if err := ws.restore(ctx, p); err != nil {
-			return err
-		}
+		restore = append(restore, p)
 	}
-	return nil
+	return ws.restore(ctx, restore)
 }
 
 // testConfigNames are files that change how tests are collected or run.
@@ -305,34 +496,44 @@ func isTestPath(p string) bool {
 	return false
 }
 
-// runTests runs cmd in the sandbox and parses its output with parser.
-func (ws *workspace) runTests(ctx context.Context, cmd []string, parser string) (map[string]string, sandbox.Result, error) {
+// reportLimit caps the JUnit report the host reads back from the sandbox.
+const reportLimit = 16 << 20
+
+// runTests runs cmd in the sandbox and parses its output with parser. A
+// report the host refuses to read (see readReport) is returned as
+// refused, and no test counts as passing.
+func (ws *workspace) runTests(ctx context.Context, cmd []string, parser string) (status map[string]string, res sandbox.Result, refused string, err error) {
 	argv := append([]string(nil), cmd...)
-	var junit string
+	var report string
 	switch parser {
 	case ParserGoTest:
 		if len(argv) >= 2 && path.Base(argv[0]) == "go" && argv[1] == "test" && !contains(argv, "-json") {
 			argv = append(argv[:2], append([]string{"-json"}, argv[2:]...)...)
 		}
 	case ParserPytest:
-		junit = filepath.Join(ws.out, "report-"+randomHex(12)+".xml")
-		argv = append(argv, "-rA", "-p", "no:cacheprovider", "--junitxml="+junit, "-o", "junit_family=xunit2")
+		report = "report-" + randomHex(12) + ".xml"
+		argv = append(argv, "-rA", "-p", "no:cacheprovider", "--junitxml="+boxOut+"/"+report, "-o", "junit_family=xunit2")
 	default:
-		return nil, sandbox.Result{}, fmt.Errorf("unknown log parser %q", parser)
+		return nil, sandbox.Result{}, "", fmt.Errorf("unknown log parser %q", parser)
 	}
-	cfg := ws.sandboxCfg(ws.gocache, ws.out)
-	res, err := sandbox.Run(ctx, cfg, argv)
+	cfg := ws.sandboxCfg(sandbox.Mount{Source: ws.gocache, Target: boxCache, Writable: true},
+		sandbox.Mount{Source: ws.out, Target: boxOut, Writable: true})
+	res, err = sandbox.Run(ctx, cfg, argv)
 	if err != nil {
-		return nil, res, err
+		return nil, res, "", err
 	}
 	ws.logf("test: %s → %s (limits: %s)", strings.Join(argv, " "), res, res.Limits)
-	var status map[string]string
 	var notes []string
 	if parser == ParserGoTest {
 		status, notes = parseGoTest(res.Stdout)
 	} else {
-		report, _ := os.ReadFile(junit)
-		status, notes = parsePytest(res.Stdout, report)
+		b, rerr := readReport(ctx, ws.out, report, reportLimit)
+		if rerr != nil {
+			refused = "test report refused: " + rerr.Error()
+			ws.logf("test: %s", refused)
+			b = nil
+		}
+		status, notes = parsePytest(res.Stdout, b)
 	}
 	for _, n := range notes {
 		ws.logf("test: %s", n)
@@ -340,7 +541,46 @@ func (ws *workspace) runTests(ctx context.Context, cmd []string, parser string) 
 	if len(status) == 0 {
 		ws.logf("test: no test results parsed; output tail: %s", tail(string(res.Stdout)+string(res.Stderr), 1500))
 	}
-	return status, res, nil
+	return status, res, refused, nil
+}
+
+// readReport reads the file name that sandboxed code may have replaced
+// (with a link to /dev/zero, a FIFO…): it must be a regular file directly
+// in dir of at most limit bytes. No symbolic link is followed and a FIFO
+// is opened without blocking, so neither memory nor the worker's slot can
+// be held; only dir's contents are sandbox-writable, not dir itself.
+func readReport(ctx context.Context, dir, name string, limit int64) ([]byte, error) {
+	fd, err := syscall.Open(filepath.Join(dir, name), syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, errors.New("it is a symbolic link")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("it is not a regular file (%s)", st.Mode().Type())
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("report too large (%d bytes, limit %d)", st.Size(), limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A regular file cannot block; the limit holds even if it grows.
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("report too large (over %d bytes)", limit)
+	}
+	return b, nil
 }
 
 func contains(xs []string, x string) bool {
@@ -364,5 +604,3 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
