@@ -187,27 +187,30 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	hubID, err := db.HubID(ctx)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg}
-	quotas := cfg.Quotas
-	quotas.Exempt = slices.Concat(quotas.Exempt, cfg.Consensus.Admins)
-	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
-		Validators: consensus, HubID: hubID, Quotas: quotas})
-	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	a.API.Mount("/", ui)
-	if err := a.mountLabel(secureCookie); err != nil {
-		db.Close()
+	if err := a.mount(ctx, consensus, secureCookie); err != nil {
+		a.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// mount builds the API with the web UI and the /label pages beside it.
+func (a *App) mount(ctx context.Context, consensus *validator.Service, secureCookie bool) error {
+	hubID, err := a.DB.HubID(ctx)
+	if err != nil {
+		return err
+	}
+	quotas := a.cfg.Quotas
+	quotas.Exempt = slices.Concat(quotas.Exempt, a.cfg.Consensus.Admins)
+	a.API = api.New(api.Config{DB: a.DB, Queue: a.Queue, Pools: a.Pools, Epochs: a.Epochs, Clock: a.cfg.Clock, Registry: a.Registry,
+		Logger: a.cfg.Logger, Validators: consensus, HubID: hubID, Quotas: quotas})
+	ui, err := web.New(web.Config{Store: a.DB, Clock: a.cfg.Clock, Logger: a.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	a.API.Mount("/", ui)
+	return a.mountLabel(secureCookie)
 }
 
 // mountLabel serves the /label pages of preference competitions.
