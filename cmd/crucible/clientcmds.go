@@ -373,9 +373,6 @@ func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title
 	if title == "" {
 		return usagef("--title is required")
 	}
-	if *rf.generatorURL == "" || *rf.referenceURL == "" || *rf.judgeURL == "" {
-		return usagef("a roleplay competition needs --generator-url, --reference-url and --judge-url (the server calls them)")
-	}
 	personas, err := readPersonas(*rf.personas)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/epoch"
+	"crucible/internal/eval/kinds"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
 	"crucible/internal/pool"
@@ -49,6 +50,10 @@ type Config struct {
 
 	// Validators runs registration, stakes, weights and consensus epochs.
 	Validators *validator.Service
+	// Egress reaches the models a competition calls while it is created
+	// (roleplay planning, preference generation); its zero value refuses
+	// every non-public address.
+	Egress kinds.Egress
 }
 
 // Server serves the API.

@@ -83,7 +83,7 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	}
 	prep, err := kinds.Prepare(r.Context(), kinds.CompetitionSpec{
 		Kind: kind, Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
-		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Roleplay: req.Roleplay,
+		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Roleplay: req.Roleplay, Egress: s.cfg.Egress,
 	})
 	if err != nil {
 		return badRequest("%v", err)

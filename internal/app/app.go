@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,11 @@ type Config struct {
 	// AllowEndpoints lists CIDRs of private addresses that submitted model
 	// URLs may reach (loopback, private, link-local… are refused otherwise).
 	AllowEndpoints string
+	// GeneratorURL, ReferenceURL and JudgeURL are the operator's own models,
+	// which competitions may use (see kinds.Egress). Their API keys are read
+	// from EnvGeneratorKey, EnvReferenceKey and EnvJudgeKey when the app
+	// opens, and only these URLs ever receive them.
+	GeneratorURL, ReferenceURL, JudgeURL string
 	// EpochLength is the length of model-competition epochs (default 72 min).
 	EpochLength time.Duration
 	Clock       clock.Clock
@@ -54,6 +60,29 @@ type Config struct {
 	// Consensus configures registration, stakes, admins and emissions of
 	// the validator network (DB, Clock and EpochLength are filled in).
 	Consensus validator.Config
+}
+
+// Environment variables holding the API keys of the operator's own models.
+// They are read here only, never by the packages that make the requests.
+const (
+	EnvGeneratorKey = "CRUCIBLE_GENERATOR_API_KEY"
+	EnvReferenceKey = "CRUCIBLE_REFERENCE_API_KEY"
+	EnvJudgeKey     = "CRUCIBLE_JUDGE_API_KEY"
+)
+
+// operatorEndpoints pairs the configured URLs of the operator's models
+// with their keys from the environment.
+func operatorEndpoints(generator, reference, judge string) map[kinds.Role]kinds.OperatorEndpoint {
+	ops := map[kinds.Role]kinds.OperatorEndpoint{}
+	for _, e := range []struct {
+		role     kinds.Role
+		url, env string
+	}{{kinds.RoleGenerator, generator, EnvGeneratorKey}, {kinds.RoleReference, reference, EnvReferenceKey}, {kinds.RoleJudge, judge, EnvJudgeKey}} {
+		if e.url != "" {
+			ops[e.role] = kinds.OperatorEndpoint{BaseURL: e.url, APIKey: os.Getenv(e.env)}
+		}
+	}
+	return ops
 }
 
 // App is an opened Crucible: database, queue and API.
@@ -95,7 +124,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("allow-endpoints: %w", err)
 	}
-	planner := kinds.Planner{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
+	egress := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
+		HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
+	planner := kinds.Planner{Egress: egress}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
@@ -115,7 +146,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, cfg: cfg}
 	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
-		Validators: consensus})
+		Validators: consensus, Egress: egress})
 	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		db.Close()

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -38,8 +37,9 @@ type CompetitionSpec struct {
 	// Roleplay configures a roleplay competition (Dataset is then an
 	// optional persona JSONL).
 	Roleplay *roleplay.CompetitionConfig
-	// HTTPClient reaches the generator model when planning (nil: default).
-	HTTPClient *http.Client
+	// Egress reaches the competition's own models while preparing it
+	// (roleplay planning, preference generation).
+	Egress Egress
 }
 
 // Prepared is a validated competition, ready to store.
@@ -121,9 +121,9 @@ func MCQEvaluator(cfg competition.MCQConfig, ds *mcq.Dataset, client *inference.
 
 // Planner builds evaluators for stored submissions (it implements jobs.Planner).
 type Planner struct {
-	// HTTPClient carries requests to model servers; nil uses a default
-	// client with connection reuse.
-	HTTPClient *http.Client
+	// Egress reaches submitted models and competitions' own models; its
+	// zero value refuses every non-public address.
+	Egress Egress
 }
 
 // Plan builds the evaluator of a stored submission.
@@ -132,9 +132,9 @@ func (p Planner) Plan(_ context.Context, c competition.Competition, s competitio
 	case competition.KindPatch:
 		return planPatch(c, s, items)
 	case competition.KindRoleplay:
-		return planRoleplay(c, s, secret, items, p.HTTPClient)
+		return planRoleplay(c, s, secret, items, p.Egress)
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.HTTPClient})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.Egress.client()})
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (p Planner) SubmitCheck(ctx context.Context, s competition.Submission, secr
 	if s.Patch != nil {
 		return nil
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.HTTPClient})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.Egress.client()})
 	if err != nil {
 		return err
 	}
