@@ -24,13 +24,18 @@ type workerFlags struct {
 	generatorURL    *string
 	referenceURL    *string
 	judgeURL        *string
+	repos           *listFlag
 	epochLength     *time.Duration
 	consensus       consensusFlags
 }
 
 func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 	fs.String("config", "", "YAML file of flag values (also CRUCIBLE_CONFIG)")
+	repos := &listFlag{}
+	fs.Var(repos, "repos", "`DIR` holding git repositories that operator keys (--admin-key) may name in patch tasks; repeat or comma-separate.\n"+
+		"Everyone else uploads each task's repository as a git bundle with the competition")
 	return workerFlags{
+		repos:           repos,
 		database:        fs.String("database", "crucible.db", "SQLite file path, or a postgres:// URL to share store and job queue with other processes"),
 		submissions:     fs.Int("submissions", 4, "submissions this process evaluates at once"),
 		itemConcurrency: fs.Int("item-concurrency", 8, "requests in flight per submission"),
@@ -59,6 +64,7 @@ func (w workerFlags) config(listen string, noWork bool) (app.Config, error) {
 		Database: *w.database, Listen: listen, NoWork: noWork,
 		Submissions: *w.submissions, ItemConcurrency: *w.itemConcurrency, Slice: *w.slice, RescueAfter: *w.rescueAfter,
 		AllowEndpoints: *w.allow, GeneratorURL: *w.generatorURL, ReferenceURL: *w.referenceURL, JudgeURL: *w.judgeURL,
+		RepoRoots:   *w.repos,
 		EpochLength: *w.epochLength, Consensus: consensus,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil

@@ -25,6 +25,7 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/epoch"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
 	"crucible/internal/pool"
@@ -54,6 +55,9 @@ type Config struct {
 	// (roleplay planning, preference generation); its zero value refuses
 	// every non-public address.
 	Egress kinds.Egress
+	// Repos holds the repository roots operator keys may name in patch
+	// tasks (none: every repository must be uploaded as a bundle).
+	Repos patch.Repos
 }
 
 // Server serves the API.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/epoch"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/patch"
 	"crucible/internal/inference"
 	"crucible/internal/jobs"
 	"crucible/internal/labeling"
@@ -52,6 +54,13 @@ type Config struct {
 	// from EnvGeneratorKey, EnvReferenceKey and EnvJudgeKey when the app
 	// opens, and only these URLs ever receive them.
 	GeneratorURL, ReferenceURL, JudgeURL string
+	// RepoRoots are directories whose git repositories operator keys (the
+	// consensus admins) may name in patch tasks; everyone else uploads
+	// bundles.
+	RepoRoots []string
+	// RepoCache keeps uploaded bundles fetched from the database, by
+	// digest ("": a private temporary directory removed on Close).
+	RepoCache string
 	// EpochLength is the length of model-competition epochs (default 72 min).
 	EpochLength time.Duration
 	Clock       clock.Clock
@@ -93,6 +102,8 @@ type App struct {
 	Registry *prometheus.Registry
 	Epochs   *epoch.Service
 	cfg      Config
+	// tempCache is the bundle cache Open created, removed by Close.
+	tempCache string
 }
 
 // Open connects the database (migrating it), builds the queue and the API.
@@ -126,7 +137,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	egress := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
 		HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
-	planner := kinds.Planner{Egress: egress}
+	repos, tempCache, err := openRepos(cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	planner := kinds.Planner{Egress: egress, Repos: repos}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
@@ -139,22 +155,21 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			{Name: "consensus-close", Interval: min(time.Minute, consensus.EpochLength()), Run: consensus.CloseDue},
 		}
 	}
-	q, err := jobs.New(ctx, qcfg)
-	if err != nil {
-		db.Close()
+	a := &App{DB: db, Registry: reg, Epochs: epochs, cfg: cfg, tempCache: tempCache}
+	if a.Queue, err = jobs.New(ctx, qcfg); err != nil {
+		a.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, cfg: cfg}
-	a.API = api.New(api.Config{DB: db, Queue: q, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
-		Validators: consensus, Egress: egress})
+	a.API = api.New(api.Config{DB: db, Queue: a.Queue, Pools: pools, Epochs: epochs, Clock: cfg.Clock, Registry: reg, Logger: cfg.Logger,
+		Validators: consensus, Egress: egress, Repos: repos})
 	ui, err := web.New(web.Config{Store: db, Clock: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	a.API.Mount("/", ui)
 	if err := a.mountLabel(); err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	return a, nil
@@ -175,8 +190,38 @@ func (a *App) mountLabel() error {
 	return nil
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.DB.Close() }
+// openRepos checks the repository roots and prepares the bundle cache; it
+// returns the cache directory it created, if any.
+func openRepos(cfg Config, db *store.DB) (patch.Repos, string, error) {
+	repos := patch.Repos{CacheDir: cfg.RepoCache, Fetch: db.RepoBundle}
+	for _, root := range cfg.RepoRoots {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return repos, "", fmt.Errorf("repos %s: %w", root, err)
+		}
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			return repos, "", fmt.Errorf("repos %s: not a directory", root)
+		}
+		repos.Roots = append(repos.Roots, abs)
+	}
+	if repos.CacheDir != "" {
+		return repos, "", nil
+	}
+	dir, err := os.MkdirTemp("", "crucible-bundles-")
+	if err != nil {
+		return repos, "", fmt.Errorf("bundle cache: %w", err)
+	}
+	repos.CacheDir = dir
+	return repos, dir, nil
+}
+
+// Close releases the database and removes the temporary bundle cache.
+func (a *App) Close() error {
+	if a.tempCache != "" {
+		_ = os.RemoveAll(a.tempCache)
+	}
+	return a.DB.Close()
+}
 
 // Listen opens the configured HTTP listener.
 func (a *App) Listen() (net.Listener, error) {

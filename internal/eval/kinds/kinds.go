@@ -17,6 +17,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
 )
@@ -40,6 +41,10 @@ type CompetitionSpec struct {
 	// Egress reaches the competition's own models while preparing it
 	// (roleplay planning, preference generation).
 	Egress Egress
+	// PatchRepo vets the repository a patch task names and returns what
+	// the stored task refers to instead (see patch.Repos); nil refuses
+	// every patch competition.
+	PatchRepo func(ctx context.Context, t patch.Task) (string, error)
 }
 
 // Prepared is a validated competition, ready to store.
@@ -83,7 +88,7 @@ func Prepare(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 		}
 		return Prepared{Config: config, DatasetDigest: ds.Digest, Items: items}, nil
 	case competition.KindPatch:
-		return preparePatch(spec)
+		return preparePatch(ctx, spec)
 	case competition.KindRoleplay:
 		return prepareRoleplay(ctx, spec)
 	case competition.KindPreference:
@@ -124,13 +129,15 @@ type Planner struct {
 	// Egress reaches submitted models and competitions' own models; its
 	// zero value refuses every non-public address.
 	Egress Egress
+	// Repos resolves patch tasks' repositories; nil refuses to judge.
+	Repos RepoSource
 }
 
 // Plan builds the evaluator of a stored submission.
-func (p Planner) Plan(_ context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
+func (p Planner) Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
 	switch c.Kind {
 	case competition.KindPatch:
-		return planPatch(c, s, items)
+		return planPatch(ctx, c, s, items, p.Repos)
 	case competition.KindRoleplay:
 		return planRoleplay(c, s, secret, items, p.Egress)
 	}
