@@ -151,9 +151,10 @@ func TestACreatorTypedReferenceOrJudgeOnTheHostIsNeverDialed(t *testing.T) {
 }
 
 // TestOperatorKeysGoToOperatorEndpointsOnly: with loopback allowed, a
-// roleplay competition whose generator is left empty uses the operator's
-// generator, which gets the operator's key; one whose generator a creator
-// typed (an allowed address) is called without any key.
+// roleplay competition whose generator is left empty or names the
+// operator's URL uses the operator's generator, which gets the operator's
+// key; one whose generator a creator typed (an allowed address) is called
+// without any key.
 func TestOperatorKeysGoToOperatorEndpointsOnly(t *testing.T) {
 	const secret = "operator-generator-secret"
 	t.Setenv(app.EnvGeneratorKey, secret)
@@ -165,6 +166,10 @@ func TestOperatorKeysGoToOperatorEndpointsOnly(t *testing.T) {
 	ctx := context.Background()
 	if _, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "operator's",
 		Roleplay: roleplayConfig("", operator.URL, operator.URL, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "operator's, named",
+		Roleplay: roleplayConfig(operator.URL+"/", operator.URL, operator.URL, 2)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "typed",
