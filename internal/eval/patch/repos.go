@@ -15,7 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
+
+	"crucible/internal/sandbox"
 )
 
 // MaxBundleBytes bounds one uploaded repository bundle.
@@ -27,8 +31,8 @@ const BundlePrefix = "sha256:"
 
 var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// Bundle is an uploaded git bundle that cloned cleanly into a private bare
-// repository, where its commits can be checked.
+// Bundle is an uploaded git bundle that cloned cleanly, inside the
+// sandbox, into a private bare repository where its commits can be checked.
 type Bundle struct {
 	// Data is the bundle's bytes and Digest their hex sha256.
 	Data   []byte
@@ -36,10 +40,34 @@ type Bundle struct {
 	dir    string
 }
 
+// MaxRepoBytes bounds the unpacked size of an uploaded repository (the sum
+// of its objects' sizes): the judge later clones and checks it out on the
+// host, so 32 MiB of deltas must not expand into a full disk.
+const MaxRepoBytes = 1 << 30
+
+// bundleSandbox bounds git while it unpacks an untrusted bundle: a delta
+// bomb meets the memory, CPU and wall-clock limits, not the host's.
+func bundleSandbox(dir string) sandbox.Config {
+	return sandbox.Config{Dir: dir, Env: gitEnv, Timeout: 2 * time.Minute, MemoryBytes: 1 << 30, Pids: 64, CPUSeconds: 120}
+}
+
+// inSandbox runs a shell script over the bundle directory (at /work) in
+// the sandbox and returns its stdout, or an error with its stderr.
+func (b *Bundle) inSandbox(ctx context.Context, script string, args ...string) (string, error) {
+	res, err := sandbox.Run(ctx, bundleSandbox(b.dir), append([]string{"/bin/sh", "-c", script, "sh"}, args...))
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("%s%s", strings.TrimSpace(tail(string(res.Stderr), 600)), res.Killed)
+	}
+	return string(res.Stdout), nil
+}
+
 // OpenBundle verifies an uploaded bundle: at most MaxBundleBytes, a
-// complete bundle (no prerequisite commits) that git clones into a private
-// temporary directory and `git bundle verify` accepts. Close removes the
-// clone.
+// complete bundle (no prerequisite commits) that git, in the sandbox,
+// clones into a private temporary directory and `git bundle verify`
+// accepts, unpacking to at most MaxRepoBytes. Close removes the clone.
 func OpenBundle(ctx context.Context, data []byte) (*Bundle, error) {
 	if len(data) > MaxBundleBytes {
 		return nil, fmt.Errorf("bundle of %d bytes is over the limit of %d", len(data), MaxBundleBytes)
@@ -50,30 +78,42 @@ func OpenBundle(ctx context.Context, data []byte) (*Bundle, error) {
 	}
 	sum := sha256.Sum256(data)
 	b := &Bundle{Data: data, Digest: hex.EncodeToString(sum[:]), dir: dir}
-	file := filepath.Join(dir, "repo.bundle")
-	if err := os.WriteFile(file, data, 0o600); err != nil {
+	if err := os.Chmod(dir, 0o777); err != nil { // the sandbox's user writes the clone here
 		b.Close()
 		return nil, err
 	}
-	if _, err := git(ctx, nil, "clone", "--bare", "--quiet", file, b.gitDir()); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "repo.bundle"), data, 0o644); err != nil {
 		b.Close()
+		return nil, err
+	}
+	out, err := b.inSandbox(ctx, `set -e
+git clone --bare --quiet /work/repo.bundle /work/repo.git
+git --git-dir /work/repo.git bundle verify --quiet /work/repo.bundle
+git --git-dir /work/repo.git cat-file --batch-all-objects --batch-check='%(objectsize)' | awk '{ s += $1 } END { printf "%d\n", s }'`)
+	if err != nil {
+		b.Close()
+		if errors.Is(err, sandbox.ErrUnavailable) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("not a complete git bundle (make one with git bundle create repo.bundle --all): %w", err)
 	}
-	if _, err := git(ctx, nil, "--git-dir", b.gitDir(), "bundle", "verify", "--quiet", file); err != nil {
+	size, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil || size > MaxRepoBytes {
 		b.Close()
-		return nil, fmt.Errorf("git bundle verify: %w", err)
+		return nil, fmt.Errorf("bundle unpacks to %s bytes, over the limit of %d", strings.TrimSpace(out), MaxRepoBytes)
 	}
 	return b, nil
 }
-
-func (b *Bundle) gitDir() string { return filepath.Join(b.dir, "repo.git") }
 
 // HasCommit reports an error unless the bundle holds commit.
 func (b *Bundle) HasCommit(ctx context.Context, commit string) error {
 	if strings.HasPrefix(commit, "-") {
 		return fmt.Errorf("base_commit %q is not a commit id", commit)
 	}
-	if _, err := git(ctx, nil, "--git-dir", b.gitDir(), "cat-file", "-e", commit+"^{commit}"); err != nil {
+	if _, err := b.inSandbox(ctx, `git --git-dir /work/repo.git cat-file -e "$1^{commit}"`, commit); err != nil {
+		if errors.Is(err, sandbox.ErrUnavailable) {
+			return err
+		}
 		return fmt.Errorf("the bundle has no commit %s", commit)
 	}
 	return nil
