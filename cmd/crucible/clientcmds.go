@@ -109,6 +109,8 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		template := fs.String("template", "", "prompt template file (Go text/template over .Context, .Question, .Choices)")
 		mode := fs.String("mode", "generative", "mcq scoring: generative (chat, answer extracted) or loglik (completions logprobs)")
 		asJSON := fs.Bool("json", false, "print the competition as JSON")
+		serverRepos := fs.Bool("server-repos", false, "patch: the tasks' repo paths are on the server, beneath its --repos roots (operator keys only);\n"+
+			"by default each task's local repository is uploaded as a git bundle")
 		rf := addRoleplayFlags(fs)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -128,6 +130,11 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		req := api.CreateCompetitionRequest{Kind: *kind, Title: *title, Dataset: string(data), Mode: *mode,
 			DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset))}
+		if *kind == string(competition.KindPatch) && !*serverRepos {
+			if req.Repos, err = bundleRepos(ctx, data); err != nil {
+				return err
+			}
+		}
 		if *template != "" {
 			t, err := os.ReadFile(*template)
 			if err != nil {
@@ -372,9 +379,6 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title string, asJSON bool, stdout io.Writer) error {
 	if title == "" {
 		return usagef("--title is required")
-	}
-	if *rf.generatorURL == "" || *rf.referenceURL == "" || *rf.judgeURL == "" {
-		return usagef("a roleplay competition needs --generator-url, --reference-url and --judge-url (the server calls them)")
 	}
 	personas, err := readPersonas(*rf.personas)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -198,4 +199,23 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stderr, "exported %d item(s) from %d submission(s)\n", lines, len(subs))
 	return nil
+}
+
+// bundleRepos bundles the local repository of every task for upload, keyed
+// by the task's repo field (the server stores them by digest).
+func bundleRepos(ctx context.Context, tasksJSONL []byte) (map[string][]byte, error) {
+	tasks, err := patch.ParseTasks(bytes.NewReader(tasksJSONL))
+	if err != nil {
+		return nil, err
+	}
+	repos := map[string][]byte{}
+	for _, t := range tasks {
+		if _, done := repos[t.Repo]; done {
+			continue
+		}
+		if repos[t.Repo], err = patch.ReadBundle(ctx, t.Repo); err != nil {
+			return nil, fmt.Errorf("task %s: %w", t.InstanceID, err)
+		}
+	}
+	return repos, nil
 }

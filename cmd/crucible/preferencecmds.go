@@ -54,7 +54,7 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 	criteria := fs.String("criteria", "rank", "rank (order every response) or score (1–10 each) for generated tasks")
 	ttl := fs.String("ttl", "24h", "how long tasks stay open after creation, unless a task sets its deadline")
 	mode := fs.String("mode", "", "degradation of seeds: answer (default without a generator), instruction or both")
-	genURL := fs.String("generator-url", "", "OpenAI-compatible generator for seeds (key in CRUCIBLE_GENERATOR_API_KEY)")
+	genURL := fs.String("generator-url", "", "OpenAI-compatible generator for seeds; empty with --generator-model: the hub's own generator (the only one that gets the hub's key)")
 	genModel := fs.String("generator-model", "", "the generator model's name")
 	threshold := fs.Float64("kappa-threshold", preference.DefaultConfig().KappaThreshold, "miners whose pooled epoch kappa is below this get no trust")
 	minTasks := fs.Int("min-tasks", preference.DefaultConfig().MinTasks, "tasks a miner must rate in an epoch to be trusted")

@@ -27,15 +27,16 @@ type roleplayFlags struct {
 
 func addRoleplayFlags(fs *flag.FlagSet) roleplayFlags {
 	return roleplayFlags{
-		seed:           fs.Int64("seed", 0, "roleplay: seed the conversations are generated from (same seed, same items)"),
-		items:          fs.Int("items", roleplay.DefaultItems, "roleplay: number of conversations"),
-		turns:          fs.Int("turns", roleplay.DefaultTurns, "roleplay: user messages per conversation"),
-		maxTokens:      fs.Int("max-tokens", roleplay.DefaultMaxTokens, "roleplay: bound on generated messages and replies"),
-		generatorURL:   fs.String("generator-url", "", "roleplay: generator model server (continues the user side; key from "+"CRUCIBLE_GENERATOR_API_KEY)"),
+		seed:      fs.Int64("seed", 0, "roleplay: seed the conversations are generated from (same seed, same items)"),
+		items:     fs.Int("items", roleplay.DefaultItems, "roleplay: number of conversations"),
+		turns:     fs.Int("turns", roleplay.DefaultTurns, "roleplay: user messages per conversation"),
+		maxTokens: fs.Int("max-tokens", roleplay.DefaultMaxTokens, "roleplay: bound on generated messages and replies"),
+		generatorURL: fs.String("generator-url", "", "roleplay: generator model server, continues the user side (local eval: key from CRUCIBLE_GENERATOR_API_KEY;\n"+
+			"on a hub: empty for the hub's own generator, the only one that gets the hub's key)"),
 		generatorModel: fs.String("generator-model", roleplay.BaselineGenerator, "roleplay: generator model name"),
-		referenceURL:   fs.String("reference-url", "", "roleplay: reference model server (key from CRUCIBLE_REFERENCE_API_KEY)"),
+		referenceURL:   fs.String("reference-url", "", "roleplay: reference model server (local eval: key from CRUCIBLE_REFERENCE_API_KEY; on a hub: empty for the hub's own)"),
 		referenceModel: fs.String("reference-model", roleplay.BaselineReference, "roleplay: reference model name"),
-		judgeURL:       fs.String("judge-url", "", "roleplay: judge model server (key from CRUCIBLE_JUDGE_API_KEY)"),
+		judgeURL:       fs.String("judge-url", "", "roleplay: judge model server (local eval: key from CRUCIBLE_JUDGE_API_KEY; on a hub: empty for the hub's own)"),
 		judgeModel:     fs.String("judge-model", roleplay.BaselineJudge, "roleplay: judge model name"),
 		personas:       fs.String("personas", "", "roleplay: persona JSONL (default: the shipped set)"),
 	}

@@ -22,13 +22,21 @@ type workerFlags struct {
 	rescueAfter     *time.Duration
 	logLevel        *string
 	allow           *string
+	generatorURL    *string
+	referenceURL    *string
+	judgeURL        *string
+	repos           *listFlag
 	epochLength     *time.Duration
 	consensus       consensusFlags
 }
 
 func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 	fs.String("config", "", "YAML file of flag values (also CRUCIBLE_CONFIG)")
+	repos := &listFlag{}
+	fs.Var(repos, "repos", "`DIR` holding git repositories that operator keys (--admin-key) may name in patch tasks; repeat or comma-separate.\n"+
+		"Everyone else uploads each task's repository as a git bundle with the competition")
 	return workerFlags{
+		repos:           repos,
 		database:        fs.String("database", "crucible.db", "SQLite file path, or a postgres:// URL to share store and job queue with other processes"),
 		submissions:     fs.Int("submissions", 4, "submissions this process evaluates at once"),
 		itemConcurrency: fs.Int("item-concurrency", 8, "requests in flight per submission"),
@@ -36,6 +44,9 @@ func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 		rescueAfter:     fs.Duration("rescue-after", 5*time.Minute, "a job running longer than this is presumed dead (crashed worker) and resumed"),
 		logLevel:        fs.String("log-level", "info", "debug, info, warn or error"),
 		allow:           fs.String("allow-endpoints", "", "CIDRs that submitted model URLs may reach although private (e.g. 127.0.0.0/8,10.1.0.0/16); loopback, private, link-local, metadata and multicast addresses are refused otherwise"),
+		generatorURL:    fs.String("generator-url", "", "this hub's own generator model (roleplay planning, preference seeds); its key is read from CRUCIBLE_GENERATOR_API_KEY and sent to this URL only"),
+		referenceURL:    fs.String("reference-url", "", "this hub's own roleplay reference model; key from CRUCIBLE_REFERENCE_API_KEY, sent to this URL only"),
+		judgeURL:        fs.String("judge-url", "", "this hub's own roleplay judge model; key from CRUCIBLE_JUDGE_API_KEY, sent to this URL only"),
 		epochLength:     fs.Duration("epoch-length", 72*time.Minute, "length of an epoch, for model-competition weights and validator consensus alike (360 blocks of 12 s)"),
 		consensus:       addConsensusFlags(fs),
 	}
@@ -53,7 +64,9 @@ func (w workerFlags) config(listen string, noWork bool) (app.Config, error) {
 	return app.Config{
 		Database: *w.database, Listen: listen, NoWork: noWork,
 		Submissions: *w.submissions, ItemConcurrency: *w.itemConcurrency, Slice: *w.slice, RescueAfter: *w.rescueAfter,
-		AllowEndpoints: *w.allow, EpochLength: *w.epochLength, Consensus: consensus,
+		AllowEndpoints: *w.allow, GeneratorURL: *w.generatorURL, ReferenceURL: *w.referenceURL, JudgeURL: *w.judgeURL,
+		RepoRoots:   *w.repos,
+		EpochLength: *w.epochLength, Consensus: consensus,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
+	"crucible/internal/inference"
 	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
@@ -227,6 +228,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	temperature := fs.Float64("temperature", node.DefaultTemperature, "softmax temperature from win rates to weights")
 	epsilon := fs.Float64("epsilon", node.DefaultEpsilon, "the earlier submission's advantage in win rates")
 	concurrency := fs.Int("concurrency", node.DefaultConcurrency, "items evaluated at once per submission")
+	allow := fs.String("allow-endpoints", "", "with --dataset: CIDRs that miners' model URLs may reach although private (e.g. 127.0.0.0/8); loopback, private, link-local, metadata and multicast addresses are refused otherwise")
 	collude := fs.Int64("collude-with", -1, "TESTING ONLY: act dishonestly, giving this UID weight 1 and all others 0")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -242,6 +244,10 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level: %v", err)
 	}
+	policy, err := inference.ParseAllowList(*allow)
+	if err != nil {
+		return usagef("--allow-endpoints: %v", err)
+	}
 	key, err := identity.Load(*keyFile)
 	if err != nil {
 		return err
@@ -251,8 +257,8 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 		return usagef("--hub: %v", err)
 	}
 	cfg := node.Config{Hub: hc, Competition: *comp, Interval: *interval, Temperature: *temperature, Epsilon: *epsilon,
-		Concurrency: *concurrency,
-		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())}
+		Concurrency: *concurrency, ModelHTTP: inference.NewSafeHTTPClient(policy, inference.Timeouts{}),
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())}
 	if *collude >= 0 {
 		cfg.ColludeWith = collude
 	}

@@ -155,7 +155,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 			t.Fatal(err)
 		}
 		args := []string{"validator", "run", "--hub", hubURL, "--key", path, "--competition", comp.ID, "--interval", "300ms",
-			"--temperature", "0.5", "--log-level", "error"}
+			"--temperature", "0.5", "--log-level", "error", "--allow-endpoints", "127.0.0.0/8,::1"}
 		if i == 4 {
 			args = append(args, "--collude-with", fmt.Sprint(colludeUID))
 		} else {

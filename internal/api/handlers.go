@@ -31,7 +31,15 @@ type CreateCompetitionRequest struct {
 	// Roleplay configures a roleplay competition; Dataset may then hold a
 	// persona JSONL (empty: the shipped personas).
 	Roleplay *roleplay.CompetitionConfig `json:"roleplay,omitempty"`
+	// Repos are the git bundles (`git bundle create x --all`; base64 in
+	// JSON) of a patch competition's repositories, by the name its tasks'
+	// "repo" field uses. Only operator keys may name a repository on the
+	// server instead, beneath a root registered with crucible serve --repos.
+	Repos map[string][]byte `json:"repos,omitempty" input:"max=16"`
 }
+
+// MaxRepoBundles bounds the bundles of one patch competition.
+const MaxRepoBundles = 16
 
 // CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:
 // a model (base_url, model) for mcq competitions, a patch (task, patch) for
@@ -86,12 +94,23 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
+	repos, err := s.openBundles(r.Context(), kind, req.Repos)
+	if err != nil {
+		return err
+	}
+	defer repos.close()
 	prep, err := kinds.Prepare(r.Context(), kinds.CompetitionSpec{
 		Kind: kind, Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
-		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Roleplay: req.Roleplay,
+		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Roleplay: req.Roleplay, Egress: s.cfg.Egress,
+		PatchRepo: repos.resolver(s.isOperator(signer(r.Context())), s.cfg.Repos.Roots),
 	})
 	if err != nil {
 		return badRequest("%v", err)
+	}
+	for _, b := range repos.used {
+		if _, err := s.cfg.DB.PutRepoBundle(r.Context(), b.Data, signer(r.Context()), s.cfg.Clock.Now().UTC()); err != nil {
+			return err
+		}
 	}
 	c := competition.Competition{
 		ID: store.NewID("c"), Kind: kind, Title: strings.TrimSpace(req.Title), Config: prep.Config,

@@ -95,7 +95,7 @@ func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Requ
 		}
 	}
 	prep, err := kinds.PreparePreference(r.Context(), kinds.CompetitionSpec{Kind: competition.KindPreference, Title: req.Title,
-		DatasetName: req.DatasetName, Dataset: []byte(req.Dataset)}, req.Preference)
+		DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Egress: s.cfg.Egress}, req.Preference)
 	if err != nil {
 		return badRequest("%v", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/epoch"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/patch"
 	"crucible/internal/inference"
 	"crucible/internal/jobs"
 	"crucible/internal/labeling"
@@ -48,6 +51,18 @@ type Config struct {
 	// AllowEndpoints lists CIDRs of private addresses that submitted model
 	// URLs may reach (loopback, private, link-local… are refused otherwise).
 	AllowEndpoints string
+	// GeneratorURL, ReferenceURL and JudgeURL are the operator's own models,
+	// which competitions may use (see kinds.Egress). Their API keys are read
+	// from EnvGeneratorKey, EnvReferenceKey and EnvJudgeKey when the app
+	// opens, and only these URLs ever receive them.
+	GeneratorURL, ReferenceURL, JudgeURL string
+	// RepoRoots are directories whose git repositories operator keys (the
+	// consensus admins) may name in patch tasks; everyone else uploads
+	// bundles.
+	RepoRoots []string
+	// RepoCache keeps uploaded bundles fetched from the database, by
+	// digest ("": a private temporary directory removed on Close).
+	RepoCache string
 	// EpochLength is the length of model-competition epochs (default 72 min).
 	EpochLength time.Duration
 	Clock       clock.Clock
@@ -115,6 +130,29 @@ func (t Timeouts) orDefaults() Timeouts {
 // DefaultTimeouts fit a 64 MiB upload at about 0.5 MB/s.
 var DefaultTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 2 * time.Minute, Write: 5 * time.Minute, Idle: 2 * time.Minute}
 
+// Environment variables holding the API keys of the operator's own models.
+// They are read here only, never by the packages that make the requests.
+const (
+	EnvGeneratorKey = "CRUCIBLE_GENERATOR_API_KEY"
+	EnvReferenceKey = "CRUCIBLE_REFERENCE_API_KEY"
+	EnvJudgeKey     = "CRUCIBLE_JUDGE_API_KEY"
+)
+
+// operatorEndpoints pairs the configured URLs of the operator's models
+// with their keys from the environment.
+func operatorEndpoints(generator, reference, judge string) map[kinds.Role]kinds.OperatorEndpoint {
+	ops := map[kinds.Role]kinds.OperatorEndpoint{}
+	for _, e := range []struct {
+		role     kinds.Role
+		url, env string
+	}{{kinds.RoleGenerator, generator, EnvGeneratorKey}, {kinds.RoleReference, reference, EnvReferenceKey}, {kinds.RoleJudge, judge, EnvJudgeKey}} {
+		if e.url != "" {
+			ops[e.role] = kinds.OperatorEndpoint{BaseURL: e.url, APIKey: os.Getenv(e.env)}
+		}
+	}
+	return ops
+}
+
 // App is an opened Crucible: database, queue and API.
 type App struct {
 	DB       *store.DB
@@ -124,6 +162,8 @@ type App struct {
 	Epochs   *epoch.Service
 	Pools    *pool.Service
 	cfg      Config
+	// tempCache is the bundle cache Open created, removed by Close.
+	tempCache string
 }
 
 // Open connects the database (migrating it), builds the queue and the API.
@@ -168,7 +208,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("allow-endpoints: %w", err)
 	}
-	planner := kinds.Planner{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
+	egress := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
+		HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
+	repos, tempCache, err := openRepos(cfg, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	planner := kinds.Planner{Egress: egress, Repos: repos}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding})
@@ -182,29 +229,30 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			{Name: "consensus-close", Interval: min(time.Minute, consensus.EpochLength()), Run: consensus.CloseDue},
 		}
 	}
-	q, err := jobs.New(ctx, qcfg)
-	if err != nil {
-		db.Close()
+	a := &App{DB: db, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg, tempCache: tempCache}
+	if a.Queue, err = jobs.New(ctx, qcfg); err != nil {
+		a.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Queue: q, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg}
-	if err := a.mount(ctx, consensus, secureCookie); err != nil {
+	if err := a.mount(ctx, api.Config{Validators: consensus, Egress: egress, Repos: repos}, secureCookie); err != nil {
 		a.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
-// mount builds the API with the web UI and the /label pages beside it.
-func (a *App) mount(ctx context.Context, consensus *validator.Service, secureCookie bool) error {
+// mount builds the API (services is its configuration beyond the app's
+// own parts) with the web UI and the /label pages beside it.
+func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool) error {
 	hubID, err := a.DB.HubID(ctx)
 	if err != nil {
 		return err
 	}
 	quotas := a.cfg.Quotas
 	quotas.Exempt = slices.Concat(quotas.Exempt, a.cfg.Consensus.Admins)
-	a.API = api.New(api.Config{DB: a.DB, Queue: a.Queue, Pools: a.Pools, Epochs: a.Epochs, Clock: a.cfg.Clock, Registry: a.Registry,
-		Logger: a.cfg.Logger, Validators: consensus, HubID: hubID, Quotas: quotas})
+	services.DB, services.Queue, services.Pools, services.Epochs = a.DB, a.Queue, a.Pools, a.Epochs
+	services.Clock, services.Registry, services.Logger, services.HubID, services.Quotas = a.cfg.Clock, a.Registry, a.cfg.Logger, hubID, quotas
+	a.API = api.New(services)
 	ui, err := web.New(web.Config{Store: a.DB, Clock: a.cfg.Clock, Logger: a.cfg.Logger})
 	if err != nil {
 		return err
@@ -229,9 +277,40 @@ func (a *App) mountLabel(secureCookie bool) error {
 	return nil
 }
 
-// Close releases the job queue's hold on the database, then the database.
+// openRepos checks the repository roots and prepares the bundle cache; it
+// returns the cache directory it created, if any.
+func openRepos(cfg Config, db *store.DB) (patch.Repos, string, error) {
+	repos := patch.Repos{CacheDir: cfg.RepoCache, Fetch: db.RepoBundle}
+	for _, root := range cfg.RepoRoots {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return repos, "", fmt.Errorf("repos %s: %w", root, err)
+		}
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			return repos, "", fmt.Errorf("repos %s: not a directory", root)
+		}
+		repos.Roots = append(repos.Roots, abs)
+	}
+	if repos.CacheDir != "" {
+		return repos, "", nil
+	}
+	dir, err := os.MkdirTemp("", "crucible-bundles-")
+	if err != nil {
+		return repos, "", fmt.Errorf("bundle cache: %w", err)
+	}
+	repos.CacheDir = dir
+	return repos, dir, nil
+}
+
+// Close releases the job queue's hold on the database, the database, and
+// removes the temporary bundle cache.
 func (a *App) Close() error {
-	a.Queue.Close()
+	if a.Queue != nil {
+		a.Queue.Close()
+	}
+	if a.tempCache != "" {
+		_ = os.RemoveAll(a.tempCache)
+	}
 	return a.DB.Close()
 }
 

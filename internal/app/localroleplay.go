@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"crucible/internal/competition"
@@ -47,15 +48,21 @@ func LocalRoleplay(ctx context.Context, cfg LocalRoleplayConfig) (*RoleplayRepor
 		}
 		set = cfg.Personas
 	}
-	rc, items, err := kinds.PlanRoleplay(ctx, cfg.Config, personas, set, nil)
+	// Locally the user is the operator: the models they name are their own
+	// and get the keys from their environment, over an unrestricted client.
+	egress := kinds.Egress{
+		Operator:   operatorEndpoints(cfg.Config.Generator.BaseURL, cfg.Config.Reference.BaseURL, cfg.Config.Judge.BaseURL),
+		HTTPClient: &http.Client{Transport: inference.NewTransport()},
+	}
+	rc, items, err := kinds.PlanRoleplay(ctx, cfg.Config, personas, set, egress)
 	if err != nil {
 		return nil, err
 	}
-	client, err := inference.New(inference.Config{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey})
+	client, err := inference.New(inference.Config{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: egress.HTTPClient})
 	if err != nil {
 		return nil, err
 	}
-	ev, err := kinds.RoleplayEvaluator(rc, items, roleplay.Endpoint{Client: client, Model: cfg.Model}, nil)
+	ev, err := kinds.RoleplayEvaluator(rc, items, roleplay.Endpoint{Client: client, Model: cfg.Model}, egress)
 	if err != nil {
 		return nil, err
 	}

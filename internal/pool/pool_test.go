@@ -16,6 +16,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/inference"
 	"crucible/internal/ledger"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
@@ -50,7 +51,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	clk := clock.NewFake(start.Add(-time.Hour))
-	svc := pool.New(pool.Config{DB: db, Planner: kinds.Planner{}, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc := pool.New(pool.Config{DB: db, Planner: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{operator}})
 	return &fixture{db: db, clock: clk, svc: svc, models: srv.URL}
 }
@@ -424,4 +425,11 @@ func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loopbackPlanner is the production planner with the test's loopback model
+// servers allowed (the zero Planner refuses them).
+func loopbackPlanner() kinds.Planner {
+	policy, _ := inference.ParseAllowList("127.0.0.0/8,::1")
+	return kinds.Planner{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}}
 }

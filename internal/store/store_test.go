@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func TestStoreSuite(t *testing.T) {
 			t.Run("a failed competition insert leaves nothing behind", func(t *testing.T) { testCompetitionRollback(t, db) })
 			t.Run("submissions, states and results", func(t *testing.T) { testSubmissions(t, db) })
 			t.Run("nonces are accepted once", func(t *testing.T) { testNonces(t, db) })
+			t.Run("repository bundles are stored by digest", func(t *testing.T) { testRepoBundles(t, db) })
 		})
 	}
 }
@@ -170,5 +172,24 @@ func testNonces(t *testing.T, db *store.DB) {
 	}
 	if err := db.UseNonce(ctx, "other", "n1", exp); err != nil {
 		t.Fatalf("another key's nonce: %v", err)
+	}
+}
+
+func testRepoBundles(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	data := []byte("# v2 git bundle\n\x00\xff binary")
+	digest, err := db.PutRepoBundle(ctx, data, "k-1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := db.PutRepoBundle(ctx, data, "k-2", t0); err != nil || again != digest {
+		t.Fatalf("storing the same bytes again: %s, %v; want %s", again, err, digest)
+	}
+	got, err := db.RepoBundle(ctx, digest)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("bundle %q, %v; want the stored bytes", got, err)
+	}
+	if _, err := db.RepoBundle(ctx, strings.Repeat("0", 64)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an unknown digest: %v, want ErrNotFound", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
+	"crucible/internal/inference"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/store"
@@ -63,7 +64,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	models := httptest.NewServer(h)
 	t.Cleanup(models.Close)
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
-	svc := pool.New(pool.Config{DB: db, Planner: kinds.Planner{}, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc := pool.New(pool.Config{DB: db, Planner: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{"ed25519:operator"}})
 	f := &poolFixture{db: db, clock: clk}
 	// The funder's money for the three pools below, deposited by an operator.
@@ -411,4 +412,11 @@ func TestTheEpochsPageWithNoEpochsSaysSo(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "No epoch has closed yet") || !strings.Contains(body, "No validator epochs yet") {
 		t.Fatalf("GET /epochs: %d\n%s", code, body)
 	}
+}
+
+// loopbackPlanner is the production planner with the test's loopback model
+// servers allowed (the zero Planner refuses them).
+func loopbackPlanner() kinds.Planner {
+	policy, _ := inference.ParseAllowList("127.0.0.0/8,::1")
+	return kinds.Planner{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}}
 }

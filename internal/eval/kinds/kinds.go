@@ -11,13 +11,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
 )
@@ -39,8 +39,13 @@ type CompetitionSpec struct {
 	// Roleplay configures a roleplay competition (Dataset is then an
 	// optional persona JSONL).
 	Roleplay *roleplay.CompetitionConfig
-	// HTTPClient reaches the generator model when planning (nil: default).
-	HTTPClient *http.Client
+	// Egress reaches the competition's own models while preparing it
+	// (roleplay planning, preference generation).
+	Egress Egress
+	// PatchRepo vets the repository a patch task names and returns what
+	// the stored task refers to instead (see patch.Repos); nil refuses
+	// every patch competition.
+	PatchRepo func(ctx context.Context, t patch.Task) (string, error)
 }
 
 // Prepared is a validated competition, ready to store.
@@ -84,7 +89,7 @@ func Prepare(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 		}
 		return Prepared{Config: config, DatasetDigest: ds.Digest, Items: items}, nil
 	case competition.KindPatch:
-		return preparePatch(spec)
+		return preparePatch(ctx, spec)
 	case competition.KindRoleplay:
 		return prepareRoleplay(ctx, spec)
 	case competition.KindPreference:
@@ -125,20 +130,22 @@ func MCQEvaluator(cfg competition.MCQConfig, ds *mcq.Dataset, client *inference.
 
 // Planner builds evaluators for stored submissions (it implements jobs.Planner).
 type Planner struct {
-	// HTTPClient carries requests to model servers; nil uses a default
-	// client with connection reuse.
-	HTTPClient *http.Client
+	// Egress reaches submitted models and competitions' own models; its
+	// zero value refuses every non-public address.
+	Egress Egress
+	// Repos resolves patch tasks' repositories; nil refuses to judge.
+	Repos RepoSource
 }
 
 // Plan builds the evaluator of a stored submission.
-func (p Planner) Plan(_ context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
+func (p Planner) Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
 	switch c.Kind {
 	case competition.KindPatch:
-		return planPatch(c, s, items)
+		return planPatch(ctx, c, s, items, p.Repos)
 	case competition.KindRoleplay:
-		return planRoleplay(c, s, secret, items, p.HTTPClient)
+		return planRoleplay(c, s, secret, items, p.Egress)
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.HTTPClient})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.Egress.client()})
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +174,7 @@ func (p Planner) SubmitCheck(ctx context.Context, s competition.Submission, secr
 	if s.Patch != nil {
 		return nil
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.HTTPClient})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.Egress.client()})
 	if err != nil {
 		return err
 	}

@@ -39,13 +39,27 @@ func (c PatchConfig) JudgeConfig(now time.Time) patch.JudgeConfig {
 	}
 }
 
-func preparePatch(spec CompetitionSpec) (Prepared, error) {
+// RepoSource gives the judge a local path for the repo of a stored task
+// (patch.Repos on a server: uploaded bundles and the operator's roots).
+type RepoSource interface {
+	Local(ctx context.Context, repo string) (string, error)
+}
+
+func preparePatch(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 	tasks, err := patch.ParseTasks(bytes.NewReader(spec.Dataset))
 	if err != nil {
 		return Prepared{}, fmt.Errorf("tasks %s: %w", spec.DatasetName, err)
 	}
 	if len(tasks) == 0 {
 		return Prepared{}, fmt.Errorf("tasks %s: no task", spec.DatasetName)
+	}
+	if spec.PatchRepo == nil {
+		return Prepared{}, fmt.Errorf("tasks %s: this server takes no patch repositories", spec.DatasetName)
+	}
+	for i := range tasks {
+		if tasks[i].Repo, err = spec.PatchRepo(ctx, tasks[i]); err != nil {
+			return Prepared{}, fmt.Errorf("tasks %s: task %s: %w", spec.DatasetName, tasks[i].InstanceID, err)
+		}
 	}
 	config, err := json.Marshal(DefaultPatchConfig)
 	if err != nil {
@@ -116,7 +130,7 @@ func (e *PatchEvaluator) Evaluate(ctx context.Context, _ int) (eval.Result, erro
 		Score: v.Score, Started: started, Ended: ended, LatencyMS: ended.Sub(started).Milliseconds(), Detail: detail}, nil
 }
 
-func planPatch(c competition.Competition, s competition.Submission, items []json.RawMessage) (eval.Evaluator, error) {
+func planPatch(ctx context.Context, c competition.Competition, s competition.Submission, items []json.RawMessage, repos RepoSource) (eval.Evaluator, error) {
 	if s.Patch == nil {
 		return nil, fmt.Errorf("submission %s to code-fix competition %s carries no patch", s.ID, c.ID)
 	}
@@ -127,6 +141,12 @@ func planPatch(c competition.Competition, s competition.Submission, items []json
 	task, err := FindTask(items, s.Patch.Task)
 	if err != nil {
 		return nil, err
+	}
+	if repos == nil {
+		return nil, fmt.Errorf("competition %s: this worker has no repository source to judge patches with", c.ID)
+	}
+	if task.Repo, err = repos.Local(ctx, task.Repo); err != nil {
+		return nil, fmt.Errorf("competition %s task %s: %w", c.ID, task.InstanceID, err)
 	}
 	return &PatchEvaluator{Config: cfg, Task: task, Diff: s.Patch.Diff, SubmittedAt: s.CommittedAt}, nil
 }

@@ -3,6 +3,7 @@ package kinds
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,19 +11,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/preference"
-	"crucible/internal/inference"
 )
 
 // DefaultPreferenceTTL is how long a preference task stays open when
 // neither the task nor the competition says otherwise.
 const DefaultPreferenceTTL = 24 * time.Hour
+
+// MaxPreferenceTasks bounds the organic tasks or seeds of one preference
+// competition: each seed may cost the server several generator calls when
+// the competition is created.
+const MaxPreferenceTasks = 2000
 
 // PreferenceSpec is the preference-specific part of a competition request.
 // The zero value means: rank criteria, 24-hour deadlines, the default
@@ -37,10 +40,11 @@ type PreferenceSpec struct {
 	// Mode is the degradation mode of synthetic tasks: "answer" (default
 	// without a generator), "instruction" or "both" (default with one).
 	Mode preference.Mode `json:"mode,omitempty"`
-	// GeneratorURL and GeneratorModel name an OpenAI-compatible generator
-	// model that answers seed instructions; its API key is read from
-	// CRUCIBLE_GENERATOR_API_KEY. Without one, every seed needs a reference
-	// answer and the mode must be "answer".
+	// GeneratorModel names an OpenAI-compatible generator model that answers
+	// seed instructions, at GeneratorURL, or at the server's own generator
+	// when GeneratorURL is empty (see Egress: only the server's own gets the
+	// operator's key). Without a model, every seed needs a reference answer
+	// and the mode must be "answer".
 	GeneratorURL   string `json:"generator_url,omitempty" input:"max=2048"`
 	GeneratorModel string `json:"generator_model,omitempty" input:"max=256"`
 	// Operators is the degradation chain (default: every operator).
@@ -174,10 +178,14 @@ func parseOrganic(data []byte, name string, criteria preference.Criteria) ([]pre
 	sc.Buffer(make([]byte, 0, 64<<10), preference.MaxSeedLineBytes)
 	var tasks []preference.Task
 	ids := map[string]int{}
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
+		}
+		if len(tasks) == MaxPreferenceTasks {
+			return nil, fmt.Errorf("dataset %s: line %d: more than %d tasks (the limit of one competition)", name, n, MaxPreferenceTasks)
 		}
 		var l organicLine
 		dec := json.NewDecoder(bytes.NewReader(line))
@@ -206,7 +214,10 @@ func parseOrganic(data []byte, name string, criteria preference.Criteria) ([]pre
 		tasks = append(tasks, t)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("dataset %s: %w", name, err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("dataset %s: line %d: longer than %d bytes", name, n, preference.MaxSeedLineBytes)
+		}
+		return nil, fmt.Errorf("dataset %s: line %d: %w", name, n, err)
 	}
 	return tasks, nil
 }
@@ -218,19 +229,22 @@ func generateTasks(ctx context.Context, spec CompetitionSpec, p PreferenceSpec, 
 		if seeds, err = preference.ParseSeeds(bytes.NewReader(spec.Dataset), spec.DatasetName); err != nil {
 			return nil, err
 		}
+		if len(seeds) > MaxPreferenceTasks {
+			return nil, fmt.Errorf("seeds %s: %d seeds is over the limit of %d", spec.DatasetName, len(seeds), MaxPreferenceTasks)
+		}
 	}
 	gc := preference.GeneratorConfig{Model: p.GeneratorModel, Operators: p.Operators, Mode: p.Mode, Criteria: cfg.Criteria,
 		Now: func() time.Time { return time.Time{} }, Salt: rand.Text()}
-	if p.GeneratorURL != "" {
+	if p.GeneratorURL != "" || p.GeneratorModel != "" {
 		if p.GeneratorModel == "" {
-			return nil, errors.New("a generator needs both generator_url and generator_model")
+			return nil, errors.New("a generator needs generator_model (and generator_url, or none for the server's own generator)")
 		}
-		client, err := inference.New(inference.Config{BaseURL: p.GeneratorURL, APIKey: os.Getenv(EnvGeneratorKey), HTTPClient: httpClient(spec.HTTPClient)})
+		client, err := spec.Egress.Model(RoleGenerator, p.GeneratorURL)
 		if err != nil {
-			return nil, fmt.Errorf("generator: %w", err)
+			return nil, err
 		}
 		gc.Client = client
-		cfg.Generator = p.GeneratorModel + " at " + p.GeneratorURL
+		cfg.Generator = p.GeneratorModel + " at " + cmp.Or(p.GeneratorURL, "the server's own generator")
 	} else if gc.Mode == "" {
 		gc.Mode = preference.ModeAnswer
 	}
@@ -261,13 +275,6 @@ func generateTasks(ctx context.Context, spec CompetitionSpec, p PreferenceSpec, 
 		tasks = append(tasks, t)
 	}
 	return tasks, nil
-}
-
-func httpClient(hc *http.Client) *http.Client {
-	if hc == nil {
-		return http.DefaultClient
-	}
-	return hc
 }
 
 // PreferenceSettings decodes a preference competition's configuration.

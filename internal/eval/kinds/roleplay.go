@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
 	"slices"
 
 	"crucible/internal/competition"
@@ -15,16 +13,8 @@ import (
 	"crucible/internal/inference"
 )
 
-// Environment variables holding API keys of a roleplay competition's own
-// models (never stored in its configuration).
-const (
-	EnvGeneratorKey = "CRUCIBLE_GENERATOR_API_KEY"
-	EnvReferenceKey = "CRUCIBLE_REFERENCE_API_KEY"
-	EnvJudgeKey     = "CRUCIBLE_JUDGE_API_KEY"
-)
-
-func endpoint(spec roleplay.EndpointSpec, keyEnv string, hc *http.Client) (roleplay.Endpoint, error) {
-	c, err := inference.New(inference.Config{BaseURL: spec.BaseURL, APIKey: os.Getenv(keyEnv), HTTPClient: hc})
+func endpoint(spec roleplay.EndpointSpec, role Role, egress Egress) (roleplay.Endpoint, error) {
+	c, err := egress.Model(role, spec.BaseURL)
 	if err != nil {
 		return roleplay.Endpoint{}, err
 	}
@@ -33,8 +23,9 @@ func endpoint(spec roleplay.EndpointSpec, keyEnv string, hc *http.Client) (rolep
 
 // PlanRoleplay completes a roleplay configuration with its defaults and the
 // persona set's digest, validates it, and generates its items from the seed
-// with the generator model. personas may be nil (the shipped set).
-func PlanRoleplay(ctx context.Context, cfg roleplay.CompetitionConfig, personas []roleplay.Character, personaSet string, hc *http.Client) (roleplay.CompetitionConfig, []roleplay.Item, error) {
+// with the generator model, reached through egress. personas may be nil
+// (the shipped set).
+func PlanRoleplay(ctx context.Context, cfg roleplay.CompetitionConfig, personas []roleplay.Character, personaSet string, egress Egress) (roleplay.CompetitionConfig, []roleplay.Item, error) {
 	if personas == nil {
 		var err error
 		if personas, err = roleplay.DefaultPersonas(); err != nil {
@@ -48,9 +39,12 @@ func PlanRoleplay(ctx context.Context, cfg roleplay.CompetitionConfig, personas 
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, err
 	}
-	gen, err := endpoint(cfg.Generator, EnvGeneratorKey, hc)
-	if err != nil {
-		return cfg, nil, fmt.Errorf("generator: %w", err)
+	var gen roleplay.Endpoint
+	if cfg.Turns > 1 {
+		var err error
+		if gen, err = endpoint(cfg.Generator, RoleGenerator, egress); err != nil {
+			return cfg, nil, err
+		}
 	}
 	items, err := roleplay.Plan(ctx, roleplay.PlanConfig{Seed: cfg.Seed, Items: cfg.Items, Turns: cfg.Turns, Personas: personas,
 		Generator: gen, MaxTokens: cfg.MaxTokens})
@@ -71,7 +65,7 @@ func prepareRoleplay(ctx context.Context, spec CompetitionSpec) (Prepared, error
 			return Prepared{}, err
 		}
 	}
-	cfg, items, err := PlanRoleplay(ctx, *spec.Roleplay, personas, spec.DatasetName, spec.HTTPClient)
+	cfg, items, err := PlanRoleplay(ctx, *spec.Roleplay, personas, spec.DatasetName, spec.Egress)
 	if err != nil {
 		return Prepared{}, err
 	}
@@ -89,21 +83,22 @@ func prepareRoleplay(ctx context.Context, spec CompetitionSpec) (Prepared, error
 }
 
 // RoleplayEvaluator builds the roleplay evaluator of a model: the one
-// constructor the server and the local `crucible eval` share.
-func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, model roleplay.Endpoint, hc *http.Client) (eval.Evaluator, error) {
-	ref, err := endpoint(cfg.Reference, EnvReferenceKey, hc)
+// constructor the server and the local `crucible eval` share. The reference
+// and judge are reached through egress.
+func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, model roleplay.Endpoint, egress Egress) (eval.Evaluator, error) {
+	ref, err := endpoint(cfg.Reference, RoleReference, egress)
 	if err != nil {
-		return nil, fmt.Errorf("reference: %w", err)
+		return nil, err
 	}
-	judge, err := endpoint(cfg.Judge, EnvJudgeKey, hc)
+	judge, err := endpoint(cfg.Judge, RoleJudge, egress)
 	if err != nil {
-		return nil, fmt.Errorf("judge: %w", err)
+		return nil, err
 	}
 	return roleplay.NewEvaluator(roleplay.Config{Items: items, Model: model, Reference: ref, Judge: judge,
 		Scoring: cfg.Scoring, MaxTokens: cfg.MaxTokens})
 }
 
-func planRoleplay(c competition.Competition, s competition.Submission, secret string, raw []json.RawMessage, hc *http.Client) (eval.Evaluator, error) {
+func planRoleplay(c competition.Competition, s competition.Submission, secret string, raw []json.RawMessage, egress Egress) (eval.Evaluator, error) {
 	var cfg roleplay.CompetitionConfig
 	if err := json.Unmarshal(c.Config, &cfg); err != nil {
 		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
@@ -114,11 +109,11 @@ func planRoleplay(c competition.Competition, s competition.Submission, secret st
 			return nil, fmt.Errorf("competition %s item %d: %w", c.ID, i, err)
 		}
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: hc})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.client()})
 	if err != nil {
 		return nil, err
 	}
-	return RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: client, Model: s.Model.Model}, hc)
+	return RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: client, Model: s.Model.Model}, egress)
 }
 
 // Card scores a finished evaluation by its kind: mean item score with a

@@ -141,6 +141,8 @@ func (t Task) Validate() error {
 		return fmt.Errorf("task %s: missing repo", t.InstanceID)
 	case t.BaseCommit == "":
 		return fmt.Errorf("task %s: missing base_commit", t.InstanceID)
+	case strings.HasPrefix(t.BaseCommit, "-"):
+		return fmt.Errorf("task %s: base_commit %q is not a commit (it would be read as a git option)", t.InstanceID, t.BaseCommit)
 	case len(t.TestCmd) == 0:
 		return fmt.Errorf("task %s: missing test_cmd", t.InstanceID)
 	case t.LogParser != ParserGoTest && t.LogParser != ParserPytest:

@@ -15,7 +15,9 @@ const (
 )
 
 // EndpointSpec names a model server and a model in a stored configuration.
-// API keys never appear here; they come from the environment.
+// An empty BaseURL means the server's own model for the role, configured
+// by its operator. API keys never appear here: only the operator's own
+// endpoints get one, from the operator's configuration.
 type EndpointSpec struct {
 	BaseURL string `json:"base_url"`
 	Model   string `json:"model"`
@@ -61,10 +63,34 @@ func (c CompetitionConfig) WithDefaults() CompetitionConfig {
 	return c
 }
 
-// Validate reports a configuration that cannot be evaluated.
+// Limits of a roleplay configuration. Creating a competition makes about
+// two generator calls per item and generated turn, and every submission one
+// reference and one judge call per item, all on the server's behalf, so a
+// creator must not be able to ask for an unbounded amount of outbound work.
+const (
+	MaxItems = 1000
+	MaxTurns = 10
+	// MaxItemTurns bounds items × turns, the size of planning.
+	MaxItemTurns = 2000
+	// MaxMaxTokens bounds max_tokens of every generated message.
+	MaxMaxTokens = 8192
+)
+
+// Validate reports a configuration that cannot be evaluated, or one over
+// the limits above (the error names the limit).
 func (c CompetitionConfig) Validate() error {
 	if c.Items < 1 || c.Turns < 1 || c.MaxTokens < 1 {
 		return fmt.Errorf("roleplay: items (%d), turns (%d) and max_tokens (%d) must be positive", c.Items, c.Turns, c.MaxTokens)
+	}
+	switch {
+	case c.Items > MaxItems:
+		return fmt.Errorf("roleplay: items %d is over the limit of %d", c.Items, MaxItems)
+	case c.Turns > MaxTurns:
+		return fmt.Errorf("roleplay: turns %d is over the limit of %d", c.Turns, MaxTurns)
+	case c.Items*c.Turns > MaxItemTurns:
+		return fmt.Errorf("roleplay: items × turns = %d × %d is over the limit of %d", c.Items, c.Turns, MaxItemTurns)
+	case c.MaxTokens > MaxMaxTokens:
+		return fmt.Errorf("roleplay: max_tokens %d is over the limit of %d", c.MaxTokens, MaxMaxTokens)
 	}
 	for _, e := range []struct {
 		role string
@@ -73,8 +99,8 @@ func (c CompetitionConfig) Validate() error {
 		if e.role == "generator" && c.Turns == 1 && e.s == (EndpointSpec{}) {
 			continue // no generated turns, no generator needed
 		}
-		if strings.TrimSpace(e.s.BaseURL) == "" || strings.TrimSpace(e.s.Model) == "" {
-			return fmt.Errorf("roleplay: %s needs base_url and model", e.role)
+		if strings.TrimSpace(e.s.Model) == "" {
+			return fmt.Errorf("roleplay: %s needs a model (and a base_url, or none for the server's own %s)", e.role, e.role)
 		}
 	}
 	if c.PersonaSet == "" {

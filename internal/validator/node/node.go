@@ -57,7 +57,11 @@ type Config struct {
 	// Dataset is the validator's own copy of an mcq competition's dataset;
 	// nil scores from the hub's stored results.
 	Dataset *mcq.Dataset
-	// ModelHTTP reaches miners' model servers (nil: a default client).
+	// ModelHTTP reaches miners' model servers. Miners choose those URLs, so
+	// nil means inference.NewSafeHTTPClient with the strict policy, which
+	// refuses loopback, private, link-local and metadata addresses; pass a
+	// client with an allow list (crucible validator run --allow-endpoints)
+	// to reach models on such addresses.
 	ModelHTTP *http.Client
 	// Concurrency is the number of items evaluated at once per submission.
 	Concurrency int
@@ -96,6 +100,9 @@ func New(cfg Config) *Node {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
+	}
+	if cfg.ModelHTTP == nil {
+		cfg.ModelHTTP = inference.NewSafeHTTPClient(inference.EndpointPolicy{}, inference.Timeouts{})
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

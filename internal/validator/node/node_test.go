@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,5 +159,43 @@ func TestAColludingNodeGivesItsMinerEverything(t *testing.T) {
 	w, err := n.Weights(context.Background())
 	if err != nil || len(w) != 1 || w[7] != 1 {
 		t.Fatalf("weights = %v, %v; want {7: 1}", w, err)
+	}
+}
+
+// TestANodeNeverDialsAMinersURLOnTheHost: a validator evaluating models
+// itself (--dataset) meets miners whose base_url is on its own loopback
+// (127.0.0.1 and [::1]); with the default policy it sends them nothing.
+func TestANodeNeverDialsAMinersURLOnTheHost(t *testing.T) {
+	ctx := context.Background()
+	h := newTestHub(t)
+	var hits atomic.Int64
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) })}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		k, _ := identity.NewKey()
+		c := h.client(t, k)
+		if _, err := c.Register(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{BaseURL: "http://" + ln.Addr().String() + "/v1", Model: "m"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own, err := mcq.Parse(strings.NewReader(dataset), "dataset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vk, _ := identity.NewKey()
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Dataset: own})
+	if _, err := n.Weights(ctx); err == nil || !strings.Contains(err.Error(), "no registered miner has a scoreable submission") {
+		t.Fatalf("weights: %v, want none scoreable", err)
+	}
+	if got := hits.Load(); got != 0 {
+		t.Fatalf("the miners' loopback servers got %d requests, want 0", got)
 	}
 }

@@ -1,0 +1,67 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval/patch"
+)
+
+// isOperator reports whether key is one of the hub's --admin-key ids, the
+// keys allowed to name repositories on the server.
+func (s *Server) isOperator(key string) bool {
+	return s.cfg.Validators != nil && s.cfg.Validators.IsAdmin(key)
+}
+
+// bundles are the verified repository bundles of one competition request.
+type bundles struct {
+	byName map[string]*patch.Bundle
+	// used are the bundles some task refers to: the ones to store.
+	used map[string]*patch.Bundle
+}
+
+// openBundles verifies the bundles uploaded with a patch competition.
+func (s *Server) openBundles(ctx context.Context, kind competition.Kind, repos map[string][]byte) (*bundles, error) {
+	b := &bundles{byName: map[string]*patch.Bundle{}, used: map[string]*patch.Bundle{}}
+	if len(repos) > 0 && kind != competition.KindPatch {
+		return b, badRequest("repos are for patch competitions; this is a %s competition", kind)
+	}
+	if len(repos) > MaxRepoBundles {
+		return b, badRequest("%d repository bundles is over the limit of %d", len(repos), MaxRepoBundles)
+	}
+	for name, data := range repos {
+		bundle, err := patch.OpenBundle(ctx, data)
+		if err != nil {
+			b.close()
+			return b, badRequest("repos[%q]: %v", name, err)
+		}
+		b.byName[name] = bundle
+	}
+	return b, nil
+}
+
+// resolver returns the kinds.CompetitionSpec.PatchRepo of a request: a
+// task's repo names an uploaded bundle holding its base commit, or, for an
+// operator only, a repository beneath roots.
+func (b *bundles) resolver(operator bool, roots []string) func(context.Context, patch.Task) (string, error) {
+	return func(ctx context.Context, t patch.Task) (string, error) {
+		if bundle, ok := b.byName[t.Repo]; ok {
+			if err := bundle.HasCommit(ctx, t.BaseCommit); err != nil {
+				return "", fmt.Errorf("repo %q: %w", t.Repo, err)
+			}
+			b.used[bundle.Digest] = bundle
+			return patch.BundlePrefix + bundle.Digest, nil
+		}
+		if !operator {
+			return "", fmt.Errorf("repo %q is not among the bundles uploaded with the competition (repos); only the operator's keys may name a repository on the server", t.Repo)
+		}
+		return patch.ResolveUnder(roots, t.Repo)
+	}
+}
+
+func (b *bundles) close() {
+	for _, bundle := range b.byName {
+		bundle.Close()
+	}
+}

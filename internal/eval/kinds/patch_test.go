@@ -1,0 +1,61 @@
+package kinds
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval/patch"
+)
+
+// TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos: a stored task
+// (say, from before repositories were vetted) naming a host path outside
+// the registered roots is refused when a submission is planned, and one
+// naming an uploaded bundle is judged over a verified local copy of it.
+func TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos(t *testing.T) {
+	data := []byte("bundle bytes")
+	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	fetched := 0
+	repos := patch.Repos{Roots: []string{t.TempDir()}, CacheDir: t.TempDir(), Fetch: func(_ context.Context, d string) ([]byte, error) {
+		fetched++
+		if d != digest {
+			t.Fatalf("fetched %s, want %s", d, digest)
+		}
+		return data, nil
+	}}
+	plan := func(repo string) (*PatchEvaluator, error) {
+		item, _ := json.Marshal(patch.Task{InstanceID: "t", Repo: repo, BaseCommit: "abc", TestCmd: patch.Command{"true"}, LogParser: patch.ParserGoTest})
+		c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{}`)}
+		s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}}
+		ev, err := Planner{Repos: repos}.Plan(context.Background(), c, s, "", []json.RawMessage{item})
+		if err != nil {
+			return nil, err
+		}
+		return ev.(*PatchEvaluator), nil
+	}
+	if _, err := plan(os.TempDir()); err == nil || !strings.Contains(err.Error(), "not beneath") {
+		t.Fatalf("a host path: %v, want a refusal", err)
+	}
+	if _, err := plan("sha256:../../etc"); err == nil || !strings.Contains(err.Error(), "not a sha256 digest") {
+		t.Fatalf("a malformed digest: %v, want a refusal", err)
+	}
+	for range 2 {
+		ev, err := plan(patch.BundlePrefix + digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(ev.Task.Repo)
+		if err != nil || string(got) != string(data) || !strings.HasPrefix(ev.Task.Repo, repos.CacheDir) {
+			t.Fatalf("judged over %s holding %q (%v), want the cached bundle", ev.Task.Repo, got, err)
+		}
+	}
+	if fetched != 1 {
+		t.Fatalf("fetched %d times, want once (then cached)", fetched)
+	}
+}
