@@ -42,6 +42,7 @@ func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(q.Close) // release the SQLite owner lock before the next hub opens the file
 	hubID, err := db.HubID(ctx)
 	if err != nil {
 		t.Fatal(err)

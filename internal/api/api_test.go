@@ -26,6 +26,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(q.Close) // release the SQLite owner lock before the next hub opens the file
 	hubID, err := db.HubID(ctx)
 	if err != nil {
 		t.Fatal(err)

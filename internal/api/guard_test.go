@@ -44,6 +44,7 @@ func startHub(t *testing.T, dbURL string) hub {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(q.Close) // release the SQLite owner lock before the next hub opens the file
 	id, err := db.HubID(ctx)
 	if err != nil {
 		t.Fatal(err)
