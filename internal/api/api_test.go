@@ -1,40 +1,13 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"crucible/internal/jobs"
-	"crucible/internal/store"
 )
-
-func newTestServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	q, err := jobs.New(ctx, jobs.Config{DB: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close) // release the SQLite owner lock before the next hub opens the file
-	hubID, err := db.HubID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(New(Config{DB: db, Queue: q, HubID: hubID}).Handler())
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -48,8 +21,8 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
-	srv := newTestServer(t)
-	code, body := get(t, srv.URL+"/api/v1/openapi.json")
+	srv := newTestHub(t, filepath.Join(t.TempDir(), "api.db"), Quotas{})
+	code, body := get(t, srv.url+"/api/v1/openapi.json")
 	if code != http.StatusOK {
 		t.Fatalf("openapi.json: %d", code)
 	}
@@ -78,17 +51,17 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 }
 
 func TestHealthzMetricsAndErrors(t *testing.T) {
-	srv := newTestServer(t)
-	if code, body := get(t, srv.URL+"/healthz"); code != http.StatusOK || !strings.Contains(body, `"ok"`) {
+	srv := newTestHub(t, filepath.Join(t.TempDir(), "api.db"), Quotas{})
+	if code, body := get(t, srv.url+"/healthz"); code != http.StatusOK || !strings.Contains(body, `"ok"`) {
 		t.Fatalf("healthz: %d %s", code, body)
 	}
-	if code, body := get(t, srv.URL+"/api/v1/competitions/c-nope"); code != http.StatusNotFound || !strings.Contains(body, "c-nope") {
+	if code, body := get(t, srv.url+"/api/v1/competitions/c-nope"); code != http.StatusNotFound || !strings.Contains(body, "c-nope") {
 		t.Fatalf("unknown competition: %d %s", code, body)
 	}
-	if code, body := get(t, srv.URL+"/api/v1/nothing-here"); code != http.StatusNotFound || !strings.Contains(body, "openapi.json") {
+	if code, body := get(t, srv.url+"/api/v1/nothing-here"); code != http.StatusNotFound || !strings.Contains(body, "openapi.json") {
 		t.Fatalf("unknown endpoint: %d %s", code, body)
 	}
-	code, body := get(t, srv.URL+"/metrics")
+	code, body := get(t, srv.url+"/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("metrics: %d", code)
 	}
