@@ -330,8 +330,8 @@ func (a *App) Handler() http.Handler { return web.SecurityHeaders(a.API.Handler(
 // Serve runs the workers (unless NoWork) and the HTTP server on ln until ctx
 // ends, then shuts both down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	if err := a.Queue.Start(ctx); err != nil {
-		return fmt.Errorf("start workers: %w", err)
+	if err := a.startWorkers(ctx); err != nil {
+		return err
 	}
 	t := a.cfg.Timeouts
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
@@ -356,10 +356,25 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return serveErr
 }
 
-// Work runs only the workers until ctx ends (`crucible worker`).
-func (a *App) Work(ctx context.Context) error {
+// startWorkers first removes what a killed worker on this machine left
+// behind (code-fix workspaces and sandbox cgroups whose owner is dead; a live
+// worker's are kept), then starts the queue.
+func (a *App) startWorkers(ctx context.Context) error {
+	if !a.cfg.NoWork {
+		if err := patch.Sweep(""); err != nil {
+			a.cfg.Logger.Warn("sweep leftovers of killed judges", "err", err)
+		}
+	}
 	if err := a.Queue.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
+	}
+	return nil
+}
+
+// Work runs only the workers until ctx ends (`crucible worker`).
+func (a *App) Work(ctx context.Context) error {
+	if err := a.startWorkers(ctx); err != nil {
+		return err
 	}
 	a.cfg.Logger.Info("crucible worker running", "database", a.DB.Dialect())
 	<-ctx.Done()
