@@ -27,6 +27,10 @@ type MineConfig struct {
 	Reruns int
 	// Judge holds the sandbox settings and work root.
 	Judge JudgeConfig
+	// Issues are the texts of the issues the mined commits fix (see
+	// Issue); a task whose commit fixes none gets a statement written from
+	// its failing tests. The fix commit's message is never used.
+	Issues []Issue
 }
 
 // Mine walks the history of cfg.Repo for non-merge commits that change both
@@ -34,7 +38,10 @@ type MineConfig struct {
 // runs the tests at the parent with the test patch and with both patches
 // in the sandbox, and returns a task for each commit where at least one
 // test goes from failing to passing. Tests with a different status on a
-// rerun are dropped as flaky. log receives progress lines (may be nil).
+// rerun are dropped as flaky. A task's problem statement is the text of
+// the issues in cfg.Issues its commit fixes, or else written from the
+// FAIL_TO_PASS tests' failures at the parent, never from the fix's commit
+// message (see statement.go). log receives progress lines (may be nil).
 func Mine(ctx context.Context, cfg MineConfig, log func(string)) ([]Task, error) {
 	if log == nil {
 		log = func(string) {}
@@ -132,30 +139,35 @@ func mineCommit(ctx context.Context, cfg MineConfig, repo, commit, parent string
 	if err := ws.checkout(ctx, repo, parent, cfg.Judge.GoCacheSeed); err != nil {
 		return nil, "", err
 	}
-	run := func(patches ...string) ([]map[string]string, error) {
+	// run returns the statuses of every run and the first run's stdout.
+	run := func(patches ...string) ([]map[string]string, []byte, error) {
 		if err := ws.reset(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i, p := range patches {
 			if err := ws.applyTrusted(ctx, fmt.Sprintf("patch %d", i), p); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		var all []map[string]string
+		var stdout []byte
 		for i := 0; i <= runs; i++ {
-			st, _, _, err := ws.runTests(ctx, testCmd, parser)
+			st, res, _, err := ws.runTests(ctx, testCmd, parser)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
+			}
+			if i == 0 {
+				stdout = res.Stdout
 			}
 			all = append(all, st)
 		}
-		return all, nil
+		return all, stdout, nil
 	}
-	before, err := run(testPatch)
+	before, beforeOut, err := run(testPatch)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := run(testPatch, fix)
+	after, _, err := run(testPatch, fix)
 	if err != nil {
 		return nil, "", err
 	}
@@ -194,11 +206,15 @@ func mineCommit(ctx context.Context, cfg MineConfig, repo, commit, parent string
 	if len(parts) == 2 {
 		msg = strings.TrimSpace(parts[1])
 	}
+	statement := statementFromFailures(parser, beforeOut, f2p)
+	if issues := issuesFor(cfg.Issues, commit, msg); len(issues) > 0 {
+		statement = statementFromIssues(issues)
+	}
 	return &Task{
 		InstanceID:       fmt.Sprintf("%s-%.12s", filepath.Base(repo), commit),
 		Repo:             repo,
 		BaseCommit:       parent,
-		ProblemStatement: msg,
+		ProblemStatement: statement,
 		Patch:            fix,
 		TestPatch:        testPatch,
 		FailToPass:       f2p,
