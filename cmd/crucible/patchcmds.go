@@ -42,7 +42,7 @@ func evalPatch(ctx context.Context, tasksFile, instance, patchFile string, asJSO
 	if task == nil {
 		return fmt.Errorf("no task %q in %s", instance, tasksFile)
 	}
-	v, err := patch.Judge(ctx, kinds.DefaultPatchConfig.JudgeConfig(time.Now()), *task, string(diff))
+	v, err := patch.Judge(ctx, kinds.DefaultPatchConfig.JudgeConfig(time.Time{}, time.Now()), *task, string(diff))
 	if err != nil {
 		return err
 	}
@@ -81,13 +81,27 @@ func runPatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "output file (default: standard output)")
 	testCmd := fs.String("test-cmd", "", "test command (default: go test -json ./... for Go, pytest -rA for Python)")
 	parser := fs.String("log-parser", "", "gotest or pytest (default: by the test command)")
+	issuesFile := fs.String("issues", "", "JSONL issue texts {commit|pr|number, title, body} for the problem statements\n"+
+		"(number matches \"Fixes #N\"/\"Closes #N\"/\"Resolves #N\" in a commit message, pr a squash-merge subject\n"+
+		"ending in \"(#N)\"); without one a statement lists the failing tests and their assertion messages")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *repo == "" {
 		return usagef("--repo PATH is required")
 	}
-	cfg := patch.MineConfig{Repo: *repo, Since: *since, LogParser: *parser, Judge: kinds.DefaultPatchConfig.JudgeConfig(time.Now())}
+	cfg := patch.MineConfig{Repo: *repo, Since: *since, LogParser: *parser, Judge: kinds.DefaultPatchConfig.JudgeConfig(time.Time{}, time.Now())}
+	if *issuesFile != "" {
+		f, err := os.Open(*issuesFile)
+		if err != nil {
+			return err
+		}
+		cfg.Issues, err = patch.ParseIssues(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
 	if *testCmd != "" {
 		cfg.TestCmd = strings.Fields(*testCmd)
 	}

@@ -29,13 +29,15 @@ type PatchConfig struct {
 // time 0.05 with a 30-day half-life).
 var DefaultPatchConfig = PatchConfig{TimeoutSeconds: 180, MemoryMB: 2048, Pids: 512, Weights: patch.DefaultWeights}
 
-// JudgeConfig turns a competition's configuration into the judge's; now is
-// the submission time that the time component decays to.
-func (c PatchConfig) JudgeConfig(now time.Time) patch.JudgeConfig {
+// JudgeConfig turns a competition's configuration into the judge's: the
+// time component decays from published (when competitors first saw the
+// task; zero for none) to now (the submission time).
+func (c PatchConfig) JudgeConfig(published, now time.Time) patch.JudgeConfig {
 	return patch.JudgeConfig{
-		Sandbox: sandbox.Config{Timeout: time.Duration(c.TimeoutSeconds) * time.Second, MemoryBytes: int64(c.MemoryMB) << 20, Pids: c.Pids},
-		Weights: c.Weights,
-		Now:     func() time.Time { return now },
+		Sandbox:   sandbox.Config{Timeout: time.Duration(c.TimeoutSeconds) * time.Second, MemoryBytes: int64(c.MemoryMB) << 20, Pids: c.Pids},
+		Weights:   c.Weights,
+		Now:       func() time.Time { return now },
+		Published: published,
 	}
 }
 
@@ -99,8 +101,10 @@ type PatchEvaluator struct {
 	Config PatchConfig
 	Task   patch.Task
 	Diff   string
-	// SubmittedAt is when the patch was committed (for the time component).
-	SubmittedAt time.Time
+	// PublishedAt is when the task was published (the competition's
+	// creation) and SubmittedAt when the patch was committed: the time
+	// component measures the competitor's time between them.
+	PublishedAt, SubmittedAt time.Time
 }
 
 // Len is 1: a patch submission is one item.
@@ -110,7 +114,7 @@ func (e *PatchEvaluator) Len() int { return 1 }
 // result; only infrastructure failures are errors.
 func (e *PatchEvaluator) Evaluate(ctx context.Context, _ int) (eval.Result, error) {
 	started := time.Now()
-	v, err := patch.Judge(ctx, e.Config.JudgeConfig(e.SubmittedAt), e.Task, e.Diff)
+	v, err := patch.Judge(ctx, e.Config.JudgeConfig(e.PublishedAt, e.SubmittedAt), e.Task, e.Diff)
 	if err != nil {
 		return eval.Result{}, err
 	}
@@ -148,5 +152,5 @@ func planPatch(ctx context.Context, c competition.Competition, s competition.Sub
 	if task.Repo, err = repos.Local(ctx, task.Repo); err != nil {
 		return nil, fmt.Errorf("competition %s task %s: %w", c.ID, task.InstanceID, err)
 	}
-	return &PatchEvaluator{Config: cfg, Task: task, Diff: s.Patch.Diff, SubmittedAt: s.CommittedAt}, nil
+	return &PatchEvaluator{Config: cfg, Task: task, Diff: s.Patch.Diff, PublishedAt: c.CreatedAt, SubmittedAt: s.CommittedAt}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
@@ -29,10 +30,11 @@ func TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos(t *testing.T) {
 		}
 		return data, nil
 	}}
+	published, submitted := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
 	plan := func(repo string) (*PatchEvaluator, error) {
-		item, _ := json.Marshal(patch.Task{InstanceID: "t", Repo: repo, BaseCommit: "abc", TestCmd: patch.Command{"true"}, LogParser: patch.ParserGoTest})
-		c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{}`)}
-		s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}}
+		item, _ := json.Marshal(patch.Task{InstanceID: "t", Repo: repo, CreatedAt: published.AddDate(-8, 0, 0), BaseCommit: "abc", TestCmd: patch.Command{"true"}, LogParser: patch.ParserGoTest})
+		c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{}`), CreatedAt: published}
+		s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}, CommittedAt: submitted}
 		ev, err := Planner{Repos: repos}.Plan(context.Background(), c, s, "", []json.RawMessage{item})
 		if err != nil {
 			return nil, err
@@ -53,6 +55,11 @@ func TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos(t *testing.T) {
 		got, err := os.ReadFile(ev.Task.Repo)
 		if err != nil || string(got) != string(data) || !strings.HasPrefix(ev.Task.Repo, repos.CacheDir) {
 			t.Fatalf("judged over %s holding %q (%v), want the cached bundle", ev.Task.Repo, got, err)
+		}
+		// The time component runs from the competition's creation, not the mined commit's date.
+		jc := ev.Config.JudgeConfig(ev.PublishedAt, ev.SubmittedAt)
+		if !jc.Published.Equal(published) || !jc.Now().Equal(submitted) {
+			t.Fatalf("time component from %v to %v, want %v to %v", jc.Published, jc.Now(), published, submitted)
 		}
 	}
 	if fetched != 1 {

@@ -67,6 +67,11 @@ type JudgeConfig struct {
 	Weights Weights
 	// Now returns the submission time for Timeliness; nil means time.Now.
 	Now func() time.Time
+	// Published is when competitors could first see the task (on a
+	// server: the competition's creation); Timeliness decays from it, so
+	// it measures the competitor's time, not the age of the historical
+	// fix. Zero (a local run) gives full Timeliness.
+	Published time.Time
 }
 
 // Verdict is the outcome of judging one candidate patch.
@@ -229,7 +234,7 @@ func finish(v Verdict, cfg JudgeConfig, task Task, candidate string) Verdict {
 	c := Components{
 		Similarity:  PatchSimilarity(candidate, task.Patch),
 		Conciseness: Conciseness(candidate, task.Patch),
-		Timeliness:  Timeliness(task.CreatedAt, now(), w.HalfLife),
+		Timeliness:  Timeliness(cfg.Published, now(), w.HalfLife),
 	}
 	if v.Applied {
 		c.Correctness = Correctness(v.FailToPass, v.PassToPass)

@@ -203,3 +203,21 @@ func TestParseGoTestIgnoresPrintedResults(t *testing.T) {
 		t.Errorf("notes = %q, want one about package other", notes)
 	}
 }
+
+// A task mined from a ten-year-old commit and published today is worth
+// full time credit to whoever fixes it today: Timeliness runs from the
+// publication (JudgeConfig.Published), not from the fix commit's date.
+func TestTimelinessMeasuresTheCompetitorsTime(t *testing.T) {
+	published := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	task := Task{InstanceID: "t", Patch: "x", CreatedAt: published.AddDate(-10, 0, 0)}
+	for _, tt := range []struct {
+		after time.Duration
+		want  float64
+	}{{0, 1}, {time.Hour, math.Pow(0.5, 1.0/(30*24))}, {30 * 24 * time.Hour, 0.5}} {
+		cfg := JudgeConfig{Published: published, Now: func() time.Time { return published.Add(tt.after) }}
+		v := finish(Verdict{}, cfg, task, "x")
+		if math.Abs(v.Components.Timeliness-tt.want) > 1e-9 {
+			t.Errorf("submitted %v after publication: timeliness %v, want %v", tt.after, v.Components.Timeliness, tt.want)
+		}
+	}
+}

@@ -38,7 +38,9 @@ type Task struct {
 	FailToPass StringList `json:"FAIL_TO_PASS"`
 	// PassToPass lists tests that pass before and must still pass after.
 	PassToPass StringList `json:"PASS_TO_PASS"`
-	// CreatedAt is when the task was published; the time score decays from it.
+	// CreatedAt is the fix commit's date (SWE-bench's created_at), for
+	// information only: the time score decays from the task's publication
+	// to competitors (JudgeConfig.Published), not from history.
 	CreatedAt time.Time `json:"created_at"`
 	// TestCmd is the command that runs the tests inside the sandbox.
 	TestCmd Command `json:"test_cmd"`
