@@ -339,13 +339,24 @@ func runLeaderboard(ctx context.Context, args []string, stdout, stderr io.Writer
 		func(w io.Writer, rows []competition.Row) error { printLeaderboard(w, rows); return nil })
 }
 
+// printLeaderboard prints ranked rows; a code-fix competition's rows (one
+// per submitter) show the share of tasks resolved and the mean score.
 func printLeaderboard(w io.Writer, rows []competition.Row) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RANK\tNAME\tSCORE\t95% CI\tITEMS\tTIE")
+	perSubmitter := len(rows) > 0 && rows[0].ResolvedRate != nil
+	if perSubmitter {
+		fmt.Fprintln(tw, "RANK\tSUBMITTER\tRESOLVED\tMEAN SCORE\t95% CI\tTIE")
+	} else {
+		fmt.Fprintln(tw, "RANK\tNAME\tSCORE\t95% CI\tITEMS\tTIE")
+	}
 	for _, r := range rows {
 		tie := ""
 		if r.Tie {
 			tie = "="
+		}
+		if perSubmitter && r.ResolvedRate != nil {
+			fmt.Fprintf(tw, "%d\t%s\t%.1f%% (%d/%d)\t%.4f\t[%.4f, %.4f]\t%s\n", r.Rank, r.Name, 100**r.ResolvedRate, r.Correct, r.Items, r.Score, r.CILow, r.CIHigh, tie)
+			continue
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%.4f\t[%.4f, %.4f]\t%d\t%s\n", r.Rank, r.Name, r.Score, r.CILow, r.CIHigh, r.Items, tie)
 	}

@@ -215,7 +215,8 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := s.cfg.DB.GetCompetition(r.Context(), id); err != nil {
+	c, err := s.cfg.DB.GetCompetition(r.Context(), id)
+	if err != nil {
 		return err
 	}
 	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, id)
@@ -229,7 +230,7 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, competition.Leaderboard(subs))
+	return writeJSON(w, http.StatusOK, competition.Leaderboard(c, subs))
 }
 
 func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) error {

@@ -18,7 +18,7 @@ func TestLeaderboardRanksByScoreAndMarksOverlapsWithTheLeaderAsTies(t *testing.T
 		sub("same-later", 0.30, 0.21, 0.39, 4),
 		{ID: "queued", State: StateQueued},
 	}
-	rows := Leaderboard(subs)
+	rows := Leaderboard(Competition{Kind: KindMCQ}, subs)
 	var names []string
 	for _, r := range rows {
 		names = append(names, r.Name)
@@ -38,7 +38,7 @@ func TestLeaderboardRanksByScoreAndMarksOverlapsWithTheLeaderAsTies(t *testing.T
 }
 
 func TestLeaderboardWithAClearLeaderHasNoTies(t *testing.T) {
-	rows := Leaderboard([]Submission{
+	rows := Leaderboard(Competition{Kind: KindMCQ}, []Submission{
 		{ID: "a", State: StateScored, Card: &Card{Score: 1, CILow: 1, CIHigh: 1}},
 		{ID: "b", State: StateScored, Card: &Card{Score: 0.3, CILow: 0.2, CIHigh: 0.4}},
 	})
@@ -71,5 +71,47 @@ func TestModelDigestDependsOnWhatWasCommittedOnly(t *testing.T) {
 	}
 	if a == ModelDigest(ModelSpec{BaseURL: "http://h/v1", Model: "m2"}) {
 		t.Fatal("different models share a digest")
+	}
+}
+
+// A code-fix leaderboard has one row per submitter: each task counts once
+// by their best submission, % resolved is over all the competition's
+// tasks, and the score is the mean best score over all tasks.
+func TestPatchLeaderboardRanksSubmittersByResolvedTasks(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	n := 0
+	sub := func(who, task string, score float64, resolved bool) Submission {
+		n++
+		c := &Card{Score: score, Items: 1}
+		if resolved {
+			c.Correct = 1
+		}
+		return Submission{ID: "s" + string(rune('a'+n)), Submitter: who, State: StateScored, CommittedAt: t0.Add(time.Duration(n) * time.Minute),
+			Patch: &PatchSpec{Task: task}, Card: c}
+	}
+	subs := []Submission{
+		sub("k-alice", "t1", 0.9, true),
+		sub("k-alice", "t1", 0.95, true), // a second resolution of t1 counts once
+		sub("k-alice", "t2", 0.1, false),
+		sub("k-bob", "t1", 0.8, true),
+		sub("k-bob", "t2", 0.85, true),
+		sub("k-bob", "t2", 0, false), // a later failure does not undo the best
+		{ID: "q", Submitter: "k-carol", State: StateQueued, Patch: &PatchSpec{Task: "t1"}},
+	}
+	rows := Leaderboard(Competition{Kind: KindPatch, Items: 4}, subs)
+	if len(rows) != 2 {
+		t.Fatalf("rows %+v, want one per submitter with a scored submission", rows)
+	}
+	want := []struct {
+		who            string
+		resolved, rate float64
+		score          float64
+	}{{"k-bob", 2, 0.5, (0.8 + 0.85) / 4}, {"k-alice", 1, 0.25, (0.95 + 0.1) / 4}}
+	for i, w := range want {
+		r := rows[i]
+		if r.Submitter != w.who || r.Rank != i+1 || r.Items != 4 || float64(r.Correct) != w.resolved || r.ResolvedRate == nil ||
+			*r.ResolvedRate != w.rate || r.Score < w.score-1e-9 || r.Score > w.score+1e-9 {
+			t.Errorf("row %d: %+v (rate %v), want %s with %v of 4 resolved and score %v", i, r, r.ResolvedRate, w.who, w.resolved, w.score)
+		}
 	}
 }

@@ -44,6 +44,11 @@ type Row struct {
 	Correct      int       `json:"correct"`
 	Tie          bool      `json:"tie"`
 	CommittedAt  time.Time `json:"committed_at"`
+	// Submitter and ResolvedRate are set on a code-fix competition's rows,
+	// one per submitter (see PatchLeaderboard); Items is then the task
+	// count and Correct the tasks resolved.
+	Submitter    string   `json:"submitter,omitempty"`
+	ResolvedRate *float64 `json:"resolved_rate,omitempty"`
 }
 
 // Entry is a scored entrant to rank.
@@ -54,8 +59,12 @@ type Entry struct {
 	Card         Card
 }
 
-// Leaderboard ranks the scored submissions (see Rank).
-func Leaderboard(subs []Submission) []Row {
+// Leaderboard ranks the scored submissions of c (see Rank); a code-fix
+// competition ranks its submitters instead (see PatchLeaderboard).
+func Leaderboard(c Competition, subs []Submission) []Row {
+	if c.Kind == KindPatch {
+		return PatchLeaderboard(subs, c.Items)
+	}
 	var entries []Entry
 	for _, s := range subs {
 		if s.State == StateScored && s.Card != nil {
@@ -90,4 +99,66 @@ func Rank(entries []Entry) []Row {
 		}
 	}
 	return rows
+}
+
+// PatchLeaderboard ranks the submitters of a code-fix competition of
+// tasks tasks as SWE-bench reports a system: each task counts once, by the
+// submitter's best scored submission for it (the earlier on equal
+// scores); ResolvedRate is resolved tasks over all tasks and Score the mean
+// best score over all tasks (0 for a task not attempted), with its
+// bootstrap interval. A row's time is when its latest counted submission
+// was committed, so of two equal records the earlier complete one leads.
+func PatchLeaderboard(subs []Submission, tasks int) []Row {
+	best := map[string]map[string]Submission{} // submitter → task → best
+	for _, s := range subs {
+		if s.State != StateScored || s.Card == nil || s.Patch == nil {
+			continue
+		}
+		byTask := best[s.Submitter]
+		if byTask == nil {
+			byTask = map[string]Submission{}
+			best[s.Submitter] = byTask
+		}
+		old, ok := byTask[s.Patch.Task]
+		if !ok || s.Card.Score > old.Card.Score || s.Card.Score == old.Card.Score && s.CommittedAt.Before(old.CommittedAt) {
+			byTask[s.Patch.Task] = s
+		}
+	}
+	var entries []Entry
+	rates := map[string]float64{}
+	for submitter, byTask := range best {
+		names := make([]string, 0, len(byTask))
+		for task := range byTask {
+			names = append(names, task)
+		}
+		sort.Strings(names)
+		scores := make([]float64, max(tasks, len(names)))
+		resolved := 0
+		var last time.Time
+		for i, task := range names {
+			s := byTask[task]
+			scores[i] = s.Card.Score
+			resolved += s.Card.Correct
+			if s.CommittedAt.After(last) {
+				last = s.CommittedAt
+			}
+		}
+		rates[submitter] = float64(resolved) / float64(len(scores))
+		entries = append(entries, Entry{SubmissionID: submitter, Name: ShortKey(submitter), CommittedAt: last, Card: NewCard(scores, resolved)})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].SubmissionID < entries[j].SubmissionID })
+	rows := Rank(entries)
+	for i := range rows {
+		rate := rates[rows[i].SubmissionID]
+		rows[i].Submitter, rows[i].SubmissionID, rows[i].ResolvedRate = rows[i].SubmissionID, "", &rate
+	}
+	return rows
+}
+
+// ShortKey abbreviates a key id for display.
+func ShortKey(id string) string {
+	if len(id) > 14 {
+		return id[:14] + "…"
+	}
+	return id
 }

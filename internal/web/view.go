@@ -110,7 +110,7 @@ func summarize(c competition.Competition, subs []competition.Submission) compSum
 			s.States = append(s.States, stateCount{st, counts[st]})
 		}
 	}
-	if rows := competition.Leaderboard(subs); len(rows) > 0 {
+	if rows := competition.Leaderboard(c, subs); len(rows) > 0 {
 		s.Leader, s.LeaderScore = rows[0].Name, rows[0].Score
 	}
 	return s

@@ -208,7 +208,7 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows := competition.Leaderboard(subs)
+	rows := competition.Leaderboard(c, subs)
 	data := competitionPage{
 		Page:        Page{Title: c.Title, APIPath: "/api/v1/competitions/" + c.ID},
 		Competition: c,
