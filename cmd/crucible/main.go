@@ -39,7 +39,7 @@ func commands() map[string]command {
 		"pool":         {"fund a benchmark pool; join, status, leaderboard, settle", runPool},
 		"ledger":       {"show ledger balances and history", runLedger},
 		"allocate":     {"preview how an allocation rule splits an amount", runAllocate},
-		"patch":        {"mine code-fix tasks from a git repository (patch mine ...)", runPatch},
+		"patch":        {"code-fix tasks: mine them from a git repository, list a competition's, check one out (patch mine|tasks|checkout ...)", runPatch},
 		"router":       {"route OpenAI API requests to the least-loaded model server", runRouter},
 		"stats":        {"agreement statistics on a ratings CSV (stats kappa|icc|spearman --file CSV)", runStats},
 		"weights":      {"show a model competition's epoch weights (win rates, copies)", runWeights},

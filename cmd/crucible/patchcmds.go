@@ -67,10 +67,15 @@ func evalPatch(ctx context.Context, tasksFile, instance, patchFile string, asJSO
 }
 
 func runPatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if _, rest, err := subcommand(args, "mine"); err != nil {
+	verb, args, err := subcommand(args, "mine", "tasks", "checkout")
+	if err != nil {
 		return err
-	} else {
-		args = rest
+	}
+	switch verb {
+	case "tasks":
+		return runPatchTasks(ctx, args, stdout, stderr)
+	case "checkout":
+		return runPatchCheckout(ctx, args, stdout, stderr)
 	}
 	fs := newFlags("patch mine", "Mine code-fix tasks from a local git repository: commits that change both code and tests are\n"+
 		"split into a fix and a test patch; in the sandbox the tests must fail at the parent with the test patch\n"+

@@ -91,6 +91,8 @@ var routes = []route{
 	{"GET", "/api/v1/competitions/{id}/submissions", false, (*Server).listSubmissions},
 	{"POST", "/api/v1/competitions/{id}/submissions", true, (*Server).createSubmission},
 	{"GET", "/api/v1/competitions/{id}/leaderboard", false, (*Server).leaderboard},
+	{"GET", "/api/v1/competitions/{id}/tasks", false, (*Server).listTasks},
+	{"GET", "/api/v1/competitions/{id}/tasks/{task}/tree", false, (*Server).taskTree},
 	{"GET", "/api/v1/competitions/{id}/weights", false, (*Server).weights},
 	{"GET", "/api/v1/submissions/{id}", false, (*Server).getSubmission},
 	{"GET", "/api/v1/submissions/{id}/results", false, (*Server).listResults},

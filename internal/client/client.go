@@ -19,6 +19,7 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/competition"
+	"crucible/internal/eval/patch"
 	"crucible/internal/epoch"
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
@@ -197,6 +198,30 @@ func (c *Client) Results(ctx context.Context, id string, offset, limit int) (api
 func (c *Client) Leaderboard(ctx context.Context, competitionID string) ([]competition.Row, error) {
 	var out []competition.Row
 	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/leaderboard", nil, &out)
+}
+
+// Tasks lists a code-fix competition's tasks (no reference fix, no test patch).
+func (c *Client) Tasks(ctx context.Context, competitionID string) ([]patch.PublicTask, error) {
+	var out []patch.PublicTask
+	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/tasks", nil, &out)
+}
+
+// TaskTree returns a task's base tree as a tar.gz of at most
+// patch.MaxTreeBytes (larger answers are an error, not a cut tree).
+func (c *Client) TaskTree(ctx context.Context, competitionID, task string) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/tasks/"+url.PathEscape(task)+"/tree", false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return nil, responseError(resp)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, patch.MaxTreeBytes+1))
+	if err == nil && len(b) > patch.MaxTreeBytes {
+		err = fmt.Errorf("the tree of task %s is over %d bytes", task, patch.MaxTreeBytes)
+	}
+	return b, err
 }
 
 // WaitScored polls until every submission of a competition is final or ctx

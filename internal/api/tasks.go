@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval/patch"
+	"crucible/internal/pool"
+)
+
+// competitionTasks returns the public view of a code-fix competition's
+// tasks, leaving out the private items of an open pool.
+func (s *Server) competitionTasks(ctx context.Context, id string) ([]patch.Task, competition.Competition, error) {
+	c, err := s.cfg.DB.GetCompetition(ctx, id)
+	if err != nil {
+		return nil, c, err
+	}
+	if c.Kind != competition.KindPatch {
+		return nil, c, badRequest("%s is a %s competition; only code-fix (patch) competitions have tasks", c.ID, c.Kind)
+	}
+	items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
+	if err != nil {
+		return nil, c, err
+	}
+	sealed, err := pool.Sealed(ctx, s.cfg.DB, c.ID)
+	if err != nil {
+		return nil, c, err
+	}
+	var tasks []patch.Task
+	for i, raw := range items {
+		if i < len(sealed) && sealed[i] {
+			continue
+		}
+		var t patch.Task
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return nil, c, err
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, c, nil
+}
+
+// listTasks serves GET /api/v1/competitions/{id}/tasks: each task's
+// statement, repository, base commit and test names, never its reference
+// fix or test patch.
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
+	tasks, c, err := s.competitionTasks(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := make([]patch.PublicTask, len(tasks))
+	for i, t := range tasks {
+		out[i] = t.Public(c.CreatedAt)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// taskTree serves GET /api/v1/competitions/{id}/tasks/{task}/tree: a
+// tar.gz of the task's base tree with no history (crucible patch checkout).
+func (s *Server) taskTree(w http.ResponseWriter, r *http.Request) error {
+	tasks, c, err := s.competitionTasks(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("task")
+	for _, t := range tasks {
+		if t.InstanceID != name {
+			continue
+		}
+		b, err := s.cfg.Repos.Tree(r.Context(), t.Repo, t.BaseCommit)
+		if err != nil {
+			return fmt.Errorf("task %s tree: %w", name, err)
+		}
+		w.Header().Set("Content-Type", "application/gzip")
+		w.Header().Set("Content-Disposition", "attachment; filename="+strconv.Quote(name+".tar.gz"))
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		_, _ = w.Write(b) // the client went away: nothing left to tell it
+		return nil
+	}
+	return &httpError{http.StatusNotFound, fmt.Sprintf("no task %q in competition %s", name, c.ID)}
+}
