@@ -49,6 +49,8 @@ type submissionPage struct {
 	Progress    progressView
 	Pager       pager
 	Results     []eval.Result
+	// Patch is a code-fix submission's verdict (nil otherwise or not yet).
+	Patch *patchView
 }
 
 type errorPage struct {

@@ -68,7 +68,8 @@ type Config struct {
 }
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
-// GET /, /c/{id} (a pool's page when the competition is a pool), /s/{id},
+// GET /, /c/{id} (a pool's page when the competition is a pool),
+// /c/{id}/tasks (a code-fix competition's tasks), /s/{id},
 // /s/{id}/progress, /epochs, /epochs/{id} and /static/, and 404 otherwise.
 type Server struct {
 	cfg   Config
@@ -91,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Clock = clock.Real{}
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, page := range []string{"home", "competition", "submission", "error"} {
+	for _, page := range []string{"home", "competition", "submission", "error", "tasks"} {
 		if err := s.parsePage(page); err != nil {
 			return nil, err
 		}
@@ -107,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 	}))
 	s.mux.Handle("GET /{$}", s.handle(s.home))
 	s.mux.Handle("GET /c/{id}", s.handle(s.competition))
+	s.mux.Handle("GET /c/{id}/tasks", s.handle(s.tasks))
 	s.mux.Handle("GET /s/{id}", s.handle(s.submission))
 	s.mux.Handle("GET /s/{id}/progress", s.handle(s.progress))
 	if err := s.addPoolAndEpochPages(); err != nil {
@@ -266,6 +268,9 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 		Progress:    s.progressOf(sub),
 		Pager:       pager,
 		Results:     results,
+	}
+	if sub.Patch != nil {
+		data.Patch = patchViewOf(results)
 	}
 	s.render(w, http.StatusOK, "submission", data)
 	return nil
