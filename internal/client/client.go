@@ -19,8 +19,8 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/competition"
-	"crucible/internal/eval/patch"
 	"crucible/internal/epoch"
+	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
