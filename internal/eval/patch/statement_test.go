@@ -96,3 +96,14 @@ func TestIssuesForCommit(t *testing.T) {
 		}
 	}
 }
+
+func TestStatementFromPytestFailures(t *testing.T) {
+	out := "test_calc.py F.\n=== FAILURES ===\n___ test_add ___\n    def test_add():\n>       assert add(1, 2) == 3\nE       assert -1 == 3\n" +
+		"=========================== short test summary info ============================\n" +
+		"PASSED test_calc.py::test_sub\nFAILED test_calc.py::test_add - assert -1 == 3\n========================= 1 failed, 1 passed in 0.01s ==========================\n"
+	got := statementFromFailures(ParserPytest, []byte(out), []string{"test_calc.py::test_add"})
+	want := "These tests fail and should pass once the bug is fixed:\n\n- test_calc.py::test_add\n    assert -1 == 3"
+	if got != want {
+		t.Fatalf("statement %q, want %q", got, want)
+	}
+}
