@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -143,5 +144,47 @@ func TestPolicyValidate(t *testing.T) {
 	}
 	if err := (Policy{Allow: []string{"pytest-configs"}}).Validate(); err == nil || !strings.Contains(err.Error(), `unknown rule "pytest-configs"`) {
 		t.Fatalf("an unknown rule is accepted: %v", err)
+	}
+}
+
+// TestPolicyPassesTheFixesInThisRepositorysHistory is the false-positive
+// check on real fixes: every commit of this repository that changes both
+// code and tests (what Mine takes as a task) has its code part — the
+// reference fix a task would hold — screened with the strict policy,
+// over the files as that commit left them.
+func TestPolicyPassesTheFixesInThisRepositorysHistory(t *testing.T) {
+	top := gitT(t, ".", "rev-parse", "--show-toplevel")
+	screened := 0
+	for _, c := range strings.Fields(gitT(t, top, "rev-list", "--no-merges", "HEAD")) {
+		var code []string
+		tests := false
+		for _, f := range strings.Split(gitT(t, top, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", c), "\n") {
+			switch {
+			case f == "":
+			case isTestPath(f):
+				tests = true
+			default:
+				code = append(code, f)
+			}
+		}
+		if !tests || len(code) == 0 {
+			continue
+		}
+		diff := gitT(t, top, append([]string{"show", "--format=", c, "--"}, code...)...) + "\n"
+		want, added := appliedTargets(diff)
+		post := map[string][]byte{}
+		for _, name := range want {
+			if b, err := git(context.Background(), nil, "-C", top, "show", c+":"+name); err == nil {
+				post[name] = b
+			}
+		}
+		if pv := append(screenPolicy(diff, Policy{}), screenFiles(Policy{}, want, added, post, true)...); len(pv) > 0 {
+			t.Errorf("commit %.12s: the fix is flagged: %v", c, pv)
+		}
+		screened++
+	}
+	t.Logf("screened %d real fixes", screened)
+	if screened == 0 {
+		t.Fatal("no commit changing both code and tests in the history")
 	}
 }
