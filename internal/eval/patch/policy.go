@@ -140,66 +140,85 @@ type diffLine struct {
 
 // diffChange is what a diff does to one file.
 type diffChange struct {
-	paths []string // every name the file has (old and new)
+	paths []string // every name the diff gives the file (old, new, renames)
 	added []diffLine
+}
+
+// hasSuffix reports whether any name of the file ends with suffix.
+func (c *diffChange) hasSuffix(suffix string) bool {
+	for _, p := range c.paths {
+		if strings.HasSuffix(p, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// isTest reports whether every name of the file is a test path; a file
+// with any other name is screened as code.
+func (c *diffChange) isTest() bool {
+	for _, p := range c.paths {
+		if !isTestPath(p) {
+			return false
+		}
+	}
+	return len(c.paths) > 0
 }
 
 var hunkHeader = regexp.MustCompile(`^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@`)
 
-// parseChanges lists, per file (keyed by its new name, or its old one when
-// deleted), the names it has and the lines the diff adds. Line numbers
-// follow the hunk headers, which the author wrote; they locate a
-// violation for a reader and decide nothing.
-func parseChanges(diff string) map[string]*diffChange {
-	out := map[string]*diffChange{}
+// parseChanges lists the files a diff touches, each with every name the
+// diff gives it — the diff --git names, rename and copy lines, the ---
+// and +++ names, which the apply tools may each believe — and the lines
+// it adds. Line numbers follow the hunk headers, which the author wrote;
+// they locate a violation for a reader and decide nothing.
+func parseChanges(diff string) []*diffChange {
+	var out []*diffChange
 	var cur *diffChange
-	open := func(names ...string) {
-		key := ""
-		for _, n := range names {
-			if n != "" && n != "/dev/null" {
-				key = n
-			}
-		}
-		if key == "" {
+	name := func(p string) {
+		if p == "" || p == "/dev/null" {
 			return
 		}
-		if out[key] == nil {
-			out[key] = &diffChange{}
+		if cur == nil {
+			cur = &diffChange{}
+			out = append(out, cur)
 		}
-		cur = out[key]
-		for _, n := range names {
-			if n != "" && n != "/dev/null" && !contains(cur.paths, n) {
-				cur.paths = append(cur.paths, n)
-			}
+		if !contains(cur.paths, p) {
+			cur.paths = append(cur.paths, p)
 		}
 	}
-	n, inHunk := 0, false
+	start := func() {
+		cur = &diffChange{}
+		out = append(out, cur)
+	}
+	n, inHunk, header := 0, false, false
 	for _, line := range strings.Split(diff, "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		switch {
 		case strings.HasPrefix(line, "diff --git "):
+			start()
 			rest := strings.TrimPrefix(line, "diff --git ")
-			old := ""
 			if i := strings.LastIndex(rest, " b/"); i >= 0 {
-				old = stripPrefix(rest[:i])
+				name(stripPrefix(rest[:i]))
 			}
-			open(old, diffGitPath(line))
-			inHunk = false
-		case !inHunk && (strings.HasPrefix(line, "rename from ") || strings.HasPrefix(line, "copy from ")):
-			if cur != nil {
-				open(append(cur.paths, strings.SplitN(line, " from ", 2)[1])...)
+			name(diffGitPath(line))
+			inHunk, header = false, true
+		case !inHunk && strings.HasPrefix(line, "--- "):
+			if !header {
+				start()
 			}
-		case !inHunk && (strings.HasPrefix(line, "+++ ") || strings.HasPrefix(line, "--- ")):
-			p := stripPrefix(strings.TrimSpace(line[4:]))
-			if cur == nil || !contains(cur.paths, p) {
-				names := []string{p}
-				if cur != nil && strings.HasPrefix(line, "+++ ") {
-					names = append(cur.paths, p)
-				}
-				open(names...)
+			name(stripPrefix(strings.TrimSpace(line[4:])))
+			header = true
+		case !inHunk && strings.HasPrefix(line, "+++ "):
+			name(stripPrefix(strings.TrimSpace(line[4:])))
+		case !inHunk && header && (strings.HasPrefix(line, "rename ") || strings.HasPrefix(line, "copy ")):
+			if _, p, ok := strings.Cut(line, " from "); ok {
+				name(p)
+			} else if _, p, ok := strings.Cut(line, " to "); ok {
+				name(p)
 			}
 		case strings.HasPrefix(line, "@@"):
-			inHunk = true
+			inHunk, header = true, false
 			n = 0
 			if m := hunkHeader.FindStringSubmatch(line); m != nil {
 				n, _ = strconv.Atoi(m[1])
@@ -282,23 +301,19 @@ var pytestNames = map[string]bool{"conftest.py": true, "pytest.ini": true, ".pyt
 // and the lines it adds, whatever their context.
 func screenPolicy(diff string, p Policy) []PolicyViolation {
 	vs := violations{policy: p}
-	changes := parseChanges(diff)
-	keys := make([]string, 0, len(changes))
-	for k := range changes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		c := changes[key]
+	for _, c := range parseChanges(diff) {
+		if len(c.paths) == 0 {
+			continue
+		}
 		for _, name := range c.paths {
 			screenPath(&vs, name)
 		}
-		test := isTestPath(key)
+		file, test := c.paths[len(c.paths)-1], c.isTest()
 		for _, l := range c.added {
-			switch {
-			case path.Base(key) == "go.mod" && goModDirective.MatchString(l.text):
-				vs.add("go-mod-directive", key, l.n)
-			case strings.HasSuffix(key, ".go"):
+			if c.hasSuffix("go.mod") && goModDirective.MatchString(l.text) {
+				vs.add("go-mod-directive", file, l.n)
+			}
+			if c.hasSuffix(".go") {
 				code := goCode(l.text)
 				for _, r := range goLineRules {
 					text := l.text
@@ -306,13 +321,14 @@ func screenPolicy(diff string, p Policy) []PolicyViolation {
 						text = code
 					}
 					if r.re.MatchString(text) && (!test || r.rule == "go-testmain") {
-						vs.add(r.rule, key, l.n)
+						vs.add(r.rule, file, l.n)
 					}
 				}
-			case strings.HasSuffix(key, ".py") && !test:
+			}
+			if c.hasSuffix(".py") && !test {
 				for _, r := range pyLineRules {
 					if r.re.MatchString(l.text) {
-						vs.add(r.rule, key, l.n)
+						vs.add(r.rule, file, l.n)
 					}
 				}
 			}

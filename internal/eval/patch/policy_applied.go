@@ -42,17 +42,21 @@ func (ws *workspace) screenApplied(ctx context.Context, diff string, p Policy) (
 // and each one's added lines.
 func appliedTargets(diff string) (want []string, added map[string]map[string]bool) {
 	added = map[string]map[string]bool{}
-	for name, c := range parseChanges(diff) {
-		base := path.Base(name)
-		code := (strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".py")) && !isTestPath(name)
-		if !code && base != "setup.cfg" && base != "pyproject.toml" || len(c.added) == 0 {
-			continue
+	for _, c := range parseChanges(diff) {
+		for _, name := range c.paths {
+			base := path.Base(name)
+			code := (strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".py")) && !isTestPath(name)
+			if !code && base != "setup.cfg" && base != "pyproject.toml" || len(c.added) == 0 {
+				continue
+			}
+			if added[name] == nil {
+				added[name] = map[string]bool{}
+				want = append(want, name)
+			}
+			for _, l := range c.added {
+				added[name][l.text] = true
+			}
 		}
-		added[name] = map[string]bool{}
-		for _, l := range c.added {
-			added[name][l.text] = true
-		}
-		want = append(want, name)
 	}
 	sort.Strings(want)
 	return want, added
@@ -216,11 +220,12 @@ func screenGoInit(vs *violations, files map[string][]byte, added map[string]map[
 									rule = sels["*"]
 								}
 							}
-							for _, d := range funcs[n.Sel.Name] {
-								if d.Recv != nil && !seen[d] {
-									seen[d] = true
-									walk(d.Body, owner[d])
-								}
+						}
+						// Any method of that name may be the one called.
+						for _, d := range funcs[n.Sel.Name] {
+							if d.Recv != nil && !seen[d] {
+								seen[d] = true
+								walk(d.Body, owner[d])
 							}
 						}
 					case *ast.Ident:
@@ -260,7 +265,8 @@ var pyImportRules = []struct {
 // time and match pyImportRules.
 func screenPyImport(vs *violations, name string, src []byte, added map[string]bool) {
 	lines := strings.Split(string(src), "\n")
-	atImport, code := pyImportTime(lines)
+	atImport, code, defOf := pyImportTime(lines)
+	pyReachedDefs(atImport, code, defOf)
 	for i, line := range lines {
 		line = strings.TrimSuffix(line, "\r")
 		if !atImport[i] || !added[line] || pyDefinition.MatchString(code[i]) {
@@ -287,15 +293,18 @@ var pyMainGuard = regexp.MustCompile(`^if\s+__name__\s*==\s*['"]__main__['"]\s*:
 // brackets, backslash continuations and strings, not the full grammar; a
 // one-line `def f(): ...` counts as import time, which errs strict.
 // code holds each line without comments and string contents, so that
-// text in a docstring or message matches no rule.
-func pyImportTime(lines []string) (atImport []bool, code []string) {
+// text in a docstring or message matches no rule. defOf names, for lines
+// in the body of a function defined at import time (module level or in a
+// class body), that function.
+func pyImportTime(lines []string) (atImport []bool, code, defOf []string) {
 	type block struct {
 		indent  int
 		runtime bool
+		def     string
 	}
 	var stack []block
 	out := make([]bool, len(lines))
-	code = make([]string, len(lines))
+	code, defOf = make([]string, len(lines)), make([]string, len(lines))
 	quote, depth, cont := "", 0, false
 	logical, first, indent := false, "", 0
 	for i, raw := range lines {
@@ -313,6 +322,12 @@ func pyImportTime(lines []string) (atImport []bool, code []string) {
 			first = text
 		}
 		out[i] = logical
+		for _, b := range stack {
+			if b.def != "" {
+				defOf[i] = b.def
+				break
+			}
+		}
 		cont = false
 		last := byte(0)
 		var kept strings.Builder
@@ -359,12 +374,45 @@ func pyImportTime(lines []string) (atImport []bool, code []string) {
 			quote = "" // an unterminated short string ends with its line
 		}
 		if quote == "" && depth == 0 && !cont && last == ':' {
-			runtime := len(stack) > 0 && stack[len(stack)-1].runtime ||
-				strings.HasPrefix(first, "def ") || strings.HasPrefix(first, "async def ") || pyMainGuard.MatchString(first)
-			stack = append(stack, block{indent: indent, runtime: runtime})
+			outer := len(stack) > 0 && stack[len(stack)-1].runtime
+			def := ""
+			if m := pyDefName.FindStringSubmatch(first); m != nil && !outer {
+				def = m[1]
+			}
+			runtime := outer || pyDefName.MatchString(first) || pyMainGuard.MatchString(first)
+			stack = append(stack, block{indent: indent, runtime: runtime, def: def})
 		}
 	}
-	return out, code
+	return out, code, defOf
+}
+
+var (
+	pyDefName = regexp.MustCompile(`^(?:async\s+)?def\s+(\w+)`)
+	pyCalled  = regexp.MustCompile(`@\s*([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*\(`)
+)
+
+// pyReachedDefs marks as import time the bodies of the module's
+// functions that import-time code calls (or applies as a decorator),
+// transitively, so a module-level `_boot()` does not hide what _boot
+// does. Calls are matched by name, which errs strict.
+func pyReachedDefs(atImport []bool, code, defOf []string) {
+	reached := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for i := range code {
+			if defOf[i] != "" && reached[defOf[i]] && !atImport[i] {
+				atImport[i], changed = true, true
+			}
+			if !atImport[i] || pyDefinition.MatchString(code[i]) {
+				continue
+			}
+			for _, m := range pyCalled.FindAllStringSubmatch(code[i], -1) {
+				if name := m[1] + m[2]; !reached[name] {
+					reached[name], changed = true, true
+				}
+			}
+		}
+	}
 }
 
 var (

@@ -28,8 +28,12 @@ func screenBoth(diff string, post map[string]string, p Policy) []PolicyViolation
 			continue
 		}
 		var b strings.Builder
-		for _, l := range parseChanges(diff)[name].added {
-			b.WriteString(l.text + "\n")
+		for _, c := range parseChanges(diff) {
+			if contains(c.paths, name) {
+				for _, l := range c.added {
+					b.WriteString(l.text + "\n")
+				}
+			}
 		}
 		files[name] = []byte(b.String())
 	}
@@ -83,6 +87,14 @@ func TestPolicyRules(t *testing.T) {
 		{rule: "py-import-argv", trip: newFileDiff("calc.py", "import sys\nUNDER_TEST = 'pytest' in sys.argv[0]\n"), honest: newFileDiff("calc.py", "import sys\n\ndef cli():\n    return sys.argv[1:]\n")},
 		{rule: "py-import-reexec", trip: newFileDiff("calc.py", "import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pytest'])\n"), honest: newFileDiff("calc.py", "import subprocess\n\ndef run(cmd):\n    return subprocess.run(cmd)\n")},
 		{rule: "py-import-reexec", trip: newFileDiff("calc.py", "import os\nx = (1,\n     os.system('true'))\n"), honest: newFileDiff("calc.py", "import os\nDOC = \"\"\"\nos.system('true')\n\"\"\"\n")},
+		{rule: "py-import-exit", trip: newFileDiff("calc.py", "import os, signal\n\n\ndef _boot():\n    os.kill(os.getpid(), signal.SIGKILL)\n\n\n_boot()\n"), honest: newFileDiff("calc.py", "import os, signal\n\n\ndef stop(pid):\n    os.kill(pid, signal.SIGTERM)\n\n\nDEFAULT = 3\n")},
+		{rule: "py-import-exit", trip: newFileDiff("calc.py", "import atexit\n\n\ndef later(f):\n    atexit.register(f)\n    return f\n\n\n@later\ndef report():\n    pass\n"), honest: newFileDiff("calc.py", "import atexit\n\n\ndef later(f):\n    atexit.register(f)\n    return f\n\n\ndef report():\n    pass\n")},
+		{
+			rule:   "py-test-framework",
+			trip:   "diff --git a/notes.txt b/calc.py\nsimilarity index 50%\nrename from notes.txt\nrename to calc.py\n--- a/notes.txt\n+++ b/calc.py\n@@ -1 +1,2 @@\n x = 1\n+import _pytest\n",
+			honest: "diff --git a/notes.txt b/calc.py\nsimilarity index 50%\nrename from notes.txt\nrename to calc.py\n--- a/notes.txt\n+++ b/calc.py\n@@ -1 +1,2 @@\n x = 1\n+import functools\n",
+		},
+		{rule: "go-init-exit", trip: newFileDiff("calc.go", "package calc\n\nimport \"os\"\n\ntype runner struct{}\n\nfunc (runner) run() { os.Exit(0) }\n\nvar state struct{ r runner }\n\nfunc init() { state.r.run() }\n"), honest: newFileDiff("calc.go", "package calc\n\nimport \"os\"\n\ntype runner struct{}\n\nfunc (runner) run() { os.Exit(0) }\n\nvar state struct{ r runner }\n\nfunc init() { _ = state }\n")},
 		{rule: "go-testmain", trip: newFileDiff("main_test.go", "package calc\n\nimport \"testing\"\n\nfunc TestMain(m *testing.M) {}\n"), honest: newFileDiff("calc_test.go", "package calc\n\nimport \"testing\"\n\nfunc TestMainPath(t *testing.T) {}\n")},
 		{rule: "go-mod-directive", trip: fmt.Sprintf(goMod, "replace example.com/x => ./x"), honest: fmt.Sprintf(goMod, "require example.com/x v1.0.0")},
 		{rule: "go-mod-directive", trip: fmt.Sprintf(goMod, "toolchain go1.99"), honest: fmt.Sprintf(goMod, "// toolchains are pinned elsewhere")},
@@ -112,8 +124,8 @@ func TestPolicyRules(t *testing.T) {
 }
 
 func firstPath(diff string) string {
-	for name := range parseChanges(diff) {
-		return name
+	for _, c := range parseChanges(diff) {
+		return c.paths[len(c.paths)-1]
 	}
 	return ""
 }
