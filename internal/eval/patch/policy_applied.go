@@ -30,7 +30,13 @@ func (ws *workspace) screenApplied(ctx context.Context, diff string, p Policy) (
 	if len(want) == 0 {
 		return nil, nil
 	}
-	files, complete, err := ws.readFiles(ctx, want)
+	var dirs []string
+	for _, name := range want {
+		if d := path.Dir(name); strings.HasSuffix(name, ".go") && !contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	files, complete, err := ws.readFiles(ctx, want, dirs)
 	if err != nil {
 		return nil, err
 	}
@@ -82,43 +88,60 @@ func screenFiles(p Policy, want []string, added map[string]map[string]bool, file
 	return vs.sorted()
 }
 
-// readFiles reads regular files of the work tree inside the sandbox, at
-// most policyReadLimit bytes each. complete is false when a file or the
-// whole output was cut.
-func (ws *workspace) readFiles(ctx context.Context, names []string) (files map[string][]byte, complete bool, err error) {
-	if err := os.WriteFile(filepath.Join(ws.in, "policy-files"), []byte(strings.Join(names, "\x00")+"\x00"), 0o644); err != nil {
-		return nil, false, err
+// readFiles reads, inside the sandbox, the regular files names of the
+// work tree and then, as context, the non-test Go files of the
+// directories dirs (where init code that calls a changed function may
+// live), at most policyReadLimit bytes each. complete is false when one
+// of names was cut; context files that do not fit are left out.
+func (ws *workspace) readFiles(ctx context.Context, names, dirs []string) (files map[string][]byte, complete bool, err error) {
+	for file, list := range map[string][]string{"policy-files": names, "policy-dirs": dirs} {
+		if err := os.WriteFile(filepath.Join(ws.in, file), []byte(strings.Join(list, "\x00")+"\x00"), 0o644); err != nil {
+			return nil, false, err
+		}
 	}
-	res, err := ws.sandboxGit(ctx, `while IFS= read -r -d '' p; do
-	if [ -f "/work/$p" ] && [ ! -L "/work/$p" ]; then
-		printf '%s\0%s\0' "$p" "$(stat -c %s -- "/work/$p")"
-		head -c `+strconv.Itoa(policyReadLimit)+` -- "/work/$p"
+	res, err := ws.sandboxGit(ctx, `emit() {
+	if [ -f "/work/$2" ] && [ ! -L "/work/$2" ]; then
+		printf '%s\0%s\0%s\0' "$1" "$2" "$(stat -c %s -- "/work/$2")"
+		head -c `+strconv.Itoa(policyReadLimit)+` -- "/work/$2"
 	fi
-done < /in/policy-files
+}
+while IFS= read -r -d '' p; do emit W "$p"; done < /in/policy-files
+while IFS= read -r -d '' d; do
+	for f in "/work/$d"/*.go; do
+		case "$f" in *_test.go) continue ;; esac
+		p=${f#/work/}
+		emit C "${p#./}"
+	done
+done < /in/policy-dirs
 `)
 	if err != nil {
 		return nil, false, err
 	}
-	files, complete = map[string][]byte{}, !res.Truncated && res.ExitCode == 0
+	files, complete = map[string][]byte{}, true
 	out := res.Stdout
 	for len(out) > 0 {
-		f := bytes.SplitN(out, []byte{0}, 3)
-		if len(f) < 3 {
-			return files, false, nil
+		f := bytes.SplitN(out, []byte{0}, 4)
+		if len(f) < 4 {
+			return files, complete && res.ExitCode == 0 && (len(f) == 0 || string(f[0]) != "W"), nil
 		}
-		size, err := strconv.Atoi(string(f[1]))
+		wanted := string(f[0]) == "W"
+		size, err := strconv.Atoi(string(f[2]))
 		if err != nil || size < 0 {
-			return files, false, nil
+			return files, complete && !wanted, nil
 		}
-		n := min(size, policyReadLimit)
-		if size > policyReadLimit || n > len(f[2]) {
-			complete = false
+		avail := min(size, policyReadLimit)
+		n := min(avail, len(f[3]))
+		if n < avail { // the output was cut here
+			return files, complete && !wanted, nil
 		}
-		n = min(n, len(f[2]))
-		files[string(f[0])] = f[2][:n]
-		out = f[2][n:]
+		out = f[3][n:]
+		if size > policyReadLimit {
+			complete = complete && !wanted
+			continue
+		}
+		files[string(f[1])] = f[3][:n]
 	}
-	return files, complete, nil
+	return files, complete && res.ExitCode == 0, nil
 }
 
 // goInitCalls maps what init-time Go code may reach to a rule: package
