@@ -71,7 +71,7 @@ func appliedTargets(diff string) (want []string, added map[string]map[string]boo
 // screenFiles screens the patched contents of the files in want.
 func screenFiles(p Policy, want []string, added map[string]map[string]bool, files map[string][]byte, complete bool) []PolicyViolation {
 	vs := violations{policy: p}
-	if !complete {
+	if !complete && len(want) > 0 {
 		vs.add("screen-size", want[0], 0)
 	}
 	screenGoInit(&vs, files, added)
