@@ -9,6 +9,13 @@
 // always be explained.
 //
 // How forged results are kept out:
+//   - the policy screen (policy.go, policy_applied.go), before any test
+//     runs: named rules refuse test-runner configuration and start-up
+//     hooks, runner shadows, go.mod replace/toolchain lines, vendored
+//     packages, and code that at init or import time exits, reads the
+//     command line, re-executes the test binary or touches the test
+//     framework's internals. A competition may relax rules by name
+//     (Policy); testdata/corpus holds the exploits it is tested against.
 //   - go test: only JSON events on go test's stdout count; output of the
 //     code under test arrives wrapped in "output" events, so printed
 //     "--- PASS" text is inert. A test reported both passing and failing is

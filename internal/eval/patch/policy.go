@@ -84,7 +84,7 @@ var ruleReasons = map[string]string{
 	"go-vendor":         "changes a vendor/ directory, which replaces packages (the testing package included) the tests build against",
 	"go-test-internals": "reaches into the testing package's internals or test flags outside test files (go:linkname, testing.MainStart, testing.Init, -test.* flags)",
 	"go-hard-exit":      "ends the process with syscall.Exit, bypassing the testing package's exit checks",
-	"go-init-exit":      "exits the process at init time (os.Exit, syscall.Exit, log.Fatal)",
+	"go-init-exit":      "exits the process at init time (os.Exit, syscall.Exit)",
 	"go-init-args":      "reads the command line at init time (os.Args, the flag package), as code that detects the test binary does",
 	"go-init-reexec":    "starts or re-executes processes at init time (os.Executable, syscall.Exec, os/exec, os.StartProcess)",
 	"go-init-output":    "writes to standard output at init time, where it could forge test framework output",
