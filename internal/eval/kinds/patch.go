@@ -49,6 +49,13 @@ type RepoSource interface {
 }
 
 func preparePatch(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
+	cfg := DefaultPatchConfig
+	if spec.PatchPolicy != nil {
+		if err := spec.PatchPolicy.Validate(); err != nil {
+			return Prepared{}, err
+		}
+		cfg.Policy = *spec.PatchPolicy
+	}
 	tasks, err := patch.ParseTasks(bytes.NewReader(spec.Dataset))
 	if err != nil {
 		return Prepared{}, fmt.Errorf("tasks %s: %w", spec.DatasetName, err)
@@ -63,13 +70,6 @@ func preparePatch(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 		if tasks[i].Repo, err = spec.PatchRepo(ctx, tasks[i]); err != nil {
 			return Prepared{}, fmt.Errorf("tasks %s: task %s: %w", spec.DatasetName, tasks[i].InstanceID, err)
 		}
-	}
-	cfg := DefaultPatchConfig
-	if spec.PatchPolicy != nil {
-		if err := spec.PatchPolicy.Validate(); err != nil {
-			return Prepared{}, err
-		}
-		cfg.Policy = *spec.PatchPolicy
 	}
 	config, err := json.Marshal(cfg)
 	if err != nil {
