@@ -75,8 +75,8 @@ var ruleReasons = map[string]string{
 	"python-startup":    "changes an interpreter start-up hook (sitecustomize.py, usercustomize.py, *.pth) or ships bytecode, which runs before any test",
 	"py-test-framework": "touches the test framework's internals outside test files (_pytest, pytest hooks, TestReport, sys.modules['pytest'])",
 	"py-skip":           "skips or expects failure of tests from code under test (pytest.skip, pytest.xfail, SkipTest)",
-	"py-hard-exit":      "ends the process with os._exit, bypassing the test runner's reporting",
-	"py-import-exit":    "exits the process or registers exit hooks at import time (sys.exit, exit, os.kill, atexit)",
+	"py-hard-exit":      "ends the process with os._exit or registers an exit hook (atexit), which bypass or rewrite the test runner's reporting",
+	"py-import-exit":    "exits or signals the process at import time (sys.exit, exit, os.kill, signal)",
 	"py-import-argv":    "reads the command line at import time (sys.argv), as code that detects the test runner does",
 	"py-import-reexec":  "starts processes at import time (subprocess, os.exec*, os.system, sys.executable), as code that re-runs the tests does",
 	"go-testmain":       "defines TestMain, which takes over the test binary",
@@ -259,7 +259,7 @@ var (
 	}{
 		{"py-test-framework", regexp.MustCompile(`\b_pytest\b|\bTestReport\b|\bhookimpl\b|\bhookwrapper\b|\bdef\s+pytest_\w+|\bpytest_plugins\b|sys\.modules\s*\[\s*['"]_?pytest|\bpytest\.\w+\s*=[^=]|\bpytest\.main\s*\(|import_module\(\s*['"]_?pytest|__import__\(\s*['"]_?pytest`)},
 		{"py-skip", regexp.MustCompile(`\bpytest\.(skip|xfail|importorskip|exit)\b|\bSkipTest\b`)},
-		{"py-hard-exit", regexp.MustCompile(`\bos\._exit\b|\bposix\._exit\b`)},
+		{"py-hard-exit", regexp.MustCompile(`\bos\._exit\b|\bposix\._exit\b|\batexit\.\w+|\bfrom\s+atexit\s+import\b`)},
 	}
 )
 

@@ -280,7 +280,7 @@ var pyImportRules = []struct {
 	rule string
 	re   *regexp.Regexp
 }{
-	{"py-import-exit", regexp.MustCompile(`\bsys\.exit\b|(^|[^.\w])(exit|quit)\s*\(|\bos\.(kill|abort|killpg)\b|\batexit\.\w+|from\s+atexit\s+import|\bsignal\.(signal|alarm|setitimer)\b|\bSystemExit\b`)},
+	{"py-import-exit", regexp.MustCompile(`\bsys\.exit\b|(^|[^.\w])(exit|quit)\s*\(|\bos\.(kill|abort|killpg)\b|\bsignal\.(signal|alarm|setitimer)\b|\bSystemExit\b`)},
 	{"py-import-argv", regexp.MustCompile(`\bsys\.(orig_)?argv\b|from\s+sys\s+import\s+.*\bargv\b`)},
 	{"py-import-reexec", regexp.MustCompile(`\bsubprocess\.\w+|\bos\.(exec\w*|spawn\w*|system|popen|fork\w*|posix_spawn\w*)\b|\bsys\.executable\b|\bpty\.spawn\b|\bmultiprocessing\.\w+`)},
 }
