@@ -149,8 +149,8 @@ done < /in/policy-dirs
 // is left out: it always exits 1, which fails the package and forges
 // nothing, and real code calls it from initialisers.
 var goInitCalls = map[string]map[string]string{
-	"os":                    {"Exit": "go-init-exit", "Args": "go-init-args", "Executable": "go-init-reexec", "StartProcess": "go-init-reexec", "Stdout": "go-init-output"},
-	"syscall":               {"Exit": "go-init-exit", "Exec": "go-init-reexec", "ForkExec": "go-init-reexec", "StartProcess": "go-init-reexec"},
+	"os":                    {"Exit": "go-init-exit", "Args": "go-init-args", "Executable": "go-init-reexec", "StartProcess": "go-init-reexec", "Stdout": "go-init-output", "NewFile": "go-init-output"},
+	"syscall":               {"Exit": "go-init-exit", "Exec": "go-init-reexec", "ForkExec": "go-init-reexec", "StartProcess": "go-init-reexec", "Write": "go-init-output", "Stdout": "go-init-output"},
 	"golang.org/x/sys/unix": {"Exit": "go-init-exit", "Exec": "go-init-reexec"},
 	"flag":                  {"*": "go-init-args"},
 	"os/exec":               {"*": "go-init-reexec"},

@@ -106,6 +106,7 @@ func TestPolicyRules(t *testing.T) {
 		{rule: "go-init-exit", trip: newFileDiff("calc.go", "package calc\n\nimport \"os\"\n\nvar _ = setup()\n\nfunc setup() int { os.Exit(0); return 0 }\n"), honest: newFileDiff("calc.go", "package calc\n\nimport \"log\"\n\nvar _ = mustLoad()\n\nfunc mustLoad() int { log.Fatal(\"x\"); return 3 }\n")},
 		{rule: "go-init-args", trip: newFileDiff("calc.go", "package calc\n\nimport (\n\t\"os\"\n\t\"strings\"\n)\n\nvar testing = strings.Contains(os.Args[0], \".test\")\n"), honest: newFileDiff("calc.go", "package calc\n\nimport \"os\"\n\nfunc Name() string { return os.Args[0] }\n")},
 		{rule: "go-init-reexec", trip: newFileDiff("calc.go", "package calc\n\nimport (\n\t\"os\"\n\t\"syscall\"\n)\n\nfunc init() { p, _ := os.Executable(); syscall.Exec(p, nil, nil) }\n"), honest: newFileDiff("calc.go", "package calc\n\nimport \"os/exec\"\n\nfunc Run() error { return exec.Command(\"true\").Run() }\n")},
+		{rule: "go-init-output", trip: newFileDiff("calc.go", "package calc\n\nimport \"syscall\"\n\nfunc init() { syscall.Write(1, []byte(\"--- PASS: TestAdd (0.00s)\\n\")) }\n"), honest: newFileDiff("calc.go", "package calc\n\nimport \"syscall\"\n\nvar pageSize = syscall.Getpagesize()\n")},
 		{rule: "go-init-output", trip: newFileDiff("calc.go", "package calc\n\nimport \"fmt\"\n\nfunc init() { report() }\n\nfunc report() { fmt.Println(\"--- PASS: TestAdd (0.00s)\") }\n"), honest: newFileDiff("calc.go", "package calc\n\nimport \"fmt\"\n\nvar greeting = fmt.Sprintf(\"%d\", 3)\n")},
 	}
 	for _, tt := range tests {
