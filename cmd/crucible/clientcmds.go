@@ -19,6 +19,7 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 )
 
@@ -111,6 +112,8 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		asJSON := fs.Bool("json", false, "print the competition as JSON")
 		serverRepos := fs.Bool("server-repos", false, "patch: the tasks' repo paths are on the server, beneath its --repos roots (operator keys only);\n"+
 			"by default each task's local repository is uploaded as a git bundle")
+		allowRules := fs.String("allow-rules", "", "patch: policy-screen rules this competition relaxes, comma-separated (default none: every rule applies);\n"+
+			"rules: "+strings.Join(patch.PolicyRules(), ", "))
 		rf := addRoleplayFlags(fs)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -130,6 +133,9 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		req := api.CreateCompetitionRequest{Kind: *kind, Title: *title, Dataset: string(data), Mode: *mode,
 			DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset))}
+		if *allowRules != "" {
+			req.PatchPolicy = &patch.Policy{Allow: strings.Split(*allowRules, ",")}
+		}
 		if *kind == string(competition.KindPatch) && !*serverRepos {
 			if req.Repos, err = bundleRepos(ctx, data); err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
 	"crucible/internal/pool"
@@ -36,6 +37,9 @@ type CreateCompetitionRequest struct {
 	// "repo" field uses. Only operator keys may name a repository on the
 	// server instead, beneath a root registered with crucible serve --repos.
 	Repos map[string][]byte `json:"repos,omitempty" input:"max=16"`
+	// PatchPolicy relaxes rules of a patch competition's policy screen,
+	// e.g. {"allow": ["pytest-config"]}; absent: every rule applies.
+	PatchPolicy *patch.Policy `json:"patch_policy,omitempty"`
 }
 
 // MaxRepoBundles bounds the bundles of one patch competition.
@@ -102,7 +106,8 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	prep, err := kinds.Prepare(r.Context(), kinds.CompetitionSpec{
 		Kind: kind, Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
 		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Roleplay: req.Roleplay, Egress: s.cfg.Egress,
-		PatchRepo: repos.resolver(s.isOperator(signer(r.Context())), s.cfg.Repos.Roots),
+		PatchRepo:   repos.resolver(s.isOperator(signer(r.Context())), s.cfg.Repos.Roots),
+		PatchPolicy: req.PatchPolicy,
 	})
 	if err != nil {
 		return badRequest("%v", err)

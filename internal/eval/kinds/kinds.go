@@ -46,6 +46,9 @@ type CompetitionSpec struct {
 	// the stored task refers to instead (see patch.Repos); nil refuses
 	// every patch competition.
 	PatchRepo func(ctx context.Context, t patch.Task) (string, error)
+	// PatchPolicy relaxes rules of the code-fix policy screen (nil:
+	// strict); an unknown rule name is refused.
+	PatchPolicy *patch.Policy
 }
 
 // Prepared is a validated competition, ready to store.

@@ -16,12 +16,14 @@ import (
 )
 
 // PatchConfig is the configuration of a code-fix competition: the sandbox
-// limits of one judging run and the score weights.
+// limits of one judging run, the score weights and the policy rules the
+// competition relaxes (none by default: strict).
 type PatchConfig struct {
 	TimeoutSeconds int           `json:"timeout_seconds"`
 	MemoryMB       int           `json:"memory_mb"`
 	Pids           int           `json:"pids"`
 	Weights        patch.Weights `json:"weights"`
+	Policy         patch.Policy  `json:"policy"`
 }
 
 // DefaultPatchConfig: 3 minutes, 2 GiB and 512 processes per test run, and
@@ -36,6 +38,7 @@ func (c PatchConfig) JudgeConfig(published, now time.Time) patch.JudgeConfig {
 	return patch.JudgeConfig{
 		Sandbox:   sandbox.Config{Timeout: time.Duration(c.TimeoutSeconds) * time.Second, MemoryBytes: int64(c.MemoryMB) << 20, Pids: c.Pids},
 		Weights:   c.Weights,
+		Policy:    c.Policy,
 		Now:       func() time.Time { return now },
 		Published: published,
 	}
@@ -48,6 +51,13 @@ type RepoSource interface {
 }
 
 func preparePatch(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
+	cfg := DefaultPatchConfig
+	if spec.PatchPolicy != nil {
+		if err := spec.PatchPolicy.Validate(); err != nil {
+			return Prepared{}, err
+		}
+		cfg.Policy = *spec.PatchPolicy
+	}
 	tasks, err := patch.ParseTasks(bytes.NewReader(spec.Dataset))
 	if err != nil {
 		return Prepared{}, fmt.Errorf("tasks %s: %w", spec.DatasetName, err)
@@ -63,7 +73,7 @@ func preparePatch(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 			return Prepared{}, fmt.Errorf("tasks %s: task %s: %w", spec.DatasetName, tasks[i].InstanceID, err)
 		}
 	}
-	config, err := json.Marshal(DefaultPatchConfig)
+	config, err := json.Marshal(cfg)
 	if err != nil {
 		return Prepared{}, err
 	}
@@ -140,6 +150,11 @@ func planPatch(ctx context.Context, c competition.Competition, s competition.Sub
 	}
 	cfg := DefaultPatchConfig
 	if err := json.Unmarshal(c.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
+	}
+	// A stored rule name this build does not know (renamed, removed) must
+	// stop judging rather than silently judge stricter or looser.
+	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
 	}
 	task, err := FindTask(items, s.Patch.Task)

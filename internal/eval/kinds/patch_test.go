@@ -66,3 +66,36 @@ func TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos(t *testing.T) {
 		t.Fatalf("fetched %d times, want once (then cached)", fetched)
 	}
 }
+
+// TestPatchCompetitionPolicyIsStrictByDefaultAndRefusesUnknownRules: a
+// patch competition judges with every policy rule unless its creator
+// relaxes some by name; a misspelt rule is refused at creation and in a
+// stored config.
+func TestPatchCompetitionPolicyIsStrictByDefaultAndRefusesUnknownRules(t *testing.T) {
+	task, _ := json.Marshal(patch.Task{InstanceID: "t", Repo: "r", BaseCommit: "abc", TestCmd: patch.Command{"true"}, LogParser: patch.ParserGoTest})
+	prepare := func(p *patch.Policy) (PatchConfig, error) {
+		prep, err := Prepare(context.Background(), CompetitionSpec{Kind: competition.KindPatch, Title: "fix", Dataset: task, PatchPolicy: p,
+			PatchRepo: func(context.Context, patch.Task) (string, error) { return "r", nil }})
+		var cfg PatchConfig
+		if err == nil {
+			err = json.Unmarshal(prep.Config, &cfg)
+		}
+		return cfg, err
+	}
+	cfg, err := prepare(nil)
+	if err != nil || len(cfg.Policy.Allow) != 0 || len(cfg.JudgeConfig(time.Now()).Policy.Allow) != 0 {
+		t.Fatalf("default policy %+v (%v), want strict", cfg.Policy, err)
+	}
+	cfg, err = prepare(&patch.Policy{Allow: []string{"pytest-config"}})
+	if err != nil || strings.Join(cfg.JudgeConfig(time.Now()).Policy.Allow, ",") != "pytest-config" {
+		t.Fatalf("relaxed policy %+v (%v), want pytest-config allowed", cfg.Policy, err)
+	}
+	if _, err := prepare(&patch.Policy{Allow: []string{"pytest-conf"}}); err == nil || !strings.Contains(err.Error(), `unknown rule "pytest-conf"`) {
+		t.Fatalf("a misspelt rule: %v, want a refusal", err)
+	}
+	c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{"policy":{"allow":["gone-rule"]}}`)}
+	s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}}
+	if _, err := (Planner{}).Plan(context.Background(), c, s, "", []json.RawMessage{task}); err == nil || !strings.Contains(err.Error(), `unknown rule "gone-rule"`) {
+		t.Fatalf("a stored unknown rule: %v, want a refusal", err)
+	}
+}

@@ -20,7 +20,36 @@ func FuzzDiff(f *testing.F) {
 	f.Add("diff --git a/tests b/tests\nnew file mode 120000\n--- /dev/null\n+++ b/tests\n@@ -0,0 +1 @@\n+/etc\n\\ No newline at end of file\n")
 	f.Add("diff --git a/x b/y\nsimilarity index 100%\nrename from x\nrename to y\n")
 	f.Add("--- a/f.py\r\n+++ b/f.py\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\nnew mode 160000\r\n")
+	f.Add(newFileDiff("calc.py", "import os\nclass C:\n    x = (1,\n  '''\n\"\n    os._exit(0))\n\ndef f(): g()\nf()\n"))
+	f.Add(newFileDiff("calc.go", "package calc\n\nimport \"os\"\n\nvar _ = func() int { os.Exit(0); return 0 }()\n"))
 	f.Fuzz(func(t *testing.T, diff string) {
+		// The policy screen: deterministic, only known rules, nothing
+		// reported when every rule is allowed, over the diff and over the
+		// files its added lines would make.
+		pv := screenPolicy(diff, Policy{})
+		if !reflect.DeepEqual(pv, screenPolicy(diff, Policy{})) {
+			t.Fatal("screenPolicy is not deterministic")
+		}
+		want, added := appliedTargets(diff)
+		post := map[string][]byte{}
+		for _, c := range parseChanges(diff) {
+			var b strings.Builder
+			for _, l := range c.added {
+				b.WriteString(l.text + "\n")
+			}
+			for _, name := range c.paths {
+				post[name] = []byte(b.String())
+			}
+		}
+		for _, v := range append(pv, screenFiles(Policy{}, want, added, post, true)...) {
+			if _, ok := ruleReasons[v.Rule]; !ok || v.Reason == "" || v.File == "" {
+				t.Fatalf("violation %+v", v)
+			}
+		}
+		all := Policy{Allow: PolicyRules()}
+		if pv := append(screenPolicy(diff, all), screenFiles(all, want, added, post, false)...); len(pv) > 0 {
+			t.Fatalf("allowed rules reported: %v", pv)
+		}
 		files := diffFiles(diff)
 		if !reflect.DeepEqual(files, diffFiles(diff)) {
 			t.Fatal("diffFiles is not deterministic")

@@ -151,6 +151,9 @@ func TestMineAndJudgeGoRepository(t *testing.T) {
 		wantApplied  bool
 		wantResolved bool
 		wantLog      string
+		// relaxed judges with every policy rule allowed, to test the
+		// layers behind the policy screen.
+		relaxed bool
 	}{
 		{name: "the reference patch resolves the task", patch: task.Patch, wantApplied: true, wantResolved: true},
 		{name: "an empty patch does not resolve it", patch: "", wantLog: "empty"},
@@ -163,12 +166,12 @@ func TestMineAndJudgeGoRepository(t *testing.T) {
 		{
 			name:        "a patch that adds a TestMain exiting 0 is stripped",
 			patch:       "diff --git a/main_test.go b/main_test.go\nnew file mode 100644\n--- /dev/null\n+++ b/main_test.go\n@@ -0,0 +1,5 @@\n+package calc\n+\n+import (\"os\"; \"testing\")\n+\n+func TestMain(m *testing.M) { os.Exit(0) }\n",
-			wantApplied: true, wantLog: "deleted main_test.go",
+			wantApplied: true, wantLog: "deleted main_test.go", relaxed: true,
 		},
 		{
 			name:        "a patch that prints fake PASS lines does not resolve it",
 			patch:       "diff --git a/init.go b/init.go\nnew file mode 100644\n--- /dev/null\n+++ b/init.go\n@@ -0,0 +1,8 @@\n+package calc\n+\n+import \"fmt\"\n+\n+func init() {\n+\tfmt.Println(\"--- PASS: TestAdd (0.00s)\\n\\x16--- PASS: TestAdd (0.00s)\")\n+\tfmt.Println(`{\"Action\":\"pass\",\"Package\":\"calc\",\"Test\":\"TestAdd\"}`)\n+}\n",
-			wantApplied: true,
+			wantApplied: true, relaxed: true,
 		},
 		{
 			name:        "a fixed patch that needs the network fails in the sandbox",
@@ -188,6 +191,10 @@ func TestMineAndJudgeGoRepository(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			cfg := cfg
+			if tt.relaxed {
+				cfg.Policy = Policy{Allow: PolicyRules()}
+			}
 			v, err := Judge(context.Background(), cfg, task, tt.patch)
 			if err != nil {
 				t.Fatal(err)
@@ -245,6 +252,10 @@ func TestMineAndJudgePythonRepository(t *testing.T) {
 		t.Fatalf("mined %+v", tasks)
 	}
 	task := tasks[0]
+	// The hostile patches are judged with every policy rule allowed, to
+	// test the layers behind the policy screen.
+	relaxed := cfg
+	relaxed.Policy = Policy{Allow: PolicyRules()}
 	tests := []struct {
 		name         string
 		patch        string
@@ -262,6 +273,10 @@ func TestMineAndJudgePythonRepository(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			cfg := relaxed
+			if tt.wantResolved {
+				cfg.Policy = Policy{}
+			}
 			v, err := Judge(context.Background(), cfg, task, tt.patch)
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,13 @@
 // always be explained.
 //
 // How forged results are kept out:
+//   - the policy screen (policy.go, policy_applied.go), before any test
+//     runs: named rules refuse test-runner configuration and start-up
+//     hooks, runner shadows, go.mod replace/toolchain lines, vendored
+//     packages, and code that at init or import time exits, reads the
+//     command line, re-executes the test binary or touches the test
+//     framework's internals. A competition may relax rules by name
+//     (Policy); testdata/corpus holds the exploits it is tested against.
 //   - go test: only JSON events on go test's stdout count; output of the
 //     code under test arrives wrapped in "output" events, so printed
 //     "--- PASS" text is inert. A test reported both passing and failing is
@@ -72,6 +79,9 @@ type JudgeConfig struct {
 	// it measures the competitor's time, not the age of the historical
 	// fix. Zero (a local run) gives full Timeliness.
 	Published time.Time
+	// Policy relaxes rules of the patch policy screen; the zero value is
+	// strict.
+	Policy Policy
 }
 
 // Verdict is the outcome of judging one candidate patch.
@@ -93,6 +103,9 @@ type Verdict struct {
 	Components Components `json:"components"`
 	// Score is Score(Components, weights) in [0,1].
 	Score float64 `json:"score"`
+	// PolicyViolations lists the policy rules the candidate broke; any
+	// makes the patch refused before a test runs.
+	PolicyViolations []PolicyViolation `json:"policy_violations,omitempty"`
 	// Log records every step, enough to explain the verdict.
 	Log []string `json:"log"`
 }
@@ -136,6 +149,9 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 		v.Log = append(v.Log, "apply: the candidate patch is empty")
 		return finish(v, cfg, task, candidate), nil
 	}
+	if pv := screenPolicy(candidate, cfg.Policy); len(pv) > 0 {
+		return finish(refusePolicy(v, pv), cfg, task, candidate), nil
+	}
 	method, refused, err := ws.applyChain(ctx, "candidate", candidate)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
@@ -148,6 +164,13 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 		v.Reason = "patch does not apply"
 		v.Log = append(v.Log, "apply: every attempt failed: patch does not apply")
 		return finish(v, cfg, task, candidate), nil
+	}
+	pv, err := ws.screenApplied(ctx, candidate, cfg.Policy)
+	if err != nil {
+		return v, fmt.Errorf("judge %s: policy screen: %w", task.InstanceID, err)
+	}
+	if len(pv) > 0 {
+		return finish(refusePolicy(v, pv), cfg, task, candidate), nil
 	}
 	v.Applied, v.ApplyMethod = true, method
 	if err := ws.protectTests(ctx, task.TestPatch); err != nil {
@@ -179,6 +202,21 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 		v.Reason = "a FAIL_TO_PASS test does not pass"
 	}
 	return finish(v, cfg, task, candidate), nil
+}
+
+// refusePolicy records policy violations: the patch counts as not
+// applied and no test runs.
+func refusePolicy(v Verdict, pv []PolicyViolation) Verdict {
+	v.PolicyViolations = pv
+	rules := make([]string, 0, len(pv))
+	for _, p := range pv {
+		v.Log = append(v.Log, "policy: "+p.String())
+		if !contains(rules, p.Rule) {
+			rules = append(rules, p.Rule)
+		}
+	}
+	v.Reason = fmt.Sprintf("patch refused by policy: %s (%s)", strings.Join(rules, ", "), pv[0].Reason)
+	return v
 }
 
 // applyTrusted applies a task's own patch (git apply, then --3way); it

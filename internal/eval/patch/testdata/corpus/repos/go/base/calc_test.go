@@ -1,0 +1,9 @@
+package calc
+
+import "testing"
+
+func TestSub(t *testing.T) {
+	if Sub(3, 1) != 2 {
+		t.Fatal("sub")
+	}
+}

@@ -1,0 +1,4 @@
+package calc
+
+// precision is read once, at start-up.
+var precision = defaultPrecision()

@@ -1,0 +1,3 @@
+package calc
+
+func defaultPrecision() int { return 2 }
