@@ -83,11 +83,11 @@ func TestPatchCompetitionPolicyIsStrictByDefaultAndRefusesUnknownRules(t *testin
 		return cfg, err
 	}
 	cfg, err := prepare(nil)
-	if err != nil || len(cfg.Policy.Allow) != 0 || len(cfg.JudgeConfig(time.Now()).Policy.Allow) != 0 {
+	if err != nil || len(cfg.Policy.Allow) != 0 || len(cfg.JudgeConfig(time.Time{}, time.Now()).Policy.Allow) != 0 {
 		t.Fatalf("default policy %+v (%v), want strict", cfg.Policy, err)
 	}
 	cfg, err = prepare(&patch.Policy{Allow: []string{"pytest-config"}})
-	if err != nil || strings.Join(cfg.JudgeConfig(time.Now()).Policy.Allow, ",") != "pytest-config" {
+	if err != nil || strings.Join(cfg.JudgeConfig(time.Time{}, time.Now()).Policy.Allow, ",") != "pytest-config" {
 		t.Fatalf("relaxed policy %+v (%v), want pytest-config allowed", cfg.Policy, err)
 	}
 	if _, err := prepare(&patch.Policy{Allow: []string{"pytest-conf"}}); err == nil || !strings.Contains(err.Error(), `unknown rule "pytest-conf"`) {
