@@ -88,6 +88,12 @@ type Verdict struct {
 	Components Components `json:"components"`
 	// Score is Score(Components, weights) in [0,1].
 	Score float64 `json:"score"`
+	// Tampered reports that the test run's results could not be trusted:
+	// a canary did not come out as planted or two views of the results
+	// disagreed. A tampered verdict is never resolved.
+	Tampered bool `json:"tampered,omitempty"`
+	// TamperReason lists what gave the tampering away.
+	TamperReason string `json:"tamper_reason,omitempty"`
 	// Log records every step, enough to explain the verdict.
 	Log []string `json:"log"`
 }
@@ -153,21 +159,27 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 			return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
 		}
 	}
-	status, res, refused, err := ws.runTests(ctx, task.TestCmd, task.LogParser)
+	run, err := ws.judgeTests(ctx, task)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: run tests: %w", task.InstanceID, err)
 	}
-	fill(v.FailToPass, status)
-	fill(v.PassToPass, status)
+	fill(v.FailToPass, run.status)
+	fill(v.PassToPass, run.status)
 	v.Log = append(v.Log, "FAIL_TO_PASS: "+renderStatuses(v.FailToPass), "PASS_TO_PASS: "+renderStatuses(v.PassToPass))
 	v.Resolved = allPass(v.FailToPass) && allPass(v.PassToPass)
+	if len(run.tampered) > 0 {
+		v.Tampered, v.TamperReason = true, strings.Join(limitList(run.tampered, 5), "; ")
+	}
 	switch {
-	case refused != "":
+	case v.Tampered:
 		v.Resolved = false
-		v.Reason = refused
+		v.Reason = "tampered: " + v.TamperReason
+	case run.refused != "":
+		v.Resolved = false
+		v.Reason = run.refused
 	case v.Resolved:
-	case res.Killed != "":
-		v.Reason = "tests stopped: " + res.Killed
+	case run.res.Killed != "":
+		v.Reason = "tests stopped: " + run.res.Killed
 	case !allPass(v.PassToPass):
 		v.Reason = "a PASS_TO_PASS test does not pass"
 	default:
@@ -203,6 +215,14 @@ func fill(want map[string]string, got map[string]string) {
 	}
 }
 
+// limitList keeps the first n items and counts the rest.
+func limitList(xs []string, n int) []string {
+	if len(xs) <= n {
+		return xs
+	}
+	return append(append([]string(nil), xs[:n]...), fmt.Sprintf("and %d more", len(xs)-n))
+}
+
 func renderStatuses(m map[string]string) string {
 	if len(m) == 0 {
 		return "(none)"
@@ -231,7 +251,8 @@ func finish(v Verdict, cfg JudgeConfig, task Task, candidate string) Verdict {
 		Conciseness: Conciseness(candidate, task.Patch),
 		Timeliness:  Timeliness(task.CreatedAt, now(), w.HalfLife),
 	}
-	if v.Applied {
+	// A tampered run's statuses are the forger's: no correctness, no score.
+	if v.Applied && !v.Tampered {
 		c.Correctness = Correctness(v.FailToPass, v.PassToPass)
 	}
 	v.Components = c

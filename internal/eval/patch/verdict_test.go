@@ -1,0 +1,151 @@
+package patch
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/sandbox"
+)
+
+// goTask builds goRepo's task by hand (no mining): TestAdd must go from
+// failing to passing, TestSub must keep passing.
+func goTask(t *testing.T) Task {
+	t.Helper()
+	if err := sandbox.Available(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("skipping: go not in PATH")
+	}
+	repo := goRepo(t)
+	fixCommit := gitT(t, repo, "rev-parse", "HEAD~1")
+	return Task{
+		InstanceID: "verdict-go", Repo: repo, BaseCommit: gitT(t, repo, "rev-parse", "HEAD~2"),
+		Patch:      gitT(t, repo, "diff", "HEAD~2", fixCommit, "--", "calc.go") + "\n",
+		TestPatch:  gitT(t, repo, "diff", "HEAD~2", fixCommit, "--", "calc_test.go") + "\n",
+		FailToPass: []string{"TestAdd"}, PassToPass: []string{"TestSub"},
+		TestCmd: Command{"go", "test", "./..."}, LogParser: ParserGoTest, CreatedAt: time.Now(),
+	}
+}
+
+// newGoFile is a diff adding name to the Go repository with body.
+func newGoFile(name, body string) string {
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	return fmt.Sprintf("diff --git a/%s b/%s\nnew file mode 100644\n--- /dev/null\n+++ b/%s\n@@ -0,0 +1,%d @@\n+%s\n", name, name, name, len(lines), strings.Join(lines, "\n+"))
+}
+
+// forgeAllGo is an init() that, under the test flags, reads the test
+// names from the package's own test files (canaries included), prints a
+// PASS for each (framed with test2json's ^V marker when framed) and
+// exits 0 before any test runs.
+func forgeAllGo(framed bool) string {
+	mark := ""
+	if framed {
+		mark = `\x16`
+	}
+	return `package calc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+func init() {
+	flags := strings.Join(os.Args, " ")
+	if !strings.Contains(flags, "-test.") {
+		return
+	}
+	files, _ := filepath.Glob("*_test.go")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, m := range regexp.MustCompile(` + "`func (Test\\w+)\\(`" + `).FindAllStringSubmatch(string(b), -1) {
+			fmt.Printf("` + mark + `=== RUN   %s\n` + mark + `--- PASS: %s (0.00s)\n", m[1], m[1])
+			fmt.Printf("{\"Action\":\"pass\",\"Package\":\"calc\",\"Test\":%q}\n", m[1])
+		}
+	}
+	fmt.Print("` + mark + `PASS\n")
+	os.Exit(0)
+}
+`
+}
+
+// rewriteInBatch is an init() that, only when the whole package runs
+// (no -test.run), re-executes the test binary and turns TestAdd's FAIL
+// into a PASS, keeping every other result and the exit code: the canaries
+// come out as planted, and only running TestAdd in its own process shows
+// the forgery.
+const rewriteInBatch = `package calc
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+)
+
+func init() {
+	flags := strings.Join(os.Args, " ")
+	if !strings.Contains(flags, "-test.") || strings.Contains(flags, "-test.run") || os.Getenv("CALC_CHILD") != "" {
+		return
+	}
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), "CALC_CHILD=1")
+	out, _ := cmd.Output()
+	os.Stdout.WriteString(strings.ReplaceAll(string(out), "--- FAIL: TestAdd ", "--- PASS: TestAdd "))
+	os.Exit(cmd.ProcessState.ExitCode())
+}
+`
+
+func TestJudgeGoForgedResultsAreTampered(t *testing.T) {
+	task := goTask(t)
+	cfg := judgeConfig(t)
+	tests := []struct {
+		name, patch, wantReason string
+	}{
+		{"init prints ^V-framed PASS events for every test and exits 0", newGoFile("init.go", forgeAllGo(true)), "planted to fail came out PASSED"},
+		{"init prints unframed PASS lines for every test and exits 0", newGoFile("init.go", forgeAllGo(false)), "planted to fail came out PASSED"},
+		{"init rewrites the batch run's output only", newGoFile("init.go", rewriteInBatch), "TestAdd (calc) is PASSED in the report but its own process exited 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := Judge(context.Background(), cfg, task, tt.patch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := strings.Join(v.Log, "\n")
+			if v.Resolved || !v.Tampered || !strings.Contains(v.TamperReason, tt.wantReason) || !strings.HasPrefix(v.Reason, "tampered: ") || v.Score != 0 {
+				t.Fatalf("resolved %v tampered %v score %v reason %q, want tampered with %q and score 0\nlog:\n%s", v.Resolved, v.Tampered, v.Score, v.Reason, tt.wantReason, log)
+			}
+			if !strings.Contains(log, "tampered: ") {
+				t.Fatalf("the log does not say why the run is tampered:\n%s", log)
+			}
+		})
+	}
+}
+
+func TestJudgeGoHonestFixesResolveWithCanaries(t *testing.T) {
+	task := goTask(t)
+	cfg := judgeConfig(t)
+	for name, patch := range map[string]string{
+		"reference fix":             task.Patch,
+		"alternative honest fix":    addBodyDiff("return a - b", "return b + a"),
+		"fix with an ordinary init": addBodyDiff("return a - b", "return a + b") + newGoFile("table.go", "package calc\n\nvar table map[string]int\n\nfunc init() { table = map[string]int{\"one\": 1} }\n"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			v, err := Judge(context.Background(), cfg, task, patch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := strings.Join(v.Log, "\n")
+			if !v.Resolved || v.Tampered || !strings.Contains(log, "canaries: 4 planted in calc_test.go") || !strings.Contains(log, "rerun one per process") {
+				t.Fatalf("resolved %v tampered %v reason %q\nlog:\n%s", v.Resolved, v.Tampered, v.Reason, log)
+			}
+		})
+	}
+}
