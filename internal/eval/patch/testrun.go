@@ -191,18 +191,18 @@ func (ws *workspace) writeHarness(ctx context.Context) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "crucible_pytest.py"), harnessScript, 0o644); err != nil {
 		return "", err
 	}
-	name, body := "pytest.ini", []byte("[pytest]\n")
+	name, body, from := "pytest.ini", []byte("[pytest]\n"), "an empty pytest.ini (the base commit has no pytest configuration)"
 	for _, c := range pytestConfigs {
 		b, err := git(ctx, nil, "--git-dir", ws.gitDir, "show", "HEAD:"+c.name)
 		if err == nil && (c.section == "" || strings.Contains(string(b), c.section)) {
-			name, body = c.name, b
+			name, body, from = c.name, b, "the base commit's "+c.name
 			break
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
 		return "", err
 	}
-	ws.logf("test: pytest runs through the harness reporter with the base commit's configuration %s (/harness, read-only)", name)
+	ws.logf("test: pytest runs through the harness reporter with %s (/harness, read-only; configuration files in the work tree are not read)", from)
 	return name, nil
 }
 

@@ -149,3 +149,132 @@ func TestJudgeGoHonestFixesResolveWithCanaries(t *testing.T) {
 		})
 	}
 }
+
+// pyReportRewrite is a calc.py that leaves the bug in place and, once
+// imported under pytest, makes every report pytest makes say "passed".
+var pyReportRewrite = map[string]string{"calc.py": `import sys
+
+
+def add(a, b):
+    return a - b
+
+
+if "pytest" in sys.modules or "_pytest" in sys.modules:
+    import _pytest.reports as _r
+
+    _make = _r.TestReport.from_item_and_call.__func__
+
+    def _passed(cls, item, call):
+        rep = _make(cls, item, call)
+        rep.outcome, rep.longrepr = "passed", None
+        return rep
+
+    _r.TestReport.from_item_and_call = classmethod(_passed)
+`}
+
+// pyShadow is a pytest.py at the repository root that, run as
+// `python3 -m pytest`, prints a summary and writes a JUnit report
+// passing every test it finds in the test files (canaries included).
+var pyShadow = map[string]string{"pytest.py": `import glob, re, sys
+
+tests = []
+for f in sorted(glob.glob("tests/test_*.py")):
+    for name in re.findall(r"^def (test_\w+)", open(f).read(), re.M):
+        tests.append((f, name))
+print("=" * 20 + " short test summary info " + "=" * 20)
+for f, name in tests:
+    print("PASSED %s::%s" % (f, name))
+print("=" * 20 + " %d passed " % len(tests) + "=" * 20)
+for a in sys.argv:
+    if a.startswith("--junitxml="):
+        with open(a.split("=", 1)[1], "w") as out:
+            out.write("<testsuites><testsuite>")
+            for f, name in tests:
+                out.write('<testcase classname="%s" name="%s"/>' % (f[:-3].replace("/", "."), name))
+            out.write("</testsuite></testsuites>")
+sys.exit(0)
+`}
+
+// pyHiddenIni is a .pytest.ini loading a plugin from the repository that
+// turns every report into a pass.
+var pyHiddenIni = map[string]string{
+	".pytest.ini": "[pytest]\naddopts = -p passall\n",
+	"passall.py": `import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    rep.outcome, rep.longrepr = "passed", None
+`,
+}
+
+// pyDiff is the diff from calc's base to files.
+func pyDiff(t *testing.T, task Task, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	gitT(t, dir, "clone", "-q", task.Repo, "w")
+	dir += "/w"
+	gitT(t, dir, "checkout", "-q", task.BaseCommit)
+	writeFiles(t, dir, files)
+	gitT(t, dir, "add", "-A")
+	return gitT(t, dir, "diff", "--cached", "--full-index") + "\n"
+}
+
+func TestJudgePythonForgedResultsAreRefused(t *testing.T) {
+	requirePytest(t)
+	task := pyTask(t, calcBase, calcFix, calcTests, []string{"tests/test_calc.py::test_add"}, []string{"tests/test_calc.py::test_one"})
+	cfg := pyConfig(t)
+	tests := []struct {
+		name       string
+		files      map[string]string
+		wantReason string
+	}{
+		// Caught three ways: canaries, replaced internals, raised-but-passed.
+		{"the module under test rewrites pytest's TestReport", pyReportRewrite, "tampered: "},
+		{"a repository-root pytest.py shadows pytest", pyShadow, "a FAIL_TO_PASS test does not pass"},
+		{"a hidden .pytest.ini loads a plugin that passes everything", pyHiddenIni, "a FAIL_TO_PASS test does not pass"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := Judge(context.Background(), cfg, task, pyDiff(t, task, tt.files))
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := strings.Join(v.Log, "\n")
+			if v.Resolved || v.Score != 0 || !strings.Contains(v.Reason, tt.wantReason) {
+				t.Fatalf("resolved %v tampered %v score %v reason %q, want unresolved with %q\nlog:\n%s", v.Resolved, v.Tampered, v.Score, v.Reason, tt.wantReason, log)
+			}
+			if v.Tampered {
+				for _, layer := range []string{"tampered: canary tests/test_calc.py::test_add_", "planted to fail came out PASSED", "tampered: pytest internals replaced during the run: _pytest.reports.TestReport.from_item_and_call",
+					"tampered: tests/test_calc.py::test_add: the call phase raised AssertionError but its report says passed"} {
+					if !strings.Contains(log, layer) {
+						t.Errorf("the log lacks the finding %q:\n%s", layer, log)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestJudgePythonHonestFixesResolveWithCanaries(t *testing.T) {
+	requirePytest(t)
+	task := pyTask(t, calcBase, calcFix, calcTests, []string{"tests/test_calc.py::test_add"}, []string{"tests/test_calc.py::test_one"})
+	cfg := pyConfig(t)
+	for name, patch := range map[string]string{
+		"reference fix":          task.Patch,
+		"alternative honest fix": pyDiff(t, task, map[string]string{"calc.py": "import operator\n\n\ndef add(a, b):\n    return operator.add(b, a)\n"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			v, err := Judge(context.Background(), cfg, task, patch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := strings.Join(v.Log, "\n")
+			if !v.Resolved || v.Tampered || !strings.Contains(log, "canaries: 4 planted in tests/test_calc.py") || !strings.Contains(log, "harness reporter") {
+				t.Fatalf("resolved %v tampered %v reason %q\nlog:\n%s", v.Resolved, v.Tampered, v.Reason, log)
+			}
+		})
+	}
+}
