@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"crucible/internal/sandbox"
 )
@@ -215,9 +217,10 @@ var goPackagePath = regexp.MustCompile(`^[A-Za-z0-9_.~+][A-Za-z0-9_./~+-]*$`)
 
 // goProcessCheck compiles each package that reported a decisive test once
 // (go test -c, in the sandbox) and runs each decisive test alone in its
-// own sandboxed process, whose exit status the host receives from the
-// sandbox itself. A test the report passed whose process fails alone is
-// tampering; so is a canary whose process does not exit as planted.
+// own sandboxed process (as many at once as there are CPUs), whose exit
+// status the host receives from the sandbox itself. A test the report
+// passed whose process fails alone is tampering; so is a canary whose
+// process does not exit as planted.
 func (ws *workspace) goProcessCheck(ctx context.Context, r testRun, decisive []string, canaries []canary) ([]string, error) {
 	fail := map[string]bool{}
 	for _, c := range canaries {
@@ -272,18 +275,35 @@ done
 		}
 	}
 	cfg = ws.sandboxCfg(sandbox.Mount{Source: procs, Target: "/procs"})
-	var out []string
-	ran := 0
-	for _, c := range checks {
+	results := make([]sandbox.Result, len(checks))
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, runtime.NumCPU())
+	for i, c := range checks {
 		bin, dir, ok := strings.Cut(dirs[c.pkg], "\t")
 		if !ok {
-			ws.logf("crosscheck: %s: the test binary did not build; not rerun alone", c.pkg)
 			continue
 		}
-		res, err := sandbox.Run(ctx, cfg, []string{"/bin/sh", "-c", `cd "$1" && exec "$2" -test.run "$3" -test.count=1 -test.paniconexit0`,
-			"proc", dir, bin, goRunPattern(c.name)})
-		if err != nil {
-			return nil, err
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			results[i], errs[i] = sandbox.Run(ctx, cfg, []string{"/bin/sh", "-c", `cd "$1" && exec "$2" -test.run "$3" -test.count=1 -test.paniconexit0`,
+				"proc", dir, bin, goRunPattern(c.name)})
+		}()
+	}
+	wg.Wait()
+	var out []string
+	ran := 0
+	for i, c := range checks {
+		res := results[i]
+		if _, ok := dirs[c.pkg]; !ok {
+			ws.logf("crosscheck: %s: the test binary did not build; %s not rerun alone", c.pkg, c.name)
+			continue
+		}
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		ran++
 		if res.Killed != "" {

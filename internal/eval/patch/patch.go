@@ -171,12 +171,14 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 		v.Tampered, v.TamperReason = true, strings.Join(limitList(run.tampered, 5), "; ")
 	}
 	switch {
+	case run.refused != "":
+		// A report replaced by a link, FIFO or huge file: said as such
+		// (the other views then disagree with the missing report).
+		v.Resolved = false
+		v.Reason = run.refused
 	case v.Tampered:
 		v.Resolved = false
 		v.Reason = "tampered: " + v.TamperReason
-	case run.refused != "":
-		v.Resolved = false
-		v.Reason = run.refused
 	case v.Resolved:
 	case run.res.Killed != "":
 		v.Reason = "tests stopped: " + run.res.Killed
