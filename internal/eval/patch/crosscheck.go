@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"crucible/internal/sandbox"
 )
@@ -262,6 +263,7 @@ for p in "$@"; do
 	i=$((i+1))
 done
 `
+	start := time.Now()
 	res, err := sandbox.Run(ctx, cfg, append([]string{"bash", "-c", build, "build"}, pkgs...))
 	if err != nil {
 		return nil, err
@@ -274,6 +276,7 @@ done
 			}
 		}
 	}
+	built := time.Now()
 	cfg = ws.sandboxCfg(sandbox.Mount{Source: procs, Target: "/procs"})
 	results := make([]sandbox.Result, len(checks))
 	errs := make([]error, len(checks))
@@ -321,7 +324,8 @@ done
 			out = append(out, fmt.Sprintf("canary %s (%s), planted to fail, exited 0 in its own process", c.name, c.pkg))
 		}
 	}
-	ws.logf("crosscheck: %d decisive tests and canaries rerun one per process (%d packages compiled once): %d disagreements", ran, len(pkgs), len(out))
+	ws.logf("crosscheck: %d decisive tests and canaries rerun one per process in %s (%d packages compiled once in %s): %d disagreements",
+		ran, time.Since(built).Round(time.Millisecond), len(pkgs), built.Sub(start).Round(time.Millisecond), len(out))
 	return out, nil
 }
 

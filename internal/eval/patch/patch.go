@@ -8,22 +8,50 @@
 // deleted test files, the test command, parsed statuses), so a score can
 // always be explained.
 //
-// How forged results are kept out:
-//   - go test: only JSON events on go test's stdout count; output of the
-//     code under test arrives wrapped in "output" events, so printed
-//     "--- PASS" text is inert. A test reported both passing and failing is
-//     failing, and a package that failed without a failing test has all its
-//     tests failed. Residual risk: in-process code that imitates the
-//     test2json framing marker and exits the binary behind the testing
-//     package's back could still confuse test2json.
-//   - pytest: a PASSED result needs both the final -rA summary section and
-//     the JUnit XML report (written to a random path in /out, outside
-//     /work) to agree. pytest runs in the same process as the code under test, so a
-//     patch that monkeypatches pytest itself is not ruled out; the
-//     printed-line forgeries seen against SWE-bench are.
+// How forged results are kept out: the code under test runs in the same
+// process as the test framework, so no single stream it can write is
+// believed. A verdict is tampered (unresolved, score 0, the reason in
+// Reason, TamperReason and the log) when the views below disagree:
+//   - canaries (canary.go): four tests, two that must pass and two that
+//     must fail, with fresh random names in the repository's style, are
+//     appended to the test file (Go) or test module (pytest) holding the
+//     first decisive test and added to the command's selection when it
+//     names tests. A forger that passes "every test" passes the failing
+//     canaries; one that prints only the names it knows leaves them out.
+//   - exit code (crosscheck.go): go test must exit non-zero exactly when a
+//     package failed; pytest's exit code must be the one pytest returned
+//     and must say "failed" exactly when the harness saw a failure.
+//   - go test, one process per test (goProcessCheck): when a run would be
+//     resolved, each package is compiled once (go test -c) and every
+//     decisive test and canary is rerun alone in its own sandbox, whose
+//     exit status the host gets from the sandbox, not from output. A test
+//     the report passed whose process fails alone is tampering (at most
+//     40 reruns; beyond, the log says they were skipped). Output is still
+//     read only from -json events; a package that failed without a
+//     failing test has all its tests failed.
+//   - pytest harness (testrun.go, harness/crucible_pytest.py): pytest runs
+//     as `python3 -I /harness/crucible_pytest.py`, so the system pytest is
+//     imported before the work tree is on sys.path (a pytest.py or _pytest/
+//     in the repository is never used), with the base commit's pytest
+//     configuration given by -c from the read-only /harness (a .pytest.ini
+//     or other configuration the candidate adds is not read),
+//     PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 and no cache. Its reporter plugin is
+//     registered before any conftest or project module is imported; it
+//     records each phase's outcome as pytest's runner made it to a file in
+//     /out, and flags a phase that raised but reports passed, a report
+//     changed after it was made, and pytest internals (TestReport,
+//     CallInfo, the runner's functions) replaced during the run. Its view
+//     must agree with the -rA summary and the JUnit report, test by test.
 //   - test files: files named by the test patch are restored, test files
 //     and test configuration the candidate added are deleted and those it
 //     changed are restored before the test patch is applied.
+//
+// Out of scope, honestly: code in the test process can read the work tree
+// (canary bodies included), /proc and the reporter's open file, so a
+// forger written against these layers — one that recognises the canaries,
+// rewrites all views consistently and behaves identically when a test is
+// run alone — is not ruled out by them; the patch policy screen and review
+// of resolved patches are the answer there.
 //
 // How the host is kept safe from the work tree (see workspace): after the
 // checkout, only sandboxed processes touch it (git runs inside over a

@@ -68,16 +68,21 @@ func (ws *workspace) execTests(ctx context.Context, cmd []string, parser string,
 	case ParserPytest:
 		report = "report-" + randomHex(12) + ".xml"
 		results = "results-" + randomHex(12) + ".jsonl"
+		var harnessed bool
 		var err error
-		if argv, err = ws.harnessArgv(ctx, argv, boxOut+"/"+results); err != nil {
+		if argv, harnessed, err = ws.harnessArgv(ctx, argv, boxOut+"/"+results); err != nil {
 			return r, err
+		}
+		if harnessed {
+			mounts = append(mounts, sandbox.Mount{Source: ws.harness(), Target: boxHarness})
+		} else {
+			results = ""
 		}
 		argv = ws.dropFailFast(argv, "-x", "--exitfirst", "--maxfail")
 		argv = append(argv, "-rA", "-p", "no:cacheprovider", "--junitxml="+boxOut+"/"+report, "-o", "junit_family=xunit2")
 		if hasNodeIDs(argv) {
 			argv = append(argv, extra...)
 		}
-		mounts = append(mounts, sandbox.Mount{Source: ws.harness(), Target: boxHarness})
 	default:
 		return r, fmt.Errorf("unknown log parser %q", parser)
 	}
@@ -150,7 +155,7 @@ func (ws *workspace) dropFailFast(argv []string, opts ...string) []string {
 // the base commit's pytest configuration given with -c from the read-only
 // harness directory, so a configuration file the candidate added is never
 // read. Other commands run unchanged (without the reporter).
-func (ws *workspace) harnessArgv(ctx context.Context, argv []string, results string) ([]string, error) {
+func (ws *workspace) harnessArgv(ctx context.Context, argv []string, results string) ([]string, bool, error) {
 	python, args := "python3", []string(nil)
 	switch {
 	case len(argv) >= 3 && strings.HasPrefix(path.Base(argv[0]), "python") && argv[1] == "-m" && argv[2] == "pytest":
@@ -159,15 +164,16 @@ func (ws *workspace) harnessArgv(ctx context.Context, argv []string, results str
 		args = argv[1:]
 	default:
 		ws.logf("test: %q is not a pytest command: the harness reporter is not used", strings.Join(argv, " "))
-		return argv, nil
+		return argv, false, nil
 	}
 	ini, err := ws.writeHarness(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := []string{python, "-I", boxHarness + "/crucible_pytest.py", results,
+	// -B: -I ignores PYTHONDONTWRITEBYTECODE; no bytecode in the work tree.
+	out := []string{python, "-I", "-B", boxHarness + "/crucible_pytest.py", results,
 		"-c", boxHarness + "/" + ini, "--rootdir=" + boxWork, "--confcutdir=" + boxWork}
-	return append(out, args...), nil
+	return append(out, args...), true, nil
 }
 
 // pytestConfigs are the files pytest reads its configuration from, in its
