@@ -276,7 +276,8 @@ func TestJudgePythonHonestFixesResolveWithCanaries(t *testing.T) {
 				t.Fatalf("resolved %v tampered %v reason %q\nlog:\n%s", v.Resolved, v.Tampered, v.Reason, log)
 			}
 		})
-	} // A command the harness cannot wrap still runs, with canaries and the
+	}
+	// A command the harness cannot wrap still runs, with canaries and the
 	// summary/JUnit cross-check, and is not called tampered.
 	task.TestCmd = Command{"sh", "-c", `exec python3 -m pytest "$@"`, "sh"}
 	v, err := Judge(context.Background(), cfg, task, task.Patch)
