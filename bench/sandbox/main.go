@@ -3,10 +3,11 @@
 // inside the sandbox (median of -n interleaved runs each, same warm build
 // cache for both), and their ratio (target ≤ 1.2). It then judges a patch
 // to the same package with the code-fix judge and reports its test phase
-// as the verdict log times it: the test run with the canaries planted
-// (target ≤ 1.3 × the unsandboxed run) and the whole phase, planting and
-// cross-checks (canaries, exit code, each decisive test rerun in its own
-// process) included.
+// as the verdict log times it: the test run with the canaries planted,
+// against an unsandboxed `go test -json` after the same kind of source
+// change (both rebuild the package; target ≤ 1.3), and the whole phase,
+// planting and cross-checks (canaries, exit code, each decisive test
+// rerun in its own process) included.
 //
 // It imports nothing from Crucible but internal/sandbox and, for the
 // judge, internal/eval/patch.
@@ -143,16 +144,30 @@ func run(n int) error {
 	fmt.Printf("unsandboxed: %v\n", md.Round(time.Millisecond))
 	fmt.Printf("sandboxed:   %v  (limits: %s)\n", mb.Round(time.Millisecond), res.Limits)
 	fmt.Printf("ratio:       %.2f (target <= 1.2)\n", float64(mb)/float64(md))
-	return judgePhase(ctx, root, cache, n, md)
+	return judgePhase(ctx, root, cache, n, func(i int) (time.Duration, error) {
+		// A fresh comment each time: the package is rebuilt, as in a judging.
+		body := strings.Replace(files["stats.go"], "the median of xs", fmt.Sprintf("the median of xs (%d)", i), 1)
+		if err := os.WriteFile(filepath.Join(work, "stats.go"), []byte(body), 0o644); err != nil {
+			return 0, err
+		}
+		cmd := exec.CommandContext(ctx, "go", "test", "-json", "-count=1", "./...")
+		cmd.Dir, cmd.Env = work, append(env, "GOCACHE="+cache)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("direct go test -json: %v: %s", err, out)
+		}
+		return time.Since(start), nil
+	})
 }
 
 // testPhase matches the judge's log line timing its test phase.
 var testPhase = regexp.MustCompile(`^test phase: canaries planted in (\S+), tests run in (\S+), cross-checked in (\S+)$`)
 
 // judgePhase judges a comment-only patch to the bench package n times
-// (TestMedian must keep passing) and compares the judge's test phase with
-// the unsandboxed run md.
-func judgePhase(ctx context.Context, root, cache string, n int, md time.Duration) error {
+// (TestMedian must keep passing), interleaved with direct, the
+// unsandboxed run after a source change, and compares the judge's test
+// phase with it.
+func judgePhase(ctx context.Context, root, cache string, n int, direct func(int) (time.Duration, error)) error {
 	repo := filepath.Join(root, "repo")
 	if err := os.MkdirAll(repo, 0o755); err != nil {
 		return err
@@ -194,8 +209,12 @@ func judgePhase(ctx context.Context, root, cache string, n int, md time.Duration
 		TestCmd: patch.Command{"go", "test", "-count=1", "./..."}, LogParser: patch.ParserGoTest, CreatedAt: time.Now()}
 	cfg := patch.JudgeConfig{Sandbox: sandbox.Config{Timeout: 5 * time.Minute, MemoryBytes: 2 << 30, Pids: 512},
 		WorkRoot: filepath.Join(root, "judge"), GoCacheSeed: cache}
-	var runs, phases []time.Duration
+	var runs, phases, directs []time.Duration
 	for i := 0; i <= n; i++ {
+		x, err := direct(i)
+		if err != nil {
+			return err
+		}
 		v, err := patch.Judge(ctx, cfg, task, diff)
 		if err != nil {
 			return err
@@ -217,12 +236,13 @@ func judgePhase(ctx context.Context, root, cache string, n int, md time.Duration
 			return fmt.Errorf("no test phase timing in the verdict log:\n%s", strings.Join(v.Log, "\n"))
 		}
 		if i > 0 { // the first judging warms the judge's caches
-			runs, phases = append(runs, d[1]), append(phases, d[0]+d[1]+d[2])
+			runs, phases, directs = append(runs, d[1]), append(phases, d[0]+d[1]+d[2]), append(directs, x)
 		}
 	}
-	mr, mp := median(runs), median(phases)
-	fmt.Printf("judge, median of %d (go test -json with 4 canaries, in the sandbox)\n", n)
-	fmt.Printf("tests run:   %v  ratio to unsandboxed %.2f (target <= 1.3)\n", mr.Round(time.Millisecond), float64(mr)/float64(md))
+	mr, mp, md := median(runs), median(phases), median(directs)
+	fmt.Printf("judge, median of %d: a changed package, go test -json\n", n)
+	fmt.Printf("unsandboxed: %v\n", md.Round(time.Millisecond))
+	fmt.Printf("tests run:   %v  ratio to unsandboxed %.2f (sandboxed, 4 canaries planted; target <= 1.3)\n", mr.Round(time.Millisecond), float64(mr)/float64(md))
 	fmt.Printf("test phase:  %v  ratio to unsandboxed %.2f (planting, run and cross-checks)\n", mp.Round(time.Millisecond), float64(mp)/float64(md))
 	return nil
 }
