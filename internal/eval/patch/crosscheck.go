@@ -257,11 +257,15 @@ func (ws *workspace) goProcessCheck(ctx context.Context, r testRun, decisive []s
 		return nil, err
 	}
 	cfg := ws.sandboxCfg(sandbox.Mount{Source: ws.gocache, Target: boxCache, Writable: true}, sandbox.Mount{Source: procs, Target: "/procs", Writable: true})
+	// go list runs alongside the compiles; both only read the tree.
 	build := `i=0
-for p in "$@"; do
-	if go test -c -o "/procs/$i.test" "$p" >&2 && d=$(go list -f '{{.Dir}}' "$p"); then printf '%s\t%s\n' "$i" "$d"; fi
-	i=$((i+1))
-done
+for p in "$@"; do go list -f '{{.Dir}}' "$p" > "/tmp/$i.dir" & i=$((i+1)); done
+i=0
+for p in "$@"; do go test -c -o "/procs/$i.test" "$p" >&2 && : > "/tmp/$i.ok"; i=$((i+1)); done
+wait
+i=0
+for p in "$@"; do [ -e "/tmp/$i.ok" ] && [ -s "/tmp/$i.dir" ] && printf '%s\t%s\n' "$i" "$(cat "/tmp/$i.dir")"; i=$((i+1)); done
+exit 0
 `
 	start := time.Now()
 	res, err := sandbox.Run(ctx, cfg, append([]string{"bash", "-c", build, "build"}, pkgs...))
