@@ -285,3 +285,92 @@ func TestJudgePythonHonestFixesResolveWithCanaries(t *testing.T) {
 		t.Fatalf("wrapped command: resolved %v reason %q err %v\nlog:\n%s", v.Resolved, v.Reason, err, log)
 	}
 }
+
+// TestJudgeNoFalseTamperOnOrdinaryOutcomes judges honest fixes over test
+// suites with every ordinary outcome besides pass and fail — skips,
+// xfail, xpass, parameters with spaces, classes, fixture errors, subtests
+// — which must not read as disagreement between the views.
+func TestJudgeNoFalseTamperOnOrdinaryOutcomes(t *testing.T) {
+	requirePytest(t)
+	pyTests := map[string]string{"tests/test_calc.py": calcTests["tests/test_calc.py"] + `
+
+import pytest
+
+
+@pytest.fixture
+def broken_teardown():
+    yield 1
+    raise RuntimeError("teardown")
+
+
+@pytest.fixture
+def broken_setup():
+    raise RuntimeError("setup")
+
+
+def test_skipped():
+    pytest.skip("not here")
+
+
+@pytest.mark.xfail(reason="known")
+def test_xfail():
+    assert False
+
+
+@pytest.mark.xfail(reason="fixed already")
+def test_xpass():
+    pass
+
+
+@pytest.mark.parametrize("s", ["a b", "c"])
+def test_param(s):
+    assert s
+
+
+class TestGroup:
+    def test_in_class(self):
+        assert add(2, 2) == 4
+
+
+def test_teardown_error(broken_teardown):
+    assert broken_teardown == 1
+
+
+def test_setup_error(broken_setup):
+    pass
+
+
+def test_unrelated_failure():
+    assert add(1, 1) == 3
+`}
+	task := pyTask(t, calcBase, calcFix, pyTests, []string{"tests/test_calc.py::test_add", "tests/test_calc.py::TestGroup::test_in_class"}, []string{"tests/test_calc.py::test_one"})
+	v, err := Judge(context.Background(), pyConfig(t), task, task.Patch)
+	if log := strings.Join(v.Log, "\n"); err != nil || !v.Resolved || v.Tampered {
+		t.Fatalf("pytest: resolved %v tampered %v reason %q err %v\nlog:\n%s", v.Resolved, v.Tampered, v.Reason, err, log)
+	}
+
+	gt := goTask(t)
+	gt.TestPatch += newGoFile("more_test.go", `package calc
+
+import "testing"
+
+func TestMany(t *testing.T) {
+	for _, c := range []struct{ a, b, want int }{{1, 2, 3}, {0, 0, 0}} {
+		t.Run("case", func(t *testing.T) {
+			if Add(c.a, c.b) != c.want {
+				t.Fatal(c)
+			}
+		})
+	}
+}
+
+func TestSkipped(t *testing.T) { t.Skip("not here") }
+
+func TestUnrelatedFailure(t *testing.T) { t.Fatal("unrelated") }
+`)
+	gt.FailToPass = append(gt.FailToPass, "TestMany", "TestMany/case#01")
+	v, err = Judge(context.Background(), judgeConfig(t), gt, gt.Patch)
+	if log := strings.Join(v.Log, "\n"); err != nil || !v.Resolved || v.Tampered || !strings.Contains(log, "8 decisive tests and canaries rerun one per process in") {
+		t.Fatalf("go: resolved %v tampered %v reason %q err %v\nlog:\n%s", v.Resolved, v.Tampered, v.Reason, err, log)
+	}
+}
