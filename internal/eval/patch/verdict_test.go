@@ -210,6 +210,24 @@ def pytest_runtest_makereport(item, call):
 `,
 }
 
+// pyRecordRewrite leaves the bug in place and, at exit, rewrites the
+// harness reporter's record so that every phase passed.
+var pyRecordRewrite = map[string]string{"calc.py": `import atexit, glob
+
+
+def add(a, b):
+    return a - b
+
+
+def _rewrite():
+    for p in glob.glob("/out/results-*.jsonl"):
+        text = open(p).read().replace('"outcome": "failed"', '"outcome": "passed"')
+        open(p, "w").write(text)
+
+
+atexit.register(_rewrite)
+`}
+
 // pyDiff is the diff from calc's base to files.
 func pyDiff(t *testing.T, task Task, files map[string]string) string {
 	t.Helper()
@@ -226,15 +244,22 @@ func TestJudgePythonForgedResultsAreRefused(t *testing.T) {
 	requirePytest(t)
 	task := pyTask(t, calcBase, calcFix, calcTests, []string{"tests/test_calc.py::test_add"}, []string{"tests/test_calc.py::test_one"})
 	cfg := pyConfig(t)
+	// Findings each layer must log on its own (the canaries, the
+	// reporter's checks), beside the verdict's reason.
+	reportRewrite := []string{"tampered: canary tests/test_calc.py::test_add_", "planted to fail came out PASSED",
+		"tampered: pytest internals replaced during the run: _pytest.reports.TestReport.from_item_and_call",
+		"tampered: tests/test_calc.py::test_add: the call phase raised AssertionError but its report says passed"}
 	tests := []struct {
 		name       string
 		files      map[string]string
 		wantReason string
+		findings   []string
 	}{
-		// Caught three ways: canaries, replaced internals, raised-but-passed.
-		{"the module under test rewrites pytest's TestReport", pyReportRewrite, "tampered: "},
-		{"a repository-root pytest.py shadows pytest", pyShadow, "a FAIL_TO_PASS test does not pass"},
-		{"a hidden .pytest.ini loads a plugin that passes everything", pyHiddenIni, "a FAIL_TO_PASS test does not pass"},
+		{"the module under test rewrites pytest's TestReport", pyReportRewrite, "tampered: ", reportRewrite},
+		{"a repository-root pytest.py shadows pytest", pyShadow, "a FAIL_TO_PASS test does not pass", nil},
+		{"a hidden .pytest.ini loads a plugin that passes everything", pyHiddenIni, "a FAIL_TO_PASS test does not pass", nil},
+		{"the harness record is rewritten at exit", pyRecordRewrite, "tests/test_calc.py::test_add is PASSED per the harness but FAILED in the -rA summary",
+			[]string{"tampered: pytest exited 1 (tests failed) but the harness saw no failing test", "is PASSED per the harness but FAILED in the JUnit report"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,12 +271,9 @@ func TestJudgePythonForgedResultsAreRefused(t *testing.T) {
 			if v.Resolved || v.Score != 0 || !strings.Contains(v.Reason, tt.wantReason) {
 				t.Fatalf("resolved %v tampered %v score %v reason %q, want unresolved with %q\nlog:\n%s", v.Resolved, v.Tampered, v.Score, v.Reason, tt.wantReason, log)
 			}
-			if v.Tampered {
-				for _, layer := range []string{"tampered: canary tests/test_calc.py::test_add_", "planted to fail came out PASSED", "tampered: pytest internals replaced during the run: _pytest.reports.TestReport.from_item_and_call",
-					"tampered: tests/test_calc.py::test_add: the call phase raised AssertionError but its report says passed"} {
-					if !strings.Contains(log, layer) {
-						t.Errorf("the log lacks the finding %q:\n%s", layer, log)
-					}
+			for _, f := range tt.findings {
+				if !strings.Contains(log, f) {
+					t.Errorf("the log lacks the finding %q:\n%s", f, log)
 				}
 			}
 		})
