@@ -161,7 +161,7 @@ func run(n int) error {
 }
 
 // testPhase matches the judge's log line timing its test phase.
-var testPhase = regexp.MustCompile(`^test phase: canaries planted in (\S+), tests run in (\S+), cross-checked in (\S+)$`)
+var testPhase = regexp.MustCompile(`^test phase: canaries planted and test binaries prebuilt in (\S+), tests run in (\S+), cross-checked in (\S+)$`)
 
 // judgePhase judges a comment-only patch to the bench package n times
 // (TestMedian must keep passing), interleaved with direct, the
@@ -243,7 +243,7 @@ func judgePhase(ctx context.Context, root, cache string, n int, direct func(int)
 	fmt.Printf("judge, median of %d: a changed package, go test -json\n", n)
 	fmt.Printf("unsandboxed: %v\n", md.Round(time.Millisecond))
 	fmt.Printf("tests run:   %v  ratio to unsandboxed %.2f (sandboxed, 4 canaries planted; target <= 1.3)\n", mr.Round(time.Millisecond), float64(mr)/float64(md))
-	fmt.Printf("test phase:  %v  ratio to unsandboxed %.2f (planting, run and cross-checks)\n", mp.Round(time.Millisecond), float64(mp)/float64(md))
+	fmt.Printf("test phase:  %v  ratio to unsandboxed %.2f (planting, prebuilding, run and cross-checks)\n", mp.Round(time.Millisecond), float64(mp)/float64(md))
 	return nil
 }
 

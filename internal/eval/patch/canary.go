@@ -178,20 +178,27 @@ func checkCanaries(cs []canary, status map[string]string) []string {
 // judgeTests plants the canaries, runs the task's tests with them, and
 // returns the statuses and every reason to call the run tampered:
 // canaries not as planted, views of the results that disagree (see
-// execTests), and for go test, decisive tests whose own process
-// disagrees with the report (goProcessCheck, only for runs that would
-// otherwise be resolved).
+// execTests), and for go test, decisive tests whose own process, from a
+// binary built before the run, disagrees with the report (goPrebuild,
+// goProcessCheck; reruns only for runs that would otherwise be resolved).
 func (ws *workspace) judgeTests(ctx context.Context, task Task) (testRun, error) {
 	start := time.Now()
 	canaries, err := ws.plantCanaries(ctx, task)
 	if err != nil {
 		return testRun{}, err
 	}
-	planted := time.Now()
 	ids := make([]string, len(canaries))
 	for i, c := range canaries {
 		ids[i] = c.id
 	}
+	decisive := append(append([]string(nil), task.FailToPass...), task.PassToPass...)
+	var checks []procCheck
+	if task.LogParser == ParserGoTest {
+		if checks, err = ws.goPrebuild(ctx, task.TestCmd, append(append([]string(nil), decisive...), ids...)); err != nil {
+			return testRun{}, err
+		}
+	}
+	planted := time.Now()
 	r, err := ws.execTests(ctx, task.TestCmd, task.LogParser, ids)
 	if err != nil {
 		return r, err
@@ -200,16 +207,15 @@ func (ws *workspace) judgeTests(ctx context.Context, task Task) (testRun, error)
 	if r.res.Killed == "" {
 		r.tampered = append(checkCanaries(canaries, r.status), r.tampered...)
 	}
-	decisive := append(append([]string(nil), task.FailToPass...), task.PassToPass...)
-	// Rerunning tests one per process costs a link and a sandbox per
-	// test, so it is spent only where a forgery would pay: a run that
-	// would otherwise be resolved.
+	// Rerunning tests one per process costs a sandbox per test, so it is
+	// spent only where a forgery would pay: a run that would otherwise be
+	// resolved.
 	wouldResolve := true
 	for _, n := range decisive {
 		wouldResolve = wouldResolve && passed(r.status[n])
 	}
-	if task.LogParser == ParserGoTest && len(r.tampered) == 0 && r.res.Killed == "" && wouldResolve {
-		more, err := ws.goProcessCheck(ctx, r, decisive, canaries)
+	if len(checks) > 0 && len(r.tampered) == 0 && r.res.Killed == "" && wouldResolve {
+		more, err := ws.goProcessCheck(ctx, r.status, checks, canaries)
 		if err != nil {
 			return r, err
 		}
@@ -218,7 +224,7 @@ func (ws *workspace) judgeTests(ctx context.Context, task Task) (testRun, error)
 	for _, c := range canaries {
 		delete(r.status, c.id)
 	}
-	ws.logf("test phase: canaries planted in %s, tests run in %s, cross-checked in %s",
+	ws.logf("test phase: canaries planted and test binaries prebuilt in %s, tests run in %s, cross-checked in %s",
 		planted.Sub(start).Round(time.Millisecond), ran.Sub(planted).Round(time.Millisecond), time.Since(ran).Round(time.Millisecond))
 	if len(r.tampered) == 0 {
 		ws.logf("crosscheck: canaries as planted; every view of the results agrees")

@@ -21,14 +21,16 @@
 //   - exit code (crosscheck.go): go test must exit non-zero exactly when a
 //     package failed; pytest's exit code must be the one pytest returned
 //     and must say "failed" exactly when the harness saw a failure.
-//   - go test, one process per test (goProcessCheck): when a run would be
-//     resolved, each package is compiled once (go test -c) and every
-//     decisive test and canary is rerun alone in its own sandbox, whose
-//     exit status the host gets from the sandbox, not from output. A test
-//     the report passed whose process fails alone is tampering (at most
-//     40 reruns; beyond, the log says they were skipped). Output is still
-//     read only from -json events; a package that failed without a
-//     failing test has all its tests failed.
+//   - go test, one process per test (procs.go): before any test runs, the
+//     test binary of each package declaring a decisive test or a canary is
+//     built (go test -c), so nothing the run later writes to the work tree
+//     or the build cache reaches it; when the run would be resolved, every
+//     decisive test and canary is rerun alone from that binary in its own
+//     sandbox, whose exit status the host gets from the sandbox, not from
+//     output. A test the report passed whose process fails alone is
+//     tampering (at most 40 reruns; beyond, the log says they were
+//     skipped). Output is still read only from -json events; a package
+//     that failed without a failing test has all its tests failed.
 //   - pytest harness (testrun.go, harness/crucible_pytest.py): pytest runs
 //     as `python3 -I /harness/crucible_pytest.py`, so the system pytest is
 //     imported before the work tree is on sys.path (a pytest.py or _pytest/

@@ -36,8 +36,6 @@ type testRun struct {
 	refused string
 	// tampered lists disagreements only tampering explains.
 	tampered []string
-	// packages maps each Go test to the packages that reported it.
-	packages map[string][]string
 }
 
 // runTests runs cmd in the sandbox and parses its output with parser. A
@@ -99,9 +97,7 @@ func (ws *workspace) execTests(ctx context.Context, cmd []string, parser string,
 	var notes []string
 	if parser == ParserGoTest {
 		r.status, notes = parseGoTest(res.Stdout)
-		var failedPkgs int
-		r.packages, failedPkgs = goTestFacts(res.Stdout)
-		r.tampered = goExitCheck(r.status, failedPkgs, res)
+		r.tampered = goExitCheck(r.status, goFailedPackages(res.Stdout), res)
 	} else {
 		junit, rerr := readReport(ctx, ws.out, report, reportLimit)
 		if rerr != nil {

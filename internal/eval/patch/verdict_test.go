@@ -80,7 +80,8 @@ func init() {
 // (no -test.run), re-executes the test binary and turns TestAdd's FAIL
 // into a PASS, keeping every other result and the exit code: the canaries
 // come out as planted, and only running TestAdd in its own process shows
-// the forgery.
+// the forgery. It then fixes Add in the work tree, so that a binary built
+// after the run would pass TestAdd alone.
 const rewriteInBatch = `package calc
 
 import (
@@ -98,6 +99,9 @@ func init() {
 	cmd.Env = append(os.Environ(), "CALC_CHILD=1")
 	out, _ := cmd.Output()
 	os.Stdout.WriteString(strings.ReplaceAll(string(out), "--- FAIL: TestAdd ", "--- PASS: TestAdd "))
+	if b, err := os.ReadFile("calc.go"); err == nil {
+		os.WriteFile("calc.go", []byte(strings.Replace(string(b), "a - b", "a + b", 1)), 0o644)
+	}
 	os.Exit(cmd.ProcessState.ExitCode())
 }
 `
@@ -110,7 +114,7 @@ func TestJudgeGoForgedResultsAreTampered(t *testing.T) {
 	}{
 		{"init prints ^V-framed PASS events for every test and exits 0", newGoFile("init.go", forgeAllGo(true)), "planted to fail came out PASSED"},
 		{"init prints unframed PASS lines for every test and exits 0", newGoFile("init.go", forgeAllGo(false)), "planted to fail came out PASSED"},
-		{"init rewrites the batch run's output only", newGoFile("init.go", rewriteInBatch), "TestAdd (calc) is PASSED in the report but its own process exited 1"},
+		{"init rewrites the batch run's output only", newGoFile("init.go", rewriteInBatch), "TestAdd (.) is PASSED in the report but its own process exited 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
