@@ -1,9 +1,16 @@
 // Command sandbox measures the cost of internal/sandbox: the wall time of
 // `go test -count=1 ./...` on a small real package run directly and run
 // inside the sandbox (median of -n interleaved runs each, same warm build
-// cache for both), and their ratio (target ≤ 1.2).
+// cache for both), and their ratio (target ≤ 1.2). It then judges a patch
+// to the same package with the code-fix judge and reports its test phase
+// as the verdict log times it: the test run with the canaries planted,
+// against an unsandboxed `go test -json` after the same kind of source
+// change (both rebuild the package; target ≤ 1.3), and the whole phase,
+// planting and cross-checks (canaries, exit code, each decisive test
+// rerun in its own process) included.
 //
-// It must never import anything from Crucible but internal/sandbox.
+// It imports nothing from Crucible but internal/sandbox and, for the
+// judge, internal/eval/patch.
 package main
 
 import (
@@ -13,9 +20,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strings"
 	"time"
 
+	"crucible/internal/eval/patch"
 	"crucible/internal/sandbox"
 )
 
@@ -134,6 +144,106 @@ func run(n int) error {
 	fmt.Printf("unsandboxed: %v\n", md.Round(time.Millisecond))
 	fmt.Printf("sandboxed:   %v  (limits: %s)\n", mb.Round(time.Millisecond), res.Limits)
 	fmt.Printf("ratio:       %.2f (target <= 1.2)\n", float64(mb)/float64(md))
+	return judgePhase(ctx, root, cache, n, func(i int) (time.Duration, error) {
+		// A fresh comment each time: the package is rebuilt, as in a judging.
+		body := strings.Replace(files["stats.go"], "the median of xs", fmt.Sprintf("the median of xs (%d)", i), 1)
+		if err := os.WriteFile(filepath.Join(work, "stats.go"), []byte(body), 0o644); err != nil {
+			return 0, err
+		}
+		cmd := exec.CommandContext(ctx, "go", "test", "-json", "-count=1", "./...")
+		cmd.Dir, cmd.Env = work, append(env, "GOCACHE="+cache)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("direct go test -json: %v: %s", err, out)
+		}
+		return time.Since(start), nil
+	})
+}
+
+// testPhase matches the judge's log line timing its test phase.
+var testPhase = regexp.MustCompile(`^test phase: canaries planted and test binaries prebuilt in (\S+), tests run in (\S+), cross-checked in (\S+)$`)
+
+// judgePhase judges a comment-only patch to the bench package n times
+// (TestMedian must keep passing), interleaved with direct, the
+// unsandboxed run after a source change, and compares the judge's test
+// phase with it.
+func judgePhase(ctx context.Context, root, cache string, n int, direct func(int) (time.Duration, error)) error {
+	repo := filepath.Join(root, "repo")
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		return err
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(repo, name), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	git := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo, "-c", "user.name=bench", "-c", "user.email=bench@localhost"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("git %v: %v: %s", args, err, out)
+		}
+		return string(out), nil
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "base"}} {
+		if _, err := git(args...); err != nil {
+			return err
+		}
+	}
+	base, err := git("rev-parse", "HEAD")
+	if err != nil {
+		return err
+	}
+	stats := filepath.Join(repo, "stats.go")
+	if err := os.WriteFile(stats, []byte(strings.Replace(files["stats.go"], "the median of xs", "the median of xs (0 for none)", 1)), 0o644); err != nil {
+		return err
+	}
+	diff, err := git("diff")
+	if err != nil {
+		return err
+	}
+	if _, err := git("checkout", "-q", "--", "stats.go"); err != nil {
+		return err
+	}
+	task := patch.Task{InstanceID: "bench", Repo: repo, BaseCommit: strings.TrimSpace(base), PassToPass: []string{"TestMedian"},
+		TestCmd: patch.Command{"go", "test", "-count=1", "./..."}, LogParser: patch.ParserGoTest, CreatedAt: time.Now()}
+	cfg := patch.JudgeConfig{Sandbox: sandbox.Config{Timeout: 5 * time.Minute, MemoryBytes: 2 << 30, Pids: 512},
+		WorkRoot: filepath.Join(root, "judge"), GoCacheSeed: cache}
+	var runs, phases, directs []time.Duration
+	for i := 0; i <= n; i++ {
+		x, err := direct(i)
+		if err != nil {
+			return err
+		}
+		v, err := patch.Judge(ctx, cfg, task, diff)
+		if err != nil {
+			return err
+		}
+		if !v.Resolved {
+			return fmt.Errorf("the bench patch is not resolved: %s\n%s", v.Reason, strings.Join(v.Log, "\n"))
+		}
+		var d [3]time.Duration
+		for _, l := range v.Log {
+			if m := testPhase.FindStringSubmatch(l); m != nil {
+				for j := range d {
+					if d[j], err = time.ParseDuration(m[j+1]); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if d[1] == 0 {
+			return fmt.Errorf("no test phase timing in the verdict log:\n%s", strings.Join(v.Log, "\n"))
+		}
+		if i > 0 { // the first judging warms the judge's caches
+			runs, phases, directs = append(runs, d[1]), append(phases, d[0]+d[1]+d[2]), append(directs, x)
+		}
+	}
+	mr, mp, md := median(runs), median(phases), median(directs)
+	fmt.Printf("judge, median of %d: a changed package, go test -json\n", n)
+	fmt.Printf("unsandboxed: %v\n", md.Round(time.Millisecond))
+	fmt.Printf("tests run:   %v  ratio to unsandboxed %.2f (sandboxed, 4 canaries planted; target <= 1.3)\n", mr.Round(time.Millisecond), float64(mr)/float64(md))
+	fmt.Printf("test phase:  %v  ratio to unsandboxed %.2f (planting, prebuilding, run and cross-checks)\n", mp.Round(time.Millisecond), float64(mp)/float64(md))
 	return nil
 }
 

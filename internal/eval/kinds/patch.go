@@ -137,6 +137,8 @@ func (e *PatchEvaluator) Evaluate(ctx context.Context, _ int) (eval.Result, erro
 	switch {
 	case v.Resolved:
 		prediction = "resolved"
+	case v.Tampered:
+		prediction = "tampered"
 	case !v.Applied:
 		prediction = "does not apply"
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"crucible/internal/sandbox"
 )
 
 // Native fuzz tests of everything the patch kind parses from competitors
@@ -176,6 +178,31 @@ func FuzzParsePytest(f *testing.F) {
 			// Nothing passes that the JUnit report does not confirm.
 			if s == StatusPassed && report[junitKey(id)] != StatusPassed {
 				t.Fatalf("%s PASSED but the report says %q", id, report[junitKey(id)])
+			}
+		}
+	})
+}
+
+func FuzzPytestCrossCheck(f *testing.F) {
+	f.Add([]byte(`{"kind":"phase","nodeid":"t.py::test_a","when":"call","outcome":"passed","xfail":false}`+"\n"+`{"kind":"exit","code":0}`),
+		[]byte("= short test summary info =\nPASSED t.py::test_a\n"), []byte(`<testsuite><testcase classname="t" name="test_a"/></testsuite>`), 0)
+	f.Add([]byte(`{"kind":"phase","nodeid":"t.py::test_a b","when":"setup","outcome":"failed","xfail":true}`+"\n"+`{"kind":"tampered","why":"x"}`),
+		[]byte("PASSED t.py::test_a\n"), []byte(`<testsuite><testcase classname="t" name="test_a b"><error/></testcase></testsuite>`), 1)
+	f.Fuzz(func(t *testing.T, rec, stdout, junit []byte, exit int) {
+		res := sandbox.Result{ExitCode: exit}
+		got := pytestCrossCheck(rec, res, pytestSummaryView(stdout), junit)
+		if !reflect.DeepEqual(got, pytestCrossCheck(rec, res, pytestSummaryView(stdout), junit)) {
+			t.Fatal("pytestCrossCheck is not deterministic")
+		}
+		plugin, _, _ := harnessView(rec)
+		report, _ := parseJUnit(junit)
+		for id, s := range plugin {
+			if !statuses[s] && s != statusXPass {
+				t.Fatalf("status %q for %q", s, id)
+			}
+			// A pass only the record claims is always a finding.
+			if s == StatusPassed && report[junitKey(id)] != StatusPassed && len(got) == 0 {
+				t.Fatalf("%s passed per the record only, yet no disagreement", id)
 			}
 		}
 	})

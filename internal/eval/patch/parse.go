@@ -123,30 +123,8 @@ var pytestSummary = regexp.MustCompile(`^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPAS
 // the report calls failed, errored or skipped wins.
 func parsePytest(stdout, junit []byte) (map[string]string, []string) {
 	var notes []string
-	lines := strings.Split(string(stdout), "\n")
-	start := -1
-	for i, l := range lines {
-		if strings.HasPrefix(l, "=") && strings.Contains(l, "short test summary info") {
-			start = i + 1
-		}
-	}
-	summary := map[string]string{}
-	if start >= 0 {
-		for _, l := range lines[start:] {
-			if strings.HasPrefix(l, "=") {
-				break
-			}
-			m := pytestSummary.FindStringSubmatch(l)
-			if m == nil {
-				continue
-			}
-			s := m[1]
-			if s == "XPASS" {
-				s = StatusFailed
-			}
-			summary[m[2]] = s
-		}
-	} else {
+	summary := pytestSummaryView(stdout)
+	if summary == nil {
 		notes = append(notes, "pytest: no short test summary section found")
 	}
 	report, err := parseJUnit(junit)
@@ -172,6 +150,36 @@ func parsePytest(stdout, junit []byte) (map[string]string, []string) {
 		}
 	}
 	return status, notes
+}
+
+// pytestSummaryView reads the statuses of pytest's final -rA "short test
+// summary info" section (up to its closing ===== line; XPASS counts as
+// FAILED), or nil when there is no such section.
+func pytestSummaryView(stdout []byte) map[string]string {
+	lines := strings.Split(string(stdout), "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "=") && strings.Contains(l, "short test summary info") {
+			start = i + 1
+		}
+	}
+	if start < 0 {
+		return nil
+	}
+	summary := map[string]string{}
+	for _, l := range lines[start:] {
+		if strings.HasPrefix(l, "=") {
+			break
+		}
+		if m := pytestSummary.FindStringSubmatch(l); m != nil {
+			s := m[1]
+			if s == "XPASS" {
+				s = StatusFailed
+			}
+			summary[m[2]] = s
+		}
+	}
+	return summary
 }
 
 // junitKey maps a pytest node id "dir/test_x.py::Cls::test_a[p]" to the

@@ -8,7 +8,42 @@
 // deleted test files, the test command, parsed statuses), so a score can
 // always be explained.
 //
-// How forged results are kept out:
+// How forged results are kept out: the code under test runs in the same
+// process as the test framework, so no single stream it can write is
+// believed. A verdict is tampered (unresolved, score 0, the reason in
+// Reason, TamperReason and the log) when the views below disagree:
+//   - canaries (canary.go): four tests, two that must pass and two that
+//     must fail, with fresh random names in the repository's style, are
+//     appended to the test file (Go) or test module (pytest) holding the
+//     first decisive test and added to the command's selection when it
+//     names tests. A forger that passes "every test" passes the failing
+//     canaries; one that prints only the names it knows leaves them out.
+//   - exit code (crosscheck.go): go test must exit non-zero exactly when a
+//     package failed; pytest's exit code must be the one pytest returned
+//     and must say "failed" exactly when the harness saw a failure.
+//   - go test, one process per test (procs.go): before any test runs, the
+//     test binary of each package declaring a decisive test or a canary is
+//     built (go test -c), so nothing the run later writes to the work tree
+//     or the build cache reaches it; when the run would be resolved, every
+//     decisive test and canary is rerun alone from that binary in its own
+//     sandbox, whose exit status the host gets from the sandbox, not from
+//     output. A test the report passed whose process fails alone is
+//     tampering (at most 40 reruns; beyond, the log says they were
+//     skipped). Output is still read only from -json events; a package
+//     that failed without a failing test has all its tests failed.
+//   - pytest harness (testrun.go, harness/crucible_pytest.py): pytest runs
+//     as `python3 -I /harness/crucible_pytest.py`, so the system pytest is
+//     imported before the work tree is on sys.path (a pytest.py or _pytest/
+//     in the repository is never used), with the base commit's pytest
+//     configuration given by -c from the read-only /harness (a .pytest.ini
+//     or other configuration the candidate adds is not read),
+//     PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 and no cache. Its reporter plugin is
+//     registered before any conftest or project module is imported; it
+//     records each phase's outcome as pytest's runner made it to a file in
+//     /out, and flags a phase that raised but reports passed, a report
+//     changed after it was made, and pytest internals (TestReport,
+//     CallInfo, the runner's functions) replaced during the run. Its view
+//     must agree with the -rA summary and the JUnit report, test by test.
 //   - the policy screen (policy.go, policy_applied.go), before any test
 //     runs: named rules refuse test-runner configuration and start-up
 //     hooks, runner shadows, go.mod replace/toolchain lines, vendored
@@ -16,21 +51,16 @@
 //     command line, re-executes the test binary or touches the test
 //     framework's internals. A competition may relax rules by name
 //     (Policy); testdata/corpus holds the exploits it is tested against.
-//   - go test: only JSON events on go test's stdout count; output of the
-//     code under test arrives wrapped in "output" events, so printed
-//     "--- PASS" text is inert. A test reported both passing and failing is
-//     failing, and a package that failed without a failing test has all its
-//     tests failed. Residual risk: in-process code that imitates the
-//     test2json framing marker and exits the binary behind the testing
-//     package's back could still confuse test2json.
-//   - pytest: a PASSED result needs both the final -rA summary section and
-//     the JUnit XML report (written to a random path in /out, outside
-//     /work) to agree. pytest runs in the same process as the code under test, so a
-//     patch that monkeypatches pytest itself is not ruled out; the
-//     printed-line forgeries seen against SWE-bench are.
 //   - test files: files named by the test patch are restored, test files
 //     and test configuration the candidate added are deleted and those it
 //     changed are restored before the test patch is applied.
+//
+// Out of scope, honestly: code in the test process can read the work tree
+// (canary bodies included), /proc and the reporter's open file, so a
+// forger written against these layers — one that recognises the canaries,
+// rewrites all views consistently and behaves identically when a test is
+// run alone — is not ruled out by them; the patch policy screen and review
+// of resolved patches are the answer there.
 //
 // How the host is kept safe from the work tree (see workspace): after the
 // checkout, only sandboxed processes touch it (git runs inside over a
@@ -106,6 +136,12 @@ type Verdict struct {
 	// PolicyViolations lists the policy rules the candidate broke; any
 	// makes the patch refused before a test runs.
 	PolicyViolations []PolicyViolation `json:"policy_violations,omitempty"`
+	// Tampered reports that the test run's results could not be trusted:
+	// a canary did not come out as planted or two views of the results
+	// disagreed. A tampered verdict is never resolved.
+	Tampered bool `json:"tampered,omitempty"`
+	// TamperReason lists what gave the tampering away.
+	TamperReason string `json:"tamper_reason,omitempty"`
 	// Log records every step, enough to explain the verdict.
 	Log []string `json:"log"`
 }
@@ -181,21 +217,29 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 			return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
 		}
 	}
-	status, res, refused, err := ws.runTests(ctx, task.TestCmd, task.LogParser)
+	run, err := ws.judgeTests(ctx, task)
 	if err != nil {
 		return v, fmt.Errorf("judge %s: run tests: %w", task.InstanceID, err)
 	}
-	fill(v.FailToPass, status)
-	fill(v.PassToPass, status)
+	fill(v.FailToPass, run.status)
+	fill(v.PassToPass, run.status)
 	v.Log = append(v.Log, "FAIL_TO_PASS: "+renderStatuses(v.FailToPass), "PASS_TO_PASS: "+renderStatuses(v.PassToPass))
 	v.Resolved = allPass(v.FailToPass) && allPass(v.PassToPass)
+	if len(run.tampered) > 0 {
+		v.Tampered, v.TamperReason = true, strings.Join(limitList(run.tampered, 5), "; ")
+	}
 	switch {
-	case refused != "":
+	case run.refused != "":
+		// A report replaced by a link, FIFO or huge file: said as such
+		// (the other views then disagree with the missing report).
 		v.Resolved = false
-		v.Reason = refused
+		v.Reason = run.refused
+	case v.Tampered:
+		v.Resolved = false
+		v.Reason = "tampered: " + v.TamperReason
 	case v.Resolved:
-	case res.Killed != "":
-		v.Reason = "tests stopped: " + res.Killed
+	case run.res.Killed != "":
+		v.Reason = "tests stopped: " + run.res.Killed
 	case !allPass(v.PassToPass):
 		v.Reason = "a PASS_TO_PASS test does not pass"
 	default:
@@ -246,6 +290,14 @@ func fill(want map[string]string, got map[string]string) {
 	}
 }
 
+// limitList keeps the first n items and counts the rest.
+func limitList(xs []string, n int) []string {
+	if len(xs) <= n {
+		return xs
+	}
+	return append(append([]string(nil), xs[:n]...), fmt.Sprintf("and %d more", len(xs)-n))
+}
+
 func renderStatuses(m map[string]string) string {
 	if len(m) == 0 {
 		return "(none)"
@@ -274,7 +326,8 @@ func finish(v Verdict, cfg JudgeConfig, task Task, candidate string) Verdict {
 		Conciseness: Conciseness(candidate, task.Patch),
 		Timeliness:  Timeliness(cfg.Published, now(), w.HalfLife),
 	}
-	if v.Applied {
+	// A tampered run's statuses are the forger's: no correctness, no score.
+	if v.Applied && !v.Tampered {
 		c.Correctness = Correctness(v.FailToPass, v.PassToPass)
 	}
 	v.Components = c

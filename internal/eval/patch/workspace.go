@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -494,93 +493,6 @@ func isTestPath(p string) bool {
 		}
 	}
 	return false
-}
-
-// reportLimit caps the JUnit report the host reads back from the sandbox.
-const reportLimit = 16 << 20
-
-// runTests runs cmd in the sandbox and parses its output with parser. A
-// report the host refuses to read (see readReport) is returned as
-// refused, and no test counts as passing.
-func (ws *workspace) runTests(ctx context.Context, cmd []string, parser string) (status map[string]string, res sandbox.Result, refused string, err error) {
-	argv := append([]string(nil), cmd...)
-	var report string
-	switch parser {
-	case ParserGoTest:
-		if len(argv) >= 2 && path.Base(argv[0]) == "go" && argv[1] == "test" && !contains(argv, "-json") {
-			argv = append(argv[:2], append([]string{"-json"}, argv[2:]...)...)
-		}
-	case ParserPytest:
-		report = "report-" + randomHex(12) + ".xml"
-		argv = append(argv, "-rA", "-p", "no:cacheprovider", "--junitxml="+boxOut+"/"+report, "-o", "junit_family=xunit2")
-	default:
-		return nil, sandbox.Result{}, "", fmt.Errorf("unknown log parser %q", parser)
-	}
-	cfg := ws.sandboxCfg(sandbox.Mount{Source: ws.gocache, Target: boxCache, Writable: true},
-		sandbox.Mount{Source: ws.out, Target: boxOut, Writable: true})
-	res, err = sandbox.Run(ctx, cfg, argv)
-	if err != nil {
-		return nil, res, "", err
-	}
-	ws.logf("test: %s → %s (limits: %s)", strings.Join(argv, " "), res, res.Limits)
-	var notes []string
-	if parser == ParserGoTest {
-		status, notes = parseGoTest(res.Stdout)
-	} else {
-		b, rerr := readReport(ctx, ws.out, report, reportLimit)
-		if rerr != nil {
-			refused = "test report refused: " + rerr.Error()
-			ws.logf("test: %s", refused)
-			b = nil
-		}
-		status, notes = parsePytest(res.Stdout, b)
-	}
-	for _, n := range notes {
-		ws.logf("test: %s", n)
-	}
-	if len(status) == 0 {
-		ws.logf("test: no test results parsed; output tail: %s", tail(string(res.Stdout)+string(res.Stderr), 1500))
-	}
-	return status, res, refused, nil
-}
-
-// readReport reads the file name that sandboxed code may have replaced
-// (with a link to /dev/zero, a FIFO…): it must be a regular file directly
-// in dir of at most limit bytes. No symbolic link is followed and a FIFO
-// is opened without blocking, so neither memory nor the worker's slot can
-// be held; only dir's contents are sandbox-writable, not dir itself.
-func readReport(ctx context.Context, dir, name string, limit int64) ([]byte, error) {
-	fd, err := syscall.Open(filepath.Join(dir, name), syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, errors.New("it is a symbolic link")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("it is not a regular file (%s)", st.Mode().Type())
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("report too large (%d bytes, limit %d)", st.Size(), limit)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	// A regular file cannot block; the limit holds even if it grows.
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("report too large (over %d bytes)", limit)
-	}
-	return b, nil
 }
 
 func contains(xs []string, x string) bool {
