@@ -174,7 +174,9 @@ func TestPolicyPassesTheFixesInThisRepositorysHistory(t *testing.T) {
 		tests := false
 		for _, f := range strings.Split(gitT(t, top, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", c), "\n") {
 			switch {
-			case f == "":
+			case f == "", strings.HasPrefix(f, "internal/eval/patch/harness/"):
+				// The judge's own pytest reporter touches pytest's internals
+				// by design; it is test-framework code, not code under test.
 			case isTestPath(f):
 				tests = true
 			default:

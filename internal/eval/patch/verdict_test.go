@@ -106,9 +106,15 @@ func init() {
 }
 `
 
+// The forged-result tests judge with every policy rule allowed: the policy
+// screen refuses most of these patches before any test runs
+// (TestAdversarialCorpus), and these tests show that the test-phase layers
+// catch them on their own.
+
 func TestJudgeGoForgedResultsAreTampered(t *testing.T) {
 	task := goTask(t)
 	cfg := judgeConfig(t)
+	cfg.Policy = Policy{Allow: PolicyRules()}
 	tests := []struct {
 		name, patch, wantReason string
 	}{
@@ -275,6 +281,7 @@ func TestJudgePythonForgedResultsAreRefused(t *testing.T) {
 	requirePytest(t)
 	task := pyTask(t, calcBase, calcFix, calcTests, []string{"tests/test_calc.py::test_add"}, []string{"tests/test_calc.py::test_one"})
 	cfg := pyConfig(t)
+	cfg.Policy = Policy{Allow: PolicyRules()}
 	// Findings each layer must log on its own (the canaries, the
 	// reporter's checks), beside the verdict's reason.
 	reportRewrite := []string{"tampered: canary tests/test_calc.py::test_add_", "planted to fail came out PASSED",
