@@ -73,13 +73,16 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) error {
 // patchVerdict is the part of a code-fix result's Detail (the judge's
 // Verdict) that a submission page shows.
 type patchVerdict struct {
-	Applied     bool              `json:"applied"`
-	ApplyMethod string            `json:"apply_method"`
-	Reason      string            `json:"reason"`
-	Resolved    bool              `json:"resolved"`
-	FailToPass  map[string]string `json:"FAIL_TO_PASS"`
-	PassToPass  map[string]string `json:"PASS_TO_PASS"`
-	Log         []string          `json:"log"`
+	Applied     bool   `json:"applied"`
+	ApplyMethod string `json:"apply_method"`
+	Reason      string `json:"reason"`
+	Resolved    bool   `json:"resolved"`
+	Tampered    bool   `json:"tampered"`
+	// PolicyViolations are only counted here: Reason names the rules.
+	PolicyViolations []json.RawMessage `json:"policy_violations"`
+	FailToPass       map[string]string `json:"FAIL_TO_PASS"`
+	PassToPass       map[string]string `json:"PASS_TO_PASS"`
+	Log              []string          `json:"log"`
 }
 
 // testRow is one deciding test of a patch verdict.
@@ -110,6 +113,10 @@ func patchViewOf(results []eval.Result) *patchView {
 	switch {
 	case v.Resolved:
 		view.Verdict = "resolved"
+	case v.Tampered:
+		view.Verdict = "tampered"
+	case len(v.PolicyViolations) > 0:
+		view.Verdict = "refused by policy"
 	case !v.Applied:
 		view.Verdict = "not applied"
 	}
