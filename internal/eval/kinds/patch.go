@@ -139,6 +139,8 @@ func (e *PatchEvaluator) Evaluate(ctx context.Context, _ int) (eval.Result, erro
 		prediction = "resolved"
 	case v.Tampered:
 		prediction = "tampered"
+	case len(v.PolicyViolations) > 0:
+		prediction = "refused by policy"
 	case !v.Applied:
 		prediction = "does not apply"
 	}
