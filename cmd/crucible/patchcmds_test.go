@@ -15,9 +15,15 @@ import (
 	"crucible/internal/sandbox"
 )
 
-// calcRepo builds a real git repository whose second commit fixes Add and
-// adds its test (the shape `patch mine` looks for).
-func calcRepo(t *testing.T) string {
+// commit is one commit of a test repository: its message and the files it
+// writes.
+type commit struct {
+	msg   string
+	files map[string]string
+}
+
+// gitRepo builds a real git repository from commits, in order.
+func gitRepo(t *testing.T, commits ...commit) string {
 	t.Helper()
 	dir := t.TempDir()
 	git := func(args ...string) {
@@ -27,28 +33,33 @@ func calcRepo(t *testing.T) string {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 	}
-	write := func(files map[string]string) {
-		for name, body := range files {
+	git("init", "-q")
+	for _, c := range commits {
+		for name, body := range c.files {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
+		git("add", "-A")
+		git("commit", "-qm", c.msg)
 	}
-	git("init", "-q")
-	write(map[string]string{
-		"go.mod":       "module calc\n\ngo 1.22\n",
-		"calc.go":      "package calc\n\n// Add adds.\nfunc Add(a, b int) int {\n\treturn a - b\n}\n\n// Sub subtracts.\nfunc Sub(a, b int) int { return a - b }\n",
-		"calc_test.go": "package calc\n\nimport \"testing\"\n\nfunc TestSub(t *testing.T) {\n\tif Sub(3, 1) != 2 {\n\t\tt.Fatal(\"sub\")\n\t}\n}\n",
-	})
-	git("add", "-A")
-	git("commit", "-qm", "initial")
-	write(map[string]string{
-		"calc.go":      "package calc\n\n// Add adds.\nfunc Add(a, b int) int {\n\treturn a + b\n}\n\n// Sub subtracts.\nfunc Sub(a, b int) int { return a - b }\n",
-		"calc_test.go": "package calc\n\nimport \"testing\"\n\nfunc TestSub(t *testing.T) {\n\tif Sub(3, 1) != 2 {\n\t\tt.Fatal(\"sub\")\n\t}\n}\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal(\"add\")\n\t}\n}\n",
-	})
-	git("add", "-A")
-	git("commit", "-qm", "fix Add")
 	return dir
+}
+
+// calcRepo builds a real git repository whose second commit fixes Add and
+// adds its test (the shape `patch mine` looks for).
+func calcRepo(t *testing.T) string {
+	t.Helper()
+	return gitRepo(t,
+		commit{"initial", map[string]string{
+			"go.mod":       "module calc\n\ngo 1.22\n",
+			"calc.go":      "package calc\n\n// Add adds.\nfunc Add(a, b int) int {\n\treturn a - b\n}\n\n// Sub subtracts.\nfunc Sub(a, b int) int { return a - b }\n",
+			"calc_test.go": "package calc\n\nimport \"testing\"\n\nfunc TestSub(t *testing.T) {\n\tif Sub(3, 1) != 2 {\n\t\tt.Fatal(\"sub\")\n\t}\n}\n",
+		}},
+		commit{"fix Add", map[string]string{
+			"calc.go":      "package calc\n\n// Add adds.\nfunc Add(a, b int) int {\n\treturn a + b\n}\n\n// Sub subtracts.\nfunc Sub(a, b int) int { return a - b }\n",
+			"calc_test.go": "package calc\n\nimport \"testing\"\n\nfunc TestSub(t *testing.T) {\n\tif Sub(3, 1) != 2 {\n\t\tt.Fatal(\"sub\")\n\t}\n}\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal(\"add\")\n\t}\n}\n",
+		}})
 }
 
 func TestCodeFixCompetitionEndToEnd(t *testing.T) {

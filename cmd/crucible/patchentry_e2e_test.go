@@ -20,36 +20,18 @@ import (
 // one bug with its test: two tasks.
 func twoBugRepo(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) {
-		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	commit := func(msg string, files map[string]string) {
-		for name, body := range files {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		git("add", "-A")
-		git("commit", "-qm", msg)
-	}
 	test := func(bodies ...string) string {
 		return "package calc\n\nimport \"testing\"\n\nfunc TestSub(t *testing.T) {\n\tif Sub(3, 1) != 2 {\n\t\tt.Fatal(\"sub\")\n\t}\n}\n" + strings.Join(bodies, "")
 	}
 	addTest := "\nfunc TestAdd(t *testing.T) {\n\tif got := Add(1, 2); got != 3 {\n\t\tt.Fatalf(\"Add(1, 2) = %d, want 3\", got)\n\t}\n}\n"
 	mulTest := "\nfunc TestMul(t *testing.T) {\n\tif got := Mul(2, 5); got != 10 {\n\t\tt.Fatalf(\"Mul(2, 5) = %d, want 10\", got)\n\t}\n}\n"
-	git("init", "-q")
-	commit("initial", map[string]string{"go.mod": "module calc\n\ngo 1.22\n", "calc_test.go": test(),
-		"calc.go": "package calc\n\nfunc Add(a, b int) int { return a - b }\n\nfunc Mul(a, b int) int { return a + b }\n\nfunc Sub(a, b int) int { return a - b }\n"})
-	commit("use + in Add", map[string]string{"calc_test.go": test(addTest),
-		"calc.go": "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Mul(a, b int) int { return a + b }\n\nfunc Sub(a, b int) int { return a - b }\n"})
-	commit("use * in Mul", map[string]string{"calc_test.go": test(addTest, mulTest),
-		"calc.go": "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Mul(a, b int) int { return a * b }\n\nfunc Sub(a, b int) int { return a - b }\n"})
-	return dir
+	return gitRepo(t,
+		commit{"initial", map[string]string{"go.mod": "module calc\n\ngo 1.22\n", "calc_test.go": test(),
+			"calc.go": "package calc\n\nfunc Add(a, b int) int { return a - b }\n\nfunc Mul(a, b int) int { return a + b }\n\nfunc Sub(a, b int) int { return a - b }\n"}},
+		commit{"use + in Add", map[string]string{"calc_test.go": test(addTest),
+			"calc.go": "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Mul(a, b int) int { return a + b }\n\nfunc Sub(a, b int) int { return a - b }\n"}},
+		commit{"use * in Mul", map[string]string{"calc_test.go": test(addTest, mulTest),
+			"calc.go": "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Mul(a, b int) int { return a * b }\n\nfunc Sub(a, b int) int { return a - b }\n"}})
 }
 
 // A competitor enters a code-fix competition the way the README tells
