@@ -127,9 +127,9 @@ func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Rec
 		if err != nil {
 			return rec, err
 		}
-		responses := make([]string, len(results))
-		for i, r := range results {
-			responses[i] = r.Response
+		responses := make(map[int]string, len(results))
+		for _, r := range results {
+			responses[r.Index] = r.Response
 		}
 		rec.Names[sub.ID], rec.Scores[sub.ID] = sub.Name, sub.Card.Score
 		outs = append(outs, incentive.Output{ID: sub.ID, Digest: sub.Digest, CommittedAt: sub.CommittedAt, Responses: responses})

@@ -1,6 +1,7 @@
 package incentive
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -10,24 +11,46 @@ type Output struct {
 	ID          string
 	Digest      string
 	CommittedAt time.Time
-	// Responses are the submission's answers in item order.
-	Responses []string
+	// Responses are the submission's raw answers by item index, for the
+	// items it was evaluated on.
+	Responses map[int]string
 }
 
-// Copies finds submissions that copy an earlier one: the same commit digest,
-// or the same answer on every item. It maps each copy's id to the id of the
-// earliest submission it copies. A copy earns nothing: time priority goes to
-// whoever committed first.
-func Copies(outs []Output) map[string]string {
+// CopyRule says how closely a later submission's raw answers must match an
+// earlier one's to be a copy of it.
+type CopyRule struct {
+	// MinItems is the fewest items both must have answered: fewer shared
+	// items are too little evidence to call a copy.
+	MinItems int
+	// Agreement is the fraction of the shared items whose raw answers must be
+	// identical (1: every one).
+	Agreement float64
+}
+
+// Exact is the rule of Copies: the same raw answer on every shared item.
+var Exact = CopyRule{MinItems: 1, Agreement: 1}
+
+// Copies finds copies under the Exact rule (see CopiesBy).
+func Copies(outs []Output) map[string]string { return CopiesBy(outs, Exact) }
+
+// CopiesBy finds submissions that copy an earlier one: the same commit
+// digest, or raw answers that match under rule. It maps each copy's id to
+// the id of the earliest submission it copies. A copy earns nothing: time
+// priority goes to whoever committed first (ties by id). Raw answers, not
+// extracted letters, are compared: two strong models may agree on every
+// letter without one copying the other.
+func CopiesBy(outs []Output, rule CopyRule) map[string]string {
 	sorted := slices.Clone(outs)
-	slices.SortStableFunc(sorted, func(a, b Output) int { return a.CommittedAt.Compare(b.CommittedAt) })
+	slices.SortStableFunc(sorted, func(a, b Output) int {
+		return cmp.Or(a.CommittedAt.Compare(b.CommittedAt), cmp.Compare(a.ID, b.ID))
+	})
 	copies := map[string]string{}
 	for i, later := range sorted {
 		for _, earlier := range sorted[:i] {
 			if _, isCopy := copies[earlier.ID]; isCopy {
 				continue // point at originals only
 			}
-			if later.Digest != "" && later.Digest == earlier.Digest || sameAnswers(later.Responses, earlier.Responses) {
+			if later.Digest != "" && later.Digest == earlier.Digest || rule.match(later.Responses, earlier.Responses) {
 				copies[later.ID] = earlier.ID
 				break
 			}
@@ -36,6 +59,16 @@ func Copies(outs []Output) map[string]string {
 	return copies
 }
 
-func sameAnswers(a, b []string) bool {
-	return len(a) > 0 && slices.Equal(a, b)
+// match reports whether a and b agree under the rule on the items both answered.
+func (r CopyRule) match(a, b map[int]string) bool {
+	shared, same := 0, 0
+	for i, x := range a {
+		if y, ok := b[i]; ok {
+			shared++
+			if x == y {
+				same++
+			}
+		}
+	}
+	return shared > 0 && shared >= r.MinItems && float64(same) >= r.Agreement*float64(shared)
 }
