@@ -49,6 +49,9 @@ type Row struct {
 	// count and Correct the tasks resolved.
 	Submitter    string   `json:"submitter,omitempty"`
 	ResolvedRate *float64 `json:"resolved_rate,omitempty"`
+	// CopyOf is set on a pool entrant whose raw responses copy an earlier
+	// entrant's: the id of that entrant. A copy ranks but earns nothing.
+	CopyOf string `json:"copy_of,omitempty"`
 }
 
 // Entry is a scored entrant to rank.

@@ -59,6 +59,9 @@ type Payout struct {
 	Score        float64 `json:"score"`
 	Items        int     `json:"private_items"`
 	Units        int64   `json:"units"`
+	// CopyOf is the earlier entrant this one copies (see Row.CopyOf); a
+	// copy is paid 0 and its share goes to the others by the rule.
+	CopyOf string `json:"copy_of,omitempty"`
 }
 
 // Snapshot is a public leaderboard as published at a moment.

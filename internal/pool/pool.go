@@ -74,6 +74,10 @@ type Config struct {
 	// nothing behind it, before escrowing it: for the demo only. Otherwise a
 	// pool is funded from its funder's account, which an operator credits.
 	ExternalFunding bool
+	// MaxEntriesPerKey is how many active entries one key may have in one
+	// pool (default DefaultMaxEntriesPerKey), so a key cannot flood a
+	// pool's budget with entrants.
+	MaxEntriesPerKey int
 }
 
 // Service runs pools.
@@ -91,6 +95,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.ItemConcurrency <= 0 {
 		cfg.ItemConcurrency = 8
+	}
+	if cfg.MaxEntriesPerKey <= 0 {
+		cfg.MaxEntriesPerKey = DefaultMaxEntriesPerKey
 	}
 	return &Service{cfg: cfg}
 }
@@ -233,7 +240,8 @@ type JoinRequest struct {
 }
 
 // Join enters a model into an open pool. Its items are evaluated by ticks,
-// within the pool's budget, not all at once.
+// within the pool's budget, not all at once. A model already entered, or a
+// key at its entry limit, is refused (see checkEntry).
 func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRequest) (competition.Submission, error) {
 	p, err := s.cfg.DB.GetPool(ctx, poolID)
 	if err != nil {
@@ -258,8 +266,12 @@ func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRe
 		return competition.Submission{}, err
 	}
 	spec := competition.ModelSpec{BaseURL: base, Model: strings.TrimSpace(req.Model)}
+	digest := competition.ModelDigest(spec)
+	if err := s.checkEntry(ctx, poolID, submitter, digest); err != nil {
+		return competition.Submission{}, err
+	}
 	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: poolID, Name: req.Name, Submitter: submitter, Model: spec,
-		Digest: competition.ModelDigest(spec), CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
+		Digest: digest, CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
 	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error { return s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey) })
 	return sub, err
 }
@@ -401,7 +413,8 @@ func (s *Service) evaluateEntrant(ctx context.Context, c competition.Competition
 }
 
 // board ranks the entrants on one side of the split (private or public)
-// over the items evaluated so far.
+// over the items evaluated so far, marking each copy (by its raw responses
+// on that side's items) with the entrant it copies.
 func (s *Service) board(ctx context.Context, p competition.Pool, private bool) ([]competition.Row, map[string]competition.Submission, error) {
 	c, err := s.cfg.DB.GetCompetition(ctx, p.CompetitionID)
 	if err != nil {
@@ -437,7 +450,19 @@ func (s *Service) board(ctx context.Context, p competition.Pool, private bool) (
 			entries = append(entries, competition.Entry{SubmissionID: sub.ID, Name: sub.Name, CommittedAt: sub.CommittedAt, Card: competition.NewCard(side, correct)})
 		}
 	}
-	return competition.Rank(entries), byID, nil
+	side := make([]bool, c.Items)
+	for i := range side {
+		side[i] = split.Private[i] == private
+	}
+	copies, err := s.copies(ctx, subs, side)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := competition.Rank(entries)
+	for i := range rows {
+		rows[i].CopyOf = copies[rows[i].SubmissionID]
+	}
+	return rows, byID, nil
 }
 
 func (s *Service) snapshotIfDue(ctx context.Context, p competition.Pool, now time.Time) error {

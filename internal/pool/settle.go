@@ -43,7 +43,10 @@ func (s *Service) Settle(ctx context.Context, poolID, by string, force bool) (co
 }
 
 // settle ranks the entrants on the private items, applies the allocation
-// rule and pays out of escrow — exactly once. The payouts, the refund of
+// rule and pays out of escrow — exactly once. A copy (Row.CopyOf) keeps its
+// rank but is left out of the allocation, as a failed entrant is: it is
+// paid 0 and the rule shares the pool among the others, so the original
+// earns what it would have alone. The payouts, the refund of
 // what the rule leaves unassigned and the pool's closing commit in one
 // transaction, so a crash leaves all of them or none; a racing second call
 // returns the first result.
@@ -60,7 +63,8 @@ func (s *Service) settle(ctx context.Context, p competition.Pool, now time.Time,
 	var entrants []ledger.Entrant
 	for id, sub := range subs {
 		r := scored[id]
-		entrants = append(entrants, ledger.Entrant{Name: id, Score: r.Score, Failed: sub.State == competition.StateFailed, CommittedAt: sub.CommittedAt})
+		entrants = append(entrants, ledger.Entrant{Name: id, Score: r.Score, Failed: sub.State == competition.StateFailed || r.CopyOf != "",
+			CommittedAt: sub.CommittedAt})
 	}
 	rule, err := ledger.ParseRule(p.Rule)
 	if err != nil {
@@ -74,7 +78,7 @@ func (s *Service) settle(ctx context.Context, p competition.Pool, now time.Time,
 	for _, e := range rankedEntrants(entrants, scored) {
 		sub := subs[e.Name]
 		result.Payouts = append(result.Payouts, competition.Payout{SubmissionID: sub.ID, Name: sub.Name,
-			Account: ledger.ParticipantAccount(sub.Submitter), Score: e.Score, Items: scored[sub.ID].Items, Units: alloc.Payouts[sub.ID]})
+			Account: ledger.ParticipantAccount(sub.Submitter), Score: e.Score, Items: scored[sub.ID].Items, Units: alloc.Payouts[sub.ID], CopyOf: scored[sub.ID].CopyOf})
 	}
 	db, escrow := s.cfg.DB, ledger.EscrowAccount(poolID)
 	var claimed bool

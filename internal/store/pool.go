@@ -151,3 +151,23 @@ func (db *DB) ItemScoresByIndex(ctx context.Context, submissionID string) (map[i
 	}
 	return out, rows.Err()
 }
+
+// ItemResponses returns a submission's raw responses by item index, for
+// copy detection.
+func (db *DB) ItemResponses(ctx context.Context, submissionID string) (map[int]string, error) {
+	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT idx, response FROM item_results WHERE submission_id = ?`), submissionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]string{}
+	for rows.Next() {
+		var i int
+		var r string
+		if err := rows.Scan(&i, &r); err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, rows.Err()
+}
