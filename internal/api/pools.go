@@ -121,6 +121,9 @@ func (s *Server) joinPool(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sub, err := s.cfg.Pools.Join(r.Context(), r.PathValue("id"), signer(r.Context()), req)
+	if errors.Is(err, pool.ErrDuplicateEntry) || errors.Is(err, pool.ErrEntryLimit) {
+		return &httpError{http.StatusConflict, err.Error()}
+	}
 	if err != nil {
 		return badRequestUnlessMissing(err)
 	}

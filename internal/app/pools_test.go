@@ -124,9 +124,12 @@ func TestAPoolIsEnteredOnlyByJoiningWhileOpen(t *testing.T) {
 			model := api.CreateSubmissionRequest{BaseURL: "http://127.0.0.1:9/v1", Model: "m"}
 			_, err = h.stranger.Submit(ctx, p.CompetitionID, model)
 			wantRefusal(t, "a generic submission to an open pool", err, http.StatusConflict, "POST /api/v1/pools/"+p.CompetitionID+"/entries")
-			if _, err := h.stranger.JoinPool(ctx, p.CompetitionID, pool.JoinRequest{BaseURL: model.BaseURL, Model: "m"}); err != nil {
+			first, err := h.stranger.JoinPool(ctx, p.CompetitionID, pool.JoinRequest{BaseURL: model.BaseURL, Model: "m"})
+			if err != nil {
 				t.Fatalf("joining an open pool: %v", err)
 			}
+			_, err = h.funder.JoinPool(ctx, p.CompetitionID, pool.JoinRequest{BaseURL: model.BaseURL, Model: "m"})
+			wantRefusal(t, "the same model joined again from another key", err, http.StatusConflict, "copy of "+first.ID)
 			h.clock.Advance(2*time.Minute + time.Second)
 			_, err = h.stranger.Submit(ctx, p.CompetitionID, model)
 			wantRefusal(t, "a generic submission to an ended pool", err, http.StatusConflict, "funded pool")

@@ -1,0 +1,66 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/app"
+	"crucible/internal/clock"
+	"crucible/internal/eval/mcq"
+	"crucible/internal/modelserver"
+	"crucible/internal/pool"
+)
+
+// TestAPoolPageMarksCopies: a copy of the oracle served from another base
+// URL is marked "copy of <original>" on the public board and in the payouts.
+func TestAPoolPageMarksCopies(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t)
+	ds, err := mcq.Parse(strings.NewReader(string(app.SampleDataset)), "siqa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func() string {
+		h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	clk := clock.NewFake(poolStart.Add(-time.Hour))
+	svc := pool.New(pool.Config{DB: db, Planner: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Operators: []string{"ed25519:operator"}, ExternalFunding: true})
+	p, err := svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: "copies", Dataset: string(app.SampleDataset), Fund: 100,
+		Asset: "USDC", Allocation: "proportional", Start: poolStart, End: poolStart.Add(time.Hour), BudgetPerHour: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	original, err := svc.Join(ctx, p.CompetitionID, "ed25519:alice", pool.JoinRequest{BaseURL: serve(), Model: "baseline-oracle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	if _, err := svc.Join(ctx, p.CompetitionID, "ed25519:mallory", pool.JoinRequest{BaseURL: serve(), Model: "baseline-oracle"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{poolStart.Add(time.Minute), poolStart.Add(time.Hour)} {
+		clk.Set(at)
+		if err := svc.Tick(ctx, p.CompetitionID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &poolFixture{db: db, clock: clk}
+	_, body := get(t, f.server(t).URL+"/c/"+p.CompetitionID)
+	board := `<span class="copy-mark">copy</span> of ` + original.ID
+	final := `<span class="copy-mark">copy</span> of <a href="/s/` + original.ID + `">`
+	if !strings.Contains(body, board) || !strings.Contains(body, final) || !strings.Contains(body, `payout">100<`) || !strings.Contains(body, `payout">0<`) {
+		t.Fatalf("the pool page does not mark the copy on the board (%q) and in the payouts (%q), paid 0 beside the original's 100:\n%s", board, final, body)
+	}
+}
