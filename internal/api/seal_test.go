@@ -98,10 +98,11 @@ func number(what, s string) needle {
 
 func text(what, s string) needle { return needle{what, regexp.MustCompile(regexp.QuoteMeta(s))} }
 
-// printed are the ways the API (JSON) and the web UI (score, frac) print a
-// score.
+// printed are the ways the API (JSON), the web UI (score, frac) and the CLI
+// (crucible status and pool status, which print what the API returns) print
+// a score.
 func printed(v float64) []string {
-	return []string{fmt.Sprint(v), fmt.Sprintf("%.3f", v), fmt.Sprintf("%.1f%%", 100*v)}
+	return []string{fmt.Sprint(v), fmt.Sprintf("%.3f", v), fmt.Sprintf("%.1f%%", 100*v), fmt.Sprintf("%.4f", v)}
 }
 
 // TestNothingPrivateLeaksFromAnOpenPool replays the subtraction attack: a
@@ -202,6 +203,9 @@ func (h *sealHub) privateNeedles(t *testing.T, id string, subs []competition.Sub
 	snap, err := db.SnapshotAt(ctx, id, h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range printed(p.PrivateFraction) { // the pool page prints it
+		public[s] = true
 	}
 	for _, r := range snap.Rows {
 		for _, v := range []float64{r.Score, r.CILow, r.CIHigh} {
