@@ -146,6 +146,7 @@ func TestNothingPrivateLeaksFromAnOpenPool(t *testing.T) {
 
 			leaks, private := h.privateNeedles(t, id, subs)
 			bodies := h.walk(t, id, subs)
+			t.Logf("searched %d responses for %d private-derived values", len(bodies), len(leaks))
 			for _, b := range bodies {
 				for _, n := range leaks {
 					if loc := n.re.FindStringIndex(b.body); loc != nil {
