@@ -30,6 +30,7 @@ import (
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
 	"crucible/internal/pool"
+	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/validator"
 )
@@ -70,7 +71,10 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	cfg      Config
+	cfg Config
+	// pub is the store as the public sees it: every GET reads submissions,
+	// results and items through it (see internal/seal).
+	pub      seal.Public
 	verifier *identity.Verifier
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
@@ -125,6 +129,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg:      cfg,
+		pub:      seal.Public{DB: cfg.DB},
 		verifier: &identity.Verifier{Audience: cfg.HubID, Clock: cfg.Clock, Nonces: cfg.DB},
 		mux:      http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -14,7 +14,6 @@ import (
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
-	"crucible/internal/pool"
 	"crucible/internal/store"
 )
 
@@ -62,7 +61,8 @@ type CreateSubmissionRequest struct {
 
 // ResultsPage is the body of GET /api/v1/submissions/{id}/results.
 type ResultsPage struct {
-	Offset  int           `json:"offset"`
+	Offset int `json:"offset"`
+	// Total counts the results the public may see (see internal/seal).
 	Total   int           `json:"total"`
 	Results []eval.Result `json:"results"`
 }
@@ -133,18 +133,9 @@ func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.DB.GetCompetition(r.Context(), id); err != nil {
 		return err
 	}
-	list, err := s.cfg.DB.ListSubmissions(r.Context(), id)
+	list, err := s.pub.ListSubmissions(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, id)
-	if err != nil {
-		return err
-	}
-	for i := range list {
-		if sealed != nil {
-			list[i].Card = nil
-		}
 	}
 	return writeJSON(w, http.StatusOK, list)
 }
@@ -224,14 +215,14 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, id)
+	pol, err := s.pub.Policy(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	if sealed != nil {
+	if pol.Sealed() {
 		return &httpError{http.StatusConflict, fmt.Sprintf("%s is a funded pool that has not settled: its public leaderboard is GET /api/v1/pools/%s/leaderboard", id, id)}
 	}
-	subs, err := s.cfg.DB.ListSubmissions(r.Context(), id)
+	subs, err := s.pub.ListSubmissions(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -239,22 +230,15 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) error {
-	sub, err := s.cfg.DB.GetSubmission(r.Context(), r.PathValue("id"))
+	sub, err := s.pub.GetSubmission(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
-	}
-	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, sub.CompetitionID)
-	if err != nil {
-		return err
-	}
-	if sealed != nil {
-		sub.Card = nil // a score over all items includes the private ones
 	}
 	return writeJSON(w, http.StatusOK, sub)
 }
 
 func (s *Server) listResults(w http.ResponseWriter, r *http.Request) error {
-	sub, err := s.cfg.DB.GetSubmission(r.Context(), r.PathValue("id"))
+	sub, err := s.pub.GetSubmission(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -269,20 +253,15 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) error {
 	if limit < 1 {
 		return badRequest("limit must be 1..1000")
 	}
-	results, err := s.cfg.DB.Results(r.Context(), sub.ID, offset, limit)
+	results, err := s.pub.Results(r.Context(), sub.ID, offset, limit)
 	if err != nil {
 		return err
 	}
-	sealed, err := pool.Sealed(r.Context(), s.cfg.DB, sub.CompetitionID)
+	total, err := s.pub.VisibleResults(r.Context(), sub)
 	if err != nil {
 		return err
 	}
-	for i, res := range results {
-		if sealed != nil && sealed[res.Index] {
-			results[i] = pool.Redact(res)
-		}
-	}
-	return writeJSON(w, http.StatusOK, ResultsPage{Offset: offset, Total: sub.ItemsDone, Results: results})
+	return writeJSON(w, http.StatusOK, ResultsPage{Offset: offset, Total: total, Results: results})
 }
 
 // maxOffset bounds offsets in query strings (far beyond any item count).

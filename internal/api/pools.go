@@ -96,7 +96,7 @@ func (s *Server) getPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	subs, err := s.cfg.DB.ListSubmissions(ctx, p.CompetitionID)
+	subs, err := s.pub.ListSubmissions(ctx, p.CompetitionID) // sealed: no entrant's card while the pool is open
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
-	"crucible/internal/pool"
 )
 
 // competitionTasks returns the public view of a code-fix competition's
@@ -22,19 +21,12 @@ func (s *Server) competitionTasks(ctx context.Context, id string) ([]patch.Task,
 	if c.Kind != competition.KindPatch {
 		return nil, c, badRequest("%s is a %s competition; only code-fix (patch) competitions have tasks", c.ID, c.Kind)
 	}
-	items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
-	if err != nil {
-		return nil, c, err
-	}
-	sealed, err := pool.Sealed(ctx, s.cfg.DB, c.ID)
+	items, err := s.pub.CompetitionItems(ctx, c.ID) // without an open pool's private tasks
 	if err != nil {
 		return nil, c, err
 	}
 	var tasks []patch.Task
-	for i, raw := range items {
-		if i < len(sealed) && sealed[i] {
-			continue
-		}
+	for _, raw := range items {
 		var t patch.Task
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return nil, c, err

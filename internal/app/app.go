@@ -28,6 +28,7 @@ import (
 	"crucible/internal/jobs"
 	"crucible/internal/labeling"
 	"crucible/internal/pool"
+	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/validator"
 	"crucible/internal/web"
@@ -253,7 +254,7 @@ func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool)
 	services.DB, services.Queue, services.Pools, services.Epochs = a.DB, a.Queue, a.Pools, a.Epochs
 	services.Clock, services.Registry, services.Logger, services.HubID, services.Quotas = a.cfg.Clock, a.Registry, a.cfg.Logger, hubID, quotas
 	a.API = api.New(services)
-	ui, err := web.New(web.Config{Store: a.DB, Clock: a.cfg.Clock, Logger: a.cfg.Logger})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger})
 	if err != nil {
 		return err
 	}

@@ -487,28 +487,3 @@ func (s *Service) Leaderboard(ctx context.Context, poolID string, t time.Time) (
 	}
 	return s.cfg.DB.SnapshotAt(ctx, poolID, t)
 }
-
-// Sealed reports which items of a competition must stay hidden: for a pool
-// that has not settled, its private items (their per-item results, and any
-// score over all items, would reveal the final ranking). It returns nil for
-// anything else.
-func Sealed(ctx context.Context, db *store.DB, competitionID string) ([]bool, error) {
-	p, err := db.GetPool(ctx, competitionID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && p.State != competition.PoolOpen {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	c, err := db.GetCompetition(ctx, competitionID)
-	if err != nil {
-		return nil, err
-	}
-	return NewSplit(c.Items, p.PrivateFraction, p.Seed).Private, nil
-}
-
-// Redact hides a sealed item's result, keeping only its index and timing.
-func Redact(r eval.Result) eval.Result {
-	return eval.Result{Index: r.Index, Started: r.Started, Ended: r.Ended, LatencyMS: r.LatencyMS,
-		Detail: json.RawMessage(`{"sealed":"a private item of a pool that has not settled"}`)}
-}

@@ -20,6 +20,7 @@ import (
 	"crucible/internal/ledger"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
+	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 )
@@ -299,9 +300,13 @@ func TestConcurrentSettlesPayOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sealed, err := pool.Sealed(ctx, f.db, p.CompetitionID)
-			if err != nil || len(sealed) != 300 || countTrue(sealed) != 150 {
-				t.Fatalf("an open pool seals %d of %d items (%v), want its 150 private ones", countTrue(sealed), len(sealed), err)
+			pol, err := seal.Public{DB: f.db}.Policy(ctx, p.CompetitionID)
+			sealed := make([]bool, 301)
+			for i := range sealed {
+				sealed[i] = pol.Private(i)
+			}
+			if err != nil || countTrue(sealed) != 150 || sealed[300] {
+				t.Fatalf("an open pool seals %d of its 300 items (%v), want its 150 private ones", countTrue(sealed), err)
 			}
 			f.clock.Set(start.Add(2 * time.Hour))
 			results := make(chan competition.Settlement, 20)
@@ -325,7 +330,7 @@ func TestConcurrentSettlesPayOnce(t *testing.T) {
 					t.Fatalf("two different settlements: %+v and %+v", first, s)
 				}
 			}
-			if sealed, _ := pool.Sealed(ctx, f.db, p.CompetitionID); sealed != nil {
+			if pol, _ := (seal.Public{DB: f.db}).Policy(ctx, p.CompetitionID); pol.Sealed() {
 				t.Fatal("a settled pool still seals its private items")
 			}
 			// Nobody entered, so everything is refunded — once.

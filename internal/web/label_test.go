@@ -17,6 +17,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/labeling"
+	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/web"
 )
@@ -71,7 +72,7 @@ func newLabelFixture(t *testing.T) labelFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := web.New(web.Config{Store: db})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: db}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ import (
 	"crucible/internal/eval"
 )
 
-// TaskStore gives the UI a competition's stored items (*store.DB does);
+// TaskStore gives the UI the items of a competition the public may see
+// (seal.Public does: an open pool's private tasks are left out);
 // without it a patch competition has no tasks page.
 type TaskStore interface {
 	CompetitionItems(ctx context.Context, competitionID string) ([]json.RawMessage, error)
@@ -54,12 +55,8 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sealed := s.sealed(ctx, c)
 	data := tasksPage{Page: Page{Title: c.Title + " · tasks", APIPath: "/api/v1/competitions/" + c.ID + "/tasks"}, Competition: c}
-	for i, raw := range items {
-		if i < len(sealed) && sealed[i] {
-			continue
-		}
+	for _, raw := range items { // the store left out an open pool's private tasks
 		var t publicTask
 		if err := json.Unmarshal(raw, &t); err != nil {
 			return err

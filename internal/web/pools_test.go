@@ -26,6 +26,7 @@ import (
 	"crucible/internal/inference"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
+	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/validator"
 	"crucible/internal/web"
@@ -234,7 +235,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 // server serves the fixture's UI on its fake clock.
 func (f *poolFixture) server(t *testing.T) *httptest.Server {
 	t.Helper()
-	ui, err := web.New(web.Config{Store: f.db, Clock: f.clock})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: f.db}, Clock: f.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,6 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/pool"
 	"crucible/internal/store"
 )
 
@@ -42,14 +41,18 @@ var staticFiles embed.FS
 // ResultsPerPage is the number of item results on one page of a submission.
 const ResultsPerPage = 20
 
-// Store is what the UI reads. *store.DB implements it; a missing row is an
-// error wrapping store.ErrNotFound.
+// Store is what the UI reads: seal.Public implements it, so every page
+// shows sealed data (no card of an open pool's entrant, no result of a
+// private item) and cannot be handed the raw store by mistake (*store.DB
+// lacks VisibleResults). A missing row is an error wrapping store.ErrNotFound.
 type Store interface {
 	ListCompetitions(ctx context.Context) ([]competition.Competition, error)
 	GetCompetition(ctx context.Context, id string) (competition.Competition, error)
 	ListSubmissions(ctx context.Context, competitionID string) ([]competition.Submission, error)
 	GetSubmission(ctx context.Context, id string) (competition.Submission, error)
 	Results(ctx context.Context, submissionID string, offset, limit int) ([]eval.Result, error)
+	// VisibleResults counts the results of sub that Results pages over.
+	VisibleResults(ctx context.Context, sub competition.Submission) (int, error)
 }
 
 // Config configures the web UI.
@@ -248,18 +251,14 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 		}
 		pageNum = n
 	}
-	pager := newPager(pageNum, sub.ItemsDone, ResultsPerPage)
-	results, err := s.cfg.Store.Results(ctx, sub.ID, (pager.Page-1)*ResultsPerPage, ResultsPerPage)
+	visible, err := s.cfg.Store.VisibleResults(ctx, sub)
 	if err != nil {
 		return err
 	}
-	if sealed := s.sealed(ctx, c); sealed != nil {
-		sub.Card = nil
-		for i, res := range results {
-			if sealed[res.Index] {
-				results[i] = pool.Redact(res)
-			}
-		}
+	pager := newPager(pageNum, visible, ResultsPerPage)
+	results, err := s.cfg.Store.Results(ctx, sub.ID, (pager.Page-1)*ResultsPerPage, ResultsPerPage)
+	if err != nil {
+		return err
 	}
 	data := submissionPage{
 		Page:        Page{Title: sub.Name, APIPath: "/api/v1/submissions/" + sub.ID},
@@ -276,20 +275,6 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// sealed returns the private-item mask of a pool that has not settled (its
-// private results and any all-items score stay hidden), or nil.
-func (s *Server) sealed(ctx context.Context, c competition.Competition) []bool {
-	ps, ok := s.cfg.Store.(PoolStore)
-	if !ok {
-		return nil
-	}
-	p, err := ps.GetPool(ctx, c.ID)
-	if err != nil || p.State != competition.PoolOpen {
-		return nil
-	}
-	return pool.NewSplit(c.Items, p.PrivateFraction, p.Seed).Private
-}
-
 // progress serves the live part of a submission page; htmx swaps it in
 // place every PollInterval until the submission is final.
 func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
@@ -298,9 +283,6 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if c, err := s.cfg.Store.GetCompetition(r.Context(), sub.CompetitionID); err == nil && s.sealed(r.Context(), c) != nil {
-		sub.Card = nil
-	}
 	view := s.progressOf(sub)
 	view.JustFinished = sub.State.Final()
 	s.renderTemplate(w, http.StatusOK, "submission", "progress", view)

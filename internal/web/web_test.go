@@ -15,6 +15,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/web"
 )
@@ -119,7 +120,7 @@ func newFixture(t *testing.T) fixture {
 
 func newServer(t *testing.T, db *store.DB) *httptest.Server {
 	t.Helper()
-	ui, err := web.New(web.Config{Store: db})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: db}})
 	if err != nil {
 		t.Fatal(err)
 	}

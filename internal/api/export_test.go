@@ -1,0 +1,18 @@
+package api
+
+// RouteInfo is one API route as the route walk in seal_test.go sees it.
+type RouteInfo struct {
+	Method, Pattern string
+	Signed          bool
+}
+
+// AllRoutes lists every API route, from the same tables New serves.
+func AllRoutes() []RouteInfo {
+	var out []RouteInfo
+	for _, rts := range [][]route{routes, validatorRoutes, labelRoutes} {
+		for _, rt := range rts {
+			out = append(out, RouteInfo{rt.method, rt.pattern, rt.signed})
+		}
+	}
+	return out
+}
