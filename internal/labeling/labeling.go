@@ -202,7 +202,7 @@ func (s *Service) copyFor(ctx context.Context, obf *preference.Obfuscator, compe
 			return c, fmt.Errorf("copy of task %s for %s: %w", t.ID, e.Miner, err)
 		}
 		if e.Miner == miner {
-			return c, nil
+			return withShownID(c, obf), nil
 		}
 		miners = append(miners, e.Miner)
 		shown[shownKey(c)] = true
@@ -224,7 +224,7 @@ func (s *Service) copyFor(ctx context.Context, obf *preference.Obfuscator, compe
 		return c, err
 	}
 	// A concurrent request may have stored the miner's copy first: use it.
-	return s.Copy(ctx, competitionID, t.ID, miner)
+	return s.storedCopy(ctx, competitionID, t.ID, miner)
 }
 
 func shownKey(c preference.Copy) string {
@@ -236,8 +236,47 @@ func shownKey(c preference.Copy) string {
 	return b.String()
 }
 
-// Copy returns miner's stored copy of a task.
-func (s *Service) Copy(ctx context.Context, competitionID, taskID, miner string) (preference.Copy, error) {
+// Copy returns miner's stored copy of the task miner sees as shownID.
+func (s *Service) Copy(ctx context.Context, competitionID, shownID, miner string) (preference.Copy, error) {
+	taskID, err := s.resolve(ctx, competitionID, shownID, miner)
+	if err != nil {
+		return preference.Copy{}, err
+	}
+	return s.storedCopy(ctx, competitionID, taskID, miner)
+}
+
+// resolve returns the canonical id of the task miner sees as shownID;
+// store.ErrNotFound when no task of the competition has that id for miner.
+// Contributors only ever see shown ids, so that colluding miners cannot
+// line up their copies by id.
+func (s *Service) resolve(ctx context.Context, competitionID, shownID, miner string) (string, error) {
+	tasks, err := s.cfg.DB.PreferenceTasks(ctx, competitionID)
+	if err != nil {
+		return "", err
+	}
+	obf, err := s.obfuscator(ctx, competitionID)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range tasks {
+		if obf.ShownID(t.TaskID, miner) == shownID {
+			return t.TaskID, nil
+		}
+	}
+	return "", fmt.Errorf("task %s of competition %s for %s: %w", shownID, competitionID, miner, store.ErrNotFound)
+}
+
+// withShownID fills in the shown id of a copy stored before copies had
+// one, so that no copy is shown under its canonical id.
+func withShownID(c preference.Copy, obf *preference.Obfuscator) preference.Copy {
+	if c.ShownID == "" {
+		c.ShownID = obf.ShownID(c.TaskID, c.Miner)
+	}
+	return c
+}
+
+// storedCopy returns miner's stored copy of canonical task taskID.
+func (s *Service) storedCopy(ctx context.Context, competitionID, taskID, miner string) (preference.Copy, error) {
 	var c preference.Copy
 	st, err := s.cfg.DB.PreferenceCopy(ctx, competitionID, taskID, miner)
 	if err != nil {
@@ -327,36 +366,46 @@ func (s *Service) Next(ctx context.Context, k store.ContributorKey) (Assignment,
 	if err != nil {
 		return Assignment{}, err
 	}
-	return Assignment{CompetitionID: comp.ID, Title: comp.Title, View: c.View()}, nil
+	obf, err := s.obfuscator(ctx, comp.ID)
+	if err != nil {
+		return Assignment{}, err
+	}
+	return Assignment{CompetitionID: comp.ID, Title: comp.Title, View: withShownID(c, obf).View()}, nil
 }
 
-// Submit records a contributor's answer on its miner's copy: values[i] is
-// the rank (1 = best) or score of shown response i. It is stored in
-// canonical order. A rating at or after the deadline is a *LateError.
-func (s *Service) Submit(ctx context.Context, k store.ContributorKey, competitionID, taskID string, values []int) (store.PreferenceRating, error) {
-	return s.submit(ctx, k.ID, k.Miner, competitionID, taskID, func(c preference.Copy) ([]int, error) {
+// Submit records a contributor's answer on its miner's copy of the task it
+// sees as shownID: values[i] is the rank (1 = best) or score of shown
+// response i. It is stored in canonical order under the canonical task id;
+// the returned rating names the shown id. A rating at or after the
+// deadline is a *LateError.
+func (s *Service) Submit(ctx context.Context, k store.ContributorKey, competitionID, shownID string, values []int) (store.PreferenceRating, error) {
+	return s.submit(ctx, k.ID, k.Miner, competitionID, shownID, func(c preference.Copy) ([]int, error) {
 		return preference.Deobfuscate(c, values)
 	})
 }
 
 // SubmitOrder records a ranking given as shown response ids, best first
 // (what a miner's own client sends through the API).
-func (s *Service) SubmitOrder(ctx context.Context, contributor, miner, competitionID, taskID string, order []string) (store.PreferenceRating, error) {
-	return s.submit(ctx, contributor, miner, competitionID, taskID, func(c preference.Copy) ([]int, error) {
+func (s *Service) SubmitOrder(ctx context.Context, contributor, miner, competitionID, shownID string, order []string) (store.PreferenceRating, error) {
+	return s.submit(ctx, contributor, miner, competitionID, shownID, func(c preference.Copy) ([]int, error) {
 		return preference.DeobfuscateIDs(c, order)
 	})
 }
 
-func (s *Service) submit(ctx context.Context, contributor, miner, competitionID, taskID string, canonical func(preference.Copy) ([]int, error)) (store.PreferenceRating, error) {
+func (s *Service) submit(ctx context.Context, contributor, miner, competitionID, shownID string, canonical func(preference.Copy) ([]int, error)) (store.PreferenceRating, error) {
 	now := s.Now()
+	taskID, err := s.resolve(ctx, competitionID, shownID, miner)
+	if err != nil {
+		return store.PreferenceRating{}, err
+	}
 	t, err := s.cfg.DB.PreferenceTask(ctx, competitionID, taskID)
 	if err != nil {
 		return store.PreferenceRating{}, err
 	}
 	if !now.Before(t.Deadline) {
-		return store.PreferenceRating{}, &LateError{TaskID: taskID, Deadline: t.Deadline, At: now}
+		return store.PreferenceRating{}, &LateError{TaskID: shownID, Deadline: t.Deadline, At: now}
 	}
-	c, err := s.Copy(ctx, competitionID, taskID, miner)
+	c, err := s.storedCopy(ctx, competitionID, taskID, miner)
 	if err != nil {
 		return store.PreferenceRating{}, err
 	}
@@ -366,7 +415,12 @@ func (s *Service) submit(ctx context.Context, contributor, miner, competitionID,
 	}
 	r := store.PreferenceRating{CompetitionID: competitionID, TaskID: taskID, Miner: miner, Contributor: contributor,
 		Values: values, SubmittedAt: now}
-	return r, s.cfg.DB.InsertPreferenceRating(ctx, r)
+	if err := s.cfg.DB.InsertPreferenceRating(ctx, r); err != nil {
+		return r, err
+	}
+	// The contributor gets the rating under the id it knows.
+	r.TaskID = shownID
+	return r, nil
 }
 
 // EpochReport is a scored epoch of a preference competition.

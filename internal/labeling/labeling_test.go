@@ -87,6 +87,26 @@ func TestLabelingFlow(t *testing.T) {
 			}
 		}
 	})
+	t.Run("each miner sees its own task ids, never the canonical ones", func(t *testing.T) {
+		_, _, tasks, err := svc.Competition(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]string{}
+		for m, vs := range views {
+			for _, v := range vs {
+				for _, task := range tasks {
+					if v.TaskID == task.ID {
+						t.Fatalf("%s is shown the canonical task id %s", m, task.ID)
+					}
+				}
+				if other, dup := seen[v.TaskID]; dup {
+					t.Fatalf("%s and %s are both shown task id %s", m, other, v.TaskID)
+				}
+				seen[v.TaskID] = m
+			}
+		}
+	})
 	t.Run("stored tasks get the competition's deadline", func(t *testing.T) {
 		_, _, tasks, err := svc.Competition(ctx, c.ID)
 		if err != nil {
@@ -166,15 +186,15 @@ func TestLabelingFlow(t *testing.T) {
 		}
 	})
 	t.Run("a second rating of the same task is refused", func(t *testing.T) {
-		_, err := svc.Submit(ctx, keys["m1"], c.ID, "haiku", []int{1, 2, 3})
-		_, err2 := svc.Submit(ctx, keys["m1"], c.ID, "sum", []int{1, 2, 3})
+		_, err := svc.Submit(ctx, keys["m1"], c.ID, views["m1"][0].TaskID, []int{1, 2, 3})
+		_, err2 := svc.Submit(ctx, keys["m1"], c.ID, views["m1"][1].TaskID, []int{1, 2, 3})
 		if !errors.Is(err, store.ErrAlreadyRated) && !errors.Is(err2, store.ErrAlreadyRated) {
 			t.Fatalf("repeat ratings: %v, %v; want ErrAlreadyRated", err, err2)
 		}
 	})
 	t.Run("a late rating is refused with the deadline", func(t *testing.T) {
 		clk.Set(t0.Add(time.Hour))
-		_, err := svc.Submit(ctx, keys["m2"], c.ID, "sum", []int{5, 5, 5})
+		_, err := svc.Submit(ctx, keys["m2"], c.ID, views["m2"][1].TaskID, []int{5, 5, 5})
 		var late *labeling.LateError
 		if !errors.As(err, &late) || !late.Deadline.Equal(t0.Add(time.Hour)) || !strings.Contains(err.Error(), "not recorded") {
 			t.Fatalf("late submit: %v", err)

@@ -113,7 +113,7 @@ func TestLabelBrowser(t *testing.T) {
 			chromedp.Focus(chromedp.CSS(`#label-form button[type=submit]`)),
 			chromedp.KeyEvent(kb.Enter),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid=notice]`)))
-		cp, err := f.svc.Copy(context.Background(), f.comp.ID, "rank-me", labelMiner)
+		cp, err := f.svc.Copy(context.Background(), f.comp.ID, f.shown["rank-me"], labelMiner)
 		if err != nil {
 			t.Fatal(err)
 		}

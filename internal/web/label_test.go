@@ -38,6 +38,8 @@ type labelFixture struct {
 	key    string
 	keyID  string
 	server *httptest.Server
+	// shown maps a canonical task id to the id the miner is shown.
+	shown map[string]string
 }
 
 const labelMiner = "ed25519:miner"
@@ -61,8 +63,17 @@ func newLabelFixture(t *testing.T) labelFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.RequestCopies(ctx, c.ID, labelMiner); err != nil {
+	views, err := svc.RequestCopies(ctx, c.ID, labelMiner)
+	if err != nil {
 		t.Fatal(err)
+	}
+	shown := map[string]string{}
+	for _, v := range views {
+		if strings.HasPrefix(v.Instruction, "Explain what a hash map") {
+			shown["rank-me"] = v.TaskID
+		} else {
+			shown["score-me"] = v.TaskID
+		}
 	}
 	nk, err := svc.NewContributorKey(ctx, labelMiner, "Ada")
 	if err != nil {
@@ -82,7 +93,7 @@ func newLabelFixture(t *testing.T) labelFixture {
 	mux.Handle("/label/", pages)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return labelFixture{db: db, svc: svc, clk: clk, comp: c, key: nk.Secret, keyID: nk.ID, server: srv}
+	return labelFixture{db: db, svc: svc, clk: clk, comp: c, key: nk.Secret, keyID: nk.ID, server: srv, shown: shown}
 }
 
 // browserless returns an HTTP client with a cookie jar that does not
@@ -151,8 +162,11 @@ func TestLabelPagesWithoutJavaScript(t *testing.T) {
 	var order []string
 	t.Run("the next task is the miner's copy with rank selects", func(t *testing.T) {
 		code, body := getPage(t, c, base+"/label")
-		if code != http.StatusOK || !strings.Contains(body, `data-testid="task-id">rank-me<`) || !strings.Contains(body, "Ada") {
+		if code != http.StatusOK || !strings.Contains(body, `data-testid="task-id">`+f.shown["rank-me"]+`<`) || !strings.Contains(body, "Ada") {
 			t.Fatalf("%d %s", code, body)
+		}
+		if strings.Contains(body, "rank-me") || strings.Contains(body, "score-me") {
+			t.Fatalf("the page shows a canonical task id: %s", body)
 		}
 		for _, m := range rankSelect.FindAllStringSubmatch(body, -1) {
 			order = append(order, m[1])
@@ -162,7 +176,7 @@ func TestLabelPagesWithoutJavaScript(t *testing.T) {
 		}
 	})
 	form := func(ranks ...int) url.Values {
-		v := url.Values{"competition": {f.comp.ID}, "task": {"rank-me"}}
+		v := url.Values{"competition": {f.comp.ID}, "task": {f.shown["rank-me"]}}
 		for i, id := range order {
 			v.Set("rank_"+id, string(rune('0'+ranks[i])))
 		}
@@ -177,10 +191,10 @@ func TestLabelPagesWithoutJavaScript(t *testing.T) {
 	t.Run("a ranking is stored de-obfuscated", func(t *testing.T) {
 		// Rank the shown responses in reverse: the last shown is best.
 		code, _, resp := post(t, c, base+"/label/submit", form(3, 2, 1))
-		if code != http.StatusSeeOther || resp.Header.Get("Location") != "/label?done=rank-me" {
+		if code != http.StatusSeeOther || resp.Header.Get("Location") != "/label?done="+f.shown["rank-me"] {
 			t.Fatalf("submit: %d %s", code, resp.Header.Get("Location"))
 		}
-		cp, err := f.svc.Copy(context.Background(), f.comp.ID, "rank-me", labelMiner)
+		cp, err := f.svc.Copy(context.Background(), f.comp.ID, f.shown["rank-me"], labelMiner)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,19 +211,19 @@ func TestLabelPagesWithoutJavaScript(t *testing.T) {
 		}
 	})
 	t.Run("after a submission the scoring task comes next with sliders", func(t *testing.T) {
-		code, body := getPage(t, c, base+"/label?done=rank-me")
+		code, body := getPage(t, c, base+"/label?done="+f.shown["rank-me"])
 		if code != http.StatusOK || !strings.Contains(body, "was recorded") || !strings.Contains(body, `type="range"`) ||
-			!strings.Contains(body, `data-testid="task-id">score-me<`) {
+			!strings.Contains(body, `data-testid="task-id">`+f.shown["score-me"]+`<`) {
 			t.Fatalf("%d %s", code, body)
 		}
 	})
 	t.Run("a late submission is refused with the deadline", func(t *testing.T) {
 		f.clk.Set(t0.Add(2 * time.Hour))
-		cp, err := f.svc.Copy(context.Background(), f.comp.ID, "score-me", labelMiner)
+		cp, err := f.svc.Copy(context.Background(), f.comp.ID, f.shown["score-me"], labelMiner)
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := url.Values{"competition": {f.comp.ID}, "task": {"score-me"}}
+		v := url.Values{"competition": {f.comp.ID}, "task": {f.shown["score-me"]}}
 		for _, r := range cp.Responses {
 			v.Set("score_"+r.ID, "7")
 		}

@@ -16,8 +16,11 @@ import (
 // Copy is one miner's obfuscated copy of a task together with the mapping
 // back to the canonical task. Store the whole Copy; send only View().
 type Copy struct {
-	// TaskID is the canonical task's id.
+	// TaskID is the canonical task's id; it never leaves the validator.
 	TaskID string `json:"task_id"`
+	// ShownID is the id the miner sees: a keyed hash of (miner, task), so
+	// two miners cannot tell from ids that they hold copies of one task.
+	ShownID string `json:"shown_id"`
 	// Miner is the miner (hotkey) the copy was made for.
 	Miner string `json:"miner"`
 	// Instruction is the original instruction (not obfuscated).
@@ -38,7 +41,8 @@ type Copy struct {
 	Attempt int `json:"attempt"`
 }
 
-// View is what a miner receives: the copy without the mapping.
+// View is what a miner receives: the copy without the mapping, under its
+// shown id.
 type View struct {
 	TaskID      string         `json:"task_id"`
 	Instruction string         `json:"instruction"`
@@ -55,7 +59,7 @@ type ViewResponse struct {
 
 // View returns the miner-facing part of c.
 func (c Copy) View() View {
-	v := View{TaskID: c.TaskID, Instruction: c.Instruction, Criteria: c.Criteria, Deadline: c.Deadline}
+	v := View{TaskID: c.ShownID, Instruction: c.Instruction, Criteria: c.Criteria, Deadline: c.Deadline}
 	for _, r := range c.Responses {
 		v.Responses = append(v.Responses, ViewResponse{ID: r.ID, Text: r.Text})
 	}
@@ -132,6 +136,14 @@ func copyKey(c Copy) string {
 	return b.String()
 }
 
+// ShownID returns the id miner sees for task taskID: "t-" and a keyed hash
+// of both, the same for every copy attempt.
+func (o *Obfuscator) ShownID(taskID, miner string) string {
+	mac := hmac.New(sha256.New, o.secret)
+	fmt.Fprintf(mac, "shown\x00%s\x00%s", miner, taskID)
+	return "t-" + hex.EncodeToString(mac.Sum(nil)[:10])
+}
+
 func (o *Obfuscator) copyAttempt(t Task, miner string, attempt int) Copy {
 	mac := hmac.New(sha256.New, o.secret)
 	fmt.Fprintf(mac, "%s\x00%s\x00%d", t.ID, miner, attempt)
@@ -140,6 +152,7 @@ func (o *Obfuscator) copyAttempt(t Task, miner string, attempt int) Copy {
 	n := len(t.Responses)
 	c := Copy{
 		TaskID:      t.ID,
+		ShownID:     o.ShownID(t.ID, miner),
 		Miner:       miner,
 		Instruction: t.Instruction,
 		Criteria:    t.Criteria,
