@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -31,8 +32,8 @@ var (
 // time while its first entry is active (not failed), from any key, or give
 // submitter more than the per-key limit of active entries. A failed entry
 // frees its place, so a model whose endpoint broke may rejoin.
-func (s *Service) checkEntry(ctx context.Context, poolID, submitter, digest string) error {
-	subs, err := s.cfg.DB.ListSubmissions(ctx, poolID)
+func (s *Service) checkEntry(ctx context.Context, tx *sql.Tx, poolID, submitter, digest string) error {
+	subs, err := s.cfg.DB.ListSubmissionsTx(ctx, tx, poolID)
 	if err != nil {
 		return err
 	}

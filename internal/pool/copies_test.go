@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +152,57 @@ func TestCopiesInAPoolEarnNothing(t *testing.T) {
 			}
 			if bal, _ := f.db.Balance(ctx, ledger.ParticipantAccount("ed25519:alice"), "USDC"); bal != 500 {
 				t.Errorf("the original's account holds %d, want 500", bal)
+			}
+		})
+	}
+}
+
+// TestSimultaneousJoinsOfOneModelAdmitOne races twenty keys joining the same
+// model into one pool at once: the entry rules are checked and the entry
+// made under the pool's lock, so exactly one gets in and every other is
+// refused as a copy of it (a check outside the inserting transaction let
+// several through on PostgreSQL).
+func TestSimultaneousJoinsOfOneModelAdmitOne(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			f := newFixture(t, d.URL)
+			ctx := context.Background()
+			f.deposit(t, "ed25519:funder", 100)
+			p, err := f.svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: "race", Dataset: string(app.SampleDataset), Fund: 100,
+				Asset: "USDC", Allocation: "proportional", Start: start, End: start.Add(time.Hour), BudgetPerHour: 1000, PrivateFraction: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const joiners = 20
+			errs := make(chan error, joiners)
+			var ready sync.WaitGroup
+			ready.Add(joiners)
+			startLine := make(chan struct{})
+			for i := range joiners {
+				go func() {
+					ready.Done()
+					<-startLine
+					_, err := f.svc.Join(ctx, p.CompetitionID, fmt.Sprintf("ed25519:racer%d", i), pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
+					errs <- err
+				}()
+			}
+			ready.Wait()
+			close(startLine)
+			admitted := 0
+			for range joiners {
+				switch err := <-errs; {
+				case err == nil:
+					admitted++
+				case !errors.Is(err, pool.ErrDuplicateEntry):
+					t.Errorf("a racing join failed otherwise than as a copy: %v", err)
+				}
+			}
+			subs, err := f.db.ListSubmissions(ctx, p.CompetitionID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if admitted != 1 || len(subs) != 1 {
+				t.Fatalf("%d joins admitted, %d entries stored; want exactly one of each", admitted, len(subs))
 			}
 		})
 	}

@@ -267,13 +267,24 @@ func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRe
 	}
 	spec := competition.ModelSpec{BaseURL: base, Model: strings.TrimSpace(req.Model)}
 	digest := competition.ModelDigest(spec)
-	if err := s.checkEntry(ctx, poolID, submitter, digest); err != nil {
-		return competition.Submission{}, err
-	}
 	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: poolID, Name: req.Name, Submitter: submitter, Model: spec,
 		Digest: digest, CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
-	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error { return s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey) })
-	return sub, err
+	// The entry rules are checked and the entry made in one transaction
+	// holding the pool's lock, so simultaneous joins of one model cannot
+	// both get in.
+	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.cfg.DB.LockPoolTx(ctx, tx, poolID); err != nil {
+			return err
+		}
+		if err := s.checkEntry(ctx, tx, poolID, submitter, digest); err != nil {
+			return err
+		}
+		return s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey)
+	})
+	if err != nil {
+		return competition.Submission{}, err
+	}
+	return sub, nil
 }
 
 // TickAll ticks every open pool; one pool's failure does not stop the others.

@@ -85,6 +85,24 @@ func (db *DB) ClaimSettlementTx(ctx context.Context, tx *sql.Tx, id string, s co
 	return n == 1, err
 }
 
+// LockPoolTx serialises the transactions that enter one pool, so that a
+// check of its entrants and the insert that follows cannot interleave with
+// another join's (PostgreSQL row lock; SQLite runs one transaction at a time).
+func (db *DB) LockPoolTx(ctx context.Context, tx *sql.Tx, id string) error {
+	if db.dialect != Postgres {
+		return nil
+	}
+	var got string
+	err := tx.QueryRowContext(ctx, db.rebind(`SELECT competition_id FROM pools WHERE competition_id = ? FOR UPDATE`), id).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("pool %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("lock pool %s: %w", id, err)
+	}
+	return nil
+}
+
 // MarkFinalTick records that a pool's final evaluation tick ran at at (the
 // first time only).
 func (db *DB) MarkFinalTick(ctx context.Context, id string, at time.Time) error {

@@ -161,7 +161,16 @@ func (db *DB) SubmissionSecret(ctx context.Context, id string) (string, error) {
 
 // ListSubmissions returns a competition's submissions in commit order.
 func (db *DB) ListSubmissions(ctx context.Context, competitionID string) ([]competition.Submission, error) {
-	return queryAll(ctx, db.sql, scanSubmission, db.rebind(`SELECT `+submissionColumns+` FROM submissions s
+	return db.listSubmissions(ctx, db.sql, competitionID)
+}
+
+// ListSubmissionsTx is ListSubmissions inside tx.
+func (db *DB) ListSubmissionsTx(ctx context.Context, tx *sql.Tx, competitionID string) ([]competition.Submission, error) {
+	return db.listSubmissions(ctx, tx, competitionID)
+}
+
+func (db *DB) listSubmissions(ctx context.Context, q querier, competitionID string) ([]competition.Submission, error) {
+	return queryAll(ctx, q, scanSubmission, db.rebind(`SELECT `+submissionColumns+` FROM submissions s
 		WHERE s.competition_id = ? ORDER BY s.committed_at, s.id`), competitionID)
 }
 
