@@ -39,6 +39,13 @@ const loopback = "127.0.0.0/8"
 // startServer runs a whole Crucible server in-process on url's database.
 func startServer(t *testing.T, cfg app.Config) string {
 	t.Helper()
+	_, url := startApp(t, cfg)
+	return url
+}
+
+// startApp is startServer that also returns the opened app.
+func startApp(t *testing.T, cfg app.Config) (*app.App, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg.Listen = "127.0.0.1:0"
 	a, err := app.Open(ctx, cfg)
@@ -61,7 +68,7 @@ func startServer(t *testing.T, cfg app.Config) string {
 		<-done
 		a.Close()
 	})
-	return "http://" + ln.Addr().String()
+	return a, "http://" + ln.Addr().String()
 }
 
 func TestServerEvaluatesSubmissionsOnEachDatabase(t *testing.T) {

@@ -45,22 +45,12 @@ func startPoolHub(t *testing.T, database string, demo bool) *poolHub {
 	}
 	// The fake clock stays within the ±5 min signature window of the real one.
 	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", Clock: clk, NoWork: true, DemoFunding: demo,
+	a, url := startApp(t, app.Config{Database: database, Clock: clk, NoWork: true, DemoFunding: demo,
 		Consensus: validator.Config{Admins: []string{keys[0].ID()}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := a.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done; a.Close() })
 	h := &poolHub{app: a, clock: clk, operatorID: keys[0].ID(), funderID: keys[1].ID()}
 	for i, c := range []**client.Client{&h.operator, &h.funder, &h.stranger} {
-		if *c, err = client.New(client.Config{Server: "http://" + ln.Addr().String(), Key: keys[i]}); err != nil {
+		var err error
+		if *c, err = client.New(client.Config{Server: url, Key: keys[i]}); err != nil {
 			t.Fatal(err)
 		}
 	}
