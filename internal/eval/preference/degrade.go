@@ -2,6 +2,7 @@ package preference
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,16 +15,21 @@ type Operator string
 
 const (
 	// DropRequirement removes the last requirement from an instruction,
-	// and the last prose paragraph (or sentence) from an answer.
+	// and a paragraph, sentence or list line from anywhere in an answer.
 	DropRequirement Operator = "drop_requirement"
-	// AddContradiction adds a requirement that contradicts the first one,
-	// and a closing sentence that contradicts the answer.
+	// AddContradiction adds a requirement that contradicts the first one;
+	// in an answer it copies one of the answer's own sentences with one
+	// claim altered (a number, a word for its opposite, a negation) to
+	// another place, so the answer contradicts itself in its own words.
 	AddContradiction Operator = "add_contradiction"
-	// Truncate cuts an instruction or an answer to about half its words.
+	// Truncate cuts an instruction to about half its words, and an answer
+	// after a whole sentence, line or paragraph, never mid-sentence and
+	// without a marker.
 	Truncate Operator = "truncate"
 	// InjectError asks for a factual or code error, and puts one into an
-	// answer: code gets a comparison or arithmetic operator flipped (or a
-	// number changed); prose gets a number changed or a statement negated.
+	// answer in place: code gets a comparison or arithmetic operator
+	// flipped (or a number changed); prose gets a number changed, a word
+	// swapped for its opposite or a statement negated.
 	InjectError Operator = "inject_error"
 )
 
@@ -69,62 +75,209 @@ func (op Operator) Instruction(s Seed) Seed {
 	return s
 }
 
-// Answer returns text with op applied. kind is KindText or KindCode. It
-// returns an error when op cannot change the text (too short).
-func (op Operator) Answer(text, kind string) (string, error) {
-	var out string
-	switch op {
-	case DropRequirement:
-		out = dropPart(text)
-	case AddContradiction:
-		out = strings.TrimRight(text, "\n") + "\n\nThat said, the opposite of all of the above is also true, so none of it should be relied on."
-	case Truncate:
-		out = halfWords(text)
-	case InjectError:
-		out = injectError(text, kind)
-	default:
+// Answer returns text with op applied; kind is KindText or KindCode. rng
+// picks the operator's form, the place it acts and, with probability
+// op.padChance(), a restated paragraph added elsewhere, so neither the
+// wording, the position nor the length of a degradation is fixed. The same
+// rng state gives the same result. It returns an error when op cannot
+// change the text.
+func (op Operator) Answer(text, kind string, rng *rand.Rand) (string, error) {
+	if !op.Valid() {
 		return "", fmt.Errorf("unknown operator %q", op)
 	}
-	if strings.TrimSpace(out) == "" || out == text {
+	blocks := cloneBlocks(parseBlocks(text))
+	var ok bool
+	switch op {
+	case DropRequirement:
+		blocks, ok = dropPart(blocks, rng)
+	case AddContradiction:
+		blocks, ok = contradict(blocks, kind, rng)
+	case Truncate:
+		blocks, ok = truncate(blocks, rng)
+	case InjectError:
+		blocks, ok = injectError(blocks, kind, rng)
+	}
+	if ok && rng.Float64() < op.padChance() {
+		blocks = restate(blocks, rng)
+	}
+	out := render(blocks)
+	if !ok || strings.TrimSpace(out) == "" || out == render(parseBlocks(text)) {
 		return "", fmt.Errorf("operator %s cannot change a %d-byte answer", op, len(text))
 	}
 	return out, nil
 }
 
-// dropPart removes the last prose paragraph when there are at least two
-// paragraphs, else the last sentence, else the last third of the words.
-func dropPart(text string) string {
-	segs := splitFences(strings.TrimRight(text, "\n"))
-	var paras []string // prose paragraphs with their segment
-	type loc struct{ seg, start, end int }
-	var locs []loc
-	for i, s := range segs {
-		if s.code {
+// padChance is how often op also restates a paragraph. The chances offset
+// the words the operators remove (drop and truncate remove, contradict
+// adds one sentence, inject changes words in place) so that, over a task,
+// a degraded answer is about as likely to be longer than the original as
+// shorter, and length says little about quality.
+func (op Operator) padChance() float64 {
+	switch op {
+	case DropRequirement, Truncate:
+		return 0.7
+	case InjectError:
+		return 0.35
+	}
+	return 0.1
+}
+
+// dropPart removes one prose paragraph (when there are several) or one
+// sentence or list line of a paragraph, chosen by rng, keeping at least
+// one prose unit; an answer down to one prose unit loses an inner line of
+// its code instead (a missing step).
+func dropPart(blocks []block, rng *rand.Rand) ([]block, bool) {
+	units := proseUnits(blocks)
+	if len(units) < 2 {
+		for _, i := range rng.Perm(len(blocks)) {
+			if b := &blocks[i]; b.code && len(b.units) >= 3 {
+				j := 1 + rng.IntN(len(b.units)-2)
+				b.units = append(b.units[:j], b.units[j+1:]...)
+				return blocks, true
+			}
+		}
+		return blocks, false
+	}
+	var prose []int
+	for i, b := range blocks {
+		if !b.code {
+			prose = append(prose, i)
+		}
+	}
+	if len(prose) >= 2 && rng.IntN(2) == 0 {
+		i := prose[rng.IntN(len(prose))]
+		return append(blocks[:i], blocks[i+1:]...), true
+	}
+	u := units[rng.IntN(len(units))]
+	b := &blocks[u.b]
+	b.units = append(b.units[:u.u], b.units[u.u+1:]...)
+	if len(b.units) == 0 {
+		blocks = append(blocks[:u.b], blocks[u.b+1:]...)
+	}
+	return blocks, true
+}
+
+// truncate cuts the answer after a whole unit, removing its last 15–50 %
+// of units (at least one, never all); a cut inside a code block keeps the
+// block's closing fence, as a model that ran out of tokens mid-function
+// would leave it after rendering.
+func truncate(blocks []block, rng *rand.Rand) ([]block, bool) {
+	total := 0
+	for _, b := range blocks {
+		total += len(b.units)
+	}
+	if total < 2 {
+		return blocks, false
+	}
+	cut := min(total-1, max(1, int(float64(total)*(0.15+0.35*rng.Float64()))))
+	return cutUnits(blocks, total-cut), true
+}
+
+// cutUnits keeps the first n units of blocks.
+func cutUnits(blocks []block, n int) []block {
+	var out []block
+	for _, b := range blocks {
+		if n <= 0 {
+			break
+		}
+		if len(b.units) > n {
+			b.units = b.units[:n]
+		}
+		n -= len(b.units)
+		out = append(out, b)
+	}
+	return out
+}
+
+// contradict copies a prose unit with one claim altered to another place:
+// into another paragraph, elsewhere in the same one, or as its own
+// paragraph. Answers with no alterable prose get a code error instead.
+func contradict(blocks []block, kind string, rng *rand.Rand) ([]block, bool) {
+	units := proseUnits(blocks)
+	for _, i := range rng.Perm(len(units)) {
+		u := units[i]
+		altered, ok := alterProse(blocks[u.b].units[u.u], rng)
+		if !ok {
 			continue
 		}
-		off := 0
-		for _, p := range strings.SplitAfter(s.body, "\n\n") {
-			if strings.TrimSpace(p) != "" {
-				paras = append(paras, p)
-				locs = append(locs, loc{i, off, off + len(p)})
-			}
-			off += len(p)
+		return insertUnit(blocks, altered, u, rng), true
+	}
+	return injectError(blocks, kind, rng)
+}
+
+// insertUnit places a unit copied from src at a random other position.
+func insertUnit(blocks []block, unit string, src unitRef, rng *rand.Rand) []block {
+	var targets []int
+	for i, b := range blocks {
+		if !b.code && b.lines == blocks[src.b].lines {
+			targets = append(targets, i)
 		}
 	}
-	if len(paras) >= 2 {
-		l := locs[len(locs)-1]
-		s := &segs[l.seg]
-		s.body = s.body[:l.start] + s.body[l.end:]
-		return strings.TrimRight(joinSegments(segs), "\n")
+	if len(targets) == 0 || rng.IntN(4) == 0 {
+		at := rng.IntN(len(blocks) + 1)
+		nb := block{units: []string{strings.TrimPrefix(unit, "- ")}}
+		return append(blocks[:at], append([]block{nb}, blocks[at:]...)...)
 	}
-	if d := dropLastSentence(text); d != text && strings.TrimSpace(d) != "" {
-		return d
+	t := targets[rng.IntN(len(targets))]
+	b := &blocks[t]
+	at := rng.IntN(len(b.units) + 1)
+	if t == src.b && (at == src.u || at == src.u+1) {
+		at = (src.u + 2) % (len(b.units) + 1)
 	}
-	w := strings.Fields(text)
-	if len(w) < 3 {
-		return text
+	b.units = append(b.units[:at], append([]string{unit}, b.units[at:]...)...)
+	return blocks
+}
+
+// injectError alters one claim in place: for code answers usually a code
+// line, otherwise a prose unit.
+func injectError(blocks []block, kind string, rng *rand.Rand) ([]block, bool) {
+	tryCode := func() bool {
+		for _, i := range rng.Perm(len(blocks)) {
+			if !blocks[i].code {
+				continue
+			}
+			if lines, ok := alterCode(blocks[i], rng); ok {
+				blocks[i].units = lines
+				return true
+			}
+		}
+		return false
 	}
-	return strings.Join(w[:len(w)*2/3], " ")
+	if kind == KindCode && rng.IntN(4) > 0 && tryCode() {
+		return blocks, true
+	}
+	units := proseUnits(blocks)
+	for _, i := range rng.Perm(len(units)) {
+		u := units[i]
+		if altered, ok := alterProse(blocks[u.b].units[u.u], rng); ok {
+			blocks[u.b].units[u.u] = altered
+			return blocks, true
+		}
+	}
+	return blocks, tryCode()
+}
+
+// restate repeats one prose paragraph somewhere else, its sentences in
+// another order when it has several: the redundancy of a rambling answer,
+// in the answer's own words.
+func restate(blocks []block, rng *rand.Rand) []block {
+	var cands []int
+	for i, b := range blocks {
+		if !b.code && (!b.lines || strings.HasPrefix(strings.TrimSpace(b.units[0]), "- ")) {
+			cands = append(cands, i)
+		}
+	}
+	if len(cands) == 0 {
+		return blocks
+	}
+	src := blocks[cands[rng.IntN(len(cands))]]
+	nb := block{units: append([]string(nil), src.units...), lines: src.lines}
+	if n := len(nb.units); n >= 2 && !nb.lines {
+		k := 1 + rng.IntN(n-1)
+		nb.units = append(nb.units[k:], nb.units[:k]...)
+	}
+	at := rng.IntN(len(blocks) + 1)
+	return append(blocks[:at], append([]block{nb}, blocks[at:]...)...)
 }
 
 var sentenceEndRE = regexp.MustCompile(`[.!?](\s+)`)
@@ -139,8 +292,8 @@ func dropLastSentence(text string) string {
 	return strings.TrimRight(t[:idx[len(idx)-1][0]+1], " \n")
 }
 
-// halfWords keeps the first half of text's words (at least one, and one
-// fewer than all), marking the cut with "...".
+// halfWords keeps the first half of an instruction's words (at least one,
+// and one fewer than all), so the model answers an incomplete question.
 func halfWords(text string) string {
 	w := strings.Fields(text)
 	if len(w) < 2 {
@@ -161,79 +314,54 @@ func halfWords(text string) string {
 		}
 		inWord = !space
 	}
-	return strings.TrimRight(text[:pos], " \n\t\r") + " ..."
+	return strings.TrimRight(text[:pos], " \n\t\r")
 }
 
-var (
-	numberRE  = regexp.MustCompile(`\b\d+\b`)
-	negatable = []string{" is ", " are ", " can ", " will ", " does "}
-	flips     = []struct{ from, to string }{
-		{"<=", "<"}, {">=", ">"}, {"<", "<="}, {">", ">="}, {"==", "!="}, {"===", "!=="}, {"!=", "=="},
-		{"+=", "-="}, {"-=", "+="}, {"+", "-"},
-	}
-)
-
-// injectError puts one error into text.
-func injectError(text, kind string) string {
-	if kind == KindCode {
-		segs := splitFences(text)
-		for i, s := range segs {
-			if !s.code {
-				continue
-			}
-			lang := normLang(s.info)
-			if lang == "" {
-				lang = guessLang(s.body)
-			}
-			if body, ok := breakCode(s.body, lang); ok {
-				segs[i].body = body
-				return joinSegments(segs)
-			}
-		}
-	}
-	if loc := numberRE.FindStringIndex(text); loc != nil {
-		n, err := strconv.Atoi(text[loc[0]:loc[1]])
-		if err == nil {
-			wrong := n*3 + 1
-			return text[:loc[0]] + strconv.Itoa(wrong) + text[loc[1]:]
-		}
-	}
-	for _, w := range negatable {
-		if i := strings.Index(text, w); i >= 0 {
-			return text[:i] + w[:len(w)-1] + " not " + text[i+len(w):]
-		}
-	}
-	return strings.TrimRight(text, "\n") + " This was first shown by Isaac Newton in 1905."
+var flips = map[string]string{
+	"<=": "<", ">=": ">", "<": "<=", ">": ">=", "==": "!=", "===": "!==", "!=": "==", "!==": "===",
+	"+=": "-=", "-=": "+=", "+": "-", "-": "+", "*": "+", "%": "/",
 }
 
-// breakCode flips the first comparison or arithmetic operator of code (by
-// priority: comparisons, then compound assignment, then arithmetic), or
-// else changes the first number literal.
-func breakCode(code, lang string) (string, bool) {
+// keywordFlips are identifier tokens whose change is a bug.
+var keywordFlips = map[string]string{
+	"true": "false", "false": "true", "True": "False", "False": "True", "let": "const", "null": "undefined",
+	"clearTimeout": "setTimeout", "apply": "call", "lower": "upper", "append": "extend", "push": "unshift",
+}
+
+// breakCode changes one comparison or arithmetic operator of code, or one
+// number literal, chosen by rng; ok is false when code has neither or does
+// not tokenize losslessly.
+func breakCode(code, lang string, rng *rand.Rand) (string, bool) {
 	toks := tokenize(code, lang)
 	if joinTokens(toks) != code {
 		return code, false
 	}
-	for _, group := range [][]int{{0, 1, 2, 3, 4, 5, 6}, {7, 8}, {9}} {
-		for i, t := range toks {
-			if t.kind != tkPunct {
-				continue
-			}
-			for _, g := range group {
-				if t.text == flips[g].from {
-					toks[i].text = flips[g].to
-					return joinTokens(toks), true
-				}
-			}
-		}
-	}
+	var ops, nums []int
 	for i, t := range toks {
-		if t.kind == tkNumber {
-			if n, err := strconv.Atoi(t.text); err == nil {
-				toks[i].text = strconv.Itoa(n + 1)
-				return joinTokens(toks), true
+		if _, ok := flips[t.text]; ok && t.kind == tkPunct {
+			ops = append(ops, i)
+		} else if _, ok := keywordFlips[t.text]; ok && t.kind == tkIdent {
+			ops = append(ops, i)
+		} else if t.kind == tkNumber {
+			if _, err := strconv.Atoi(t.text); err == nil {
+				nums = append(nums, i)
 			}
 		}
 	}
-	return code, false
+	switch {
+	case len(ops) > 0 && (len(nums) == 0 || rng.IntN(4) > 0):
+		i := ops[rng.IntN(len(ops))]
+		if to, ok := flips[toks[i].text]; ok && toks[i].kind == tkPunct {
+			toks[i].text = to
+		} else {
+			toks[i].text = keywordFlips[toks[i].text]
+		}
+	case len(nums) > 0:
+		i := nums[rng.IntN(len(nums))]
+		n, _ := strconv.Atoi(toks[i].text)
+		toks[i].text = strconv.Itoa(n + 1)
+	default:
+		return code, false
+	}
+	return joinTokens(toks), true
 }

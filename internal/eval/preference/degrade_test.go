@@ -1,6 +1,7 @@
 package preference
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -26,11 +27,11 @@ func TestAnswerOperatorsDegradeDeterministically(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.op.Answer(tc.text, tc.kind)
+			got, err := tc.op.Answer(tc.text, tc.kind, rand.New(rand.NewPCG(1, 2)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, _ := tc.op.Answer(tc.text, tc.kind)
+			again, _ := tc.op.Answer(tc.text, tc.kind, rand.New(rand.NewPCG(1, 2)))
 			if got != again {
 				t.Errorf("not deterministic: %q then %q", got, again)
 			}
@@ -48,7 +49,7 @@ func TestAnswerOperatorsDegradeDeterministically(t *testing.T) {
 }
 
 func TestAnOperatorThatCannotChangeATextSaysSo(t *testing.T) {
-	if _, err := Truncate.Answer("word", KindText); err == nil {
+	if _, err := Truncate.Answer("word", KindText, rand.New(rand.NewPCG(1, 2))); err == nil {
 		t.Fatal("truncating one word succeeded")
 	}
 }

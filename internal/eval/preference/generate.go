@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
+	"slices"
 	"time"
 
 	"crucible/internal/inference"
@@ -31,13 +31,14 @@ const (
 // GeneratorConfig configures a Generator.
 type GeneratorConfig struct {
 	// Client reaches the generator model; it may be nil only in ModeAnswer
-	// with seeds that carry a Reference.
+	// with seeds that carry a Reference. When set, the model also rewrites
+	// every level in its own words (see rewriteLevels), in every mode.
 	Client *inference.Client
 	// Model is the generator model's name.
 	Model string
-	// Operators is the degradation chain; level k applies the first k.
-	// Two to five operators (three to six responses); default
-	// DefaultOperators.
+	// Operators are the degradations; each task applies them in its own
+	// seeded order and level k has the first k of that order. Two to five
+	// operators (three to six responses); default DefaultOperators.
 	Operators []Operator
 	// Mode defaults to ModeBoth.
 	Mode Mode
@@ -49,8 +50,8 @@ type GeneratorConfig struct {
 	Now func() time.Time
 	// MaxTokens bounds each generated answer (default 512).
 	MaxTokens int
-	// Salt mixes into the canonical shuffle; set it to a validator secret
-	// so the canonical order cannot be predicted.
+	// Salt mixes into the canonical shuffle and the degradations' draws;
+	// set it to a validator secret so neither can be predicted.
 	Salt string
 }
 
@@ -101,14 +102,20 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 }
 
 // Generate builds task id from seed s: level k (0 = original) is the answer
-// to the instruction degraded by the first k operators (per the mode), and
-// its ground-truth rank is k+1. Responses are stored in a shuffled
-// canonical order. It fails when two levels give the same text.
+// to the instruction degraded by the first k operators of the task's
+// seeded operator order (per the mode), and its ground-truth rank is k+1.
+// With a model client every level is then rewritten by the model.
+// Responses are stored in a shuffled canonical order. It fails when two
+// levels give the same text.
 func (g *Generator) Generate(ctx context.Context, id string, s Seed) (Task, error) {
 	if err := s.validate(); err != nil {
 		return Task{}, fmt.Errorf("generate %s: seed %s: %w", id, s.ID, err)
 	}
-	ops := g.cfg.Operators
+	rng := taskRand("degrade", g.cfg.Salt, id)
+	// Each task degrades in its own order, so which operator comes first
+	// (and so which length change the best degraded answer has) varies.
+	ops := append([]Operator(nil), g.cfg.Operators...)
+	rng.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
 	levels := make([]Response, len(ops)+1)
 	var original string
 	if g.cfg.Mode == ModeAnswer {
@@ -124,6 +131,7 @@ func (g *Generator) Generate(ctx context.Context, id string, s Seed) (Task, erro
 		}
 	}
 	inst := s
+	var texts []string
 	for k := 0; k <= len(ops); k++ {
 		if k > 0 {
 			inst = ops[k-1].Instruction(inst)
@@ -131,26 +139,37 @@ func (g *Generator) Generate(ctx context.Context, id string, s Seed) (Task, erro
 		var text string
 		switch g.cfg.Mode {
 		case ModeAnswer:
+			// Levels nest: level k is level k-1 with one more degradation.
 			text = original
+			if k > 0 {
+				var err error
+				if text, err = degradeDistinct(texts[k-1], s.Kind, ops[k-1:k], texts, rng); err != nil {
+					return Task{}, fmt.Errorf("generate %s: level %d: %w", id, k, err)
+				}
+			}
 		default:
-			var err error
-			if text, err = g.answer(ctx, inst.Prompt()); err != nil {
+			answer, err := g.answer(ctx, inst.Prompt())
+			if err != nil {
 				return Task{}, fmt.Errorf("generate %s: level %d: %w", id, k, err)
 			}
-		}
-		if g.cfg.Mode != ModeInstruction {
-			for _, op := range ops[:k] {
-				var err error
-				if text, err = op.Answer(text, s.Kind); err != nil {
+			text = answer
+			if g.cfg.Mode == ModeBoth && k > 0 {
+				if text, err = degradeDistinct(answer, s.Kind, ops[:k], texts, rng); err != nil {
 					return Task{}, fmt.Errorf("generate %s: level %d: %w", id, k, err)
 				}
 			}
 		}
+		texts = append(texts, text)
 		names := make([]string, k)
 		for i, op := range ops[:k] {
 			names[i] = string(op)
 		}
 		levels[k] = Response{Text: text, Model: g.cfg.Model, Level: k, Operators: names}
+	}
+	if g.cfg.Client != nil {
+		if err := g.rewriteLevels(ctx, levels); err != nil {
+			return Task{}, fmt.Errorf("generate %s: %w", id, err)
+		}
 	}
 	seen := map[string]int{}
 	for k, r := range levels {
@@ -159,9 +178,7 @@ func (g *Generator) Generate(ctx context.Context, id string, s Seed) (Task, erro
 		}
 		seen[r.Text] = k
 	}
-	sum := sha256.Sum256([]byte("canonical\x00" + g.cfg.Salt + "\x00" + id))
-	rng := rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[:8]), binary.LittleEndian.Uint64(sum[8:16])))
-	perm := rng.Perm(len(levels))
+	perm := taskRand("canonical", g.cfg.Salt, id).Perm(len(levels))
 	t := Task{
 		ID:          id,
 		Instruction: s.Prompt(),
@@ -183,23 +200,46 @@ func (g *Generator) Generate(ctx context.Context, id string, s Seed) (Task, erro
 	return t, nil
 }
 
+// taskRand returns the random source of one use (purpose) for task id,
+// keyed by the validator's salt: the same salt and id give the same task.
+func taskRand(purpose, salt, id string) *rand.Rand {
+	sum := sha256.Sum256([]byte(purpose + "\x00" + salt + "\x00" + id))
+	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[:8]), binary.LittleEndian.Uint64(sum[8:16])))
+}
+
+// degradeAttempts bounds the draws degradeDistinct tries.
+const degradeAttempts = 8
+
+// degradeDistinct applies ops to text in order and returns a result that
+// differs from every text in earlier, drawing again (a different form or
+// place) when a draw gives an earlier level's text or cannot apply.
+func degradeDistinct(text, kind string, ops []Operator, earlier []string, rng *rand.Rand) (string, error) {
+	var lastErr error
+	for range degradeAttempts {
+		out, err := applyOps(text, kind, ops, rng)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if !slices.Contains(earlier, out) {
+			return out, nil
+		}
+		lastErr = errors.New("the degradation gave the text of an earlier level")
+	}
+	return "", lastErr
+}
+
+func applyOps(text, kind string, ops []Operator, rng *rand.Rand) (string, error) {
+	for _, op := range ops {
+		var err error
+		if text, err = op.Answer(text, kind, rng); err != nil {
+			return "", err
+		}
+	}
+	return text, nil
+}
+
 // answer asks the generator model to answer prompt.
 func (g *Generator) answer(ctx context.Context, prompt string) (string, error) {
-	zero := 0.0
-	resp, err := g.cfg.Client.Chat(ctx, inference.ChatRequest{
-		Model: g.cfg.Model,
-		Messages: []inference.ChatMessage{
-			{Role: "system", Content: "Answer the user's instruction as well as you can. Put any code in fenced code blocks."},
-			{Role: "user", Content: prompt},
-		},
-		MaxTokens:   g.cfg.MaxTokens,
-		Temperature: &zero,
-	})
-	if err != nil {
-		return "", err
-	}
-	if len(resp.Choices) == 0 || strings.TrimSpace(resp.Choices[0].Message.Content) == "" {
-		return "", errors.New("generator model returned an empty answer")
-	}
-	return resp.Choices[0].Message.Content, nil
+	return g.chat(ctx, "Answer the user's instruction as well as you can. Put any code in fenced code blocks.", prompt)
 }
