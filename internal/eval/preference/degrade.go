@@ -77,11 +77,12 @@ func (op Operator) Instruction(s Seed) Seed {
 
 // Answer returns text with op applied; kind is KindText or KindCode. rng
 // picks the operator's form, the place it acts and, with probability
-// op.padChance(), a restated paragraph added elsewhere, so neither the
-// wording, the position nor the length of a degradation is fixed. The same
+// op.padChance(), an off-topic paragraph (one of offTopic, prose from other
+// answers) added somewhere, so neither the wording, the position nor the
+// length of a degradation is fixed. The same
 // rng state gives the same result. It returns an error when op cannot
 // change the text.
-func (op Operator) Answer(text, kind string, rng *rand.Rand) (string, error) {
+func (op Operator) Answer(text, kind string, offTopic []string, rng *rand.Rand) (string, error) {
 	if !op.Valid() {
 		return "", fmt.Errorf("unknown operator %q", op)
 	}
@@ -97,8 +98,8 @@ func (op Operator) Answer(text, kind string, rng *rand.Rand) (string, error) {
 	case InjectError:
 		blocks, ok = injectError(blocks, kind, rng)
 	}
-	if ok && rng.Float64() < op.padChance() {
-		blocks = restate(blocks, rng)
+	if ok && len(offTopic) > 0 && rng.Float64() < op.padChance() {
+		blocks = wander(blocks, offTopic, rng)
 	}
 	out := render(blocks)
 	if !ok || strings.TrimSpace(out) == "" || out == render(parseBlocks(text)) {
@@ -107,7 +108,7 @@ func (op Operator) Answer(text, kind string, rng *rand.Rand) (string, error) {
 	return out, nil
 }
 
-// padChance is how often op also restates a paragraph. The chances offset
+// padChance is how often op also wanders off topic. The chances offset
 // the words the operators remove (drop and truncate remove, contradict
 // adds one sentence, inject changes words in place) so that, over a task,
 // a degraded answer is about as likely to be longer than the original as
@@ -115,14 +116,14 @@ func (op Operator) Answer(text, kind string, rng *rand.Rand) (string, error) {
 func (op Operator) padChance() float64 {
 	switch op {
 	case DropRequirement, Truncate:
-		return 0.7
+		return 0.6
 	case InjectError:
-		return 0.35
+		return 0.3
 	}
-	return 0.1
+	return 0
 }
 
-// dropPart removes one prose paragraph (when there are several) or one
+// dropPart removes one short prose paragraph or one
 // sentence or list line of a paragraph, chosen by rng, keeping at least
 // one prose unit; an answer down to one prose unit loses an inner line of
 // its code instead (a missing step).
@@ -138,13 +139,15 @@ func dropPart(blocks []block, rng *rand.Rand) ([]block, bool) {
 		}
 		return blocks, false
 	}
+	// A whole paragraph goes only when it is at most half of the prose,
+	// so the answer keeps its main part.
 	var prose []int
 	for i, b := range blocks {
-		if !b.code {
+		if !b.code && 2*len(b.units) <= len(units) {
 			prose = append(prose, i)
 		}
 	}
-	if len(prose) >= 2 && rng.IntN(2) == 0 {
+	if len(prose) > 0 && rng.IntN(2) == 0 {
 		i := prose[rng.IntN(len(prose))]
 		return append(blocks[:i], blocks[i+1:]...), true
 	}
@@ -189,43 +192,48 @@ func cutUnits(blocks []block, n int) []block {
 	return out
 }
 
-// contradict copies a prose unit with one claim altered to another place:
-// into another paragraph, elsewhere in the same one, or as its own
-// paragraph. Answers with no alterable prose get a code error instead.
+// contradict alters, in place, one word or number of a sentence that the
+// answer also states elsewhere (so the answer now disagrees with itself)
+// or, when nothing repeats, any alterable claim. Working in place adds no
+// sentence and no phrase of its own, so the contradiction shows only to a
+// reader.
 func contradict(blocks []block, kind string, rng *rand.Rand) ([]block, bool) {
 	units := proseUnits(blocks)
-	for _, i := range rng.Perm(len(units)) {
-		u := units[i]
-		altered, ok := alterProse(blocks[u.b].units[u.u], rng)
-		if !ok {
-			continue
+	var all []string
+	for _, u := range units {
+		all = append(all, blocks[u.b].units[u.u])
+	}
+	text := strings.ToLower(strings.Join(all, " "))
+	var repeated, other []unitRef
+	for _, u := range units {
+		if sharesToken(blocks[u.b].units[u.u], text) {
+			repeated = append(repeated, u)
+		} else {
+			other = append(other, u)
 		}
-		return insertUnit(blocks, altered, u, rng), true
+	}
+	for _, set := range [][]unitRef{repeated, other} {
+		for _, i := range rng.Perm(len(set)) {
+			u := set[i]
+			if altered, ok := alterProse(blocks[u.b].units[u.u], rng); ok {
+				blocks[u.b].units[u.u] = altered
+				return blocks, true
+			}
+		}
 	}
 	return injectError(blocks, kind, rng)
 }
 
-// insertUnit places a unit copied from src at a random other position.
-func insertUnit(blocks []block, unit string, src unitRef, rng *rand.Rand) []block {
-	var targets []int
-	for i, b := range blocks {
-		if !b.code && b.lines == blocks[src.b].lines {
-			targets = append(targets, i)
+// sharesToken reports whether one of the alterable tokens of s (a number
+// or a word with an opposite) occurs more than once in text.
+func sharesToken(s, text string) bool {
+	for _, w := range append(numeralRE.FindAllString(s, -1), letterRE.FindAllString(s, -1)...) {
+		w = strings.ToLower(w)
+		if _, ok := oppositeOf[w]; (ok || numeralRE.MatchString(w)) && strings.Count(text, w) > 1 {
+			return true
 		}
 	}
-	if len(targets) == 0 || rng.IntN(4) == 0 {
-		at := rng.IntN(len(blocks) + 1)
-		nb := block{units: []string{strings.TrimPrefix(unit, "- ")}}
-		return append(blocks[:at], append([]block{nb}, blocks[at:]...)...)
-	}
-	t := targets[rng.IntN(len(targets))]
-	b := &blocks[t]
-	at := rng.IntN(len(b.units) + 1)
-	if t == src.b && (at == src.u || at == src.u+1) {
-		at = (src.u + 2) % (len(b.units) + 1)
-	}
-	b.units = append(b.units[:at], append([]string{unit}, b.units[at:]...)...)
-	return blocks
+	return false
 }
 
 // injectError alters one claim in place: for code answers usually a code
@@ -257,27 +265,25 @@ func injectError(blocks []block, kind string, rng *rand.Rand) ([]block, bool) {
 	return blocks, tryCode()
 }
 
-// restate repeats one prose paragraph somewhere else, its sentences in
-// another order when it has several: the redundancy of a rambling answer,
-// in the answer's own words.
-func restate(blocks []block, rng *rand.Rand) []block {
-	var cands []int
-	for i, b := range blocks {
-		if !b.code && (!b.lines || strings.HasPrefix(strings.TrimSpace(b.units[0]), "- ")) {
-			cands = append(cands, i)
+// wander inserts one paragraph of offTopic (its first one to three
+// sentences) that the answer does not hold yet at a random place: the
+// drift of an answer that strays into another question. It is new text, so
+// no sentence of the answer repeats.
+func wander(blocks []block, offTopic []string, rng *rand.Rand) []block {
+	text := render(blocks)
+	var fresh [][]string
+	for _, p := range offTopic {
+		if units := splitSentences(p); len(units) > 0 && !strings.Contains(text, units[0]) {
+			fresh = append(fresh, units)
 		}
 	}
-	if len(cands) == 0 {
+	if len(fresh) == 0 {
 		return blocks
 	}
-	src := blocks[cands[rng.IntN(len(cands))]]
-	nb := block{units: append([]string(nil), src.units...), lines: src.lines}
-	if n := len(nb.units); n >= 2 && !nb.lines {
-		k := 1 + rng.IntN(n-1)
-		nb.units = append(nb.units[k:], nb.units[:k]...)
-	}
+	units := fresh[rng.IntN(len(fresh))]
+	units = units[:1+rng.IntN(min(3, len(units)))]
 	at := rng.IntN(len(blocks) + 1)
-	return append(blocks[:at], append([]block{nb}, blocks[at:]...)...)
+	return append(blocks[:at], append([]block{{units: units}}, blocks[at:]...)...)
 }
 
 var sentenceEndRE = regexp.MustCompile(`[.!?](\s+)`)

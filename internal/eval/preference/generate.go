@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"crucible/internal/inference"
@@ -50,6 +51,11 @@ type GeneratorConfig struct {
 	Now func() time.Time
 	// MaxTokens bounds each generated answer (default 512).
 	MaxTokens int
+	// OffTopic are prose paragraphs a degradation may insert as off-topic
+	// drift (paragraphs of the task's own answer are skipped); default
+	// the prose paragraphs of the shipped seeds' references. They make
+	// some degraded answers longer than the original.
+	OffTopic []string
 	// Salt mixes into the canonical shuffle and the degradations' draws;
 	// set it to a validator secret so neither can be predicted.
 	Salt string
@@ -98,6 +104,11 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	if cfg.MaxTokens <= 0 {
 		cfg.MaxTokens = 512
 	}
+	if cfg.OffTopic == nil {
+		for _, s := range DefaultSeeds() {
+			cfg.OffTopic = append(cfg.OffTopic, proseParagraphs(s.Reference)...)
+		}
+	}
 	return &Generator{cfg: cfg}, nil
 }
 
@@ -130,41 +141,36 @@ func (g *Generator) Generate(ctx context.Context, id string, s Seed) (Task, erro
 			}
 		}
 	}
-	inst := s
 	var texts []string
+	if g.cfg.Mode == ModeAnswer {
+		var err error
+		if texts, err = degradeChain(original, s.Kind, ops, drift(g.cfg.OffTopic, s, original, rng), rng); err != nil {
+			return Task{}, fmt.Errorf("generate %s: %w", id, err)
+		}
+	}
+	inst := s
 	for k := 0; k <= len(ops); k++ {
 		if k > 0 {
 			inst = ops[k-1].Instruction(inst)
 		}
-		var text string
-		switch g.cfg.Mode {
-		case ModeAnswer:
-			// Levels nest: level k is level k-1 with one more degradation.
-			text = original
-			if k > 0 {
-				var err error
-				if text, err = degradeDistinct(texts[k-1], s.Kind, ops[k-1:k], texts, rng); err != nil {
-					return Task{}, fmt.Errorf("generate %s: level %d: %w", id, k, err)
-				}
-			}
-		default:
+		if g.cfg.Mode != ModeAnswer {
 			answer, err := g.answer(ctx, inst.Prompt())
 			if err != nil {
 				return Task{}, fmt.Errorf("generate %s: level %d: %w", id, k, err)
 			}
-			text = answer
+			text := answer
 			if g.cfg.Mode == ModeBoth && k > 0 {
-				if text, err = degradeDistinct(answer, s.Kind, ops[:k], texts, rng); err != nil {
+				if text, err = degradeDistinct(answer, s.Kind, ops[:k], drift(g.cfg.OffTopic, s, answer, rng), texts, rng); err != nil {
 					return Task{}, fmt.Errorf("generate %s: level %d: %w", id, k, err)
 				}
 			}
+			texts = append(texts, text)
 		}
-		texts = append(texts, text)
 		names := make([]string, k)
 		for i, op := range ops[:k] {
 			names[i] = string(op)
 		}
-		levels[k] = Response{Text: text, Model: g.cfg.Model, Level: k, Operators: names}
+		levels[k] = Response{Text: texts[k], Model: g.cfg.Model, Level: k, Operators: names}
 	}
 	if g.cfg.Client != nil {
 		if err := g.rewriteLevels(ctx, levels); err != nil {
@@ -207,16 +213,44 @@ func taskRand(purpose, salt, id string) *rand.Rand {
 	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[:8]), binary.LittleEndian.Uint64(sum[8:16])))
 }
 
-// degradeAttempts bounds the draws degradeDistinct tries.
-const degradeAttempts = 8
+// degradeAttempts bounds the draws degradeDistinct tries, and
+// chainAttempts the chains degradeChain tries.
+const (
+	degradeAttempts = 8
+	chainAttempts   = 4
+)
+
+// degradeChain returns the nested levels of ModeAnswer: level 0 is
+// original and level k is level k-1 with ops[k-1] applied. A chain that
+// gets stuck (an answer left too short for the next operator) is drawn
+// again from the next rng state.
+func degradeChain(original, kind string, ops []Operator, pool []string, rng *rand.Rand) ([]string, error) {
+	var err error
+	for range chainAttempts {
+		err = nil
+		texts := []string{original}
+		for k := 1; k <= len(ops) && err == nil; k++ {
+			var text string
+			if text, err = degradeDistinct(texts[k-1], kind, ops[k-1:k], pool, texts, rng); err == nil {
+				texts = append(texts, text)
+			} else {
+				err = fmt.Errorf("level %d: %w", k, err)
+			}
+		}
+		if err == nil {
+			return texts, nil
+		}
+	}
+	return nil, err
+}
 
 // degradeDistinct applies ops to text in order and returns a result that
 // differs from every text in earlier, drawing again (a different form or
 // place) when a draw gives an earlier level's text or cannot apply.
-func degradeDistinct(text, kind string, ops []Operator, earlier []string, rng *rand.Rand) (string, error) {
+func degradeDistinct(text, kind string, ops []Operator, pool, earlier []string, rng *rand.Rand) (string, error) {
 	var lastErr error
 	for range degradeAttempts {
-		out, err := applyOps(text, kind, ops, rng)
+		out, err := applyOps(text, kind, ops, pool, rng)
 		if err != nil {
 			lastErr = err
 			continue
@@ -229,14 +263,59 @@ func degradeDistinct(text, kind string, ops []Operator, earlier []string, rng *r
 	return "", lastErr
 }
 
-func applyOps(text, kind string, ops []Operator, rng *rand.Rand) (string, error) {
+func applyOps(text, kind string, ops []Operator, pool []string, rng *rand.Rand) (string, error) {
 	for _, op := range ops {
 		var err error
-		if text, err = op.Answer(text, kind, rng); err != nil {
+		if text, err = op.Answer(text, kind, pool, rng); err != nil {
 			return "", err
 		}
 	}
 	return text, nil
+}
+
+// proseParagraphs returns the one-line prose paragraphs of text with at
+// least six words: the material of off-topic drift.
+func proseParagraphs(text string) []string {
+	var out []string
+	for _, b := range parseBlocks(text) {
+		if p := strings.Join(b.units, " "); !b.code && !b.lines && words(p) >= 6 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// drift returns the paragraphs a degradation of this task may stray
+// into: three off-topic paragraphs from pool that answer does not contain,
+// and one echo of the task itself (its instruction, or its requirements as
+// statements), as an answer that parrots the question would. The mix
+// keeps the overlap of an answer's words with the instruction from
+// telling degraded answers apart: off-topic drift lowers it, an echo
+// raises it (the 3:1 mix was measured with the surface rankers of
+// surface_test.go).
+func drift(pool []string, s Seed, answer string, rng *rand.Rand) []string {
+	var foreign []string
+	for _, p := range pool {
+		if !strings.Contains(answer, p) {
+			foreign = append(foreign, p)
+		}
+	}
+	rng.Shuffle(len(foreign), func(i, j int) { foreign[i], foreign[j] = foreign[j], foreign[i] })
+	out := foreign[:min(3, len(foreign))]
+	if len(s.Requirements) == 0 || rng.IntN(2) == 0 {
+		out = append(out, strings.TrimSpace(s.Instruction))
+	} else {
+		var reqs []string
+		for _, r := range s.Requirements {
+			r = strings.TrimSpace(r)
+			if !strings.ContainsAny(r[len(r)-1:], ".!?") {
+				r += "."
+			}
+			reqs = append(reqs, r)
+		}
+		out = append(out, strings.Join(reqs, " "))
+	}
+	return out
 }
 
 // answer asks the generator model to answer prompt.

@@ -60,9 +60,10 @@ func TestGenerateBuildsAGroundTruthFromTheDegradationOrder(t *testing.T) {
 		mode  Mode
 		calls int64
 	}{
-		{name: "both mode answers every level and degrades the answers", mode: ModeBoth, calls: 5},
-		{name: "instruction mode only degrades the instruction", mode: ModeInstruction, calls: 5},
-		{name: "answer mode uses the seed's reference and calls nobody", mode: ModeAnswer, calls: 0},
+		// Every mode with a model also has it rewrite each of the 5 levels.
+		{name: "both mode answers every level and degrades the answers", mode: ModeBoth, calls: 10},
+		{name: "instruction mode only degrades the instruction", mode: ModeInstruction, calls: 10},
+		{name: "answer mode uses the seed's reference and only asks for rewrites", mode: ModeAnswer, calls: 5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
