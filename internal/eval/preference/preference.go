@@ -13,10 +13,19 @@
 // 1–10), a deadline and, for synthetic tasks, the ground truth: the rank of
 // each response (1 = best). Generate builds one from a Seed: a generator
 // model answers the original instruction and progressively degraded ones
-// (level k applies the first k operators of Config.Operators), and by
-// default the same operators are applied to the answer text as well, so the
-// order holds even when the model ignores a degradation. Response level k
-// has ground-truth rank k+1.
+// (level k applies the first k operators of the task's own seeded order of
+// Config.Operators), and by default the same operators are applied to the
+// answer text as well, so the order holds even when the model ignores a
+// degradation. Response level k has ground-truth rank k+1.
+//
+// The ground truth must need reading: each degradation draws its form and
+// place from a per-task random source keyed by the validator's salt,
+// changes the answer's own words (a number, a word for its opposite, a
+// negation; a dropped sentence; a cut after a whole sentence) rather than
+// adding a fixed phrase or a truncation mark, and some also drift into
+// off-topic or echoed text so that length does not track quality. With a
+// model client every level is also rewritten by the model (rewrite.go).
+// surface_test.go holds the rankers that must not read it.
 //
 // # Copies
 //
