@@ -3,6 +3,7 @@ package preference
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -184,4 +185,43 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The degradations of a task follow from its id and the salt: the same
+// pair gives the same task, while other ids of the same seed, or another
+// salt, give other orders, forms and places.
+func TestDegradationsVaryByTaskAndSalt(t *testing.T) {
+	seed := DefaultSeeds()[5]
+	gen := func(salt string) *Generator {
+		g, err := NewGenerator(GeneratorConfig{Mode: ModeAnswer, Salt: salt, Now: func() time.Time { return epoch0 }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	texts, orders := map[string]bool{}, map[string]bool{}
+	for i := range 20 {
+		task, err := gen("a").Generate(context.Background(), fmt.Sprint("t", i), seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := gen("a").Generate(context.Background(), fmt.Sprint("t", i), seed)
+		if mustJSON(t, task) != mustJSON(t, again) {
+			t.Fatalf("task t%d is not deterministic", i)
+		}
+		other, _ := gen("b").Generate(context.Background(), fmt.Sprint("t", i), seed)
+		if strings.Join(levelTexts(task), "|") == strings.Join(levelTexts(other), "|") {
+			t.Errorf("task t%d: another salt gave the same levels", i)
+		}
+		lv := levelTexts(task)
+		texts[lv[len(lv)-1]] = true
+		for _, r := range task.Responses {
+			if r.Level == len(lv)-1 {
+				orders[strings.Join(r.Operators, ",")] = true
+			}
+		}
+	}
+	if len(texts) < 15 || len(orders) < 6 {
+		t.Errorf("20 tasks of one seed gave %d distinct most-degraded answers and %d operator orders; want at least 15 and 6", len(texts), len(orders))
+	}
 }
