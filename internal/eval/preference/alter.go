@@ -21,8 +21,10 @@ var (
 // numeral.
 var numberWords = []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"}
 
-// opposites pairs words with a word of opposite meaning; both directions
-// are used.
+// opposites pairs words with a word that makes the claim false: an
+// opposite, or for words common in the shipped seeds a wrong alternative
+// (water/oil, Friday/Monday). Both directions are used. An attacker who
+// reads this list learns nothing: good answers use these words too.
 var opposites = [][2]string{
 	{"lower", "higher"}, {"low", "high"}, {"more", "less"}, {"most", "least"}, {"before", "after"},
 	{"first", "last"}, {"larger", "smaller"}, {"large", "small"}, {"longer", "shorter"}, {"long", "short"},
