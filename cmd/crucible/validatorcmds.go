@@ -46,6 +46,7 @@ type consensusFlags struct {
 	kappa      *float64
 	bondsAlpha *float64
 	minerShare *float64
+	regFee     *int64
 }
 
 func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
@@ -60,6 +61,7 @@ func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 		kappa:      fs.Float64("kappa", incentive.DefaultKappa, "Yuma consensus majority κ: the stake share the consensus weight needs"),
 		bondsAlpha: fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "weight of this epoch's bonds in the bonds moving average"),
 		minerShare: fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of each epoch's emission; the rest goes to validators"),
+		regFee:     fs.Int64("registration-fee", 0, "base units of the emission asset burned from the registrant's participant account on each new miner registration (0: free; a fee makes UID churn cost)"),
 	}
 }
 
@@ -84,8 +86,11 @@ func (c consensusFlags) config() (validator.Config, error) {
 	if *c.maxUIDs < 1 {
 		return validator.Config{}, usagef("--max-uids must be at least 1")
 	}
+	if *c.regFee < 0 {
+		return validator.Config{}, usagef("--registration-fee %d must be ≥ 0", *c.regFee)
+	}
 	return validator.Config{Admins: *c.admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
-		Kappa: *c.kappa, BondsAlpha: *c.bondsAlpha, MinerShare: *c.minerShare}, nil
+		RegistrationFee: *c.regFee, Kappa: *c.kappa, BondsAlpha: *c.bondsAlpha, MinerShare: *c.minerShare}, nil
 }
 
 func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) error {
