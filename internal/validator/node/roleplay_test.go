@@ -253,4 +253,3 @@ func TestEachEpochHasItsOwnSeed(t *testing.T) {
 		t.Fatalf("seeds %d %d", a, b)
 	}
 }
-
