@@ -289,16 +289,22 @@ func (s *Service) Stakes(ctx context.Context) ([]store.ValidatorStake, error) {
 	return s.cfg.DB.ValidatorStakes(ctx)
 }
 
+// RequireStake returns ErrForbidden unless key is a validator with a
+// positive stake.
+func (s *Service) RequireStake(ctx context.Context, key string) error {
+	st, err := s.cfg.DB.GetValidatorStake(ctx, key)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Stake <= 0) {
+		return fmt.Errorf("%w: %s is not a validator with stake on this hub (an admin sets stakes with `crucible validator stake`)",
+			ErrForbidden, key)
+	}
+	return err
+}
+
 // PostWeights accepts a validator's weight vector for epoch n, which must be
 // the epoch open now. The validator needs a positive stake; every UID must
 // be registered; weights must be finite, ≥ 0 and not all zero.
 func (s *Service) PostWeights(ctx context.Context, validator string, n int64, competitionID string, weights map[int64]float64) (store.WeightVector, error) {
-	st, err := s.cfg.DB.GetValidatorStake(ctx, validator)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Stake <= 0) {
-		return store.WeightVector{}, fmt.Errorf("%w: %s is not a validator with stake on this hub (an admin sets stakes with `crucible validator stake`)",
-			ErrForbidden, validator)
-	}
-	if err != nil {
+	if err := s.RequireStake(ctx, validator); err != nil {
 		return store.WeightVector{}, err
 	}
 	now := s.cfg.Clock.Now()

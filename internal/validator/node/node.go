@@ -11,7 +11,10 @@
 //     checked against the competition's dataset digest);
 //   - roleplay: with its own generator, reference and judge (Config.Roleplay)
 //     on its own fresh items, planned each epoch from its own secret seed
-//     with the competition's shape and scoring (roleplay.go).
+//     with the competition's shape and scoring (roleplay.go);
+//   - preference: from the labels, the closed tasks and their ratings, scored
+//     with preference.Score under the competition's configuration; a miner's
+//     weight is its reward (preference.go).
 //
 // A validator that lacks what a competition's kind needs refuses to start
 // (Weights returns the reason) unless Config.TrustHubResults is set: then it
@@ -219,6 +222,9 @@ func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, err
 	for _, m := range uids {
 		uidOf[m.Key] = m.UID
 	}
+	if c.Kind == competition.KindPreference {
+		return n.preferenceWeights(ctx, c, uidOf)
+	}
 	subs, err := n.cfg.Hub.Submissions(ctx, c.ID)
 	if err != nil {
 		return nil, err
@@ -304,6 +310,8 @@ func (n *Node) canEvaluate(c competition.Competition) (bool, string) {
 		return n.cfg.Dataset != nil, "give it its own copy of the dataset (--dataset)"
 	case competition.KindRoleplay:
 		return n.cfg.Roleplay != nil, "give it its own generator, reference and judge (--generator-url, --reference-url, --judge-url)"
+	case competition.KindPreference:
+		return true, ""
 	}
 	return false, "a validator does not evaluate " + string(c.Kind) + " competitions itself yet"
 }
