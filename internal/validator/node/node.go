@@ -34,6 +34,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -147,9 +148,21 @@ func New(cfg Config) *Node {
 	return &Node{cfg: cfg, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
 }
 
+// ErrCannotEvaluate: the validator lacks what it needs to evaluate the
+// competition itself (and may not trust the hub's results), or what it has
+// does not fit the competition. Run stops at once on it.
+var ErrCannotEvaluate = errors.New("cannot evaluate")
+
 // Run posts weights every Interval until ctx ends. Failed steps are logged
-// and retried on the next tick.
+// and retried on the next tick, except ErrCannotEvaluate, which Run returns
+// at once: a validator that cannot evaluate says so at start instead of
+// quietly posting nothing (or copying the hub).
 func (n *Node) Run(ctx context.Context) error {
+	if n.cfg.ColludeWith == nil {
+		if _, err := n.competition(ctx); errors.Is(err, ErrCannotEvaluate) {
+			return err
+		}
+	}
 	for {
 		if posted, epoch, err := n.Step(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -286,16 +299,16 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 	}
 	own, missing := n.canEvaluate(c)
 	if !own && !n.cfg.TrustHubResults {
-		return c, fmt.Errorf("this validator cannot evaluate %s competition %s itself: %s; "+
-			"or pass --trust-hub-results to score from the hub's stored results (not an independent check)", c.Kind, c.ID, missing)
+		return c, fmt.Errorf("%w: this validator cannot evaluate %s competition %s itself: %s; "+
+			"or pass --trust-hub-results to score from the hub's stored results (not an independent check)", ErrCannotEvaluate, c.Kind, c.ID, missing)
 	}
 	if n.cfg.Dataset != nil {
 		if c.Kind != competition.KindMCQ {
-			return c, fmt.Errorf("competition %s is a %s competition; --dataset works for mcq only (drop it to score from the hub's results)", c.ID, c.Kind)
+			return c, fmt.Errorf("%w: competition %s is a %s competition; --dataset works for mcq only", ErrCannotEvaluate, c.ID, c.Kind)
 		}
 		if n.cfg.Dataset.Digest != c.DatasetDigest {
-			return c, fmt.Errorf("dataset %s has digest %s, competition %s was created from %s: not the same dataset",
-				n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
+			return c, fmt.Errorf("%w: dataset %s has digest %s, competition %s was created from %s: not the same dataset",
+				ErrCannotEvaluate, n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
 		}
 	}
 	n.comp, n.own = &c, own

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -246,8 +247,12 @@ func TestAValidatorWithoutItsOwnJudgeRefusesToCopyTheHub(t *testing.T) {
 	h := newRoleplayHub(t)
 	v, _ := h.validator(t, 10, node.Config{})
 	_, err := v.Weights(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "--judge-url") || !strings.Contains(err.Error(), "--trust-hub-results") {
+	if !errors.Is(err, node.ErrCannotEvaluate) || !strings.Contains(err.Error(), "--judge-url") || !strings.Contains(err.Error(), "--trust-hub-results") {
 		t.Fatalf("err = %v, want the missing endpoints named", err)
+	}
+	// Run stops at start with the same reason instead of retrying forever.
+	if err := v.Run(context.Background()); !errors.Is(err, node.ErrCannotEvaluate) {
+		t.Fatalf("Run: %v, want it to stop with ErrCannotEvaluate", err)
 	}
 }
 
