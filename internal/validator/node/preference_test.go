@@ -18,6 +18,7 @@ import (
 	"crucible/internal/eval/preference"
 	"crucible/internal/identity"
 	"crucible/internal/store"
+	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
 
@@ -44,7 +45,7 @@ func prefDataset() string {
 // straight into the hub's store for another miner moves nothing.
 func TestAPreferenceValidatorScoresFromTheLabels(t *testing.T) {
 	ctx := context.Background()
-	h := newClockHub(t)
+	h := newClockHub(t, validator.Config{})
 	comp, err := h.client(t, h.admin).CreatePreferenceCompetition(ctx, api.CreatePreferenceCompetitionRequest{Title: "answers",
 		DatasetName: "organic", Dataset: prefDataset(), Preference: kinds.PreferenceSpec{TTL: "1m"}})
 	if err != nil {

@@ -46,7 +46,7 @@ func newRoleplayHub(t *testing.T) *roleplayHub {
 	}
 	models := httptest.NewServer(h)
 	t.Cleanup(models.Close)
-	rh := newClockHub(t)
+	rh := newClockHub(t, validator.Config{})
 	rh.modelURL = models.URL + "/v1"
 	rh.comp, err = rh.client(t, rh.admin).CreateCompetition(context.Background(), api.CreateCompetitionRequest{Kind: "roleplay", Title: "characters",
 		Roleplay: &roleplay.CompetitionConfig{Seed: 7, Items: 6, Turns: 2,
@@ -59,8 +59,9 @@ func newRoleplayHub(t *testing.T) *roleplayHub {
 	return rh
 }
 
-// newClockHub is a hub on a fake clock without a competition.
-func newClockHub(t *testing.T) *roleplayHub {
+// newClockHub is a hub on a fake clock without a competition; cfg sets the
+// consensus settings beyond the store, clock, epoch length and admin.
+func newClockHub(t *testing.T, cfg validator.Config) *roleplayHub {
 	t.Helper()
 	ctx := context.Background()
 	loopback := inference.NewSafeHTTPClient(inference.EndpointPolicy{Allow: []netip.Prefix{
@@ -82,7 +83,8 @@ func newClockHub(t *testing.T) *roleplayHub {
 	// The fake clock stays within the signature window of the real one
 	// (±5 min) unless a test moves it further and then signs nothing more.
 	clk := clock.NewFake(time.Now())
-	svc := validator.New(validator.Config{DB: db, Clock: clk, EpochLength: time.Hour, Admins: []string{admin.ID()}})
+	cfg.DB, cfg.Clock, cfg.EpochLength, cfg.Admins = db, clk, time.Hour, []string{admin.ID()}
+	svc := validator.New(cfg)
 	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Validators: svc,
 		Egress: kinds.Egress{HTTPClient: loopback}}).Handler())
 	t.Cleanup(srv.Close)
