@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"crucible/internal/app"
 	"crucible/internal/client"
+	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
@@ -20,6 +23,10 @@ import (
 	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
+
+// envValidatorSecret holds the secret a validator plans its own roleplay
+// items from (random per process when unset).
+const envValidatorSecret = "CRUCIBLE_VALIDATOR_SECRET"
 
 // stringList is a flag that may be repeated and takes comma-separated values.
 type stringList []string
@@ -46,6 +53,7 @@ type consensusFlags struct {
 	kappa      *float64
 	bondsAlpha *float64
 	minerShare *float64
+	regFee     *int64
 }
 
 func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
@@ -60,6 +68,7 @@ func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 		kappa:      fs.Float64("kappa", incentive.DefaultKappa, "Yuma consensus majority κ: the stake share the consensus weight needs"),
 		bondsAlpha: fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "weight of this epoch's bonds in the bonds moving average"),
 		minerShare: fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of each epoch's emission; the rest goes to validators"),
+		regFee:     fs.Int64("registration-fee", 0, "base units of the emission asset burned from the registrant's participant account on each new miner registration (0: free; a fee makes UID churn cost)"),
 	}
 }
 
@@ -84,8 +93,11 @@ func (c consensusFlags) config() (validator.Config, error) {
 	if *c.maxUIDs < 1 {
 		return validator.Config{}, usagef("--max-uids must be at least 1")
 	}
+	if *c.regFee < 0 {
+		return validator.Config{}, usagef("--registration-fee %d must be ≥ 0", *c.regFee)
+	}
 	return validator.Config{Admins: *c.admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
-		Kappa: *c.kappa, BondsAlpha: *c.bondsAlpha, MinerShare: *c.minerShare}, nil
+		RegistrationFee: *c.regFee, Kappa: *c.kappa, BondsAlpha: *c.bondsAlpha, MinerShare: *c.minerShare}, nil
 }
 
 func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -216,9 +228,11 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlags("validator run", "Run a validator: score a competition's submissions (with --dataset: by evaluating every\n"+
-		"miner's model yourself; without: from the hub's stored per-item results) and post one signed\n"+
-		"weight vector over miner UIDs per epoch. An admin must have given your key a stake.",
+	fs := newFlags("validator run", "Run a validator: evaluate a competition's submissions yourself (mcq: with your copy of the\n"+
+		"dataset, --dataset; roleplay: with your own generator, reference and judge on your own fresh items\n"+
+		"each epoch) and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
+		"Without what the kind needs it refuses to start, unless --trust-hub-results (not independent).\n"+
+		"An admin must have given your key a stake.",
 		"crucible validator run --hub http://hub:8080 --key validator.key --competition c-... --dataset siqa.jsonl", stderr)
 	hub := fs.String("hub", "http://127.0.0.1:8080", "the hub's URL")
 	keyFile := fs.String("key", "", "the validator's key file")
@@ -228,7 +242,14 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	temperature := fs.Float64("temperature", node.DefaultTemperature, "softmax temperature from win rates to weights")
 	epsilon := fs.Float64("epsilon", node.DefaultEpsilon, "the earlier submission's advantage in win rates")
 	concurrency := fs.Int("concurrency", node.DefaultConcurrency, "items evaluated at once per submission")
-	allow := fs.String("allow-endpoints", "", "with --dataset: CIDRs that miners' model URLs may reach although private (e.g. 127.0.0.0/8); loopback, private, link-local, metadata and multicast addresses are refused otherwise")
+	allow := fs.String("allow-endpoints", "", "CIDRs that miners' model URLs and your own models may reach although private (e.g. 127.0.0.0/8); loopback, private, link-local, metadata and multicast addresses are refused otherwise")
+	generatorURL := fs.String("generator-url", "", "roleplay: your own generator model server (key from "+app.EnvGeneratorKey+", sent to this URL only)")
+	referenceURL := fs.String("reference-url", "", "roleplay: your own reference model server (key from "+app.EnvReferenceKey+")")
+	judgeURL := fs.String("judge-url", "", "roleplay: your own judge model server (key from "+app.EnvJudgeKey+")")
+	generatorModel := fs.String("generator-model", "", "roleplay: model name at --generator-url (default: the competition's)")
+	referenceModel := fs.String("reference-model", "", "roleplay: model name at --reference-url (default: the competition's)")
+	judgeModel := fs.String("judge-model", "", "roleplay: model name at --judge-url (default: the competition's)")
+	trustHub := fs.Bool("trust-hub-results", false, "score kinds you cannot evaluate yourself from the hub's stored results: NOT an independent check (a tampered hub result moves your weights)")
 	collude := fs.Int64("collude-with", -1, "TESTING ONLY: act dishonestly, giving this UID weight 1 and all others 0")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
@@ -267,7 +288,24 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 			return err
 		}
 	}
-	cfg.Logger.Info("validator running", "hub", *hub, "competition", *comp, "own_evaluation", *dataset != "")
+	if *generatorURL != "" || *referenceURL != "" || *judgeURL != "" {
+		if *referenceURL == "" || *judgeURL == "" {
+			return usagef("roleplay needs your own --reference-url and --judge-url (and --generator-url for multi-turn competitions)")
+		}
+		// Each epoch's items come from this secret: random per process
+		// unless set, so nobody can plan them in advance.
+		secret := []byte(os.Getenv(envValidatorSecret))
+		if len(secret) == 0 {
+			secret = make([]byte, 32)
+			_, _ = rand.Read(secret) // crypto/rand.Read never fails
+		}
+		cfg.Roleplay = &node.Roleplay{Secret: secret,
+			Egress: kinds.Egress{Operator: app.ValidatorEndpoints(*generatorURL, *referenceURL, *judgeURL)},
+			Models: map[kinds.Role]string{kinds.RoleGenerator: *generatorModel, kinds.RoleReference: *referenceModel, kinds.RoleJudge: *judgeModel}}
+	}
+	cfg.TrustHubResults = *trustHub
+	cfg.Logger.Info("validator running", "hub", *hub, "competition", *comp, "own_mcq", *dataset != "", "own_roleplay", cfg.Roleplay != nil,
+		"trust_hub_results", *trustHub)
 	return node.New(cfg).Run(ctx)
 }
 

@@ -368,3 +368,21 @@ func testWeightSignatures(t *testing.T, hubURL string, v *identity.Key) {
 		t.Fatalf("a vector claiming the validator's key, signed by another: %d %s, want 401", code, msg)
 	}
 }
+
+// TestValidatorRunNeedsAllOfItsOwnRoleplayModels: a validator given only
+// part of its own roleplay models is told what is missing.
+func TestValidatorRunNeedsAllOfItsOwnRoleplayModels(t *testing.T) {
+	k, err := identity.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "v.key")
+	if err := k.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	err = runValidatorNode(context.Background(), []string{"--key", path, "--competition", "c-x", "--reference-url", "http://127.0.0.1:1/v1"}, &errb)
+	if err == nil || !strings.Contains(err.Error(), "--judge-url") {
+		t.Fatalf("err = %v, want --judge-url named", err)
+	}
+}

@@ -302,7 +302,7 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 			continue
 		}
 		if rt.Signed {
-			if rt.Pattern != "/api/v1/contributor-keys" {
+			if rt.Pattern != "/api/v1/contributor-keys" && rt.Pattern != "/api/v1/consensus/competitions/{id}/labels" {
 				t.Fatalf("the walk does not know how to sign GET %s: add it here", rt.Pattern)
 			}
 			continue // walked below with the operator's key
@@ -350,7 +350,11 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(keys)
-	return append(out, response{"/api/v1/contributor-keys", http.StatusOK, string(b)})
+	out = append(out, response{"/api/v1/contributor-keys", http.StatusOK, string(b)})
+	// Preference labels are for staked validators; the competitor has no stake.
+	labels, err := h.competitor.PreferenceLabels(ctx, id)
+	b, _ = json.Marshal(labels)
+	return append(out, response{"/api/v1/consensus/competitions/" + id + "/labels", 0, string(b) + fmt.Sprint(err)})
 }
 
 func anyContains(rs []response, prefix, s string) bool {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"crucible/internal/eval/preference"
+
 	"crucible/internal/store"
 	"crucible/internal/validator"
 )
@@ -21,6 +23,17 @@ var validatorRoutes = []route{
 	{"GET", "/api/v1/consensus/epochs/{n}/weights", false, (*Server).listWeightVectors},
 	{"POST", "/api/v1/consensus/epochs/{n}/weights", true, (*Server).postWeights},
 	{"POST", "/api/v1/consensus/epochs/{n}/close", true, (*Server).closeConsensusEpoch},
+	{"GET", "/api/v1/consensus/competitions/{id}/labels", true, (*Server).preferenceLabels},
+}
+
+// PreferenceLabels is what a validator scores a preference competition
+// from: its closed tasks in canonical form (with their ground truth) and
+// every rating of them. Only validators with stake may read it: closed
+// tasks' ground truth would be training data for surface rankers.
+type PreferenceLabels struct {
+	CompetitionID string              `json:"competition_id"`
+	Tasks         []preference.Task   `json:"tasks"`
+	Ratings       []preference.Rating `json:"ratings"`
 }
 
 // SetStakeRequest is the body of POST /api/v1/consensus/validators.
@@ -174,4 +187,38 @@ func (s *Server) closeConsensusEpoch(w http.ResponseWriter, r *http.Request) err
 		return consensusError(err)
 	}
 	return writeJSON(w, http.StatusOK, rec)
+}
+
+func (s *Server) preferenceLabels(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Validators.RequireStake(r.Context(), signer(r.Context())); err != nil {
+		return consensusError(err)
+	}
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	_, _, tasks, err := lab.Competition(r.Context(), id)
+	if err != nil {
+		return labelError(err)
+	}
+	now := s.cfg.Clock.Now()
+	out := PreferenceLabels{CompetitionID: id, Tasks: []preference.Task{}, Ratings: []preference.Rating{}}
+	closed := map[string]bool{}
+	for _, t := range tasks {
+		if !t.Open(now) { // open tasks' ground truth stays sealed
+			out.Tasks = append(out.Tasks, t)
+			closed[t.ID] = true
+		}
+	}
+	stored, err := s.cfg.DB.PreferenceRatings(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	for _, rt := range stored {
+		if closed[rt.TaskID] {
+			out.Ratings = append(out.Ratings, preference.Rating{Miner: rt.Miner, TaskID: rt.TaskID, Values: rt.Values, Submitted: rt.SubmittedAt})
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

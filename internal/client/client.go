@@ -487,3 +487,26 @@ func responseError(resp *http.Response) error {
 	}
 	return &APIError{StatusCode: resp.StatusCode, Message: e.Error}
 }
+
+// PreferenceLabels fetches a preference competition's closed tasks and their
+// ratings (validators with stake only).
+func (c *Client) PreferenceLabels(ctx context.Context, competitionID string) (api.PreferenceLabels, error) {
+	var out api.PreferenceLabels
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/labels", true)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return out, responseError(resp)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&out); err != nil {
+		return out, fmt.Errorf("decode preference labels: %w", err)
+	}
+	return out, nil
+}
+
+// RatePreference submits the signer's own rating of its copy of a task.
+func (c *Client) RatePreference(ctx context.Context, competitionID string, req api.PreferenceRatingRequest) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/ratings", req, nil)
+}

@@ -38,6 +38,10 @@ func ParticipantAccount(keyID string) string { return "participant:" + keyID }
 // FeeAccount collects the operator's fees.
 const FeeAccount = "fee"
 
+// BurnAccount receives burned money (registration fees): nothing ever
+// moves out of it.
+const BurnAccount = "burn"
+
 // Entry is one leg of a transfer: a signed amount on an account.
 type Entry struct {
 	Account string `json:"account"`
@@ -64,11 +68,12 @@ const (
 	KindPayout     = "payout"
 	KindRefund     = "refund"
 	KindEmission   = "emission"
+	KindBurn       = "burn"
 )
 
 var (
 	assetRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
-	accountRE = regexp.MustCompile(`^(external|fee|(funder|escrow|participant|validator|miner):[^\s]{1,200})$`)
+	accountRE = regexp.MustCompile(`^(external|fee|burn|(funder|escrow|participant|validator|miner):[^\s]{1,200})$`)
 )
 
 // MaxSupply caps the money in the ledger per asset (what came in from
@@ -101,7 +106,7 @@ func (t Transfer) Validate() error {
 	seen := map[string]bool{}
 	for _, e := range t.Legs {
 		if !accountRE.MatchString(e.Account) {
-			return fmt.Errorf("account %q is not a known kind (external, fee, funder:, escrow:, participant:, validator:, miner:)", e.Account)
+			return fmt.Errorf("account %q is not a known kind (external, fee, burn, funder:, escrow:, participant:, validator:, miner:)", e.Account)
 		}
 		if e.Amount == 0 {
 			return fmt.Errorf("entry on %s has amount 0", e.Account)

@@ -45,8 +45,10 @@ type WeightVector struct {
 // Otherwise choose picks the UID from the current registrations (ordered by
 // UID): a new UID, or an existing one whose miner is then replaced (and
 // returned as replaced). Registrations are serialised, so two miners never
-// get the same UID.
-func (db *DB) RegisterMiner(ctx context.Context, key string, now time.Time, choose func(existing []MinerUID) (int64, error)) (reg MinerUID, replaced *MinerUID, created bool, err error) {
+// get the same UID. A new registration posts fee (when not nil) in the same
+// transaction: if the ledger refuses it (say, insufficient funds), no UID is
+// given. A key already registered pays nothing.
+func (db *DB) RegisterMiner(ctx context.Context, key string, now time.Time, fee *ledger.Transfer, choose func(existing []MinerUID) (int64, error)) (reg MinerUID, replaced *MinerUID, created bool, err error) {
 	err = db.InTx(ctx, func(tx *sql.Tx) error {
 		if db.dialect == Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(727274002)`); err != nil {
@@ -84,9 +86,17 @@ func (db *DB) RegisterMiner(ctx context.Context, key string, now time.Time, choo
 		if err != nil {
 			return fmt.Errorf("register uid %d: %w", uid, err)
 		}
+		if fee != nil {
+			if _, err := db.PostTransferTx(ctx, tx, *fee, now); err != nil {
+				return fmt.Errorf("registration fee: %w", err)
+			}
+		}
 		return nil
 	})
-	return reg, replaced, created, err
+	if err != nil {
+		return MinerUID{}, nil, false, err
+	}
+	return reg, replaced, created, nil
 }
 
 // MinerUIDs lists the registrations, ordered by UID.

@@ -42,7 +42,7 @@ func testRegistrations(t *testing.T, db *store.DB) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, created, err := db.RegisterMiner(ctx, fmt.Sprintf("ed25519:m%d", i), t0, nextUID)
+			_, _, created, err := db.RegisterMiner(ctx, fmt.Sprintf("ed25519:m%d", i), t0, nil, nextUID)
 			if err == nil && !created {
 				err = errors.New("a new key was not created")
 			}
@@ -65,7 +65,7 @@ func testRegistrations(t *testing.T, db *store.DB) {
 			t.Fatalf("UIDs are not 0..7: %+v", all)
 		}
 	}
-	reg, _, created, err := db.RegisterMiner(ctx, all[3].Key, t0.Add(time.Hour), func([]store.MinerUID) (int64, error) {
+	reg, _, created, err := db.RegisterMiner(ctx, all[3].Key, t0.Add(time.Hour), nil, func([]store.MinerUID) (int64, error) {
 		return 0, errors.New("choose must not be called for a registered key")
 	})
 	if err != nil || created || reg.UID != 3 || !reg.RegisteredAt.Equal(t0) {
@@ -76,7 +76,7 @@ func testRegistrations(t *testing.T, db *store.DB) {
 func testReplacement(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	at := t0.Add(24 * time.Hour)
-	reg, replaced, created, err := db.RegisterMiner(ctx, "ed25519:newcomer", at, func([]store.MinerUID) (int64, error) { return 2, nil })
+	reg, replaced, created, err := db.RegisterMiner(ctx, "ed25519:newcomer", at, nil, func([]store.MinerUID) (int64, error) { return 2, nil })
 	if err != nil || !created || replaced == nil || replaced.Key != "ed25519:m2" && replaced.UID != 2 {
 		t.Fatalf("replacement = %+v replaced %+v, %v", reg, replaced, err)
 	}
@@ -84,7 +84,7 @@ func testReplacement(t *testing.T, db *store.DB) {
 	if all[2].Key != "ed25519:newcomer" || !all[2].RegisteredAt.Equal(at) || all[2].PruningScore != 0 {
 		t.Fatalf("uid 2 after replacement: %+v", all[2])
 	}
-	if _, _, _, err := db.RegisterMiner(ctx, "ed25519:refused", at, func([]store.MinerUID) (int64, error) {
+	if _, _, _, err := db.RegisterMiner(ctx, "ed25519:refused", at, nil, func([]store.MinerUID) (int64, error) {
 		return 0, errors.New("full")
 	}); err == nil {
 		t.Fatal("a refused registration succeeded")

@@ -36,6 +36,7 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/identity"
+	"crucible/internal/ledger"
 	"crucible/internal/store"
 )
 
@@ -88,11 +89,16 @@ type Config struct {
 	Immunity    time.Duration
 	// Emission is emitted per closed epoch in base units of Asset (at most
 	// MaxEmission); negative means none (record only).
-	Emission   int64
-	Asset      string
-	Kappa      float64
-	BondsAlpha float64
-	MinerShare float64
+	Emission int64
+	Asset    string
+	// RegistrationFee is burned from the registrant's participant account
+	// (ledger.ParticipantAccount) on every new registration, in base units
+	// of Asset; 0 (the default) makes registration free. A fee makes UID
+	// churn cost something: each new UID burns it again.
+	RegistrationFee int64
+	Kappa           float64
+	BondsAlpha      float64
+	MinerShare      float64
 	// Admins are the key ids allowed to set stakes and close epochs.
 	Admins []string
 }
@@ -191,7 +197,8 @@ type Registration struct {
 	Replaced *store.MinerUID `json:"replaced,omitempty"`
 }
 
-// Register gives key a UID: the next free one while fewer than MaxUIDs are
+// Register gives key a UID, burning the registration fee if there is one
+// (in the same transaction; without the funds there is no UID): the next free one while fewer than MaxUIDs are
 // registered, otherwise the UID of the miner chosen by PruneCandidate. A
 // registered key keeps its UID.
 func (s *Service) Register(ctx context.Context, key string) (Registration, error) {
@@ -199,7 +206,15 @@ func (s *Service) Register(ctx context.Context, key string) (Registration, error
 		return Registration{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	now := s.cfg.Clock.Now()
-	reg, replaced, created, err := s.cfg.DB.RegisterMiner(ctx, key, now, func(all []store.MinerUID) (int64, error) {
+	var fee *ledger.Transfer
+	if s.cfg.RegistrationFee > 0 {
+		// One key per registration: a key registered again after losing its
+		// UID pays again, a retry of a registration that stands pays nothing.
+		t := ledger.Move(fmt.Sprintf("registration:%s:%d", key, now.UnixMicro()), ledger.KindBurn, s.cfg.Asset,
+			ledger.ParticipantAccount(key), ledger.BurnAccount, s.cfg.RegistrationFee, "miner registration fee")
+		fee = &t
+	}
+	reg, replaced, created, err := s.cfg.DB.RegisterMiner(ctx, key, now, fee, func(all []store.MinerUID) (int64, error) {
 		if len(all) < s.cfg.MaxUIDs {
 			return freeUID(all), nil
 		}
@@ -210,6 +225,10 @@ func (s *Service) Register(ctx context.Context, key string) (Registration, error
 		}
 		return m.UID, nil
 	})
+	if errors.Is(err, ledger.ErrInsufficientFunds) {
+		return Registration{}, fmt.Errorf("%w: registration costs %d %s, burned from %s: %v",
+			ErrConflict, s.cfg.RegistrationFee, s.cfg.Asset, ledger.ParticipantAccount(key), err)
+	}
 	return Registration{MinerUID: reg, Created: created, Replaced: replaced}, err
 }
 
@@ -270,16 +289,22 @@ func (s *Service) Stakes(ctx context.Context) ([]store.ValidatorStake, error) {
 	return s.cfg.DB.ValidatorStakes(ctx)
 }
 
+// RequireStake returns ErrForbidden unless key is a validator with a
+// positive stake.
+func (s *Service) RequireStake(ctx context.Context, key string) error {
+	st, err := s.cfg.DB.GetValidatorStake(ctx, key)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Stake <= 0) {
+		return fmt.Errorf("%w: %s is not a validator with stake on this hub (an admin sets stakes with `crucible validator stake`)",
+			ErrForbidden, key)
+	}
+	return err
+}
+
 // PostWeights accepts a validator's weight vector for epoch n, which must be
 // the epoch open now. The validator needs a positive stake; every UID must
 // be registered; weights must be finite, ≥ 0 and not all zero.
 func (s *Service) PostWeights(ctx context.Context, validator string, n int64, competitionID string, weights map[int64]float64) (store.WeightVector, error) {
-	st, err := s.cfg.DB.GetValidatorStake(ctx, validator)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Stake <= 0) {
-		return store.WeightVector{}, fmt.Errorf("%w: %s is not a validator with stake on this hub (an admin sets stakes with `crucible validator stake`)",
-			ErrForbidden, validator)
-	}
-	if err != nil {
+	if err := s.RequireStake(ctx, validator); err != nil {
 		return store.WeightVector{}, err
 	}
 	now := s.cfg.Clock.Now()

@@ -4,15 +4,28 @@
 // posts it, signed with the validator's key, once per epoch (again inside an
 // epoch only when its weights change; the hub counts the latest).
 //
-// Scores come from the validator's own evaluation when it holds its own copy
-// of an mcq competition's dataset (Config.Dataset, checked against the
-// competition's dataset digest): it queries every miner's model itself with
-// the evaluator the hub uses (internal/eval/kinds, eval.Run), so its opinion
-// does not depend on the hub's results. Without a dataset (or for other
-// kinds) it scores from the hub's stored per-item results of scored
-// submissions. Weights are win rates with time priority
-// (incentive.WinRates, the earlier submission's ε advantage) through a
-// softmax with temperature T, as the model-competition subnets do.
+// Scores come from the validator's own evaluation, with the evaluator the hub
+// uses (internal/eval/kinds, eval.Run), so its opinion does not depend on the
+// hub's results:
+//   - mcq: with its own copy of the competition's dataset (Config.Dataset,
+//     checked against the competition's dataset digest);
+//   - roleplay: with its own generator, reference and judge (Config.Roleplay)
+//     on its own fresh items, planned each epoch from its own secret seed
+//     with the competition's shape and scoring (roleplay.go);
+//   - preference: from the labels, the closed tasks and their ratings, scored
+//     with preference.Score under the competition's configuration; a miner's
+//     weight is its reward (preference.go).
+//
+// A validator that lacks what a competition's kind needs refuses to start
+// (Weights returns the reason) unless Config.TrustHubResults is set: then it
+// scores from the hub's stored per-item results of scored submissions, which
+// is not an independent check (a tampered hub result moves its weights).
+//
+// Weights are win rates with time priority (incentive.WinRates, the earlier
+// submission's ε advantage) through a softmax with temperature T, as the
+// model-competition subnets do. The copy rule applies first
+// (incentive.Copies over the raw responses the validator observed and the
+// committed digests): a copy of an earlier submission gets weight 0.
 //
 // It talks to the hub only through internal/client; it must never import the
 // store or the job queue.
@@ -21,12 +34,14 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +51,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/roleplay"
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
 )
@@ -54,9 +70,15 @@ type Config struct {
 	Hub *client.Client
 	// Competition is the competition whose submissions are scored.
 	Competition string
-	// Dataset is the validator's own copy of an mcq competition's dataset;
-	// nil scores from the hub's stored results.
+	// Dataset is the validator's own copy of an mcq competition's dataset.
 	Dataset *mcq.Dataset
+	// Roleplay are the validator's own models and seed for roleplay
+	// competitions.
+	Roleplay *Roleplay
+	// TrustHubResults scores competitions the validator cannot evaluate
+	// itself from the hub's stored results. Not independent: whoever can
+	// change the hub's results moves this validator's weights.
+	TrustHubResults bool
 	// ModelHTTP reaches miners' model servers. Miners choose those URLs, so
 	// nil means inference.NewSafeHTTPClient with the strict policy, which
 	// refuses loopback, private, link-local and metadata addresses; pass a
@@ -82,9 +104,20 @@ type Node struct {
 	cfg    Config
 	mu     sync.Mutex
 	comp   *competition.Competition
-	scores map[string][]float64 // submission id → item scores
+	own    bool              // the validator evaluates comp itself
+	scores map[string]scored // scoreKey → item scores and raw responses
 	epoch  int64
 	last   map[int64]float64
+	// The validator's own roleplay items of epoch rpEpoch.
+	rpEpoch  int64
+	rpConfig roleplay.CompetitionConfig
+	rpItems  []roleplay.Item
+}
+
+// scored is one evaluation of a submission.
+type scored struct {
+	scores    []float64
+	responses map[int]string
 }
 
 // New returns a Node with defaults filled in.
@@ -104,15 +137,32 @@ func New(cfg Config) *Node {
 	if cfg.ModelHTTP == nil {
 		cfg.ModelHTTP = inference.NewSafeHTTPClient(inference.EndpointPolicy{}, inference.Timeouts{})
 	}
+	if cfg.Roleplay != nil && cfg.Roleplay.Egress.HTTPClient == nil {
+		rp := *cfg.Roleplay
+		rp.Egress.HTTPClient = cfg.ModelHTTP
+		cfg.Roleplay = &rp
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Node{cfg: cfg, scores: map[string][]float64{}, epoch: -1}
+	return &Node{cfg: cfg, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
 }
 
+// ErrCannotEvaluate: the validator lacks what it needs to evaluate the
+// competition itself (and may not trust the hub's results), or what it has
+// does not fit the competition. Run stops at once on it.
+var ErrCannotEvaluate = errors.New("cannot evaluate")
+
 // Run posts weights every Interval until ctx ends. Failed steps are logged
-// and retried on the next tick.
+// and retried on the next tick, except ErrCannotEvaluate, which Run returns
+// at once: a validator that cannot evaluate says so at start instead of
+// quietly posting nothing (or copying the hub).
 func (n *Node) Run(ctx context.Context) error {
+	if n.cfg.ColludeWith == nil {
+		if _, err := n.competition(ctx); errors.Is(err, ErrCannotEvaluate) {
+			return err
+		}
+	}
 	for {
 		if posted, epoch, err := n.Step(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -138,7 +188,7 @@ func (n *Node) Step(ctx context.Context) (bool, int64, error) {
 	if err != nil {
 		return false, 0, err
 	}
-	weights, err := n.Weights(ctx)
+	weights, err := n.weights(ctx, cur.Epoch)
 	if err != nil {
 		return false, cur.Epoch, err
 	}
@@ -160,8 +210,16 @@ func (n *Node) Step(ctx context.Context) (bool, int64, error) {
 // Weights returns the validator's weight vector over miner UIDs now: each
 // registered miner's latest submission to the competition, scored, compared
 // by win rate and softmaxed. Miners without a scoreable submission get no
-// weight.
+// weight; a copy of an earlier miner's submission gets weight 0.
 func (n *Node) Weights(ctx context.Context) (map[int64]float64, error) {
+	cur, err := n.cfg.Hub.CurrentEpoch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return n.weights(ctx, cur.Epoch)
+}
+
+func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, error) {
 	if n.cfg.ColludeWith != nil {
 		return map[int64]float64{*n.cfg.ColludeWith: 1}, nil
 	}
@@ -177,6 +235,9 @@ func (n *Node) Weights(ctx context.Context) (map[int64]float64, error) {
 	for _, m := range uids {
 		uidOf[m.Key] = m.UID
 	}
+	if c.Kind == competition.KindPreference {
+		return n.preferenceWeights(ctx, c, uidOf)
+	}
 	subs, err := n.cfg.Hub.Submissions(ctx, c.ID)
 	if err != nil {
 		return nil, err
@@ -191,20 +252,33 @@ func (n *Node) Weights(ctx context.Context) (map[int64]float64, error) {
 			latest[uid] = s
 		}
 	}
+	n.forgetOtherEpochs(epoch)
 	var contenders []incentive.Contender
+	var outs []incentive.Output
 	for _, uid := range slices.Sorted(maps.Keys(latest)) {
 		s := latest[uid]
-		scores, err := n.score(ctx, c, s)
+		sc, err := n.score(ctx, c, s, epoch)
 		if err != nil {
 			n.cfg.Logger.Warn("cannot score submission; it gets no weight this round", "submission", s.ID, "uid", uid, "err", err)
 			continue
 		}
-		contenders = append(contenders, incentive.Contender{ID: strconv.FormatInt(uid, 10), CommittedAt: s.CommittedAt, Scores: scores})
+		id := strconv.FormatInt(uid, 10)
+		contenders = append(contenders, incentive.Contender{ID: id, CommittedAt: s.CommittedAt, Scores: sc.scores})
+		outs = append(outs, incentive.Output{ID: id, Digest: s.Digest, CommittedAt: s.CommittedAt, Responses: sc.responses})
 	}
 	if len(contenders) == 0 {
 		return nil, fmt.Errorf("no registered miner has a scoreable submission in competition %s yet", c.ID)
 	}
+	// The copy rule: a copy ranks nowhere and earns nothing, and it does not
+	// take win rates from the others either.
 	out := map[int64]float64{}
+	copies := incentive.Copies(outs)
+	for id, of := range copies {
+		uid, _ := strconv.ParseInt(id, 10, 64)
+		out[uid] = 0
+		n.cfg.Logger.Info("copy gets weight 0", "uid", id, "copy_of_uid", of)
+	}
+	contenders = slices.DeleteFunc(contenders, func(ct incentive.Contender) bool { _, isCopy := copies[ct.ID]; return isCopy })
 	for id, w := range incentive.Softmax(incentive.WinRates(contenders, n.cfg.Epsilon), n.cfg.Temperature) {
 		uid, _ := strconv.ParseInt(id, 10, 64)
 		out[uid] = w
@@ -223,54 +297,107 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 	if err != nil {
 		return c, err
 	}
+	own, missing := n.canEvaluate(c)
+	if !own && !n.cfg.TrustHubResults {
+		return c, fmt.Errorf("%w: this validator cannot evaluate %s competition %s itself: %s; "+
+			"or pass --trust-hub-results to score from the hub's stored results (not an independent check)", ErrCannotEvaluate, c.Kind, c.ID, missing)
+	}
 	if n.cfg.Dataset != nil {
 		if c.Kind != competition.KindMCQ {
-			return c, fmt.Errorf("competition %s is a %s competition; --dataset works for mcq only (drop it to score from the hub's results)", c.ID, c.Kind)
+			return c, fmt.Errorf("%w: competition %s is a %s competition; --dataset works for mcq only", ErrCannotEvaluate, c.ID, c.Kind)
 		}
 		if n.cfg.Dataset.Digest != c.DatasetDigest {
-			return c, fmt.Errorf("dataset %s has digest %s, competition %s was created from %s: not the same dataset",
-				n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
+			return c, fmt.Errorf("%w: dataset %s has digest %s, competition %s was created from %s: not the same dataset",
+				ErrCannotEvaluate, n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
 		}
 	}
-	n.comp = &c
+	n.comp, n.own = &c, own
 	return c, nil
+}
+
+// canEvaluate reports whether the validator has what it needs to evaluate
+// c's kind itself, and if not, what is missing.
+func (n *Node) canEvaluate(c competition.Competition) (bool, string) {
+	switch c.Kind {
+	case competition.KindMCQ:
+		return n.cfg.Dataset != nil, "give it its own copy of the dataset (--dataset)"
+	case competition.KindRoleplay:
+		return n.cfg.Roleplay != nil, "give it its own generator, reference and judge (--generator-url, --reference-url, --judge-url)"
+	case competition.KindPreference:
+		return true, ""
+	}
+	return false, "a validator does not evaluate " + string(c.Kind) + " competitions itself yet"
+}
+
+// forgetOtherEpochs drops scores tied to another epoch's own roleplay items.
+func (n *Node) forgetOtherEpochs(epoch int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	suffix := "@" + strconv.FormatInt(epoch, 10)
+	for k := range n.scores {
+		if i := strings.LastIndexByte(k, '@'); i >= 0 && k[i:] != suffix {
+			delete(n.scores, k)
+		}
+	}
 }
 
 // scoreable reports whether a submission can be scored in this mode.
 func (n *Node) scoreable(s competition.Submission) bool {
-	if n.cfg.Dataset != nil {
+	n.mu.Lock()
+	own := n.own
+	n.mu.Unlock()
+	if own {
 		return s.Patch == nil && s.Model.BaseURL != ""
 	}
 	return s.State == competition.StateScored
 }
 
-// score returns a submission's item scores, evaluating or fetching them once.
-func (n *Node) score(ctx context.Context, c competition.Competition, s competition.Submission) ([]float64, error) {
+// score returns a submission's item scores and raw responses, evaluating or
+// fetching them once (once per epoch for the validator's own roleplay items,
+// which change every epoch).
+func (n *Node) score(ctx context.Context, c competition.Competition, s competition.Submission, epoch int64) (scored, error) {
 	n.mu.Lock()
-	cached, ok := n.scores[s.ID]
+	own := n.own
+	n.mu.Unlock()
+	key := s.ID
+	if own && c.Kind == competition.KindRoleplay {
+		key += "@" + strconv.FormatInt(epoch, 10)
+	}
+	n.mu.Lock()
+	cached, ok := n.scores[key]
 	n.mu.Unlock()
 	if ok {
 		return cached, nil
 	}
 	var results []eval.Result
 	var err error
-	if n.cfg.Dataset != nil {
-		results, err = n.evaluate(ctx, c, s)
-	} else {
+	switch {
+	case !own:
 		results, err = n.fetch(ctx, s)
+	case c.Kind == competition.KindRoleplay:
+		results, err = n.evaluateRoleplay(ctx, c, s, epoch)
+	default:
+		results, err = n.evaluate(ctx, c, s)
 	}
 	if err != nil {
-		return nil, err
+		return scored{}, err
 	}
 	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
 	scores, err := kinds.ItemScores(c, results)
 	if err != nil {
-		return nil, err
+		return scored{}, err
+	}
+	sc := scored{scores: scores, responses: make(map[int]string, len(results))}
+	for _, r := range results {
+		// An empty (or sealed) response is no evidence of copying.
+		if r.Response != "" {
+			sc.responses[r.Index] = r.Response
+		}
 	}
 	n.mu.Lock()
-	n.scores[s.ID] = scores
+	n.scores[key] = sc
 	n.mu.Unlock()
-	return scores, nil
+	return sc, nil
 }
 
 // evaluate runs the competition's mcq evaluator against the miner's model.
@@ -287,8 +414,13 @@ func (n *Node) evaluate(ctx context.Context, c competition.Competition, s compet
 	if err != nil {
 		return nil, err
 	}
+	return n.run(ctx, ev)
+}
+
+// run evaluates every item of ev.
+func (n *Node) run(ctx context.Context, ev eval.Evaluator) ([]eval.Result, error) {
 	results := make([]eval.Result, 0, ev.Len())
-	err = eval.Run(ctx, ev, eval.RunConfig{Concurrency: n.cfg.Concurrency, Sink: func(r eval.Result) error {
+	err := eval.Run(ctx, ev, eval.RunConfig{Concurrency: n.cfg.Concurrency, Sink: func(r eval.Result) error {
 		results = append(results, r) // Sink calls are serialised
 		return nil
 	}})

@@ -112,7 +112,7 @@ func TestANodeScoresFromTheHubsResultsAndPostsOncePerEpoch(t *testing.T) {
 	if _, err := h.client(t, h.admin).SetStake(ctx, vk.ID(), 10); err != nil {
 		t.Fatal(err)
 	}
-	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Temperature: 0.5})
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Temperature: 0.5, TrustHubResults: true})
 	w, err := n.Weights(ctx)
 	if err != nil {
 		t.Fatal(err)
