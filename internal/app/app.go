@@ -219,7 +219,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	planner := kinds.Planner{Egress: egress, Repos: repos}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
-		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding})
+		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
 	consensus := validator.New(cfg.Consensus)
 	if !cfg.NoWork {
