@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -58,6 +59,22 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 			comp, err := h.funder.CreatePreferenceCompetition(ctx, create)
 			if err != nil {
 				t.Fatal(err)
+			}
+			page := func() string {
+				t.Helper()
+				resp, err := http.Get(h.base + "/c/" + comp.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("competition page: %d %v", resp.StatusCode, err)
+				}
+				return string(b)
+			}
+			if p := page(); !strings.Contains(p, "1000 USDC in escrow") {
+				t.Fatalf("the page does not show the escrowed reward:\n%s", p)
 			}
 			escrow := ledger.EscrowAccount(comp.ID)
 			if got := balance(t, h.operator, escrow, asset); got != amount {
@@ -178,6 +195,14 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 				}
 			}
 			check("after the close")
+			p := page()
+			for _, name := range names {
+				row := fmt.Sprintf(`<code>%s</code></th><td>`, ids[name])
+				i := strings.Index(p, row)
+				if i < 0 || !strings.Contains(p[i:min(len(p), i+300)], fmt.Sprintf(`<td class="num">%d</td></tr>`, paid[ids[name]])) {
+					t.Fatalf("the page does not show %s's payout of %d:\n%s", name, paid[ids[name]], p)
+				}
+			}
 			h.clock.Advance(time.Minute)
 			again, err := h.competitor.ClosePreference(ctx, comp.ID)
 			if err != nil {

@@ -41,6 +41,8 @@ type competitionPage struct {
 	AnyTie      bool
 	Chart       chart
 	Submissions []subRow
+	// Reward is a preference competition's reward and payouts (nil: none).
+	Reward *prefReward
 }
 
 type submissionPage struct {

@@ -229,6 +229,9 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		BarTicks:    barTicks(),
 		Chart:       scoreChart(subs),
 	}
+	if data.Reward, err = s.preferenceReward(ctx, c); err != nil {
+		return err
+	}
 	for _, r := range rows {
 		data.AnyTie = data.AnyTie || r.Tie
 	}
