@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,6 +136,33 @@ func TestEntriesOfAModelCompetitionAreLimited(t *testing.T) {
 			subs, err := h.alice.Submissions(ctx, comp.ID)
 			if err != nil || len(subs) != 6 {
 				t.Fatalf("the competition holds %d submissions (%v), want 6", len(subs), err)
+			}
+
+			// Eight keys enter one new model at once: one gets in.
+			var wg sync.WaitGroup
+			errs := make([]error, 8)
+			for i := range errs {
+				k, err := identity.NewKey()
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := client.New(client.Config{Server: h.base, Key: k})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Go(func() { errs[i] = submit(c, "raced-model") })
+			}
+			wg.Wait()
+			admitted := 0
+			for _, err := range errs {
+				if err == nil {
+					admitted++
+				} else {
+					wantStatus(t, "a simultaneous entry of one model", err, http.StatusConflict, "already entered")
+				}
+			}
+			if subs, err := h.alice.Submissions(ctx, comp.ID); err != nil || admitted != 1 || len(subs) != 7 {
+				t.Fatalf("%d of 8 simultaneous entries admitted, %d submissions (%v); want 1 and 7", admitted, len(subs), err)
 			}
 		})
 	}
