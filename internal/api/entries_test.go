@@ -138,9 +138,9 @@ func TestEntriesOfAModelCompetitionAreLimited(t *testing.T) {
 				t.Fatalf("the competition holds %d submissions (%v), want 6", len(subs), err)
 			}
 
-			// Eight keys enter one new model at once: one gets in.
+			// Thirty-two keys enter one new model at once: one gets in.
 			var wg sync.WaitGroup
-			errs := make([]error, 8)
+			errs := make([]error, 32)
 			for i := range errs {
 				k, err := identity.NewKey()
 				if err != nil {
@@ -162,7 +162,7 @@ func TestEntriesOfAModelCompetitionAreLimited(t *testing.T) {
 				}
 			}
 			if subs, err := h.alice.Submissions(ctx, comp.ID); err != nil || admitted != 1 || len(subs) != 7 {
-				t.Fatalf("%d of 8 simultaneous entries admitted, %d submissions (%v); want 1 and 7", admitted, len(subs), err)
+				t.Fatalf("%d of 32 simultaneous entries admitted, %d submissions (%v); want 1 and 7", admitted, len(subs), err)
 			}
 		})
 	}
