@@ -189,8 +189,8 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 				"record it once and pay the reward to the miners (the hub also does this within a minute of\n" +
 				"the last deadline). Closing again prints the stored record and pays nothing more.",
 			example: "crucible preference close --competition c-abc123 --key creator.key"},
-			func(c *client.Client, id string) (labeling.Close, error) { return c.ClosePreference(ctx, id) },
-			func(w io.Writer, rec labeling.Close) error { printPreferenceClose(w, rec); return nil })
+			func(c *client.Client, id string) (labeling.EpochClose, error) { return c.ClosePreference(ctx, id) },
+			func(w io.Writer, rec labeling.EpochClose) error { printPreferenceClose(w, rec); return nil })
 	}
 	if verb == "copies" {
 		return runShow(ctx, args, stdout, stderr, showSpec{name: "preference copies", idFlag: "competition", needKey: true,
@@ -221,7 +221,7 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 		func(w io.Writer, rep labeling.EpochReport) error { printPreferenceEpoch(w, rep); return nil })
 }
 
-func printPreferenceClose(w io.Writer, rec labeling.Close) {
+func printPreferenceClose(w io.Writer, rec labeling.EpochClose) {
 	fmt.Fprintf(w, "epoch of %s closed at %s: %d %s paid out, %d refunded to the funder\n\n", rec.CompetitionID,
 		rec.ClosedAt.Format(time.RFC3339), rec.Amount-rec.Refunded, rec.Asset, rec.Refunded)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -181,7 +181,7 @@ func (s *Server) preferenceEpoch(w http.ResponseWriter, r *http.Request) error {
 }
 
 // closePreference closes a preference competition's epoch and pays its
-// reward (see labeling.Close); the periodic tick does the same once every
+// reward (see labeling.EpochClose); the periodic tick does the same once every
 // deadline has passed, so this only saves the wait for the creator or an
 // operator. A closed epoch returns its stored record to anyone.
 func (s *Server) closePreference(w http.ResponseWriter, r *http.Request) error {
@@ -197,7 +197,7 @@ func (s *Server) closePreference(w http.ResponseWriter, r *http.Request) error {
 	if reward, err := s.cfg.DB.PreferenceReward(ctx, id); err == nil && reward.ClosedAt == nil && by != c.CreatedBy && !s.isOperator(by) {
 		return &httpError{http.StatusForbidden, fmt.Sprintf("only %s's creator or an operator may close its epoch; the hub closes it within a minute of the last deadline", id)}
 	}
-	rec, err := lab.Close(ctx, id, by)
+	rec, err := lab.CloseEpoch(ctx, id, by)
 	if err != nil {
 		return labelError(err)
 	}

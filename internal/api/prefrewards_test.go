@@ -48,7 +48,11 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 			create := api.CreatePreferenceCompetitionRequest{Title: "rewarded", DatasetName: "organic", Dataset: rewardTasks(),
 				Preference: kinds.PreferenceSpec{TTL: "2m"}, Reward: amount, Asset: asset}
 
-			_, err := h.funder.CreatePreferenceCompetition(ctx, create)
+			negative := create
+			negative.Reward = -1
+			_, err := h.funder.CreatePreferenceCompetition(ctx, negative)
+			wantStatus(t, "a negative reward", err, http.StatusBadRequest, "reward -1 must be 0..")
+			_, err = h.funder.CreatePreferenceCompetition(ctx, create)
 			wantStatus(t, "a reward its creator cannot fund", err, http.StatusBadRequest, "insufficient")
 			if list, err := h.funder.Competitions(ctx); err != nil || len(list) != 0 {
 				t.Fatalf("the refused competition was stored: %d competitions (%v)", len(list), err)
@@ -136,7 +140,7 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 				t.Fatal(err)
 			}
 			var wg sync.WaitGroup
-			records := make([]labeling.Close, 4)
+			records := make([]labeling.EpochClose, 4)
 			errs := make([]error, 5)
 			for i, c := range []*client.Client{h.funder, h.operator, h.funder, h.operator} {
 				wg.Go(func() { records[i], errs[i] = c.ClosePreference(ctx, comp.ID) })

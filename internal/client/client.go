@@ -413,8 +413,8 @@ func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, prev
 
 // ClosePreference closes a preference competition's epoch and pays its
 // reward, or returns the stored record of an epoch already closed.
-func (c *Client) ClosePreference(ctx context.Context, competitionID string) (labeling.Close, error) {
-	var out labeling.Close
+func (c *Client) ClosePreference(ctx context.Context, competitionID string) (labeling.EpochClose, error) {
+	var out labeling.EpochClose
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/close", struct{}{}, &out)
 }
 

@@ -13,7 +13,7 @@ import (
 	"crucible/internal/store"
 )
 
-// ErrNotClosed is returned by Close before every task's deadline has passed.
+// ErrNotClosed is returned by CloseEpoch before every task's deadline has passed.
 var ErrNotClosed = errors.New("epoch still open")
 
 // Reward is what a new preference competition pays at its epoch's close:
@@ -23,12 +23,12 @@ type Reward struct {
 	Amount int64
 }
 
-// Close is the once-only result of a preference competition's epoch close:
+// EpochClose is the once-only result of a preference competition's epoch close:
 // the escrowed reward shared among the miners in proportion to their
 // preference scores (preference.MinerResult.Reward; untrusted miners get 0),
 // what rounding or the absence of trusted miners leaves refunded to the
 // funder.
-type Close struct {
+type EpochClose struct {
 	CompetitionID string    `json:"competition_id"`
 	ClosedAt      time.Time `json:"closed_at"`
 	// ClosedBy is the key that closed it explicitly; empty for the tick.
@@ -39,7 +39,7 @@ type Close struct {
 	Refunded int64         `json:"refunded"`
 }
 
-// MinerPayout is one miner's line in a Close.
+// MinerPayout is one miner's line in an EpochClose.
 type MinerPayout struct {
 	Miner   string  `json:"miner"`
 	Account string  `json:"account"`
@@ -82,35 +82,35 @@ func (s *Service) CreateCompetition(ctx context.Context, c competition.Competiti
 	})
 }
 
-// Close closes a preference competition's epoch once every task's deadline
+// CloseEpoch closes a preference competition's epoch once every task's deadline
 // has passed: it scores the epoch (Score, not a preview), records the
 // result and pays the escrowed reward out to the miners' participant
 // accounts, refunding the remainder to the funder — the record and every
 // transfer in one transaction, so a crash leaves all or none. A second or
 // concurrent close pays nothing more and returns the stored record. by is
 // the key that asked (empty: the periodic tick).
-func (s *Service) Close(ctx context.Context, competitionID, by string) (Close, error) {
+func (s *Service) CloseEpoch(ctx context.Context, competitionID, by string) (EpochClose, error) {
 	db := s.cfg.DB
 	reward, err := db.PreferenceReward(ctx, competitionID)
 	if err != nil {
-		return Close{}, err
+		return EpochClose{}, err
 	}
 	if reward.ClosedAt != nil {
 		return storedClose(reward)
 	}
 	_, _, tasks, err := s.Competition(ctx, competitionID)
 	if err != nil {
-		return Close{}, err
+		return EpochClose{}, err
 	}
 	now := s.Now()
 	for _, t := range tasks {
 		if t.Open(now) {
-			return Close{}, fmt.Errorf("%w: task %s of %s is open until %s", ErrNotClosed, t.ID, competitionID, t.Deadline.UTC().Format(time.RFC3339))
+			return EpochClose{}, fmt.Errorf("%w: task %s of %s is open until %s", ErrNotClosed, t.ID, competitionID, t.Deadline.UTC().Format(time.RFC3339))
 		}
 	}
 	rep, _, err := s.Score(ctx, competitionID, false)
 	if err != nil {
-		return Close{}, err
+		return EpochClose{}, err
 	}
 	var entrants []ledger.Entrant
 	for _, m := range rep.Epoch.Miners {
@@ -120,16 +120,16 @@ func (s *Service) Close(ctx context.Context, competitionID, by string) (Close, e
 	// miners' preference rewards, allocated in exact integer units.
 	alloc, err := ledger.Allocate(ledger.Proportional{}, reward.Amount, entrants)
 	if err != nil {
-		return Close{}, err
+		return EpochClose{}, err
 	}
-	rec := Close{CompetitionID: competitionID, ClosedAt: now, ClosedBy: by, Asset: reward.Asset, Amount: reward.Amount, Refunded: alloc.Unassigned}
+	rec := EpochClose{CompetitionID: competitionID, ClosedAt: now, ClosedBy: by, Asset: reward.Asset, Amount: reward.Amount, Refunded: alloc.Unassigned}
 	for _, m := range rep.Epoch.Miners {
 		rec.Payouts = append(rec.Payouts, MinerPayout{Miner: m.Miner, Account: ledger.ParticipantAccount(m.Miner), Trusted: m.Trusted,
 			Kappa: m.Kappa, Score: m.Score, Reward: m.Reward, Units: alloc.Payouts[m.Miner]})
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return Close{}, err
+		return EpochClose{}, err
 	}
 	escrow := ledger.EscrowAccount(competitionID)
 	var claimed bool
@@ -153,21 +153,21 @@ func (s *Service) Close(ctx context.Context, competitionID, by string) (Close, e
 		return nil
 	})
 	if err != nil {
-		return Close{}, fmt.Errorf("close the epoch of %s: %w", competitionID, err)
+		return EpochClose{}, fmt.Errorf("close the epoch of %s: %w", competitionID, err)
 	}
 	if !claimed { // another closer won the race: return its record
 		if reward, err = db.PreferenceReward(ctx, competitionID); err != nil {
-			return Close{}, err
+			return EpochClose{}, err
 		}
 		return storedClose(reward)
 	}
 	return rec, nil
 }
 
-func storedClose(r store.PreferenceReward) (Close, error) {
-	var rec Close
+func storedClose(r store.PreferenceReward) (EpochClose, error) {
+	var rec EpochClose
 	if err := json.Unmarshal(r.Record, &rec); err != nil {
-		return Close{}, fmt.Errorf("the stored close of %s: %w", r.CompetitionID, err)
+		return EpochClose{}, fmt.Errorf("the stored close of %s: %w", r.CompetitionID, err)
 	}
 	return rec, nil
 }
@@ -182,7 +182,7 @@ func (s *Service) CloseDue(ctx context.Context) error {
 	}
 	var errs []error
 	for _, r := range open {
-		if _, err := s.Close(ctx, r.CompetitionID, ""); err != nil && !errors.Is(err, ErrNotClosed) {
+		if _, err := s.CloseEpoch(ctx, r.CompetitionID, ""); err != nil && !errors.Is(err, ErrNotClosed) {
 			errs = append(errs, fmt.Errorf("preference competition %s: %w", r.CompetitionID, err))
 		}
 	}

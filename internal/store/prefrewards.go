@@ -11,7 +11,7 @@ import (
 
 // PreferenceReward is what a preference competition pays at its epoch's
 // close: Amount base units of Asset, escrowed from Funder at creation.
-// Record is the close's result (labeling.Close as JSON), set once.
+// Record is the close's result (labeling.EpochClose as JSON), set once.
 type PreferenceReward struct {
 	CompetitionID string          `json:"competition_id"`
 	Funder        string          `json:"funder"`

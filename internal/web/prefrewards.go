@@ -22,7 +22,7 @@ type prefReward struct {
 	Asset  string
 	Amount int64
 	// Close is the epoch's close record; nil while the epoch is open.
-	Close *labeling.Close
+	Close *labeling.EpochClose
 }
 
 // preferenceReward returns the reward of a preference competition, nil for
@@ -41,7 +41,7 @@ func (s *Server) preferenceReward(ctx context.Context, c competition.Competition
 	}
 	out := &prefReward{Asset: r.Asset, Amount: r.Amount}
 	if r.ClosedAt != nil {
-		var rec labeling.Close
+		var rec labeling.EpochClose
 		if err := json.Unmarshal(r.Record, &rec); err != nil {
 			return nil, err
 		}
