@@ -364,6 +364,9 @@ func printLeaderboard(w io.Writer, rows []competition.Row) {
 			fmt.Fprintf(tw, "%d\t%s\t%.1f%% (%d/%d)\t%.4f\t[%.4f, %.4f]\t%s\n", r.Rank, r.Name, 100**r.ResolvedRate, r.Correct, r.Items, r.Score, r.CILow, r.CIHigh, tie)
 			continue
 		}
+		if r.CopyOf != "" { // ranks but earns nothing
+			tie += "\tcopy of " + r.CopyOf
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%.4f\t[%.4f, %.4f]\t%d\t%s\n", r.Rank, r.Name, r.Score, r.CILow, r.CIHigh, r.Items, tie)
 	}
 	tw.Flush()

@@ -218,7 +218,9 @@ func TestWorkersShareThePostgresQueue(t *testing.T) {
 	t.Cleanup(models.Close)
 
 	addr := freeAddr(t)
-	apiOnly := exec.Command(bin, "serve", "--no-work", "--database", pg, "--listen", addr, "--log-level", "warn", "--allow-endpoints", "127.0.0.0/8")
+	// One key enters the four baselines: one more than the default entry limit.
+	apiOnly := exec.Command(bin, "serve", "--no-work", "--database", pg, "--listen", addr, "--log-level", "warn", "--allow-endpoints", "127.0.0.0/8",
+		"--max-entries-per-key", "4")
 	startProcess(t, apiOnly)
 	waitHealthy(t, addr)
 	for i := 0; i < 2; i++ {

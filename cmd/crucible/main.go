@@ -29,7 +29,7 @@ func commands() map[string]command {
 		"worker":       {"run evaluation workers only (share a PostgreSQL queue)", runWorker},
 		"keys":         {"make signing keys (keys new --out KEYFILE); contributor keys (keys contributor new|list|revoke)", runKeys},
 		"competition":  {"create, list and show competitions", runCompetition},
-		"preference":   {"preference competitions: request copies, score the epoch (preference copies|score)", runPreference},
+		"preference":   {"preference competitions: request copies, score or close the epoch (preference copies|score|close)", runPreference},
 		"submit":       {"submit a model to a competition (submit model ...)", runSubmit},
 		"status":       {"show each submission's state and progress", runStatus},
 		"leaderboard":  {"show a competition's leaderboard", runLeaderboard},

@@ -58,6 +58,8 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 	genModel := fs.String("generator-model", "", "the generator model's name")
 	threshold := fs.Float64("kappa-threshold", preference.DefaultConfig().KappaThreshold, "miners whose pooled epoch kappa is below this get no trust")
 	minTasks := fs.Int("min-tasks", preference.DefaultConfig().MinTasks, "tasks a miner must rate in an epoch to be trusted")
+	reward := fs.Int64("reward", 0, "base units of --asset paid to the miners when the epoch closes (by their preference rewards), escrowed from your funder account now")
+	asset := fs.String("asset", "", "the reward's asset")
 	asJSON := fs.Bool("json", false, "print the competition as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -69,7 +71,7 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 	scoring.KappaThreshold, scoring.MinTasks = *threshold, *minTasks
 	req := api.CreatePreferenceCompetitionRequest{Title: *title, Preference: kinds.PreferenceSpec{
 		Criteria: preference.Criteria(*criteria), TTL: *ttl, Mode: preference.Mode(*mode),
-		GeneratorURL: *genURL, GeneratorModel: *genModel, Scoring: &scoring}}
+		GeneratorURL: *genURL, GeneratorModel: *genModel, Scoring: &scoring}, Reward: *reward, Asset: *asset}
 	if *dataset != "" {
 		data, err := os.ReadFile(*dataset)
 		if err != nil {
@@ -175,11 +177,20 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 }
 
-// runPreference is `crucible preference copies|score`.
+// runPreference is `crucible preference copies|score|close`.
 func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "copies", "score")
+	verb, args, err := subcommand(args, "copies", "score", "close")
 	if err != nil {
 		return err
+	}
+	if verb == "close" {
+		return runShow(ctx, args, stdout, stderr, showSpec{name: "preference close", idFlag: "competition", needKey: true,
+			summary: "Close a preference competition's epoch once every task's deadline has passed: score it,\n" +
+				"record it once and pay the reward to the miners (the hub also does this within a minute of\n" +
+				"the last deadline). Closing again prints the stored record and pays nothing more.",
+			example: "crucible preference close --competition c-abc123 --key creator.key"},
+			func(c *client.Client, id string) (labeling.EpochClose, error) { return c.ClosePreference(ctx, id) },
+			func(w io.Writer, rec labeling.EpochClose) error { printPreferenceClose(w, rec); return nil })
 	}
 	if verb == "copies" {
 		return runShow(ctx, args, stdout, stderr, showSpec{name: "preference copies", idFlag: "competition", needKey: true,
@@ -208,6 +219,17 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return c.PreferenceEpoch(ctx, id, *preview)
 		},
 		func(w io.Writer, rep labeling.EpochReport) error { printPreferenceEpoch(w, rep); return nil })
+}
+
+func printPreferenceClose(w io.Writer, rec labeling.EpochClose) {
+	fmt.Fprintf(w, "epoch of %s closed at %s: %d %s paid out, %d refunded to the funder\n\n", rec.CompetitionID,
+		rec.ClosedAt.Format(time.RFC3339), rec.Amount-rec.Refunded, rec.Asset, rec.Refunded)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MINER\tTRUSTED\tKAPPA\tSCORE\tREWARD\tUNITS")
+	for _, p := range rec.Payouts {
+		fmt.Fprintf(tw, "%s\t%v\t%.3f\t%.3f\t%.4f\t%d\n", p.Miner, p.Trusted, p.Kappa, p.Score, p.Reward, p.Units)
+	}
+	_ = tw.Flush()
 }
 
 func printPreferenceEpoch(w io.Writer, rep labeling.EpochReport) {

@@ -170,6 +170,24 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 			t.Fatalf("csv %d rows, %v:\n%s", len(rows), err, out)
 		}
 	})
+	t.Run("preference close waits for the deadlines, and a reward needs funds", func(t *testing.T) {
+		_, stderr, code := crucible(t, "preference", "close", "--server", server, "--competition", comp.ID, "--key", keys["validator"])
+		if code != 1 || !strings.Contains(stderr, "open until") {
+			t.Fatalf("an early close: exit %d, %q", code, stderr)
+		}
+		_, stderr, code = crucible(t, "competition", "create", "--kind", "preference", "--server", server, "--key", keys["m1"],
+			"--dataset", dataset, "--title", "Unfunded", "--reward", "100", "--asset", "USDC")
+		if code != 1 || !strings.Contains(stderr, "insufficient") {
+			t.Fatalf("an unfunded reward: exit %d, %q", code, stderr)
+		}
+	})
+	t.Run("the leaderboard marks a copy", func(t *testing.T) {
+		var b strings.Builder
+		printLeaderboard(&b, []competition.Row{{Rank: 1, SubmissionID: "s-a", Name: "original"}, {Rank: 2, SubmissionID: "s-b", Name: "clone", CopyOf: "s-a"}})
+		if lines := strings.Split(b.String(), "\n"); !strings.HasSuffix(strings.TrimSpace(lines[2]), "copy of s-a") || strings.Contains(lines[1], "copy") {
+			t.Fatalf("leaderboard:\n%s", b.String())
+		}
+	})
 	t.Run("an unknown export format is a usage error", func(t *testing.T) {
 		if _, stderr, code := crucible(t, "export", "preferences", "--competition", comp.ID, "--format", "xml"); code != 2 || !strings.Contains(stderr, "dpo") {
 			t.Fatalf("exit %d, %q", code, stderr)

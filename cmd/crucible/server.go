@@ -111,7 +111,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 // quotaFlags are the per-key quotas of the API (serve only).
 type quotaFlags struct {
-	competitions, submissions, open *int
+	competitions, submissions, open, entries *int
 }
 
 func addQuotaFlags(fs *flag.FlagSet) quotaFlags {
@@ -119,6 +119,8 @@ func addQuotaFlags(fs *flag.FlagSet) quotaFlags {
 		competitions: fs.Int("quota-competitions", api.DefaultCompetitionsPerDay, "competitions and pools one key may create in any 24 hours (0: no limit; --admin-key keys are exempt from every quota)"),
 		submissions:  fs.Int("quota-submissions", api.DefaultSubmissionsPerDay, "submissions and pool entries one key may make in any 24 hours (0: no limit)"),
 		open:         fs.Int("quota-open", api.DefaultOpenSubmissions, "submissions of one key that may be queued or running at once (0: no limit)"),
+		entries: fs.Int("max-entries-per-key", competition.DefaultMaxEntriesPerKey,
+			"active (not failed) entries one key may have in one model competition or pool (at least 1; one model may have one entry whatever this says)"),
 	}
 }
 
@@ -128,7 +130,11 @@ func (q quotaFlags) quotas() (api.Quotas, error) {
 			return api.Quotas{}, usagef("--%s %d must be 0 (no limit) or positive", name, v)
 		}
 	}
-	return api.Quotas{CompetitionsPerDay: *q.competitions, SubmissionsPerDay: *q.submissions, OpenSubmissions: *q.open}, nil
+	if *q.entries < 1 {
+		return api.Quotas{}, usagef("--max-entries-per-key %d must be at least 1", *q.entries)
+	}
+	return api.Quotas{CompetitionsPerDay: *q.competitions, SubmissionsPerDay: *q.submissions, OpenSubmissions: *q.open,
+		EntriesPerKey: *q.entries}, nil
 }
 
 func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {

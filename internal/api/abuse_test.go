@@ -109,8 +109,10 @@ func mcqCompetition(title string) CreateCompetitionRequest {
 	return CreateCompetitionRequest{Kind: "mcq", Title: title, DatasetName: "d", Dataset: testDataset}
 }
 
+// modelSubmission submits the model named name (a model has one active
+// entry per competition: use a new name for each entry).
 func modelSubmission(name string) CreateSubmissionRequest {
-	return CreateSubmissionRequest{Name: name, BaseURL: "http://127.0.0.1:9/v1", Model: "m"}
+	return CreateSubmissionRequest{Name: name, BaseURL: "http://127.0.0.1:9/v1", Model: name}
 }
 
 // createCompetition makes an mcq competition as key and returns its id.

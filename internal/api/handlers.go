@@ -197,7 +197,15 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 		sub.Model = competition.ModelSpec{BaseURL: base, Model: model}
 		sub.Digest = competition.ModelDigest(sub.Model)
 	}
+	// The entry rules are checked and the submission made in one
+	// transaction holding the competition's lock, so simultaneous entries
+	// of one model cannot both get in.
 	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if c.RanksModels() {
+			if err := s.checkEntry(ctx, tx, c.ID, sub); err != nil {
+				return err
+			}
+		}
 		if err := s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey); err != nil {
 			return err
 		}
@@ -226,7 +234,15 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, competition.Leaderboard(c, subs))
+	rows := competition.Leaderboard(c, subs)
+	if c.RanksModels() && len(rows) > 1 {
+		responses, err := s.cfg.DB.CompetitionResponses(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		competition.MarkCopies(rows, subs, responses)
+	}
+	return writeJSON(w, http.StatusOK, rows)
 }
 
 func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) error {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -22,6 +23,7 @@ var labelRoutes = []route{
 	{"POST", "/api/v1/competitions/{id}/preference/ratings", true, (*Server).preferenceRating},
 	{"GET", "/api/v1/competitions/{id}/preference/epoch", false, (*Server).preferenceEpoch},
 	{"GET", "/api/v1/competitions/{id}/preference/export", false, (*Server).preferenceExport},
+	{"POST", "/api/v1/competitions/{id}/preference/close", true, (*Server).closePreference},
 	{"GET", "/api/v1/contributor-keys", true, (*Server).listContributorKeys},
 	{"POST", "/api/v1/contributor-keys", true, (*Server).createContributorKey},
 	{"POST", "/api/v1/contributor-keys/{id}/revoke", true, (*Server).revokeContributorKey},
@@ -35,6 +37,10 @@ type CreatePreferenceCompetitionRequest struct {
 	DatasetName string               `json:"dataset_name,omitempty" input:"max=200"`
 	Dataset     string               `json:"dataset,omitempty" input:"text,max=32MiB"`
 	Preference  kinds.PreferenceSpec `json:"preference"`
+	// Reward is paid to the miners at the epoch's close, in base units of
+	// Asset, escrowed from the creator's funder account at creation.
+	Reward int64  `json:"reward,omitempty"`
+	Asset  string `json:"asset,omitempty" input:"max=32"`
 }
 
 // PreferenceCopies is the answer to a miner's request for copies.
@@ -76,6 +82,8 @@ func labelError(err error) error {
 		return &httpError{http.StatusConflict, err.Error()}
 	case errors.Is(err, labeling.ErrInvalid):
 		return badRequest("%v", err)
+	case errors.Is(err, labeling.ErrNotClosed):
+		return &httpError{http.StatusConflict, err.Error()}
 	}
 	return err
 }
@@ -107,12 +115,12 @@ func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Requ
 		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items),
 		CreatedBy: signer(r.Context()), CreatedAt: s.cfg.Clock.Now().UTC(),
 	}
-	if err := s.cfg.DB.CreateCompetition(r.Context(), c, prep.Items); err != nil {
-		return err
-	}
 	lab, err := s.labeling()
 	if err != nil {
 		return err
+	}
+	if err := lab.CreateCompetition(r.Context(), c, prep.Items, labeling.Reward{Asset: req.Asset, Amount: req.Reward}); err != nil {
+		return labelError(err)
 	}
 	if _, _, _, err := lab.Competition(r.Context(), c.ID); err != nil { // store the tasks with their deadlines now
 		return err
@@ -170,6 +178,30 @@ func (s *Server) preferenceEpoch(w http.ResponseWriter, r *http.Request) error {
 		return labelError(err)
 	}
 	return writeJSON(w, http.StatusOK, rep)
+}
+
+// closePreference closes a preference competition's epoch and pays its
+// reward (see labeling.EpochClose); the periodic tick does the same once every
+// deadline has passed, so this only saves the wait for the creator or an
+// operator. A closed epoch returns its stored record to anyone.
+func (s *Server) closePreference(w http.ResponseWriter, r *http.Request) error {
+	ctx, id, by := r.Context(), r.PathValue("id"), signer(r.Context())
+	c, err := s.cfg.DB.GetCompetition(ctx, id)
+	if err != nil {
+		return err
+	}
+	lab, err := s.labeling()
+	if err != nil {
+		return err
+	}
+	if reward, err := s.cfg.DB.PreferenceReward(ctx, id); err == nil && reward.ClosedAt == nil && by != c.CreatedBy && !s.isOperator(by) {
+		return &httpError{http.StatusForbidden, fmt.Sprintf("only %s's creator or an operator may close its epoch; the hub closes it within a minute of the last deadline", id)}
+	}
+	rec, err := lab.CloseEpoch(ctx, id, by)
+	if err != nil {
+		return labelError(err)
+	}
+	return writeJSON(w, http.StatusOK, rec)
 }
 
 func (s *Server) preferenceExport(w http.ResponseWriter, r *http.Request) error {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -55,8 +56,10 @@ func testDailySubmissionQuota(t *testing.T, dbURL string) {
 	alice, bob, operator := newKey(t), newKey(t), newKey(t)
 	h := newTestHub(t, dbURL, Quotas{SubmissionsPerDay: 3, Exempt: []string{operator.ID()}})
 	id := h.createCompetition(t, operator)
+	n := 0
 	submit := func(key *identity.Key) response {
-		return h.post(t, key, "/api/v1/competitions/"+id+"/submissions", modelSubmission("m"))
+		n++
+		return h.post(t, key, "/api/v1/competitions/"+id+"/submissions", modelSubmission(fmt.Sprintf("m%d", n)))
 	}
 	for range 3 {
 		if resp := submit(alice); resp.code != http.StatusCreated {
@@ -80,8 +83,10 @@ func testOpenSubmissionQuota(t *testing.T, dbURL string) {
 	alice, bob := newKey(t), newKey(t)
 	h := newTestHub(t, dbURL, Quotas{OpenSubmissions: 2})
 	id := h.createCompetition(t, bob)
+	n := 0
 	submit := func(key *identity.Key) response {
-		return h.post(t, key, "/api/v1/competitions/"+id+"/submissions", modelSubmission("m"))
+		n++
+		return h.post(t, key, "/api/v1/competitions/"+id+"/submissions", modelSubmission(fmt.Sprintf("m%d", n)))
 	}
 	var first competition.Submission
 	for i := range 2 {

@@ -219,15 +219,21 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	planner := kinds.Planner{Egress: egress, Repos: repos}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
-		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding})
+		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
 	consensus := validator.New(cfg.Consensus)
+	prefs, err := labeling.New(labeling.Config{DB: db, Clock: cfg.Clock})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	if !cfg.NoWork {
 		qcfg.Planner = planner
 		qcfg.Periodic = []jobs.Periodic{
 			{Name: "pool-tick", Interval: time.Minute, Run: pools.TickAll},
 			{Name: "epoch-close", Interval: time.Minute, Run: epochs.CloseDue},
 			{Name: "consensus-close", Interval: min(time.Minute, consensus.EpochLength()), Run: consensus.CloseDue},
+			{Name: "preference-close", Interval: time.Minute, Run: prefs.CloseDue},
 		}
 	}
 	a := &App{DB: db, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg, tempCache: tempCache}

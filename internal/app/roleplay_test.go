@@ -37,6 +37,16 @@ func TestRoleplayCompetition(t *testing.T) {
 	go models.Serve(ln)
 	t.Cleanup(func() { models.Close() })
 	modelURL := "http://" + ln.Addr().String() + "/v1"
+	// The same models at a second address: the copycat's (an exact
+	// re-submission of a model is refused).
+	copyLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := &http.Server{Handler: h}
+	go copies.Serve(copyLn)
+	t.Cleanup(func() { copies.Close() })
+	copyURL := "http://" + copyLn.Addr().String() + "/v1"
 
 	// One-minute epochs starting at a minute boundary; the fake clock stays
 	// within the ±5 min signature window of the real one.
@@ -77,14 +87,23 @@ func TestRoleplayCompetition(t *testing.T) {
 	if comp.DatasetDigest != again.DatasetDigest || comp.Items != 6 {
 		t.Fatalf("the same seed planned different items: %s vs %s", comp.DatasetDigest, again.DatasetDigest)
 	}
-	submit := func(compID, name, model string) {
+	submitAt := func(compID, name, base, model string) error {
 		clk.Advance(time.Second) // commit order is time order
-		if _, err := c.Submit(ctx, compID, api.CreateSubmissionRequest{Name: name, BaseURL: modelURL, Model: model}); err != nil {
+		_, err := c.Submit(ctx, compID, api.CreateSubmissionRequest{Name: name, BaseURL: base, Model: model})
+		return err
+	}
+	submit := func(compID, name, model string) {
+		if err := submitAt(compID, name, modelURL, model); err != nil {
 			t.Fatal(err)
 		}
 	}
 	submit(comp.ID, "leader", "baseline-persona")
-	submit(comp.ID, "copycat", "baseline-persona") // the same committed model: a copy
+	if err := submitAt(comp.ID, "resubmitted", modelURL, "baseline-persona"); err == nil || !strings.Contains(err.Error(), "already entered") {
+		t.Fatalf("the same model entered twice: %v", err)
+	}
+	if err := submitAt(comp.ID, "copycat", copyURL, "baseline-persona"); err != nil { // the same answers from elsewhere: a copy
+		t.Fatal(err)
+	}
 	submit(comp.ID, "better", "baseline-persona-plus")
 	submit(comp.ID, "incoherent", "baseline-persona-incoherent")
 	submit(again.ID, "leader-again", "baseline-persona")

@@ -22,8 +22,10 @@ import (
 	"crucible/internal/epoch"
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
+	"crucible/internal/labeling"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
+	"crucible/internal/store"
 	"crucible/internal/validator"
 )
 
@@ -391,6 +393,13 @@ func (c *Client) PreferenceCopies(ctx context.Context, competitionID string) (ap
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/copies", struct{}{}, &out)
 }
 
+// RatePreference records the signing miner's own rating of its copy of a
+// task.
+func (c *Client) RatePreference(ctx context.Context, competitionID string, req api.PreferenceRatingRequest) (store.PreferenceRating, error) {
+	var out store.PreferenceRating
+	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/ratings", req, &out)
+}
+
 // PreferenceEpoch scores a preference competition's epoch (preview: open
 // tasks too).
 func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, preview bool) (api.PreferenceEpoch, error) {
@@ -400,6 +409,13 @@ func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, prev
 		path += "?preview=true"
 	}
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// ClosePreference closes a preference competition's epoch and pays its
+// reward, or returns the stored record of an epoch already closed.
+func (c *Client) ClosePreference(ctx context.Context, competitionID string) (labeling.EpochClose, error) {
+	var out labeling.EpochClose
+	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/close", struct{}{}, &out)
 }
 
 // ExportPreferences copies a preference export (format dpo, rankings or

@@ -49,8 +49,9 @@ type Row struct {
 	// count and Correct the tasks resolved.
 	Submitter    string   `json:"submitter,omitempty"`
 	ResolvedRate *float64 `json:"resolved_rate,omitempty"`
-	// CopyOf is set on a pool entrant whose raw responses copy an earlier
-	// entrant's: the id of that entrant. A copy ranks but earns nothing.
+	// CopyOf is set on an entrant (of a pool or a model competition) whose
+	// raw responses copy an earlier entrant's: the id of that entrant (see
+	// MarkCopies). A copy ranks but earns nothing.
 	CopyOf string `json:"copy_of,omitempty"`
 }
 

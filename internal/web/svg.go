@@ -32,14 +32,21 @@ type boardRow struct {
 	// BandLo and BandHi are the leader's interval, drawn behind every bar so
 	// that an overlap (a tie) is visible.
 	BandLo, BandHi, BandW float64
+	// CopyOfName names the submission this one copies (Row.CopyOf).
+	CopyOfName string
 }
 
 func leaderboardRows(rows []competition.Row) []boardRow {
 	out := make([]boardRow, len(rows))
+	names := map[string]string{}
+	for _, r := range rows {
+		names[r.SubmissionID] = r.Name
+	}
 	for i, r := range rows {
 		out[i] = boardRow{Row: r, Lo: barX(r.CILow), X: barX(r.Score), Hi: barX(r.CIHigh),
 			BandLo: barX(rows[0].CILow), BandHi: barX(rows[0].CIHigh)}
 		out[i].BandW = out[i].BandHi - out[i].BandLo
+		out[i].CopyOfName = names[r.CopyOf]
 	}
 	return out
 }

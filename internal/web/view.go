@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"sort"
@@ -40,6 +41,8 @@ type competitionPage struct {
 	AnyTie      bool
 	Chart       chart
 	Submissions []subRow
+	// Reward is a preference competition's reward and payouts (nil: none).
+	Reward *prefReward
 }
 
 type submissionPage struct {
@@ -228,4 +231,18 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// leaderboard ranks a competition's scored submissions, marking copies on
+// a model competition's (see competition.MarkCopies).
+func (s *Server) leaderboard(ctx context.Context, c competition.Competition, subs []competition.Submission) ([]competition.Row, error) {
+	rows := competition.Leaderboard(c, subs)
+	if c.RanksModels() && len(rows) > 1 {
+		responses, err := s.cfg.Store.CompetitionResponses(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		competition.MarkCopies(rows, subs, responses)
+	}
+	return rows, nil
 }

@@ -53,6 +53,9 @@ type Store interface {
 	Results(ctx context.Context, submissionID string, offset, limit int) ([]eval.Result, error)
 	// VisibleResults counts the results of sub that Results pages over.
 	VisibleResults(ctx context.Context, sub competition.Submission) (int, error)
+	// CompetitionResponses returns raw responses by submission and item,
+	// which mark copies on a model competition's leaderboard.
+	CompetitionResponses(ctx context.Context, competitionID string) (map[string]map[int]string, error)
 }
 
 // Config configures the web UI.
@@ -213,7 +216,10 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows := competition.Leaderboard(c, subs)
+	rows, err := s.leaderboard(ctx, c, subs)
+	if err != nil {
+		return err
+	}
 	data := competitionPage{
 		Page:        Page{Title: c.Title, APIPath: "/api/v1/competitions/" + c.ID},
 		Competition: c,
@@ -222,6 +228,9 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		Leaderboard: leaderboardRows(rows),
 		BarTicks:    barTicks(),
 		Chart:       scoreChart(subs),
+	}
+	if data.Reward, err = s.preferenceReward(ctx, c); err != nil {
+		return err
 	}
 	for _, r := range rows {
 		data.AnyTie = data.AnyTie || r.Tie

@@ -1,0 +1,84 @@
+package competition
+
+import (
+	"errors"
+	"fmt"
+
+	"crucible/internal/incentive"
+)
+
+// CopyRule decides when an entrant's raw responses make it a copy of an
+// earlier entrant: identical raw text on at least 95 % of the items both
+// answered, over at least 20 such items. Raw text, not extracted letters:
+// two strong models agree on most letters, but not word for word. Pools
+// use the same thresholds (pool.CopyRule; a test keeps them equal).
+var CopyRule = incentive.CopyRule{MinItems: 20, Agreement: 0.95}
+
+// DefaultMaxEntriesPerKey is how many active entries one key may have in one
+// competition unless the hub is configured otherwise.
+const DefaultMaxEntriesPerKey = 3
+
+// Errors of CheckEntry, for callers that map them to statuses (409).
+var (
+	// ErrDuplicateEntry: the model (its digest) already has an active entry.
+	ErrDuplicateEntry = errors.New("the same model is already entered")
+	// ErrEntryLimit: the key has as many active entries as it may.
+	ErrEntryLimit = errors.New("entry limit reached")
+)
+
+// Active reports whether a submission holds its place in a competition: a
+// failed one frees it, so a model whose endpoint broke may be entered again.
+func (s Submission) Active() bool {
+	return s.State != StateFailed && s.State != StateInfraFailed
+}
+
+// CheckEntry refuses a new entry of the model with digest by submitter into
+// a competition whose submissions are subs: the same model (digest) may have
+// one active entry, from any key, and one key at most maxPerKey active
+// entries (0: no per-key limit).
+func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) error {
+	mine := 0
+	for _, sub := range subs {
+		if !sub.Active() {
+			continue
+		}
+		if sub.Digest == digest {
+			return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model (a failed entry frees its place)",
+				ErrDuplicateEntry, sub.ID, sub.CompetitionID)
+		}
+		if sub.Submitter == submitter {
+			mine++
+		}
+	}
+	if maxPerKey > 0 && mine >= maxPerKey {
+		return fmt.Errorf("%w: key %s has %d active entries in this competition, the most allowed; an entry that fails frees its place",
+			ErrEntryLimit, submitter, mine)
+	}
+	return nil
+}
+
+// MarkCopies sets CopyOf on the rows whose submissions copy an earlier
+// row's (see CopyRule), given every ranked submission's raw responses by
+// item index. A copy keeps its rank; it earns nothing.
+func MarkCopies(rows []Row, subs []Submission, responses map[string]map[int]string) {
+	committed := map[string]Submission{}
+	for _, s := range subs {
+		committed[s.ID] = s
+	}
+	var outs []incentive.Output
+	for _, r := range rows {
+		if s, ok := committed[r.SubmissionID]; ok {
+			outs = append(outs, incentive.Output{ID: s.ID, Digest: s.Digest, CommittedAt: s.CommittedAt, Responses: responses[s.ID]})
+		}
+	}
+	copies := incentive.CopiesBy(outs, CopyRule)
+	for i := range rows {
+		rows[i].CopyOf = copies[rows[i].SubmissionID]
+	}
+}
+
+// RanksModels reports whether c ranks model submissions (one row per
+// submission), the kinds whose entries are limited and checked for copies.
+func (c Competition) RanksModels() bool {
+	return c.Kind == KindMCQ || c.Kind == KindRoleplay
+}
