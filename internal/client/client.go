@@ -521,8 +521,3 @@ func (c *Client) PreferenceLabels(ctx context.Context, competitionID string) (ap
 	}
 	return out, nil
 }
-
-// RatePreference submits the signer's own rating of its copy of a task.
-func (c *Client) RatePreference(ctx context.Context, competitionID string, req api.PreferenceRatingRequest) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/ratings", req, nil)
-}

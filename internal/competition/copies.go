@@ -11,7 +11,7 @@ import (
 // earlier entrant: identical raw text on at least 95 % of the items both
 // answered, over at least 20 such items. Raw text, not extracted letters:
 // two strong models agree on most letters, but not word for word. Pools
-// use the same thresholds (pool.CopyRule; a test keeps them equal).
+// use this rule too (pool.CopyRule is this variable).
 var CopyRule = incentive.CopyRule{MinItems: 20, Agreement: 0.95}
 
 // DefaultMaxEntriesPerKey is how many active entries one key may have in one

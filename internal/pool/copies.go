@@ -3,54 +3,39 @@ package pool
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"crucible/internal/competition"
 	"crucible/internal/incentive"
 )
 
-// CopyRule decides when an entrant's raw responses make it a copy of an
-// earlier entrant: identical raw text on at least 95 % of the items both
-// answered, over at least 20 such items. Raw text, not extracted letters:
-// two strong models agree on most letters, but not word for word.
-var CopyRule = incentive.CopyRule{MinItems: 20, Agreement: 0.95}
+// CopyRule is the model competitions' copy rule (competition.CopyRule):
+// pools and plain competitions judge copies alike.
+var CopyRule = competition.CopyRule
 
 // DefaultMaxEntriesPerKey is how many active entries one key may have in a
 // pool unless Config.MaxEntriesPerKey says otherwise.
-const DefaultMaxEntriesPerKey = 3
+const DefaultMaxEntriesPerKey = competition.DefaultMaxEntriesPerKey
 
-// Errors of Join, for callers that map them to statuses (409).
+// Errors of Join, for callers that map them to statuses (409); they are
+// competition's, so one errors.Is serves pools and plain competitions.
 var (
 	// ErrDuplicateEntry: the model (its digest) already has an active entry.
-	ErrDuplicateEntry = errors.New("the same model is already entered")
+	ErrDuplicateEntry = competition.ErrDuplicateEntry
 	// ErrEntryLimit: the key has as many active entries as it may.
-	ErrEntryLimit = errors.New("entry limit reached")
+	ErrEntryLimit = competition.ErrEntryLimit
 )
 
-// checkEntry refuses a join that would enter a model (by digest) a second
-// time while its first entry is active (not failed), from any key, or give
-// submitter more than the per-key limit of active entries. A failed entry
-// frees its place, so a model whose endpoint broke may rejoin.
+// checkEntry applies competition.CheckEntry to the pool's entrants: one
+// active entry per model (digest) from any key, at most the per-key limit
+// of active entries per key; a failed entry frees its place.
 func (s *Service) checkEntry(ctx context.Context, tx *sql.Tx, poolID, submitter, digest string) error {
 	subs, err := s.cfg.DB.ListSubmissionsTx(ctx, tx, poolID)
 	if err != nil {
 		return err
 	}
-	mine := 0
-	for _, sub := range subs {
-		if sub.State == competition.StateFailed {
-			continue
-		}
-		if sub.Digest == digest {
-			return fmt.Errorf("%w: copy of %s: pool %s already has this base URL and model", ErrDuplicateEntry, sub.ID, poolID)
-		}
-		if sub.Submitter == submitter {
-			mine++
-		}
-	}
-	if mine >= s.cfg.MaxEntriesPerKey {
-		return fmt.Errorf("%w: key %s has %d active entries in pool %s, the most allowed", ErrEntryLimit, submitter, mine, poolID)
+	if err := competition.CheckEntry(subs, submitter, digest, s.cfg.MaxEntriesPerKey); err != nil {
+		return fmt.Errorf("pool %s: %w", poolID, err)
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func TestAPreferenceValidatorScoresFromTheLabels(t *testing.T) {
 			if backwards {
 				slices.Reverse(order)
 			}
-			if err := c.RatePreference(ctx, comp.ID, api.PreferenceRatingRequest{TaskID: v.TaskID, Order: order}); err != nil {
+			if _, err := c.RatePreference(ctx, comp.ID, api.PreferenceRatingRequest{TaskID: v.TaskID, Order: order}); err != nil {
 				t.Fatal(err)
 			}
 		}
