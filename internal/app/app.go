@@ -217,7 +217,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	planner := kinds.Planner{Egress: egress, Repos: repos}
-	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
+	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Egress: egress, ItemConcurrency: cfg.ItemConcurrency})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
@@ -227,6 +227,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		qcfg.Periodic = []jobs.Periodic{
 			{Name: "pool-tick", Interval: time.Minute, Run: pools.TickAll},
 			{Name: "epoch-close", Interval: time.Minute, Run: epochs.CloseDue},
+			{Name: "roleplay-fresh", Interval: time.Minute, Run: epochs.EvaluateFresh},
 			{Name: "consensus-close", Interval: min(time.Minute, consensus.EpochLength()), Run: consensus.CloseDue},
 		}
 	}
