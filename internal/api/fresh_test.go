@@ -215,6 +215,10 @@ func testFreshRoleplay(t *testing.T, database string) {
 	if h := flags["honest"]; h.Flagged || h.FreshScore == nil {
 		t.Errorf("honest model: %+v; want a fresh score and no flag", h)
 	}
+	page := "/c/" + comp.ID
+	if !anyContains(after, page, "contaminated") || !anyContains(after, page, fmt.Sprint(*view.Seed)) {
+		t.Errorf("after the epoch the competition page shows no contamination flag or no revealed seed")
+	}
 
 	// The epoch's weights compare fresh items: the honest model wins.
 	rec, err := a.Epochs.Close(ctx, comp.ID, n)

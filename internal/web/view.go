@@ -40,6 +40,8 @@ type competitionPage struct {
 	AnyTie      bool
 	Chart       chart
 	Submissions []subRow
+	// Fresh is set for a roleplay competition with fresh epoch items.
+	Fresh *freshSection
 }
 
 type submissionPage struct {

@@ -229,6 +229,9 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	for _, sub := range subs {
 		data.Submissions = append(data.Submissions, submissionRow(sub))
 	}
+	if data.Fresh, err = s.fresh(ctx, c); err != nil {
+		return err
+	}
 	s.render(w, http.StatusOK, "competition", data)
 	return nil
 }
