@@ -402,6 +402,7 @@ func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title
 		return err
 	}
 	cfg := rf.config("")
+	cfg.FreshItems, cfg.ContaminationThreshold = *rf.freshItems, *rf.contamination
 	c, err := cf.client(true)
 	if err != nil {
 		return err

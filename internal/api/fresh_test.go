@@ -196,6 +196,24 @@ func testFreshRoleplay(t *testing.T, database string) {
 		t.Fatalf("the revealed seed plans items %s; the epoch published %s with %d items and %d evaluations",
 			roleplay.Digest(again), view.ItemsDigest, len(view.Items), len(view.Evaluations))
 	}
+	// What `crucible roleplay verify-epoch` runs, on what the API serves.
+	served, err := honest.Competition(ctx, comp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servedView, err := cheat.RoleplayEpoch(ctx, comp.ID, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := app.VerifyRoleplayEpoch(ctx, app.VerifyEpochConfig{Competition: served, Epoch: servedView})
+	if err != nil || !check.OK() {
+		t.Fatalf("verify-epoch: %+v, %v; want every check to pass", check, err)
+	}
+	forged := *servedView.Seed + 1 // a hub that swapped the seed after the fact
+	servedView.Seed = &forged
+	if check, err := app.VerifyRoleplayEpoch(ctx, app.VerifyEpochConfig{Competition: served, Epoch: servedView}); err != nil || check.OK() || check.CommitmentOK {
+		t.Fatalf("verify-epoch accepted a seed that does not match the commitment: %+v, %v", check, err)
+	}
 	after := hub.walk(t, comp.ID, list)
 	for _, it := range again {
 		if !anyContains(after, "/api/", string(jsonText(it.LastUser()))) {
