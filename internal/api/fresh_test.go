@@ -233,6 +233,15 @@ func testFreshRoleplay(t *testing.T, database string) {
 	if h := flags["honest"]; h.Flagged || h.FreshScore == nil {
 		t.Errorf("honest model: %+v; want a fresh score and no flag", h)
 	}
+	type boardRow struct {
+		Name    string `json:"name"`
+		Flagged bool   `json:"flagged"`
+	}
+	for _, row := range getJSON[[]boardRow](t, base+"/api/v1/competitions/"+comp.ID+"/leaderboard") {
+		if row.Flagged != (row.Name == "memoriser") {
+			t.Errorf("leaderboard row %s flagged %v", row.Name, row.Flagged)
+		}
+	}
 	page := "/c/" + comp.ID
 	if !anyContains(after, page, "contaminated") || !anyContains(after, page, fmt.Sprint(*view.Seed)) {
 		t.Errorf("after the epoch the competition page shows no contamination flag or no revealed seed")

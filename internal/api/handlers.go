@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"crucible/internal/competition"
+	"crucible/internal/epoch"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
@@ -226,7 +227,11 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, competition.Leaderboard(c, subs))
+	rows := competition.Leaderboard(c, subs)
+	if epoch.FreshItems(c) {
+		return s.freshLeaderboard(w, r, c, rows)
+	}
+	return writeJSON(w, http.StatusOK, rows)
 }
 
 func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) error {

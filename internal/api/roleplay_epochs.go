@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"crucible/internal/competition"
+	"crucible/internal/seal"
 )
 
 // Fresh roleplay epochs: commitments, reveals and the contamination check.
@@ -67,4 +68,30 @@ func (s *Server) contamination(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rows)
+}
+
+// freshRow is a leaderboard row of a fresh-items competition: the score is
+// the practice set's, beside the contamination check.
+type freshRow struct {
+	competition.Row
+	FreshScore       *float64 `json:"fresh_score,omitempty"`
+	ContaminationGap *float64 `json:"contamination_gap,omitempty"`
+	Flagged          bool     `json:"flagged"`
+}
+
+func (s *Server) freshLeaderboard(w http.ResponseWriter, r *http.Request, c competition.Competition, rows []competition.Row) error {
+	checks, err := s.pub.Contamination(r.Context(), c, s.cfg.Clock.Now())
+	if err != nil {
+		return err
+	}
+	byID := map[string]seal.Contamination{}
+	for _, ch := range checks {
+		byID[ch.SubmissionID] = ch
+	}
+	out := make([]freshRow, len(rows))
+	for i, row := range rows {
+		ch := byID[row.SubmissionID]
+		out[i] = freshRow{Row: row, FreshScore: ch.FreshScore, ContaminationGap: ch.ContaminationGap, Flagged: ch.Flagged}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

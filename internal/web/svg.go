@@ -32,6 +32,8 @@ type boardRow struct {
 	// BandLo and BandHi are the leader's interval, drawn behind every bar so
 	// that an overlap (a tie) is visible.
 	BandLo, BandHi, BandW float64
+	// Contaminated marks a model flagged by the contamination check.
+	Contaminated bool
 }
 
 func leaderboardRows(rows []competition.Row) []boardRow {
