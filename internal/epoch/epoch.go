@@ -98,7 +98,8 @@ func (s *Service) Bounds(n int64) (time.Time, time.Time) {
 }
 
 // Close computes and records epoch n of a competition from the submissions
-// scored by then. It runs once: a closed epoch's record is returned as it
+// scored by then, or for a fresh-items competition from the evaluations on
+// the epoch's own items (see evaluations). It runs once: a closed epoch's record is returned as it
 // was. Epochs that have not ended cannot close.
 func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Record, error) {
 	var rec Record
