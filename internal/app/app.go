@@ -227,11 +227,14 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		qcfg.Periodic = []jobs.Periodic{
 			{Name: "pool-tick", Interval: time.Minute, Run: pools.TickAll},
 			{Name: "epoch-close", Interval: time.Minute, Run: epochs.CloseDue},
-			{Name: "roleplay-fresh", Interval: time.Minute, Run: epochs.EvaluateFresh},
 			{Name: "consensus-close", Interval: min(time.Minute, consensus.EpochLength()), Run: consensus.CloseDue},
 		}
 	}
 	a := &App{DB: db, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg, tempCache: tempCache}
+	if !cfg.NoWork {
+		qcfg.Fresh = epochs
+		qcfg.Periodic = append(qcfg.Periodic, jobs.Periodic{Name: "roleplay-fresh", Interval: time.Minute, Run: a.EvaluateFresh})
+	}
 	if a.Queue, err = jobs.New(ctx, qcfg); err != nil {
 		a.Close()
 		return nil, err

@@ -71,11 +71,15 @@ func (s *Service) practice(ctx context.Context, c competition.Competition) ([]ro
 	return kinds.RoleplayItems(c, raw)
 }
 
+// Enqueue schedules evaluations of submissions on epoch n's fresh items of
+// a competition (jobs.Queue.EnqueueFresh); each one runs EvaluateOnEpoch.
+type Enqueue func(ctx context.Context, competitionID string, n int64, submissionIDs []string) error
+
 // EvaluateFresh opens the current epoch of every fresh-items competition
-// and evaluates on its items each submitter's latest scored model that has
-// no evaluation on them yet: models that entered in earlier epochs are
-// evaluated again on the new items (the periodic task).
-func (s *Service) EvaluateFresh(ctx context.Context) error {
+// and enqueues the evaluation on its items of each submitter's latest
+// scored model that has none yet: models that entered in earlier epochs
+// are evaluated again on the new items (the periodic task).
+func (s *Service) EvaluateFresh(ctx context.Context, enqueue Enqueue) error {
 	list, err := s.cfg.DB.ListCompetitions(ctx)
 	if err != nil {
 		return err
@@ -83,19 +87,14 @@ func (s *Service) EvaluateFresh(ctx context.Context) error {
 	var errs []error
 	for _, c := range list {
 		if FreshItems(c) {
-			errs = append(errs, s.evaluateEpoch(ctx, c, s.Of(s.cfg.Clock.Now())))
+			errs = append(errs, s.enqueueEpoch(ctx, c, s.Of(s.cfg.Clock.Now()), enqueue))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (s *Service) evaluateEpoch(ctx context.Context, c competition.Competition, n int64) error {
-	e, err := s.OpenRoleplay(ctx, c, n)
-	if err != nil {
-		return err
-	}
-	items, err := kinds.RoleplayItems(c, e.Items)
-	if err != nil {
+func (s *Service) enqueueEpoch(ctx context.Context, c competition.Competition, n int64, enqueue Enqueue) error {
+	if _, err := s.OpenRoleplay(ctx, c, n); err != nil {
 		return err
 	}
 	subs, err := s.cfg.DB.ListSubmissions(ctx, c.ID)
@@ -110,13 +109,44 @@ func (s *Service) evaluateEpoch(ctx context.Context, c competition.Competition, 
 	for _, ev := range done {
 		evaluated[ev.SubmissionID] = true
 	}
-	var errs []error
+	var ids []string
 	for _, sub := range latestScored(subs) {
 		if !evaluated[sub.ID] {
-			errs = append(errs, s.evaluateOne(ctx, c, e, items, sub))
+			ids = append(ids, sub.ID)
 		}
 	}
-	return errors.Join(errs...)
+	return enqueue(ctx, c.ID, n, ids)
+}
+
+// EvaluateOnEpoch evaluates a submission's model on epoch n's fresh items
+// and stores the result, once (the job of jobs.FreshArgs).
+func (s *Service) EvaluateOnEpoch(ctx context.Context, competitionID string, n int64, submissionID string) error {
+	done, err := s.cfg.DB.FreshEvals(ctx, competitionID, n)
+	if err != nil {
+		return err
+	}
+	for _, ev := range done {
+		if ev.SubmissionID == submissionID {
+			return nil
+		}
+	}
+	c, err := s.cfg.DB.GetCompetition(ctx, competitionID)
+	if err != nil {
+		return err
+	}
+	e, err := s.cfg.DB.RoleplayEpoch(ctx, competitionID, n)
+	if err != nil {
+		return err
+	}
+	sub, err := s.cfg.DB.GetSubmission(ctx, submissionID)
+	if err != nil {
+		return err
+	}
+	items, err := kinds.RoleplayItems(c, e.Items)
+	if err != nil {
+		return err
+	}
+	return s.evaluateOne(ctx, c, e, items, sub)
 }
 
 // latestScored returns each submitter's latest scored submission: the

@@ -14,6 +14,13 @@ import (
 	"crucible/internal/seal"
 )
 
+// EvaluateFresh opens the current epoch of every fresh-items roleplay
+// competition and enqueues the evaluations it still lacks (the periodic
+// task; the queue's workers run them).
+func (a *App) EvaluateFresh(ctx context.Context) error {
+	return a.Epochs.EvaluateFresh(ctx, a.Queue.EnqueueFresh)
+}
+
 // VerifyEpochConfig configures `crucible roleplay verify-epoch`.
 type VerifyEpochConfig struct {
 	Competition competition.Competition
