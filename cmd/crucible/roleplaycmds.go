@@ -23,8 +23,6 @@ type roleplayFlags struct {
 	items, turns, maxTokens                        *int
 	generatorURL, generatorModel, referenceURL     *string
 	referenceModel, judgeURL, judgeModel, personas *string
-	freshItems                                     *bool
-	contamination                                  *float64
 }
 
 func addRoleplayFlags(fs *flag.FlagSet) roleplayFlags {
@@ -41,10 +39,6 @@ func addRoleplayFlags(fs *flag.FlagSet) roleplayFlags {
 		judgeURL:       fs.String("judge-url", "", "roleplay: judge model server (local eval: key from CRUCIBLE_JUDGE_API_KEY; on a hub: empty for the hub's own)"),
 		judgeModel:     fs.String("judge-model", roleplay.BaselineJudge, "roleplay: judge model name"),
 		personas:       fs.String("personas", "", "roleplay: persona JSONL (default: the shipped set)"),
-		freshItems: fs.Bool("fresh-items", true, "roleplay competition: evaluate every model each epoch on items from a secret seed (committed when\n"+
-			"the epoch opens, revealed when it ends); the items from --seed become the public practice set"),
-		contamination: fs.Float64("contamination-threshold", roleplay.DefaultContaminationThreshold,
-			"roleplay competition: flag a model whose practice score exceeds its fresh score by more than this"),
 	}
 }
 
