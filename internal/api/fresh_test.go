@@ -73,6 +73,8 @@ func testFreshRoleplay(t *testing.T, database string) {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(memoriser.Close)
+	mirror := httptest.NewServer(h) // the honest model behind another address: a copy by its answers
+	t.Cleanup(mirror.Close)
 
 	// One-minute epochs from a minute boundary; the fake clock stays within
 	// the ±5 min signature window of the real one.
@@ -92,8 +94,8 @@ func testFreshRoleplay(t *testing.T, database string) {
 	go func() { defer close(done); _ = a.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
 	base := "http://" + ln.Addr().String()
-	var honest, cheat *client.Client
-	for _, c := range []**client.Client{&honest, &cheat} {
+	var honest, cheat, copier *client.Client
+	for _, c := range []**client.Client{&honest, &cheat, &copier} {
 		k, _ := identity.NewKey()
 		if *c, err = client.New(client.Config{Server: base, Key: k}); err != nil {
 			t.Fatal(err)
@@ -128,6 +130,10 @@ func testFreshRoleplay(t *testing.T, database string) {
 	if _, err := cheat.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: "memoriser", BaseURL: memoriser.URL + "/v1", Model: "baseline-persona-plus"}); err != nil {
 		t.Fatal(err)
 	}
+	clk.Advance(time.Second)
+	if _, err := copier.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: "copy", BaseURL: mirror.URL + "/v1", Model: "baseline-persona"}); err != nil {
+		t.Fatal(err)
+	}
 	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer waitCancel()
 	scored, err := honest.WaitScored(waitCtx, comp.ID, 100*time.Millisecond, nil)
@@ -149,7 +155,7 @@ func testFreshRoleplay(t *testing.T, database string) {
 	}
 
 	n := a.Epochs.Of(clk.Now())
-	freshEvaluations(t, a, comp.ID, n, 2)
+	freshEvaluations(t, a, comp.ID, n, 3)
 	epochN, err := a.DB.RoleplayEpoch(ctx, comp.ID, n)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +192,7 @@ func testFreshRoleplay(t *testing.T, database string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if roleplay.Digest(again) != view.ItemsDigest || len(view.Items) != cfg.Items || len(view.Evaluations) != 2 {
+	if roleplay.Digest(again) != view.ItemsDigest || len(view.Items) != cfg.Items || len(view.Evaluations) != 3 {
 		t.Fatalf("the revealed seed plans items %s; the epoch published %s with %d items and %d evaluations",
 			roleplay.Digest(again), view.ItemsDigest, len(view.Items), len(view.Evaluations))
 	}
@@ -220,6 +226,9 @@ func testFreshRoleplay(t *testing.T, database string) {
 	flags := map[string]seal.Contamination{}
 	for _, r := range rows {
 		flags[r.Name] = r
+		if r.FreshScore != nil {
+			t.Logf("%s: practice %.4f, fresh %.4f, gap %.4f, flagged %v", r.Name, r.PracticeScore, *r.FreshScore, *r.ContaminationGap, r.Flagged)
+		}
 	}
 	if m := flags["memoriser"]; !m.Flagged || m.ContaminationGap == nil || *m.ContaminationGap <= m.Threshold || m.Threshold != roleplay.DefaultContaminationThreshold {
 		t.Errorf("memoriser: %+v; want flagged with a gap above %v", m, roleplay.DefaultContaminationThreshold)
@@ -246,14 +255,19 @@ func testFreshRoleplay(t *testing.T, database string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hid, mid := subs["honest"].ID, subs["memoriser"].ID
-	if rec.Scores[mid] != *flags["memoriser"].FreshScore || rec.Weights[hid] <= rec.Weights[mid] || len(rec.Copies) != 0 {
-		t.Errorf("epoch %d record: scores %v, weights %v, copies %v; want fresh scores with the honest model ahead and no copies", n, rec.Scores, rec.Weights, rec.Copies)
+	hid, mid, cid := subs["honest"].ID, subs["memoriser"].ID, subs["copy"].ID
+	if rec.Scores[mid] != *flags["memoriser"].FreshScore || rec.Weights[hid] <= rec.Weights[mid] {
+		t.Errorf("epoch %d record: scores %v, weights %v; want fresh scores with the honest model ahead", n, rec.Scores, rec.Weights)
+	}
+	// The copy rule holds on re-evaluations: each model is its own
+	// submission, and the later model with the same answers is the copy.
+	if len(rec.Copies) != 1 || rec.Copies[cid] != hid || rec.Weights[cid] != 0 {
+		t.Errorf("epoch %d copies %v, the copy's weight %v; want only %s as a copy of %s, weighing 0", n, rec.Copies, rec.Weights[cid], cid, hid)
 	}
 
 	// The next epoch: new items, both models evaluated again, the earlier
 	// epoch's evaluations kept.
-	freshEvaluations(t, a, comp.ID, n+1, 2)
+	freshEvaluations(t, a, comp.ID, n+1, 3)
 	next, err := a.DB.RoleplayEpoch(ctx, comp.ID, n+1)
 	if err != nil {
 		t.Fatal(err)
@@ -261,8 +275,8 @@ func testFreshRoleplay(t *testing.T, database string) {
 	if next.ItemsDigest == epochN.ItemsDigest || next.SeedSHA256 == epochN.SeedSHA256 {
 		t.Errorf("epoch %d reuses epoch %d's items (%s)", n+1, n, next.ItemsDigest)
 	}
-	if e, err := a.DB.FreshEvals(ctx, comp.ID, n); err != nil || len(e) != 2 {
-		t.Errorf("epoch %d kept %d evaluations (%v); want 2", n, len(e), err)
+	if e, err := a.DB.FreshEvals(ctx, comp.ID, n); err != nil || len(e) != 3 {
+		t.Errorf("epoch %d kept %d evaluations (%v); want 3", n, len(e), err)
 	}
 }
 
