@@ -20,6 +20,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
+	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
 )
 
@@ -115,11 +116,17 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		allowRules := fs.String("allow-rules", "", "patch: policy-screen rules this competition relaxes, comma-separated (default none: every rule applies);\n"+
 			"rules: "+strings.Join(patch.PolicyRules(), ", "))
 		rf := addRoleplayFlags(fs)
+		fresh := fs.Bool("fresh-items", true, "roleplay: evaluate every model each epoch on items from a secret seed (committed when the\n"+
+			"epoch opens, revealed when it ends); the items from --seed become the public practice set")
+		gap := fs.Float64("contamination-threshold", roleplay.DefaultContaminationThreshold,
+			"roleplay: flag a model whose practice score exceeds its fresh-items score by more than this")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
 		if *kind == "roleplay" {
-			return createRoleplay(ctx, cf, rf, *title, *asJSON, stdout)
+			cfg := rf.config("")
+			cfg.FreshItems, cfg.ContaminationThreshold = *fresh, *gap
+			return createRoleplay(ctx, cf, cfg, *rf.personas, *title, *asJSON, stdout)
 		}
 		if *tasks != "" {
 			*dataset = *tasks
@@ -396,21 +403,20 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		})
 }
 
-func createRoleplay(ctx context.Context, cf clientFlags, rf roleplayFlags, title string, asJSON bool, stdout io.Writer) error {
+func createRoleplay(ctx context.Context, cf clientFlags, cfg roleplay.CompetitionConfig, personaFile, title string, asJSON bool, stdout io.Writer) error {
 	if title == "" {
 		return usagef("--title is required")
 	}
-	personas, err := readPersonas(*rf.personas)
+	personas, err := readPersonas(personaFile)
 	if err != nil {
 		return err
 	}
-	cfg := rf.config("")
 	c, err := cf.client(true)
 	if err != nil {
 		return err
 	}
 	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: title, Dataset: personas,
-		DatasetName: *rf.personas, Roleplay: &cfg})
+		DatasetName: personaFile, Roleplay: &cfg})
 	if err != nil {
 		return err
 	}

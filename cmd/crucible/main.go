@@ -43,6 +43,7 @@ func commands() map[string]command {
 		"router":       {"route OpenAI API requests to the least-loaded model server", runRouter},
 		"stats":        {"agreement statistics on a ratings CSV (stats kappa|icc|spearman --file CSV)", runStats},
 		"weights":      {"show a model competition's epoch weights (win rates, copies)", runWeights},
+		"roleplay":     {"fresh-items roleplay epochs: commitments, contamination, verify a revealed seed (roleplay epochs|contamination|verify-epoch)", runRoleplay},
 		"export":       {"export results as JSONL, or preferences as DPO/rankings/CSV (export results|preferences)", runExport},
 		"consensus":    {"simulate one epoch of Yuma consensus on a weight matrix CSV", runConsensus},
 		"register":     {"register your key as a miner (a UID)", runRegister},

@@ -138,7 +138,7 @@ func New(cfg Config) *Server {
 		}, []string{"route", "code"}),
 	}
 	cfg.Registry.MustRegister(s.requests)
-	for _, rt := range slices.Concat(routes, validatorRoutes, labelRoutes) {
+	for _, rt := range slices.Concat(routes, validatorRoutes, labelRoutes, roleplayRoutes) {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
 	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {

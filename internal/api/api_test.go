@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,7 +34,7 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &doc); err != nil {
 		t.Fatal(err)
 	}
-	for _, rt := range append(append(append([]route{}, routes...), validatorRoutes...), labelRoutes...) {
+	for _, rt := range slices.Concat(routes, validatorRoutes, labelRoutes, roleplayRoutes) {
 		ops, ok := doc.Paths[rt.pattern]
 		if !ok {
 			t.Errorf("%s %s is served but not documented", rt.method, rt.pattern)

@@ -9,7 +9,7 @@ type RouteInfo struct {
 // AllRoutes lists every API route, from the same tables New serves.
 func AllRoutes() []RouteInfo {
 	var out []RouteInfo
-	for _, rts := range [][]route{routes, validatorRoutes, labelRoutes} {
+	for _, rts := range [][]route{routes, validatorRoutes, labelRoutes, roleplayRoutes} {
 		for _, rt := range rts {
 			out = append(out, RouteInfo{rt.method, rt.pattern, rt.signed})
 		}

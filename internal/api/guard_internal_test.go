@@ -8,7 +8,7 @@ import (
 // A misspelt entry would silently leave its route at the default limit.
 func TestEveryBodyLimitNamesARoute(t *testing.T) {
 	served := map[string]bool{}
-	for _, rt := range slices.Concat(routes, validatorRoutes, labelRoutes) {
+	for _, rt := range slices.Concat(routes, validatorRoutes, labelRoutes, roleplayRoutes) {
 		served[rt.method+" "+rt.pattern] = true
 	}
 	for name := range bodyLimits {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"crucible/internal/competition"
+	"crucible/internal/epoch"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
@@ -241,6 +242,9 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		competition.MarkCopies(rows, subs, responses)
+	}
+	if epoch.FreshItems(c) {
+		return s.freshLeaderboard(w, r, c, rows)
 	}
 	return writeJSON(w, http.StatusOK, rows)
 }

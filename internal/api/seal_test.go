@@ -37,6 +37,8 @@ type sealHub struct {
 	base, models                 string
 	operator, funder, competitor *client.Client
 	funderID                     string
+	// epoch fills {n} in walked routes ("0" when empty).
+	epoch string
 }
 
 func startSealHub(t *testing.T, database string) *sealHub {
@@ -307,7 +309,11 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 			}
 			continue // walked below with the operator's key
 		}
-		fill := strings.NewReplacer("{id}", id, "{task}", "t", "{n}", "0")
+		n := h.epoch
+		if n == "" {
+			n = "0"
+		}
+		fill := strings.NewReplacer("{id}", id, "{task}", "t", "{n}", n)
 		if strings.HasPrefix(rt.Pattern, "/api/v1/submissions/") {
 			for _, sub := range subs {
 				p := strings.Replace(rt.Pattern, "{id}", sub.ID, 1)

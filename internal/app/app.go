@@ -217,7 +217,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	planner := kinds.Planner{Egress: egress, Repos: repos}
-	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength})
+	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Egress: egress, ItemConcurrency: cfg.ItemConcurrency})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
@@ -237,6 +237,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	a := &App{DB: db, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg, tempCache: tempCache}
+	if !cfg.NoWork {
+		qcfg.Fresh = epochs
+		qcfg.Periodic = append(qcfg.Periodic, jobs.Periodic{Name: "roleplay-fresh", Interval: time.Minute, Run: a.EvaluateFresh})
+	}
 	if a.Queue, err = jobs.New(ctx, qcfg); err != nil {
 		a.Close()
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/incentive"
 	"crucible/internal/store"
@@ -39,6 +40,12 @@ type Config struct {
 	Length      time.Duration
 	Epsilon     float64
 	Temperature float64
+	// Egress reaches the generator, reference, judge and submitted models
+	// of fresh-items competitions (see fresh.go).
+	Egress kinds.Egress
+	// ItemConcurrency is how many fresh items of one model run at once
+	// (default 8).
+	ItemConcurrency int
 }
 
 // Service closes epochs.
@@ -57,6 +64,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Temperature == 0 {
 		cfg.Temperature = DefaultTemperature
+	}
+	if cfg.ItemConcurrency <= 0 {
+		cfg.ItemConcurrency = 8
 	}
 	return &Service{cfg: cfg}
 }
@@ -88,7 +98,8 @@ func (s *Service) Bounds(n int64) (time.Time, time.Time) {
 }
 
 // Close computes and records epoch n of a competition from the submissions
-// scored by then. It runs once: a closed epoch's record is returned as it
+// scored by then, or for a fresh-items competition from the evaluations on
+// the epoch's own items (see evaluations). It runs once: a closed epoch's record is returned as it
 // was. Epochs that have not ended cannot close.
 func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Record, error) {
 	var rec Record
@@ -106,32 +117,26 @@ func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Rec
 	if err != nil {
 		return rec, err
 	}
-	subs, err := s.cfg.DB.ListSubmissions(ctx, competitionID)
-	if err != nil {
-		return rec, err
-	}
 	rec = Record{Competition: competitionID, Epoch: n, Start: start, End: end, ClosedAt: now.UTC(), Epsilon: s.cfg.Epsilon,
 		Temperature: s.cfg.Temperature, Names: map[string]string{}, Scores: map[string]float64{}, WinRates: map[string]float64{},
 		Weights: map[string]float64{}}
+	evals, err := s.evaluations(ctx, c, n, end)
+	if err != nil {
+		return rec, err
+	}
 	var outs []incentive.Output
 	contenders := map[string]incentive.Contender{}
-	for _, sub := range subs {
-		if sub.State != competition.StateScored || sub.Card == nil || !sub.UpdatedAt.Before(end) {
-			continue
-		}
-		results, err := s.cfg.DB.Results(ctx, sub.ID, 0, sub.ItemsTotal+1)
+	for _, ev := range evals {
+		scores, err := kinds.ItemScores(c, ev.results)
 		if err != nil {
 			return rec, err
 		}
-		scores, err := kinds.ItemScores(c, results)
-		if err != nil {
-			return rec, err
-		}
-		responses := make(map[int]string, len(results))
-		for _, r := range results {
+		responses := make(map[int]string, len(ev.results))
+		for _, r := range ev.results {
 			responses[r.Index] = r.Response
 		}
-		rec.Names[sub.ID], rec.Scores[sub.ID] = sub.Name, sub.Card.Score
+		sub := ev.sub
+		rec.Names[sub.ID], rec.Scores[sub.ID] = sub.Name, ev.score
 		outs = append(outs, incentive.Output{ID: sub.ID, Digest: sub.Digest, CommittedAt: sub.CommittedAt, Responses: responses})
 		contenders[sub.ID] = incentive.Contender{ID: sub.ID, CommittedAt: sub.CommittedAt, Scores: scores}
 	}
@@ -154,6 +159,51 @@ func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Rec
 	// Read back: if another process closed the epoch first, its record stands.
 	var stored Record
 	return stored, s.cfg.DB.EpochRecord(ctx, competitionID, n, &stored)
+}
+
+// evaluation is one model's results on the items an epoch compares.
+type evaluation struct {
+	sub     competition.Submission
+	score   float64
+	results []eval.Result
+}
+
+// evaluations returns what epoch n compares: for a fresh-items competition
+// every evaluation on the epoch's own items (a re-evaluation is the
+// submission it re-evaluates, so the copy rule sees the same model, not a
+// copy); otherwise every submission scored on the competition's items
+// before the epoch ended.
+func (s *Service) evaluations(ctx context.Context, c competition.Competition, n int64, end time.Time) ([]evaluation, error) {
+	subs, err := s.cfg.DB.ListSubmissions(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []evaluation
+	if FreshItems(c) {
+		byID := map[string]competition.Submission{}
+		for _, sub := range subs {
+			byID[sub.ID] = sub
+		}
+		fresh, err := s.cfg.DB.FreshEvals(ctx, c.ID, n)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range fresh {
+			out = append(out, evaluation{sub: byID[ev.SubmissionID], score: ev.Score, results: ev.Results})
+		}
+		return out, nil
+	}
+	for _, sub := range subs {
+		if sub.State != competition.StateScored || sub.Card == nil || !sub.UpdatedAt.Before(end) {
+			continue
+		}
+		results, err := s.cfg.DB.Results(ctx, sub.ID, 0, sub.ItemsTotal+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evaluation{sub: sub, score: sub.Card.Score, results: results})
+	}
+	return out, nil
 }
 
 // CloseDue closes the epoch that ended last for every roleplay competition

@@ -46,6 +46,9 @@ type Config struct {
 	MaxAttempts int
 	Logger      *slog.Logger
 	Metrics     *Metrics
+	// Fresh evaluates models on fresh roleplay epoch items (nil: such jobs
+	// are not worked by this process).
+	Fresh FreshEvaluator
 	// Periodic tasks run on every interval (and at start) on one process of
 	// those sharing the queue (River's leader enqueues them, uniquely).
 	Periodic []Periodic
@@ -163,6 +166,11 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 		if err := river.AddWorkerSafely(workers, &periodicWorker{tasks: tasks}); err != nil {
 			return nil, err
+		}
+		if cfg.Fresh != nil {
+			if err := river.AddWorkerSafely(workers, &freshWorker{fresh: cfg.Fresh}); err != nil {
+				return nil, err
+			}
 		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Submissions}}

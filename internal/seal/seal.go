@@ -7,7 +7,10 @@
 // hidden. The viewer does not change that: the API's reads are unsigned,
 // and an owner shown its own private score could probe the private set with
 // resubmissions. Settlement, not the clock, unseals a pool: a pool that ended
-// but has not settled may still be evaluated by its final tick.
+// but has not settled may still be evaluated by its final tick. A roleplay
+// competition with fresh items seals the running epoch's seed, items and
+// every result on them until the epoch ends (epochs.go); there the clock
+// decides, because every evaluation on them happens before.
 //
 // Reads for public views (every API GET, every web page) go through Public,
 // which returns already-sealed data, so a new route cannot forget to seal.

@@ -3,10 +3,12 @@ package seal_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/seal"
+	"crucible/internal/store"
 )
 
 func TestAnOpenPoolSealsItsPrivateItemsAndCardsUntilItSettles(t *testing.T) {
@@ -52,5 +54,13 @@ func TestAnOpenPoolSealsItsPrivateItemsAndCardsUntilItSettles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAnEpochsSeedAndItemsShowOnlyOnceItHasEnded(t *testing.T) {
+	end := time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)
+	e := store.RoleplayEpoch{Epoch: 3, Seed: 42, End: end}
+	if seal.Revealed(e, end.Add(-time.Nanosecond)) || !seal.Revealed(e, end) {
+		t.Fatalf("revealed just before the end or not at it")
 	}
 }

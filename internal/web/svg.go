@@ -34,6 +34,8 @@ type boardRow struct {
 	BandLo, BandHi, BandW float64
 	// CopyOfName names the submission this one copies (Row.CopyOf).
 	CopyOfName string
+	// Contaminated marks a model flagged by the contamination check.
+	Contaminated bool
 }
 
 func leaderboardRows(rows []competition.Row) []boardRow {

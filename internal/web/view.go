@@ -43,6 +43,8 @@ type competitionPage struct {
 	Submissions []subRow
 	// Reward is a preference competition's reward and payouts (nil: none).
 	Reward *prefReward
+	// Fresh is set for a roleplay competition with fresh epoch items.
+	Fresh *freshSection
 }
 
 type submissionPage struct {

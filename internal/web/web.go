@@ -238,6 +238,18 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	for _, sub := range subs {
 		data.Submissions = append(data.Submissions, submissionRow(sub))
 	}
+	if data.Fresh, err = s.fresh(ctx, c); err != nil {
+		return err
+	}
+	if data.Fresh != nil {
+		flagged := map[string]bool{}
+		for _, r := range data.Fresh.Contamination {
+			flagged[r.SubmissionID] = r.Flagged
+		}
+		for i := range data.Leaderboard {
+			data.Leaderboard[i].Contaminated = flagged[data.Leaderboard[i].SubmissionID]
+		}
+	}
 	s.render(w, http.StatusOK, "competition", data)
 	return nil
 }

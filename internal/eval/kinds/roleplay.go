@@ -99,21 +99,80 @@ func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, mo
 }
 
 func planRoleplay(c competition.Competition, s competition.Submission, secret string, raw []json.RawMessage, egress Egress) (eval.Evaluator, error) {
-	var cfg roleplay.CompetitionConfig
-	if err := json.Unmarshal(c.Config, &cfg); err != nil {
-		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
+	items, err := RoleplayItems(c, raw)
+	if err != nil {
+		return nil, err
 	}
+	return SubmissionRoleplayEvaluator(c, s, secret, items, egress)
+}
+
+// RoleplayItems decodes a roleplay competition's stored items.
+func RoleplayItems(c competition.Competition, raw []json.RawMessage) ([]roleplay.Item, error) {
 	items := make([]roleplay.Item, len(raw))
 	for i, r := range raw {
 		if err := json.Unmarshal(r, &items[i]); err != nil {
 			return nil, fmt.Errorf("competition %s item %d: %w", c.ID, i, err)
 		}
 	}
+	return items, nil
+}
+
+// RoleplayConfig decodes a roleplay competition's stored configuration.
+func RoleplayConfig(c competition.Competition) (roleplay.CompetitionConfig, error) {
+	var cfg roleplay.CompetitionConfig
+	if err := json.Unmarshal(c.Config, &cfg); err != nil {
+		return cfg, fmt.Errorf("competition %s config: %w", c.ID, err)
+	}
+	return cfg, nil
+}
+
+// SubmissionRoleplayEvaluator builds the evaluator of a stored submission
+// on the given items: the competition's practice items, or an epoch's
+// fresh ones.
+func SubmissionRoleplayEvaluator(c competition.Competition, s competition.Submission, secret string, items []roleplay.Item, egress Egress) (eval.Evaluator, error) {
+	cfg, err := RoleplayConfig(c)
+	if err != nil {
+		return nil, err
+	}
 	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.client()})
 	if err != nil {
 		return nil, err
 	}
 	return RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: client, Model: s.Model.Model}, egress)
+}
+
+// FreshRoleplayItems plans an epoch's fresh items from its seed: the
+// competition's configuration with seed in place of the public one. The
+// persona set is the shipped one, or for a competition created with its
+// own set the characters of its practice items (in order of first use),
+// so anyone holding the revealed seed can plan the same items again.
+func FreshRoleplayItems(ctx context.Context, cfg roleplay.CompetitionConfig, practice []roleplay.Item, seed int64, egress Egress) ([]roleplay.Item, error) {
+	var personas []roleplay.Character
+	if cfg.PersonaSet != roleplay.DefaultPersonasName {
+		seen := map[string]bool{}
+		for _, it := range practice {
+			if !seen[it.Character.Name] {
+				seen[it.Character.Name] = true
+				personas = append(personas, it.Character)
+			}
+		}
+		if len(personas) == 0 {
+			return nil, fmt.Errorf("roleplay: no practice items to take the persona set %q from", cfg.PersonaSet)
+		}
+	}
+	var gen roleplay.Endpoint
+	if cfg.Turns > 1 {
+		var err error
+		if gen, err = endpoint(cfg.Generator, RoleGenerator, egress); err != nil {
+			return nil, err
+		}
+	}
+	items, err := roleplay.Plan(ctx, roleplay.PlanConfig{Seed: seed, Items: cfg.Items, Turns: cfg.Turns, Personas: personas,
+		Generator: gen, MaxTokens: cfg.MaxTokens})
+	if err != nil {
+		return nil, fmt.Errorf("generate fresh items: %w", err)
+	}
+	return items, nil
 }
 
 // Card scores a finished evaluation by its kind: mean item score with a
@@ -139,9 +198,9 @@ func Card(c competition.Competition, results []eval.Result) (competition.Card, e
 // leaderboards and win rates compare.
 func ItemScores(c competition.Competition, results []eval.Result) ([]float64, error) {
 	if c.Kind == competition.KindRoleplay {
-		var cfg roleplay.CompetitionConfig
-		if err := json.Unmarshal(c.Config, &cfg); err != nil {
-			return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
+		cfg, err := RoleplayConfig(c)
+		if err != nil {
+			return nil, err
 		}
 		return roleplay.ItemScores(results, cfg.Scoring)
 	}

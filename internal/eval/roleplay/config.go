@@ -42,6 +42,14 @@ type CompetitionConfig struct {
 	Judge     EndpointSpec `json:"judge"`
 	// Scoring holds the weights and thresholds.
 	Scoring Scoring `json:"scoring"`
+	// FreshItems makes the hub evaluate every model, each epoch, on items
+	// planned from a secret epoch seed (committed when the epoch opens,
+	// revealed when it closes); the items planned from Seed become the
+	// public practice set. Epoch weights then compare fresh items only.
+	FreshItems bool `json:"fresh_items,omitempty"`
+	// ContaminationThreshold is the practice-minus-fresh score gap above
+	// which a model is flagged (0: DefaultContaminationThreshold).
+	ContaminationThreshold float64 `json:"contamination_threshold,omitempty"`
 }
 
 // WithDefaults fills zero Items, Turns, MaxTokens, PersonaSet and Scoring
@@ -105,6 +113,9 @@ func (c CompetitionConfig) Validate() error {
 	}
 	if c.PersonaSet == "" {
 		return errors.New("roleplay: persona_set is empty")
+	}
+	if c.ContaminationThreshold < 0 || c.ContaminationThreshold > 1 {
+		return fmt.Errorf("roleplay: contamination_threshold %v is outside 0..1", c.ContaminationThreshold)
 	}
 	return c.Scoring.Validate()
 }

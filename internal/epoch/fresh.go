@@ -1,0 +1,203 @@
+package epoch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/roleplay"
+	"crucible/internal/store"
+)
+
+// Fresh roleplay items. A competition with fresh_items evaluates every
+// model, each epoch, on items planned from a secret seed drawn when the
+// epoch opens: its SHA-256 is public at once, the seed and the items only
+// once the epoch has ended (internal/seal decides), so a model cannot be
+// tuned to items nobody has seen, and anyone can check afterwards that the
+// items were fixed in advance. The items planned at creation from the
+// public seed are the practice set.
+
+// FreshItems reports whether competition c evaluates on fresh epoch items.
+func FreshItems(c competition.Competition) bool {
+	if c.Kind != competition.KindRoleplay {
+		return false
+	}
+	cfg, err := kinds.RoleplayConfig(c)
+	return err == nil && cfg.FreshItems
+}
+
+// OpenRoleplay returns epoch n's fresh items of competition c, planning
+// them from a new secret seed the first time. Planning is idempotent
+// under concurrent workers: each plans, the first stored epoch wins and
+// every caller uses it.
+func (s *Service) OpenRoleplay(ctx context.Context, c competition.Competition, n int64) (store.RoleplayEpoch, error) {
+	if e, err := s.cfg.DB.RoleplayEpoch(ctx, c.ID, n); !errors.Is(err, store.ErrNotFound) {
+		return e, err
+	}
+	cfg, err := kinds.RoleplayConfig(c)
+	if err != nil {
+		return store.RoleplayEpoch{}, err
+	}
+	practice, err := s.practice(ctx, c)
+	if err != nil {
+		return store.RoleplayEpoch{}, err
+	}
+	seed := roleplay.NewEpochSeed()
+	items, err := kinds.FreshRoleplayItems(ctx, cfg, practice, seed, s.cfg.Egress)
+	if err != nil {
+		return store.RoleplayEpoch{}, fmt.Errorf("epoch %d of %s: %w", n, c.ID, err)
+	}
+	raw := make([]json.RawMessage, len(items))
+	for i, it := range items {
+		if raw[i], err = json.Marshal(it); err != nil {
+			return store.RoleplayEpoch{}, err
+		}
+	}
+	start, end := s.Bounds(n)
+	return s.cfg.DB.PutRoleplayEpoch(ctx, store.RoleplayEpoch{CompetitionID: c.ID, Epoch: n, Seed: seed,
+		SeedSHA256: roleplay.SeedCommitment(seed), Items: raw, ItemsDigest: roleplay.Digest(items), Start: start, End: end})
+}
+
+func (s *Service) practice(ctx context.Context, c competition.Competition) ([]roleplay.Item, error) {
+	raw, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return kinds.RoleplayItems(c, raw)
+}
+
+// Enqueue schedules evaluations of submissions on epoch n's fresh items of
+// a competition (jobs.Queue.EnqueueFresh); each one runs EvaluateOnEpoch.
+type Enqueue func(ctx context.Context, competitionID string, n int64, submissionIDs []string) error
+
+// EvaluateFresh opens the current epoch of every fresh-items competition
+// and enqueues the evaluation on its items of each submitter's latest
+// scored model that has none yet: models that entered in earlier epochs
+// are evaluated again on the new items (the periodic task).
+func (s *Service) EvaluateFresh(ctx context.Context, enqueue Enqueue) error {
+	list, err := s.cfg.DB.ListCompetitions(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range list {
+		if FreshItems(c) {
+			errs = append(errs, s.enqueueEpoch(ctx, c, s.Of(s.cfg.Clock.Now()), enqueue))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) enqueueEpoch(ctx context.Context, c competition.Competition, n int64, enqueue Enqueue) error {
+	if _, err := s.OpenRoleplay(ctx, c, n); err != nil {
+		return err
+	}
+	subs, err := s.cfg.DB.ListSubmissions(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	done, err := s.cfg.DB.FreshEvals(ctx, c.ID, n)
+	if err != nil {
+		return err
+	}
+	evaluated := map[string]bool{}
+	for _, ev := range done {
+		evaluated[ev.SubmissionID] = true
+	}
+	var ids []string
+	for _, sub := range latestScored(subs) {
+		if !evaluated[sub.ID] {
+			ids = append(ids, sub.ID)
+		}
+	}
+	return enqueue(ctx, c.ID, n, ids)
+}
+
+// EvaluateOnEpoch evaluates a submission's model on epoch n's fresh items
+// and stores the result, once (the job of jobs.FreshArgs).
+func (s *Service) EvaluateOnEpoch(ctx context.Context, competitionID string, n int64, submissionID string) error {
+	done, err := s.cfg.DB.FreshEvals(ctx, competitionID, n)
+	if err != nil {
+		return err
+	}
+	for _, ev := range done {
+		if ev.SubmissionID == submissionID {
+			return nil
+		}
+	}
+	c, err := s.cfg.DB.GetCompetition(ctx, competitionID)
+	if err != nil {
+		return err
+	}
+	e, err := s.cfg.DB.RoleplayEpoch(ctx, competitionID, n)
+	if err != nil {
+		return err
+	}
+	sub, err := s.cfg.DB.GetSubmission(ctx, submissionID)
+	if err != nil {
+		return err
+	}
+	items, err := kinds.RoleplayItems(c, e.Items)
+	if err != nil {
+		return err
+	}
+	return s.evaluateOne(ctx, c, e, items, sub)
+}
+
+// latestScored returns each submitter's latest scored submission: the
+// model a submitter competes with now.
+func latestScored(subs []competition.Submission) []competition.Submission {
+	latest := map[string]competition.Submission{}
+	for _, sub := range subs {
+		if sub.State != competition.StateScored {
+			continue
+		}
+		if cur, ok := latest[sub.Submitter]; !ok || sub.CommittedAt.After(cur.CommittedAt) {
+			latest[sub.Submitter] = sub
+		}
+	}
+	out := make([]competition.Submission, 0, len(latest))
+	for _, sub := range latest {
+		out = append(out, sub)
+	}
+	slices.SortFunc(out, func(a, b competition.Submission) int { return a.CommittedAt.Compare(b.CommittedAt) })
+	return out
+}
+
+// evaluateOne evaluates one model on an epoch's items and stores the
+// result, unless the epoch ended meanwhile: its items are public then, and
+// an evaluation finished after that proves nothing.
+func (s *Service) evaluateOne(ctx context.Context, c competition.Competition, e store.RoleplayEpoch, items []roleplay.Item, sub competition.Submission) error {
+	secret, err := s.cfg.DB.SubmissionSecret(ctx, sub.ID)
+	if err != nil {
+		return err
+	}
+	ev, err := kinds.SubmissionRoleplayEvaluator(c, sub, secret, items, s.cfg.Egress)
+	if err != nil {
+		return err
+	}
+	var results []eval.Result
+	if err := eval.Run(ctx, ev, eval.RunConfig{Concurrency: s.cfg.ItemConcurrency, Sink: func(r eval.Result) error {
+		results = append(results, r)
+		return nil
+	}}); err != nil {
+		return fmt.Errorf("evaluate %s on epoch %d of %s: %w", sub.ID, e.Epoch, c.ID, err)
+	}
+	card, err := kinds.Card(c, results)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Clock.Now()
+	if !now.Before(e.End) {
+		return nil
+	}
+	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
+	_, err = s.cfg.DB.PutFreshEval(ctx, store.FreshEval{CompetitionID: c.ID, Epoch: e.Epoch, SubmissionID: sub.ID,
+		Score: card.Score, Results: results, EvaluatedAt: now})
+	return err
+}
