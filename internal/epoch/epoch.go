@@ -140,7 +140,7 @@ func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Rec
 		outs = append(outs, incentive.Output{ID: sub.ID, Digest: sub.Digest, CommittedAt: sub.CommittedAt, Responses: responses})
 		contenders[sub.ID] = incentive.Contender{ID: sub.ID, CommittedAt: sub.CommittedAt, Scores: scores}
 	}
-	rec.Copies = incentive.Copies(outs)
+	rec.Copies = incentive.CopiesBy(outs, incentive.Near)
 	var originals []incentive.Contender
 	for id, ct := range contenders {
 		if _, isCopy := rec.Copies[id]; isCopy {

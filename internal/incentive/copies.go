@@ -30,6 +30,12 @@ type CopyRule struct {
 // Exact is the rule of Copies: the same raw answer on every shared item.
 var Exact = CopyRule{MinItems: 1, Agreement: 1}
 
+// Near is the rule of epoch weights (model-competition epochs and validator
+// weight vectors): the same raw answer on at least 95 % of the shared
+// items. On a handful of items it is Exact; on many, a copier who varies a
+// few answers to dodge Exact is still a copy.
+var Near = CopyRule{MinItems: 1, Agreement: 0.95}
+
 // Copies finds copies under the Exact rule (see CopiesBy).
 func Copies(outs []Output) map[string]string { return CopiesBy(outs, Exact) }
 

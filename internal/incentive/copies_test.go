@@ -63,3 +63,32 @@ func TestCopiesByNearlyEveryItem(t *testing.T) {
 		t.Fatalf("tie = %v, want z a copy of y", tie)
 	}
 }
+
+// TestNearCatchesAVariedCopy: a copier who changes one answer in forty
+// escapes Exact but not Near; on six items Near is as strict as Exact.
+func TestNearCatchesAVariedCopy(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	base := make([]string, 40)
+	for i := range base {
+		base[i] = "reply " + string(rune('a'+i%26))
+	}
+	varied := append([]string{}, base...)
+	varied[3] = "a different reply"
+	outs := []Output{
+		{ID: "original", CommittedAt: t0, Responses: answers(base...)},
+		{ID: "varied", CommittedAt: t0.Add(time.Minute), Responses: answers(varied...)},
+	}
+	if got := Copies(outs); len(got) != 0 {
+		t.Fatalf("Exact = %v, want no copy (one answer differs)", got)
+	}
+	if got := CopiesBy(outs, Near); got["varied"] != "original" {
+		t.Fatalf("Near = %v, want varied a copy of original", got)
+	}
+	small := []Output{
+		{ID: "original", CommittedAt: t0, Responses: answers(base[:6]...)},
+		{ID: "varied", CommittedAt: t0.Add(time.Minute), Responses: answers(varied[:6]...)},
+	}
+	if got := CopiesBy(small, Near); len(got) != 0 {
+		t.Fatalf("Near on six items = %v, want no copy (5 of 6 is below 95 %%)", got)
+	}
+}

@@ -24,7 +24,7 @@
 // Weights are win rates with time priority (incentive.WinRates, the earlier
 // submission's ε advantage) through a softmax with temperature T, as the
 // model-competition subnets do. The copy rule applies first
-// (incentive.Copies over the raw responses the validator observed and the
+// (incentive.Near over the raw responses the validator observed and the
 // committed digests): a copy of an earlier submission gets weight 0.
 //
 // It talks to the hub only through internal/client; it must never import the
@@ -272,7 +272,7 @@ func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, err
 	// The copy rule: a copy ranks nowhere and earns nothing, and it does not
 	// take win rates from the others either.
 	out := map[int64]float64{}
-	copies := incentive.Copies(outs)
+	copies := incentive.CopiesBy(outs, incentive.Near)
 	for id, of := range copies {
 		uid, _ := strconv.ParseInt(id, 10, 64)
 		out[uid] = 0
