@@ -101,7 +101,7 @@ func testFreshRoleplay(t *testing.T, database string) {
 			t.Fatal(err)
 		}
 	}
-	hub := &sealHub{app: a, clock: clk, base: base, models: models.URL, operator: honest}
+	hub := &sealHub{app: a, clock: clk, base: base, models: models.URL, operator: honest, competitor: cheat}
 
 	cfg := roleplay.CompetitionConfig{Seed: 7, Items: 6, Turns: 2, FreshItems: true,
 		Generator: roleplay.EndpointSpec{BaseURL: models.URL + "/v1", Model: "baseline-persona"},
