@@ -213,7 +213,7 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 			"the stored scoring configuration. Miners whose pooled kappa is under the threshold get no trust.",
 		example: "crucible preference score --competition c-abc123",
 		flags: func(fs *flag.FlagSet) {
-			preview = fs.Bool("preview", false, "score open tasks too (a preview; rewards may change)")
+			preview = fs.Bool("preview", false, "score open tasks too (a preview; rewards may change): the creator's or an operator's --key only, since open tasks' ground truth is sealed")
 		}},
 		func(c *client.Client, id string) (labeling.EpochReport, error) {
 			return c.PreferenceEpoch(ctx, id, *preview)
@@ -259,7 +259,7 @@ func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.
 	id := fs.String("competition", "", "competition id")
 	format := fs.String("format", "dpo", "dpo, rankings or csv")
 	pairs := fs.String("pairs", "all", "dpo: all (every ordered pair) or adjacent (neighbours in the consensus)")
-	preview := fs.Bool("preview", false, "include open tasks (a preview)")
+	preview := fs.Bool("preview", false, "include open tasks (a preview): the creator's or an operator's --key only")
 	out := fs.String("out", "", "output file (default: standard output)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -116,8 +116,36 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 		labelAll(t, server, secrets[m])
 	}
 
+	// The attack: a labeller (or anyone) reads the open tasks' synthetic
+	// ground truth through a public preview, or probes it one rating at a
+	// time through the previewed scores. Open tasks are sealed: the public
+	// routes refuse a preview, and the signed one is for the creator.
+	t.Run("open tasks' ground truth is not readable before the deadline", func(t *testing.T) {
+		for _, path := range []string{"/preference/export?format=rankings&preview=true", "/preference/epoch?preview=true"} {
+			resp, err := http.Get(server + "/api/v1/competitions/" + comp.ID + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "ground_truth") || strings.Contains(string(body), "kappa") {
+				t.Fatalf("anonymous GET %s: %d %s; want 403 and nothing scored", path, resp.StatusCode, body)
+			}
+		}
+		for _, args := range [][]string{
+			{"preference", "score", "--server", server, "--competition", comp.ID, "--preview", "--key", keys["m1"]},
+			{"export", "preferences", "--server", server, "--competition", comp.ID, "--format", "rankings", "--preview", "--key", keys["m1"]},
+		} {
+			if out, stderr, code := crucible(t, args...); code == 0 || !strings.Contains(stderr, "403") || strings.Contains(out, "ground_truth") {
+				t.Fatalf("a miner's preview %v: exit %d, %q %q; want 403", args[:2], code, out, stderr)
+			}
+		}
+		if _, stderr, code := crucible(t, "preference", "score", "--server", server, "--competition", comp.ID, "--preview"); code == 0 || !strings.Contains(stderr, "--key") {
+			t.Fatalf("an unsigned preview: exit %d, %q; want a request for --key", code, stderr)
+		}
+	})
 	t.Run("preference score trusts the agreeing miners", func(t *testing.T) {
-		out, stderr, code := crucible(t, "preference", "score", "--server", server, "--competition", comp.ID, "--preview", "--json")
+		out, stderr, code := crucible(t, "preference", "score", "--server", server, "--competition", comp.ID, "--preview", "--key", keys["validator"], "--json")
 		if code != 0 {
 			t.Fatal(stderr)
 		}
@@ -138,7 +166,7 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 		}
 	})
 	t.Run("the DPO export round-trips with every pair, best response chosen", func(t *testing.T) {
-		out, stderr, code := crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", "dpo", "--preview")
+		out, stderr, code := crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", "dpo", "--preview", "--key", keys["validator"])
 		if code != 0 {
 			t.Fatal(stderr)
 		}
@@ -155,13 +183,13 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 				t.Fatalf("pair chooses %q over %q", p.Chosen, p.Rejected)
 			}
 		}
-		out, _, _ = crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", "dpo", "--pairs", "adjacent", "--preview")
+		out, _, _ = crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", "dpo", "--pairs", "adjacent", "--preview", "--key", keys["validator"])
 		if n := strings.Count(out, "\n"); n != 4 {
 			t.Fatalf("%d adjacent pairs, want 2 per task", n)
 		}
 	})
 	t.Run("the CSV export has a row per response", func(t *testing.T) {
-		out, stderr, code := crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", "csv", "--preview")
+		out, stderr, code := crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", "csv", "--preview", "--key", keys["validator"])
 		if code != 0 {
 			t.Fatal(stderr)
 		}

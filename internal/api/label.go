@@ -23,6 +23,8 @@ var labelRoutes = []route{
 	{"POST", "/api/v1/competitions/{id}/preference/ratings", true, (*Server).preferenceRating},
 	{"GET", "/api/v1/competitions/{id}/preference/epoch", false, (*Server).preferenceEpoch},
 	{"GET", "/api/v1/competitions/{id}/preference/export", false, (*Server).preferenceExport},
+	{"GET", "/api/v1/competitions/{id}/preference/preview", true, (*Server).preferencePreview},
+	{"GET", "/api/v1/competitions/{id}/preference/preview/export", true, (*Server).preferencePreviewExport},
 	{"POST", "/api/v1/competitions/{id}/preference/close", true, (*Server).closePreference},
 	{"GET", "/api/v1/contributor-keys", true, (*Server).listContributorKeys},
 	{"POST", "/api/v1/contributor-keys", true, (*Server).createContributorKey},
@@ -168,12 +170,47 @@ func (s *Server) preferenceRating(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusCreated, rating)
 }
 
+// errPreviewSealed answers a public read that asks for open tasks: their
+// consensus and synthetic ground truth are sealed until the deadline (a
+// preview would hand a labeller the answer, or let it probe the ground
+// truth one rating at a time), so only the signed preview routes show them.
+func errPreviewSealed(id string) error {
+	return &httpError{http.StatusForbidden, fmt.Sprintf("open tasks are sealed until their deadline; %s's creator or an operator may preview them, signed, at GET /api/v1/competitions/%s/preference/preview (and /preview/export)", id, id)}
+}
+
+// mayPreview lets the competition's creator and operators score open tasks.
+func (s *Server) mayPreview(r *http.Request) error {
+	id, by := r.PathValue("id"), signer(r.Context())
+	c, err := s.cfg.DB.GetCompetition(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if by != c.CreatedBy && !s.isOperator(by) {
+		return &httpError{http.StatusForbidden, fmt.Sprintf("only %s's creator or an operator may preview open tasks: their ground truth is sealed until the deadline", id)}
+	}
+	return nil
+}
+
 func (s *Server) preferenceEpoch(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Query().Get("preview") == "true" {
+		return errPreviewSealed(r.PathValue("id"))
+	}
+	return s.scoreEpoch(w, r, false)
+}
+
+func (s *Server) preferencePreview(w http.ResponseWriter, r *http.Request) error {
+	if err := s.mayPreview(r); err != nil {
+		return err
+	}
+	return s.scoreEpoch(w, r, true)
+}
+
+func (s *Server) scoreEpoch(w http.ResponseWriter, r *http.Request, preview bool) error {
 	lab, err := s.labeling()
 	if err != nil {
 		return err
 	}
-	rep, _, err := lab.Score(r.Context(), r.PathValue("id"), r.URL.Query().Get("preview") == "true")
+	rep, _, err := lab.Score(r.Context(), r.PathValue("id"), preview)
 	if err != nil {
 		return labelError(err)
 	}
@@ -205,6 +242,20 @@ func (s *Server) closePreference(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) preferenceExport(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Query().Get("preview") == "true" {
+		return errPreviewSealed(r.PathValue("id"))
+	}
+	return s.export(w, r, false)
+}
+
+func (s *Server) preferencePreviewExport(w http.ResponseWriter, r *http.Request) error {
+	if err := s.mayPreview(r); err != nil {
+		return err
+	}
+	return s.export(w, r, true)
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request, preview bool) error {
 	lab, err := s.labeling()
 	if err != nil {
 		return err
@@ -215,7 +266,7 @@ func (s *Server) preferenceExport(w http.ResponseWriter, r *http.Request) error 
 		format = labeling.FormatDPO
 	}
 	var buf bytes.Buffer
-	if err := lab.Export(r.Context(), &buf, r.PathValue("id"), format, preference.PairMode(q.Get("pairs")), q.Get("preview") == "true"); err != nil {
+	if err := lab.Export(r.Context(), &buf, r.PathValue("id"), format, preference.PairMode(q.Get("pairs")), preview); err != nil {
 		return labelError(err)
 	}
 	if format == labeling.FormatCSV {

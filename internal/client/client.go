@@ -404,11 +404,18 @@ func (c *Client) RatePreference(ctx context.Context, competitionID string, req a
 // tasks too).
 func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, preview bool) (api.PreferenceEpoch, error) {
 	var out api.PreferenceEpoch
-	path := "/api/v1/competitions/" + url.PathEscape(competitionID) + "/preference/epoch"
-	if preview {
-		path += "?preview=true"
+	if preview { // open tasks: signed, for the creator or an operator
+		resp, err := c.send(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/preview", true)
+		if err != nil {
+			return out, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return out, responseError(resp)
+		}
+		return out, json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&out)
 	}
-	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/epoch", nil, &out)
 }
 
 // ClosePreference closes a preference competition's epoch and pays its
@@ -425,11 +432,11 @@ func (c *Client) ExportPreferences(ctx context.Context, w io.Writer, competition
 	if pairs != "" {
 		q.Set("pairs", pairs)
 	}
-	if preview {
-		q.Set("preview", "true")
-	}
 	path := "/api/v1/competitions/" + url.PathEscape(competitionID) + "/preference/export?" + q.Encode()
-	resp, err := c.send(ctx, http.MethodGet, path, false)
+	if preview { // open tasks: signed, for the creator or an operator
+		path = "/api/v1/competitions/" + url.PathEscape(competitionID) + "/preference/preview/export?" + q.Encode()
+	}
+	resp, err := c.send(ctx, http.MethodGet, path, preview)
 	if err != nil {
 		return err
 	}
