@@ -304,10 +304,13 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 			continue
 		}
 		if rt.Signed {
-			if rt.Pattern != "/api/v1/contributor-keys" && rt.Pattern != "/api/v1/consensus/competitions/{id}/labels" {
+			switch rt.Pattern {
+			case "/api/v1/contributor-keys", "/api/v1/consensus/competitions/{id}/labels",
+				"/api/v1/competitions/{id}/preference/preview", "/api/v1/competitions/{id}/preference/preview/export":
+			default:
 				t.Fatalf("the walk does not know how to sign GET %s: add it here", rt.Pattern)
 			}
-			continue // walked below with the operator's key
+			continue // walked below, signed
 		}
 		n := h.epoch
 		if n == "" {
@@ -360,7 +363,15 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 	// Preference labels are for staked validators; the competitor has no stake.
 	labels, err := h.competitor.PreferenceLabels(ctx, id)
 	b, _ = json.Marshal(labels)
-	return append(out, response{"/api/v1/consensus/competitions/" + id + "/labels", 0, string(b) + fmt.Sprint(err)})
+	out = append(out, response{"/api/v1/consensus/competitions/" + id + "/labels", 0, string(b) + fmt.Sprint(err)})
+	// Previews of open preference tasks are for the creator; the competitor
+	// is not it.
+	epoch, err := h.competitor.PreferenceEpoch(ctx, id, true)
+	b, _ = json.Marshal(epoch)
+	out = append(out, response{"/api/v1/competitions/" + id + "/preference/preview", 0, string(b) + fmt.Sprint(err)})
+	var export strings.Builder
+	err = h.competitor.ExportPreferences(ctx, &export, id, "rankings", "", true)
+	return append(out, response{"/api/v1/competitions/" + id + "/preference/preview/export", 0, export.String() + fmt.Sprint(err)})
 }
 
 func anyContains(rs []response, prefix, s string) bool {

@@ -62,6 +62,20 @@ type MCQConfig struct {
 type PatchSpec struct {
 	Task string `json:"task"`
 	Diff string `json:"diff"`
+	// DiffSHA256 and DiffBytes describe a diff the viewer may not read
+	// (see SealedPatch); both are empty when Diff is shown.
+	DiffSHA256 string `json:"diff_sha256,omitempty"`
+	DiffBytes  int    `json:"diff_bytes,omitempty"`
+}
+
+// SealedPatch is p as the public sees it: the task, and the diff's sha256
+// and size instead of its text.
+func SealedPatch(p PatchSpec) PatchSpec {
+	if p.Diff == "" {
+		return p
+	}
+	sum := sha256.Sum256([]byte(p.Diff))
+	return PatchSpec{Task: p.Task, DiffSHA256: hex.EncodeToString(sum[:]), DiffBytes: len(p.Diff)}
 }
 
 // PatchDigest is the content digest of a patch submission.

@@ -35,15 +35,18 @@ import (
 type Policy struct {
 	// private marks the items to hide; nil when nothing is sealed.
 	private []bool
+	// patches hides code-fix submissions' diffs (see Submission).
+	patches bool
 }
 
 // For returns the policy of competition c, whose pool is p (nil when c is
 // not a pool): an open pool seals its private items, anything else nothing.
 func For(c competition.Competition, p *competition.Pool) Policy {
-	if p == nil || p.State != competition.PoolOpen {
-		return Policy{}
+	pol := Policy{patches: c.Kind == competition.KindPatch}
+	if p != nil && p.State == competition.PoolOpen {
+		pol.private = pool.NewSplit(c.Items, p.PrivateFraction, p.Seed).Private
 	}
-	return Policy{private: pool.NewSplit(c.Items, p.PrivateFraction, p.Seed).Private}
+	return pol
 }
 
 // Sealed reports whether anything of the competition is hidden.
@@ -53,10 +56,18 @@ func (p Policy) Sealed() bool { return p.private != nil }
 func (p Policy) Private(i int) bool { return i >= 0 && i < len(p.private) && p.private[i] }
 
 // Submission hides a submission's card (its score over all items) when the
-// private items are sealed.
+// private items are sealed, and a code-fix submission's diff always: a
+// resolving patch read off the hub is a fix anyone could submit as their own
+// (under another key, with a changed comment, the copy rule cannot tell).
+// The public sees the diff's sha256 and size; the competition's creator,
+// operators and staked validators read diffs through signed routes.
 func (p Policy) Submission(sub competition.Submission) competition.Submission {
 	if p.Sealed() {
 		sub.Card = nil
+	}
+	if p.patches && sub.Patch != nil {
+		sealed := competition.SealedPatch(*sub.Patch)
+		sub.Patch = &sealed
 	}
 	return sub
 }
@@ -65,11 +76,14 @@ func (p Policy) Submission(sub competition.Submission) competition.Submission {
 // redacted in place: even a redacted row's index would tell which items
 // are private.
 func (p Policy) Results(results []eval.Result) []eval.Result {
-	if !p.Sealed() {
+	if !p.Sealed() && !p.patches {
 		return results
 	}
 	var out []eval.Result
 	for _, r := range results {
+		if p.patches {
+			r.Response = "" // a code-fix result's response is the diff (see Submission)
+		}
 		if !p.Private(r.Index) {
 			out = append(out, r)
 		}
@@ -151,7 +165,8 @@ func (s Public) Results(ctx context.Context, submissionID string, offset, limit 
 		return nil, err
 	}
 	if !pol.Sealed() {
-		return s.DB.Results(ctx, submissionID, offset, limit)
+		page, err := s.DB.Results(ctx, submissionID, offset, limit)
+		return pol.Results(page), err
 	}
 	all, err := s.DB.Results(ctx, submissionID, 0, math.MaxInt32)
 	if err != nil {
