@@ -82,6 +82,11 @@ type Config struct {
 	// itself from the hub's stored results. Not independent: whoever can
 	// change the hub's results moves this validator's weights.
 	TrustHubResults bool
+	// PatchTasks is the validator's own copy of a patch competition's tasks
+	// file (checked against the competition's dataset digest); the full
+	// tasks the hub serves must match it but for their repo, which names
+	// the bundle by digest. Without it the tasks are the hub's word.
+	PatchTasks []byte
 	// WorkDir caches the repository bundles of patch competitions (empty:
 	// a temporary directory).
 	WorkDir string
@@ -317,6 +322,11 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 		if n.cfg.Dataset.Digest != c.DatasetDigest {
 			return c, fmt.Errorf("%w: dataset %s has digest %s, competition %s was created from %s: not the same dataset",
 				ErrCannotEvaluate, n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
+		}
+	}
+	if n.cfg.PatchTasks != nil {
+		if err := checkPatchTasks(c, n.cfg.PatchTasks); err != nil {
+			return c, err
 		}
 	}
 	n.comp, n.own = &c, own

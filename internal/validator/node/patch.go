@@ -1,7 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -36,9 +39,33 @@ func patchReady() string {
 	return ""
 }
 
+// checkPatchTasks checks the validator's own tasks file against the digest
+// the competition was created from.
+func checkPatchTasks(c competition.Competition, data []byte) error {
+	if c.Kind != competition.KindPatch {
+		return fmt.Errorf("%w: competition %s is a %s competition; --tasks works for patch only", ErrCannotEvaluate, c.ID, c.Kind)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.DatasetDigest {
+		return fmt.Errorf("%w: the tasks file has digest %s, competition %s was created from %s: not the same tasks",
+			ErrCannotEvaluate, hex.EncodeToString(sum[:]), c.ID, c.DatasetDigest)
+	}
+	return nil
+}
+
+// sameTask reports whether a task the hub served is the validator's own
+// copy of it: equal in every field but the repo, which the hub rewrote to
+// the uploaded bundle's digest (itself checked when the bundle is fetched).
+func sameTask(served, own patch.Task) bool {
+	served.Repo, own.Repo = "", ""
+	a, errA := json.Marshal(served)
+	b, errB := json.Marshal(own)
+	return errA == nil && errB == nil && bytes.Equal(a, b)
+}
+
 // patchItems fetches (once) the competition's full tasks as stored items.
 // Every task must name an uploaded bundle by digest: a repository on the
 // hub's host cannot be downloaded, so it cannot be judged independently.
+// With the validator's own tasks file, every served task must match it.
 func (n *Node) patchItems(ctx context.Context, c competition.Competition) ([]json.RawMessage, error) {
 	n.mu.Lock()
 	items := n.patchTasks
@@ -50,8 +77,24 @@ func (n *Node) patchItems(ctx context.Context, c competition.Competition) ([]jso
 	if err != nil {
 		return nil, fmt.Errorf("fetch the tasks of competition %s: %w", c.ID, err)
 	}
+	var own map[string]patch.Task
+	if n.cfg.PatchTasks != nil {
+		parsed, err := patch.ParseTasks(bytes.NewReader(n.cfg.PatchTasks))
+		if err != nil {
+			return nil, err
+		}
+		own = make(map[string]patch.Task, len(parsed))
+		for _, t := range parsed {
+			own[t.InstanceID] = t
+		}
+	} else {
+		n.cfg.Logger.Warn("judging with the hub's task definitions unchecked; pass your own copy of the tasks file (--tasks) to check them", "competition", c.ID)
+	}
 	items = make([]json.RawMessage, len(tasks))
 	for i, t := range tasks {
+		if o, ok := own[t.InstanceID]; own != nil && (!ok || !sameTask(t, o)) {
+			return nil, fmt.Errorf("competition %s task %s as the hub serves it is not the task in your tasks file (digest %s)", c.ID, t.InstanceID, c.DatasetDigest)
+		}
 		if !strings.HasPrefix(t.Repo, patch.BundlePrefix) {
 			return nil, fmt.Errorf("competition %s task %s uses a repository on the hub's host, not an uploaded bundle; a validator cannot judge it itself", c.ID, t.InstanceID)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -179,7 +180,7 @@ func TestIndependentPatchValidatorIgnoresATamperedVerdict(t *testing.T) {
 		t.Fatalf("hub-trusting weights %v: the tampered verdict should move them (honest UID %d, unresolved UID %d)", trusting, honest, unresolved)
 	}
 	workDir := t.TempDir()
-	own, err := validatorNode(node.Config{WorkDir: workDir}).Weights(ctx)
+	own, err := validatorNode(node.Config{WorkDir: workDir, PatchTasks: []byte(tasks)}).Weights(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +213,59 @@ func TestIndependentPatchValidatorIgnoresATamperedVerdict(t *testing.T) {
 	}
 	if _, err := staked().PatchBundle(ctx, h.comp.ID, digest); err == nil || !strings.Contains(err.Error(), "not the digest the competition committed to") {
 		t.Fatalf("a swapped bundle: %v, want it refused", err)
+	}
+}
+
+// TestAPatchValidatorChecksTheTasksAgainstItsOwnCopy: a hub that serves a
+// task other than the one the competition was created from (here its
+// FAIL_TO_PASS emptied, so any patch that applies would resolve it) is
+// caught by a validator holding its own copy of the tasks file, and a
+// tasks file that is not the competition's is refused at start.
+func TestAPatchValidatorChecksTheTasksAgainstItsOwnCopy(t *testing.T) {
+	if err := sandbox.Available(); err != nil {
+		t.Fatalf("this test needs the sandbox: %v", err)
+	}
+	ctx := context.Background()
+	h := newTestHub(t)
+	tasks, bundle, _, unresolvedDiff := patchTask(t)
+	var err error
+	if h.comp, err = h.client(t, h.admin).CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "patch", Title: "fixes",
+		Dataset: tasks, Repos: map[string][]byte{"calc": bundle}}); err != nil {
+		t.Fatal(err)
+	}
+	miner := h.client(t, mustKey(t))
+	if _, err := miner.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := miner.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{Task: "calc-1", Patch: unresolvedDiff}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := h.db.CompetitionItems(ctx, h.comp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var task map[string]any
+	if err := json.Unmarshal(items[0], &task); err != nil {
+		t.Fatal(err)
+	}
+	task["FAIL_TO_PASS"] = []string{}
+	tampered, _ := json.Marshal(task)
+	if _, err := h.db.SQL().ExecContext(ctx, `UPDATE competition_items SET payload = ? WHERE competition_id = ?`, string(tampered), h.comp.ID); err != nil {
+		t.Fatal(err)
+	}
+	vk := mustKey(t)
+	if _, err := h.client(t, h.admin).SetStake(ctx, vk.ID(), 10); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, PatchTasks: []byte(tasks), WorkDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if w, err := n.Weights(ctx); err == nil || !strings.Contains(log.String(), "is not the task in your tasks file") {
+		t.Fatalf("weights %v, err %v, log:\n%s\nwant the tampered task refused", w, err, log.String())
+	}
+	other := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, PatchTasks: []byte(strings.Replace(tasks, "calc-1", "calc-2", 1))})
+	if err := other.Run(ctx); !errors.Is(err, node.ErrCannotEvaluate) || !strings.Contains(err.Error(), "not the same tasks") {
+		t.Fatalf("Run with another tasks file: %v, want it refused at start", err)
 	}
 }
 
