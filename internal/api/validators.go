@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/preference"
 
@@ -28,6 +29,14 @@ var validatorRoutes = []route{
 	{"GET", "/api/v1/consensus/competitions/{id}/labels", true, (*Server).preferenceLabels},
 	{"GET", "/api/v1/consensus/competitions/{id}/patch-tasks", true, (*Server).patchTasks},
 	{"GET", "/api/v1/consensus/competitions/{id}/bundles/{digest}", true, (*Server).patchBundle},
+	{"GET", "/api/v1/consensus/competitions/{id}/patches", true, (*Server).patchSubmissions},
+}
+
+// PatchSubmission is one code-fix submission's patch, as validators with
+// stake read it to judge it themselves.
+type PatchSubmission struct {
+	SubmissionID string                `json:"submission_id"`
+	Patch        competition.PatchSpec `json:"patch"`
 }
 
 // PreferenceLabels is what a validator scores a preference competition
@@ -273,4 +282,31 @@ func (s *Server) patchBundle(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	_, _ = w.Write(data) // the client went away: nothing left to tell it
 	return nil
+}
+
+// patchSubmissions serves every code-fix submission's patch (task and diff)
+// to validators with stake: what they judge, read from the store, so it
+// does not depend on what the public views show of a patch.
+func (s *Server) patchSubmissions(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Validators.RequireStake(r.Context(), signer(r.Context())); err != nil {
+		return consensusError(err)
+	}
+	c, err := s.cfg.DB.GetCompetition(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if c.Kind != competition.KindPatch {
+		return badRequest("%s is a %s competition; only code-fix (patch) competitions have patches", c.ID, c.Kind)
+	}
+	subs, err := s.cfg.DB.ListSubmissions(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	out := []PatchSubmission{}
+	for _, sub := range subs {
+		if sub.Patch != nil {
+			out = append(out, PatchSubmission{SubmissionID: sub.ID, Patch: *sub.Patch})
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

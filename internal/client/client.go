@@ -517,18 +517,23 @@ func (c *Client) RatePreference(ctx context.Context, competitionID string, req a
 // (validators with stake only).
 func (c *Client) PatchTasks(ctx context.Context, competitionID string) ([]patch.Task, error) {
 	var out []patch.Task
-	resp, err := c.send(ctx, http.MethodGet, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/patch-tasks", true)
+	return out, c.getSigned(ctx, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/patch-tasks", &out)
+}
+
+// getSigned GETs a signed JSON answer of at most 256 MiB into out.
+func (c *Client) getSigned(ctx context.Context, path string, out any) error {
+	resp, err := c.send(ctx, http.MethodGet, path, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		return nil, responseError(resp)
+		return responseError(resp)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("decode patch tasks: %w", err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(out); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
 	}
-	return out, nil
+	return nil
 }
 
 // PatchBundle downloads the repository bundle with a hex sha256 digest that
@@ -558,4 +563,11 @@ func (c *Client) PatchBundle(ctx context.Context, competitionID, digest string) 
 		return nil, fmt.Errorf("repository bundle %s: the bytes served hash to %s, not the digest the competition committed to", digest, hex.EncodeToString(sum[:]))
 	}
 	return data, nil
+}
+
+// PatchSubmissions fetches every code-fix submission's patch of a
+// competition (validators with stake only).
+func (c *Client) PatchSubmissions(ctx context.Context, competitionID string) ([]api.PatchSubmission, error) {
+	var out []api.PatchSubmission
+	return out, c.getSigned(ctx, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/patches", &out)
 }

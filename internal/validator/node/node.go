@@ -255,6 +255,14 @@ func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, err
 	if err != nil {
 		return nil, err
 	}
+	n.mu.Lock()
+	own := n.own
+	n.mu.Unlock()
+	if own && c.Kind == competition.KindPatch {
+		if subs, err = n.withPatches(ctx, c, subs); err != nil {
+			return nil, err
+		}
+	}
 	latest := map[int64]competition.Submission{}
 	for _, s := range subs {
 		uid, ok := uidOf[s.Submitter]

@@ -108,6 +108,31 @@ func (n *Node) patchItems(ctx context.Context, c competition.Competition) ([]jso
 	return items, nil
 }
 
+// withPatches sets each submission's patch from the validators' route (what
+// the public views show of a patch is not relied on), keeping only patches
+// that hash to the digest the submission committed to.
+func (n *Node) withPatches(ctx context.Context, c competition.Competition, subs []competition.Submission) ([]competition.Submission, error) {
+	list, err := n.cfg.Hub.PatchSubmissions(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("fetch the patches of competition %s: %w", c.ID, err)
+	}
+	byID := make(map[string]competition.PatchSpec, len(list))
+	for _, p := range list {
+		byID[p.SubmissionID] = p.Patch
+	}
+	out := subs[:0]
+	for _, s := range subs {
+		p, ok := byID[s.ID]
+		if !ok || competition.PatchDigest(p) != s.Digest {
+			n.cfg.Logger.Warn("no patch matching the submission's committed digest; it gets no weight", "submission", s.ID)
+			continue
+		}
+		s.Patch = &p
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // workDir returns the bundle cache: Config.WorkDir, or a private temporary
 // directory made on first use.
 func (n *Node) workDir() (string, error) {

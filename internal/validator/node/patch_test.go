@@ -192,7 +192,7 @@ func TestIndependentPatchValidatorIgnoresATamperedVerdict(t *testing.T) {
 		t.Fatalf("work dir holds %v, want the one verified bundle", cached)
 	}
 
-	// A key without stake gets 403 on both routes.
+	// A key without stake gets 403 on the validators' routes.
 	stranger := h.client(t, mustKey(t))
 	digest := strings.TrimSuffix(filepath.Base(cached[0]), ".bundle")
 	if _, err := stranger.PatchTasks(ctx, h.comp.ID); !isStatus(err, http.StatusForbidden) {
@@ -200,6 +200,9 @@ func TestIndependentPatchValidatorIgnoresATamperedVerdict(t *testing.T) {
 	}
 	if _, err := stranger.PatchBundle(ctx, h.comp.ID, digest); !isStatus(err, http.StatusForbidden) {
 		t.Fatalf("bundle without stake: %v, want 403", err)
+	}
+	if _, err := stranger.PatchSubmissions(ctx, h.comp.ID); !isStatus(err, http.StatusForbidden) {
+		t.Fatalf("patches without stake: %v, want 403", err)
 	}
 
 	// The hub's stored bundle is swapped for other bytes: a validator
