@@ -230,7 +230,9 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("validator run", "Run a validator: evaluate a competition's submissions yourself (mcq: with your copy of the\n"+
 		"dataset, --dataset; roleplay: with your own generator, reference and judge on your own fresh items\n"+
-		"each epoch) and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
+		"each epoch; patch: each miner's latest patch judged in your own sandbox (bwrap) over the\n"+
+		"competition's repository bundles, checked against their digests, --tasks to check the tasks too)\n"+
+		"and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
 		"Without what the kind needs it refuses to start, unless --trust-hub-results (not independent).\n"+
 		"An admin must have given your key a stake.",
 		"crucible validator run --hub http://hub:8080 --key validator.key --competition c-... --dataset siqa.jsonl", stderr)
@@ -238,6 +240,8 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	keyFile := fs.String("key", "", "the validator's key file")
 	comp := fs.String("competition", "", "competition to score")
 	dataset := fs.String("dataset", "", "your own copy of an mcq competition's dataset (must match its digest); evaluate models yourself")
+	tasksFile := fs.String("tasks", "", "patch: your own copy of the competition's tasks file (must match its digest); the tasks the hub serves must match it")
+	workDir := fs.String("work-dir", "", "patch: where downloaded repository bundles are cached (default: a temporary directory)")
 	interval := fs.Duration("interval", node.DefaultInterval, "how often to poll the hub")
 	temperature := fs.Float64("temperature", node.DefaultTemperature, "softmax temperature from win rates to weights")
 	epsilon := fs.Float64("epsilon", node.DefaultEpsilon, "the earlier submission's advantage in win rates")
@@ -303,10 +307,37 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 			Egress: kinds.Egress{Operator: app.ValidatorEndpoints(*generatorURL, *referenceURL, *judgeURL)},
 			Models: map[kinds.Role]string{kinds.RoleGenerator: *generatorModel, kinds.RoleReference: *referenceModel, kinds.RoleJudge: *judgeModel}}
 	}
+	if *tasksFile != "" {
+		if cfg.PatchTasks, err = readTasksFile(*tasksFile); err != nil {
+			return err
+		}
+	}
+	cfg.WorkDir = *workDir
 	cfg.TrustHubResults = *trustHub
 	cfg.Logger.Info("validator running", "hub", *hub, "competition", *comp, "own_mcq", *dataset != "", "own_roleplay", cfg.Roleplay != nil,
-		"trust_hub_results", *trustHub)
+		"own_tasks", *tasksFile != "", "trust_hub_results", *trustHub)
 	return node.New(cfg).Run(ctx)
+}
+
+// maxTasksFile bounds a patch tasks file read by a validator, like the
+// hub's dataset upload limit.
+const maxTasksFile = 64 << 20
+
+// readTasksFile reads a tasks file of at most maxTasksFile bytes.
+func readTasksFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTasksFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("--tasks %s: %w", path, err)
+	}
+	if len(data) > maxTasksFile {
+		return nil, fmt.Errorf("--tasks %s: over the limit of %d bytes", path, maxTasksFile)
+	}
+	return data, nil
 }
 
 func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) error {

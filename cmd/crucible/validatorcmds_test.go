@@ -386,3 +386,33 @@ func TestValidatorRunNeedsAllOfItsOwnRoleplayModels(t *testing.T) {
 		t.Fatalf("err = %v, want --judge-url named", err)
 	}
 }
+
+// TestValidatorRunBoundsItsTasksFile: a patch validator's --tasks file is
+// read only up to the limit; a larger one is refused before the validator
+// starts, and a missing one is named.
+func TestValidatorRunBoundsItsTasksFile(t *testing.T) {
+	k, err := identity.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keyPath, big := filepath.Join(dir, "v.key"), filepath.Join(dir, "tasks.jsonl")
+	if err := k.Save(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(maxTasksFile + 1); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	f.Close()
+	for file, want := range map[string]string{big: "over the limit", filepath.Join(dir, "missing.jsonl"): "missing.jsonl"} {
+		var errb bytes.Buffer
+		err := runValidatorNode(context.Background(), []string{"--key", keyPath, "--competition", "c-x", "--tasks", file}, &errb)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("--tasks %s: err = %v, want %q", file, err, want)
+		}
+	}
+}

@@ -304,10 +304,7 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 			continue
 		}
 		if rt.Signed {
-			switch rt.Pattern {
-			case "/api/v1/contributor-keys", "/api/v1/consensus/competitions/{id}/labels",
-				"/api/v1/competitions/{id}/preference/preview", "/api/v1/competitions/{id}/preference/preview/export":
-			default:
+			if !signedWalked[rt.Pattern] {
 				t.Fatalf("the walk does not know how to sign GET %s: add it here", rt.Pattern)
 			}
 			continue // walked below, signed
@@ -371,7 +368,27 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 	out = append(out, response{"/api/v1/competitions/" + id + "/preference/preview", 0, string(b) + fmt.Sprint(err)})
 	var export strings.Builder
 	err = h.competitor.ExportPreferences(ctx, &export, id, "rankings", "", true)
-	return append(out, response{"/api/v1/competitions/" + id + "/preference/preview/export", 0, export.String() + fmt.Sprint(err)})
+	out = append(out, response{"/api/v1/competitions/" + id + "/preference/preview/export", 0, export.String() + fmt.Sprint(err)})
+	// So are the full tasks, bundles and patches of code-fix competitions.
+	tasks, err := h.competitor.PatchTasks(ctx, id)
+	b, _ = json.Marshal(tasks)
+	out = append(out, response{"/api/v1/consensus/competitions/" + id + "/patch-tasks", 0, string(b) + fmt.Sprint(err)})
+	bundle, err := h.competitor.PatchBundle(ctx, id, strings.Repeat("0", 64))
+	out = append(out, response{"/api/v1/consensus/competitions/" + id + "/bundles/0", 0, string(bundle) + fmt.Sprint(err)})
+	patches, err := h.competitor.PatchSubmissions(ctx, id)
+	b, _ = json.Marshal(patches)
+	return append(out, response{"/api/v1/consensus/competitions/" + id + "/patches", 0, string(b) + fmt.Sprint(err)})
+}
+
+// signedWalked are the signed GET routes the walk reads with a key.
+var signedWalked = map[string]bool{
+	"/api/v1/contributor-keys":                             true,
+	"/api/v1/consensus/competitions/{id}/labels":           true,
+	"/api/v1/consensus/competitions/{id}/patch-tasks":      true,
+	"/api/v1/consensus/competitions/{id}/bundles/{digest}": true,
+	"/api/v1/consensus/competitions/{id}/patches":          true,
+	"/api/v1/competitions/{id}/preference/preview":         true,
+	"/api/v1/competitions/{id}/preference/preview/export":  true,
 }
 
 func anyContains(rs []response, prefix, s string) bool {

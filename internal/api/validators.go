@@ -2,9 +2,12 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
+	"crucible/internal/competition"
+	"crucible/internal/eval/patch"
 	"crucible/internal/eval/preference"
 
 	"crucible/internal/store"
@@ -24,6 +27,16 @@ var validatorRoutes = []route{
 	{"POST", "/api/v1/consensus/epochs/{n}/weights", true, (*Server).postWeights},
 	{"POST", "/api/v1/consensus/epochs/{n}/close", true, (*Server).closeConsensusEpoch},
 	{"GET", "/api/v1/consensus/competitions/{id}/labels", true, (*Server).preferenceLabels},
+	{"GET", "/api/v1/consensus/competitions/{id}/patch-tasks", true, (*Server).patchTasks},
+	{"GET", "/api/v1/consensus/competitions/{id}/bundles/{digest}", true, (*Server).patchBundle},
+	{"GET", "/api/v1/consensus/competitions/{id}/patches", true, (*Server).patchSubmissions},
+}
+
+// PatchSubmission is one code-fix submission's patch, as validators with
+// stake read it to judge it themselves.
+type PatchSubmission struct {
+	SubmissionID string                `json:"submission_id"`
+	Patch        competition.PatchSpec `json:"patch"`
 }
 
 // PreferenceLabels is what a validator scores a preference competition
@@ -218,6 +231,81 @@ func (s *Server) preferenceLabels(w http.ResponseWriter, r *http.Request) error 
 	for _, rt := range stored {
 		if closed[rt.TaskID] {
 			out.Ratings = append(out.Ratings, preference.Rating{Miner: rt.Miner, TaskID: rt.TaskID, Values: rt.Values, Submitted: rt.SubmittedAt})
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// patchTasks serves a code-fix competition's full task definitions (the
+// reference fix, the test patch, the tests and the log parser: everything
+// the judge reads) to validators with stake, so they can judge patches
+// themselves. Competitors see only the public view (listTasks): the test
+// patch would tell them what to fit. An open pool's private tasks stay out.
+func (s *Server) patchTasks(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Validators.RequireStake(r.Context(), signer(r.Context())); err != nil {
+		return consensusError(err)
+	}
+	tasks, _, err := s.competitionTasks(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if tasks == nil {
+		tasks = []patch.Task{}
+	}
+	return writeJSON(w, http.StatusOK, tasks)
+}
+
+// patchBundle serves, to validators with stake, an uploaded repository
+// bundle that one of the competition's tasks names: the bytes whose sha256
+// the task committed to, which the validator checks before using them.
+func (s *Server) patchBundle(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Validators.RequireStake(r.Context(), signer(r.Context())); err != nil {
+		return consensusError(err)
+	}
+	tasks, c, err := s.competitionTasks(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	digest := r.PathValue("digest")
+	named := false
+	for _, t := range tasks {
+		named = named || t.Repo == patch.BundlePrefix+digest
+	}
+	if !named {
+		return &httpError{http.StatusNotFound, fmt.Sprintf("no task of competition %s names the repository bundle %q", c.ID, digest)}
+	}
+	data, err := s.cfg.DB.RepoBundle(r.Context(), digest)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	_, _ = w.Write(data) // the client went away: nothing left to tell it
+	return nil
+}
+
+// patchSubmissions serves every code-fix submission's patch (task and diff)
+// to validators with stake: what they judge, read from the store, so it
+// does not depend on what the public views show of a patch.
+func (s *Server) patchSubmissions(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Validators.RequireStake(r.Context(), signer(r.Context())); err != nil {
+		return consensusError(err)
+	}
+	c, err := s.cfg.DB.GetCompetition(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if c.Kind != competition.KindPatch {
+		return badRequest("%s is a %s competition; only code-fix (patch) competitions have patches", c.ID, c.Kind)
+	}
+	subs, err := s.cfg.DB.ListSubmissions(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	out := []PatchSubmission{}
+	for _, sub := range subs {
+		if sub.Patch != nil {
+			out = append(out, PatchSubmission{SubmissionID: sub.ID, Patch: *sub.Patch})
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)

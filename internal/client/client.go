@@ -8,6 +8,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -527,4 +529,63 @@ func (c *Client) PreferenceLabels(ctx context.Context, competitionID string) (ap
 		return out, fmt.Errorf("decode preference labels: %w", err)
 	}
 	return out, nil
+}
+
+// PatchTasks fetches a code-fix competition's full task definitions
+// (validators with stake only).
+func (c *Client) PatchTasks(ctx context.Context, competitionID string) ([]patch.Task, error) {
+	var out []patch.Task
+	return out, c.getSigned(ctx, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/patch-tasks", &out)
+}
+
+// getSigned GETs a signed JSON answer of at most 256 MiB into out.
+func (c *Client) getSigned(ctx context.Context, path string, out any) error {
+	resp, err := c.send(ctx, http.MethodGet, path, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return responseError(resp)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(out); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	return nil
+}
+
+// PatchBundle downloads the repository bundle with a hex sha256 digest that
+// a task of the competition names (validators with stake only). It refuses
+// an answer over patch.MaxBundleBytes before reading it, and one whose
+// bytes do not hash to digest: the hub serving it is not trusted.
+func (c *Client) PatchBundle(ctx context.Context, competitionID, digest string) ([]byte, error) {
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/bundles/"+url.PathEscape(digest), true)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return nil, responseError(resp)
+	}
+	if resp.ContentLength > patch.MaxBundleBytes {
+		return nil, fmt.Errorf("repository bundle %s: %d bytes is over the limit of %d", digest, resp.ContentLength, patch.MaxBundleBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, patch.MaxBundleBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("repository bundle %s: %w", digest, err)
+	}
+	if len(data) > patch.MaxBundleBytes {
+		return nil, fmt.Errorf("repository bundle %s is over the limit of %d bytes", digest, patch.MaxBundleBytes)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != digest {
+		return nil, fmt.Errorf("repository bundle %s: the bytes served hash to %s, not the digest the competition committed to", digest, hex.EncodeToString(sum[:]))
+	}
+	return data, nil
+}
+
+// PatchSubmissions fetches every code-fix submission's patch of a
+// competition (validators with stake only).
+func (c *Client) PatchSubmissions(ctx context.Context, competitionID string) ([]api.PatchSubmission, error) {
+	var out []api.PatchSubmission
+	return out, c.getSigned(ctx, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/patches", &out)
 }

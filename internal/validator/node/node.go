@@ -12,6 +12,9 @@
 //   - roleplay: with its own generator, reference and judge (Config.Roleplay)
 //     on its own fresh items, planned each epoch from its own secret seed
 //     with the competition's shape and scoring (roleplay.go);
+//   - patch: each miner's latest patch judged in the validator's own sandbox
+//     with the hub's judge, over the competition's full tasks and its
+//     repository bundles, checked against their committed digests (patch.go);
 //   - preference: from the labels, the closed tasks and their ratings, scored
 //     with preference.Score under the competition's configuration; a miner's
 //     weight is its reward (preference.go).
@@ -79,6 +82,14 @@ type Config struct {
 	// itself from the hub's stored results. Not independent: whoever can
 	// change the hub's results moves this validator's weights.
 	TrustHubResults bool
+	// PatchTasks is the validator's own copy of a patch competition's tasks
+	// file (checked against the competition's dataset digest); the full
+	// tasks the hub serves must match it but for their repo, which names
+	// the bundle by digest. Without it the tasks are the hub's word.
+	PatchTasks []byte
+	// WorkDir caches the repository bundles of patch competitions (empty:
+	// a temporary directory).
+	WorkDir string
 	// ModelHTTP reaches miners' model servers. Miners choose those URLs, so
 	// nil means inference.NewSafeHTTPClient with the strict policy, which
 	// refuses loopback, private, link-local and metadata addresses; pass a
@@ -112,6 +123,8 @@ type Node struct {
 	rpEpoch  int64
 	rpConfig roleplay.CompetitionConfig
 	rpItems  []roleplay.Item
+	// The full tasks of a patch competition, as stored items.
+	patchTasks []json.RawMessage
 }
 
 // scored is one evaluation of a submission.
@@ -242,10 +255,18 @@ func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, err
 	if err != nil {
 		return nil, err
 	}
+	n.mu.Lock()
+	own := n.own
+	n.mu.Unlock()
+	if own && c.Kind == competition.KindPatch {
+		if subs, err = n.withPatches(ctx, c, subs); err != nil {
+			return nil, err
+		}
+	}
 	latest := map[int64]competition.Submission{}
 	for _, s := range subs {
 		uid, ok := uidOf[s.Submitter]
-		if !ok || !n.scoreable(s) {
+		if !ok || !n.scoreable(c, s) {
 			continue
 		}
 		if prev, ok := latest[uid]; !ok || s.CommittedAt.After(prev.CommittedAt) {
@@ -311,6 +332,11 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 				ErrCannotEvaluate, n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
 		}
 	}
+	if n.cfg.PatchTasks != nil {
+		if err := checkPatchTasks(c, n.cfg.PatchTasks); err != nil {
+			return c, err
+		}
+	}
 	n.comp, n.own = &c, own
 	return c, nil
 }
@@ -323,10 +349,13 @@ func (n *Node) canEvaluate(c competition.Competition) (bool, string) {
 		return n.cfg.Dataset != nil, "give it its own copy of the dataset (--dataset)"
 	case competition.KindRoleplay:
 		return n.cfg.Roleplay != nil, "give it its own generator, reference and judge (--generator-url, --reference-url, --judge-url)"
+	case competition.KindPatch:
+		missing := patchReady()
+		return missing == "", missing
 	case competition.KindPreference:
 		return true, ""
 	}
-	return false, "a validator does not evaluate " + string(c.Kind) + " competitions itself yet"
+	return false, "a validator does not evaluate " + string(c.Kind) + " competitions"
 }
 
 // forgetOtherEpochs drops scores tied to another epoch's own roleplay items.
@@ -342,10 +371,13 @@ func (n *Node) forgetOtherEpochs(epoch int64) {
 }
 
 // scoreable reports whether a submission can be scored in this mode.
-func (n *Node) scoreable(s competition.Submission) bool {
+func (n *Node) scoreable(c competition.Competition, s competition.Submission) bool {
 	n.mu.Lock()
 	own := n.own
 	n.mu.Unlock()
+	if own && c.Kind == competition.KindPatch {
+		return s.Patch != nil
+	}
 	if own {
 		return s.Patch == nil && s.Model.BaseURL != ""
 	}
@@ -376,6 +408,8 @@ func (n *Node) score(ctx context.Context, c competition.Competition, s competiti
 		results, err = n.fetch(ctx, s)
 	case c.Kind == competition.KindRoleplay:
 		results, err = n.evaluateRoleplay(ctx, c, s, epoch)
+	case c.Kind == competition.KindPatch:
+		results, err = n.evaluatePatch(ctx, c, s)
 	default:
 		results, err = n.evaluate(ctx, c, s)
 	}
