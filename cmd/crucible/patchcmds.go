@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"sort"
+	"slices"
 	"strings"
 	"time"
 
+	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
 )
@@ -156,6 +158,8 @@ type exportLine struct {
 	State       string          `json:"state"`
 	Task        string          `json:"task,omitempty"`
 	Patch       string          `json:"patch,omitempty"`
+	// PatchSHA256 stands for a diff the exporter may not read.
+	PatchSHA256 string          `json:"patch_sha256,omitempty"`
 	Item        int             `json:"item"`
 	Prediction  string          `json:"prediction"`
 	Correct     bool            `json:"correct"`
@@ -172,7 +176,9 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runExportPreferences(ctx, args, stdout, stderr)
 	}
 	fs := newFlags("export results", "Export every evaluated item of a competition as JSONL: submission, item, prediction, score,\n"+
-		"and the kind's verdict (for code-fix: the patch, the apply method, every test's status and the log).",
+		"and the kind's verdict (for code-fix: the patch, the apply method, every test's status and the log).\n"+
+			"Code-fix diffs are sealed: with --key of the competition's creator, an operator or a staked\n"+
+			"validator the export carries each patch, otherwise its sha256.",
 		"crucible export results --competition c-abc123 --out results.jsonl", stderr)
 	cf := addClientFlags(fs)
 	comp := fs.String("competition", "", "competition id")
@@ -184,6 +190,16 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	subs, err := c.Submissions(ctx, *comp)
 	if err != nil {
 		return err
+	}
+	diffs := map[string]string{}
+	if *cf.key != "" && slices.ContainsFunc(subs, func(s competition.Submission) bool { return s.Patch != nil }) {
+		patches, err := c.PatchSubmissions(ctx, *comp)
+		if err != nil {
+			return fmt.Errorf("read the patches (the competition's creator, an operator or a staked validator only; drop --key to export without them): %w", err)
+		}
+		for _, p := range patches {
+			diffs[p.SubmissionID] = p.Patch.Diff
+		}
 	}
 	lines := 0
 	err = writeOutput(*out, stdout, func(w io.Writer) error {
@@ -198,7 +214,10 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					l := exportLine{Competition: *comp, Submission: s.ID, Name: s.Name, Submitter: s.Submitter, State: string(s.State),
 						Item: r.Index, Prediction: r.Prediction, Correct: r.Correct, Score: r.Score, Verdict: r.Detail}
 					if s.Patch != nil {
-						l.Task, l.Patch = s.Patch.Task, s.Patch.Diff
+						l.Task, l.Patch, l.PatchSHA256 = s.Patch.Task, diffs[s.ID], s.Patch.DiffSHA256
+						if l.Patch != "" {
+							l.PatchSHA256 = ""
+						}
 					}
 					if err := enc.Encode(l); err != nil {
 						return err

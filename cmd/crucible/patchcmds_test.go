@@ -149,6 +149,27 @@ func TestCodeFixCompetitionEndToEnd(t *testing.T) {
 	if ch.Correct || ch.Score != 0 {
 		t.Errorf("the fake-PASS patch exported as %+v", ch)
 	}
+	// Diffs are sealed: the public export carries each patch's sha256, the
+	// creator's (signed) export the patch itself; a stranger's signed export
+	// is refused, and the public submission shows no diff.
+	if ref.Patch != "" || ref.PatchSHA256 == "" {
+		t.Errorf("the public export shows patch %q (sha256 %q); want only the sha256", ref.Patch, ref.PatchSHA256)
+	}
+	out, stderr, code = crucible(t, "export", "results", "--server", server, "--competition", comp.ID, "--key", key)
+	if code != 0 || !strings.Contains(out, `"patch":`) || !strings.Contains(out, "calc.go") {
+		t.Errorf("the creator's export: exit %d, %s %s; want the diffs", code, out, stderr)
+	}
+	stranger := filepath.Join(dir, "stranger.key")
+	if _, stderr, code := crucible(t, "keys", "new", "--out", stranger); code != 0 {
+		t.Fatal(stderr)
+	}
+	if out, stderr, code := crucible(t, "export", "results", "--server", server, "--competition", comp.ID, "--key", stranger); code == 0 || !strings.Contains(stderr, "403") || strings.Contains(out, "calc.go") {
+		t.Errorf("a stranger's export: exit %d, %q %q; want 403 and no diff", code, out, stderr)
+	}
+	out, _, _ = crucible(t, "status", "--server", server, "--competition", comp.ID, "--json")
+	if strings.Contains(out, "Sub subtracts") || strings.Contains(out, "println") || !strings.Contains(out, "diff_sha256") {
+		t.Errorf("the public submissions show a diff:\n%s", out)
+	}
 	// The local judge gives the server's verdict.
 	out, stderr, code = crucible(t, "eval", "--kind", "patch", "--tasks", tasksFile, "--task", task.InstanceID, "--patch", fix, "--json")
 	if code != 0 {

@@ -287,13 +287,20 @@ func (s *Server) patchBundle(w http.ResponseWriter, r *http.Request) error {
 // patchSubmissions serves every code-fix submission's patch (task and diff)
 // to validators with stake: what they judge, read from the store, so it
 // does not depend on what the public views show of a patch.
+// patchSubmissions serves the diffs that every public view seals (see
+// seal.Policy.Submission) to those who judge or own them: validators with
+// stake, the competition's creator (the fixes are what it asked for) and
+// operators.
 func (s *Server) patchSubmissions(w http.ResponseWriter, r *http.Request) error {
-	if err := s.cfg.Validators.RequireStake(r.Context(), signer(r.Context())); err != nil {
-		return consensusError(err)
-	}
+	by := signer(r.Context())
 	c, err := s.cfg.DB.GetCompetition(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if by != c.CreatedBy && !s.isOperator(by) {
+		if err := s.cfg.Validators.RequireStake(r.Context(), by); err != nil {
+			return consensusError(err)
+		}
 	}
 	if c.Kind != competition.KindPatch {
 		return badRequest("%s is a %s competition; only code-fix (patch) competitions have patches", c.ID, c.Kind)

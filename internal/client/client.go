@@ -584,7 +584,8 @@ func (c *Client) PatchBundle(ctx context.Context, competitionID, digest string) 
 }
 
 // PatchSubmissions fetches every code-fix submission's patch of a
-// competition (validators with stake only).
+// competition (validators with stake, the competition's creator and
+// operators only: public views seal the diffs).
 func (c *Client) PatchSubmissions(ctx context.Context, competitionID string) ([]api.PatchSubmission, error) {
 	var out []api.PatchSubmission
 	return out, c.getSigned(ctx, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/patches", &out)
