@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -151,13 +151,13 @@ func writeOutput(path string, stdout io.Writer, write func(w io.Writer) error) e
 
 // exportLine is one evaluated item in `crucible export results`.
 type exportLine struct {
-	Competition string          `json:"competition"`
-	Submission  string          `json:"submission_id"`
-	Name        string          `json:"name"`
-	Submitter   string          `json:"submitter"`
-	State       string          `json:"state"`
-	Task        string          `json:"task,omitempty"`
-	Patch       string          `json:"patch,omitempty"`
+	Competition string `json:"competition"`
+	Submission  string `json:"submission_id"`
+	Name        string `json:"name"`
+	Submitter   string `json:"submitter"`
+	State       string `json:"state"`
+	Task        string `json:"task,omitempty"`
+	Patch       string `json:"patch,omitempty"`
 	// PatchSHA256 stands for a diff the exporter may not read.
 	PatchSHA256 string          `json:"patch_sha256,omitempty"`
 	Item        int             `json:"item"`
@@ -177,8 +177,8 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fs := newFlags("export results", "Export every evaluated item of a competition as JSONL: submission, item, prediction, score,\n"+
 		"and the kind's verdict (for code-fix: the patch, the apply method, every test's status and the log).\n"+
-			"Code-fix diffs are sealed: with --key of the competition's creator, an operator or a staked\n"+
-			"validator the export carries each patch, otherwise its sha256.",
+		"Code-fix diffs are sealed: with --key of the competition's creator, an operator or a staked\n"+
+		"validator the export carries each patch, otherwise its sha256.",
 		"crucible export results --competition c-abc123 --out results.jsonl", stderr)
 	cf := addClientFlags(fs)
 	comp := fs.String("competition", "", "competition id")
