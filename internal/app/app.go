@@ -218,8 +218,6 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	planner := kinds.Planner{Egress: egress, Repos: repos}
 	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Egress: egress, ItemConcurrency: cfg.ItemConcurrency})
-	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
-		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
 	consensus := validator.New(cfg.Consensus)
 	prefs, err := labeling.New(labeling.Config{DB: db, Clock: cfg.Clock})
@@ -227,24 +225,26 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a := &App{DB: db, Registry: reg, Epochs: epochs, cfg: cfg, tempCache: tempCache}
 	if !cfg.NoWork {
 		qcfg.Planner = planner
-		qcfg.Periodic = []jobs.Periodic{
-			{Name: "pool-tick", Interval: time.Minute, Run: pools.TickAll},
-			{Name: "epoch-close", Interval: time.Minute, Run: epochs.CloseDue},
-			{Name: "consensus-close", Interval: min(time.Minute, consensus.EpochLength()), Run: consensus.CloseDue},
-			{Name: "preference-close", Interval: time.Minute, Run: prefs.CloseDue},
-		}
-	}
-	a := &App{DB: db, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg, tempCache: tempCache}
-	if !cfg.NoWork {
 		qcfg.Fresh = epochs
-		qcfg.Periodic = append(qcfg.Periodic, jobs.Periodic{Name: "roleplay-fresh", Interval: time.Minute, Run: a.EvaluateFresh})
+		qcfg.Ticks = jobs.Ticks{
+			Pools:          func(ctx context.Context) error { return a.Pools.TickAll(ctx) },
+			Epochs:         epochs.CloseDue,
+			Consensus:      consensus.CloseDue,
+			ConsensusEvery: min(time.Minute, consensus.EpochLength()),
+			Preferences:    prefs.CloseDue,
+			Fresh:          a.EvaluateFresh,
+		}
 	}
 	if a.Queue, err = jobs.New(ctx, qcfg); err != nil {
 		a.Close()
 		return nil, err
 	}
+	// Pools enqueue their evaluations on the queue, whose pool tick calls them back.
+	a.Pools = pool.New(pool.Config{DB: db, Evaluations: a.Queue, Clock: cfg.Clock, Logger: cfg.Logger,
+		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
 	if err := a.mount(ctx, api.Config{Validators: consensus, Egress: egress, Repos: repos}, secureCookie); err != nil {
 		a.Close()
 		return nil, err

@@ -26,22 +26,30 @@ type Planner interface {
 	SubmitCheck(ctx context.Context, s competition.Submission, secret string) error
 }
 
-// EvaluateArgs is the job that evaluates one submission. It is unique per
-// submission: enqueuing it twice runs it once. Retry marks the
-// low-priority job that takes over after an infrastructure failure.
+// EvaluateArgs is the job that evaluates one submission: all the items it
+// still lacks, or only those of Items (a pool tick's budgeted range). It
+// is unique by its arguments: enqueuing it twice runs it once. Retry marks
+// the low-priority job that takes over after an infrastructure failure.
 type EvaluateArgs struct {
-	SubmissionID string `json:"submission_id"`
-	Retry        bool   `json:"retry,omitempty"`
+	CompetitionID string `json:"competition_id,omitempty"`
+	SubmissionID  string `json:"submission_id"`
+	// Items are the item indices to evaluate; empty means every item.
+	Items []int `json:"items,omitempty"`
+	Retry bool  `json:"retry,omitempty"`
 }
 
-// retryPriority is River's lowest priority: such jobs run only when no
-// first-time evaluation is waiting.
+// RetryQueue is the queue of infrastructure retries: one worker per
+// process and River's lowest priority, so retries never hold back a
+// first-time evaluation.
+const RetryQueue = "retries"
+
+// retryPriority is River's lowest priority.
 const retryPriority = 4
 
 // Kind names the job kind in the queue.
 func (EvaluateArgs) Kind() string { return "evaluate_submission" }
 
-// InsertOpts makes the job unique by submission.
+// InsertOpts makes the job unique by its arguments.
 func (EvaluateArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
@@ -51,9 +59,11 @@ type evaluateWorker struct {
 	cfg Config
 }
 
-// Work evaluates the items a submission still lacks for at most one slice.
-// Results are written one by one as they finish, idempotently, so a crash
-// loses at most the items in flight and a rerun never duplicates a row.
+// Work evaluates the items a job's submission still lacks for at most one
+// slice, then reports the outcome to the submission's lifecycle
+// (competition.Next). Results are written one by one as they finish,
+// idempotently, so a crash loses at most the items in flight and a rerun
+// never duplicates a row.
 func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs]) error {
 	db, id := w.cfg.DB, job.Args.SubmissionID
 	sub, err := db.GetSubmission(ctx, id)
@@ -77,23 +87,34 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 	}
 	if sub.State == competition.StateQueued && sub.ItemsDone == 0 && !job.Args.Retry {
 		if err := w.cfg.Planner.SubmitCheck(ctx, sub, secret); err != nil {
-			return w.fail(ctx, sub, competition.StateFailed, err)
+			return w.reject(ctx, id, err)
 		}
 	}
 	ev, err := w.cfg.Planner.Plan(ctx, comp, sub, secret, items)
 	if err != nil {
-		return w.fail(ctx, sub, competition.StateFailed, err)
+		return w.reject(ctx, id, err)
 	}
-	if _, err := db.SetSubmissionState(ctx, id, competition.StateRunning, "", nil, w.cfg.Clock.Now()); err != nil {
+	if _, err := w.advance(ctx, id, competition.EventStart, nil, nil); err != nil {
 		return err
 	}
-	done, err := db.DoneItems(ctx, id)
+	skip, err := db.DoneItems(ctx, id)
 	if err != nil {
 		return err
 	}
+	if len(job.Args.Items) > 0 {
+		wanted := make(map[int]bool, len(job.Args.Items))
+		for _, i := range job.Args.Items {
+			wanted[i] = true
+		}
+		for i := range sub.ItemsTotal {
+			if !wanted[i] {
+				skip[i] = true
+			}
+		}
+	}
 	runErr := eval.Run(ctx, ev, eval.RunConfig{
 		Concurrency: w.cfg.ItemConcurrency,
-		Skip:        done,
+		Skip:        skip,
 		Deadline:    time.Now().Add(w.cfg.Slice),
 		Sink: func(r eval.Result) error {
 			if err := db.InsertResult(ctx, id, r); err != nil {
@@ -106,55 +127,77 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 	switch {
 	case errors.Is(runErr, eval.ErrSliceExpired):
 		// Progress is saved; continue in a fresh run so no run outlives RescueAfter.
-		return river.JobSnooze(0)
-	case runErr != nil && inference.IsPermanent(runErr):
-		return w.fail(ctx, sub, competition.StateFailed, runErr)
-	case runErr != nil && !job.Args.Retry:
-		// An infrastructure failure (judge, model server, network): hand the
-		// submission to the low-priority retry queue, which runs only when no
-		// fresh evaluation waits, at most MaxAttempts times.
-		reason := fmt.Sprintf("infrastructure failure, queued for a low-priority retry: %v", runErr)
-		if _, err := db.SetSubmissionState(ctx, id, competition.StateQueued, reason, nil, w.cfg.Clock.Now()); err != nil {
+		if _, err := w.advance(ctx, id, competition.EventSliceExpired, nil, nil); err != nil {
 			return err
 		}
+		return river.JobSnooze(0)
+	case runErr != nil && inference.IsPermanent(runErr):
+		return w.reject(ctx, id, runErr)
+	case runErr != nil && !job.Args.Retry:
+		// An infrastructure failure (judge, model server, network): hand the
+		// job to the low-priority retries queue, which runs only when no
+		// fresh evaluation waits, at most MaxAttempts times.
+		if _, err := w.advance(ctx, id, competition.EventInfraError, runErr, nil); err != nil {
+			return err
+		}
+		retry := job.Args
+		retry.Retry = true
 		client := river.ClientFromContext[*sql.Tx](ctx)
-		_, err := client.Insert(ctx, EvaluateArgs{SubmissionID: id, Retry: true},
-			&river.InsertOpts{Priority: retryPriority, MaxAttempts: w.cfg.MaxAttempts})
+		_, err := client.Insert(ctx, retry, &river.InsertOpts{Queue: RetryQueue, Priority: retryPriority, MaxAttempts: w.cfg.MaxAttempts})
 		return err
 	case runErr != nil && job.Attempt >= job.MaxAttempts:
-		_ = w.fail(ctx, sub, competition.StateInfraFailed, runErr)
+		if _, err := w.advance(ctx, id, competition.EventInfraExhausted, runErr, nil); err != nil {
+			return errors.Join(runErr, err)
+		}
+		w.cfg.Logger.Warn("submission failed", "submission", id, "state", competition.StateInfraFailed, "reason", runErr)
 		return runErr
 	case runErr != nil:
-		reason := fmt.Sprintf("retry %d of %d failed, retrying: %v", job.Attempt, job.MaxAttempts, runErr)
-		if _, err := db.SetSubmissionState(ctx, id, competition.StateQueued, reason, nil, w.cfg.Clock.Now()); err != nil {
-			return err
+		cause := fmt.Errorf("retry %d of %d failed: %w", job.Attempt, job.MaxAttempts, runErr)
+		if _, err := w.advance(ctx, id, competition.EventInfraError, cause, nil); err != nil {
+			return errors.Join(runErr, err)
 		}
 		return runErr
 	}
-	results, err := db.Results(ctx, id, 0, sub.ItemsTotal+1)
+	return w.finish(ctx, comp, sub)
+}
+
+// finish scores the submission once every item has a result; a job that
+// evaluated only a range (a pool tick's) leaves it running otherwise.
+func (w *evaluateWorker) finish(ctx context.Context, comp competition.Competition, sub competition.Submission) error {
+	results, err := w.cfg.DB.Results(ctx, sub.ID, 0, sub.ItemsTotal+1)
 	if err != nil {
+		return err
+	}
+	if len(results) < sub.ItemsTotal {
+		_, err := w.advance(ctx, sub.ID, competition.EventProgress, nil, nil)
 		return err
 	}
 	if len(results) != sub.ItemsTotal {
-		return fmt.Errorf("submission %s: %d of %d items stored after a complete run", id, len(results), sub.ItemsTotal)
+		return fmt.Errorf("submission %s: %d of %d items stored after a complete run", sub.ID, len(results), sub.ItemsTotal)
 	}
 	card, err := kinds.Card(comp, results)
 	if err != nil {
-		return w.fail(ctx, sub, competition.StateFailed, err)
+		return w.reject(ctx, sub.ID, err)
 	}
-	_, err = db.SetSubmissionState(ctx, id, competition.StateScored, "", &card, w.cfg.Clock.Now())
+	_, err = w.advance(ctx, sub.ID, competition.EventComplete, nil, &card)
 	return err
 }
 
-// fail records a final failure with its reason. Deterministic failures
-// cancel the job: running it again would give the same answer.
-func (w *evaluateWorker) fail(ctx context.Context, sub competition.Submission, state competition.State, cause error) error {
-	if _, err := w.cfg.DB.SetSubmissionState(ctx, sub.ID, state, cause.Error(), nil, w.cfg.Clock.Now()); err != nil {
-		return err
+// advance reports ev (with its cause) to the submission's lifecycle.
+func (w *evaluateWorker) advance(ctx context.Context, id string, ev competition.Event, cause error, card *competition.Card) (competition.State, error) {
+	reason := ""
+	if cause != nil {
+		reason = cause.Error()
 	}
-	w.cfg.Logger.Warn("submission failed", "submission", sub.ID, "state", state, "reason", cause)
-	if state == competition.StateFailed {
-		return river.JobCancel(cause)
+	return w.cfg.DB.AdvanceSubmission(ctx, id, ev, reason, card, w.cfg.Clock.Now())
+}
+
+// reject fails the submission for good and cancels the job: running it
+// again would give the same answer.
+func (w *evaluateWorker) reject(ctx context.Context, id string, cause error) error {
+	if _, err := w.advance(ctx, id, competition.EventReject, cause, nil); err != nil {
+		return errors.Join(cause, err)
 	}
-	return cause
+	w.cfg.Logger.Warn("submission failed", "submission", id, "state", competition.StateFailed, "reason", cause)
+	return river.JobCancel(cause)
 }

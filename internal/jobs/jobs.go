@@ -19,7 +19,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
-	"github.com/riverqueue/river/rivertype"
 
 	"crucible/internal/clock"
 	"crucible/internal/store"
@@ -49,16 +48,27 @@ type Config struct {
 	// Fresh evaluates models on fresh roleplay epoch items (nil: such jobs
 	// are not worked by this process).
 	Fresh FreshEvaluator
-	// Periodic tasks run on every interval (and at start) on one process of
-	// those sharing the queue (River's leader enqueues them, uniquely).
-	Periodic []Periodic
+	// Ticks are the periodic tasks; each runs on its interval (and at
+	// start) on one process of those sharing the queue (River's leader
+	// enqueues them, uniquely).
+	Ticks Ticks
 }
 
-// Periodic is a task run on a schedule, such as ticking funded pools.
-type Periodic struct {
-	Name     string
-	Interval time.Duration
-	Run      func(ctx context.Context) error
+// Ticks are the periodic tasks, each its own job kind (a nil one is not
+// scheduled by this process).
+type Ticks struct {
+	// Pools ticks funded pools every minute (PoolTickArgs).
+	Pools func(ctx context.Context) error
+	// Epochs closes due model-competition epochs every minute (EpochCloseArgs).
+	Epochs func(ctx context.Context) error
+	// Consensus closes due validator epochs every ConsensusEvery (ConsensusCloseArgs).
+	Consensus      func(ctx context.Context) error
+	ConsensusEvery time.Duration
+	// Preferences closes due preference labeling rounds every minute (PreferenceCloseArgs).
+	Preferences func(ctx context.Context) error
+	// Fresh opens fresh roleplay epochs and enqueues their evaluations
+	// every minute (FreshTickArgs).
+	Fresh func(ctx context.Context) error
 }
 
 // Queue is the durable job queue.
@@ -157,14 +167,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		if err := river.AddWorkerSafely(workers, &evaluateWorker{cfg: cfg}); err != nil {
 			return nil, err
 		}
-		tasks := map[string]Periodic{}
-		for _, p := range cfg.Periodic {
-			tasks[p.Name] = p
-			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(p.Interval),
-				func() (river.JobArgs, *river.InsertOpts) { return PeriodicArgs{Name: p.Name}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}))
-		}
-		if err := river.AddWorkerSafely(workers, &periodicWorker{tasks: tasks}); err != nil {
+		if err := addTicks(workers, rc, cfg.Ticks); err != nil {
 			return nil, err
 		}
 		if cfg.Fresh != nil {
@@ -173,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 			}
 		}
 		rc.Workers = workers
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Submissions}}
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Submissions}, RetryQueue: {MaxWorkers: 1}}
 	}
 	client, err := river.NewClient(driverFor(cfg.DB), rc)
 	if err != nil {
@@ -210,36 +213,6 @@ func (q *Queue) Stop(ctx context.Context) error {
 		return nil
 	}
 	return q.client.Stop(ctx)
-}
-
-// PeriodicArgs is the job of one run of a periodic task; unique while
-// pending or running, so runs never pile up behind a slow one.
-type PeriodicArgs struct {
-	Name string `json:"name"`
-}
-
-// Kind names the job kind in the queue.
-func (PeriodicArgs) Kind() string { return "periodic" }
-
-// InsertOpts makes a task's runs unique among queued and running jobs.
-func (PeriodicArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-			rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
-}
-
-type periodicWorker struct {
-	river.WorkerDefaults[PeriodicArgs]
-	tasks map[string]Periodic
-}
-
-// Work runs one periodic task.
-func (w *periodicWorker) Work(ctx context.Context, job *river.Job[PeriodicArgs]) error {
-	t, ok := w.tasks[job.Args.Name]
-	if !ok {
-		return river.JobCancel(fmt.Errorf("no periodic task %q in this process", job.Args.Name))
-	}
-	return t.Run(ctx)
 }
 
 // EnqueueEvaluationTx schedules the evaluation of a submission inside tx, so

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,7 +77,7 @@ func TestCopiesInAPoolEarnNothing(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			f := newFixture(t, d.URL)
 			ctx := context.Background()
-			svc := pool.New(pool.Config{DB: f.db, Planner: loopbackPlanner(), Clock: f.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			svc := pool.New(pool.Config{DB: f.db, Evaluations: f.queue, Clock: f.clock, Logger: quiet,
 				Operators: []string{operator}, MaxEntriesPerKey: 2})
 			f.deposit(t, "ed25519:funder", 1000)
 			p, err := svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: "copies", Dataset: string(app.SampleDataset), Fund: 1000,
@@ -111,7 +109,7 @@ func TestCopiesInAPoolEarnNothing(t *testing.T) {
 				t.Fatalf("a third entry from a key limited to 2: %v; want ErrEntryLimit", err)
 			}
 			f.clock.Set(start.Add(30 * time.Minute))
-			if err := svc.Tick(ctx, p.CompetitionID); err != nil {
+			if err := f.tick(t, svc, p.CompetitionID); err != nil {
 				t.Fatal(err)
 			}
 			copies := map[string]string{copy1.ID: original.ID, copy2.ID: original.ID}
@@ -125,7 +123,7 @@ func TestCopiesInAPoolEarnNothing(t *testing.T) {
 				}
 			}
 			f.clock.Set(start.Add(time.Hour))
-			if err := svc.Tick(ctx, p.CompetitionID); err != nil {
+			if err := f.tick(t, svc, p.CompetitionID); err != nil {
 				t.Fatal(err)
 			}
 			got, err := f.db.GetPool(ctx, p.CompetitionID)

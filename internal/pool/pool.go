@@ -6,7 +6,9 @@
 // settlement after the final tick that ranks entrants on the private items
 // and pays them by the allocation rule.
 // Every schedule runs on the injected clock. It uses the store, the kind
-// registry and the ledger; it must never import the API or the CLI.
+// registry and the ledger, and enqueues its evaluations on the job queue
+// (only the queue's evaluate worker evaluates); it must never import the
+// evaluation engine, the API or the CLI.
 package pool
 
 import (
@@ -14,7 +16,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +25,6 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/competition"
-	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/inference"
 	"crucible/internal/ledger"
@@ -54,19 +54,23 @@ var (
 	ErrForbidden = errors.New("not allowed for this key")
 )
 
-// Planner builds evaluators for submissions (kinds.Planner in production).
-type Planner interface {
-	Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error)
+// Evaluations is the job queue as pools use it (jobs.Queue): a tick
+// enqueues each entrant's budgeted range of items and the queue's evaluate
+// worker runs it, on whichever worker is free.
+type Evaluations interface {
+	// EnqueueItems schedules the evaluation of a submission's items.
+	EnqueueItems(ctx context.Context, competitionID, submissionID string, items []int) error
+	// InFlight returns how many items unfinished jobs of a competition were
+	// given, by submission.
+	InFlight(ctx context.Context, competitionID string) (map[string]int, error)
 }
 
 // Config configures a Service.
 type Config struct {
-	DB      *store.DB
-	Planner Planner
-	Clock   clock.Clock
-	Logger  *slog.Logger
-	// ItemConcurrency is how many items of one entrant a tick evaluates at once.
-	ItemConcurrency int
+	DB          *store.DB
+	Evaluations Evaluations
+	Clock       clock.Clock
+	Logger      *slog.Logger
 	// Operators are the key ids (serve --admin-key) that may deposit money
 	// into funders' accounts and force any pool's settlement.
 	Operators []string
@@ -92,9 +96,6 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.ItemConcurrency <= 0 {
-		cfg.ItemConcurrency = 8
 	}
 	if cfg.MaxEntriesPerKey <= 0 {
 		cfg.MaxEntriesPerKey = DefaultMaxEntriesPerKey
@@ -304,11 +305,12 @@ func (s *Service) TickAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Tick brings a pool up to date at the clock's now: it spends the budget
-// accrued since the start and not yet used on the entrants' next items,
-// takes a leaderboard snapshot when one is due, and settles the pool once its
-// end has passed. Ticks are idempotent: a tick that finds nothing to do does
-// nothing.
+// Tick brings a pool up to date at the clock's now: it enqueues the
+// evaluation of the budget accrued since the start and not yet spent on
+// the entrants' next items; once no evaluation of the pool is in flight it
+// takes a leaderboard snapshot when one is due, and settles the pool when
+// its end has passed (the final tick). Ticks are idempotent: a tick that
+// finds nothing to do does nothing.
 func (s *Service) Tick(ctx context.Context, poolID string) error {
 	p, err := s.cfg.DB.GetPool(ctx, poolID)
 	if err != nil || p.State != competition.PoolOpen {
@@ -321,20 +323,34 @@ func (s *Service) Tick(ctx context.Context, poolID string) error {
 	if err := s.evaluate(ctx, p, now); err != nil {
 		return err
 	}
+	// Snapshots and the settlement see finished evaluations only: they wait
+	// for a tick that finds none in flight.
+	if busy, err := s.evaluating(ctx, poolID); err != nil || busy {
+		return err
+	}
 	if err := s.snapshotIfDue(ctx, p, now); err != nil {
 		return err
 	}
-	if !now.Before(p.End) { // the final tick: the budget up to the end is spent
-		if err := s.cfg.DB.MarkFinalTick(ctx, poolID, now); err != nil {
-			return err
-		}
-		_, err := s.settle(ctx, p, now, "")
+	if now.Before(p.End) {
+		return nil
+	}
+	if err := s.cfg.DB.MarkFinalTick(ctx, poolID, now); err != nil {
 		return err
 	}
-	return nil
+	_, err = s.settle(ctx, p, now, "")
+	return err
 }
 
-// evaluate spends the unused budget round-robin over the entrants.
+// evaluating reports whether evaluations of the pool are still queued or running.
+func (s *Service) evaluating(ctx context.Context, poolID string) (bool, error) {
+	inFlight, err := s.cfg.Evaluations.InFlight(ctx, poolID)
+	return len(inFlight) > 0, err
+}
+
+// evaluate enqueues the unused budget, shared round-robin over the
+// entrants, as one range of items per entrant. Items already enqueued
+// count as spent, so a slow or retried evaluation is never paid for twice;
+// an entrant with a range in flight gets no new one until it finishes.
 func (s *Service) evaluate(ctx context.Context, p competition.Pool, now time.Time) error {
 	db := s.cfg.DB
 	c, err := db.GetCompetition(ctx, p.CompetitionID)
@@ -345,11 +361,15 @@ func (s *Service) evaluate(ctx context.Context, p competition.Pool, now time.Tim
 	if err != nil {
 		return err
 	}
+	inFlight, err := s.cfg.Evaluations.InFlight(ctx, p.CompetitionID)
+	if err != nil {
+		return err
+	}
 	used := 0
 	var entrants []Entrant
 	for _, sub := range subs {
-		used += sub.ItemsDone
-		if sub.State != competition.StateFailed {
+		used += sub.ItemsDone + inFlight[sub.ID]
+		if !sub.State.Final() && inFlight[sub.ID] == 0 {
 			entrants = append(entrants, Entrant{ID: sub.ID, Done: sub.ItemsDone, Remaining: sub.ItemsTotal - sub.ItemsDone})
 		}
 	}
@@ -357,70 +377,40 @@ func (s *Service) evaluate(ctx context.Context, p competition.Pool, now time.Tim
 	if len(quota) == 0 {
 		return nil
 	}
-	items, err := db.CompetitionItems(ctx, c.ID)
-	if err != nil {
-		return err
-	}
 	order := NewSplit(c.Items, p.PrivateFraction, p.Seed).Order
+	var errs []error
 	for _, sub := range subs {
-		if quota[sub.ID] > 0 {
-			if err := s.evaluateEntrant(ctx, c, sub, items, order, quota[sub.ID], now); err != nil {
-				s.cfg.Logger.Warn("pool tick: entrant not evaluated this tick", "pool", c.ID, "submission", sub.ID, "err", err)
-			}
-		}
-	}
-	return nil
-}
-
-// evaluateEntrant evaluates the next n items (in the pool's order) that the
-// entrant lacks. A deterministic failure fails the entrant; any other error
-// leaves its items for the next tick.
-func (s *Service) evaluateEntrant(ctx context.Context, c competition.Competition, sub competition.Submission, items []json.RawMessage, order []int, n int, now time.Time) error {
-	db := s.cfg.DB
-	secret, err := db.SubmissionSecret(ctx, sub.ID)
-	if err != nil {
-		return err
-	}
-	ev, err := s.cfg.Planner.Plan(ctx, c, sub, secret, items)
-	if err != nil {
-		_, serr := db.SetSubmissionState(ctx, sub.ID, competition.StateFailed, err.Error(), nil, now)
-		return errors.Join(err, serr)
-	}
-	done, err := db.DoneItems(ctx, sub.ID)
-	if err != nil {
-		return err
-	}
-	skip := map[int]bool{}
-	picked := 0
-	for _, i := range order {
-		if done[i] || picked == n {
-			skip[i] = true
+		if quota[sub.ID] == 0 {
 			continue
 		}
-		picked++
-	}
-	if _, err := db.SetSubmissionState(ctx, sub.ID, competition.StateRunning, "", nil, now); err != nil {
-		return err
-	}
-	err = eval.Run(ctx, ev, eval.RunConfig{Concurrency: s.cfg.ItemConcurrency, Skip: skip,
-		Sink: func(r eval.Result) error { return db.InsertResult(ctx, sub.ID, r) }})
-	if err != nil {
-		if inference.IsPermanent(err) {
-			_, serr := db.SetSubmissionState(ctx, sub.ID, competition.StateFailed, err.Error(), nil, now)
-			return errors.Join(err, serr)
+		items, err := nextItems(ctx, db, sub.ID, order, quota[sub.ID])
+		if err == nil {
+			err = s.cfg.Evaluations.EnqueueItems(ctx, c.ID, sub.ID, items)
 		}
-		return err
-	}
-	if len(done)+picked == sub.ItemsTotal {
-		scores, correct, err := db.ItemScores(ctx, sub.ID)
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("entrant %s: %w", sub.ID, err))
 		}
-		card := competition.NewCard(scores, correct)
-		_, err = db.SetSubmissionState(ctx, sub.ID, competition.StateScored, "", &card, now)
-		return err
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// nextItems returns the next n items, in the pool's order, that the
+// entrant lacks.
+func nextItems(ctx context.Context, db *store.DB, submissionID string, order []int, n int) ([]int, error) {
+	done, err := db.DoneItems(ctx, submissionID)
+	if err != nil {
+		return nil, err
+	}
+	var items []int
+	for _, i := range order {
+		if len(items) == n {
+			break
+		}
+		if !done[i] {
+			items = append(items, i)
+		}
+	}
+	return items, nil
 }
 
 // board ranks the entrants on one side of the split (private or public)

@@ -17,6 +17,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
+	"crucible/internal/jobs"
 	"crucible/internal/ledger"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
@@ -30,6 +31,7 @@ var start = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 type fixture struct {
 	db     *store.DB
 	clock  *clock.Fake
+	queue  *jobs.Queue
 	svc    *pool.Service
 	models string
 }
@@ -52,9 +54,62 @@ func newFixture(t *testing.T, url string) *fixture {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	clk := clock.NewFake(start.Add(-time.Hour))
-	svc := pool.New(pool.Config{DB: db, Planner: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	q := startQueue(t, db, clk)
+	svc := pool.New(pool.Config{DB: db, Evaluations: q, Clock: clk, Logger: quiet,
 		Operators: []string{operator}})
-	return &fixture{db: db, clock: clk, svc: svc, models: srv.URL}
+	return &fixture{db: db, clock: clk, queue: q, svc: svc, models: srv.URL}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startQueue starts the job queue whose evaluate worker runs the pool's
+// evaluations, as `crucible worker` does.
+func startQueue(t *testing.T, db *store.DB, clk clock.Clock) *jobs.Queue {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	q, err := jobs.New(ctx, jobs.Config{DB: db, Clock: clk, Planner: loopbackPlanner(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = q.Stop(context.Background())
+		q.Close()
+	})
+	return q
+}
+
+// tick ticks a pool the way the periodic job does, lets the queue's
+// workers finish the evaluations it enqueued, and ticks again at the same
+// instant (which settles a pool past its end); it returns the last tick's error.
+func (f *fixture) tick(t *testing.T, svc *pool.Service, poolID string) error {
+	t.Helper()
+	ctx := context.Background()
+	if err := svc.Tick(ctx, poolID); err != nil {
+		return err
+	}
+	f.drain(t, poolID)
+	return svc.Tick(ctx, poolID)
+}
+
+// drain waits until no evaluation of the pool is queued or running (the
+// bound only stops a hung test).
+func (f *fixture) drain(t *testing.T, poolID string) {
+	t.Helper()
+	for range 6000 {
+		inFlight, err := f.queue.InFlight(context.Background(), poolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inFlight) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the evaluations of pool %s did not finish in a minute", poolID)
 }
 
 const operator = "ed25519:operator"
@@ -95,7 +150,7 @@ func (f *fixture) run(t *testing.T, rule string) (competition.Pool, competition.
 		if h == 2 {
 			join("random") // a late joiner
 		}
-		if err := f.svc.Tick(ctx, p.CompetitionID); err != nil {
+		if err := f.tick(t, f.svc, p.CompetitionID); err != nil {
 			t.Fatal(err)
 		}
 		if h == 1 {
@@ -363,7 +418,7 @@ func TestAFailureMidSettlementPaysNobody(t *testing.T) {
 				}
 			}
 			f.clock.Set(start.Add(2 * time.Hour))
-			if err := f.svc.Tick(ctx, p.CompetitionID); err == nil || !strings.Contains(err.Error(), "bad key") {
+			if err := f.tick(t, f.svc, p.CompetitionID); err == nil || !strings.Contains(err.Error(), "bad key") {
 				t.Fatalf("tick with a failing payout: %v", err)
 			}
 			got, _ := f.db.GetPool(ctx, p.CompetitionID)
@@ -421,7 +476,7 @@ func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.clock.Set(start.Add(24 * time.Hour))
-			if err := f.svc.Tick(ctx, p.CompetitionID); err != nil {
+			if err := f.tick(t, f.svc, p.CompetitionID); err != nil {
 				t.Fatal(err)
 			}
 			got, err := f.db.GetSubmission(ctx, sub.ID)

@@ -16,7 +16,8 @@ import (
 // Settle settles an ended pool for key by (see settle); a second call
 // returns the first result. Anyone may ask once the final evaluation tick
 // has run (ticks settle pools themselves, so this is mostly a look-up).
-// Before it, only the pool's funder or an operator may, with force: the
+// Before it (or while its final evaluations run), only the pool's funder
+// or an operator may, with force: the
 // entrants are then ranked on what was evaluated so far, and the settlement
 // records who forced it. Nobody may settle before the end.
 func (s *Service) Settle(ctx context.Context, poolID, by string, force bool) (competition.Settlement, error) {
@@ -28,14 +29,19 @@ func (s *Service) Settle(ctx context.Context, poolID, by string, force bool) (co
 		return *p.Settlement, nil
 	}
 	now := s.cfg.Clock.Now().UTC()
-	switch {
-	case now.Before(p.End):
+	if now.Before(p.End) {
 		return competition.Settlement{}, fmt.Errorf("%w: pool %s ends at %s", ErrNotEnded, poolID, p.End.Format(time.RFC3339))
-	case p.FinalTickAt != nil:
+	}
+	busy, err := s.evaluating(ctx, poolID)
+	if err != nil {
+		return competition.Settlement{}, err
+	}
+	switch {
+	case p.FinalTickAt != nil && !busy:
 		return s.settle(ctx, p, now, "")
 	case !force:
-		return competition.Settlement{}, fmt.Errorf("%w: pool %s ended at %s and settles at its next evaluation tick (every minute), "+
-			"which first spends what remains of its budget; its funder or an operator may force settlement now", ErrFinalTickPending, poolID, p.End.Format(time.RFC3339))
+		return competition.Settlement{}, fmt.Errorf("%w: pool %s ended at %s and settles at its next evaluation tick (every minute) "+
+			"after the evaluations of what remains of its budget; its funder or an operator may force settlement now", ErrFinalTickPending, poolID, p.End.Format(time.RFC3339))
 	case by != p.Funder && !slices.Contains(s.cfg.Operators, by):
 		return competition.Settlement{}, fmt.Errorf("%w: only pool %s's funder (%s) or an operator may force its settlement", ErrForbidden, poolID, p.Funder)
 	}

@@ -174,26 +174,54 @@ func (db *DB) listSubmissions(ctx context.Context, q querier, competitionID stri
 		WHERE s.competition_id = ? ORDER BY s.committed_at, s.id`), competitionID)
 }
 
-// SetSubmissionState records a state change, with a reason for failures and a
-// score card when scored. A final state is never left: the update is a no-op
-// (returning false) if the submission is already final.
-func (db *DB) SetSubmissionState(ctx context.Context, id string, state competition.State, reason string, card *competition.Card, now time.Time) (bool, error) {
+// AdvanceSubmission applies event ev to a submission and records the
+// state and reason competition.Next gives (see AdvanceSubmissionTx).
+func (db *DB) AdvanceSubmission(ctx context.Context, id string, ev competition.Event, cause string, card *competition.Card, now time.Time) (competition.State, error) {
+	var state competition.State
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		state, err = db.AdvanceSubmissionTx(ctx, tx, id, ev, cause, card, now)
+		return err
+	})
+	return state, err
+}
+
+// AdvanceSubmissionTx applies event ev to a submission inside tx: it reads
+// the current state under a lock (PostgreSQL row lock; SQLite write
+// transactions are serial), asks competition.Next for the next one and
+// records it, with the card when ev completes the evaluation. An event
+// the lifecycle refuses (such as any event on a final state) changes
+// nothing and returns competition.Next's error.
+func (db *DB) AdvanceSubmissionTx(ctx context.Context, tx *sql.Tx, id string, ev competition.Event, cause string, card *competition.Card, now time.Time) (competition.State, error) {
+	q := `SELECT state FROM submissions WHERE id = ?`
+	if db.dialect == Postgres {
+		q += ` FOR UPDATE`
+	}
+	var from string
+	err := tx.QueryRowContext(ctx, db.rebind(q), id).Scan(&from)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("submission %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read submission %s: %w", id, err)
+	}
+	next, reason, err := competition.Next(competition.State(from), ev, cause)
+	if err != nil {
+		return competition.State(from), fmt.Errorf("submission %s: %w", id, err)
+	}
 	var cardJSON sql.NullString
-	if card != nil {
+	if card != nil && next == competition.StateScored {
 		b, err := json.Marshal(card)
 		if err != nil {
-			return false, err
+			return "", err
 		}
 		cardJSON = sql.NullString{String: string(b), Valid: true}
 	}
-	res, err := db.sql.ExecContext(ctx, db.rebind(`UPDATE submissions SET state = ?, reason = ?, card = ?, updated_at = ?
-		WHERE id = ? AND state NOT IN ('scored', 'failed', 'infra_failed')`),
-		string(state), reason, cardJSON, micros(now), id)
-	if err != nil {
-		return false, fmt.Errorf("update submission %s: %w", id, err)
+	if _, err := tx.ExecContext(ctx, db.rebind(`UPDATE submissions SET state = ?, reason = ?, card = ?, updated_at = ? WHERE id = ?`),
+		string(next), reason, cardJSON, micros(now), id); err != nil {
+		return "", fmt.Errorf("update submission %s: %w", id, err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return next, nil
 }
 
 // InsertResult stores one item's result. It is idempotent: a second result

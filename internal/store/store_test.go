@@ -149,11 +149,20 @@ func testSubmissions(t *testing.T, db *store.DB) {
 		t.Fatalf("secret = %q", secret)
 	}
 	card := &competition.Card{Score: 0.5, CILow: 0.1, CIHigh: 0.9, Items: 4, Correct: 2}
-	if ok, err := db.SetSubmissionState(ctx, s.ID, competition.StateScored, "", card, t0.Add(time.Minute)); !ok || err != nil {
-		t.Fatalf("scoring: %v %v", ok, err)
+	if st, err := db.AdvanceSubmission(ctx, s.ID, competition.EventComplete, "", card, t0.Add(time.Minute)); err == nil {
+		t.Fatalf("a queued submission completed without running: %s", st)
 	}
-	if ok, _ := db.SetSubmissionState(ctx, s.ID, competition.StateRunning, "", nil, t0.Add(2*time.Minute)); ok {
-		t.Fatal("a scored submission went back to running")
+	if st, err := db.AdvanceSubmission(ctx, s.ID, competition.EventStart, "", nil, t0.Add(time.Minute)); st != competition.StateRunning || err != nil {
+		t.Fatalf("starting: %s %v", st, err)
+	}
+	if st, err := db.AdvanceSubmission(ctx, s.ID, competition.EventComplete, "", card, t0.Add(time.Minute)); st != competition.StateScored || err != nil {
+		t.Fatalf("scoring: %s %v", st, err)
+	}
+	if _, err := db.AdvanceSubmission(ctx, s.ID, competition.EventStart, "", nil, t0.Add(2*time.Minute)); !errors.Is(err, competition.ErrFinalState) {
+		t.Fatalf("a scored submission started again: %v", err)
+	}
+	if _, err := db.AdvanceSubmission(ctx, "s-missing", competition.EventStart, "", nil, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a missing submission: %v, want ErrNotFound", err)
 	}
 	list, _ := db.ListSubmissions(ctx, c.ID)
 	if len(list) != 1 || list[0].State != competition.StateScored || *list[0].Card != *card {
