@@ -53,4 +53,3 @@ func (q *Queue) InFlight(ctx context.Context, competitionID string) (map[string]
 	}
 	return out, rows.Err()
 }
-

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,6 +45,17 @@ func baselineServer(t *testing.T) string {
 func rephrasing(t *testing.T, upstream string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet { // the model list, for the submit check
+			resp, err := http.Get(upstream + r.URL.Path)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			w.WriteHeader(resp.StatusCode)
+			_, _ = io.Copy(w, resp.Body)
+			return
+		}
 		resp, err := http.Post(upstream+r.URL.Path, "application/json", r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
