@@ -89,12 +89,11 @@ type Record struct {
 }
 
 // Of returns the epoch number of t.
-func (s *Service) Of(t time.Time) int64 { return t.Unix() / int64(s.cfg.Length/time.Second) }
+func (s *Service) Of(t time.Time) int64 { return clock.Epochs{Length: s.cfg.Length}.Of(t) }
 
 // Bounds returns the start and end of epoch n.
 func (s *Service) Bounds(n int64) (time.Time, time.Time) {
-	l := int64(s.cfg.Length / time.Second)
-	return time.Unix(n*l, 0).UTC(), time.Unix((n+1)*l, 0).UTC()
+	return clock.Epochs{Length: s.cfg.Length}.Bounds(n)
 }
 
 // Close computes and records epoch n of a competition from the submissions

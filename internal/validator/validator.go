@@ -146,12 +146,11 @@ type EpochInfo struct {
 }
 
 // Of returns the epoch number of t.
-func (s *Service) Of(t time.Time) int64 { return floorDiv(t.Unix(), s.lengthSeconds()) }
+func (s *Service) Of(t time.Time) int64 { return clock.Epochs{Length: s.cfg.EpochLength}.Of(t) }
 
 // Bounds returns the start and end of epoch n.
 func (s *Service) Bounds(n int64) (time.Time, time.Time) {
-	l := s.lengthSeconds()
-	return time.Unix(n*l, 0).UTC(), time.Unix((n+1)*l, 0).UTC()
+	return clock.Epochs{Length: s.cfg.EpochLength}.Bounds(n)
 }
 
 // Current returns the epoch open now.
@@ -166,14 +165,6 @@ func (s *Service) Current() EpochInfo {
 func (s *Service) EpochLength() time.Duration { return s.cfg.EpochLength }
 
 func (s *Service) lengthSeconds() int64 { return int64(s.cfg.EpochLength / time.Second) }
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
 
 // IsAdmin reports whether key may set stakes and close epochs.
 func (s *Service) IsAdmin(key string) bool { return key != "" && slices.Contains(s.cfg.Admins, key) }
