@@ -104,7 +104,7 @@ func testOpenSubmissionQuota(t *testing.T, dbURL string) {
 	if resp := submit(bob); resp.code != http.StatusCreated {
 		t.Fatalf("bob's submission: %d %s", resp.code, resp.body)
 	}
-	if _, err := h.db.SetSubmissionState(context.Background(), first.ID, competition.StateScored, "", nil, h.clock.Now()); err != nil {
+	if _, err := storetest.SetState(context.Background(), h.db, first.ID, competition.StateScored, "", nil, h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if resp := submit(alice); resp.code != http.StatusCreated {

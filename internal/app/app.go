@@ -228,7 +228,6 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a := &App{DB: db, Registry: reg, Epochs: epochs, cfg: cfg, tempCache: tempCache}
 	if !cfg.NoWork {
 		qcfg.Planner = planner
-		qcfg.Fresh = epochs
 		qcfg.Ticks = jobs.Ticks{
 			Pools:          func(ctx context.Context) error { return a.Pools.TickAll(ctx) },
 			Epochs:         epochs.CloseDue,

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"crucible/internal/competition"
-	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/store"
@@ -72,7 +71,7 @@ func (s *Service) practice(ctx context.Context, c competition.Competition) ([]ro
 }
 
 // Enqueue schedules evaluations of submissions on epoch n's fresh items of
-// a competition (jobs.Queue.EnqueueFresh); each one runs EvaluateOnEpoch.
+// a competition (jobs.Queue.EnqueueFresh: the evaluate worker runs them).
 type Enqueue func(ctx context.Context, competitionID string, n int64, submissionIDs []string) error
 
 // EvaluateFresh opens the current epoch of every fresh-items competition
@@ -118,37 +117,6 @@ func (s *Service) enqueueEpoch(ctx context.Context, c competition.Competition, n
 	return enqueue(ctx, c.ID, n, ids)
 }
 
-// EvaluateOnEpoch evaluates a submission's model on epoch n's fresh items
-// and stores the result, once (the job of jobs.FreshArgs).
-func (s *Service) EvaluateOnEpoch(ctx context.Context, competitionID string, n int64, submissionID string) error {
-	done, err := s.cfg.DB.FreshEvals(ctx, competitionID, n)
-	if err != nil {
-		return err
-	}
-	for _, ev := range done {
-		if ev.SubmissionID == submissionID {
-			return nil
-		}
-	}
-	c, err := s.cfg.DB.GetCompetition(ctx, competitionID)
-	if err != nil {
-		return err
-	}
-	e, err := s.cfg.DB.RoleplayEpoch(ctx, competitionID, n)
-	if err != nil {
-		return err
-	}
-	sub, err := s.cfg.DB.GetSubmission(ctx, submissionID)
-	if err != nil {
-		return err
-	}
-	items, err := kinds.RoleplayItems(c, e.Items)
-	if err != nil {
-		return err
-	}
-	return s.evaluateOne(ctx, c, e, items, sub)
-}
-
 // latestScored returns each submitter's latest scored submission: the
 // model a submitter competes with now.
 func latestScored(subs []competition.Submission) []competition.Submission {
@@ -167,37 +135,4 @@ func latestScored(subs []competition.Submission) []competition.Submission {
 	}
 	slices.SortFunc(out, func(a, b competition.Submission) int { return a.CommittedAt.Compare(b.CommittedAt) })
 	return out
-}
-
-// evaluateOne evaluates one model on an epoch's items and stores the
-// result, unless the epoch ended meanwhile: its items are public then, and
-// an evaluation finished after that proves nothing.
-func (s *Service) evaluateOne(ctx context.Context, c competition.Competition, e store.RoleplayEpoch, items []roleplay.Item, sub competition.Submission) error {
-	secret, err := s.cfg.DB.SubmissionSecret(ctx, sub.ID)
-	if err != nil {
-		return err
-	}
-	ev, err := kinds.SubmissionRoleplayEvaluator(c, sub, secret, items, s.cfg.Egress)
-	if err != nil {
-		return err
-	}
-	var results []eval.Result
-	if err := eval.Run(ctx, ev, eval.RunConfig{Concurrency: s.cfg.ItemConcurrency, Sink: func(r eval.Result) error {
-		results = append(results, r)
-		return nil
-	}}); err != nil {
-		return fmt.Errorf("evaluate %s on epoch %d of %s: %w", sub.ID, e.Epoch, c.ID, err)
-	}
-	card, err := kinds.Card(c, results)
-	if err != nil {
-		return err
-	}
-	now := s.cfg.Clock.Now()
-	if !now.Before(e.End) {
-		return nil
-	}
-	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
-	_, err = s.cfg.DB.PutFreshEval(ctx, store.FreshEval{CompetitionID: c.ID, Epoch: e.Epoch, SubmissionID: sub.ID,
-		Score: card.Score, Results: results, EvaluatedAt: now})
-	return err
 }

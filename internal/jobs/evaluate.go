@@ -35,7 +35,10 @@ type EvaluateArgs struct {
 	SubmissionID  string `json:"submission_id"`
 	// Items are the item indices to evaluate; empty means every item.
 	Items []int `json:"items,omitempty"`
-	Retry bool  `json:"retry,omitempty"`
+	// Epoch, when set, evaluates a scored submission on that epoch's fresh
+	// roleplay items instead (see workEpoch).
+	Epoch *int64 `json:"epoch,omitempty"`
+	Retry bool   `json:"retry,omitempty"`
 }
 
 // RetryQueue is the queue of infrastructure retries: one worker per
@@ -65,6 +68,9 @@ type evaluateWorker struct {
 // idempotently, so a crash loses at most the items in flight and a rerun
 // never duplicates a row.
 func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs]) error {
+	if job.Args.Epoch != nil {
+		return w.workEpoch(ctx, job.Args, *job.Args.Epoch)
+	}
 	db, id := w.cfg.DB, job.Args.SubmissionID
 	sub, err := db.GetSubmission(ctx, id)
 	if err != nil {

@@ -45,9 +45,6 @@ type Config struct {
 	MaxAttempts int
 	Logger      *slog.Logger
 	Metrics     *Metrics
-	// Fresh evaluates models on fresh roleplay epoch items (nil: such jobs
-	// are not worked by this process).
-	Fresh FreshEvaluator
 	// Ticks are the periodic tasks; each runs on its interval (and at
 	// start) on one process of those sharing the queue (River's leader
 	// enqueues them, uniquely).
@@ -169,11 +166,6 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 		if err := addTicks(workers, rc, cfg.Ticks); err != nil {
 			return nil, err
-		}
-		if cfg.Fresh != nil {
-			if err := river.AddWorkerSafely(workers, &freshWorker{fresh: cfg.Fresh}); err != nil {
-				return nil, err
-			}
 		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Submissions}, RetryQueue: {MaxWorkers: 1}}

@@ -49,7 +49,9 @@ func (q *Queue) InFlight(ctx context.Context, competitionID string) (map[string]
 		if err := json.Unmarshal([]byte(raw), &args); err != nil {
 			return nil, fmt.Errorf("evaluation job of %s: %w", competitionID, err)
 		}
-		out[args.SubmissionID] += len(args.Items)
+		if args.Epoch == nil { // fresh epoch evaluations are no pool's
+			out[args.SubmissionID] += len(args.Items)
+		}
 	}
 	return out, rows.Err()
 }

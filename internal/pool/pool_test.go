@@ -18,6 +18,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
 	"crucible/internal/jobs"
+	"crucible/internal/jobs/jobstest"
 	"crucible/internal/ledger"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
@@ -54,7 +55,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	clk := clock.NewFake(start.Add(-time.Hour))
-	q := startQueue(t, db, clk)
+	q := jobstest.Start(t, db, clk, loopbackPlanner())
 	svc := pool.New(pool.Config{DB: db, Evaluations: q, Clock: clk, Logger: quiet,
 		Operators: []string{operator}})
 	return &fixture{db: db, clock: clk, queue: q, svc: svc, models: srv.URL}
@@ -62,54 +63,16 @@ func newFixture(t *testing.T, url string) *fixture {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// startQueue starts the job queue whose evaluate worker runs the pool's
-// evaluations, as `crucible worker` does.
-func startQueue(t *testing.T, db *store.DB, clk clock.Clock) *jobs.Queue {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	q, err := jobs.New(ctx, jobs.Config{DB: db, Clock: clk, Planner: loopbackPlanner(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = q.Stop(context.Background())
-		q.Close()
-	})
-	return q
-}
-
-// tick ticks a pool the way the periodic job does, lets the queue's
-// workers finish the evaluations it enqueued, and ticks again at the same
-// instant (which settles a pool past its end); it returns the last tick's error.
+// tick ticks a pool the way the periodic job does and lets the queue's
+// workers finish (see jobstest.Tick).
 func (f *fixture) tick(t *testing.T, svc *pool.Service, poolID string) error {
 	t.Helper()
-	ctx := context.Background()
-	if err := svc.Tick(ctx, poolID); err != nil {
-		return err
-	}
-	f.drain(t, poolID)
-	return svc.Tick(ctx, poolID)
+	return jobstest.Tick(t, f.queue, poolID, svc.Tick)
 }
 
-// drain waits until no evaluation of the pool is queued or running (the
-// bound only stops a hung test).
 func (f *fixture) drain(t *testing.T, poolID string) {
 	t.Helper()
-	for range 6000 {
-		inFlight, err := f.queue.InFlight(context.Background(), poolID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(inFlight) == 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("the evaluations of pool %s did not finish in a minute", poolID)
+	jobstest.Drain(t, f.queue, poolID)
 }
 
 const operator = "ed25519:operator"

@@ -10,6 +10,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/store/storetest"
 )
 
 // A code-fix competition's pages: the tasks page shows statements and the
@@ -56,7 +57,7 @@ func TestPatchCompetitionPages(t *testing.T) {
 			t.Fatal(err)
 		}
 		card := competition.NewCard(scores, n)
-		if _, err := db.SetSubmissionState(ctx, id, competition.StateScored, "", &card, t0); err != nil {
+		if _, err := storetest.SetState(ctx, db, id, competition.StateScored, "", &card, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

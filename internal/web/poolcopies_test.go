@@ -12,6 +12,7 @@ import (
 	"crucible/internal/app"
 	"crucible/internal/clock"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/jobs/jobstest"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 )
@@ -35,7 +36,8 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 		return srv.URL
 	}
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
-	svc := pool.New(pool.Config{DB: db, Planner: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	q := jobstest.Start(t, db, clk, loopbackPlanner())
+	svc := pool.New(pool.Config{DB: db, Evaluations: q, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{"ed25519:operator"}, ExternalFunding: true})
 	p, err := svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: "copies", Dataset: string(app.SampleDataset), Fund: 100,
 		Asset: "USDC", Allocation: "proportional", Start: poolStart, End: poolStart.Add(time.Hour), BudgetPerHour: 10_000})
@@ -52,7 +54,7 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 	}
 	for _, at := range []time.Time{poolStart.Add(time.Minute), poolStart.Add(time.Hour)} {
 		clk.Set(at)
-		if err := svc.Tick(ctx, p.CompetitionID); err != nil {
+		if err := jobstest.Tick(t, q, p.CompetitionID, svc.Tick); err != nil {
 			t.Fatal(err)
 		}
 	}

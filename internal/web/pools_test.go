@@ -24,10 +24,12 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/inference"
+	"crucible/internal/jobs/jobstest"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
+	"crucible/internal/store/storetest"
 	"crucible/internal/validator"
 	"crucible/internal/web"
 )
@@ -65,7 +67,8 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	models := httptest.NewServer(h)
 	t.Cleanup(models.Close)
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
-	svc := pool.New(pool.Config{DB: db, Planner: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	q := jobstest.Start(t, db, clk, loopbackPlanner())
+	svc := pool.New(pool.Config{DB: db, Evaluations: q, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{"ed25519:operator"}})
 	f := &poolFixture{db: db, clock: clk}
 	// The funder's money for the three pools below, deposited by an operator.
@@ -100,8 +103,15 @@ func newPoolFixture(t *testing.T) *poolFixture {
 		if h == 2 {
 			join(f.settled, "random") // a late joiner
 		}
-		if err := svc.TickAll(ctx); err != nil {
-			t.Fatal(err)
+		// A tick enqueues; the workers evaluate; the next tick at the same
+		// instant snapshots and settles.
+		for range 2 {
+			if err := svc.TickAll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{f.settled, f.open, f.upcoming} {
+				jobstest.Drain(t, q, id)
+			}
 		}
 	}
 	if f.snapshots, err = db.Snapshots(ctx, f.settled); err != nil || len(f.snapshots) != 4 {
@@ -208,7 +218,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 			t.Fatal(err)
 		}
 		card := competition.NewCard(scores, n)
-		if _, err := db.SetSubmissionState(ctx, id, competition.StateScored, "", &card, at.Add(time.Minute)); err != nil {
+		if _, err := storetest.SetState(ctx, db, id, competition.StateScored, "", &card, at.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}

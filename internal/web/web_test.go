@@ -17,6 +17,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/seal"
 	"crucible/internal/store"
+	"crucible/internal/store/storetest"
 	"crucible/internal/web"
 )
 
@@ -96,7 +97,7 @@ func newFixture(t *testing.T) fixture {
 			t.Fatal(err)
 		}
 		card := competition.NewCard(scores, n)
-		if _, err := db.SetSubmissionState(ctx, id, competition.StateScored, "", &card, t0); err != nil {
+		if _, err := storetest.SetState(ctx, db, id, competition.StateScored, "", &card, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -104,7 +105,7 @@ func newFixture(t *testing.T) fixture {
 	score(f.second, 10, "plain")
 	score(f.near, 39, "plain")
 	f.resultsOfBest = f.itemsTotal
-	if _, err := db.SetSubmissionState(ctx, f.running, competition.StateRunning, "", nil, t0); err != nil {
+	if _, err := storetest.SetState(ctx, db, f.running, competition.StateRunning, "", nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
@@ -112,7 +113,7 @@ func newFixture(t *testing.T) fixture {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.SetSubmissionState(ctx, f.failed, competition.StateFailed, "model server answered 404: no model <broken>", nil, t0); err != nil {
+	if _, err := storetest.SetState(ctx, db, f.failed, competition.StateFailed, "model server answered 404: no model <broken>", nil, t0); err != nil {
 		t.Fatal(err)
 	}
 	return f

@@ -22,6 +22,7 @@ import (
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
 	"crucible/internal/store"
+	"crucible/internal/store/storetest"
 	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
@@ -97,7 +98,7 @@ func (h *testHub) miner(t *testing.T, scores []float64) int64 {
 		}
 	}
 	card := competition.NewCard(scores, 0)
-	if _, err := h.db.SetSubmissionState(ctx, sub.ID, competition.StateScored, "", &card, time.Now()); err != nil {
+	if _, err := storetest.SetState(ctx, h.db, sub.ID, competition.StateScored, "", &card, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return reg.UID

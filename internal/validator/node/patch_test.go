@@ -20,6 +20,7 @@ import (
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 	"crucible/internal/sandbox"
+	"crucible/internal/store/storetest"
 	"crucible/internal/validator/node"
 )
 
@@ -148,7 +149,7 @@ func TestIndependentPatchValidatorIgnoresATamperedVerdict(t *testing.T) {
 			t.Fatal(err)
 		}
 		card := competition.NewCard([]float64{score}, 0)
-		if _, err := h.db.SetSubmissionState(ctx, sub.ID, competition.StateScored, "", &card, time.Now()); err != nil {
+		if _, err := storetest.SetState(ctx, h.db, sub.ID, competition.StateScored, "", &card, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		return reg.UID, sub

@@ -18,6 +18,7 @@ import (
 	"crucible/internal/eval/preference"
 	"crucible/internal/identity"
 	"crucible/internal/store"
+	"crucible/internal/store/storetest"
 	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
@@ -108,7 +109,7 @@ func TestAPreferenceValidatorScoresFromTheLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	card := competition.NewCard([]float64{1}, 1)
-	if _, err := h.db.SetSubmissionState(ctx, forged.ID, competition.StateScored, "", &card, time.Now()); err != nil {
+	if _, err := storetest.SetState(ctx, h.db, forged.ID, competition.StateScored, "", &card, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 

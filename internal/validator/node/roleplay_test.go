@@ -22,6 +22,7 @@ import (
 	"crucible/internal/jobs"
 	"crucible/internal/modelserver"
 	"crucible/internal/store"
+	"crucible/internal/store/storetest"
 	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
@@ -141,7 +142,7 @@ func (h *roleplayHub) store(t *testing.T, s competition.Submission, results []ev
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.SetSubmissionState(ctx, s.ID, competition.StateScored, "", &card, time.Now()); err != nil {
+	if _, err := storetest.SetState(ctx, h.db, s.ID, competition.StateScored, "", &card, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }
