@@ -65,12 +65,12 @@ const items = 4
 // rolls back; the worker writes results through the store, so the
 // submission is read back from the store.
 type workerFixture struct {
-	db      *store.DB
-	sub     competition.Submission
-	checks  int
-	testW   func(p fakePlanner, slice time.Duration) *rivertest.Worker[EvaluateArgs, *sql.Tx]
-	jobTx   *sql.Tx
-	maxTrys int
+	db          *store.DB
+	sub         competition.Submission
+	checks      int
+	newWorker   func(p fakePlanner, slice time.Duration) *rivertest.Worker[EvaluateArgs, *sql.Tx]
+	jobTx       *sql.Tx
+	maxAttempts int
 }
 
 func newWorkerFixture(t *testing.T) *workerFixture {
@@ -104,11 +104,11 @@ func newWorkerFixture(t *testing.T) *workerFixture {
 	if err := db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateSubmissionTx(ctx, tx, sub, "") }); err != nil {
 		t.Fatal(err)
 	}
-	f := &workerFixture{db: db, sub: sub, maxTrys: 3}
-	f.testW = func(p fakePlanner, slice time.Duration) *rivertest.Worker[EvaluateArgs, *sql.Tx] {
+	f := &workerFixture{db: db, sub: sub, maxAttempts: 3}
+	f.newWorker = func(p fakePlanner, slice time.Duration) *rivertest.Worker[EvaluateArgs, *sql.Tx] {
 		p.checks = &f.checks
 		w := &evaluateWorker{cfg: Config{DB: db, Clock: clock.Real{}, Planner: p, ItemConcurrency: 2, Slice: slice,
-			MaxAttempts: f.maxTrys, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+			MaxAttempts: f.maxAttempts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 		return rivertest.NewWorker(t, riverdatabasesql.New(db.SQL()), &river.Config{}, river.Worker[EvaluateArgs](w))
 	}
 	tx, err := db.SQL().BeginTx(ctx, nil)
@@ -122,7 +122,7 @@ func newWorkerFixture(t *testing.T) *workerFixture {
 
 func (f *workerFixture) work(t *testing.T, p fakePlanner, slice time.Duration, args EvaluateArgs, opts *river.InsertOpts) *rivertest.WorkResult {
 	t.Helper()
-	res, err := f.testW(p, slice).Work(context.Background(), t, f.jobTx, args, opts)
+	res, err := f.newWorker(p, slice).Work(context.Background(), t, f.jobTx, args, opts)
 	if err != nil && res == nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func (f *workerFixture) retryJobs(t *testing.T) []EvaluateArgs {
 
 const slice = time.Minute
 
-var serverDown = errors.New("connection refused")
+var errServerDown = errors.New("connection refused")
 
 func TestEvaluateWorkerSuccessScores(t *testing.T) {
 	f := newWorkerFixture(t)
@@ -232,7 +232,7 @@ func TestEvaluateWorkerFailedSubmitCheckCancels(t *testing.T) {
 func TestEvaluateWorkerInfrastructureFailureMovesToTheRetryQueue(t *testing.T) {
 	f := newWorkerFixture(t)
 	args := EvaluateArgs{CompetitionID: f.sub.CompetitionID, SubmissionID: f.sub.ID, Items: []int{0, 1, 2}}
-	res := f.work(t, fakePlanner{ev: fakeEval{n: items, outcome: serverDown, failFrom: 2}}, slice, args, nil)
+	res := f.work(t, fakePlanner{ev: fakeEval{n: items, outcome: errServerDown, failFrom: 2}}, slice, args, nil)
 	if res.EventKind != river.EventKindJobCompleted {
 		t.Fatalf("job %s, want completed (its work handed to a retry job)", res.EventKind)
 	}
@@ -247,13 +247,13 @@ func TestEvaluateWorkerInfrastructureFailureMovesToTheRetryQueue(t *testing.T) {
 		t.Fatalf("retry jobs %+v, want one copy of %+v on the %s queue", retries, want, RetryQueue)
 	}
 	var maxAttempts int
-	if err := f.db.SQL().QueryRow(`SELECT max_attempts FROM river_job WHERE queue = $1`, RetryQueue).Scan(&maxAttempts); err != nil || maxAttempts != f.maxTrys {
-		t.Fatalf("retry job max attempts %d (%v), want %d", maxAttempts, err, f.maxTrys)
+	if err := f.db.SQL().QueryRow(`SELECT max_attempts FROM river_job WHERE queue = $1`, RetryQueue).Scan(&maxAttempts); err != nil || maxAttempts != f.maxAttempts {
+		t.Fatalf("retry job max attempts %d (%v), want %d", maxAttempts, err, f.maxAttempts)
 	}
 	// A retry job does not run the submit check again and, failing before
 	// its last attempt, is retried by River with the submission queued.
-	res = f.work(t, fakePlanner{ev: fakeEval{n: items, outcome: serverDown}}, slice, retries[0],
-		&river.InsertOpts{Queue: RetryQueue, Priority: retryPriority, MaxAttempts: f.maxTrys})
+	res = f.work(t, fakePlanner{ev: fakeEval{n: items, outcome: errServerDown}}, slice, retries[0],
+		&river.InsertOpts{Queue: RetryQueue, Priority: retryPriority, MaxAttempts: f.maxAttempts})
 	// River makes a job with a short backoff available again at once.
 	if st := res.Job.State; res.EventKind != river.EventKindJobFailed || (st != rivertype.JobStateRetryable && st != rivertype.JobStateAvailable) {
 		t.Fatalf("retry job %s (%s), want failed and to be run again", res.EventKind, st)
@@ -267,23 +267,23 @@ func TestEvaluateWorkerLastAttemptIsAnInfrastructureFailure(t *testing.T) {
 	f := newWorkerFixture(t)
 	tx := f.jobTx
 	ctx := context.Background()
-	// A retry job on its last attempt: River has run it maxTrys-1 times.
-	w := f.testW(fakePlanner{ev: fakeEval{n: items, outcome: serverDown}}, slice)
+	// A retry job on its last attempt: River has run it maxAttempts-1 times.
+	w := f.newWorker(fakePlanner{ev: fakeEval{n: items, outcome: errServerDown}}, slice)
 	client, err := river.NewClient(riverdatabasesql.New(f.db.SQL()), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := EvaluateArgs{SubmissionID: f.sub.ID, Retry: true}
-	ins, err := client.InsertTx(ctx, tx, args, &river.InsertOpts{Queue: RetryQueue, Priority: retryPriority, MaxAttempts: f.maxTrys})
+	ins, err := client.InsertTx(ctx, tx, args, &river.InsertOpts{Queue: RetryQueue, Priority: retryPriority, MaxAttempts: f.maxAttempts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE river_job SET attempt = $1 WHERE id = $2`, f.maxTrys-1, ins.Job.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE river_job SET attempt = $1 WHERE id = $2`, f.maxAttempts-1, ins.Job.ID); err != nil {
 		t.Fatal(err)
 	}
-	ins.Job.Attempt = f.maxTrys - 1
+	ins.Job.Attempt = f.maxAttempts - 1
 	res, err := w.WorkJob(ctx, t, tx, ins.Job)
-	if !errors.Is(err, serverDown) {
+	if !errors.Is(err, errServerDown) {
 		t.Fatalf("last attempt returned %v, want the infrastructure error", err)
 	}
 	if res.EventKind != river.EventKindJobFailed || res.Job.State != rivertype.JobStateDiscarded {

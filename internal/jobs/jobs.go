@@ -2,8 +2,13 @@
 // database as the store (SQLite or PostgreSQL through database/sql), so that
 // a submission and the job that evaluates it commit together, a crashed worker's
 // job is rescued and resumed, and several `crucible worker` processes share
-// the queue on PostgreSQL. It imports the store and eval kinds' interfaces;
-// it must never import the API or the CLI.
+// the queue on PostgreSQL. Its evaluate worker is the only place that runs
+// evaluations: API submissions, pool ticks' budgeted item ranges and fresh
+// roleplay epochs are all evaluate jobs, with the submit check, the
+// submission lifecycle (competition.Next) and infrastructure retries on
+// their own low-priority `retries` queue. Periodic tasks are one job kind
+// each (see Ticks). It imports the store and eval kinds' interfaces; it
+// must never import the API or the CLI.
 package jobs
 
 import (
