@@ -22,6 +22,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
+	"crucible/internal/jobs/jobstest"
 	"crucible/internal/ledger"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
@@ -64,7 +65,8 @@ func startSealHub(t *testing.T, database string) *sealHub {
 	// The fake clock stays within the ±5 min signature window of the real one.
 	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", Clock: clk, NoWork: true,
+	// Workers run: pool ticks enqueue their evaluations for them.
+	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", Clock: clk,
 		AllowEndpoints: "127.0.0.0/8", Consensus: validator.Config{Admins: []string{keys[0].ID()}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -142,7 +144,7 @@ func TestNothingPrivateLeaksFromAnOpenPool(t *testing.T) {
 			// Two minutes allow 3,333 items: every entrant is evaluated in
 			// full, and the clock stays within the signature window.
 			h.clock.Advance(2 * time.Minute)
-			if err := h.app.Pools.TickAll(ctx); err != nil {
+			if err := jobstest.Tick(t, h.app.Queue, h.app.Pools.TickAll, id); err != nil {
 				t.Fatal(err)
 			}
 
@@ -167,7 +169,7 @@ func TestNothingPrivateLeaksFromAnOpenPool(t *testing.T) {
 			}
 
 			h.clock.Set(p.End.Add(time.Second))
-			if err := h.app.Pools.TickAll(ctx); err != nil { // the final tick settles
+			if err := jobstest.Tick(t, h.app.Queue, h.app.Pools.TickAll, id); err != nil { // the final tick settles
 				t.Fatal(err)
 			}
 			st, err := h.competitor.Pool(ctx, id)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/riverqueue/river"
+
 	"crucible/internal/store"
 )
 
@@ -17,7 +19,10 @@ func (q *Queue) EnqueueItems(ctx context.Context, competitionID, submissionID st
 		return nil
 	}
 	args := EvaluateArgs{CompetitionID: competitionID, SubmissionID: submissionID, Items: items}
-	if _, err := q.client.Insert(ctx, args, nil); err != nil {
+	// Unique among unfinished jobs only: a later tick may need the same
+	// range again (its items were lost with a job that gave up).
+	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinished}}
+	if _, err := q.client.Insert(ctx, args, opts); err != nil {
 		return fmt.Errorf("enqueue evaluation of %d items of %s: %w", len(items), submissionID, err)
 	}
 	return nil

@@ -67,7 +67,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // workers finish (see jobstest.Tick).
 func (f *fixture) tick(t *testing.T, svc *pool.Service, poolID string) error {
 	t.Helper()
-	return jobstest.Tick(t, f.queue, poolID, svc.Tick)
+	return jobstest.Tick(t, f.queue, func(ctx context.Context) error { return svc.Tick(ctx, poolID) }, poolID)
 }
 
 func (f *fixture) drain(t *testing.T, poolID string) {

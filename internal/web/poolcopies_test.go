@@ -54,7 +54,7 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 	}
 	for _, at := range []time.Time{poolStart.Add(time.Minute), poolStart.Add(time.Hour)} {
 		clk.Set(at)
-		if err := jobstest.Tick(t, q, p.CompetitionID, svc.Tick); err != nil {
+		if err := jobstest.Tick(t, q, func(ctx context.Context) error { return svc.Tick(ctx, p.CompetitionID) }, p.CompetitionID); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -103,15 +103,8 @@ func newPoolFixture(t *testing.T) *poolFixture {
 		if h == 2 {
 			join(f.settled, "random") // a late joiner
 		}
-		// A tick enqueues; the workers evaluate; the next tick at the same
-		// instant snapshots and settles.
-		for range 2 {
-			if err := svc.TickAll(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for _, id := range []string{f.settled, f.open, f.upcoming} {
-				jobstest.Drain(t, q, id)
-			}
+		if err := jobstest.Tick(t, q, svc.TickAll, f.settled, f.open, f.upcoming); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if f.snapshots, err = db.Snapshots(ctx, f.settled); err != nil || len(f.snapshots) != 4 {

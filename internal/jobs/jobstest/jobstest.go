@@ -53,14 +53,16 @@ func Drain(t testing.TB, q *jobs.Queue, competitionID string) {
 	t.Fatalf("the evaluations of %s did not finish in a minute", competitionID)
 }
 
-// Tick runs tick (a pool's Tick), lets the workers finish the evaluations
-// it enqueued and runs it again at the same instant (which settles a pool
-// past its end); it returns the second run's error.
-func Tick(t testing.TB, q *jobs.Queue, competitionID string, tick func(ctx context.Context, id string) error) error {
+// Tick runs tick (a pool's Tick, or TickAll), lets the workers finish
+// the evaluations it enqueued for competitionIDs and runs it again at the
+// same instant (which snapshots and settles); it returns the second run's error.
+func Tick(t testing.TB, q *jobs.Queue, tick func(ctx context.Context) error, competitionIDs ...string) error {
 	t.Helper()
-	if err := tick(context.Background(), competitionID); err != nil {
+	if err := tick(context.Background()); err != nil {
 		return err
 	}
-	Drain(t, q, competitionID)
-	return tick(context.Background(), competitionID)
+	for _, id := range competitionIDs {
+		Drain(t, q, id)
+	}
+	return tick(context.Background())
 }
