@@ -293,3 +293,38 @@ func TestEvaluateWorkerLastAttemptIsAnInfrastructureFailure(t *testing.T) {
 		t.Fatalf("submission %s (%q) card %v, want infra_failed with the cause and no score", s.State, s.Reason, s.Card)
 	}
 }
+
+// TestEvaluateWorkerFreshEpochStoresOnceAndNotAfterTheEnd: an evaluate
+// job with an epoch evaluates on that epoch's items and stores one fresh
+// evaluation, leaves the submission's own state alone, does nothing when
+// run again, and drops an evaluation that finishes after the epoch ended
+// (its items are public by then).
+func TestEvaluateWorkerFreshEpochStoresOnceAndNotAfterTheEnd(t *testing.T) {
+	f := newWorkerFixture(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	raw := []json.RawMessage{json.RawMessage(`{}`), json.RawMessage(`{}`)}
+	for n, end := range map[int64]time.Time{1: now.Add(time.Hour), 2: now.Add(-time.Minute)} {
+		if _, err := f.db.PutRoleplayEpoch(ctx, store.RoleplayEpoch{CompetitionID: f.sub.CompetitionID, Epoch: n, Seed: n,
+			SeedSHA256: "x", Items: raw, ItemsDigest: "d", Start: end.Add(-2 * time.Hour), End: end}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := fakePlanner{ev: fakeEval{n: len(raw)}}
+	for _, n := range []int64{1, 1, 2} {
+		res := f.work(t, p, slice, EvaluateArgs{CompetitionID: f.sub.CompetitionID, SubmissionID: f.sub.ID, Epoch: &n}, nil)
+		if res.EventKind != river.EventKindJobCompleted {
+			t.Fatalf("epoch %d job %s, want completed", n, res.EventKind)
+		}
+	}
+	open, _ := f.db.FreshEvals(ctx, f.sub.CompetitionID, 1)
+	if len(open) != 1 || open[0].Score != 1 || len(open[0].Results) != len(raw) {
+		t.Fatalf("open epoch evaluations %+v, want one scoring 1 on %d items", open, len(raw))
+	}
+	if ended, _ := f.db.FreshEvals(ctx, f.sub.CompetitionID, 2); len(ended) != 0 {
+		t.Fatalf("an evaluation finished after its epoch ended was stored: %+v", ended)
+	}
+	if s := f.submission(t); s.State != competition.StateQueued || s.ItemsDone != 0 || f.checks != 0 {
+		t.Fatalf("fresh evaluations touched the submission: %s, %d items, %d submit checks", s.State, s.ItemsDone, f.checks)
+	}
+}
