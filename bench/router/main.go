@@ -53,9 +53,10 @@ import (
 	"text/template"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
+	"crucible/internal/router"
 )
 
 const model = "baseline-oracle"
@@ -127,7 +128,7 @@ func serveModel(listen, dataset string, delay time.Duration) error {
 	if err != nil {
 		return err
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: []string{modelserver.PolicyOracle}, Key: ds, Delay: delay})
+	h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyOracle}, Key: ds, Delay: delay})
 	if err != nil {
 		return err
 	}
@@ -155,11 +156,11 @@ func serveRouter(listen, workerURLs, profile string) error {
 			os.Exit(0)
 		}()
 	}
-	var specs []inference.WorkerSpec
+	var specs []router.WorkerSpec
 	for _, u := range strings.Split(workerURLs, ",") {
-		specs = append(specs, inference.WorkerSpec{URL: u, Model: model})
+		specs = append(specs, router.WorkerSpec{URL: u, Model: model})
 	}
-	r, err := inference.NewRouter(inference.RouterConfig{
+	r, err := router.New(router.Config{
 		Workers: specs,
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})

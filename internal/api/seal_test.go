@@ -17,13 +17,13 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
-	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
 	"crucible/internal/validator"
@@ -55,7 +55,7 @@ func startSealHub(t *testing.T, database string) *sealHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/eval/mcq"
-	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 )
 
@@ -26,7 +26,7 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func() string {
-		h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+		h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
 		if err != nil {
 			t.Fatal(err)
 		}
