@@ -484,4 +484,3 @@ func (r *Router) markDown(w *worker, err error) {
 		r.log.Warn("router: worker ejected", "worker", w.spec.URL, "reason", "connection failed", "err", err)
 	}
 }
-
