@@ -29,7 +29,9 @@ bench:
 	$(GO) run ./bench/sandbox
 	$(GO) run ./bench/router
 
+# lint also fails when go.mod or go.sum is not what `go mod tidy` writes.
 lint:
 	gofmt -l . | (! grep .)
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -39,10 +39,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
 )
 
 func main() {
@@ -75,7 +75,7 @@ func run() error {
 	}
 
 	// Baseline server on a real loopback listener.
-	h, err := modelserver.New(modelserver.Config{Policies: []string{modelserver.PolicyOracle}, Key: ds, Delay: *delay})
+	h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyOracle}, Key: ds, Delay: *delay})
 	if err != nil {
 		return err
 	}

@@ -28,15 +28,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,15 +44,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
-	"text/template"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
-	"crucible/internal/inference"
-	"crucible/internal/modelserver"
+	"crucible/internal/router"
 )
 
 const model = "baseline-oracle"
@@ -127,7 +121,7 @@ func serveModel(listen, dataset string, delay time.Duration) error {
 	if err != nil {
 		return err
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: []string{modelserver.PolicyOracle}, Key: ds, Delay: delay})
+	h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyOracle}, Key: ds, Delay: delay})
 	if err != nil {
 		return err
 	}
@@ -155,11 +149,11 @@ func serveRouter(listen, workerURLs, profile string) error {
 			os.Exit(0)
 		}()
 	}
-	var specs []inference.WorkerSpec
+	var specs []router.WorkerSpec
 	for _, u := range strings.Split(workerURLs, ",") {
-		specs = append(specs, inference.WorkerSpec{URL: u, Model: model})
+		specs = append(specs, router.WorkerSpec{URL: u, Model: model})
 	}
-	r, err := inference.NewRouter(inference.RouterConfig{
+	r, err := router.New(router.Config{
 		Workers: specs,
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -390,229 +384,4 @@ func numCPU() int {
 		n = c
 	}
 	return n
-}
-
-// median takes the per-measure medians of a target's rounds.
-func median(name string, rs []result) result {
-	pick := func(f func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
-	out := result{Target: name}
-	out.RPS = pick(func(r result) float64 { return r.RPS })
-	out.P50ms = pick(func(r result) float64 { return r.P50ms })
-	out.P99ms = pick(func(r result) float64 { return r.P99ms })
-	out.CPUusReq = pick(func(r result) float64 { return r.CPUusReq })
-	for _, r := range rs {
-		out.Errors += r.Errors
-	}
-	return out
-}
-
-// load runs concurrency goroutines posting bodies to t for d. With res
-// non-nil it records throughput, latency percentiles, errors and the
-// proxy processes' CPU time per request.
-func load(client *http.Client, t target, bodies [][]byte, concurrency int, d time.Duration, res *result) {
-	var stop atomic.Bool
-	var errs atomic.Int64
-	lat := make([][]time.Duration, concurrency)
-	var wg sync.WaitGroup
-	var cpu0 time.Duration
-	if res != nil && t.pids != nil {
-		cpu0 = cpuTime(t.pids())
-	}
-	begin := time.Now()
-	for g := range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			url := t.urls[g%len(t.urls)] + "/v1/chat/completions"
-			mine := make([]time.Duration, 0, 4096)
-			buf := make([]byte, 32<<10)
-			for i := g; !stop.Load(); i += concurrency {
-				body := bodies[i%len(bodies)]
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				for {
-					if _, err := resp.Body.Read(buf); err != nil {
-						if err != io.EOF {
-							errs.Add(1)
-						}
-						break
-					}
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					errs.Add(1)
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			lat[g] = mine
-		}()
-	}
-	time.Sleep(d)
-	stop.Store(true)
-	wg.Wait()
-	elapsed := time.Since(begin)
-	if res == nil {
-		return
-	}
-	var merged []time.Duration
-	for _, l := range lat {
-		merged = append(merged, l...)
-	}
-	slices.Sort(merged)
-	*res = result{Target: t.name, Errors: errs.Load(), RPS: float64(len(merged)) / elapsed.Seconds()}
-	if n := len(merged); n > 0 {
-		res.P50ms = ms(merged[n/2])
-		res.P99ms = ms(merged[min(n-1, n*99/100)])
-	}
-	if t.pids != nil && len(merged) > 0 {
-		res.CPUusReq = float64((cpuTime(t.pids()) - cpu0).Microseconds()) / float64(len(merged))
-	}
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// renderBodies renders every item as the evaluator's chat request.
-func renderBodies(tmpl *template.Template, ds *mcq.Dataset) ([][]byte, error) {
-	zero := 0.0
-	var bodies [][]byte
-	for _, it := range ds.Items {
-		p, err := mcq.Render(tmpl, it)
-		if err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(inference.ChatRequest{
-			Model: model, Messages: []inference.ChatMessage{{Role: "user", Content: p}},
-			MaxTokens: mcq.DefaultMaxTokens, Temperature: &zero,
-		})
-		if err != nil {
-			return nil, err
-		}
-		bodies = append(bodies, b)
-	}
-	return bodies, nil
-}
-
-// writeNginxConf writes an nginx configuration proxying listen to servers
-// with least_conn and upstream keepalive, and returns its path.
-func writeNginxConf(dir, listen string, servers []string, concurrency int) (string, error) {
-	var ups strings.Builder
-	for _, s := range servers {
-		fmt.Fprintf(&ups, "    server %s;\n", strings.TrimPrefix(s, "http://"))
-	}
-	conf := fmt.Sprintf(`# Generated by bench/router.
-daemon off;
-master_process on;
-worker_processes auto;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 8192; multi_accept on; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/client_body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  keepalive_requests 1000000;
-  upstream workers {
-    least_conn;
-%[2]s    keepalive %[3]d;
-    keepalive_requests 1000000;
-  }
-  server {
-    listen %[4]s;
-    location / {
-      proxy_pass http://workers;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`, dir, ups.String(), max(64, concurrency*2), listen)
-	path := filepath.Join(dir, "nginx.conf")
-	return path, os.WriteFile(path, []byte(conf), 0o644)
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// waitReady polls GET /v1/models until it answers 200 listing the model.
-func waitReady(base string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		resp, err := http.Get(base + "/v1/models")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && bytes.Contains(b, []byte(model)) {
-				return nil
-			}
-			err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %v", base, limit, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// childPIDs lists a process's children (nginx's workers).
-func childPIDs(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// cpuTime sums user and system CPU time of the processes (from /proc; the
-// kernel counts in clock ticks of 10ms).
-func cpuTime(pids []int) time.Duration {
-	var total time.Duration
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// Fields after the command name, which is in parentheses.
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			s = s[i+2:]
-		}
-		f := strings.Fields(s)
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		total += time.Duration(ut+st) * 10 * time.Millisecond
-	}
-	return total
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
-	"crucible/internal/modelserver"
 )
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -114,7 +114,7 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	} else if strings.Contains(*policy, "oracle") {
 		return usagef("--key DATASET is required by the oracle policy: it answers from that dataset's key")
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: strings.Split(*policy, ","), Key: ds, Delay: *delay})
+	h, err := baseline.New(baseline.Config{Policies: strings.Split(*policy, ","), Key: ds, Delay: *delay})
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"crucible/internal/clock"
+	"crucible/internal/egress"
 	"crucible/internal/identity"
-	"crucible/internal/inference"
+	"crucible/internal/router"
 	"crucible/internal/store"
 )
 
@@ -68,9 +69,9 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	var specs []inference.WorkerSpec
+	var specs []router.WorkerSpec
 	for _, w := range workers {
-		spec, err := inference.ParseWorkerSpec(w)
+		spec, err := router.ParseWorkerSpec(w)
 		if err != nil {
 			return usagef("--worker: %v", err)
 		}
@@ -94,14 +95,14 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	if *allow != "" {
-		policy, err := inference.ParseAllowList(*allow)
+		policy, err := egress.ParseAllowList(*allow)
 		if err != nil {
 			return usagef("--allow-endpoints: %v", err)
 		}
 		dial = policy.Dialer(5 * time.Second).DialContext
 	}
 
-	var nonces identity.NonceStore = &inference.MemoryNonces{}
+	var nonces identity.NonceStore = &router.MemoryNonces{}
 	if *database != "" {
 		db, err := store.Open(ctx, *database)
 		if err != nil {
@@ -110,7 +111,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 		defer db.Close()
 		nonces = db
 	}
-	router, err := inference.NewRouter(inference.RouterConfig{
+	rt, err := router.New(router.Config{
 		Workers:        specs,
 		HealthInterval: *interval,
 		QueueTimeout:   *queue,
@@ -128,13 +129,13 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	health := make(chan struct{})
 	go func() {
 		defer close(health)
-		_ = router.Run(ctx)
+		_ = rt.Run(ctx)
 	}()
 	go func() {
 		<-ctx.Done()

@@ -15,11 +15,11 @@ import (
 
 	"crucible/internal/app"
 	"crucible/internal/client"
+	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
-	"crucible/internal/inference"
 	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
@@ -269,7 +269,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level: %v", err)
 	}
-	policy, err := inference.ParseAllowList(*allow)
+	policy, err := egress.ParseAllowList(*allow)
 	if err != nil {
 		return usagef("--allow-endpoints: %v", err)
 	}
@@ -282,7 +282,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 		return usagef("--hub: %v", err)
 	}
 	cfg := node.Config{Hub: hc, Competition: *comp, Interval: *interval, Temperature: *temperature, Epsilon: *epsilon,
-		Concurrency: *concurrency, ModelHTTP: inference.NewSafeHTTPClient(policy, inference.Timeouts{}),
+		Concurrency: *concurrency, ModelHTTP: egress.NewSafeHTTPClient(policy, egress.Timeouts{}),
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())}
 	if *collude >= 0 {
 		cfg.ColludeWith = collude

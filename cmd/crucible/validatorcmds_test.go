@@ -17,11 +17,11 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
-	"crucible/internal/modelserver"
 	"crucible/internal/validator"
 )
 
@@ -97,7 +97,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 		t.Fatal(err)
 	}
 	policies := []string{"oracle", "first", "random"}
-	h, err := modelserver.New(modelserver.Config{Policies: policies, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: policies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,13 +17,13 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
-	"crucible/internal/modelserver"
 	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
@@ -46,7 +46,7 @@ func TestFreshRoleplayItemsDefeatOverfitting(t *testing.T) {
 }
 
 func testFreshRoleplay(t *testing.T, database string) {
-	h, err := modelserver.New(modelserver.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge"}})
+	h, err := baseline.New(baseline.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge"}})
 	if err != nil {
 		t.Fatal(err)
 	}

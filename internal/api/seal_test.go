@@ -17,6 +17,7 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
@@ -24,7 +25,6 @@ import (
 	"crucible/internal/identity"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/ledger"
-	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
 	"crucible/internal/validator"
@@ -56,7 +56,7 @@ func startSealHub(t *testing.T, database string) *sealHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,10 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/clock"
+	"crucible/internal/egress"
 	"crucible/internal/epoch"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
-	"crucible/internal/inference"
 	"crucible/internal/jobs"
 	"crucible/internal/labeling"
 	"crucible/internal/pool"
@@ -204,13 +204,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		DB: db, Clock: cfg.Clock, Submissions: cfg.Submissions, ItemConcurrency: cfg.ItemConcurrency,
 		Slice: cfg.Slice, RescueAfter: cfg.RescueAfter, MaxAttempts: cfg.MaxAttempts, Logger: cfg.Logger, Metrics: jobs.NewMetrics(reg),
 	}
-	policy, err := inference.ParseAllowList(cfg.AllowEndpoints)
+	policy, err := egress.ParseAllowList(cfg.AllowEndpoints)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("allow-endpoints: %w", err)
 	}
 	egress := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
-		HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}
+		HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}
 	repos, tempCache, err := openRepos(cfg, db)
 	if err != nil {
 		db.Close()

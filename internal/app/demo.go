@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"crucible/internal/api"
+	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
-	"crucible/internal/modelserver"
 )
 
 // SampleDataset is the bundled Social IQa sample (see demodata/README.md for
@@ -77,7 +77,7 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundled sample: %w", err)
 	}
-	models, err := modelserver.New(modelserver.Config{Policies: DemoPolicies, Key: ds})
+	models, err := baseline.New(baseline.Config{Policies: DemoPolicies, Key: ds})
 	if err != nil {
 		return nil, err
 	}

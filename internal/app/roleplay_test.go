@@ -12,20 +12,20 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/epoch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
-	"crucible/internal/modelserver"
 	"crucible/internal/store/storetest"
 )
 
 // TestRoleplayCompetition runs a model competition with the baseline
 // persona and judge policies acting as generator, reference and judge.
 func TestRoleplayCompetition(t *testing.T) {
-	h, err := modelserver.New(modelserver.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge", "judge-garbage"}})
+	h, err := baseline.New(baseline.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge", "judge-garbage"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"crucible/internal/egress"
 )
 
 // MaxResponseBytes is the largest response body the client reads; a larger
@@ -142,7 +144,7 @@ func (e *StatusError) Error() string {
 // limit), such as an unknown model or a malformed request. 5xx responses,
 // 408, 429, connection errors, timeouts and cancellations are not permanent.
 func IsPermanent(err error) bool {
-	if IsRefused(err) {
+	if egress.IsRefused(err) {
 		return true // the address policy will refuse it every time
 	}
 	var se *StatusError

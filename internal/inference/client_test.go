@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
 )
 
 func TestNormalizeBaseURL(t *testing.T) {
@@ -73,13 +73,13 @@ func TestIsPermanent(t *testing.T) {
 	}
 }
 
-func baseline(t *testing.T) (*inference.Client, *mcq.Dataset) {
+func baselineClient(t *testing.T) (*inference.Client, *mcq.Dataset) {
 	t.Helper()
 	ds, err := mcq.Parse(strings.NewReader(`{"context":"Tracy didn't go home that evening.","question":"What does Tracy need to do before this?","answerA":"make a new plan","answerB":"Go home and see Riley","answerC":"Find somewhere to go","label":"2"}`), "t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Key: ds})
+	h, err := baseline.New(baseline.Config{Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func baseline(t *testing.T) (*inference.Client, *mcq.Dataset) {
 }
 
 func TestClientTalksToTheBaselineServer(t *testing.T) {
-	c, ds := baseline(t)
+	c, ds := baselineClient(t)
 	ctx := context.Background()
 	models, err := c.Models(ctx)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestClientTalksToTheBaselineServer(t *testing.T) {
 }
 
 func TestClientReportsAnUnknownModelAsAPermanentStatusError(t *testing.T) {
-	c, _ := baseline(t)
+	c, _ := baselineClient(t)
 	_, err := c.Chat(context.Background(), inference.ChatRequest{Model: "gpt-nope", Messages: []inference.ChatMessage{{Role: "user", Content: "hi"}}})
 	var se *inference.StatusError
 	if !errors.As(err, &se) || se.StatusCode != 404 || !strings.Contains(se.Message, "gpt-nope") {
@@ -191,7 +191,7 @@ func TestClientRefusesAnOversizedResponse(t *testing.T) {
 }
 
 func TestClientHonoursCancellation(t *testing.T) {
-	c, _ := baseline(t)
+	c, _ := baselineClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := c.Models(ctx)

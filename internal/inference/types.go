@@ -1,7 +1,7 @@
 package inference
 
 // This file holds the wire types of the OpenAI-compatible API, shared by the
-// client in this package and by servers such as internal/modelserver. Field
+// client in this package and by servers such as internal/baseline. Field
 // names and JSON shapes follow OpenAI's documented API exactly.
 
 // ChatMessage is one message of a chat conversation.

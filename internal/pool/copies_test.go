@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
 	"crucible/internal/ledger"
-	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
 )
@@ -31,7 +31,7 @@ func baselineServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

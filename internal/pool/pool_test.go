@@ -12,15 +12,15 @@ import (
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
-	"crucible/internal/inference"
 	"crucible/internal/jobs"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/ledger"
-	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
@@ -48,7 +48,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,6 +453,6 @@ func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
 // loopbackPlanner is the production planner with the test's loopback model
 // servers allowed (the zero Planner refuses them).
 func loopbackPlanner() kinds.Planner {
-	policy, _ := inference.ParseAllowList("127.0.0.0/8,::1")
-	return kinds.Planner{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}}
+	policy, _ := egress.ParseAllowList("127.0.0.0/8,::1")
+	return kinds.Planner{Egress: kinds.Egress{HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}}
 }

@@ -18,11 +18,11 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
-	"crucible/internal/modelserver"
 	"crucible/internal/web"
 )
 
@@ -287,7 +287,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow, err := modelserver.New(modelserver.Config{Policies: []string{"overlap"}, Key: ds, Delay: 100 * time.Millisecond})
+	slow, err := baseline.New(baseline.Config{Policies: []string{"overlap"}, Key: ds, Delay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/jobs/jobstest"
-	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 )
 
@@ -27,7 +27,7 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func() string {
-		h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+		h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,16 +16,16 @@ import (
 	"time"
 
 	"crucible/internal/app"
+	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/egress"
 	"crucible/internal/epoch"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
-	"crucible/internal/inference"
 	"crucible/internal/jobs/jobstest"
-	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
@@ -60,7 +60,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,6 +421,6 @@ func TestTheEpochsPageWithNoEpochsSaysSo(t *testing.T) {
 // loopbackPlanner is the production planner with the test's loopback model
 // servers allowed (the zero Planner refuses them).
 func loopbackPlanner() kinds.Planner {
-	policy, _ := inference.ParseAllowList("127.0.0.0/8,::1")
-	return kinds.Planner{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}}
+	policy, _ := egress.ParseAllowList("127.0.0.0/8,::1")
+	return kinds.Planner{Egress: kinds.Egress{HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"crucible/internal/egress"
 	"crucible/internal/inference"
 )
 
@@ -38,14 +39,14 @@ type Egress struct {
 	// Operator are the operator's endpoints by role.
 	Operator map[Role]OperatorEndpoint
 	// HTTPClient carries every request; nil means a client with the strict
-	// policy (inference.NewSafeHTTPClient with no allowed prefixes).
+	// policy (egress.NewSafeHTTPClient with no allowed prefixes).
 	HTTPClient *http.Client
 }
 
 // client returns the HTTP client of every outbound request.
 func (e Egress) client() *http.Client {
 	if e.HTTPClient == nil {
-		return inference.NewSafeHTTPClient(inference.EndpointPolicy{}, inference.Timeouts{})
+		return egress.NewSafeHTTPClient(egress.EndpointPolicy{}, egress.Timeouts{})
 	}
 	return e.HTTPClient
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
 )
 
 // countingClient serves h behind a request counter.
@@ -86,14 +86,14 @@ func generateWith(t *testing.T, client *inference.Client, id string, s Seed) Tas
 // The baseline model server answers a rewrite request with its fallback
 // letter: every rewrite fails the checks and each level keeps its text.
 func TestTheBaselineModelServerIsAskedToRewriteAndItsAnswersAreRefused(t *testing.T) {
-	h, err := modelserver.New(modelserver.Config{Policies: []string{modelserver.PolicyFirst}})
+	h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyFirst}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	client, calls := countingClient(t, h)
 	seed := DefaultSeeds()[1]
 	task := func() Task {
-		g, err := NewGenerator(GeneratorConfig{Client: client, Model: modelserver.ModelPrefix + modelserver.PolicyFirst, Mode: ModeAnswer, Salt: "rewrite", Now: func() time.Time { return epoch0 }})
+		g, err := NewGenerator(GeneratorConfig{Client: client, Model: baseline.ModelPrefix + baseline.PolicyFirst, Mode: ModeAnswer, Salt: "rewrite", Now: func() time.Time { return epoch0 }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 )
 
 // Model names of the baseline model server's roleplay policies
-// (internal/modelserver), the defaults of a local evaluation.
+// (internal/baseline), the defaults of a local evaluation.
 const (
 	BaselineGenerator = "baseline-persona"
 	BaselineReference = "baseline-persona-ref"

@@ -11,17 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
 )
 
 // baseline starts a model server with every roleplay policy.
-func baseline(t *testing.T) *inference.Client {
+func baselineClient(t *testing.T) *inference.Client {
 	t.Helper()
-	h, err := modelserver.New(modelserver.Config{Policies: modelserver.RoleplayPolicies()})
+	h, err := baseline.New(baseline.Config{Policies: baseline.RoleplayPolicies()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func config(c *inference.Client, items []roleplay.Item, model string) roleplay.C
 }
 
 func TestTheSameSeedPlansIdenticalItems(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	a, b := plan(t, c, 42, 12), plan(t, c, 42, 12)
 	if !reflect.DeepEqual(a, b) || roleplay.Digest(a) != roleplay.Digest(b) {
 		t.Fatal("two plans from seed 42 differ")
@@ -110,7 +110,7 @@ func TestTheSameSeedPlansIdenticalItems(t *testing.T) {
 }
 
 func TestItemsSurviveAJSONRoundTrip(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	items := plan(t, c, 5, 6)
 	raw, err := json.Marshal(items)
 	if err != nil {
@@ -126,7 +126,7 @@ func TestItemsSurviveAJSONRoundTrip(t *testing.T) {
 }
 
 func TestTheSameSeedGivesIdenticalScores(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	first, err := evaluate(t, config(c, plan(t, c, 9, 12), "baseline-persona"))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestTheSameSeedGivesIdenticalScores(t *testing.T) {
 }
 
 func TestComponentsAreEachInTheUnitInterval(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	items := plan(t, c, 3, 12)
 	for _, model := range []string{"baseline-persona", "baseline-persona-plus", "baseline-persona-ref", "baseline-persona-incoherent"} {
 		t.Run(model, func(t *testing.T) {
@@ -186,7 +186,7 @@ func TestComponentsAreEachInTheUnitInterval(t *testing.T) {
 }
 
 func TestAGarbageJudgeIsAnInfrastructureErrorNotAScore(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	items := plan(t, c, 1, 4)
 	tests := []struct {
 		name, judge string
@@ -223,7 +223,7 @@ func TestAGarbageJudgeIsAnInfrastructureErrorNotAScore(t *testing.T) {
 }
 
 func TestAWrongSubmittedModelNameIsPermanent(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	ev, err := roleplay.NewEvaluator(config(c, plan(t, c, 1, 2), "baseline-no-such-model"))
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestAWrongSubmittedModelNameIsPermanent(t *testing.T) {
 }
 
 func TestAnIncoherentModelScoresZero(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	r, err := evaluate(t, config(c, plan(t, c, 11, 12), "baseline-persona-incoherent"))
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestAnIncoherentModelScoresZero(t *testing.T) {
 }
 
 func TestCopyingTheReferenceEarnsNoCreativity(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	items := plan(t, c, 2, 12)
 	copycat, err := evaluate(t, config(c, items, roleplay.BaselineReference))
 	if err != nil {
@@ -271,7 +271,7 @@ func TestCopyingTheReferenceEarnsNoCreativity(t *testing.T) {
 }
 
 func TestTheSlightlyBetterPersonaWinsOnlyBeyondEpsilon(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	items := plan(t, c, 21, 24)
 	leader, err := evaluate(t, config(c, items, "baseline-persona"))
 	if err != nil {
@@ -307,7 +307,7 @@ func TestTheSlightlyBetterPersonaWinsOnlyBeyondEpsilon(t *testing.T) {
 }
 
 func TestStoredReferencesNeedNoReferenceModel(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	items := plan(t, c, 4, 6)
 	full, err := evaluate(t, config(c, items, "baseline-persona"))
 	if err != nil {
@@ -332,7 +332,7 @@ func TestStoredReferencesNeedNoReferenceModel(t *testing.T) {
 }
 
 func TestNewEvaluatorRejectsIncompleteConfigs(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	items := []roleplay.Item{{ID: "x", Character: roleplay.Character{Name: "A"}, Conversation: []roleplay.Turn{{Role: roleplay.RoleUser, Content: "hi"}}}}
 	tests := []struct {
 		name string
@@ -360,7 +360,7 @@ func TestNewEvaluatorRejectsIncompleteConfigs(t *testing.T) {
 }
 
 func TestPlanConcurrencyDoesNotChangeTheItems(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	gen := roleplay.Endpoint{Client: c, Model: roleplay.BaselineGenerator}
 	one, err := roleplay.Plan(context.Background(), roleplay.PlanConfig{Seed: 8, Items: 10, Turns: 3, Generator: gen, Concurrency: 1})
 	if err != nil {
@@ -376,7 +376,7 @@ func TestPlanConcurrencyDoesNotChangeTheItems(t *testing.T) {
 }
 
 func TestPlanReportsAGeneratorFailure(t *testing.T) {
-	c := baseline(t)
+	c := baselineClient(t)
 	_, err := roleplay.Plan(context.Background(), roleplay.PlanConfig{Seed: 1, Items: 3, Generator: roleplay.Endpoint{Client: c, Model: "baseline-missing"}})
 	if !inference.IsPermanent(err) || !strings.Contains(err.Error(), "plan item") {
 		t.Fatalf("err = %v, want the generator's 404 with the item named", err)

@@ -51,6 +51,7 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/client"
 	"crucible/internal/competition"
+	"crucible/internal/egress"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
@@ -91,7 +92,7 @@ type Config struct {
 	// a temporary directory).
 	WorkDir string
 	// ModelHTTP reaches miners' model servers. Miners choose those URLs, so
-	// nil means inference.NewSafeHTTPClient with the strict policy, which
+	// nil means egress.NewSafeHTTPClient with the strict policy, which
 	// refuses loopback, private, link-local and metadata addresses; pass a
 	// client with an allow list (crucible validator run --allow-endpoints)
 	// to reach models on such addresses.
@@ -148,7 +149,7 @@ func New(cfg Config) *Node {
 		cfg.Interval = DefaultInterval
 	}
 	if cfg.ModelHTTP == nil {
-		cfg.ModelHTTP = inference.NewSafeHTTPClient(inference.EndpointPolicy{}, inference.Timeouts{})
+		cfg.ModelHTTP = egress.NewSafeHTTPClient(egress.EndpointPolicy{}, egress.Timeouts{})
 	}
 	if cfg.Roleplay != nil && cfg.Roleplay.Egress.HTTPClient == nil {
 		rp := *cfg.Roleplay

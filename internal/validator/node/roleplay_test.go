@@ -12,15 +12,15 @@ import (
 	"time"
 
 	"crucible/internal/api"
+	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/egress"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
-	"crucible/internal/inference"
 	"crucible/internal/jobs"
-	"crucible/internal/modelserver"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 	"crucible/internal/validator"
@@ -41,7 +41,7 @@ type roleplayHub struct {
 
 func newRoleplayHub(t *testing.T) *roleplayHub {
 	t.Helper()
-	h, err := modelserver.New(modelserver.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge"}})
+	h, err := baseline.New(baseline.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +65,8 @@ func newRoleplayHub(t *testing.T) *roleplayHub {
 func newClockHub(t *testing.T, cfg validator.Config) *roleplayHub {
 	t.Helper()
 	ctx := context.Background()
-	loopback := inference.NewSafeHTTPClient(inference.EndpointPolicy{Allow: []netip.Prefix{
-		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}, inference.Timeouts{})
+	loopback := egress.NewSafeHTTPClient(egress.EndpointPolicy{Allow: []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}, egress.Timeouts{})
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package modelserver
+package baseline
 
 // This file holds the judge policies. The judge reads the roleplay.JudgeInput
 // in the <data> block of the last user message (roleplay.JudgeMessages) and

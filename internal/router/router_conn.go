@@ -1,4 +1,4 @@
-package inference
+package router
 
 // This file holds the router's upstream client: a pool of HTTP/1.1
 // keep-alive connections per worker, used synchronously by the goroutine

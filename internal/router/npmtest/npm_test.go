@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
-	"crucible/internal/inference"
-	"crucible/internal/modelserver"
+	"crucible/internal/router"
 )
 
 // minNodeMajor is the oldest Node.js the test runs on.
@@ -39,24 +39,24 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var specs []inference.WorkerSpec
+	var specs []router.WorkerSpec
 	for range 2 {
-		h, err := modelserver.New(modelserver.Config{Policies: []string{modelserver.PolicyOracle, modelserver.PolicyFirst}, Key: ds})
+		h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyOracle, baseline.PolicyFirst}, Key: ds})
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
-		specs = append(specs, inference.WorkerSpec{URL: srv.URL})
+		specs = append(specs, router.WorkerSpec{URL: srv.URL})
 	}
-	router, err := inference.NewRouter(inference.RouterConfig{Workers: specs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rt, err := router.New(router.Config{Workers: specs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	router.CheckHealth(ctx)
-	rsrv := httptest.NewServer(router)
+	rt.CheckHealth(ctx)
+	rsrv := httptest.NewServer(rt)
 	t.Cleanup(rsrv.Close)
 
 	it := ds.Items[0]

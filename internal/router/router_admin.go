@@ -1,4 +1,4 @@
-package inference
+package router
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // adminPath is the router's admin API: GET lists the workers, POST
 // registers one (body: a WorkerSpec as JSON), DELETE ?url=... unregisters
 // one. Every request, GET included, must be signed (see internal/identity)
-// by one of RouterConfig.AdminKeys.
+// by one of Config.AdminKeys.
 const adminPath = "/api/v1/router/workers"
 
 // maxAdminBody bounds admin request bodies.

@@ -1,4 +1,4 @@
-package modelserver_test
+package baseline_test
 
 import (
 	"bufio"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
 )
 
 const keyJSONL = `{"id":"tracy","context":"Tracy didn't go home that evening and resisted Riley's attacks.","question":"What does Tracy need to do before this?","answerA":"make a new plan","answerB":"Go home and see Riley","answerC":"Find somewhere to go","label":"3"}
@@ -21,7 +21,7 @@ const keyJSONL = `{"id":"tracy","context":"Tracy didn't go home that evening and
 {"id":"apples","question":"Which fruit is red and grows on apple trees?","choices":["banana","a red apple from trees","grape","kiwi"],"answer":1}
 `
 
-func setup(t *testing.T, cfg modelserver.Config) (*inference.Client, *mcq.Dataset, string) {
+func setup(t *testing.T, cfg baseline.Config) (*inference.Client, *mcq.Dataset, string) {
 	t.Helper()
 	ds, err := mcq.Parse(strings.NewReader(keyJSONL), "key")
 	if err != nil {
@@ -30,7 +30,7 @@ func setup(t *testing.T, cfg modelserver.Config) (*inference.Client, *mcq.Datase
 	if cfg.Key == nil {
 		cfg.Key = ds
 	}
-	h, err := modelserver.New(cfg)
+	h, err := baseline.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,15 +64,15 @@ func chat(t *testing.T, c *inference.Client, model, prompt string) string {
 func TestNewRejectsBadConfigs(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  modelserver.Config
+		cfg  baseline.Config
 		want string
 	}{
-		{"an unknown policy is rejected", modelserver.Config{Policies: []string{"clever"}}, "unknown policy"},
-		{"oracle without a key is rejected", modelserver.Config{Policies: []string{"oracle"}}, "needs Config.Key"},
+		{"an unknown policy is rejected", baseline.Config{Policies: []string{"clever"}}, "unknown policy"},
+		{"oracle without a key is rejected", baseline.Config{Policies: []string{"oracle"}}, "needs Config.Key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := modelserver.New(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := baseline.New(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New error = %v, want %q", err, tt.want)
 			}
 		})
@@ -80,7 +80,7 @@ func TestNewRejectsBadConfigs(t *testing.T) {
 }
 
 func TestModelsListsOneBaselineModelPerPolicy(t *testing.T) {
-	c, _, _ := setup(t, modelserver.Config{Policies: []string{"oracle", "first"}})
+	c, _, _ := setup(t, baseline.Config{Policies: []string{"oracle", "first"}})
 	list, err := c.Models(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestModelsListsOneBaselineModelPerPolicy(t *testing.T) {
 }
 
 func TestChatAnswersByPolicy(t *testing.T) {
-	c, ds, _ := setup(t, modelserver.Config{Seed: 7})
+	c, ds, _ := setup(t, baseline.Config{Seed: 7})
 	tracy, apples := render(t, ds.Items[0]), render(t, ds.Items[2])
 	tests := []struct {
 		name, model, prompt, want string
@@ -121,8 +121,8 @@ func TestChatAnswersByPolicy(t *testing.T) {
 }
 
 func TestRandomPolicyIsStableAcrossServersAndSeedsMatter(t *testing.T) {
-	c1, ds, _ := setup(t, modelserver.Config{Seed: 42})
-	c2, _, _ := setup(t, modelserver.Config{Seed: 42})
+	c1, ds, _ := setup(t, baseline.Config{Seed: 42})
+	c2, _, _ := setup(t, baseline.Config{Seed: 42})
 	for _, it := range ds.Items {
 		p := render(t, it)
 		a, b := chat(t, c1, "baseline-random", p), chat(t, c2, "baseline-random", p)
@@ -136,7 +136,7 @@ func TestRandomPolicyIsStableAcrossServersAndSeedsMatter(t *testing.T) {
 }
 
 func TestStreamingChatSendsChunksThenDone(t *testing.T) {
-	_, ds, url := setup(t, modelserver.Config{})
+	_, ds, url := setup(t, baseline.Config{})
 	body, _ := json.Marshal(inference.ChatRequest{Model: "baseline-oracle", Stream: true,
 		Messages: []inference.ChatMessage{{Role: "user", Content: render(t, ds.Items[0])}}})
 	resp, err := http.Post(url+"/v1/chat/completions", "application/json", strings.NewReader(string(body)))
@@ -182,7 +182,7 @@ func TestStreamingChatSendsChunksThenDone(t *testing.T) {
 }
 
 func TestCompletionsScoreTheChoiceContinuation(t *testing.T) {
-	c, ds, _ := setup(t, modelserver.Config{})
+	c, ds, _ := setup(t, baseline.Config{})
 	prompt := render(t, ds.Items[0])
 	one := 1
 	tests := []struct {
@@ -234,7 +234,7 @@ func TestCompletionsScoreTheChoiceContinuation(t *testing.T) {
 }
 
 func TestCompletionsWithoutEchoGenerateTheLetter(t *testing.T) {
-	c, ds, _ := setup(t, modelserver.Config{})
+	c, ds, _ := setup(t, baseline.Config{})
 	resp, err := c.Completion(context.Background(), inference.CompletionRequest{Model: "baseline-oracle", Prompt: render(t, ds.Items[1]), MaxTokens: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestCompletionsWithoutEchoGenerateTheLetter(t *testing.T) {
 }
 
 func TestBadRequestsGetOpenAIErrors(t *testing.T) {
-	_, _, url := setup(t, modelserver.Config{})
+	_, _, url := setup(t, baseline.Config{})
 	tests := []struct {
 		name, path, body string
 		status           int
@@ -277,7 +277,7 @@ func TestBadRequestsGetOpenAIErrors(t *testing.T) {
 }
 
 func TestDelayHonoursCancellation(t *testing.T) {
-	c, _, _ := setup(t, modelserver.Config{Delay: time.Hour})
+	c, _, _ := setup(t, baseline.Config{Delay: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {

@@ -1,4 +1,4 @@
-package modelserver
+package baseline
 
 // This file holds the roleplay policies: deterministic characters that
 // answer in role from the card in the system prompt (see

@@ -1,4 +1,4 @@
-package inference_test
+package egress_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/egress"
 	"crucible/internal/inference"
 )
 
@@ -30,7 +31,7 @@ func TestParseAllowList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := inference.ParseAllowList(tt.in)
+			p, err := egress.ParseAllowList(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("ParseAllowList(%q) error = %v, want containing %q", tt.in, err, tt.wantErr)
@@ -45,37 +46,37 @@ func TestParseAllowList(t *testing.T) {
 }
 
 func TestEndpointPolicyCheck(t *testing.T) {
-	loopback, err := inference.ParseAllowList("127.0.0.0/8")
+	loopback, err := egress.ParseAllowList("127.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name   string
-		policy inference.EndpointPolicy
+		policy egress.EndpointPolicy
 		addr   string
 		reason string // "" means allowed
 	}{
-		{"a public IPv4 address is allowed", inference.EndpointPolicy{}, "93.184.216.34", ""},
-		{"a public IPv6 address is allowed", inference.EndpointPolicy{}, "2606:4700::1111", ""},
-		{"loopback is refused", inference.EndpointPolicy{}, "127.0.0.1", "a loopback address"},
-		{"all of 127/8 is loopback", inference.EndpointPolicy{}, "127.1.2.3", "a loopback address"},
-		{"IPv6 loopback is refused", inference.EndpointPolicy{}, "::1", "a loopback address"},
-		{"an IPv4-mapped loopback is refused", inference.EndpointPolicy{}, "::ffff:127.0.0.1", "a loopback address"},
-		{"a NAT64 loopback is refused", inference.EndpointPolicy{}, "64:ff9b::7f00:1", "a loopback address"},
-		{"10/8 is private", inference.EndpointPolicy{}, "10.0.0.1", "a private address"},
-		{"172.16/12 is private", inference.EndpointPolicy{}, "172.31.255.254", "a private address"},
-		{"172.32 is outside 172.16/12", inference.EndpointPolicy{}, "172.32.0.1", ""},
-		{"192.168/16 is private", inference.EndpointPolicy{}, "192.168.1.1", "a private address"},
-		{"an IPv6 unique local address is private", inference.EndpointPolicy{}, "fd12:3456::1", "a private address"},
-		{"the metadata service is named", inference.EndpointPolicy{}, "169.254.169.254", "the cloud metadata service"},
-		{"link-local is refused", inference.EndpointPolicy{}, "169.254.1.1", "a link-local address"},
-		{"IPv6 link-local is refused", inference.EndpointPolicy{}, "fe80::1", "a link-local address"},
-		{"multicast is refused", inference.EndpointPolicy{}, "224.0.0.1", "a multicast address"},
-		{"IPv6 multicast is refused", inference.EndpointPolicy{}, "ff02::1", "a multicast address"},
-		{"the unspecified address is refused", inference.EndpointPolicy{}, "0.0.0.0", `a "this network" address`},
-		{"the IPv6 unspecified address is refused", inference.EndpointPolicy{}, "::", "an unspecified address"},
-		{"CGNAT is refused", inference.EndpointPolicy{}, "100.64.0.1", "a shared (CGNAT) address"},
-		{"broadcast is refused", inference.EndpointPolicy{}, "255.255.255.255", "a reserved address"},
+		{"a public IPv4 address is allowed", egress.EndpointPolicy{}, "93.184.216.34", ""},
+		{"a public IPv6 address is allowed", egress.EndpointPolicy{}, "2606:4700::1111", ""},
+		{"loopback is refused", egress.EndpointPolicy{}, "127.0.0.1", "a loopback address"},
+		{"all of 127/8 is loopback", egress.EndpointPolicy{}, "127.1.2.3", "a loopback address"},
+		{"IPv6 loopback is refused", egress.EndpointPolicy{}, "::1", "a loopback address"},
+		{"an IPv4-mapped loopback is refused", egress.EndpointPolicy{}, "::ffff:127.0.0.1", "a loopback address"},
+		{"a NAT64 loopback is refused", egress.EndpointPolicy{}, "64:ff9b::7f00:1", "a loopback address"},
+		{"10/8 is private", egress.EndpointPolicy{}, "10.0.0.1", "a private address"},
+		{"172.16/12 is private", egress.EndpointPolicy{}, "172.31.255.254", "a private address"},
+		{"172.32 is outside 172.16/12", egress.EndpointPolicy{}, "172.32.0.1", ""},
+		{"192.168/16 is private", egress.EndpointPolicy{}, "192.168.1.1", "a private address"},
+		{"an IPv6 unique local address is private", egress.EndpointPolicy{}, "fd12:3456::1", "a private address"},
+		{"the metadata service is named", egress.EndpointPolicy{}, "169.254.169.254", "the cloud metadata service"},
+		{"link-local is refused", egress.EndpointPolicy{}, "169.254.1.1", "a link-local address"},
+		{"IPv6 link-local is refused", egress.EndpointPolicy{}, "fe80::1", "a link-local address"},
+		{"multicast is refused", egress.EndpointPolicy{}, "224.0.0.1", "a multicast address"},
+		{"IPv6 multicast is refused", egress.EndpointPolicy{}, "ff02::1", "a multicast address"},
+		{"the unspecified address is refused", egress.EndpointPolicy{}, "0.0.0.0", `a "this network" address`},
+		{"the IPv6 unspecified address is refused", egress.EndpointPolicy{}, "::", "an unspecified address"},
+		{"CGNAT is refused", egress.EndpointPolicy{}, "100.64.0.1", "a shared (CGNAT) address"},
+		{"broadcast is refused", egress.EndpointPolicy{}, "255.255.255.255", "a reserved address"},
 		{"an allowed prefix is reachable", loopback, "127.0.0.1", ""},
 		{"an allow list does not open other ranges", loopback, "10.0.0.1", "a private address"},
 	}
@@ -88,7 +89,7 @@ func TestEndpointPolicyCheck(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.reason) || !inference.IsRefused(err) {
+			if err == nil || !strings.Contains(err.Error(), tt.reason) || !egress.IsRefused(err) {
 				t.Fatalf("Check(%s) = %v, want a RefusedError naming %q", tt.addr, err, tt.reason)
 			}
 		})
@@ -96,7 +97,7 @@ func TestEndpointPolicyCheck(t *testing.T) {
 }
 
 func TestRefusedErrorTellsTheOperatorWhatToDo(t *testing.T) {
-	err := inference.EndpointPolicy{}.Check(netip.MustParseAddr("127.0.0.1"))
+	err := egress.EndpointPolicy{}.Check(netip.MustParseAddr("127.0.0.1"))
 	want := "refused: 127.0.0.1 is a loopback address; the operator can allow it with --allow-endpoints"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %q", err, want)
@@ -241,8 +242,8 @@ func TestSafeHTTPClient(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c := inference.NewSafeHTTPClient(inference.EndpointPolicy{Allow: tt.allow, Resolver: rebind},
-				inference.Timeouts{Connect: 5 * time.Second, FirstByte: 5 * time.Second, Total: 10 * time.Second})
+			c := egress.NewSafeHTTPClient(egress.EndpointPolicy{Allow: tt.allow, Resolver: rebind},
+				egress.Timeouts{Connect: 5 * time.Second, FirstByte: 5 * time.Second, Total: 10 * time.Second})
 			body, err := get(ctx, c, tt.url)
 			if tt.refused == "" {
 				if err != nil || body != "ok" {
@@ -256,7 +257,7 @@ func TestSafeHTTPClient(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.refused) || !strings.Contains(err.Error(), "--allow-endpoints") {
 				t.Fatalf("GET %s error = %v, want containing %q and the --allow-endpoints hint", tt.url, err, tt.refused)
 			}
-			if !inference.IsRefused(err) {
+			if !egress.IsRefused(err) {
 				t.Fatalf("IsRefused(%v) = false", err)
 			}
 		})
@@ -269,13 +270,13 @@ func TestSafeHTTPClientCapsRedirects(t *testing.T) {
 		hops.Add(1)
 		http.Redirect(w, r, "/again", http.StatusFound)
 	}))
-	c := inference.NewSafeHTTPClient(inference.EndpointPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, inference.Timeouts{})
+	c := egress.NewSafeHTTPClient(egress.EndpointPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, egress.Timeouts{})
 	_, err := get(context.Background(), c, "http://127.0.0.1:"+loop+"/")
 	if err == nil || !strings.Contains(err.Error(), "stopped after") {
 		t.Fatalf("error = %v, want the redirect cap", err)
 	}
-	if hops.Load() != inference.MaxRedirects {
-		t.Fatalf("server saw %d requests, want %d", hops.Load(), inference.MaxRedirects)
+	if hops.Load() != egress.MaxRedirects {
+		t.Fatalf("server saw %d requests, want %d", hops.Load(), egress.MaxRedirects)
 	}
 }
 
@@ -293,16 +294,16 @@ func TestSafeHTTPClientWorksWithTheInferenceClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := inference.ParseAllowList(tt.allow)
+			p, err := egress.ParseAllowList(tt.allow)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := inference.New(inference.Config{BaseURL: "http://127.0.0.1:" + port + "/v1", HTTPClient: inference.NewSafeHTTPClient(p, inference.Timeouts{})})
+			c, err := inference.New(inference.Config{BaseURL: "http://127.0.0.1:" + port + "/v1", HTTPClient: egress.NewSafeHTTPClient(p, egress.Timeouts{})})
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, err = c.Models(context.Background())
-			if got := inference.IsRefused(err); got != tt.refused {
+			if got := egress.IsRefused(err); got != tt.refused {
 				t.Fatalf("Models() error = %v; refused = %v, want %v", err, got, tt.refused)
 			}
 		})

@@ -1,4 +1,4 @@
-package inference_test
+package router_test
 
 import (
 	"bufio"
@@ -22,11 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
+	"crucible/internal/router"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -39,7 +40,7 @@ func startBaseline(t *testing.T, policies ...string) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: policies, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: policies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,12 +50,12 @@ func startBaseline(t *testing.T, policies ...string) *httptest.Server {
 }
 
 // newRouter builds a router over specs and serves it.
-func newRouter(t *testing.T, cfg inference.RouterConfig) (*inference.Router, *httptest.Server) {
+func newRouter(t *testing.T, cfg router.Config) (*router.Router, *httptest.Server) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
-	r, err := inference.NewRouter(cfg)
+	r, err := router.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,21 +83,21 @@ const chatBody = `{"model":"baseline-first","messages":[{"role":"user","content"
 func TestParseWorkerSpec(t *testing.T) {
 	tests := []struct {
 		name, in string
-		want     inference.WorkerSpec
+		want     router.WorkerSpec
 		wantErr  string
 	}{
-		{name: "a bare URL serves every listed model", in: "http://127.0.0.1:8000", want: inference.WorkerSpec{URL: "http://127.0.0.1:8000/v1"}},
-		{name: "a model can be named", in: "http://h:1/v1=baseline-oracle", want: inference.WorkerSpec{URL: "http://h:1/v1", Model: "baseline-oracle"}},
-		{name: "a model and a cap can be named", in: "http://h:1/v1=baseline-oracle:32", want: inference.WorkerSpec{URL: "http://h:1/v1", Model: "baseline-oracle", MaxConcurrency: 32}},
-		{name: "a model with a non-numeric tag keeps its colon", in: "http://h:1=llama3:8b", want: inference.WorkerSpec{URL: "http://h:1/v1", Model: "llama3:8b"}},
-		{name: "a tagged model can also take a cap", in: "http://h:1=llama3:8b:4", want: inference.WorkerSpec{URL: "http://h:1/v1", Model: "llama3:8b", MaxConcurrency: 4}},
+		{name: "a bare URL serves every listed model", in: "http://127.0.0.1:8000", want: router.WorkerSpec{URL: "http://127.0.0.1:8000/v1"}},
+		{name: "a model can be named", in: "http://h:1/v1=baseline-oracle", want: router.WorkerSpec{URL: "http://h:1/v1", Model: "baseline-oracle"}},
+		{name: "a model and a cap can be named", in: "http://h:1/v1=baseline-oracle:32", want: router.WorkerSpec{URL: "http://h:1/v1", Model: "baseline-oracle", MaxConcurrency: 32}},
+		{name: "a model with a non-numeric tag keeps its colon", in: "http://h:1=llama3:8b", want: router.WorkerSpec{URL: "http://h:1/v1", Model: "llama3:8b"}},
+		{name: "a tagged model can also take a cap", in: "http://h:1=llama3:8b:4", want: router.WorkerSpec{URL: "http://h:1/v1", Model: "llama3:8b", MaxConcurrency: 4}},
 		{name: "an empty model is rejected", in: "http://h:1=", wantErr: "empty model name"},
 		{name: "a cap without a model is rejected", in: "http://h:1=:4", wantErr: "empty model name"},
 		{name: "a bad URL is rejected", in: "h:1=m", wantErr: "scheme"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := inference.ParseWorkerSpec(tt.in)
+			got, err := router.ParseWorkerSpec(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("ParseWorkerSpec(%q) error = %v, want containing %q", tt.in, err, tt.wantErr)
@@ -108,7 +109,7 @@ func TestParseWorkerSpec(t *testing.T) {
 			}
 		})
 	}
-	list, err := inference.ParseWorkerList("http://a:1=m:2, ,http://b:2")
+	list, err := router.ParseWorkerList("http://a:1=m:2, ,http://b:2")
 	if err != nil || len(list) != 2 || list[1].URL != "http://b:2/v1" {
 		t.Fatalf("ParseWorkerList = %+v, %v", list, err)
 	}
@@ -117,7 +118,7 @@ func TestParseWorkerSpec(t *testing.T) {
 func TestRouterProxiesTheOpenAIAPI(t *testing.T) {
 	w1 := startBaseline(t, "first", "oracle")
 	w2 := startBaseline(t, "random")
-	r, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: w1.URL}, {URL: w2.URL}}})
+	r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: w1.URL}, {URL: w2.URL}}})
 	r.CheckHealth(context.Background())
 	c, err := inference.New(inference.Config{BaseURL: srv.URL + "/v1"})
 	if err != nil {
@@ -249,7 +250,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // drain waits until the router has released every worker slot (the client
 // may read a whole response just before the router releases its slot).
-func drain(r *inference.Router) {
+func drain(r *router.Router) {
 	for {
 		busy := false
 		for _, st := range r.Workers() {
@@ -288,13 +289,13 @@ func send(url string, hold bool) (int, string, error) {
 func TestRouterSelection(t *testing.T) {
 	t.Run("idle workers take turns", func(t *testing.T) {
 		a, b, c := newGate("a"), newGate("b"), newGate("c")
-		var specs []inference.WorkerSpec
+		var specs []router.WorkerSpec
 		for _, g := range []*gate{a, b, c} {
 			s := httptest.NewServer(g)
 			t.Cleanup(s.Close)
-			specs = append(specs, inference.WorkerSpec{URL: s.URL, Model: "m"})
+			specs = append(specs, router.WorkerSpec{URL: s.URL, Model: "m"})
 		}
-		r, srv := newRouter(t, inference.RouterConfig{Workers: specs})
+		r, srv := newRouter(t, router.Config{Workers: specs})
 		for range 30 {
 			if code, _, err := send(srv.URL, false); err != nil || code != 200 {
 				t.Fatalf("send: %d %v", code, err)
@@ -312,7 +313,7 @@ func TestRouterSelection(t *testing.T) {
 		sa, sb := httptest.NewServer(a), httptest.NewServer(b)
 		t.Cleanup(sa.Close)
 		t.Cleanup(sb.Close)
-		r, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: sa.URL, Model: "m"}, {URL: sb.URL, Model: "m"}}})
+		r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: sa.URL, Model: "m"}, {URL: sb.URL, Model: "m"}}})
 		// Hold two requests; least-outstanding puts one on each worker.
 		var wg sync.WaitGroup
 		for range 2 {
@@ -339,7 +340,7 @@ func TestRouterSelection(t *testing.T) {
 		a := newGate("a")
 		sa := httptest.NewServer(a)
 		t.Cleanup(sa.Close)
-		r, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: sa.URL, Model: "m", MaxConcurrency: 1}}})
+		r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: sa.URL, Model: "m", MaxConcurrency: 1}}})
 		first := make(chan string, 1)
 		go func() { _, who, _ := send(srv.URL, true); first <- who }()
 		<-a.arrived
@@ -362,7 +363,7 @@ func TestRouterSelection(t *testing.T) {
 		a := newGate("a")
 		sa := httptest.NewServer(a)
 		t.Cleanup(sa.Close)
-		_, srv := newRouter(t, inference.RouterConfig{QueueTimeout: -1, Workers: []inference.WorkerSpec{{URL: sa.URL, Model: "m", MaxConcurrency: 1}}})
+		_, srv := newRouter(t, router.Config{QueueTimeout: -1, Workers: []router.WorkerSpec{{URL: sa.URL, Model: "m", MaxConcurrency: 1}}})
 		done := make(chan struct{})
 		go func() { send(srv.URL, true); close(done) }()
 		<-a.arrived
@@ -385,7 +386,7 @@ func TestRouterFailures(t *testing.T) {
 			io.WriteString(w, `{"error":{"message":"CUDA out of memory","type":"server_error"}}`)
 		}))
 		t.Cleanup(bad.Close)
-		r, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: bad.URL, Model: "m"}}})
+		r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: bad.URL, Model: "m"}}})
 		code, body, _ := send(srv.URL, false)
 		if code != http.StatusInternalServerError || !strings.Contains(body, "CUDA out of memory") {
 			t.Fatalf("got %d %s", code, body)
@@ -402,7 +403,7 @@ func TestRouterFailures(t *testing.T) {
 		g := newGate("live")
 		live := httptest.NewServer(g)
 		t.Cleanup(live.Close)
-		r, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: dead, Model: "m"}, {URL: live.URL, Model: "m"}}})
+		r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: dead, Model: "m"}, {URL: live.URL, Model: "m"}}})
 		for range 4 {
 			if code, who, err := send(srv.URL, false); err != nil || code != 200 || who != "live" {
 				t.Fatalf("got %d %q %v, want the live worker", code, who, err)
@@ -413,7 +414,7 @@ func TestRouterFailures(t *testing.T) {
 		}
 	})
 	t.Run("no reachable worker is a 502 naming the error", func(t *testing.T) {
-		_, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: deadURL(t), Model: "m"}}})
+		_, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: deadURL(t), Model: "m"}}})
 		code, body, _ := send(srv.URL, false)
 		if code != http.StatusBadGateway || !strings.Contains(body, "could not reach a worker") {
 			t.Fatalf("got %d %s", code, body)
@@ -432,7 +433,7 @@ func TestRouterFailures(t *testing.T) {
 			panic(http.ErrAbortHandler)
 		}))
 		t.Cleanup(broken.Close)
-		r, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: broken.URL, Model: "m"}}})
+		r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: broken.URL, Model: "m"}}})
 		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m"}`))
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
@@ -472,7 +473,7 @@ func TestRouterHealthChecks(t *testing.T) {
 	t.Cleanup(w1.Close)
 	t.Cleanup(w2.Close)
 	// The second worker claims model x, which its server does not list.
-	r, srv := newRouter(t, inference.RouterConfig{Workers: []inference.WorkerSpec{{URL: w1.URL}, {URL: w2.URL + "/v1/", Model: "x"}}})
+	r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: w1.URL}, {URL: w2.URL + "/v1/", Model: "x"}}})
 	ctx := context.Background()
 	models := func() string {
 		resp, err := http.Get(srv.URL + "/v1/models")
@@ -528,19 +529,19 @@ func TestRouterSurvivesAWorkerKilledMidLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := modelserver.New(modelserver.Config{Policies: []string{"first"}, Key: ds})
+	h, err := baseline.New(baseline.Config{Policies: []string{"first"}, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var servers []*httptest.Server
-	var specs []inference.WorkerSpec
+	var specs []router.WorkerSpec
 	for range 3 {
 		s := httptest.NewServer(h)
 		t.Cleanup(s.Close)
 		servers = append(servers, s)
-		specs = append(specs, inference.WorkerSpec{URL: s.URL, Model: "baseline-first"})
+		specs = append(specs, router.WorkerSpec{URL: s.URL, Model: "baseline-first"})
 	}
-	r, srv := newRouter(t, inference.RouterConfig{Workers: specs})
+	r, srv := newRouter(t, router.Config{Workers: specs})
 	victim := servers[1]
 
 	const clients, perClient, killAfter = 8, 150, 200
@@ -611,8 +612,8 @@ func TestRouterAdminAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	ver := &identity.Verifier{Audience: "router-test", Clock: clk, Nonces: &inference.MemoryNonces{Clock: clk}}
-	r, srv := newRouter(t, inference.RouterConfig{Verifier: ver, AdminKeys: []string{admin.ID()}})
+	ver := &identity.Verifier{Audience: "router-test", Clock: clk, Nonces: &router.MemoryNonces{Clock: clk}}
+	r, srv := newRouter(t, router.Config{Verifier: ver, AdminKeys: []string{admin.ID()}})
 	w := startBaseline(t, "oracle")
 
 	type call struct {
@@ -716,7 +717,7 @@ func TestRouterAdminAPI(t *testing.T) {
 		t.Fatalf("workers left: %+v", r.Workers())
 	}
 	t.Run("without admin keys the admin API is disabled", func(t *testing.T) {
-		_, srv2 := newRouter(t, inference.RouterConfig{})
+		_, srv2 := newRouter(t, router.Config{})
 		resp, err := http.Post(srv2.URL+"/api/v1/router/workers", "application/json", strings.NewReader(reg))
 		if err != nil {
 			t.Fatal(err)
@@ -732,7 +733,7 @@ func TestRouterAdminAPI(t *testing.T) {
 func TestRouterMetrics(t *testing.T) {
 	w := startBaseline(t, "first")
 	reg := prometheus.NewRegistry()
-	_, srv := newRouter(t, inference.RouterConfig{Registry: reg, Workers: []inference.WorkerSpec{{URL: w.URL, Model: "baseline-first", MaxConcurrency: 3}}})
+	_, srv := newRouter(t, router.Config{Registry: reg, Workers: []router.WorkerSpec{{URL: w.URL, Model: "baseline-first", MaxConcurrency: 3}}})
 	for range 3 {
 		if code, body := post(t, srv.URL+"/v1/chat/completions", chatBody); code != 200 {
 			t.Fatalf("%d %s", code, body)

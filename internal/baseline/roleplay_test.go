@@ -1,4 +1,4 @@
-package modelserver_test
+package baseline_test
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
-	"crucible/internal/modelserver"
 )
 
 func roleplayServer(t *testing.T) *inference.Client {
 	t.Helper()
-	h, err := modelserver.New(modelserver.Config{Policies: modelserver.RoleplayPolicies()})
+	h, err := baseline.New(baseline.Config{Policies: baseline.RoleplayPolicies()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +50,10 @@ func conversation(user string) []roleplay.Turn {
 }
 
 func TestRoleplayPoliciesAreServedOnlyWhenListed(t *testing.T) {
-	if slices.Contains(modelserver.Models(modelserver.Config{}), "baseline-persona") {
+	if slices.Contains(baseline.Models(baseline.Config{}), "baseline-persona") {
 		t.Fatal("the default policies must stay the multiple-choice four")
 	}
-	got := modelserver.Models(modelserver.Config{Policies: modelserver.RoleplayPolicies()})
+	got := baseline.Models(baseline.Config{Policies: baseline.RoleplayPolicies()})
 	for _, m := range []string{roleplay.BaselineGenerator, roleplay.BaselineReference, roleplay.BaselineJudge} {
 		if !slices.Contains(got, m) {
 			t.Errorf("%s is not served by the roleplay policies (%v)", m, got)

@@ -1,4 +1,4 @@
-// Package modelserver owns Crucible's deterministic baseline model server:
+// Package baseline owns Crucible's deterministic baseline model server:
 // an OpenAI-compatible HTTP handler that answers multiple-choice prompts by a
 // fixed policy, so evaluations, benchmarks and crash tests run without a real
 // model. Everything it serves is labelled "baseline": model names are
@@ -65,7 +65,7 @@
 // This package may import internal/inference (wire types),
 // internal/eval/mcq (datasets) and internal/eval/roleplay (prompt formats)
 // only; nothing in production serving imports it.
-package modelserver
+package baseline
 
 import (
 	"encoding/binary"
@@ -149,10 +149,10 @@ func New(cfg Config) (http.Handler, error) {
 		case PolicyPersona, PolicyPersonaPlus, PolicyPersonaRef, PolicyPersonaIncoherent, PolicyJudge, PolicyJudgeGarbage:
 		case PolicyOracle:
 			if len(s.items) == 0 {
-				return nil, errors.New("modelserver: the oracle policy needs Config.Key")
+				return nil, errors.New("baseline: the oracle policy needs Config.Key")
 			}
 		default:
-			return nil, fmt.Errorf("modelserver: unknown policy %q (want random, first, oracle, overlap, %s)", p, strings.Join(RoleplayPolicies(), ", "))
+			return nil, fmt.Errorf("baseline: unknown policy %q (want random, first, oracle, overlap, %s)", p, strings.Join(RoleplayPolicies(), ", "))
 		}
 		name := ModelPrefix + p
 		if _, dup := s.policies[name]; dup {

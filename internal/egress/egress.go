@@ -1,9 +1,12 @@
-package inference
-
-// This file holds the outbound policy for participant-supplied URLs: a
-// net.Dialer.Control hook that checks the IP address actually dialed (after
-// DNS resolution, so a name that rebinds to an internal address is caught),
-// and an http.Client built on it with connect, first-byte and total timeouts.
+// Package egress is the dial-time address policy for participant-supplied
+// URLs: a net.Dialer.Control hook that checks the IP address actually dialed
+// (after DNS resolution, so a name that rebinds to an internal address is
+// caught), and an http.Client built on it with connect, first-byte and total
+// timeouts. The inference client, the kinds that call participants' models
+// and the validator node all dial through it.
+//
+// The package imports only the standard library.
+package egress
 
 import (
 	"errors"
