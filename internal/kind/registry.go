@@ -1,0 +1,178 @@
+package kind
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+)
+
+// Registry maps kind names to kinds. It is built once, explicitly, in
+// internal/app (no init()) and then only read, so it needs no lock.
+type Registry struct {
+	kinds map[string]Kind
+}
+
+// NewRegistry returns a registry of ks; it fails as Register does.
+func NewRegistry(ks ...Kind) (*Registry, error) {
+	r := &Registry{kinds: map[string]Kind{}}
+	for _, k := range ks {
+		if err := r.Register(k); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Register adds k. It refuses an empty name and a name already registered:
+// two kinds answering to one stored name would score the same competition
+// two ways.
+func (r *Registry) Register(k Kind) error {
+	name := k.Name()
+	if strings.TrimSpace(name) == "" || name != strings.TrimSpace(name) {
+		return fmt.Errorf("kind: register: empty or padded kind name %q", name)
+	}
+	if _, dup := r.kinds[name]; dup {
+		return fmt.Errorf("kind: register: kind %q is registered twice", name)
+	}
+	r.kinds[name] = k
+	return nil
+}
+
+// Names lists the registered kinds, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Get returns the kind named name; an unknown name is an error that lists
+// the known kinds.
+func (r *Registry) Get(name string) (Kind, error) {
+	if k, ok := r.kinds[name]; ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("unknown kind %s; known: %s", name, strings.Join(r.Names(), ", "))
+}
+
+// Parse validates a kind name from a request or a flag.
+func (r *Registry) Parse(name string) (competition.Kind, error) {
+	if _, err := r.Get(name); err != nil {
+		return "", err
+	}
+	return competition.Kind(name), nil
+}
+
+// Entry returns the shape of c's entries (EntryModel for a kind that does
+// not say, and for an unknown kind, whose entries are refused later).
+func (r *Registry) Entry(k competition.Kind) Entry {
+	if s, ok := r.kinds[string(k)].(EntryShaper); ok {
+		return s.Entry()
+	}
+	return EntryModel
+}
+
+// RanksModels reports whether competitions of kind k rank model
+// submissions, one row each: the kinds whose entries are limited and
+// checked for copies.
+func (r *Registry) RanksModels(k competition.Kind) bool {
+	_, known := r.kinds[string(k)]
+	return known && r.Entry(k) == EntryModel
+}
+
+// Epochs reports whether competitions of kind k are scored in epochs.
+func (r *Registry) Epochs(k competition.Kind) bool {
+	_, ok := r.kinds[string(k)].(Epochal)
+	return ok
+}
+
+// Labeled reports whether competitions of kind k are labeling work.
+func (r *Registry) Labeled(k competition.Kind) bool {
+	l, ok := r.kinds[string(k)].(Labeled)
+	return ok && l.Labeled()
+}
+
+// Leaderboard ranks the submissions of c by its kind's rule: one row per
+// scored submission unless the kind ranks otherwise.
+func (r *Registry) Leaderboard(c competition.Competition, subs []competition.Submission) []competition.Row {
+	if l, ok := r.kinds[string(c.Kind)].(Leaderboarder); ok {
+		return l.Leaderboard(c, subs)
+	}
+	return competition.Leaderboard(c, subs)
+}
+
+// Rules describes c's configuration; nil when its kind has no description
+// (callers then show the raw configuration).
+func (r *Registry) Rules(c competition.Competition) []Rule {
+	if d, ok := r.kinds[string(c.Kind)].(Describer); ok {
+		return d.Rules(c)
+	}
+	return nil
+}
+
+// Prepare validates spec for kind k and encodes its items.
+func (r *Registry) Prepare(ctx context.Context, k competition.Kind, spec Spec) (Prepared, error) {
+	if err := competition.ValidateTitle(spec.Title); err != nil {
+		return Prepared{}, err
+	}
+	kd, err := r.Get(string(k))
+	if err != nil {
+		return Prepared{}, err
+	}
+	return kd.Prepare(ctx, spec)
+}
+
+// Plan builds the evaluator of a stored submission by its competition's
+// kind (it implements jobs.Planner and pool.Planner).
+func (r *Registry) Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
+	kd, err := r.Get(string(c.Kind))
+	if err != nil {
+		return nil, fmt.Errorf("competition %s: %w", c.ID, err)
+	}
+	return kd.Plan(ctx, c, s, secret, items)
+}
+
+// SubmitCheck runs the kind's check of an entry, if it has one.
+func (r *Registry) SubmitCheck(ctx context.Context, c competition.Competition, s competition.Submission, secret string) error {
+	if sc, ok := r.kinds[string(c.Kind)].(SubmitChecker); ok {
+		return sc.SubmitCheck(ctx, c, s, secret)
+	}
+	return nil
+}
+
+// ValidateEntry checks an entry against c's items at submit time, if the
+// kind has such a check.
+func (r *Registry) ValidateEntry(c competition.Competition, items []json.RawMessage, s competition.Submission) error {
+	if v, ok := r.kinds[string(c.Kind)].(EntryValidator); ok {
+		return v.ValidateEntry(c, items, s)
+	}
+	return nil
+}
+
+// Score scores a finished evaluation of a submission to c: the card and
+// the per-item scores, results sorted by index first.
+func (r *Registry) Score(c competition.Competition, results []eval.Result) (competition.Card, []float64, error) {
+	kd, err := r.Get(string(c.Kind))
+	if err != nil {
+		return competition.Card{}, nil, fmt.Errorf("competition %s: %w", c.ID, err)
+	}
+	results = slices.Clone(results)
+	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
+	return kd.Score(c, results)
+}
+
+// FreshItems plans an epoch's fresh items for c from seed.
+func (r *Registry) FreshItems(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, error) {
+	e, ok := r.kinds[string(c.Kind)].(Epochal)
+	if !ok {
+		return nil, fmt.Errorf("competition %s: a %s competition has no epochs", c.ID, c.Kind)
+	}
+	return e.FreshItems(ctx, c, practice, seed)
+}
