@@ -26,6 +26,7 @@ import (
 	"crucible/internal/eval/patch"
 	"crucible/internal/inference"
 	"crucible/internal/jobs"
+	"crucible/internal/kind"
 	"crucible/internal/labeling"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
@@ -94,6 +95,10 @@ type Config struct {
 	// deciding whether a request came over TLS. Set it only when every
 	// request passes through a proxy that sets the header.
 	TrustForwardedProto bool
+
+	// Kinds adds competition kinds beside the built-in ones, built with
+	// the server's egress (the HTTP client every model request must use).
+	Kinds func(egress kinds.Egress) []kind.Kind
 }
 
 // Timeouts are the HTTP server's limits per connection.
@@ -160,9 +165,11 @@ type App struct {
 	Queue    *jobs.Queue
 	API      *api.Server
 	Registry *prometheus.Registry
-	Epochs   *epoch.Service
-	Pools    *pool.Service
-	cfg      Config
+	// Kinds are the competition kinds this process runs.
+	Kinds  *kind.Registry
+	Epochs *epoch.Service
+	Pools  *pool.Service
+	cfg    Config
 	// tempCache is the bundle cache Open created, removed by Close.
 	tempCache string
 }
@@ -216,8 +223,16 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	planner := kinds.Planner{Egress: egress, Repos: repos}
-	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Egress: egress, ItemConcurrency: cfg.ItemConcurrency})
+	var extra []kind.Kind
+	if cfg.Kinds != nil {
+		extra = cfg.Kinds(egress)
+	}
+	planner, err := Kinds(egress, repos, extra...)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Kinds: planner, ItemConcurrency: cfg.ItemConcurrency})
 	pools := pool.New(pool.Config{DB: db, Planner: planner, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
@@ -236,7 +251,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			{Name: "preference-close", Interval: time.Minute, Run: prefs.CloseDue},
 		}
 	}
-	a := &App{DB: db, Registry: reg, Epochs: epochs, Pools: pools, cfg: cfg, tempCache: tempCache}
+	a := &App{DB: db, Registry: reg, Kinds: planner, Epochs: epochs, Pools: pools, cfg: cfg, tempCache: tempCache}
 	if !cfg.NoWork {
 		qcfg.Fresh = epochs
 		qcfg.Periodic = append(qcfg.Periodic, jobs.Periodic{Name: "roleplay-fresh", Interval: time.Minute, Run: a.EvaluateFresh})
@@ -245,7 +260,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	if err := a.mount(ctx, api.Config{Validators: consensus, Egress: egress, Repos: repos}, secureCookie); err != nil {
+	if err := a.mount(ctx, api.Config{Validators: consensus, Kinds: planner, Repos: repos}, secureCookie); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -264,7 +279,7 @@ func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool)
 	services.DB, services.Queue, services.Pools, services.Epochs = a.DB, a.Queue, a.Pools, a.Epochs
 	services.Clock, services.Registry, services.Logger, services.HubID, services.Quotas = a.cfg.Clock, a.Registry, a.cfg.Logger, hubID, quotas
 	a.API = api.New(services)
-	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds})
 	if err != nil {
 		return err
 	}

@@ -77,8 +77,3 @@ func MarkCopies(rows []Row, subs []Submission, responses map[string]map[int]stri
 	}
 }
 
-// RanksModels reports whether c ranks model submissions (one row per
-// submission), the kinds whose entries are limited and checked for copies.
-func (c Competition) RanksModels() bool {
-	return c.Kind == KindMCQ || c.Kind == KindRoleplay
-}

@@ -61,10 +61,15 @@ type Describer interface {
 	Rules(c competition.Competition) []Rule
 }
 
-// Epochal is a kind whose competitions are scored in epochs on fresh items
-// planned from each epoch's seed (Plan evaluates a submission on them).
+// Epochal is a kind whose competitions are weighted in epochs; those that
+// ask for it are evaluated each epoch on fresh items planned from the
+// epoch's secret seed (Plan evaluates a submission on them).
 type Epochal interface {
-	FreshItems(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, error)
+	// FreshItems reports whether c evaluates on fresh items each epoch.
+	FreshItems(c competition.Competition) bool
+	// PlanFresh plans an epoch's items from its seed, with the digest that
+	// binds them; practice are the competition's stored items.
+	PlanFresh(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, string, error)
 }
 
 // Labeled is a kind whose work is done by human labelers at /label, paid

@@ -43,8 +43,19 @@ func (r *Registry) Register(k Kind) error {
 	return nil
 }
 
+// lookup returns the kind named name, nil if none (or no registry).
+func (r *Registry) lookup(name string) Kind {
+	if r == nil {
+		return nil
+	}
+	return r.kinds[name]
+}
+
 // Names lists the registered kinds, sorted.
 func (r *Registry) Names() []string {
+	if r == nil {
+		return nil
+	}
 	names := make([]string, 0, len(r.kinds))
 	for n := range r.kinds {
 		names = append(names, n)
@@ -56,7 +67,7 @@ func (r *Registry) Names() []string {
 // Get returns the kind named name; an unknown name is an error that lists
 // the known kinds.
 func (r *Registry) Get(name string) (Kind, error) {
-	if k, ok := r.kinds[name]; ok {
+	if k := r.lookup(name); k != nil {
 		return k, nil
 	}
 	return nil, fmt.Errorf("unknown kind %s; known: %s", name, strings.Join(r.Names(), ", "))
@@ -73,7 +84,7 @@ func (r *Registry) Parse(name string) (competition.Kind, error) {
 // Entry returns the shape of c's entries (EntryModel for a kind that does
 // not say, and for an unknown kind, whose entries are refused later).
 func (r *Registry) Entry(k competition.Kind) Entry {
-	if s, ok := r.kinds[string(k)].(EntryShaper); ok {
+	if s, ok := r.lookup(string(k)).(EntryShaper); ok {
 		return s.Entry()
 	}
 	return EntryModel
@@ -83,26 +94,25 @@ func (r *Registry) Entry(k competition.Kind) Entry {
 // submissions, one row each: the kinds whose entries are limited and
 // checked for copies.
 func (r *Registry) RanksModels(k competition.Kind) bool {
-	_, known := r.kinds[string(k)]
-	return known && r.Entry(k) == EntryModel
+	return r.lookup(string(k)) != nil && r.Entry(k) == EntryModel
 }
 
 // Epochs reports whether competitions of kind k are scored in epochs.
 func (r *Registry) Epochs(k competition.Kind) bool {
-	_, ok := r.kinds[string(k)].(Epochal)
+	_, ok := r.lookup(string(k)).(Epochal)
 	return ok
 }
 
 // Labeled reports whether competitions of kind k are labeling work.
 func (r *Registry) Labeled(k competition.Kind) bool {
-	l, ok := r.kinds[string(k)].(Labeled)
+	l, ok := r.lookup(string(k)).(Labeled)
 	return ok && l.Labeled()
 }
 
 // Leaderboard ranks the submissions of c by its kind's rule: one row per
 // scored submission unless the kind ranks otherwise.
 func (r *Registry) Leaderboard(c competition.Competition, subs []competition.Submission) []competition.Row {
-	if l, ok := r.kinds[string(c.Kind)].(Leaderboarder); ok {
+	if l, ok := r.lookup(string(c.Kind)).(Leaderboarder); ok {
 		return l.Leaderboard(c, subs)
 	}
 	return competition.Leaderboard(c, subs)
@@ -111,7 +121,7 @@ func (r *Registry) Leaderboard(c competition.Competition, subs []competition.Sub
 // Rules describes c's configuration; nil when its kind has no description
 // (callers then show the raw configuration).
 func (r *Registry) Rules(c competition.Competition) []Rule {
-	if d, ok := r.kinds[string(c.Kind)].(Describer); ok {
+	if d, ok := r.lookup(string(c.Kind)).(Describer); ok {
 		return d.Rules(c)
 	}
 	return nil
@@ -141,7 +151,7 @@ func (r *Registry) Plan(ctx context.Context, c competition.Competition, s compet
 
 // SubmitCheck runs the kind's check of an entry, if it has one.
 func (r *Registry) SubmitCheck(ctx context.Context, c competition.Competition, s competition.Submission, secret string) error {
-	if sc, ok := r.kinds[string(c.Kind)].(SubmitChecker); ok {
+	if sc, ok := r.lookup(string(c.Kind)).(SubmitChecker); ok {
 		return sc.SubmitCheck(ctx, c, s, secret)
 	}
 	return nil
@@ -150,7 +160,7 @@ func (r *Registry) SubmitCheck(ctx context.Context, c competition.Competition, s
 // ValidateEntry checks an entry against c's items at submit time, if the
 // kind has such a check.
 func (r *Registry) ValidateEntry(c competition.Competition, items []json.RawMessage, s competition.Submission) error {
-	if v, ok := r.kinds[string(c.Kind)].(EntryValidator); ok {
+	if v, ok := r.lookup(string(c.Kind)).(EntryValidator); ok {
 		return v.ValidateEntry(c, items, s)
 	}
 	return nil
@@ -168,11 +178,17 @@ func (r *Registry) Score(c competition.Competition, results []eval.Result) (comp
 	return kd.Score(c, results)
 }
 
-// FreshItems plans an epoch's fresh items for c from seed.
-func (r *Registry) FreshItems(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, error) {
-	e, ok := r.kinds[string(c.Kind)].(Epochal)
+// FreshItems reports whether c evaluates on fresh items each epoch.
+func (r *Registry) FreshItems(c competition.Competition) bool {
+	e, ok := r.lookup(string(c.Kind)).(Epochal)
+	return ok && e.FreshItems(c)
+}
+
+// PlanFresh plans an epoch's fresh items of c from seed, with their digest.
+func (r *Registry) PlanFresh(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, string, error) {
+	e, ok := r.lookup(string(c.Kind)).(Epochal)
 	if !ok {
-		return nil, fmt.Errorf("competition %s: a %s competition has no epochs", c.ID, c.Kind)
+		return nil, "", fmt.Errorf("competition %s: a %s competition has no epochs", c.ID, c.Kind)
 	}
-	return e.FreshItems(ctx, c, practice, seed)
+	return e.PlanFresh(ctx, c, practice, seed)
 }

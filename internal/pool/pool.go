@@ -25,7 +25,7 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/eval/kinds"
+	"crucible/internal/kind"
 	"crucible/internal/inference"
 	"crucible/internal/ledger"
 	"crucible/internal/store"
@@ -54,8 +54,10 @@ var (
 	ErrForbidden = errors.New("not allowed for this key")
 )
 
-// Planner builds evaluators for submissions (kinds.Planner in production).
+// Planner prepares pools' competitions and builds evaluators for their
+// entrants (the kind registry in production).
 type Planner interface {
+	Prepare(ctx context.Context, k competition.Kind, spec kind.Spec) (kind.Prepared, error)
 	Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error)
 }
 
@@ -153,7 +155,7 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
-	prep, err := kinds.Prepare(ctx, kinds.CompetitionSpec{Kind: competition.KindMCQ, Title: req.Title, DatasetName: req.DatasetName,
+	prep, err := s.cfg.Planner.Prepare(ctx, competition.KindMCQ, kind.Spec{Title: req.Title, DatasetName: req.DatasetName,
 		Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template})
 	if err != nil {
 		return competition.Pool{}, err

@@ -17,6 +17,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 	"crucible/internal/ledger"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
@@ -434,7 +435,11 @@ func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
 
 // loopbackPlanner is the production planner with the test's loopback model
 // servers allowed (the zero Planner refuses them).
-func loopbackPlanner() kinds.Planner {
+func loopbackPlanner() *kind.Registry {
 	policy, _ := inference.ParseAllowList("127.0.0.0/8,::1")
-	return kinds.Planner{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}}
+	reg, err := kind.NewRegistry(kinds.MCQ{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}})
+	if err != nil {
+		panic(err)
+	}
+	return reg
 }

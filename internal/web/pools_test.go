@@ -24,6 +24,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 	"crucible/internal/modelserver"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
@@ -417,7 +418,11 @@ func TestTheEpochsPageWithNoEpochsSaysSo(t *testing.T) {
 
 // loopbackPlanner is the production planner with the test's loopback model
 // servers allowed (the zero Planner refuses them).
-func loopbackPlanner() kinds.Planner {
+func loopbackPlanner() *kind.Registry {
 	policy, _ := inference.ParseAllowList("127.0.0.0/8,::1")
-	return kinds.Planner{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}}
+	reg, err := kind.NewRegistry(kinds.MCQ{Egress: kinds.Egress{HTTPClient: inference.NewSafeHTTPClient(policy, inference.Timeouts{})}})
+	if err != nil {
+		panic(err)
+	}
+	return reg
 }

@@ -168,21 +168,29 @@ func (k Roleplay) SubmitCheck(ctx context.Context, _ competition.Competition, s 
 	return modelCheck(ctx, s, secret, k.Egress)
 }
 
-// FreshItems implements kind.Epochal.
-func (k Roleplay) FreshItems(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, error) {
+// FreshItems implements kind.Epochal: a competition created with
+// fresh_items.
+func (Roleplay) FreshItems(c competition.Competition) bool {
+	cfg, err := RoleplayConfig(c)
+	return err == nil && cfg.FreshItems
+}
+
+// PlanFresh implements kind.Epochal.
+func (k Roleplay) PlanFresh(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, string, error) {
 	cfg, err := RoleplayConfig(c)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	prac, err := RoleplayItems(c, practice)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	items, err := FreshRoleplayItems(ctx, cfg, prac, seed, k.Egress)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return encodeItems(items)
+	raw, err := encodeItems(items)
+	return raw, roleplay.Digest(items), err
 }
 
 // Name implements kind.Kind.
