@@ -9,10 +9,5 @@ import (
 // built-in ones, reaching models through egress and judging patches with
 // repos, then extra (Config.Kinds). It is the one place that lists them.
 func Kinds(egress kinds.Egress, repos kinds.RepoSource, extra ...kind.Kind) (*kind.Registry, error) {
-	return kind.NewRegistry(append([]kind.Kind{
-		kinds.MCQ{Egress: egress},
-		kinds.Patch{Repos: repos},
-		kinds.Roleplay{Egress: egress},
-		kinds.Preference{Egress: egress},
-	}, extra...)...)
+	return kind.NewRegistry(append(kinds.Builtin(egress, repos), extra...)...)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"crucible/internal/competition"
+	"crucible/internal/eval"
 )
 
 // The optional interfaces below are what only some kinds do. Callers ask
@@ -76,4 +77,10 @@ type Epochal interface {
 // from the competition's rewards (preference).
 type Labeled interface {
 	Labeled() bool
+}
+
+// Explainer breaks a finished evaluation's score into named components
+// (shown by `crucible eval` beside the card).
+type Explainer interface {
+	Components(c competition.Competition, results []eval.Result) (map[string]float64, error)
 }

@@ -192,3 +192,12 @@ func (r *Registry) PlanFresh(ctx context.Context, c competition.Competition, pra
 	}
 	return e.PlanFresh(ctx, c, practice, seed)
 }
+
+// Components breaks a finished evaluation's score into named components;
+// nil when c's kind does not.
+func (r *Registry) Components(c competition.Competition, results []eval.Result) (map[string]float64, error) {
+	if e, ok := r.lookup(string(c.Kind)).(Explainer); ok {
+		return e.Components(c, results)
+	}
+	return nil, nil
+}

@@ -166,7 +166,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 	db := f.db
 	const items = 40
 	// A softer temperature than the default, so that the weights spread.
-	es := epoch.New(epoch.Config{DB: db, Clock: f.clock, Temperature: 0.05})
+	es := epoch.New(epoch.Config{DB: db, Kinds: loopbackPlanner(), Clock: f.clock, Temperature: 0.05})
 	n0 := es.Of(poolStart.Add(12 * time.Hour))
 	start, _ := es.Bounds(n0)
 	f.epochComp = "c-epochs"

@@ -168,6 +168,19 @@ func (k Roleplay) SubmitCheck(ctx context.Context, _ competition.Competition, s 
 	return modelCheck(ctx, s, secret, k.Egress)
 }
 
+// Components implements kind.Explainer: the aggregate's components.
+func (Roleplay) Components(c competition.Competition, results []eval.Result) (map[string]float64, error) {
+	cfg, err := RoleplayConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	_, comps, err := roleplay.Aggregate(results, cfg.Scoring)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	return comps, nil
+}
+
 // FreshItems implements kind.Epochal: a competition created with
 // fresh_items.
 func (Roleplay) FreshItems(c competition.Competition) bool {
@@ -249,4 +262,11 @@ func encodeItems[T any](items []T) ([]json.RawMessage, error) {
 		}
 	}
 	return raw, nil
+}
+
+// Builtin returns the built-in kinds, reaching models through egress and
+// judging patches with repos, for a kind.Registry (internal/app builds the
+// server's; a validator node scores with one of its own).
+func Builtin(egress Egress, repos RepoSource) []kind.Kind {
+	return []kind.Kind{MCQ{Egress: egress}, Patch{Repos: repos}, Roleplay{Egress: egress}, Preference{Egress: egress}}
 }

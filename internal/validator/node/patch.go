@@ -164,7 +164,7 @@ func (n *Node) evaluatePatch(ctx context.Context, c competition.Competition, s c
 	repos := patch.Repos{CacheDir: dir, Fetch: func(ctx context.Context, digest string) ([]byte, error) {
 		return n.cfg.Hub.PatchBundle(ctx, c.ID, digest)
 	}}
-	ev, err := kinds.Planner{Repos: repos}.Plan(ctx, c, s, "", items)
+	ev, err := kinds.Patch{Repos: repos}.Plan(ctx, c, s, "", items)
 	if err != nil {
 		return nil, err
 	}
