@@ -236,7 +236,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 // server serves the fixture's UI on its fake clock.
 func (f *poolFixture) server(t *testing.T) *httptest.Server {
 	t.Helper()
-	ui, err := web.New(web.Config{Store: seal.Public{DB: f.db}, Clock: f.clock})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: f.db}, Clock: f.clock, Kinds: builtinKinds(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
