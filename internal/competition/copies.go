@@ -76,4 +76,3 @@ func MarkCopies(rows []Row, subs []Submission, responses map[string]map[int]stri
 		rows[i].CopyOf = copies[rows[i].SubmissionID]
 	}
 }
-

@@ -62,6 +62,12 @@ type Describer interface {
 	Rules(c competition.Competition) []Rule
 }
 
+// Teller describes a competition's rules in words, for `crucible
+// competition show` (which otherwise prints the configuration as JSON).
+type Teller interface {
+	Tell(c competition.Competition) (string, error)
+}
+
 // Epochal is a kind whose competitions are weighted in epochs; those that
 // ask for it are evaluated each epoch on fresh items planned from the
 // epoch's secret seed (Plan evaluates a submission on them).

@@ -201,3 +201,13 @@ func (r *Registry) Components(c competition.Competition, results []eval.Result) 
 	}
 	return nil, nil
 }
+
+// Tell describes c's rules in words; ok is false when its kind does not.
+func (r *Registry) Tell(c competition.Competition) (text string, ok bool, err error) {
+	t, ok := r.lookup(string(c.Kind)).(Teller)
+	if !ok {
+		return "", false, nil
+	}
+	text, err = t.Tell(c)
+	return text, true, err
+}

@@ -25,8 +25,8 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/kind"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 	"crucible/internal/ledger"
 	"crucible/internal/store"
 )

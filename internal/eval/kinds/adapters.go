@@ -235,6 +235,15 @@ func (Preference) Score(c competition.Competition, results []eval.Result) (compe
 // Entry implements kind.EntryShaper: labelers, not submissions.
 func (Preference) Entry() kind.Entry { return kind.EntryNone }
 
+// Tell implements kind.Teller: the rules in words.
+func (Preference) Tell(c competition.Competition) (string, error) {
+	cfg, err := PreferenceSettings(c)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Describe(), nil
+}
+
 // Labeled implements kind.Labeled.
 func (Preference) Labeled() bool { return true }
 
