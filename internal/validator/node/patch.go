@@ -20,7 +20,7 @@ import (
 
 // This file judges code-fix (patch) competitions on the validator itself:
 // each miner's latest patch goes through the judge the hub's evaluator uses
-// (kinds.Planner → patch.Judge), in the validator's own sandbox, against
+// (kinds.Patch.Plan → patch.Judge), in the validator's own sandbox, against
 // the competition's full task definitions and repository bundles, which
 // validators with stake download from the hub. A bundle is used only if its
 // bytes hash to the digest the task committed to, and is cached under
