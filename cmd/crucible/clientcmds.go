@@ -18,10 +18,10 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/client"
 	"crucible/internal/competition"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
+	"crucible/internal/kind"
 )
 
 type clientFlags struct {
@@ -97,14 +97,15 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	switch verb {
 	case "create":
-		if kindFlag(args) == string(competition.KindPreference) { // its own flags
+		// Labeling competitions have their own flags.
+		if cliKinds().Labeled(competition.Kind(kindFlag(args))) {
 			return runPreferenceCreate(ctx, args, stdout, stderr)
 		}
 		fs := newFlags("competition create", "Create a competition from a dataset. The dataset is validated line by line; a bad line\n"+
 			"is reported with its number and nothing is created.",
 			`crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key`, stderr)
 		cf := addClientFlags(fs)
-		kind := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
+		kindName := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
 		dataset := fs.String("dataset", "", "mcq: dataset file (JSONL: Social IQa shape or {question, choices, answer})")
 		tasks := fs.String("tasks", "", "patch: task instances (SWE-bench JSONL plus test_cmd and log_parser; see crucible patch mine)")
 		title := fs.String("title", "", "title shown on leaderboards")
@@ -123,7 +124,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		if *kind == "roleplay" {
+		if *kindName == "roleplay" {
 			cfg := rf.config("")
 			cfg.FreshItems, cfg.ContaminationThreshold = *fresh, *gap
 			return createRoleplay(ctx, cf, cfg, *rf.personas, *title, *asJSON, stdout)
@@ -138,12 +139,12 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		req := api.CreateCompetitionRequest{Kind: *kind, Title: *title, Dataset: string(data), Mode: *mode,
+		req := api.CreateCompetitionRequest{Kind: *kindName, Title: *title, Dataset: string(data), Mode: *mode,
 			DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset))}
 		if *allowRules != "" {
 			req.PatchPolicy = &patch.Policy{Allow: strings.Split(*allowRules, ",")}
 		}
-		if *kind == string(competition.KindPatch) && !*serverRepos {
+		if cliKinds().Entry(competition.Kind(*kindName)) == kind.EntryPatch && !*serverRepos {
 			if req.Repos, err = bundleRepos(ctx, data); err != nil {
 				return err
 			}
@@ -187,12 +188,11 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 func printCompetition(w io.Writer, comp competition.Competition) error {
 	fmt.Fprintf(w, "id:       %s\ntitle:    %s\nkind:     %s\ndataset:  %s (%d items, sha256 %s)\ncreated:  %s by %s\n",
 		comp.ID, comp.Title, comp.Kind, comp.DatasetName, comp.Items, comp.DatasetDigest, comp.CreatedAt.Format(time.RFC3339), comp.CreatedBy)
-	if comp.Kind == competition.KindPreference {
-		cfg, err := kinds.PreferenceSettings(comp)
+	if text, ok, err := cliKinds().Tell(comp); ok || err != nil {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(w, "\n%s", cfg.Describe())
+		_, err = fmt.Fprintf(w, "\n%s", text)
 		return err
 	}
 	var config bytes.Buffer

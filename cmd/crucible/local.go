@@ -2,25 +2,30 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"crucible/internal/app"
 	"crucible/internal/baseline"
 	"crucible/internal/competition"
+	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/kind"
 )
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval", "Evaluate a model locally, without a server, exactly as the server would: same prompts,\n"+
 		"same answer extraction, same score and interval. Check a score before you submit.",
 		"crucible eval --kind mcq --dataset siqa.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
-	kind := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
+	kindName := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
 	dataset := fs.String("dataset", "", "mcq: dataset file (JSONL)")
 	tasks := fs.String("tasks", "", "patch: task instances file (JSONL)")
 	task := fs.String("task", "", "patch: the instance_id to judge")
@@ -36,29 +41,36 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	k, err := competition.ParseKind(*kind)
+	// The registry the server runs answers which kinds exist and what
+	// their entries are; the evaluation itself is the server's path.
+	reg := cliKinds()
+	k, err := reg.Parse(*kindName)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if k == competition.KindPatch {
+	switch reg.Entry(k) {
+	case kind.EntryPatch:
 		return evalPatch(ctx, *tasks, *task, *patchFile, *asJSON, stdout)
+	case kind.EntryNone:
+		return usagef("a %s competition takes no submissions: there is no model to evaluate", k)
 	}
-	apiKey := ""
-	if *keyEnv != "" {
-		apiKey = os.Getenv(*keyEnv)
-	}
-	if k == competition.KindRoleplay {
-		if *baseURL == "" || *model == "" {
-			return usagef("--base-url and --model are required")
-		}
-		return evalRoleplay(ctx, rf, *baseURL, *model, apiKey, *concurrency, *asJSON, stdout, stderr)
-	}
-	if *dataset == "" || *baseURL == "" || *model == "" {
-		return usagef("--dataset, --base-url and --model are required")
+	if *baseURL == "" || *model == "" {
+		return usagef("--base-url and --model are required")
 	}
 	cfg := app.LocalEvalConfig{Kind: k, DatasetPath: *dataset, BaseURL: *baseURL, Model: *model,
 		Config: competition.MCQConfig{Mode: *mode}, Concurrency: *concurrency}
-	cfg.APIKey = apiKey
+	if *keyEnv != "" {
+		cfg.APIKey = os.Getenv(*keyEnv)
+	}
+	if *rf.personas != "" {
+		cfg.DatasetPath = *rf.personas
+	}
+	// Every kind reads its own options and ignores the others'.
+	rc, err := json.Marshal(rf.config(*baseURL))
+	if err != nil {
+		return err
+	}
+	cfg.Options = map[string]json.RawMessage{"roleplay": rc}
 	if *template != "" {
 		t, err := os.ReadFile(*template)
 		if err != nil {
@@ -81,8 +93,15 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *asJSON {
 		return printJSON(stdout, rep)
 	}
+	on := rep.Dataset
+	if on == "" {
+		on = "items " + rep.Digest
+	}
 	fmt.Fprintf(stdout, "%s on %s: score %.4f  95%% CI [%.4f, %.4f]  %d/%d correct\n",
-		rep.Model, rep.Dataset, rep.Score, rep.CILow, rep.CIHigh, rep.Correct, rep.Items)
+		rep.Model, on, rep.Score, rep.CILow, rep.CIHigh, rep.Correct, rep.Items)
+	for _, n := range slices.Sorted(maps.Keys(rep.Components)) {
+		fmt.Fprintf(stdout, "  %-11s %.4f\n", n, rep.Components[n])
+	}
 	return nil
 }
 
@@ -128,4 +147,14 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 		return err
 	}
 	return nil
+}
+
+// cliKinds is the registry of the kinds this binary runs, for the questions
+// that reach no model (which kinds exist, their entry shape, their rules).
+func cliKinds() *kind.Registry {
+	reg, err := app.Kinds(kinds.Egress{}, nil)
+	if err != nil {
+		panic(err) // the built-in kinds have distinct names
+	}
+	return reg
 }

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/epoch"
 	"crucible/internal/eval/roleplay"
@@ -54,36 +53,6 @@ func (f roleplayFlags) config(fallback string) roleplay.CompetitionConfig {
 		Generator: roleplay.EndpointSpec{BaseURL: or(*f.generatorURL), Model: *f.generatorModel},
 		Reference: roleplay.EndpointSpec{BaseURL: or(*f.referenceURL), Model: *f.referenceModel},
 		Judge:     roleplay.EndpointSpec{BaseURL: or(*f.judgeURL), Model: *f.judgeModel}}
-}
-
-func evalRoleplay(ctx context.Context, f roleplayFlags, baseURL, model, apiKey string, concurrency int, asJSON bool, stdout, stderr io.Writer) error {
-	cfg := app.LocalRoleplayConfig{Config: f.config(baseURL), Personas: *f.personas, BaseURL: baseURL, Model: model,
-		APIKey: apiKey, Concurrency: concurrency}
-	if isTerminal(stderr) {
-		cfg.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\r%s %d/%d", progressBar(done, total, 30), done, total)
-			if done == total {
-				fmt.Fprintln(stderr)
-			}
-		}
-	}
-	rep, err := app.LocalRoleplay(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(stdout, rep)
-	}
-	fmt.Fprintf(stdout, "%s (seed %d, %d conversations): score %.4f  95%% CI [%.4f, %.4f]\n", rep.Model, rep.Seed, rep.Items, rep.Score, rep.CILow, rep.CIHigh)
-	names := make([]string, 0, len(rep.Components))
-	for n := range rep.Components {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(stdout, "  %-11s %.4f\n", n, rep.Components[n])
-	}
-	return nil
 }
 
 func runWeights(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/kind"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,8 +49,12 @@ func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Config{DB: db, Queue: q, Clock: clk, Quotas: quotas, HubID: hubID,
-		Pools: pool.New(pool.Config{DB: db, Clock: clk})}).Handler())
+	reg, err := kind.NewRegistry(kinds.Builtin(kinds.Egress{}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Config{DB: db, Queue: q, Clock: clk, Quotas: quotas, HubID: hubID, Kinds: reg,
+		Pools: pool.New(pool.Config{DB: db, Clock: clk, Preparer: reg, Evaluations: q})}).Handler())
 	t.Cleanup(srv.Close)
 	return &testHub{url: srv.URL, id: hubID, db: db, clock: clk}
 }

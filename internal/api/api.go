@@ -25,10 +25,10 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/epoch"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
+	"crucible/internal/kind"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
@@ -60,10 +60,9 @@ type Config struct {
 	// HubID names this hub in request signatures (store.DB.HubID); a
 	// request signed for another hub is refused. Required.
 	HubID string
-	// Egress reaches the models a competition calls while it is created
-	// (roleplay planning, preference generation); its zero value refuses
-	// every non-public address.
-	Egress kinds.Egress
+	// Kinds are the competition kinds this hub runs: every kind-specific
+	// decision (preparing, entry shape, ranking, epochs) is asked of them.
+	Kinds *kind.Registry
 	// Repos holds the repository roots operator keys may name in patch
 	// tasks (none: every repository must be uploaded as a bundle).
 	Repos patch.Repos

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/kind"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,7 +51,7 @@ func startHub(t *testing.T, dbURL string) hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, HubID: id}).Handler())
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, HubID: id, Kinds: builtinKinds(t)}).Handler())
 	t.Cleanup(srv.Close)
 	return hub{srv: srv, id: id}
 }
@@ -308,3 +310,14 @@ func TestASignatureCapturedAtOneHubIsRefusedByAnother(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// builtinKinds is a hub's registry of the built-in kinds (no egress: the
+// tests' hubs reach no model while creating competitions).
+func builtinKinds(t *testing.T) *kind.Registry {
+	t.Helper()
+	reg, err := kind.NewRegistry(kinds.Builtin(kinds.Egress{}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}

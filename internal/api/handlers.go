@@ -9,12 +9,11 @@ import (
 	"strings"
 
 	"crucible/internal/competition"
-	"crucible/internal/epoch"
 	"crucible/internal/eval"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 	"crucible/internal/store"
 )
 
@@ -92,23 +91,26 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	kind, err := competition.ParseKind(req.Kind)
+	k, err := s.cfg.Kinds.Parse(req.Kind)
 	if err != nil {
 		return badRequest("%v", err)
 	}
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
-	repos, err := s.openBundles(r.Context(), kind, req.Repos)
+	repos, err := s.openBundles(r.Context(), k, req.Repos)
 	if err != nil {
 		return err
 	}
 	defer repos.close()
-	prep, err := kinds.Prepare(r.Context(), kinds.CompetitionSpec{
-		Kind: kind, Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
-		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Roleplay: req.Roleplay, Egress: s.cfg.Egress,
-		PatchRepo:   repos.resolver(s.isOperator(signer(r.Context())), s.cfg.Repos.Roots),
-		PatchPolicy: req.PatchPolicy,
+	options, err := kindOptions(map[string]any{"roleplay": req.Roleplay, "patch_policy": req.PatchPolicy})
+	if err != nil {
+		return err
+	}
+	prep, err := s.cfg.Kinds.Prepare(r.Context(), k, kind.Spec{
+		Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
+		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Options: options,
+		ResolveRepo: repos.resolver(s.isOperator(signer(r.Context())), s.cfg.Repos.Roots),
 	})
 	if err != nil {
 		return badRequest("%v", err)
@@ -119,7 +121,7 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 		}
 	}
 	c := competition.Competition{
-		ID: store.NewID("c"), Kind: kind, Title: strings.TrimSpace(req.Title), Config: prep.Config,
+		ID: store.NewID("c"), Kind: k, Title: strings.TrimSpace(req.Title), Config: prep.Config,
 		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items),
 		CreatedBy: signer(r.Context()), CreatedAt: s.cfg.Clock.Now().UTC(),
 	}
@@ -164,26 +166,29 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	now := s.cfg.Clock.Now().UTC()
 	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: req.Name, Submitter: signer(ctx),
 		CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
-	if c.Kind == competition.KindPreference {
-		return badRequest("%s is a preference competition: miners take copies and contributors rank them at /label; it takes no submissions", c.ID)
-	}
-	if c.Kind == competition.KindPatch {
+	switch s.cfg.Kinds.Entry(c.Kind) {
+	case kind.EntryNone:
+		if s.cfg.Kinds.Labeled(c.Kind) {
+			return badRequest("%s is a %s competition: miners take copies and contributors rank them at /label; it takes no submissions", c.ID, c.Kind)
+		}
+		return badRequest("%s is a %s competition: it takes no submissions", c.ID, c.Kind)
+	case kind.EntryPatch:
 		items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
 		if err != nil {
 			return err
 		}
-		if _, err := kinds.FindTask(items, req.Task); err != nil {
+		sub.Patch = &competition.PatchSpec{Task: req.Task, Diff: req.Patch}
+		if err := s.cfg.Kinds.ValidateEntry(c, items, sub); err != nil {
 			return badRequest("task: %v", err)
 		}
 		if strings.TrimSpace(req.Patch) == "" {
 			return badRequest("patch is required: a unified diff against the task's base commit")
 		}
-		sub.Patch = &competition.PatchSpec{Task: req.Task, Diff: req.Patch}
 		sub.Digest, sub.ItemsTotal = competition.PatchDigest(*sub.Patch), 1
 		if sub.Name == "" {
 			sub.Name = req.Task
 		}
-	} else {
+	default:
 		base, err := inference.NormalizeBaseURL(req.BaseURL)
 		if err != nil {
 			return badRequest("base_url: %v", err)
@@ -202,7 +207,7 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	// transaction holding the competition's lock, so simultaneous entries
 	// of one model cannot both get in.
 	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
-		if c.RanksModels() {
+		if s.cfg.Kinds.RanksModels(c.Kind) {
 			if err := s.checkEntry(ctx, tx, c.ID, sub); err != nil {
 				return err
 			}
@@ -235,15 +240,15 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows := competition.Leaderboard(c, subs)
-	if c.RanksModels() && len(rows) > 1 {
+	rows := s.cfg.Kinds.Leaderboard(c, subs)
+	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
 		responses, err := s.cfg.DB.CompetitionResponses(r.Context(), id)
 		if err != nil {
 			return err
 		}
 		competition.MarkCopies(rows, subs, responses)
 	}
-	if epoch.FreshItems(c) {
+	if s.cfg.Kinds.FreshItems(c) {
 		return s.freshLeaderboard(w, r, c, rows)
 	}
 	return writeJSON(w, http.StatusOK, rows)

@@ -10,6 +10,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
+	"crucible/internal/kind"
 	"crucible/internal/labeling"
 	"crucible/internal/store"
 )
@@ -104,12 +105,13 @@ func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Requ
 			req.DatasetName = "shipped-seeds"
 		}
 	}
-	prep, err := kinds.PreparePreference(r.Context(), kinds.CompetitionSpec{Kind: competition.KindPreference, Title: req.Title,
-		DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Egress: s.cfg.Egress}, req.Preference)
+	options, err := kindOptions(map[string]any{"preference": req.Preference})
 	if err != nil {
-		return badRequest("%v", err)
+		return err
 	}
-	if err := competition.ValidateTitle(req.Title); err != nil {
+	prep, err := s.cfg.Kinds.Prepare(r.Context(), competition.KindPreference, kind.Spec{Title: req.Title,
+		DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Options: options})
+	if err != nil {
 		return badRequest("%v", err)
 	}
 	c := competition.Competition{

@@ -17,14 +17,14 @@ var roleplayRoutes = []route{
 	{"GET", "/api/v1/competitions/{id}/contamination", false, (*Server).contamination},
 }
 
-// freshCompetition returns a roleplay competition, or an error naming why
-// it has no epochs of its own.
+// freshCompetition returns a competition whose kind has epochs (roleplay),
+// or an error naming why it has no epochs of its own.
 func (s *Server) freshCompetition(r *http.Request) (competition.Competition, error) {
 	c, err := s.cfg.DB.GetCompetition(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return c, err
 	}
-	if c.Kind != competition.KindRoleplay {
+	if !s.cfg.Kinds.Epochs(c.Kind) {
 		return c, badRequest("%s is a %s competition; only roleplay competitions have fresh epoch items", c.ID, c.Kind)
 	}
 	return c, nil

@@ -9,6 +9,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
+	"crucible/internal/kind"
 )
 
 // competitionTasks returns the public view of a code-fix competition's
@@ -18,7 +19,7 @@ func (s *Server) competitionTasks(ctx context.Context, id string) ([]patch.Task,
 	if err != nil {
 		return nil, c, err
 	}
-	if c.Kind != competition.KindPatch {
+	if s.cfg.Kinds.Entry(c.Kind) != kind.EntryPatch {
 		return nil, c, badRequest("%s is a %s competition; only code-fix (patch) competitions have tasks", c.ID, c.Kind)
 	}
 	items, err := s.pub.CompetitionItems(ctx, c.ID) // without an open pool's private tasks

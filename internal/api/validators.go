@@ -9,6 +9,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/preference"
+	"crucible/internal/kind"
 
 	"crucible/internal/store"
 	"crucible/internal/validator"
@@ -302,7 +303,7 @@ func (s *Server) patchSubmissions(w http.ResponseWriter, r *http.Request) error 
 			return consensusError(err)
 		}
 	}
-	if c.Kind != competition.KindPatch {
+	if s.cfg.Kinds.Entry(c.Kind) != kind.EntryPatch {
 		return badRequest("%s is a %s competition; only code-fix (patch) competitions have patches", c.ID, c.Kind)
 	}
 	subs, err := s.cfg.DB.ListSubmissions(r.Context(), c.ID)

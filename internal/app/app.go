@@ -26,6 +26,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
 	"crucible/internal/jobs"
+	"crucible/internal/kind"
 	"crucible/internal/labeling"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
@@ -94,6 +95,10 @@ type Config struct {
 	// deciding whether a request came over TLS. Set it only when every
 	// request passes through a proxy that sets the header.
 	TrustForwardedProto bool
+
+	// Kinds adds competition kinds beside the built-in ones, built with
+	// the server's egress (the HTTP client every model request must use).
+	Kinds func(egress kinds.Egress) []kind.Kind
 }
 
 // Timeouts are the HTTP server's limits per connection.
@@ -160,9 +165,11 @@ type App struct {
 	Queue    *jobs.Queue
 	API      *api.Server
 	Registry *prometheus.Registry
-	Epochs   *epoch.Service
-	Pools    *pool.Service
-	cfg      Config
+	// Kinds are the competition kinds this process runs.
+	Kinds  *kind.Registry
+	Epochs *epoch.Service
+	Pools  *pool.Service
+	cfg    Config
 	// tempCache is the bundle cache Open created, removed by Close.
 	tempCache string
 }
@@ -209,15 +216,23 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("allow-endpoints: %w", err)
 	}
-	egress := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
+	outbound := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
 		HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}
 	repos, tempCache, err := openRepos(cfg, db)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	planner := kinds.Planner{Egress: egress, Repos: repos}
-	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Egress: egress, ItemConcurrency: cfg.ItemConcurrency})
+	var extra []kind.Kind
+	if cfg.Kinds != nil {
+		extra = cfg.Kinds(outbound)
+	}
+	planner, err := Kinds(outbound, repos, extra...)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Kinds: planner, ItemConcurrency: cfg.ItemConcurrency})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
 	consensus := validator.New(cfg.Consensus)
 	prefs, err := labeling.New(labeling.Config{DB: db, Clock: cfg.Clock})
@@ -225,7 +240,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Registry: reg, Epochs: epochs, cfg: cfg, tempCache: tempCache}
+	a := &App{DB: db, Registry: reg, Kinds: planner, Epochs: epochs, cfg: cfg, tempCache: tempCache}
 	if !cfg.NoWork {
 		qcfg.Planner = planner
 		qcfg.Ticks = jobs.Ticks{
@@ -242,9 +257,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	// Pools enqueue their evaluations on the queue, whose pool tick calls them back.
-	a.Pools = pool.New(pool.Config{DB: db, Evaluations: a.Queue, Clock: cfg.Clock, Logger: cfg.Logger,
+	a.Pools = pool.New(pool.Config{DB: db, Evaluations: a.Queue, Preparer: planner, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
-	if err := a.mount(ctx, api.Config{Validators: consensus, Egress: egress, Repos: repos}, secureCookie); err != nil {
+	if err := a.mount(ctx, api.Config{Validators: consensus, Kinds: planner, Repos: repos}, secureCookie); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -263,7 +278,7 @@ func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool)
 	services.DB, services.Queue, services.Pools, services.Epochs = a.DB, a.Queue, a.Pools, a.Epochs
 	services.Clock, services.Registry, services.Logger, services.HubID, services.Quotas = a.cfg.Clock, a.Registry, a.cfg.Logger, hubID, quotas
 	a.API = api.New(services)
-	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds})
 	if err != nil {
 		return err
 	}

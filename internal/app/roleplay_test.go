@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -153,7 +154,7 @@ func TestRoleplayCompetition(t *testing.T) {
 		t.Fatalf("weights over the API: %+v, %v", printed, err)
 	}
 	// With a 5% advantage for the earlier model the leader keeps its items.
-	strict := epoch.New(epoch.Config{DB: a.DB, Clock: clk, Length: time.Minute, Epsilon: 0.05})
+	strict := epoch.New(epoch.Config{DB: a.DB, Kinds: a.Kinds, Clock: clk, Length: time.Minute, Epsilon: 0.05})
 	clk.Set(t0.Add(3 * time.Minute))
 	rec5, err := strict.Close(ctx, comp.ID, n+1)
 	if err != nil {
@@ -164,12 +165,17 @@ func TestRoleplayCompetition(t *testing.T) {
 	}
 
 	// The local eval gives the server's score.
-	rep, err := app.LocalRoleplay(ctx, app.LocalRoleplayConfig{Config: *config(7, "baseline-judge"), BaseURL: modelURL, Model: "baseline-persona"})
+	rc, err := json.Marshal(config(7, "baseline-judge"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Score != subs["leader"].Card.Score || rep.ItemsHash != comp.DatasetDigest {
-		t.Errorf("local eval scored %v on items %s; the server %v on %s", rep.Score, rep.ItemsHash, subs["leader"].Card.Score, comp.DatasetDigest)
+	rep, err := app.LocalEval(ctx, app.LocalEvalConfig{Kind: competition.KindRoleplay, Options: map[string]json.RawMessage{"roleplay": rc},
+		BaseURL: modelURL, Model: "baseline-persona"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Score != subs["leader"].Card.Score || rep.Digest != comp.DatasetDigest || len(rep.Components) == 0 {
+		t.Errorf("local eval scored %v on items %s (components %v); the server %v on %s", rep.Score, rep.Digest, rep.Components, subs["leader"].Card.Score, comp.DatasetDigest)
 	}
 
 	// A judge that answers garbage is an infrastructure failure, retried at

@@ -13,10 +13,13 @@ import (
 	"time"
 )
 
-// Kind names a task kind (an internal/eval package).
+// Kind names a competition kind: a name the kind registry (internal/kind)
+// validates and answers every kind-specific question for. The domain rules
+// here never branch on it.
 type Kind string
 
-// Kinds known to this build.
+// The built-in kinds' names, for the code that creates competitions of one
+// of them (pools run multiple choice; /label creates preference ones).
 const (
 	KindMCQ      Kind = "mcq"
 	KindPatch    Kind = "patch"
@@ -24,15 +27,6 @@ const (
 	// KindPreference is human preference labeling (internal/eval/preference).
 	KindPreference Kind = "preference"
 )
-
-// ParseKind validates a kind name.
-func ParseKind(s string) (Kind, error) {
-	switch Kind(s) {
-	case KindMCQ, KindPatch, KindRoleplay, KindPreference:
-		return Kind(s), nil
-	}
-	return "", fmt.Errorf("unknown competition kind %q (known: mcq, patch, roleplay, preference)", s)
-}
 
 // Competition is a benchmark that submissions are evaluated on.
 type Competition struct {

@@ -98,7 +98,7 @@ func TestPatchLeaderboardRanksSubmittersByResolvedTasks(t *testing.T) {
 		sub("k-bob", "t2", 0, false), // a later failure does not undo the best
 		{ID: "q", Submitter: "k-carol", State: StateQueued, Patch: &PatchSpec{Task: "t1"}},
 	}
-	rows := Leaderboard(Competition{Kind: KindPatch, Items: 4}, subs)
+	rows := PatchLeaderboard(subs, 4)
 	if len(rows) != 2 {
 		t.Fatalf("rows %+v, want one per submitter with a scored submission", rows)
 	}

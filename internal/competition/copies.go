@@ -76,9 +76,3 @@ func MarkCopies(rows []Row, subs []Submission, responses map[string]map[int]stri
 		rows[i].CopyOf = copies[rows[i].SubmissionID]
 	}
 }
-
-// RanksModels reports whether c ranks model submissions (one row per
-// submission), the kinds whose entries are limited and checked for copies.
-func (c Competition) RanksModels() bool {
-	return c.Kind == KindMCQ || c.Kind == KindRoleplay
-}

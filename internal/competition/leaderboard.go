@@ -63,12 +63,10 @@ type Entry struct {
 	Card         Card
 }
 
-// Leaderboard ranks the scored submissions of c (see Rank); a code-fix
-// competition ranks its submitters instead (see PatchLeaderboard).
+// Leaderboard ranks the scored submissions of c, one row each (see Rank):
+// the default of kind.Registry.Leaderboard, which a kind may replace (a
+// code-fix competition ranks its submitters, see PatchLeaderboard).
 func Leaderboard(c Competition, subs []Submission) []Row {
-	if c.Kind == KindPatch {
-		return PatchLeaderboard(subs, c.Items)
-	}
 	var entries []Entry
 	for _, s := range subs {
 		if s.State == StateScored && s.Card != nil {

@@ -16,8 +16,8 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/incentive"
+	"crucible/internal/kind"
 	"crucible/internal/store"
 )
 
@@ -40,9 +40,9 @@ type Config struct {
 	Length      time.Duration
 	Epsilon     float64
 	Temperature float64
-	// Egress reaches the generator, reference, judge and submitted models
-	// of fresh-items competitions (see fresh.go).
-	Egress kinds.Egress
+	// Kinds scores evaluations, plans fresh items and evaluates models on
+	// them (see fresh.go), and says which kinds close epochs.
+	Kinds *kind.Registry
 	// ItemConcurrency is how many fresh items of one model run at once
 	// (default 8).
 	ItemConcurrency int
@@ -126,7 +126,7 @@ func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Rec
 	var outs []incentive.Output
 	contenders := map[string]incentive.Contender{}
 	for _, ev := range evals {
-		scores, err := kinds.ItemScores(c, ev.results)
+		_, scores, err := s.cfg.Kinds.Score(c, ev.results)
 		if err != nil {
 			return rec, err
 		}
@@ -178,7 +178,7 @@ func (s *Service) evaluations(ctx context.Context, c competition.Competition, n 
 		return nil, err
 	}
 	var out []evaluation
-	if FreshItems(c) {
+	if s.FreshItems(c) {
 		byID := map[string]competition.Submission{}
 		for _, sub := range subs {
 			byID[sub.ID] = sub
@@ -215,7 +215,7 @@ func (s *Service) CloseDue(ctx context.Context) error {
 	last := s.Of(s.cfg.Clock.Now()) - 1
 	var errs []error
 	for _, c := range list {
-		if c.Kind != competition.KindRoleplay || s.Of(c.CreatedAt) > last {
+		if !s.cfg.Kinds.Epochs(c.Kind) || s.Of(c.CreatedAt) > last {
 			continue
 		}
 		if _, err := s.Close(ctx, c.ID, last); err != nil {

@@ -2,13 +2,11 @@ package epoch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 
 	"crucible/internal/competition"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/store"
 )
@@ -22,12 +20,8 @@ import (
 // public seed are the practice set.
 
 // FreshItems reports whether competition c evaluates on fresh epoch items.
-func FreshItems(c competition.Competition) bool {
-	if c.Kind != competition.KindRoleplay {
-		return false
-	}
-	cfg, err := kinds.RoleplayConfig(c)
-	return err == nil && cfg.FreshItems
+func (s *Service) FreshItems(c competition.Competition) bool {
+	return s.cfg.Kinds.FreshItems(c)
 }
 
 // OpenRoleplay returns epoch n's fresh items of competition c, planning
@@ -38,36 +32,18 @@ func (s *Service) OpenRoleplay(ctx context.Context, c competition.Competition, n
 	if e, err := s.cfg.DB.RoleplayEpoch(ctx, c.ID, n); !errors.Is(err, store.ErrNotFound) {
 		return e, err
 	}
-	cfg, err := kinds.RoleplayConfig(c)
-	if err != nil {
-		return store.RoleplayEpoch{}, err
-	}
-	practice, err := s.practice(ctx, c)
+	practice, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
 	if err != nil {
 		return store.RoleplayEpoch{}, err
 	}
 	seed := roleplay.NewEpochSeed()
-	items, err := kinds.FreshRoleplayItems(ctx, cfg, practice, seed, s.cfg.Egress)
+	raw, digest, err := s.cfg.Kinds.PlanFresh(ctx, c, practice, seed)
 	if err != nil {
-		return store.RoleplayEpoch{}, fmt.Errorf("epoch %d of %s: %w", n, c.ID, err)
-	}
-	raw := make([]json.RawMessage, len(items))
-	for i, it := range items {
-		if raw[i], err = json.Marshal(it); err != nil {
-			return store.RoleplayEpoch{}, err
-		}
+		return store.RoleplayEpoch{}, fmt.Errorf("epoch %d of %s: generate fresh items: %w", n, c.ID, err)
 	}
 	start, end := s.Bounds(n)
 	return s.cfg.DB.PutRoleplayEpoch(ctx, store.RoleplayEpoch{CompetitionID: c.ID, Epoch: n, Seed: seed,
-		SeedSHA256: roleplay.SeedCommitment(seed), Items: raw, ItemsDigest: roleplay.Digest(items), Start: start, End: end})
-}
-
-func (s *Service) practice(ctx context.Context, c competition.Competition) ([]roleplay.Item, error) {
-	raw, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	return kinds.RoleplayItems(c, raw)
+		SeedSHA256: roleplay.SeedCommitment(seed), Items: raw, ItemsDigest: digest, Start: start, End: end})
 }
 
 // Enqueue schedules evaluations of submissions on epoch n's fresh items of
@@ -85,7 +61,7 @@ func (s *Service) EvaluateFresh(ctx context.Context, enqueue Enqueue) error {
 	}
 	var errs []error
 	for _, c := range list {
-		if FreshItems(c) {
+		if s.FreshItems(c) {
 			errs = append(errs, s.enqueueEpoch(ctx, c, s.Of(s.cfg.Clock.Now()), enqueue))
 		}
 	}

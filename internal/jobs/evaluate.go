@@ -12,7 +12,6 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/inference"
 )
 
@@ -23,7 +22,9 @@ import (
 type Planner interface {
 	Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error)
 	// SubmitCheck runs once before the first evaluation; its error is final.
-	SubmitCheck(ctx context.Context, s competition.Submission, secret string) error
+	SubmitCheck(ctx context.Context, c competition.Competition, s competition.Submission, secret string) error
+	// Score turns a complete run's results into the submission's card.
+	Score(c competition.Competition, results []eval.Result) (competition.Card, []float64, error)
 }
 
 // EvaluateArgs is the job that evaluates one submission: all the items it
@@ -92,7 +93,7 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 		return err
 	}
 	if sub.State == competition.StateQueued && sub.ItemsDone == 0 && !job.Args.Retry {
-		if err := w.cfg.Planner.SubmitCheck(ctx, sub, secret); err != nil {
+		if err := w.cfg.Planner.SubmitCheck(ctx, comp, sub, secret); err != nil {
 			return w.reject(ctx, id, err)
 		}
 	}
@@ -181,7 +182,7 @@ func (w *evaluateWorker) finish(ctx context.Context, comp competition.Competitio
 	if len(results) != sub.ItemsTotal {
 		return fmt.Errorf("submission %s: %d of %d items stored after a complete run", sub.ID, len(results), sub.ItemsTotal)
 	}
-	card, err := kinds.Card(comp, results)
+	card, _, err := w.cfg.Planner.Score(comp, results)
 	if err != nil {
 		return w.reject(ctx, sub.ID, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/eval/kinds"
 	"crucible/internal/inference"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
@@ -52,9 +53,15 @@ func (p fakePlanner) Plan(context.Context, competition.Competition, competition.
 	return p.ev, nil
 }
 
-func (p fakePlanner) SubmitCheck(context.Context, competition.Submission, string) error {
+func (p fakePlanner) SubmitCheck(context.Context, competition.Competition, competition.Submission, string) error {
 	*p.checks++
 	return p.checkErr
+}
+
+// Score is the mcq kind's scoring: the worker's tests are about the
+// lifecycle, not about how a kind scores.
+func (p fakePlanner) Score(c competition.Competition, results []eval.Result) (competition.Card, []float64, error) {
+	return kinds.MCQ{}.Score(c, results)
 }
 
 const items = 4

@@ -8,7 +8,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"crucible/internal/eval"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/store"
 )
 
@@ -71,7 +70,7 @@ func (w *evaluateWorker) workEpoch(ctx context.Context, args EvaluateArgs, n int
 	}}); err != nil {
 		return fmt.Errorf("evaluate %s on epoch %d of %s: %w", sub.ID, n, c.ID, err)
 	}
-	card, err := kinds.Card(c, results)
+	card, _, err := w.cfg.Planner.Score(c, results)
 	if err != nil {
 		return err
 	}

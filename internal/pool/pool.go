@@ -25,8 +25,8 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/competition"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 	"crucible/internal/ledger"
 	"crucible/internal/store"
 )
@@ -65,12 +65,19 @@ type Evaluations interface {
 	InFlight(ctx context.Context, competitionID string) (map[string]int, error)
 }
 
+// Preparer prepares pools' competitions (the kind registry in production).
+type Preparer interface {
+	Prepare(ctx context.Context, k competition.Kind, spec kind.Spec) (kind.Prepared, error)
+}
+
 // Config configures a Service.
 type Config struct {
 	DB          *store.DB
 	Evaluations Evaluations
-	Clock       clock.Clock
-	Logger      *slog.Logger
+	// Preparer validates a new pool's dataset into items.
+	Preparer Preparer
+	Clock    clock.Clock
+	Logger   *slog.Logger
 	// Operators are the key ids (serve --admin-key) that may deposit money
 	// into funders' accounts and force any pool's settlement.
 	Operators []string
@@ -154,7 +161,7 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
-	prep, err := kinds.Prepare(ctx, kinds.CompetitionSpec{Kind: competition.KindMCQ, Title: req.Title, DatasetName: req.DatasetName,
+	prep, err := s.cfg.Preparer.Prepare(ctx, competition.KindMCQ, kind.Spec{Title: req.Title, DatasetName: req.DatasetName,
 		Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template})
 	if err != nil {
 		return competition.Pool{}, err

@@ -20,6 +20,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/jobs"
 	"crucible/internal/jobs/jobstest"
+	"crucible/internal/kind"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
@@ -452,7 +453,11 @@ func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
 
 // loopbackPlanner is the production planner with the test's loopback model
 // servers allowed (the zero Planner refuses them).
-func loopbackPlanner() kinds.Planner {
+func loopbackPlanner() *kind.Registry {
 	policy, _ := egress.ParseAllowList("127.0.0.0/8,::1")
-	return kinds.Planner{Egress: kinds.Egress{HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}}
+	reg, err := kind.NewRegistry(kinds.MCQ{Egress: kinds.Egress{HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}})
+	if err != nil {
+		panic(err)
+	}
+	return reg
 }

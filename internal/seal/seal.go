@@ -35,14 +35,12 @@ import (
 type Policy struct {
 	// private marks the items to hide; nil when nothing is sealed.
 	private []bool
-	// patches hides code-fix submissions' diffs (see Submission).
-	patches bool
 }
 
 // For returns the policy of competition c, whose pool is p (nil when c is
 // not a pool): an open pool seals its private items, anything else nothing.
 func For(c competition.Competition, p *competition.Pool) Policy {
-	pol := Policy{patches: c.Kind == competition.KindPatch}
+	var pol Policy
 	if p != nil && p.State == competition.PoolOpen {
 		pol.private = pool.NewSplit(c.Items, p.PrivateFraction, p.Seed).Private
 	}
@@ -65,7 +63,7 @@ func (p Policy) Submission(sub competition.Submission) competition.Submission {
 	if p.Sealed() {
 		sub.Card = nil
 	}
-	if p.patches && sub.Patch != nil {
+	if sub.Patch != nil {
 		sealed := competition.SealedPatch(*sub.Patch)
 		sub.Patch = &sealed
 	}
@@ -76,14 +74,11 @@ func (p Policy) Submission(sub competition.Submission) competition.Submission {
 // redacted in place: even a redacted row's index would tell which items
 // are private.
 func (p Policy) Results(results []eval.Result) []eval.Result {
-	if !p.Sealed() && !p.patches {
+	if !p.Sealed() {
 		return results
 	}
 	var out []eval.Result
 	for _, r := range results {
-		if p.patches {
-			r.Response = "" // a code-fix result's response is the diff (see Submission)
-		}
 		if !p.Private(r.Index) {
 			out = append(out, r)
 		}
@@ -166,17 +161,33 @@ func (s Public) Results(ctx context.Context, submissionID string, offset, limit 
 	}
 	if !pol.Sealed() {
 		page, err := s.DB.Results(ctx, submissionID, offset, limit)
-		return pol.Results(page), err
+		return entryResults(sub, pol.Results(page)), err
 	}
 	all, err := s.DB.Results(ctx, submissionID, 0, math.MaxInt32)
 	if err != nil {
 		return nil, err
 	}
-	visible := pol.Results(all)
+	visible := entryResults(sub, pol.Results(all))
 	if offset >= len(visible) {
 		return nil, nil
 	}
 	return visible[offset:min(len(visible), offset+limit)], nil
+}
+
+// entryResults hides what a result repeats of a sealed entry: a patch
+// submission's result response is its diff (see Policy.Submission). It
+// goes by the submission, not its competition's kind, so any kind whose
+// entries are diffs is sealed, and nothing needs to name one.
+func entryResults(sub competition.Submission, results []eval.Result) []eval.Result {
+	if sub.Patch == nil {
+		return results
+	}
+	out := make([]eval.Result, len(results))
+	for i, r := range results {
+		r.Response = ""
+		out[i] = r
+	}
+	return out
 }
 
 // VisibleResults is how many of a submission's evaluated items the public

@@ -207,7 +207,7 @@ func (s *Server) epochs(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		if latest < 0 {
-			if c.Kind == competition.KindRoleplay {
+			if s.cfg.Kinds.Epochs(c.Kind) {
 				data.Waiting = append(data.Waiting, c)
 			}
 			continue

@@ -30,7 +30,7 @@ const maxShownEpochs = 12
 // fresh returns the fresh-items section of c's page, or nil when c has none.
 func (s *Server) fresh(ctx context.Context, c competition.Competition) (*freshSection, error) {
 	fs, ok := s.cfg.Store.(FreshStore)
-	if !ok || c.Kind != competition.KindRoleplay {
+	if !ok || !s.cfg.Kinds.Epochs(c.Kind) {
 		return nil, nil
 	}
 	now := s.cfg.Clock.Now()

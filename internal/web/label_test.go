@@ -83,7 +83,7 @@ func newLabelFixture(t *testing.T) labelFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ui, err := web.New(web.Config{Store: seal.Public{DB: db}})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: db}, Kinds: builtinKinds(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/kind"
 )
 
 // TaskStore gives the UI the items of a competition the public may see
@@ -48,7 +49,7 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ts, ok := s.cfg.Store.(TaskStore)
-	if c.Kind != competition.KindPatch || !ok {
+	if s.cfg.Kinds.Entry(c.Kind) != kind.EntryPatch || !ok {
 		return notFound("%s is not a code-fix competition: it has no tasks to check out.", c.Title)
 	}
 	items, err := ts.CompetitionItems(ctx, c.ID)

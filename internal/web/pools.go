@@ -238,7 +238,7 @@ func (s *Server) poolPage(w http.ResponseWriter, r *http.Request, c competition.
 		Budget: budgetView{PerHour: p.BudgetPerHour, Allowed: pool.Allowed(p.BudgetPerHour, p.Start, p.End, now),
 			Total: pool.Allowed(p.BudgetPerHour, p.Start, p.End, p.End), Needed: len(subs) * c.Items},
 		BarTicks: barTicks(),
-		Rules:    rulesOf(c),
+		Rules:    s.rulesOf(c),
 	}
 	for _, sub := range subs {
 		data.Budget.Used += sub.ItemsDone

@@ -26,6 +26,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/jobs/jobstest"
+	"crucible/internal/kind"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
@@ -168,7 +169,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 	db := f.db
 	const items = 40
 	// A softer temperature than the default, so that the weights spread.
-	es := epoch.New(epoch.Config{DB: db, Clock: f.clock, Temperature: 0.05})
+	es := epoch.New(epoch.Config{DB: db, Kinds: loopbackPlanner(), Clock: f.clock, Temperature: 0.05})
 	n0 := es.Of(poolStart.Add(12 * time.Hour))
 	start, _ := es.Bounds(n0)
 	f.epochComp = "c-epochs"
@@ -238,7 +239,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 // server serves the fixture's UI on its fake clock.
 func (f *poolFixture) server(t *testing.T) *httptest.Server {
 	t.Helper()
-	ui, err := web.New(web.Config{Store: seal.Public{DB: f.db}, Clock: f.clock})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: f.db}, Clock: f.clock, Kinds: builtinKinds(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +421,11 @@ func TestTheEpochsPageWithNoEpochsSaysSo(t *testing.T) {
 
 // loopbackPlanner is the production planner with the test's loopback model
 // servers allowed (the zero Planner refuses them).
-func loopbackPlanner() kinds.Planner {
+func loopbackPlanner() *kind.Registry {
 	policy, _ := egress.ParseAllowList("127.0.0.0/8,::1")
-	return kinds.Planner{Egress: kinds.Egress{HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}}
+	reg, err := kind.NewRegistry(kinds.MCQ{Egress: kinds.Egress{HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}})
+	if err != nil {
+		panic(err)
+	}
+	return reg
 }

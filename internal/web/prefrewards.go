@@ -29,7 +29,7 @@ type prefReward struct {
 // other kinds, competitions without one or a store that keeps none.
 func (s *Server) preferenceReward(ctx context.Context, c competition.Competition) (*prefReward, error) {
 	ps, ok := s.cfg.Store.(PreferenceRewardStore)
-	if !ok || c.Kind != competition.KindPreference {
+	if !ok || !s.cfg.Kinds.Labeled(c.Kind) {
 		return nil, nil
 	}
 	r, err := ps.PreferenceReward(ctx, c.ID)

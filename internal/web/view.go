@@ -10,11 +10,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/eval/mcq"
 )
-
-// defaultMCQTemplate is shown when an mcq competition keeps the default prompt.
-const defaultMCQTemplate = mcq.DefaultTemplate
 
 // Page is what the layout needs from every page.
 type Page struct {
@@ -103,7 +99,7 @@ var stateOrder = []competition.State{
 	competition.StateFailed, competition.StateInfraFailed,
 }
 
-func summarize(c competition.Competition, subs []competition.Submission) compSummary {
+func (srv *Server) summarize(c competition.Competition, subs []competition.Submission) compSummary {
 	s := compSummary{Competition: c, Submissions: len(subs)}
 	submitters := map[string]bool{}
 	counts := map[competition.State]int{}
@@ -117,7 +113,7 @@ func summarize(c competition.Competition, subs []competition.Submission) compSum
 			s.States = append(s.States, stateCount{st, counts[st]})
 		}
 	}
-	if rows := competition.Leaderboard(c, subs); len(rows) > 0 {
+	if rows := srv.cfg.Kinds.Leaderboard(c, subs); len(rows) > 0 {
 		s.Leader, s.LeaderScore = rows[0].Name, rows[0].Score
 	}
 	return s
@@ -238,8 +234,8 @@ func sortedKeys(m map[string]any) []string {
 // leaderboard ranks a competition's scored submissions, marking copies on
 // a model competition's (see competition.MarkCopies).
 func (s *Server) leaderboard(ctx context.Context, c competition.Competition, subs []competition.Submission) ([]competition.Row, error) {
-	rows := competition.Leaderboard(c, subs)
-	if c.RanksModels() && len(rows) > 1 {
+	rows := s.cfg.Kinds.Leaderboard(c, subs)
+	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
 		responses, err := s.cfg.Store.CompetitionResponses(ctx, c.ID)
 		if err != nil {
 			return nil, err

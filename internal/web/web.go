@@ -29,6 +29,7 @@ import (
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/kind"
 	"crucible/internal/store"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// PollInterval is how often a submission page refreshes its progress
 	// while the evaluation runs, in htmx trigger syntax (default "1s").
 	PollInterval string
+	// Kinds answer every kind-specific question of a page (rules, ranking,
+	// epochs, tasks, rewards).
+	Kinds *kind.Registry
 }
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
@@ -196,7 +200,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		data.Competitions = append(data.Competitions, summarize(c, subs))
+		data.Competitions = append(data.Competitions, s.summarize(c, subs))
 	}
 	return s.renderHome(w, r, data)
 }
@@ -223,8 +227,8 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	data := competitionPage{
 		Page:        Page{Title: c.Title, APIPath: "/api/v1/competitions/" + c.ID},
 		Competition: c,
-		Summary:     summarize(c, subs),
-		Rules:       rulesOf(c),
+		Summary:     s.summarize(c, subs),
+		Rules:       s.rulesOf(c),
 		Leaderboard: leaderboardRows(rows),
 		BarTicks:    barTicks(),
 		Chart:       scoreChart(subs),
@@ -314,24 +318,18 @@ func (s *Server) progressOf(sub competition.Submission) progressView {
 	return progressView{Submission: sub, Poll: !sub.State.Final(), PollInterval: s.cfg.PollInterval}
 }
 
-// rulesOf lists a competition's configuration as label/value pairs, in the
-// order the JSON has them, with kind-specific defaults spelled out.
-func rulesOf(c competition.Competition) []rule {
-	var rules []rule
-	if c.Kind == competition.KindMCQ {
-		var cfg competition.MCQConfig
-		if err := json.Unmarshal(c.Config, &cfg); err == nil {
-			tmpl, note := cfg.Template, ""
-			if tmpl == "" {
-				tmpl, note = defaultMCQTemplate, "the default template"
-			}
-			return []rule{
-				{Label: "Mode", Value: cfg.Mode, Note: modeNote(cfg.Mode)},
-				{Label: "Max tokens", Value: strconv.Itoa(cfg.MaxTokens), Note: "bound on each generated answer"},
-				{Label: "Prompt template", Value: tmpl, Note: note, Block: true},
-			}
+// rulesOf lists a competition's configuration as label/value pairs: as its
+// kind describes it (defaults spelled out), else in the order the JSON has
+// them.
+func (s *Server) rulesOf(c competition.Competition) []rule {
+	if described := s.cfg.Kinds.Rules(c); described != nil {
+		rules := make([]rule, len(described))
+		for i, r := range described {
+			rules[i] = rule(r)
 		}
+		return rules
 	}
+	var rules []rule
 	var raw map[string]any
 	if err := json.Unmarshal(c.Config, &raw); err != nil {
 		return []rule{{Label: "Configuration", Value: string(c.Config), Block: true}}
@@ -341,16 +339,6 @@ func rulesOf(c competition.Competition) []rule {
 		rules = append(rules, rule{Label: k, Value: string(b)})
 	}
 	return rules
-}
-
-func modeNote(mode string) string {
-	switch mode {
-	case "generative":
-		return "the model answers in text; the letter is extracted from it"
-	case "loglik":
-		return "the most likely choice by the model's log-probabilities"
-	}
-	return ""
 }
 
 // parsePage parses one page template with the layout, the shared fragments

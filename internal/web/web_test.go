@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/kind"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -121,7 +123,7 @@ func newFixture(t *testing.T) fixture {
 
 func newServer(t *testing.T, db *store.DB) *httptest.Server {
 	t.Helper()
-	ui, err := web.New(web.Config{Store: seal.Public{DB: db}})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: db}, Kinds: builtinKinds(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,4 +312,14 @@ func TestNewWithoutAStoreIsAnError(t *testing.T) {
 	if _, err := web.New(web.Config{}); err == nil {
 		t.Fatal("web.New without a store succeeded")
 	}
+}
+
+// builtinKinds is the server's registry of the built-in kinds.
+func builtinKinds(t *testing.T) *kind.Registry {
+	t.Helper()
+	reg, err := kind.NewRegistry(kinds.Builtin(kinds.Egress{}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

@@ -1,9 +1,11 @@
-// Package kinds is the registry of task kinds: it turns a competition
-// request into stored items and configuration, and a stored submission into
-// an evaluator. Server, workers and the local `crucible eval` all build
-// evaluators here, so the same inputs give the same score everywhere. Adding
-// a kind means a new internal/eval package and a case here. It must never
-// import the store, the job queue or the API.
+// Package kinds adapts the built-in task kinds (mcq, patch, roleplay,
+// preference) to the kind.Kind contract: it turns a competition request
+// into stored items and configuration, and a stored submission into an
+// evaluator. Server, workers, validators and the local `crucible eval` all
+// build evaluators through these adapters, so the same inputs give the same
+// score everywhere. Another kind needs no case here: it implements kind.Kind
+// in its own package. It must never import the store, the job queue or the
+// API.
 package kinds
 
 import (
@@ -17,88 +19,51 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
-	"crucible/internal/eval/patch"
-	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 )
 
-// CompetitionSpec is what a competition creator sends.
+// CompetitionSpec is a preference competition's request, beside its
+// PreferenceSpec.
 type CompetitionSpec struct {
 	Kind        competition.Kind
 	Title       string
 	DatasetName string
-	// Dataset is the dataset file's content (JSONL for mcq).
+	// Dataset is the dataset file's content.
 	Dataset []byte
-	// Template is an optional prompt template (mcq).
-	Template string
-	// Mode is "generative" (default) or "loglik" (mcq).
-	Mode string
-	// MaxTokens bounds generated answers (0: the kind's default; at most
-	// mcq.MaxTokensLimit).
-	MaxTokens int
-	// Roleplay configures a roleplay competition (Dataset is then an
-	// optional persona JSONL).
-	Roleplay *roleplay.CompetitionConfig
 	// Egress reaches the competition's own models while preparing it
-	// (roleplay planning, preference generation).
+	// (preference generation).
 	Egress Egress
-	// PatchRepo vets the repository a patch task names and returns what
-	// the stored task refers to instead (see patch.Repos); nil refuses
-	// every patch competition.
-	PatchRepo func(ctx context.Context, t patch.Task) (string, error)
-	// PatchPolicy relaxes rules of the code-fix policy screen (nil:
-	// strict); an unknown rule name is refused.
-	PatchPolicy *patch.Policy
 }
 
 // Prepared is a validated competition, ready to store.
-type Prepared struct {
-	Config        json.RawMessage
-	DatasetDigest string
-	Items         []json.RawMessage
-}
+type Prepared = kind.Prepared
 
-// Prepare validates a competition spec and encodes its items. A bad dataset
-// line is reported with its line number and nothing is prepared.
-func Prepare(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
-	if err := competition.ValidateTitle(spec.Title); err != nil {
+// prepareMCQ validates a multiple-choice dataset and its configuration.
+func prepareMCQ(spec kind.Spec) (Prepared, error) {
+	ds, err := mcq.Parse(bytes.NewReader(spec.Dataset), spec.DatasetName)
+	if err != nil {
+		return Prepared{}, fmt.Errorf("dataset %s: %w", spec.DatasetName, err)
+	}
+	cfg := competition.MCQConfig{Mode: spec.Mode, Template: spec.Template, MaxTokens: spec.MaxTokens}
+	if cfg.Mode == "" {
+		cfg.Mode = string(mcq.Generative)
+	}
+	if cfg.MaxTokens == 0 {
+		cfg.MaxTokens = mcq.DefaultMaxTokens
+	}
+	if _, err := mcqOptions(cfg); err != nil {
 		return Prepared{}, err
 	}
-	switch spec.Kind {
-	case competition.KindMCQ:
-		ds, err := mcq.Parse(bytes.NewReader(spec.Dataset), spec.DatasetName)
-		if err != nil {
-			return Prepared{}, fmt.Errorf("dataset %s: %w", spec.DatasetName, err)
-		}
-		cfg := competition.MCQConfig{Mode: spec.Mode, Template: spec.Template, MaxTokens: spec.MaxTokens}
-		if cfg.Mode == "" {
-			cfg.Mode = string(mcq.Generative)
-		}
-		if cfg.MaxTokens == 0 {
-			cfg.MaxTokens = mcq.DefaultMaxTokens
-		}
-		if _, err := mcqOptions(cfg); err != nil {
-			return Prepared{}, err
-		}
-		config, err := json.Marshal(cfg)
-		if err != nil {
-			return Prepared{}, err
-		}
-		items := make([]json.RawMessage, len(ds.Items))
-		for i, it := range ds.Items {
-			if items[i], err = json.Marshal(it); err != nil {
-				return Prepared{}, err
-			}
-		}
-		return Prepared{Config: config, DatasetDigest: ds.Digest, Items: items}, nil
-	case competition.KindPatch:
-		return preparePatch(ctx, spec)
-	case competition.KindRoleplay:
-		return prepareRoleplay(ctx, spec)
-	case competition.KindPreference:
-		return PreparePreference(ctx, spec, PreferenceSpec{})
+	config, err := json.Marshal(cfg)
+	if err != nil {
+		return Prepared{}, err
 	}
-	return Prepared{}, fmt.Errorf("unknown competition kind %q", spec.Kind)
+	items, err := encodeItems(ds.Items)
+	if err != nil {
+		return Prepared{}, err
+	}
+	return Prepared{Config: config, DatasetDigest: ds.Digest, Items: items}, nil
 }
 
 // mcqOptions validates an mcq configuration into evaluator options.
@@ -131,53 +96,30 @@ func MCQEvaluator(cfg competition.MCQConfig, ds *mcq.Dataset, client *inference.
 	return mcq.NewEvaluator(opts)
 }
 
-// Planner builds evaluators for stored submissions (it implements jobs.Planner).
-type Planner struct {
-	// Egress reaches submitted models and competitions' own models; its
-	// zero value refuses every non-public address.
-	Egress Egress
-	// Repos resolves patch tasks' repositories; nil refuses to judge.
-	Repos RepoSource
-}
-
-// Plan builds the evaluator of a stored submission.
-func (p Planner) Plan(ctx context.Context, c competition.Competition, s competition.Submission, secret string, items []json.RawMessage) (eval.Evaluator, error) {
-	switch c.Kind {
-	case competition.KindPatch:
-		return planPatch(ctx, c, s, items, p.Repos)
-	case competition.KindRoleplay:
-		return planRoleplay(c, s, secret, items, p.Egress)
-	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.Egress.client()})
+// planMCQ builds the multiple-choice evaluator of a stored submission.
+func planMCQ(c competition.Competition, s competition.Submission, secret string, items []json.RawMessage, egress Egress) (eval.Evaluator, error) {
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.client()})
 	if err != nil {
 		return nil, err
 	}
-	switch c.Kind {
-	case competition.KindMCQ:
-		var cfg competition.MCQConfig
-		if err := json.Unmarshal(c.Config, &cfg); err != nil {
-			return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
-		}
-		ds := &mcq.Dataset{Name: c.DatasetName, Digest: c.DatasetDigest, Items: make([]mcq.Item, len(items))}
-		for i, raw := range items {
-			if err := json.Unmarshal(raw, &ds.Items[i]); err != nil {
-				return nil, fmt.Errorf("competition %s item %d: %w", c.ID, i, err)
-			}
-		}
-		return MCQEvaluator(cfg, ds, client, s.Model.Model)
+	var cfg competition.MCQConfig
+	if err := json.Unmarshal(c.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
 	}
-	return nil, fmt.Errorf("competition %s has unknown kind %q", c.ID, c.Kind)
+	ds := &mcq.Dataset{Name: c.DatasetName, Digest: c.DatasetDigest, Items: make([]mcq.Item, len(items))}
+	for i, raw := range items {
+		if err := json.Unmarshal(raw, &ds.Items[i]); err != nil {
+			return nil, fmt.Errorf("competition %s item %d: %w", c.ID, i, err)
+		}
+	}
+	return MCQEvaluator(cfg, ds, client, s.Model.Model)
 }
 
-// SubmitCheck is the deterministic check a model submission must pass before
+// modelCheck is the deterministic check a model submission must pass before
 // it is evaluated: its server answers /v1/models and lists the model. A
-// failure is final (the submission fails with the reason); patch
-// submissions have nothing to check.
-func (p Planner) SubmitCheck(ctx context.Context, s competition.Submission, secret string) error {
-	if s.Patch != nil {
-		return nil
-	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: p.Egress.client()})
+// failure is final (the submission fails with the reason).
+func modelCheck(ctx context.Context, s competition.Submission, secret string, egress Egress) error {
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.client()})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/kind"
 )
 
 func TestPrepareBoundsTheMCQTokenBudget(t *testing.T) {
@@ -25,7 +26,7 @@ func TestPrepareBoundsTheMCQTokenBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prep, err := Prepare(context.Background(), CompetitionSpec{Kind: competition.KindMCQ, Title: "t", DatasetName: "d",
+			prep, err := MCQ{}.Prepare(context.Background(), kind.Spec{Title: "t", DatasetName: "d",
 				Dataset: dataset, MaxTokens: tt.maxTokens})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -12,6 +12,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/patch"
+	"crucible/internal/kind"
 	"crucible/internal/sandbox"
 )
 
@@ -50,13 +51,15 @@ type RepoSource interface {
 	Local(ctx context.Context, repo string) (string, error)
 }
 
-func preparePatch(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
+// preparePatch validates a code-fix competition's tasks, each task's
+// repository through spec.ResolveRepo; policy relaxes rules (nil: strict).
+func preparePatch(ctx context.Context, spec kind.Spec, policy *patch.Policy) (Prepared, error) {
 	cfg := DefaultPatchConfig
-	if spec.PatchPolicy != nil {
-		if err := spec.PatchPolicy.Validate(); err != nil {
+	if policy != nil {
+		if err := policy.Validate(); err != nil {
 			return Prepared{}, err
 		}
-		cfg.Policy = *spec.PatchPolicy
+		cfg.Policy = *policy
 	}
 	tasks, err := patch.ParseTasks(bytes.NewReader(spec.Dataset))
 	if err != nil {
@@ -65,11 +68,11 @@ func preparePatch(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
 	if len(tasks) == 0 {
 		return Prepared{}, fmt.Errorf("tasks %s: no task", spec.DatasetName)
 	}
-	if spec.PatchRepo == nil {
+	if spec.ResolveRepo == nil {
 		return Prepared{}, fmt.Errorf("tasks %s: this server takes no patch repositories", spec.DatasetName)
 	}
 	for i := range tasks {
-		if tasks[i].Repo, err = spec.PatchRepo(ctx, tasks[i]); err != nil {
+		if tasks[i].Repo, err = spec.ResolveRepo(ctx, tasks[i].Repo, tasks[i].BaseCommit); err != nil {
 			return Prepared{}, fmt.Errorf("tasks %s: task %s: %w", spec.DatasetName, tasks[i].InstanceID, err)
 		}
 	}

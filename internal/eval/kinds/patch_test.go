@@ -12,6 +12,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
+	"crucible/internal/kind"
 )
 
 // TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos: a stored task
@@ -35,7 +36,7 @@ func TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos(t *testing.T) {
 		item, _ := json.Marshal(patch.Task{InstanceID: "t", Repo: repo, CreatedAt: published.AddDate(-8, 0, 0), BaseCommit: "abc", TestCmd: patch.Command{"true"}, LogParser: patch.ParserGoTest})
 		c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{}`), CreatedAt: published}
 		s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}, CommittedAt: submitted}
-		ev, err := Planner{Repos: repos}.Plan(context.Background(), c, s, "", []json.RawMessage{item})
+		ev, err := Patch{Repos: repos}.Plan(context.Background(), c, s, "", []json.RawMessage{item})
 		if err != nil {
 			return nil, err
 		}
@@ -74,8 +75,13 @@ func TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos(t *testing.T) {
 func TestPatchCompetitionPolicyIsStrictByDefaultAndRefusesUnknownRules(t *testing.T) {
 	task, _ := json.Marshal(patch.Task{InstanceID: "t", Repo: "r", BaseCommit: "abc", TestCmd: patch.Command{"true"}, LogParser: patch.ParserGoTest})
 	prepare := func(p *patch.Policy) (PatchConfig, error) {
-		prep, err := Prepare(context.Background(), CompetitionSpec{Kind: competition.KindPatch, Title: "fix", Dataset: task, PatchPolicy: p,
-			PatchRepo: func(context.Context, patch.Task) (string, error) { return "r", nil }})
+		spec := kind.Spec{Title: "fix", Dataset: task,
+			ResolveRepo: func(context.Context, string, string) (string, error) { return "r", nil }}
+		if p != nil {
+			raw, _ := json.Marshal(p)
+			spec.Options = map[string]json.RawMessage{"patch_policy": raw}
+		}
+		prep, err := Patch{}.Prepare(context.Background(), spec)
 		var cfg PatchConfig
 		if err == nil {
 			err = json.Unmarshal(prep.Config, &cfg)
@@ -95,7 +101,7 @@ func TestPatchCompetitionPolicyIsStrictByDefaultAndRefusesUnknownRules(t *testin
 	}
 	c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{"policy":{"allow":["gone-rule"]}}`)}
 	s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}}
-	if _, err := (Planner{}).Plan(context.Background(), c, s, "", []json.RawMessage{task}); err == nil || !strings.Contains(err.Error(), `unknown rule "gone-rule"`) {
+	if _, err := (Patch{}).Plan(context.Background(), c, s, "", []json.RawMessage{task}); err == nil || !strings.Contains(err.Error(), `unknown rule "gone-rule"`) {
 		t.Fatalf("a stored unknown rule: %v, want a refusal", err)
 	}
 }

@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 )
 
 func endpoint(spec roleplay.EndpointSpec, role Role, egress Egress) (roleplay.Endpoint, error) {
@@ -54,10 +54,9 @@ func PlanRoleplay(ctx context.Context, cfg roleplay.CompetitionConfig, personas 
 	return cfg, items, nil
 }
 
-func prepareRoleplay(ctx context.Context, spec CompetitionSpec) (Prepared, error) {
-	if spec.Roleplay == nil {
-		return Prepared{}, fmt.Errorf("a roleplay competition needs its configuration (seed, generator, reference, judge)")
-	}
+// prepareRoleplay plans a roleplay competition's items; the dataset is an
+// optional persona JSONL.
+func prepareRoleplay(ctx context.Context, spec kind.Spec, rc roleplay.CompetitionConfig, egress Egress) (Prepared, error) {
 	var personas []roleplay.Character
 	if len(bytes.TrimSpace(spec.Dataset)) > 0 {
 		var err error
@@ -65,7 +64,7 @@ func prepareRoleplay(ctx context.Context, spec CompetitionSpec) (Prepared, error
 			return Prepared{}, err
 		}
 	}
-	cfg, items, err := PlanRoleplay(ctx, *spec.Roleplay, personas, spec.DatasetName, spec.Egress)
+	cfg, items, err := PlanRoleplay(ctx, rc, personas, spec.DatasetName, egress)
 	if err != nil {
 		return Prepared{}, err
 	}
@@ -173,40 +172,4 @@ func FreshRoleplayItems(ctx context.Context, cfg roleplay.CompetitionConfig, pra
 		return nil, fmt.Errorf("generate fresh items: %w", err)
 	}
 	return items, nil
-}
-
-// Card scores a finished evaluation by its kind: mean item score with a
-// bootstrap interval; for roleplay the item scores are the final ones
-// (cross-reply penalties, coherence gate, multiplier applied).
-func Card(c competition.Competition, results []eval.Result) (competition.Card, error) {
-	results = slices.Clone(results)
-	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
-	scores, err := ItemScores(c, results)
-	if err != nil {
-		return competition.Card{}, err
-	}
-	correct := 0
-	for i := range scores {
-		if c.Kind == competition.KindRoleplay && scores[i] > 0 || c.Kind != competition.KindRoleplay && results[i].Correct {
-			correct++
-		}
-	}
-	return competition.NewCard(scores, correct), nil
-}
-
-// ItemScores returns the per-item scores of results (sorted by index) that
-// leaderboards and win rates compare.
-func ItemScores(c competition.Competition, results []eval.Result) ([]float64, error) {
-	if c.Kind == competition.KindRoleplay {
-		cfg, err := RoleplayConfig(c)
-		if err != nil {
-			return nil, err
-		}
-		return roleplay.ItemScores(results, cfg.Scoring)
-	}
-	scores := make([]float64, len(results))
-	for i, r := range results {
-		scores[i] = r.Score
-	}
-	return scores, nil
 }

@@ -58,6 +58,7 @@ import (
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
+	"crucible/internal/kind"
 )
 
 // Defaults.
@@ -114,6 +115,7 @@ type Config struct {
 // Node is one validator.
 type Node struct {
 	cfg    Config
+	kinds  *kind.Registry
 	mu     sync.Mutex
 	comp   *competition.Competition
 	own    bool              // the validator evaluates comp itself
@@ -159,7 +161,10 @@ func New(cfg Config) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Node{cfg: cfg, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
+	// Scoring results needs no model: the built-in kinds with no egress
+	// score exactly as the hub's do. (NewRegistry cannot fail on them.)
+	reg, _ := kind.NewRegistry(kinds.Builtin(kinds.Egress{}, nil)...)
+	return &Node{cfg: cfg, kinds: reg, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
 }
 
 // ErrCannotEvaluate: the validator lacks what it needs to evaluate the
@@ -418,7 +423,7 @@ func (n *Node) score(ctx context.Context, c competition.Competition, s competiti
 		return scored{}, err
 	}
 	slices.SortFunc(results, func(a, b eval.Result) int { return a.Index - b.Index })
-	scores, err := kinds.ItemScores(c, results)
+	_, scores, err := n.kinds.Score(c, results)
 	if err != nil {
 		return scored{}, err
 	}

@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"crucible/internal/eval/kinds"
+	"crucible/internal/kind"
 	"fmt"
 	"math"
 	"net"
@@ -58,7 +60,7 @@ func newTestHub(t *testing.T) *testHub {
 	}
 	admin, _ := identity.NewKey()
 	clk := clock.Real{}
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID,
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Kinds: builtinKinds(t, kinds.Egress{}),
 		Validators: validator.New(validator.Config{DB: db, Clock: clk, Admins: []string{admin.ID()}})}).Handler())
 	t.Cleanup(srv.Close)
 	h := &testHub{db: db, url: srv.URL, admin: admin}
@@ -199,4 +201,14 @@ func TestANodeNeverDialsAMinersURLOnTheHost(t *testing.T) {
 	if got := hits.Load(); got != 0 {
 		t.Fatalf("the miners' loopback servers got %d requests, want 0", got)
 	}
+}
+
+// builtinKinds is the hub's registry of the built-in kinds over egress.
+func builtinKinds(t *testing.T, egress kinds.Egress) *kind.Registry {
+	t.Helper()
+	reg, err := kind.NewRegistry(kinds.Builtin(egress, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

@@ -20,7 +20,7 @@ import (
 
 // This file judges code-fix (patch) competitions on the validator itself:
 // each miner's latest patch goes through the judge the hub's evaluator uses
-// (kinds.Planner → patch.Judge), in the validator's own sandbox, against
+// (kinds.Patch.Plan → patch.Judge), in the validator's own sandbox, against
 // the competition's full task definitions and repository bundles, which
 // validators with stake download from the hub. A bundle is used only if its
 // bytes hash to the digest the task committed to, and is cached under
@@ -164,7 +164,7 @@ func (n *Node) evaluatePatch(ctx context.Context, c competition.Competition, s c
 	repos := patch.Repos{CacheDir: dir, Fetch: func(ctx context.Context, digest string) ([]byte, error) {
 		return n.cfg.Hub.PatchBundle(ctx, c.ID, digest)
 	}}
-	ev, err := kinds.Planner{Repos: repos}.Plan(ctx, c, s, "", items)
+	ev, err := kinds.Patch{Repos: repos}.Plan(ctx, c, s, "", items)
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func newClockHub(t *testing.T, cfg validator.Config) *roleplayHub {
 	cfg.DB, cfg.Clock, cfg.EpochLength, cfg.Admins = db, clk, time.Hour, []string{admin.ID()}
 	svc := validator.New(cfg)
 	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Validators: svc,
-		Egress: kinds.Egress{HTTPClient: loopback}}).Handler())
+		Kinds: builtinKinds(t, kinds.Egress{HTTPClient: loopback})}).Handler())
 	t.Cleanup(srv.Close)
 	return &roleplayHub{testHub: &testHub{db: db, url: srv.URL, admin: admin}, clk: clk, svc: svc, loopback: loopback}
 }
@@ -118,7 +118,7 @@ func (h *roleplayHub) hubResults(t *testing.T, s competition.Submission) []eval.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := kinds.Planner{Egress: kinds.Egress{HTTPClient: h.loopback}}.Plan(ctx, h.comp, s, "", items)
+	ev, err := builtinKinds(t, kinds.Egress{HTTPClient: h.loopback}).Plan(ctx, h.comp, s, "", items)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func (h *roleplayHub) store(t *testing.T, s competition.Submission, results []ev
 			t.Fatal(err)
 		}
 	}
-	card, err := kinds.Card(h.comp, results)
+	card, _, err := builtinKinds(t, kinds.Egress{}).Score(h.comp, results)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,92 @@
+package kind
+
+import (
+	"context"
+	"encoding/json"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+)
+
+// The optional interfaces below are what only some kinds do. Callers ask
+// the Registry (or type-assert a Kind) instead of naming a kind.
+
+// Entry is the shape of what competitors submit to a kind.
+type Entry int
+
+// Entry shapes.
+const (
+	// EntryModel is an OpenAI-compatible model server and a model name: the
+	// default for a kind that does not say otherwise.
+	EntryModel Entry = iota
+	// EntryPatch is a unified diff for one of the competition's tasks.
+	EntryPatch
+	// EntryNone: the kind takes no submissions (its work comes otherwise,
+	// for example from labelers).
+	EntryNone
+)
+
+// EntryShaper is a kind whose entries are not models.
+type EntryShaper interface {
+	Entry() Entry
+}
+
+// EntryValidator checks an entry against the competition's stored items
+// when it is submitted (for example: the task a patch names exists).
+type EntryValidator interface {
+	ValidateEntry(c competition.Competition, items []json.RawMessage, s competition.Submission) error
+}
+
+// SubmitChecker runs a deterministic check on an entry once, before its
+// first evaluation; its error is final (the submission fails with it).
+type SubmitChecker interface {
+	SubmitCheck(ctx context.Context, c competition.Competition, s competition.Submission, secret string) error
+}
+
+// Leaderboarder is a kind that ranks other than one row per scored
+// submission (a code-fix competition ranks its submitters).
+type Leaderboarder interface {
+	Leaderboard(c competition.Competition, subs []competition.Submission) []competition.Row
+}
+
+// Rule is one line of a competition's description: a label and a value,
+// with an optional note; Block values are shown preformatted.
+type Rule struct {
+	Label, Value, Note string
+	Block              bool
+}
+
+// Describer describes a competition's configuration for people (web page,
+// CLI) with the kind's defaults spelled out.
+type Describer interface {
+	Rules(c competition.Competition) []Rule
+}
+
+// Teller describes a competition's rules in words, for `crucible
+// competition show` (which otherwise prints the configuration as JSON).
+type Teller interface {
+	Tell(c competition.Competition) (string, error)
+}
+
+// Epochal is a kind whose competitions are weighted in epochs; those that
+// ask for it are evaluated each epoch on fresh items planned from the
+// epoch's secret seed (Plan evaluates a submission on them).
+type Epochal interface {
+	// FreshItems reports whether c evaluates on fresh items each epoch.
+	FreshItems(c competition.Competition) bool
+	// PlanFresh plans an epoch's items from its seed, with the digest that
+	// binds them; practice are the competition's stored items.
+	PlanFresh(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, string, error)
+}
+
+// Labeled is a kind whose work is done by human labelers at /label, paid
+// from the competition's rewards (preference).
+type Labeled interface {
+	Labeled() bool
+}
+
+// Explainer breaks a finished evaluation's score into named components
+// (shown by `crucible eval` beside the card).
+type Explainer interface {
+	Components(c competition.Competition, results []eval.Result) (map[string]float64, error)
+}
