@@ -57,7 +57,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	t.Cleanup(srv.Close)
 	clk := clock.NewFake(start.Add(-time.Hour))
 	q := jobstest.Start(t, db, clk, loopbackPlanner())
-	svc := pool.New(pool.Config{DB: db, Evaluations: q, Clock: clk, Logger: quiet,
+	svc := pool.New(pool.Config{DB: db, Evaluations: q, Preparer: loopbackPlanner(), Clock: clk, Logger: quiet,
 		Operators: []string{operator}})
 	return &fixture{db: db, clock: clk, queue: q, svc: svc, models: srv.URL}
 }

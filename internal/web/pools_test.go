@@ -69,7 +69,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	t.Cleanup(models.Close)
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
 	q := jobstest.Start(t, db, clk, loopbackPlanner())
-	svc := pool.New(pool.Config{DB: db, Evaluations: q, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc := pool.New(pool.Config{DB: db, Evaluations: q, Preparer: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{"ed25519:operator"}})
 	f := &poolFixture{db: db, clock: clk}
 	// The funder's money for the three pools below, deposited by an operator.
