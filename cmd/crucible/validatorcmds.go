@@ -281,7 +281,14 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	if err != nil {
 		return usagef("--hub: %v", err)
 	}
-	cfg := node.Config{Hub: hc, Competition: *comp, Interval: *interval, Temperature: *temperature, Epsilon: *epsilon,
+	// The registry the hub builds: it tells the node how each kind is
+	// validated and scores results as the hub does (no egress: the node
+	// reaches models through its own clients).
+	reg, err := app.Kinds(kinds.Egress{}, nil)
+	if err != nil {
+		return err
+	}
+	cfg := node.Config{Hub: hc, Competition: *comp, Kinds: reg, Interval: *interval, Temperature: *temperature, Epsilon: *epsilon,
 		Concurrency: *concurrency, ModelHTTP: egress.NewSafeHTTPClient(policy, egress.Timeouts{}),
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())}
 	if *collude >= 0 {

@@ -52,6 +52,10 @@ func (k MCQ) SubmitCheck(ctx context.Context, _ competition.Competition, s compe
 	return modelCheck(ctx, s, secret, k.Egress)
 }
 
+// Validation: a validator evaluates each model on its own copy of the
+// dataset.
+func (MCQ) Validation() kind.Validation { return kind.ValidateOwnDataset }
+
 // Rules implements kind.Describer: mode, token budget and the template.
 func (MCQ) Rules(c competition.Competition) []kind.Rule {
 	var cfg competition.MCQConfig
@@ -106,6 +110,9 @@ func (Patch) Score(c competition.Competition, results []eval.Result) (competitio
 
 // Entry implements kind.EntryShaper: a diff for one task.
 func (Patch) Entry() kind.Entry { return kind.EntryPatch }
+
+// Validation: a validator judges each patch in its own sandbox.
+func (Patch) Validation() kind.Validation { return kind.ValidateSandbox }
 
 // ValidateEntry implements kind.EntryValidator: the task must exist.
 func (Patch) ValidateEntry(c competition.Competition, items []json.RawMessage, s competition.Submission) error {
@@ -181,6 +188,10 @@ func (Roleplay) Components(c competition.Competition, results []eval.Result) (ma
 	return comps, nil
 }
 
+// Validation: a validator evaluates each model on its own fresh items each
+// epoch, with its own generator, reference and judge.
+func (Roleplay) Validation() kind.Validation { return kind.ValidateOwnModels }
+
 // FreshItems implements kind.Epochal: a competition created with
 // fresh_items.
 func (Roleplay) FreshItems(c competition.Competition) bool {
@@ -246,6 +257,9 @@ func (Preference) Tell(c competition.Competition) (string, error) {
 
 // Labeled implements kind.Labeled.
 func (Preference) Labeled() bool { return true }
+
+// Validation: a validator scores a preference competition from its labels.
+func (Preference) Validation() kind.Validation { return kind.ValidateLabels }
 
 // resultScores is the card of kinds whose item score is the result's and
 // whose correct count is the results marked correct.

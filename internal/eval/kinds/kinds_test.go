@@ -41,3 +41,22 @@ func TestPrepareBoundsTheMCQTokenBudget(t *testing.T) {
 		})
 	}
 }
+
+// Each built-in kind tells a validator how to evaluate it on its own, and an
+// unknown kind is not validated.
+func TestBuiltinKindsSayHowAValidatorEvaluatesThem(t *testing.T) {
+	t.Parallel()
+	reg, err := kind.NewRegistry(Builtin(Egress{}, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[competition.Kind]kind.Validation{
+		competition.KindMCQ: kind.ValidateOwnDataset, competition.KindRoleplay: kind.ValidateOwnModels,
+		competition.KindPatch: kind.ValidateSandbox, competition.KindPreference: kind.ValidateLabels, "nope": kind.ValidateNone,
+	}
+	for k, v := range want {
+		if got := reg.Validation(k); got != v {
+			t.Errorf("Validation(%s) = %d, want %d", k, got, v)
+		}
+	}
+}

@@ -6,16 +6,18 @@
 //
 // Scores come from the validator's own evaluation, with the evaluator the hub
 // uses (internal/eval/kinds, eval.Run), so its opinion does not depend on the
-// hub's results:
-//   - mcq: with its own copy of the competition's dataset (Config.Dataset,
+// hub's results. How it evaluates a competition is its kind's
+// kind.Validation, asked of the kind registry (Config.Kinds); the node never
+// names a kind:
+//   - own dataset (mcq): with its own copy of the competition's dataset (Config.Dataset,
 //     checked against the competition's dataset digest);
-//   - roleplay: with its own generator, reference and judge (Config.Roleplay)
+//   - own models (roleplay): with its own generator, reference and judge (Config.Roleplay)
 //     on its own fresh items, planned each epoch from its own secret seed
 //     with the competition's shape and scoring (roleplay.go);
-//   - patch: each miner's latest patch judged in the validator's own sandbox
+//   - sandbox (patch): each miner's latest patch judged in the validator's own sandbox
 //     with the hub's judge, over the competition's full tasks and its
 //     repository bundles, checked against their committed digests (patch.go);
-//   - preference: from the labels, the closed tasks and their ratings, scored
+//   - labels (preference): from the labels, the closed tasks and their ratings, scored
 //     with preference.Score under the competition's configuration; a miner's
 //     weight is its reward (preference.go).
 //
@@ -75,6 +77,10 @@ type Config struct {
 	Hub *client.Client
 	// Competition is the competition whose submissions are scored.
 	Competition string
+	// Kinds is the kind registry, built as the hub builds it (app.Kinds):
+	// it says how each kind is validated and scores results as the hub
+	// does. Nil: the built-in kinds.
+	Kinds *kind.Registry
 	// Dataset is the validator's own copy of an mcq competition's dataset.
 	Dataset *mcq.Dataset
 	// Roleplay are the validator's own models and seed for roleplay
@@ -119,6 +125,7 @@ type Node struct {
 	mu     sync.Mutex
 	comp   *competition.Competition
 	own    bool              // the validator evaluates comp itself
+	how    kind.Validation   // how comp's kind is validated
 	scores map[string]scored // scoreKey → item scores and raw responses
 	epoch  int64
 	last   map[int64]float64
@@ -161,10 +168,13 @@ func New(cfg Config) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// Scoring results needs no model: the built-in kinds with no egress
-	// score exactly as the hub's do. (NewRegistry cannot fail on them.)
-	reg, _ := kind.NewRegistry(kinds.Builtin(kinds.Egress{}, nil)...)
-	return &Node{cfg: cfg, kinds: reg, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
+	if cfg.Kinds == nil {
+		// Scoring results needs no model: the built-in kinds with no
+		// egress score exactly as the hub's do. (NewRegistry cannot fail
+		// on them.)
+		cfg.Kinds, _ = kind.NewRegistry(kinds.Builtin(kinds.Egress{}, nil)...)
+	}
+	return &Node{cfg: cfg, kinds: cfg.Kinds, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
 }
 
 // ErrCannotEvaluate: the validator lacks what it needs to evaluate the
@@ -254,17 +264,17 @@ func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, err
 	for _, m := range uids {
 		uidOf[m.Key] = m.UID
 	}
-	if c.Kind == competition.KindPreference {
+	n.mu.Lock()
+	own, how := n.own, n.how
+	n.mu.Unlock()
+	if how == kind.ValidateLabels {
 		return n.preferenceWeights(ctx, c, uidOf)
 	}
 	subs, err := n.cfg.Hub.Submissions(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
-	n.mu.Lock()
-	own := n.own
-	n.mu.Unlock()
-	if own && c.Kind == competition.KindPatch {
+	if own && how == kind.ValidateSandbox {
 		if subs, err = n.withPatches(ctx, c, subs); err != nil {
 			return nil, err
 		}
@@ -272,7 +282,7 @@ func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, err
 	latest := map[int64]competition.Submission{}
 	for _, s := range subs {
 		uid, ok := uidOf[s.Submitter]
-		if !ok || !n.scoreable(c, s) {
+		if !ok || !n.scoreable(s) {
 			continue
 		}
 		if prev, ok := latest[uid]; !ok || s.CommittedAt.After(prev.CommittedAt) {
@@ -324,14 +334,15 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 	if err != nil {
 		return c, err
 	}
-	own, missing := n.canEvaluate(c)
+	how := n.kinds.Validation(c.Kind)
+	own, missing := n.canEvaluate(c, how)
 	if !own && !n.cfg.TrustHubResults {
 		return c, fmt.Errorf("%w: this validator cannot evaluate %s competition %s itself: %s; "+
 			"or pass --trust-hub-results to score from the hub's stored results (not an independent check)", ErrCannotEvaluate, c.Kind, c.ID, missing)
 	}
 	if n.cfg.Dataset != nil {
-		if c.Kind != competition.KindMCQ {
-			return c, fmt.Errorf("%w: competition %s is a %s competition; --dataset works for mcq only", ErrCannotEvaluate, c.ID, c.Kind)
+		if how != kind.ValidateOwnDataset {
+			return c, fmt.Errorf("%w: competition %s is a %s competition; --dataset works for competitions validated on a dataset (mcq) only", ErrCannotEvaluate, c.ID, c.Kind)
 		}
 		if n.cfg.Dataset.Digest != c.DatasetDigest {
 			return c, fmt.Errorf("%w: dataset %s has digest %s, competition %s was created from %s: not the same dataset",
@@ -339,26 +350,26 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 		}
 	}
 	if n.cfg.PatchTasks != nil {
-		if err := checkPatchTasks(c, n.cfg.PatchTasks); err != nil {
+		if err := checkPatchTasks(c, how, n.cfg.PatchTasks); err != nil {
 			return c, err
 		}
 	}
-	n.comp, n.own = &c, own
+	n.comp, n.own, n.how = &c, own, how
 	return c, nil
 }
 
 // canEvaluate reports whether the validator has what it needs to evaluate
-// c's kind itself, and if not, what is missing.
-func (n *Node) canEvaluate(c competition.Competition) (bool, string) {
-	switch c.Kind {
-	case competition.KindMCQ:
+// c itself the way its kind is validated, and if not, what is missing.
+func (n *Node) canEvaluate(c competition.Competition, how kind.Validation) (bool, string) {
+	switch how {
+	case kind.ValidateOwnDataset:
 		return n.cfg.Dataset != nil, "give it its own copy of the dataset (--dataset)"
-	case competition.KindRoleplay:
+	case kind.ValidateOwnModels:
 		return n.cfg.Roleplay != nil, "give it its own generator, reference and judge (--generator-url, --reference-url, --judge-url)"
-	case competition.KindPatch:
+	case kind.ValidateSandbox:
 		missing := patchReady()
 		return missing == "", missing
-	case competition.KindPreference:
+	case kind.ValidateLabels:
 		return true, ""
 	}
 	return false, "a validator does not evaluate " + string(c.Kind) + " competitions"
@@ -377,11 +388,11 @@ func (n *Node) forgetOtherEpochs(epoch int64) {
 }
 
 // scoreable reports whether a submission can be scored in this mode.
-func (n *Node) scoreable(c competition.Competition, s competition.Submission) bool {
+func (n *Node) scoreable(s competition.Submission) bool {
 	n.mu.Lock()
-	own := n.own
+	own, how := n.own, n.how
 	n.mu.Unlock()
-	if own && c.Kind == competition.KindPatch {
+	if own && how == kind.ValidateSandbox {
 		return s.Patch != nil
 	}
 	if own {
@@ -395,10 +406,10 @@ func (n *Node) scoreable(c competition.Competition, s competition.Submission) bo
 // which change every epoch).
 func (n *Node) score(ctx context.Context, c competition.Competition, s competition.Submission, epoch int64) (scored, error) {
 	n.mu.Lock()
-	own := n.own
+	own, how := n.own, n.how
 	n.mu.Unlock()
 	key := s.ID
-	if own && c.Kind == competition.KindRoleplay {
+	if own && how == kind.ValidateOwnModels {
 		key += "@" + strconv.FormatInt(epoch, 10)
 	}
 	n.mu.Lock()
@@ -412,11 +423,11 @@ func (n *Node) score(ctx context.Context, c competition.Competition, s competiti
 	switch {
 	case !own:
 		results, err = n.fetch(ctx, s)
-	case c.Kind == competition.KindRoleplay:
+	case how == kind.ValidateOwnModels:
 		results, err = n.evaluateRoleplay(ctx, c, s, epoch)
-	case c.Kind == competition.KindPatch:
+	case how == kind.ValidateSandbox:
 		results, err = n.evaluatePatch(ctx, c, s)
-	default:
+	default: // kind.ValidateOwnDataset: the others are not scored per submission
 		results, err = n.evaluate(ctx, c, s)
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/kind"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -151,6 +152,38 @@ func TestANodeRefusesADatasetThatIsNotTheCompetitions(t *testing.T) {
 	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Dataset: other})
 	if _, err := n.Weights(context.Background()); err == nil || !strings.Contains(err.Error(), "not the same dataset") {
 		t.Fatalf("err = %v, want a digest mismatch", err)
+	}
+}
+
+// unvalidated is the mcq kind in a registry that says a validator cannot
+// evaluate it on its own.
+type unvalidated struct{ kinds.MCQ }
+
+func (unvalidated) Validation() kind.Validation { return kind.ValidateNone }
+
+// The node asks its registry how a kind is validated, not the kind's name:
+// with a registry whose mcq kind is not validated on a dataset, the node
+// refuses to start even with the right dataset; with the hub's registry the
+// same dataset is accepted.
+func TestANodeAsksItsKindRegistryHowToValidate(t *testing.T) {
+	h := newTestHub(t)
+	h.miner(t, []float64{1, 1, 1})
+	own, err := mcq.Parse(strings.NewReader(dataset), "dataset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := kind.NewRegistry(unvalidated{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vk, _ := identity.NewKey()
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Dataset: own, Kinds: reg})
+	if _, err := n.Weights(context.Background()); !errors.Is(err, node.ErrCannotEvaluate) || !strings.Contains(err.Error(), "cannot evaluate mcq competition") {
+		t.Fatalf("err = %v, want ErrCannotEvaluate from the registry's word", err)
+	}
+	n = node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Dataset: own, Kinds: builtinKinds(t, kinds.Egress{})})
+	if _, err := n.Weights(context.Background()); errors.Is(err, node.ErrCannotEvaluate) {
+		t.Fatalf("err = %v: the hub's registry validates mcq on the validator's own dataset", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
+	"crucible/internal/kind"
 	"crucible/internal/sandbox"
 )
 
@@ -41,9 +42,9 @@ func patchReady() string {
 
 // checkPatchTasks checks the validator's own tasks file against the digest
 // the competition was created from.
-func checkPatchTasks(c competition.Competition, data []byte) error {
-	if c.Kind != competition.KindPatch {
-		return fmt.Errorf("%w: competition %s is a %s competition; --tasks works for patch only", ErrCannotEvaluate, c.ID, c.Kind)
+func checkPatchTasks(c competition.Competition, how kind.Validation, data []byte) error {
+	if how != kind.ValidateSandbox {
+		return fmt.Errorf("%w: competition %s is a %s competition; --tasks works for competitions judged in a sandbox (patch) only", ErrCannotEvaluate, c.ID, c.Kind)
 	}
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.DatasetDigest {
 		return fmt.Errorf("%w: the tasks file has digest %s, competition %s was created from %s: not the same tasks",
