@@ -49,12 +49,6 @@ func (c clientFlags) client(needKey bool) (*client.Client, error) {
 	return client.New(cfg)
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verb, args, err := subcommand(args, "new", "contributor")
 	if err != nil {
@@ -66,7 +60,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("keys new", "Make an ed25519 key pair for signing requests. The file holds the private key: keep it 0600.",
 		"crucible keys new --out ~/.config/crucible/me.key", stderr)
 	out := fs.String("out", "", "where to write the key file (refuses to overwrite)")
-	asJSON := fs.Bool("json", false, "print the key id as JSON")
+	o := addOutputFlags(fs, "print the key id as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -83,11 +77,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := k.Save(*out); err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, map[string]string{"key_id": k.ID(), "file": *out})
-	}
-	fmt.Fprintf(stdout, "wrote %s\nkey id: %s\n", *out, k.ID())
-	return nil
+	return o.emit(stdout, map[string]string{"key_id": k.ID(), "file": *out}, func() error {
+		fmt.Fprintf(stdout, "wrote %s\nkey id: %s\n", *out, k.ID())
+		return nil
+	})
 }
 
 func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -111,7 +104,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		title := fs.String("title", "", "title shown on leaderboards")
 		template := fs.String("template", "", "prompt template file (Go text/template over .Context, .Question, .Choices)")
 		mode := fs.String("mode", "generative", "mcq scoring: generative (chat, answer extracted) or loglik (completions logprobs)")
-		asJSON := fs.Bool("json", false, "print the competition as JSON")
+		o := addOutputFlags(fs, "print the competition as JSON")
 		serverRepos := fs.Bool("server-repos", false, "patch: the tasks' repo paths are on the server, beneath its --repos roots (operator keys only);\n"+
 			"by default each task's local repository is uploaded as a git bundle")
 		allowRules := fs.String("allow-rules", "", "patch: policy-screen rules this competition relaxes, comma-separated (default none: every rule applies);\n"+
@@ -127,7 +120,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if *kindName == "roleplay" {
 			cfg := rf.config("")
 			cfg.FreshItems, cfg.ContaminationThreshold = *fresh, *gap
-			return createRoleplay(ctx, cf, cfg, *rf.personas, *title, *asJSON, stdout)
+			return createRoleplay(ctx, cf, cfg, *rf.personas, *title, o, stdout)
 		}
 		if *tasks != "" {
 			*dataset = *tasks
@@ -164,11 +157,10 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, comp)
-		}
-		fmt.Fprintf(stdout, "created competition %s (%s, %d items, dataset %s)\n", comp.ID, comp.Kind, comp.Items, comp.DatasetName)
-		return nil
+		return o.emit(stdout, comp, func() error {
+			fmt.Fprintf(stdout, "created competition %s (%s, %d items, dataset %s)\n", comp.ID, comp.Kind, comp.Items, comp.DatasetName)
+			return nil
+		})
 	case "list":
 		return runList(ctx, args, stdout, stderr, "competition list", "List competitions, newest first.",
 			(*client.Client).Competitions, "ID\tKIND\tITEMS\tCREATED\tTITLE", func(c competition.Competition) string {
@@ -211,13 +203,13 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var fs *flag.FlagSet
 	var cf clientFlags
 	var comp, name *string
-	var asJSON *bool
+	var o output
 	common := func(summary, example string) {
 		fs = newFlags("submit "+verb, summary, example, stderr)
 		cf = addClientFlags(fs)
 		comp = fs.String("competition", "", "competition id")
 		name = fs.String("name", "", "display name")
-		asJSON = fs.Bool("json", false, "print the submission as JSON")
+		o = addOutputFlags(fs, "print the submission as JSON")
 	}
 	var req api.CreateSubmissionRequest
 	if verb == "model" {
@@ -267,12 +259,11 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, sub)
-	}
-	fmt.Fprintf(stdout, "submitted %s as %s (digest %s, committed %s); follow it with: crucible status --competition %s\n",
-		sub.Name, sub.ID, sub.Digest[:16], sub.CommittedAt.Format(time.RFC3339), *comp)
-	return nil
+	return o.emit(stdout, sub, func() error {
+		fmt.Fprintf(stdout, "submitted %s as %s (digest %s, committed %s); follow it with: crucible status --competition %s\n",
+			sub.Name, sub.ID, sub.Digest[:16], sub.CommittedAt.Format(time.RFC3339), *comp)
+		return nil
+	})
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -281,13 +272,13 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cf := addClientFlags(fs)
 	comp := fs.String("competition", "", "competition id")
 	watch := fs.Bool("watch", false, "refresh until every submission is final")
-	asJSON := fs.Bool("json", false, "print JSON")
+	o := addOutputFlags(fs, "print JSON")
 	c, err := parseWithID(fs, args, cf, "competition", comp, false)
 	if err != nil {
 		return err
 	}
 	tty := isTerminal(stdout)
-	if *watch && !*asJSON {
+	if *watch && !o.isJSON() {
 		lines := 0
 		_, err := c.WaitScored(ctx, *comp, time.Second, func(subs []competition.Submission) {
 			if tty && lines > 0 {
@@ -301,11 +292,10 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, subs)
-	}
-	printStatus(stdout, subs, tty)
-	return nil
+	return o.emit(stdout, subs, func() error {
+		printStatus(stdout, subs, tty)
+		return nil
+	})
 }
 
 func isTerminal(w io.Writer) bool {
@@ -403,7 +393,7 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		})
 }
 
-func createRoleplay(ctx context.Context, cf clientFlags, cfg roleplay.CompetitionConfig, personaFile, title string, asJSON bool, stdout io.Writer) error {
+func createRoleplay(ctx context.Context, cf clientFlags, cfg roleplay.CompetitionConfig, personaFile, title string, o output, stdout io.Writer) error {
 	if title == "" {
 		return usagef("--title is required")
 	}
@@ -420,11 +410,10 @@ func createRoleplay(ctx context.Context, cf clientFlags, cfg roleplay.Competitio
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(stdout, comp)
-	}
-	fmt.Fprintf(stdout, "created roleplay competition %s: %d conversations from seed %d\n", comp.ID, comp.Items, cfg.Seed)
-	return nil
+	return o.emit(stdout, comp, func() error {
+		fmt.Fprintf(stdout, "created roleplay competition %s: %d conversations from seed %d\n", comp.ID, comp.Items, cfg.Seed)
+		return nil
+	})
 }
 
 // showSpec describes a command that shows one object.
@@ -450,7 +439,7 @@ func runShow[T any](ctx context.Context, args []string, stdout, stderr io.Writer
 	if jsonHelp == "" {
 		jsonHelp = "print JSON"
 	}
-	asJSON := fs.Bool("json", false, jsonHelp)
+	o := addOutputFlags(fs, jsonHelp)
 	if spec.flags != nil {
 		spec.flags(fs)
 	}
@@ -462,10 +451,7 @@ func runShow[T any](ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, v)
-	}
-	return text(stdout, v)
+	return o.emit(stdout, v, func() error { return text(stdout, v) })
 }
 
 // parseWithID is the common start of a command about one object: parse the
@@ -487,7 +473,7 @@ func runList[T any](ctx context.Context, args []string, stdout, stderr io.Writer
 	fetch func(*client.Client, context.Context) ([]T, error), header string, row func(T) string) error {
 	fs := newFlags(name, summary, "crucible "+name+" --json", stderr)
 	cf := addClientFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	o := addOutputFlags(fs, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -499,13 +485,12 @@ func runList[T any](ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, list)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	for _, v := range list {
-		fmt.Fprintln(tw, row(v))
-	}
-	return tw.Flush()
+	return o.emit(stdout, list, func() error {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		for _, v := range list {
+			fmt.Fprintln(tw, row(v))
+		}
+		return tw.Flush()
+	})
 }

@@ -37,7 +37,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	template := fs.String("template", "", "prompt template file (default: the documented mcq template)")
 	mode := fs.String("mode", "generative", "generative or loglik")
 	concurrency := fs.Int("concurrency", 8, "requests in flight")
-	asJSON := fs.Bool("json", false, "print one JSON object: score, ci_low, ci_high, items, correct")
+	o := addOutputFlags(fs, "print one JSON object: score, ci_low, ci_high, items, correct")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch reg.Entry(k) {
 	case kind.EntryPatch:
-		return evalPatch(ctx, *tasks, *task, *patchFile, *asJSON, stdout)
+		return evalPatch(ctx, *tasks, *task, *patchFile, o, stdout)
 	case kind.EntryNone:
 		return usagef("a %s competition takes no submissions: there is no model to evaluate", k)
 	}
@@ -90,19 +90,18 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, rep)
-	}
-	on := rep.Dataset
-	if on == "" {
-		on = "items " + rep.Digest
-	}
-	fmt.Fprintf(stdout, "%s on %s: score %.4f  95%% CI [%.4f, %.4f]  %d/%d correct\n",
-		rep.Model, on, rep.Score, rep.CILow, rep.CIHigh, rep.Correct, rep.Items)
-	for _, n := range slices.Sorted(maps.Keys(rep.Components)) {
-		fmt.Fprintf(stdout, "  %-11s %.4f\n", n, rep.Components[n])
-	}
-	return nil
+	return o.emit(stdout, rep, func() error {
+		on := rep.Dataset
+		if on == "" {
+			on = "items " + rep.Digest
+		}
+		fmt.Fprintf(stdout, "%s on %s: score %.4f  95%% CI [%.4f, %.4f]  %d/%d correct\n",
+			rep.Model, on, rep.Score, rep.CILow, rep.CIHigh, rep.Correct, rep.Items)
+		for _, n := range slices.Sorted(maps.Keys(rep.Components)) {
+			fmt.Fprintf(stdout, "  %-11s %.4f\n", n, rep.Components[n])
+		}
+		return nil
+	})
 }
 
 func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) error {

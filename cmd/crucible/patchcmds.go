@@ -18,7 +18,7 @@ import (
 )
 
 // evalPatch judges one patch locally with the server's code and defaults.
-func evalPatch(ctx context.Context, tasksFile, instance, patchFile string, asJSON bool, stdout io.Writer) error {
+func evalPatch(ctx context.Context, tasksFile, instance, patchFile string, o output, stdout io.Writer) error {
 	if tasksFile == "" || instance == "" || patchFile == "" {
 		return usagef("--kind patch needs --tasks FILE, --task INSTANCE and --patch DIFF")
 	}
@@ -48,24 +48,23 @@ func evalPatch(ctx context.Context, tasksFile, instance, patchFile string, asJSO
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(stdout, v)
-	}
-	fmt.Fprintf(stdout, "%s: resolved=%v score=%.4f %s\n", v.InstanceID, v.Resolved, v.Score, v.Reason)
-	for _, group := range []struct {
-		name string
-		m    map[string]string
-	}{{"FAIL_TO_PASS", v.FailToPass}, {"PASS_TO_PASS", v.PassToPass}} {
-		names := make([]string, 0, len(group.m))
-		for n := range group.m {
-			names = append(names, n)
+	return o.emit(stdout, v, func() error {
+		fmt.Fprintf(stdout, "%s: resolved=%v score=%.4f %s\n", v.InstanceID, v.Resolved, v.Score, v.Reason)
+		for _, group := range []struct {
+			name string
+			m    map[string]string
+		}{{"FAIL_TO_PASS", v.FailToPass}, {"PASS_TO_PASS", v.PassToPass}} {
+			names := make([]string, 0, len(group.m))
+			for n := range group.m {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				fmt.Fprintf(stdout, "  %-12s %-8s %s\n", group.name, group.m[n], n)
+			}
 		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(stdout, "  %-12s %-8s %s\n", group.name, group.m[n], n)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func runPatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {

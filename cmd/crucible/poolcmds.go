@@ -66,7 +66,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		model := fs.String("model", "", "model name")
 		name := fs.String("name", "", "display name (default: the model name)")
 		keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
-		asJSON := fs.Bool("json", false, "print JSON")
+		o := addOutputFlags(fs, "print JSON")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -85,11 +85,10 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, sub)
-		}
-		fmt.Fprintf(stdout, "joined %s as %s (committed %s)\n", sub.Name, sub.ID, sub.CommittedAt.Format(time.RFC3339))
-		return nil
+		return o.emit(stdout, sub, func() error {
+			fmt.Fprintf(stdout, "joined %s as %s (committed %s)\n", sub.Name, sub.ID, sub.CommittedAt.Format(time.RFC3339))
+			return nil
+		})
 	case "list":
 		return runList(ctx, args, stdout, stderr, "pool list", "List funded pools.",
 			(*client.Client).Pools, "POOL\tSTATE\tFUND\tRULE\tENDS\tTITLE", func(p competition.Pool) string {
@@ -172,7 +171,7 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	budget := fs.String("budget", "1000/h", "evaluated items per hour across the pool")
 	refresh := fs.String("refresh", "24h", "how often the public leaderboard is published")
 	private := fs.Float64("private-fraction", 0.5, "fraction of items kept private for the final ranking")
-	asJSON := fs.Bool("json", false, "print JSON")
+	o := addOutputFlags(fs, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -206,12 +205,11 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, p)
-	}
-	fmt.Fprintf(stdout, "created pool %s: %d %s escrowed, %s, %s → %s\n", p.CompetitionID, p.Amount, p.Asset, p.Rule,
-		p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
-	return nil
+	return o.emit(stdout, p, func() error {
+		fmt.Fprintf(stdout, "created pool %s: %d %s escrowed, %s, %s → %s\n", p.CompetitionID, p.Amount, p.Asset, p.Rule,
+			p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
+		return nil
+	})
 }
 
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -227,7 +225,7 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"crucible ledger "+verb+" --account escrow:c-abc", stderr)
 	cf := addClientFlags(fs)
 	account := fs.String("account", "", "one account (default: all)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	o := addOutputFlags(fs, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -241,31 +239,29 @@ func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, bals)
-		}
-		fmt.Fprintln(tw, "ACCOUNT\tASSET\tBALANCE")
-		for _, b := range bals {
-			fmt.Fprintf(tw, "%s\t%s\t%d\n", b.Account, b.Asset, b.Amount)
-		}
-		return tw.Flush()
+		return o.emit(stdout, bals, func() error {
+			fmt.Fprintln(tw, "ACCOUNT\tASSET\tBALANCE")
+			for _, b := range bals {
+				fmt.Fprintf(tw, "%s\t%s\t%d\n", b.Account, b.Asset, b.Amount)
+			}
+			return tw.Flush()
+		})
 	}
 	hist, err := c.History(ctx, *account)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, hist)
-	}
-	fmt.Fprintln(tw, "TIME\tKIND\tASSET\tENTRIES\tKEY")
-	for _, p := range hist {
-		var legs []string
-		for _, e := range p.Transfer.Legs {
-			legs = append(legs, fmt.Sprintf("%s %+d", e.Account, e.Amount))
+	return o.emit(stdout, hist, func() error {
+		fmt.Fprintln(tw, "TIME\tKIND\tASSET\tENTRIES\tKEY")
+		for _, p := range hist {
+			var legs []string
+			for _, e := range p.Transfer.Legs {
+				legs = append(legs, fmt.Sprintf("%s %+d", e.Account, e.Amount))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.At.Format(time.RFC3339), p.Transfer.Kind, p.Transfer.Asset, strings.Join(legs, ", "), p.Transfer.Key)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.At.Format(time.RFC3339), p.Transfer.Kind, p.Transfer.Asset, strings.Join(legs, ", "), p.Transfer.Key)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -278,7 +274,7 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 	amount := fs.Int64("amount", 0, "integer base units")
 	asset := fs.String("asset", "", "asset name, e.g. USDC")
 	idem := fs.String("idempotency-key", "", "names this deposit, so a retry is not paid twice (default: a fresh random key)")
-	asJSON := fs.Bool("json", false, "print JSON (the posted transfer; replayed is true when nothing moved)")
+	o := addOutputFlags(fs, "print JSON (the posted transfer; replayed is true when nothing moved)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -300,19 +296,18 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, posted)
-	}
-	verb := "deposited"
-	if posted.Replayed {
-		verb = "already deposited (nothing moved)"
-	}
-	for _, e := range posted.Transfer.Legs {
-		if e.Amount > 0 {
-			fmt.Fprintf(stdout, "%s %d %s to %s (idempotency key %s)\n", verb, e.Amount, posted.Transfer.Asset, e.Account, *idem)
+	return o.emit(stdout, posted, func() error {
+		verb := "deposited"
+		if posted.Replayed {
+			verb = "already deposited (nothing moved)"
 		}
-	}
-	return nil
+		for _, e := range posted.Transfer.Legs {
+			if e.Amount > 0 {
+				fmt.Fprintf(stdout, "%s %d %s to %s (idempotency key %s)\n", verb, e.Amount, posted.Transfer.Asset, e.Account, *idem)
+			}
+		}
+		return nil
+	})
 }
 
 func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -322,7 +317,7 @@ func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	rule := fs.String("rule", "", "arithmetic-decrease, proportional, winner-take-all, top-k:P1,P2,..., softmax:T")
 	amount := fs.Int64("amount", 0, "integer base units")
 	scores := fs.String("scores", "", "name=score,...")
-	asJSON := fs.Bool("json", false, "print an object name → units")
+	o := addOutputFlags(fs, "print an object name → units")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -345,24 +340,23 @@ func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, payouts)
-	}
-	names := make([]string, 0, len(payouts))
-	var total int64
-	for n, u := range payouts {
-		names = append(names, n)
-		total += u
-	}
-	sort.Slice(names, func(i, j int) bool {
-		return payouts[names[i]] > payouts[names[j]] || payouts[names[i]] == payouts[names[j]] && names[i] < names[j]
+	return o.emit(stdout, payouts, func() error {
+		names := make([]string, 0, len(payouts))
+		var total int64
+		for n, u := range payouts {
+			names = append(names, n)
+			total += u
+		}
+		sort.Slice(names, func(i, j int) bool {
+			return payouts[names[i]] > payouts[names[j]] || payouts[names[i]] == payouts[names[j]] && names[i] < names[j]
+		})
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSCORE\tUNITS")
+		for _, n := range names {
+			fmt.Fprintf(tw, "%s\t%g\t%d\n", n, req.Scores[n], payouts[n])
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "paid %d, unassigned (refunded) %d\n", total, *amount-total)
+		return nil
 	})
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSCORE\tUNITS")
-	for _, n := range names {
-		fmt.Fprintf(tw, "%s\t%g\t%d\n", n, req.Scores[n], payouts[n])
-	}
-	tw.Flush()
-	fmt.Fprintf(stdout, "paid %d, unassigned (refunded) %d\n", total, *amount-total)
-	return nil
 }

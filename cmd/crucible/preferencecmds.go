@@ -60,7 +60,7 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 	minTasks := fs.Int("min-tasks", preference.DefaultConfig().MinTasks, "tasks a miner must rate in an epoch to be trusted")
 	reward := fs.Int64("reward", 0, "base units of --asset paid to the miners when the epoch closes (by their preference rewards), escrowed from your funder account now")
 	asset := fs.String("asset", "", "the reward's asset")
-	asJSON := fs.Bool("json", false, "print the competition as JSON")
+	o := addOutputFlags(fs, "print the competition as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -87,12 +87,11 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, comp)
-	}
-	fmt.Fprintf(stdout, "created competition %s (preference, %d tasks, dataset %s)\n", comp.ID, comp.Items, comp.DatasetName)
-	fmt.Fprintf(stdout, "miners: crucible preference copies --competition %s --key MINER.key, then hand out contributor keys\n", comp.ID)
-	return nil
+	return o.emit(stdout, comp, func() error {
+		fmt.Fprintf(stdout, "created competition %s (preference, %d tasks, dataset %s)\n", comp.ID, comp.Items, comp.DatasetName)
+		fmt.Fprintf(stdout, "miners: crucible preference copies --competition %s --key MINER.key, then hand out contributor keys\n", comp.ID)
+		return nil
+	})
 }
 
 // runContributorKeys is `crucible keys contributor new|list|revoke`.
@@ -116,7 +115,7 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 	minerKey := fs.String("miner-key", "", "the miner's key file (crucible keys new); it signs the request")
 	label := fs.String("label", "", "new: a name for the key (who holds it)")
 	id := fs.String("id", "", "revoke: the contributor key id (ck-...)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	o := addOutputFlags(fs, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -137,30 +136,28 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, nk)
-		}
-		fmt.Fprintf(stdout, "contributor key %s for miner %s\n\n  %s\n\nThis key is shown once. The contributor logs in at %s/label.\n",
-			nk.ID, nk.Miner, nk.Secret, strings.TrimRight(*server, "/"))
-		return nil
+		return o.emit(stdout, nk, func() error {
+			fmt.Fprintf(stdout, "contributor key %s for miner %s\n\n  %s\n\nThis key is shown once. The contributor logs in at %s/label.\n",
+				nk.ID, nk.Miner, nk.Secret, strings.TrimRight(*server, "/"))
+			return nil
+		})
 	case "list":
 		keys, err := c.ContributorKeys(ctx)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, keys)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tLABEL\tCREATED\tREVOKED")
-		for _, k := range keys {
-			revoked := "-"
-			if k.RevokedAt != nil {
-				revoked = k.RevokedAt.Format(time.RFC3339)
+		return o.emit(stdout, keys, func() error {
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tLABEL\tCREATED\tREVOKED")
+			for _, k := range keys {
+				revoked := "-"
+				if k.RevokedAt != nil {
+					revoked = k.RevokedAt.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Label, k.CreatedAt.Format(time.RFC3339), revoked)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Label, k.CreatedAt.Format(time.RFC3339), revoked)
-		}
-		return tw.Flush()
+			return tw.Flush()
+		})
 	default:
 		if *id == "" {
 			return usagef("--id ck-... is required (see crucible keys contributor list)")
@@ -169,11 +166,10 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, rk)
-		}
-		fmt.Fprintf(stdout, "revoked contributor key %s at %s\n", rk.ID, rk.RevokedAt.Format(time.RFC3339))
-		return nil
+		return o.emit(stdout, rk, func() error {
+			fmt.Fprintf(stdout, "revoked contributor key %s at %s\n", rk.ID, rk.RevokedAt.Format(time.RFC3339))
+			return nil
+		})
 	}
 }
 

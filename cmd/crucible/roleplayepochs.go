@@ -69,7 +69,7 @@ func runRoleplay(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	personas := fs.String("personas", "", "the competition's persona JSONL, when it has its own set")
 	generator := fs.String("generator-url", "", "generator server to use instead of the competition's (needed when it is the hub's own;\n"+
 		"key from CRUCIBLE_GENERATOR_API_KEY)")
-	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	o := addOutputFlags(fs, "print the checks as JSON")
 	c, err := parseWithID(fs, args, cf, "competition", id, false)
 	if err != nil {
 		return err
@@ -89,19 +89,19 @@ func runRoleplay(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if err := printJSON(stdout, check); err != nil {
-			return err
-		}
-	} else {
+	err = o.emit(stdout, check, func() error {
 		fmt.Fprintf(stdout, "epoch %d: seed %d hashes to the commitment: %v\n", check.Epoch, *view.Seed, check.CommitmentOK)
 		fmt.Fprintf(stdout, "published items digest %s, served items match it: %v\n", check.Published, check.ServedOK)
 		fmt.Fprintf(stdout, "items planned again from the seed:   %s\n", check.Replanned)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if !check.OK() {
 		return fmt.Errorf("epoch %d does not verify", check.Epoch)
 	}
-	if !*asJSON {
+	if !o.isJSON() {
 		fmt.Fprintln(stdout, "verified: the items were fixed by the committed seed")
 	}
 	return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
@@ -160,7 +159,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("demo", "Start Crucible in-process on SQLite with the built-in baseline model server, create a competition\n"+
 		"from the bundled Social IQa sample (300 items, CC BY 4.0), submit the baseline models, evaluate them\nand print the leaderboard.",
 		"crucible demo --json", stderr)
-	asJSON := fs.Bool("json", false, "print the leaderboard as JSON")
+	o := addOutputFlags(fs, "print the leaderboard as JSON")
 	database := fs.String("database", "", "SQLite file to keep the demo's data in (default: a temporary file)")
 	serve := fs.String("serve", "", "after the leaderboard, keep serving the API and web UI on this address (e.g. 127.0.0.1:8080) until interrupted")
 	if err := parse(fs, args); err != nil {
@@ -169,11 +168,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := app.DemoConfig{Database: *database, Progress: stderr, Interactive: isTerminal(stderr), Listen: *serve, Keep: *serve != ""}
 	var printErr error
 	cfg.Ready = func(_ string, rows []competition.Row) {
-		if *asJSON {
-			printErr = json.NewEncoder(stdout).Encode(rows)
-			return
-		}
-		printLeaderboard(stdout, rows)
+		printErr = o.emit(stdout, rows, func() error {
+			printLeaderboard(stdout, rows)
+			return nil
+		})
 	}
 	if _, err := app.Demo(ctx, cfg); err != nil {
 		return err

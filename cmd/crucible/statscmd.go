@@ -37,7 +37,7 @@ func runStats(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		"crucible stats "+verb+" --file ratings.csv --json", stderr)
 	file := fs.String("file", "", "ratings CSV (header row of rater names; \"-\" reads stdin)")
 	weights := fs.String("weights", "", "kappa weighting: none (default), linear or quadratic")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	o := addOutputFlags(fs, "print the result as JSON")
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
@@ -65,11 +65,11 @@ func runStats(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	switch verb {
 	case "kappa":
-		return statsKappa(tab, name, *weights, *asJSON, stdout)
+		return statsKappa(tab, name, *weights, o, stdout)
 	case "icc":
-		return statsICC(tab, name, *asJSON, stdout)
+		return statsICC(tab, name, o, stdout)
 	default:
-		return statsSpearman(tab, name, *asJSON, stdout)
+		return statsSpearman(tab, name, o, stdout)
 	}
 }
 
@@ -151,7 +151,7 @@ func (tab ratingsTable) column(j int) []float64 {
 	return out
 }
 
-func statsKappa(tab ratingsTable, name, weights string, asJSON bool, stdout io.Writer) error {
+func statsKappa(tab ratingsTable, name, weights string, o output, stdout io.Writer) error {
 	if err := tab.twoRaters(name, "kappa"); err != nil {
 		return err
 	}
@@ -182,14 +182,13 @@ func statsKappa(tab ratingsTable, name, weights string, asJSON bool, stdout io.W
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(stdout, map[string]float64{"kappa": k})
-	}
-	_, err = fmt.Fprintf(stdout, "kappa (%s weights) = %.4f  (%d items, raters %s and %s)\n", weights, k, len(tab.rows), tab.raters[0], tab.raters[1])
-	return err
+	return o.emit(stdout, map[string]float64{"kappa": k}, func() error {
+		_, err := fmt.Fprintf(stdout, "kappa (%s weights) = %.4f  (%d items, raters %s and %s)\n", weights, k, len(tab.rows), tab.raters[0], tab.raters[1])
+		return err
+	})
 }
 
-func statsICC(tab ratingsTable, name string, asJSON bool, stdout io.Writer) error {
+func statsICC(tab ratingsTable, name string, o output, stdout io.Writer) error {
 	if len(tab.raters) < 2 {
 		return fmt.Errorf("%s: icc needs at least two rater columns, the header has %d", name, len(tab.raters))
 	}
@@ -200,26 +199,26 @@ func statsICC(tab ratingsTable, name string, asJSON bool, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if asJSON {
-		return printJSON(stdout, struct {
-			ICC1  float64 `json:"icc1"`
-			ICC2  float64 `json:"icc2"`
-			ICC3  float64 `json:"icc3"`
-			ICC1k float64 `json:"icc1k"`
-			ICC2k float64 `json:"icc2k"`
-			ICC3k float64 `json:"icc3k"`
-		}{r.ICC1, r.ICC2, r.ICC3, r.ICC1k, r.ICC2k, r.ICC3k})
-	}
-	_, err = fmt.Fprintf(stdout, "%d items, %d raters (Shrout & Fleiss 1979)\n"+
-		"ICC(1,1) = %.4f   one-way random, single rater\n"+
-		"ICC(2,1) = %.4f   two-way random, absolute agreement, single rater\n"+
-		"ICC(3,1) = %.4f   two-way mixed, consistency, single rater\n"+
-		"ICC(1,k) = %.4f\nICC(2,k) = %.4f\nICC(3,k) = %.4f\n",
-		r.N, r.K, r.ICC1, r.ICC2, r.ICC3, r.ICC1k, r.ICC2k, r.ICC3k)
-	return err
+	v := struct {
+		ICC1  float64 `json:"icc1"`
+		ICC2  float64 `json:"icc2"`
+		ICC3  float64 `json:"icc3"`
+		ICC1k float64 `json:"icc1k"`
+		ICC2k float64 `json:"icc2k"`
+		ICC3k float64 `json:"icc3k"`
+	}{r.ICC1, r.ICC2, r.ICC3, r.ICC1k, r.ICC2k, r.ICC3k}
+	return o.emit(stdout, v, func() error {
+		_, err := fmt.Fprintf(stdout, "%d items, %d raters (Shrout & Fleiss 1979)\n"+
+			"ICC(1,1) = %.4f   one-way random, single rater\n"+
+			"ICC(2,1) = %.4f   two-way random, absolute agreement, single rater\n"+
+			"ICC(3,1) = %.4f   two-way mixed, consistency, single rater\n"+
+			"ICC(1,k) = %.4f\nICC(2,k) = %.4f\nICC(3,k) = %.4f\n",
+			r.N, r.K, r.ICC1, r.ICC2, r.ICC3, r.ICC1k, r.ICC2k, r.ICC3k)
+		return err
+	})
 }
 
-func statsSpearman(tab ratingsTable, name string, asJSON bool, stdout io.Writer) error {
+func statsSpearman(tab ratingsTable, name string, o output, stdout io.Writer) error {
 	if err := tab.twoRaters(name, "spearman"); err != nil {
 		return err
 	}
@@ -230,9 +229,8 @@ func statsSpearman(tab ratingsTable, name string, asJSON bool, stdout io.Writer)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if asJSON {
-		return printJSON(stdout, map[string]float64{"rho": rho})
-	}
-	_, err = fmt.Fprintf(stdout, "spearman rho = %.4f  (%d items, raters %s and %s)\n", rho, len(tab.rows), tab.raters[0], tab.raters[1])
-	return err
+	return o.emit(stdout, map[string]float64{"rho": rho}, func() error {
+		_, err := fmt.Fprintf(stdout, "spearman rho = %.4f  (%d items, raters %s and %s)\n", rho, len(tab.rows), tab.raters[0], tab.raters[1])
+		return err
+	})
 }
