@@ -43,22 +43,23 @@ var ioPackages = []string{
 var servicePackages = []string{
 	"internal/store", "internal/jobs", "internal/api", "internal/web",
 	"internal/app", "internal/client", "internal/pool", "internal/labeling",
-	"internal/validator", "internal/consensus", "internal/epoch", "internal/weights",
+	"internal/validator", "internal/consensus", "internal/weights",
 	"internal/inference", "internal/egress", "internal/router", "internal/baseline",
 	"internal/sandbox", "internal/seal", "cmd",
 }
 
 // serverPackages hold the hub's state and handlers; the client side (client,
 // CLI, validator node) talks to them over HTTP only. internal/api/apiv1, the
-// wire types, is exempt from internal/api; the validator node is the
-// client-side process, not the hub's validator registry.
+// wire types, is exempt from internal/api. The validator node
+// (internal/validator/node) is the client-side process; the hub's side of
+// validators is internal/consensus.
 var serverPackages = []string{
 	"internal/store", "internal/jobs", "internal/api", "internal/web",
-	"internal/pool", "internal/labeling", "internal/validator", "internal/consensus",
-	"internal/epoch", "internal/weights", "internal/seal",
+	"internal/pool", "internal/labeling", "internal/consensus", "internal/weights",
+	"internal/seal",
 }
 
-var serverExempt = []string{"internal/api/apiv1", "internal/validator/node"}
+var serverExempt = []string{"internal/api/apiv1"}
 
 // purePackages are computation only. internal/kind is the kind contract;
 // its sub-packages are kinds (kindtest, the toy kind of the tests), which
@@ -98,8 +99,8 @@ var rules = []rule{
 	{Name: "the store never imports the API, the job queue or a kind",
 		From: []string{"internal/store"}, Deny: []string{"internal/api", "internal/jobs", "internal/web", "internal/eval/", "internal/app", "cmd"}},
 	{Name: "services never import the API, the web UI or the CLI",
-		From: []string{"internal/jobs", "internal/pool", "internal/epoch", "internal/weights", "internal/validator!",
-			"internal/consensus", "internal/seal", "internal/labeling"},
+		From: []string{"internal/jobs", "internal/pool", "internal/weights", "internal/consensus",
+			"internal/seal", "internal/labeling"},
 		Deny: []string{"internal/api", "internal/web", "internal/app", "internal/client", "cmd"}, Except: serverExempt},
 	{Name: webRule,
 		From: []string{"internal/web"}, Deny: []string{"internal/api", "internal/jobs", "internal/eval/", "internal/app", "cmd"},
@@ -114,33 +115,33 @@ var rules = []rule{
 var knownViolations = map[violation]string{
 	// Wire types: the client, the CLI and the node decode the hub's answers
 	// into the server's own types (api request/response structs, and
-	// store.PreferenceRating, epoch.Record, labeling.EpochClose/EpochReport,
+	// store.PreferenceRating, weights.Record, labeling.EpochClose/EpochReport,
 	// pool.DepositRequest/JoinRequest, seal.EpochView/Contamination,
-	// validator.Record/WeightVector…) until internal/api/apiv1 exists.
+	// consensus.Record/WeightVector…) until internal/api/apiv1 exists.
 	{clientRule, "internal/client", "internal/api"}:       "wire types until apiv1",
 	{clientRule, "internal/client", "internal/store"}:     "wire type store.PreferenceRating",
-	{clientRule, "internal/client", "internal/epoch"}:     "wire type epoch.Record",
+	{clientRule, "internal/client", "internal/weights"}:   "wire type weights.Record",
 	{clientRule, "internal/client", "internal/labeling"}:  "wire type labeling.EpochClose",
 	{clientRule, "internal/client", "internal/pool"}:      "wire types pool.DepositRequest, JoinRequest",
 	{clientRule, "internal/client", "internal/seal"}:      "wire types seal.EpochView, Contamination",
-	{clientRule, "internal/client", "internal/validator"}: "wire types validator.Record, WeightVector…",
+	{clientRule, "internal/client", "internal/consensus"}: "wire types consensus.Record, WeightVector…",
 	// The node reaches the same packages through the client, and imports
 	// internal/api for the request types it posts.
 	{clientRule, "internal/validator/node", "internal/api"}:       "wire types until apiv1",
 	{clientRule, "internal/validator/node", "internal/store"}:     "through the client's wire types",
-	{clientRule, "internal/validator/node", "internal/epoch"}:     "through the client's wire types",
+	{clientRule, "internal/validator/node", "internal/weights"}:   "through the client's wire types",
 	{clientRule, "internal/validator/node", "internal/labeling"}:  "through the client's wire types",
 	{clientRule, "internal/validator/node", "internal/pool"}:      "through the client's wire types",
 	{clientRule, "internal/validator/node", "internal/seal"}:      "through the client's wire types",
-	{clientRule, "internal/validator/node", "internal/validator"}: "through the client's wire types",
+	{clientRule, "internal/validator/node", "internal/consensus"}: "through the client's wire types",
 	// The CLI: wire types as above, plus server-side code it runs itself.
 	{clientRule, "cmd/crucible", "internal/api"}:       "wire types until apiv1",
-	{clientRule, "cmd/crucible", "internal/epoch"}:     "wire type epoch.Record (roleplaycmds.go)",
+	{clientRule, "cmd/crucible", "internal/weights"}:   "wire type weights.Record (roleplaycmds.go)",
 	{clientRule, "cmd/crucible", "internal/pool"}:      "wire types pool.DepositRequest, JoinRequest (poolcmds.go)",
 	{clientRule, "cmd/crucible", "internal/seal"}:      "wire types seal.EpochView, Contamination (roleplayepochs.go)",
 	{clientRule, "cmd/crucible", "internal/labeling"}:  "labeling.Format* export writers run in the CLI (preferencecmds.go)",
 	{clientRule, "cmd/crucible", "internal/store"}:     "crucible router opens the store for admin nonces (routercmd.go); belongs in app",
-	{clientRule, "cmd/crucible", "internal/validator"}: "consensus flag defaults and validator.Config (validatorcmds.go); belong in app",
+	{clientRule, "cmd/crucible", "internal/consensus"}: "consensus flag defaults and consensus.Config (validatorcmds.go); belong in app",
 	// The web UI and kinds (issue 15 item 2: the kind registry removes these).
 	{webRule, "internal/web", "internal/eval/preference"}: "web renders preference pairs itself",
 	{webRule, "internal/web", "internal/eval/kinds"}:      "through epoch and pool, which switch on the kind",

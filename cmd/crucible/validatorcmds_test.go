@@ -19,10 +19,10 @@ import (
 	"crucible/internal/app"
 	"crucible/internal/baseline"
 	"crucible/internal/client"
+	"crucible/internal/consensus"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
-	"crucible/internal/validator"
 )
 
 func TestConsensusCommandPrintsConsensusAndIncentivePerMiner(t *testing.T) {
@@ -288,7 +288,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 		if err != nil {
 			t.Fatal(err)
 		}
-		var shown validator.Record
+		var shown consensus.Record
 		if err := json.Unmarshal(out, &shown); err != nil || shown.Epoch != full || len(shown.Miners) != 3 {
 			t.Fatalf("epoch show: %v\n%s", err, out)
 		}
@@ -298,7 +298,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 		}
 		n := 0
 		for _, p := range hist {
-			if p.Transfer.Key == validator.EmissionKey(full) {
+			if p.Transfer.Key == consensus.EmissionKey(full) {
 				n++
 			}
 		}

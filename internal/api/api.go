@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"crucible/internal/clock"
-	"crucible/internal/epoch"
+	"crucible/internal/consensus"
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
@@ -32,7 +32,7 @@ import (
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
-	"crucible/internal/validator"
+	"crucible/internal/weights"
 )
 
 // MaxBodyBytes bounds a request body: the limit of the routes that carry a
@@ -47,13 +47,13 @@ type Config struct {
 	DB       *store.DB
 	Queue    *jobs.Queue
 	Pools    *pool.Service
-	Epochs   *epoch.Service
+	Epochs   *weights.Service
 	Clock    clock.Clock
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
 
 	// Validators runs registration, stakes, weights and consensus epochs.
-	Validators *validator.Service
+	Validators *consensus.Service
 
 	// Quotas bound what one key may create (zero: no limits).
 	Quotas Quotas

@@ -17,11 +17,11 @@ import (
 	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
+	"crucible/internal/consensus"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 )
 
 // TestPlainCompetitionsUseThePoolsCopyRule keeps one copy rule for pools
@@ -51,7 +51,7 @@ func startEntryHub(t *testing.T, database string, limit int, noWork bool) *entry
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", NoWork: noWork, AllowEndpoints: "127.0.0.0/8",
-		Consensus: validator.Config{Admins: []string{keys[0].ID()}}, Quotas: api.Quotas{EntriesPerKey: limit},
+		Consensus: consensus.Config{Admins: []string{keys[0].ID()}}, Quotas: api.Quotas{EntriesPerKey: limit},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

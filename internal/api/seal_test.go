@@ -21,13 +21,13 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/consensus"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 )
 
 // sealHub is a whole server on a fake clock (the test ticks the pools) with
@@ -67,7 +67,7 @@ func startSealHub(t *testing.T, database string) *sealHub {
 	ctx, cancel := context.WithCancel(context.Background())
 	// Workers run: pool ticks enqueue their evaluations for them.
 	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", Clock: clk,
-		AllowEndpoints: "127.0.0.0/8", Consensus: validator.Config{Admins: []string{keys[0].ID()}},
+		AllowEndpoints: "127.0.0.0/8", Consensus: consensus.Config{Admins: []string{keys[0].ID()}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

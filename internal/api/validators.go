@@ -11,12 +11,12 @@ import (
 	"crucible/internal/eval/preference"
 	"crucible/internal/kind"
 
+	"crucible/internal/consensus"
 	"crucible/internal/store"
-	"crucible/internal/validator"
 )
 
 // validatorRoutes are the consensus endpoints: registration, stakes, weight
-// vectors and epochs (internal/validator).
+// vectors and epochs (internal/consensus).
 var validatorRoutes = []route{
 	{"GET", "/api/v1/consensus/uids", false, (*Server).listUIDs},
 	{"POST", "/api/v1/consensus/uids", true, (*Server).registerUID},
@@ -70,11 +70,11 @@ func consensusError(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, validator.ErrForbidden):
+	case errors.Is(err, consensus.ErrForbidden):
 		return &httpError{http.StatusForbidden, err.Error()}
-	case errors.Is(err, validator.ErrInvalid):
+	case errors.Is(err, consensus.ErrInvalid):
 		return &httpError{http.StatusBadRequest, err.Error()}
-	case errors.Is(err, validator.ErrConflict):
+	case errors.Is(err, consensus.ErrConflict):
 		return &httpError{http.StatusConflict, err.Error()}
 	}
 	return err

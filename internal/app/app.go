@@ -21,8 +21,8 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/clock"
+	"crucible/internal/consensus"
 	"crucible/internal/egress"
-	"crucible/internal/epoch"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
 	"crucible/internal/jobs"
@@ -31,8 +31,8 @@ import (
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
-	"crucible/internal/validator"
 	"crucible/internal/web"
+	"crucible/internal/weights"
 )
 
 // Config configures a Crucible process.
@@ -74,7 +74,7 @@ type Config struct {
 	// the validator network (DB, Clock and EpochLength are filled in). Its
 	// admins are the operators: they also deposit money and may force a
 	// pool's settlement.
-	Consensus validator.Config
+	Consensus consensus.Config
 	// DemoFunding lets pools be funded from external with nothing behind
 	// it (the demo); otherwise funders need an operator's deposit first.
 	DemoFunding bool
@@ -167,7 +167,7 @@ type App struct {
 	Registry *prometheus.Registry
 	// Kinds are the competition kinds this process runs.
 	Kinds  *kind.Registry
-	Epochs *epoch.Service
+	Epochs *weights.Service
 	Pools  *pool.Service
 	cfg    Config
 	// tempCache is the bundle cache Open created, removed by Close.
@@ -232,9 +232,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	epochs := epoch.New(epoch.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Kinds: planner, ItemConcurrency: cfg.ItemConcurrency})
+	epochs := weights.New(weights.Config{DB: db, Clock: cfg.Clock, Length: cfg.EpochLength, Kinds: planner, ItemConcurrency: cfg.ItemConcurrency})
 	cfg.Consensus.DB, cfg.Consensus.Clock, cfg.Consensus.EpochLength = db, cfg.Clock, cfg.EpochLength
-	consensus := validator.New(cfg.Consensus)
+	consensus := consensus.New(cfg.Consensus)
 	prefs, err := labeling.New(labeling.Config{DB: db, Clock: cfg.Clock})
 	if err != nil {
 		db.Close()

@@ -16,11 +16,11 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/consensus"
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 )
 
 // poolHub is a whole server on a fake clock (no workers: the test ticks the
@@ -46,7 +46,7 @@ func startPoolHub(t *testing.T, database string, demo bool) *poolHub {
 	// The fake clock stays within the ±5 min signature window of the real one.
 	clk := clock.NewFake(time.Now().UTC().Truncate(time.Second))
 	a, url := startApp(t, app.Config{Database: database, Clock: clk, NoWork: true, DemoFunding: demo,
-		Consensus: validator.Config{Admins: []string{keys[0].ID()}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Consensus: consensus.Config{Admins: []string{keys[0].ID()}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h := &poolHub{app: a, clock: clk, operatorID: keys[0].ID(), funderID: keys[1].ID()}
 	for i, c := range []**client.Client{&h.operator, &h.funder, &h.stranger} {
 		var err error

@@ -12,10 +12,10 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/app"
 	"crucible/internal/client"
+	"crucible/internal/consensus"
 	"crucible/internal/identity"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 )
 
 // gitRepo makes a one-commit repository in dir and returns its commit.
@@ -65,7 +65,7 @@ func TestPatchRepositoriesAreUploadedOrTheOperators(t *testing.T) {
 	stranger, _ := identity.NewKey()
 	db := storetest.Databases(t)[0].URL
 	url := startServer(t, app.Config{Database: db, RepoRoots: []string{root},
-		Consensus: validator.Config{Admins: []string{operator.ID()}}})
+		Consensus: consensus.Config{Admins: []string{operator.ID()}}})
 	as := func(k *identity.Key) *client.Client {
 		c, _ := client.New(client.Config{Server: url, Key: k})
 		return c

@@ -17,10 +17,10 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
-	"crucible/internal/epoch"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
 	"crucible/internal/store/storetest"
+	"crucible/internal/weights"
 )
 
 // TestRoleplayCompetition runs a model competition with the baseline
@@ -154,7 +154,7 @@ func TestRoleplayCompetition(t *testing.T) {
 		t.Fatalf("weights over the API: %+v, %v", printed, err)
 	}
 	// With a 5% advantage for the earlier model the leader keeps its items.
-	strict := epoch.New(epoch.Config{DB: a.DB, Kinds: a.Kinds, Clock: clk, Length: time.Minute, Epsilon: 0.05})
+	strict := weights.New(weights.Config{DB: a.DB, Kinds: a.Kinds, Clock: clk, Length: time.Minute, Epsilon: 0.05})
 	clk.Set(t0.Add(3 * time.Minute))
 	rec5, err := strict.Close(ctx, comp.ID, n+1)
 	if err != nil {

@@ -21,14 +21,14 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/competition"
-	"crucible/internal/epoch"
+	"crucible/internal/consensus"
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 	"crucible/internal/labeling"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
 	"crucible/internal/store"
-	"crucible/internal/validator"
+	"crucible/internal/weights"
 )
 
 // Client talks to one Crucible server.
@@ -314,8 +314,8 @@ func (c *Client) History(ctx context.Context, account string) ([]ledger.Posted, 
 }
 
 // Weights returns a model competition's epoch record (n < 0: the latest).
-func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (epoch.Record, error) {
-	var out epoch.Record
+func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (weights.Record, error) {
+	var out weights.Record
 	path := "/api/v1/competitions/" + url.PathEscape(competitionID) + "/weights"
 	if n >= 0 {
 		path += fmt.Sprintf("?epoch=%d", n)
@@ -324,56 +324,56 @@ func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (ep
 }
 
 // Register registers the client's key as a miner and returns its UID.
-func (c *Client) Register(ctx context.Context) (validator.Registration, error) {
-	var out validator.Registration
+func (c *Client) Register(ctx context.Context) (consensus.Registration, error) {
+	var out consensus.Registration
 	return out, c.do(ctx, http.MethodPost, "/api/v1/consensus/uids", nil, &out)
 }
 
 // UIDs lists the miner registrations.
-func (c *Client) UIDs(ctx context.Context) ([]validator.MinerUID, error) {
-	var out []validator.MinerUID
+func (c *Client) UIDs(ctx context.Context) ([]consensus.MinerUID, error) {
+	var out []consensus.MinerUID
 	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/uids", nil, &out)
 }
 
 // SetStake sets a validator's stake (the client's key must be a hub admin).
-func (c *Client) SetStake(ctx context.Context, validatorKey string, stake int64) (validator.ValidatorStake, error) {
-	var out validator.ValidatorStake
+func (c *Client) SetStake(ctx context.Context, validatorKey string, stake int64) (consensus.ValidatorStake, error) {
+	var out consensus.ValidatorStake
 	return out, c.do(ctx, http.MethodPost, "/api/v1/consensus/validators", api.SetStakeRequest{Validator: validatorKey, Stake: stake}, &out)
 }
 
 // Stakes lists validators and their stakes.
-func (c *Client) Stakes(ctx context.Context) ([]validator.ValidatorStake, error) {
-	var out []validator.ValidatorStake
+func (c *Client) Stakes(ctx context.Context) ([]consensus.ValidatorStake, error) {
+	var out []consensus.ValidatorStake
 	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/validators", nil, &out)
 }
 
 // CurrentEpoch returns the consensus epoch open on the hub.
-func (c *Client) CurrentEpoch(ctx context.Context) (validator.EpochInfo, error) {
-	var out validator.EpochInfo
+func (c *Client) CurrentEpoch(ctx context.Context) (consensus.EpochInfo, error) {
+	var out consensus.EpochInfo
 	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/epochs/current", nil, &out)
 }
 
 // PostWeights posts the client's weight vector for epoch n.
-func (c *Client) PostWeights(ctx context.Context, n int64, req api.PostWeightsRequest) (validator.WeightVector, error) {
-	var out validator.WeightVector
+func (c *Client) PostWeights(ctx context.Context, n int64, req api.PostWeightsRequest) (consensus.WeightVector, error) {
+	var out consensus.WeightVector
 	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/consensus/epochs/%d/weights", n), req, &out)
 }
 
 // WeightVectors lists the vectors posted in epoch n.
-func (c *Client) WeightVectors(ctx context.Context, n int64) ([]validator.WeightVector, error) {
-	var out []validator.WeightVector
+func (c *Client) WeightVectors(ctx context.Context, n int64) ([]consensus.WeightVector, error) {
+	var out []consensus.WeightVector
 	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/consensus/epochs/%d/weights", n), nil, &out)
 }
 
 // CloseEpoch closes an ended consensus epoch (the client's key must be a hub admin).
-func (c *Client) CloseEpoch(ctx context.Context, n int64) (validator.Record, error) {
-	var out validator.Record
+func (c *Client) CloseEpoch(ctx context.Context, n int64) (consensus.Record, error) {
+	var out consensus.Record
 	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/consensus/epochs/%d/close", n), nil, &out)
 }
 
 // ConsensusEpoch returns a closed consensus epoch (n < 0: the latest).
-func (c *Client) ConsensusEpoch(ctx context.Context, n int64) (validator.Record, error) {
-	var out validator.Record
+func (c *Client) ConsensusEpoch(ctx context.Context, n int64) (consensus.Record, error) {
+	var out consensus.Record
 	path := "/api/v1/consensus/epochs/latest"
 	if n >= 0 {
 		path = fmt.Sprintf("/api/v1/consensus/epochs/%d", n)

@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"crucible/internal/epoch"
+	"crucible/internal/weights"
 )
 
 // browserSession is a headless Chromium tab with the helpers the pool and
@@ -219,7 +219,7 @@ func TestBrowserPoolsAndEpochs(t *testing.T) {
 			t.Fatalf("%d bars, %d rows, %d copies; want 5, 5, 1", bars, rows, copies)
 		}
 		// Rows go by weight, the heaviest first, as the epoch recorded them.
-		var rec epoch.Record
+		var rec weights.Record
 		if err := f.db.EpochRecord(ctx, f.epochComp, f.epochs[2], &rec); err != nil {
 			t.Fatal(err)
 		}

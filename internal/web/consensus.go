@@ -14,8 +14,8 @@ import (
 	"sort"
 	"strconv"
 
+	"crucible/internal/consensus"
 	"crucible/internal/store"
-	"crucible/internal/validator"
 )
 
 // ValidatorStore is what the consensus section of /epochs reads. *store.DB
@@ -30,7 +30,7 @@ type ValidatorStore interface {
 
 // consensusView is one closed consensus epoch.
 type consensusView struct {
-	validator.Record
+	consensus.Record
 	// Miners are by UID; Chart draws their incentives.
 	Chart weightChart
 	// MinerEmission and ValidatorEmission split Record.Emission.
@@ -80,7 +80,7 @@ func (s *Server) consensus(ctx context.Context, r *http.Request) (*consensusView
 	sort.SliceStable(view.Validators, func(i, j int) bool { return view.Validators[i].Stake > view.Validators[j].Stake })
 	// The select offers the closed epochs among the RecentEpochs up to the latest.
 	for e := latest; e >= 0 && e > latest-RecentEpochs; e-- {
-		var rec validator.Record
+		var rec consensus.Record
 		err := vs.ConsensusEpoch(ctx, e, &rec)
 		if errors.Is(err, store.ErrNotFound) {
 			continue

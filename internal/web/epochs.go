@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"crucible/internal/competition"
-	"crucible/internal/epoch"
 	"crucible/internal/store"
+	"crucible/internal/weights"
 )
 
 // EpochStore is what the epoch pages read besides Store. *store.DB
@@ -81,7 +81,7 @@ type epochOption struct {
 // epochView is one closed epoch: its record, its rows by weight and a bar
 // chart of the weights.
 type epochView struct {
-	epoch.Record
+	weights.Record
 	Rows  []epochRow
 	Chart weightChart
 	// Originals counts the rows that are not copies.
@@ -134,7 +134,7 @@ func (c weightChart) x(v float64) float64 { return c.Left + clamp01(v)*(c.Right-
 
 // newEpochView orders an epoch's submissions by weight (then win rate, then
 // name) and draws their weights.
-func newEpochView(rec epoch.Record) epochView {
+func newEpochView(rec weights.Record) epochView {
 	v := epochView{Record: rec}
 	for id, name := range rec.Names {
 		row := epochRow{ID: id, Name: name, Score: rec.Scores[id], WinRate: rec.WinRates[id], Weight: rec.Weights[id]}
@@ -212,7 +212,7 @@ func (s *Server) epochs(w http.ResponseWriter, r *http.Request) error {
 			}
 			continue
 		}
-		var rec epoch.Record
+		var rec weights.Record
 		if err := es.EpochRecord(ctx, c.ID, latest, &rec); err != nil {
 			return err
 		}
@@ -250,7 +250,7 @@ func (s *Server) epochDetail(w http.ResponseWriter, r *http.Request) error {
 			return &pageError{http.StatusBadRequest, fmt.Sprintf("epoch must be a non-negative whole number, got %q.", v)}
 		}
 	}
-	var rec epoch.Record
+	var rec weights.Record
 	if err := es.EpochRecord(ctx, c.ID, n, &rec); err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (s *Server) recentEpochs(ctx context.Context, es EpochStore, id string, lat
 	}
 	var out []epochOption
 	for _, n := range numbers {
-		var rec epoch.Record
+		var rec weights.Record
 		err := es.EpochRecord(ctx, id, n, &rec)
 		if errors.Is(err, store.ErrNotFound) {
 			continue

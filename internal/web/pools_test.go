@@ -19,8 +19,8 @@ import (
 	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/consensus"
 	"crucible/internal/egress"
-	"crucible/internal/epoch"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
@@ -31,8 +31,8 @@ import (
 	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 	"crucible/internal/web"
+	"crucible/internal/weights"
 )
 
 // poolStart is when the fixture's pools start.
@@ -129,7 +129,7 @@ func (f *poolFixture) addConsensus(t *testing.T) {
 		return k.ID()
 	}
 	admin := key()
-	vs := validator.New(validator.Config{DB: f.db, Clock: f.clock, Admins: []string{admin}, Emission: 1_000_000, Asset: "CRU"})
+	vs := consensus.New(consensus.Config{DB: f.db, Clock: f.clock, Admins: []string{admin}, Emission: 1_000_000, Asset: "CRU"})
 	var uids []int64
 	for i := 0; i < 3; i++ {
 		reg, err := vs.Register(ctx, key())
@@ -169,7 +169,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 	db := f.db
 	const items = 40
 	// A softer temperature than the default, so that the weights spread.
-	es := epoch.New(epoch.Config{DB: db, Kinds: loopbackPlanner(), Clock: f.clock, Temperature: 0.05})
+	es := weights.New(weights.Config{DB: db, Kinds: loopbackPlanner(), Clock: f.clock, Temperature: 0.05})
 	n0 := es.Of(poolStart.Add(12 * time.Hour))
 	start, _ := es.Bounds(n0)
 	f.epochComp = "c-epochs"

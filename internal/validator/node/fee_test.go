@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"crucible/internal/client"
+	"crucible/internal/consensus"
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
-	"crucible/internal/validator"
 )
 
 // TestRegistrationOverHTTPBurnsTheFeeOrRefuses: against a live hub started
@@ -20,7 +20,7 @@ import (
 // the burn account once, however often it registers again.
 func TestRegistrationOverHTTPBurnsTheFeeOrRefuses(t *testing.T) {
 	ctx := context.Background()
-	h := newClockHub(t, validator.Config{RegistrationFee: 500})
+	h := newClockHub(t, consensus.Config{RegistrationFee: 500})
 	k, _ := identity.NewKey()
 	c := h.client(t, k)
 	_, err := c.Register(ctx)
@@ -31,7 +31,7 @@ func TestRegistrationOverHTTPBurnsTheFeeOrRefuses(t *testing.T) {
 	if uids, err := c.UIDs(ctx); err != nil || len(uids) != 0 {
 		t.Fatalf("UIDs after a refused registration: %+v, %v; want none", uids, err)
 	}
-	if _, err := h.db.PostTransfer(ctx, ledger.Move("fund", ledger.KindDeposit, validator.DefaultAsset, ledger.External,
+	if _, err := h.db.PostTransfer(ctx, ledger.Move("fund", ledger.KindDeposit, consensus.DefaultAsset, ledger.External,
 		ledger.ParticipantAccount(k.ID()), 800, "winnings"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func TestRegistrationOverHTTPBurnsTheFeeOrRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	left, _ := h.db.Balance(ctx, ledger.ParticipantAccount(k.ID()), validator.DefaultAsset)
-	burned, _ := h.db.Balance(ctx, ledger.BurnAccount, validator.DefaultAsset)
+	left, _ := h.db.Balance(ctx, ledger.ParticipantAccount(k.ID()), consensus.DefaultAsset)
+	burned, _ := h.db.Balance(ctx, ledger.BurnAccount, consensus.DefaultAsset)
 	if left != 300 || burned != 500 {
 		t.Fatalf("after three registrations: %d left, %d burned; want 300 and 500", left, burned)
 	}

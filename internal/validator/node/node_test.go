@@ -20,13 +20,13 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/consensus"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
 
@@ -62,7 +62,7 @@ func newTestHub(t *testing.T) *testHub {
 	admin, _ := identity.NewKey()
 	clk := clock.Real{}
 	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Kinds: builtinKinds(t, kinds.Egress{}),
-		Validators: validator.New(validator.Config{DB: db, Clock: clk, Admins: []string{admin.ID()}})}).Handler())
+		Validators: consensus.New(consensus.Config{DB: db, Clock: clk, Admins: []string{admin.ID()}})}).Handler())
 	t.Cleanup(srv.Close)
 	h := &testHub{db: db, url: srv.URL, admin: admin}
 	c := h.client(t, admin)

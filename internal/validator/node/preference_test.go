@@ -13,13 +13,13 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/client"
 	"crucible/internal/competition"
+	"crucible/internal/consensus"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
 	"crucible/internal/identity"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
 
@@ -46,7 +46,7 @@ func prefDataset() string {
 // straight into the hub's store for another miner moves nothing.
 func TestAPreferenceValidatorScoresFromTheLabels(t *testing.T) {
 	ctx := context.Background()
-	h := newClockHub(t, validator.Config{})
+	h := newClockHub(t, consensus.Config{})
 	comp, err := h.client(t, h.admin).CreatePreferenceCompetition(ctx, api.CreatePreferenceCompetitionRequest{Title: "answers",
 		DatasetName: "organic", Dataset: prefDataset(), Preference: kinds.PreferenceSpec{TTL: "1m"}})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/consensus"
 	"crucible/internal/egress"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
@@ -23,7 +24,6 @@ import (
 	"crucible/internal/jobs"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 	"crucible/internal/validator/node"
 )
 
@@ -34,7 +34,7 @@ import (
 type roleplayHub struct {
 	*testHub
 	clk      *clock.Fake
-	svc      *validator.Service
+	svc      *consensus.Service
 	modelURL string
 	loopback *http.Client
 }
@@ -47,7 +47,7 @@ func newRoleplayHub(t *testing.T) *roleplayHub {
 	}
 	models := httptest.NewServer(h)
 	t.Cleanup(models.Close)
-	rh := newClockHub(t, validator.Config{})
+	rh := newClockHub(t, consensus.Config{})
 	rh.modelURL = models.URL + "/v1"
 	rh.comp, err = rh.client(t, rh.admin).CreateCompetition(context.Background(), api.CreateCompetitionRequest{Kind: "roleplay", Title: "characters",
 		Roleplay: &roleplay.CompetitionConfig{Seed: 7, Items: 6, Turns: 2,
@@ -62,7 +62,7 @@ func newRoleplayHub(t *testing.T) *roleplayHub {
 
 // newClockHub is a hub on a fake clock without a competition; cfg sets the
 // consensus settings beyond the store, clock, epoch length and admin.
-func newClockHub(t *testing.T, cfg validator.Config) *roleplayHub {
+func newClockHub(t *testing.T, cfg consensus.Config) *roleplayHub {
 	t.Helper()
 	ctx := context.Background()
 	loopback := egress.NewSafeHTTPClient(egress.EndpointPolicy{Allow: []netip.Prefix{
@@ -85,7 +85,7 @@ func newClockHub(t *testing.T, cfg validator.Config) *roleplayHub {
 	// (±5 min) unless a test moves it further and then signs nothing more.
 	clk := clock.NewFake(time.Now())
 	cfg.DB, cfg.Clock, cfg.EpochLength, cfg.Admins = db, clk, time.Hour, []string{admin.ID()}
-	svc := validator.New(cfg)
+	svc := consensus.New(cfg)
 	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Validators: svc,
 		Kinds: builtinKinds(t, kinds.Egress{HTTPClient: loopback})}).Handler())
 	t.Cleanup(srv.Close)
@@ -207,7 +207,7 @@ func TestIndependentValidatorsOutvoteATamperedHubResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byUID := map[int64]validator.MinerResult{}
+	byUID := map[int64]consensus.MinerResult{}
 	for _, m := range rec.Miners {
 		byUID[m.UID] = m
 	}

@@ -1,4 +1,4 @@
-package validator_test
+package consensus_test
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"crucible/internal/clock"
+	"crucible/internal/consensus"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
-	"crucible/internal/validator"
 )
 
 // t0 is the start of epoch 1000 of 60 s epochs.
@@ -22,11 +22,11 @@ var t0 = time.Unix(60_000, 0).UTC()
 type hub struct {
 	db    *store.DB
 	clk   *clock.Fake
-	svc   *validator.Service
+	svc   *consensus.Service
 	admin string
 }
 
-func newHub(t *testing.T, url string, cfg validator.Config) *hub {
+func newHub(t *testing.T, url string, cfg consensus.Config) *hub {
 	t.Helper()
 	db, err := store.Open(context.Background(), url)
 	if err != nil {
@@ -36,7 +36,7 @@ func newHub(t *testing.T, url string, cfg validator.Config) *hub {
 	admin := keyID(t)
 	clk := clock.NewFake(t0)
 	cfg.DB, cfg.Clock, cfg.EpochLength, cfg.Admins = db, clk, time.Minute, append(cfg.Admins, admin)
-	return &hub{db: db, clk: clk, svc: validator.New(cfg), admin: admin}
+	return &hub{db: db, clk: clk, svc: consensus.New(cfg), admin: admin}
 }
 
 func keyID(t *testing.T) string {
@@ -100,7 +100,7 @@ func TestAColludingValidatorsOwnMinerGainsLittleOverTheHonestConsensus(t *testin
 
 func testClose(t *testing.T, url string) {
 	ctx := context.Background()
-	h := newHub(t, url, validator.Config{Emission: 1001})
+	h := newHub(t, url, consensus.Config{Emission: 1001})
 	h.miners(t, 3)
 	vs := h.validators(t, 300, 100)
 	n := h.svc.Current().Epoch
@@ -114,7 +114,7 @@ func testClose(t *testing.T, url string) {
 	post(vs[0], map[int64]float64{0: 1})                   // superseded below
 	post(vs[0], map[int64]float64{0: 0.6, 1: 0.4})         // counts
 	post(vs[1], map[int64]float64{0: 0.2, 1: 0.2, 2: 0.6}) // counts
-	if _, err := h.svc.Close(ctx, n); !errors.Is(err, validator.ErrConflict) {
+	if _, err := h.svc.Close(ctx, n); !errors.Is(err, consensus.ErrConflict) {
 		t.Fatalf("closing an open epoch: %v, want ErrConflict", err)
 	}
 	h.clk.Set(t0.Add(time.Minute))
@@ -190,7 +190,7 @@ func testClose(t *testing.T, url string) {
 
 func testRefusals(t *testing.T, url string) {
 	ctx := context.Background()
-	h := newHub(t, url, validator.Config{})
+	h := newHub(t, url, consensus.Config{})
 	h.miners(t, 2)
 	vs := h.validators(t, 10, 0)
 	n := h.svc.Current().Epoch
@@ -201,13 +201,13 @@ func testRefusals(t *testing.T, url string) {
 		weights   map[int64]float64
 		want      error
 	}{
-		{"a key that was never staked is forbidden", keyID(t), n, map[int64]float64{0: 1}, validator.ErrForbidden},
-		{"a validator whose stake is zero is forbidden", vs[1], n, map[int64]float64{0: 1}, validator.ErrForbidden},
-		{"a past epoch is refused", vs[0], n - 1, map[int64]float64{0: 1}, validator.ErrInvalid},
-		{"a future epoch is refused", vs[0], n + 1, map[int64]float64{0: 1}, validator.ErrInvalid},
-		{"an unregistered UID is refused", vs[0], n, map[int64]float64{0: 1, 7: 1}, validator.ErrInvalid},
-		{"a negative weight is refused", vs[0], n, map[int64]float64{0: 1, 1: -1}, validator.ErrInvalid},
-		{"an all-zero vector is refused", vs[0], n, map[int64]float64{0: 0}, validator.ErrInvalid},
+		{"a key that was never staked is forbidden", keyID(t), n, map[int64]float64{0: 1}, consensus.ErrForbidden},
+		{"a validator whose stake is zero is forbidden", vs[1], n, map[int64]float64{0: 1}, consensus.ErrForbidden},
+		{"a past epoch is refused", vs[0], n - 1, map[int64]float64{0: 1}, consensus.ErrInvalid},
+		{"a future epoch is refused", vs[0], n + 1, map[int64]float64{0: 1}, consensus.ErrInvalid},
+		{"an unregistered UID is refused", vs[0], n, map[int64]float64{0: 1, 7: 1}, consensus.ErrInvalid},
+		{"a negative weight is refused", vs[0], n, map[int64]float64{0: 1, 1: -1}, consensus.ErrInvalid},
+		{"an all-zero vector is refused", vs[0], n, map[int64]float64{0: 0}, consensus.ErrInvalid},
 		{"a staked validator's vector for the open epoch is accepted", vs[0], n, map[int64]float64{0: 1, 1: 3}, nil},
 	}
 	for _, tt := range tests {
@@ -219,10 +219,10 @@ func testRefusals(t *testing.T, url string) {
 		})
 	}
 	t.Run("only an admin sets stakes or closes epochs", func(t *testing.T) {
-		if _, err := h.svc.SetStake(ctx, vs[0], vs[0], 1_000_000); !errors.Is(err, validator.ErrForbidden) {
+		if _, err := h.svc.SetStake(ctx, vs[0], vs[0], 1_000_000); !errors.Is(err, consensus.ErrForbidden) {
 			t.Fatalf("a validator raised its own stake: %v", err)
 		}
-		if _, err := h.svc.CloseAs(ctx, vs[0], n); !errors.Is(err, validator.ErrForbidden) {
+		if _, err := h.svc.CloseAs(ctx, vs[0], n); !errors.Is(err, consensus.ErrForbidden) {
 			t.Fatalf("a validator closed an epoch: %v", err)
 		}
 	})
@@ -230,10 +230,10 @@ func testRefusals(t *testing.T, url string) {
 
 func testPruning(t *testing.T, url string) {
 	ctx := context.Background()
-	h := newHub(t, url, validator.Config{MaxUIDs: 3, Immunity: 90 * time.Second})
+	h := newHub(t, url, consensus.Config{MaxUIDs: 3, Immunity: 90 * time.Second})
 	miners := h.miners(t, 3)
 	newcomer := keyID(t)
-	if _, err := h.svc.Register(ctx, newcomer); !errors.Is(err, validator.ErrConflict) || !strings.Contains(err.Error(), "immune") {
+	if _, err := h.svc.Register(ctx, newcomer); !errors.Is(err, consensus.ErrConflict) || !strings.Contains(err.Error(), "immune") {
 		t.Fatalf("registering while every miner is immune: %v, want ErrConflict naming immunity", err)
 	}
 	vs := h.validators(t, 1)
@@ -260,7 +260,7 @@ func testPruning(t *testing.T, url string) {
 
 func testCollusion(t *testing.T, url string) {
 	ctx := context.Background()
-	h := newHub(t, url, validator.Config{})
+	h := newHub(t, url, consensus.Config{})
 	h.miners(t, 3)
 	vs := h.validators(t, 100, 100, 100, 100, 100)
 	n := h.svc.Current().Epoch

@@ -1,11 +1,11 @@
-// Package epoch closes the epochs of model competitions: once per epoch it
+// Package weights closes the epochs of model competitions: once per epoch it
 // compares every scored submission with every other on the same items (win
 // rates with time priority), zeroes copies, turns win rates into weights
 // and records the weight vector, exactly once. Epochs are a clock unit, not
 // a chain: epoch n covers [n·L, (n+1)·L) in unix time, L defaulting to
 // 72 minutes (360 "blocks" of 12 s). It uses the store and the kind
 // registry; it must never import the API or the CLI.
-package epoch
+package weights
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package validator_test
+package consensus_test
 
 import (
 	"math"
@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/consensus"
 	"crucible/internal/incentive"
 	"crucible/internal/store"
-	"crucible/internal/validator"
 )
 
 func TestSimulateReproducesSubtensorsWeightedMedianVectors(t *testing.T) {
@@ -27,15 +27,15 @@ func TestSimulateReproducesSubtensorsWeightedMedianVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := validator.ParseWeightsCSV(strings.NewReader(tt.csv))
+			m, err := consensus.ParseWeightsCSV(strings.NewReader(tt.csv))
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := validator.ParseStakes(tt.stakes)
+			st, err := consensus.ParseStakes(tt.stakes)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim, err := validator.Simulate(m, st, incentive.YumaInput{Kappa: tt.kappa, Emission: 1})
+			sim, err := consensus.Simulate(m, st, incentive.YumaInput{Kappa: tt.kappa, Emission: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,11 +72,11 @@ func TestSimulateInputErrorsSayWhatIsWrong(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := validator.ParseWeightsCSV(strings.NewReader(tt.csv))
+			m, err := consensus.ParseWeightsCSV(strings.NewReader(tt.csv))
 			if err == nil {
 				var st map[string]float64
-				if st, err = validator.ParseStakes(tt.stakes); err == nil {
-					_, err = validator.Simulate(m, st, incentive.YumaInput{})
+				if st, err = consensus.ParseStakes(tt.stakes); err == nil {
+					_, err = consensus.Simulate(m, st, incentive.YumaInput{})
 				}
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -102,7 +102,7 @@ func TestPruneCandidateTakesTheLowestScoreOutOfImmunityThenTheOldest(t *testing.
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, ok := validator.PruneCandidate(tt.all, now, time.Hour)
+			m, ok := consensus.PruneCandidate(tt.all, now, time.Hour)
 			if got := map[bool]int64{true: m.UID, false: -1}[ok]; got != tt.want {
 				t.Fatalf("pruned UID %d, want %d", got, tt.want)
 			}

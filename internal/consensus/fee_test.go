@@ -1,4 +1,4 @@
-package validator_test
+package consensus_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"crucible/internal/consensus"
 	"crucible/internal/ledger"
-	"crucible/internal/validator"
 )
 
 func TestARegistrationFeeIsBurnedOnceAndWithoutFundsThereIsNoUID(t *testing.T) {
@@ -19,21 +19,21 @@ func TestARegistrationFeeIsBurnedOnceAndWithoutFundsThereIsNoUID(t *testing.T) {
 // nothing); a key without the funds gets no UID and burns nothing.
 func testRegistrationFee(t *testing.T, url string) {
 	ctx := context.Background()
-	h := newHub(t, url, validator.Config{RegistrationFee: 100})
+	h := newHub(t, url, consensus.Config{RegistrationFee: 100})
 	balance := func(account string) int64 {
 		t.Helper()
-		b, err := h.db.Balance(ctx, account, validator.DefaultAsset)
+		b, err := h.db.Balance(ctx, account, consensus.DefaultAsset)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
 	rich, poor := keyID(t), keyID(t)
-	if _, err := h.db.PostTransfer(ctx, ledger.Move("fund-rich", ledger.KindDeposit, validator.DefaultAsset, ledger.External,
+	if _, err := h.db.PostTransfer(ctx, ledger.Move("fund-rich", ledger.KindDeposit, consensus.DefaultAsset, ledger.External,
 		ledger.ParticipantAccount(rich), 250, "test funds"), t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.db.PostTransfer(ctx, ledger.Move("fund-poor", ledger.KindDeposit, validator.DefaultAsset, ledger.External,
+	if _, err := h.db.PostTransfer(ctx, ledger.Move("fund-poor", ledger.KindDeposit, consensus.DefaultAsset, ledger.External,
 		ledger.ParticipantAccount(poor), 99, "test funds"), t0); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func testRegistrationFee(t *testing.T, url string) {
 		t.Fatalf("after registering twice: registrant holds %d, burn %d; want 150 and 100 (the fee once)", got, burned)
 	}
 	_, err := h.svc.Register(ctx, poor)
-	if !errors.Is(err, validator.ErrConflict) || !strings.Contains(err.Error(), "registration costs 100") || !strings.Contains(err.Error(), "insufficient funds") {
+	if !errors.Is(err, consensus.ErrConflict) || !strings.Contains(err.Error(), "registration costs 100") || !strings.Contains(err.Error(), "insufficient funds") {
 		t.Fatalf("registering without the fee: %v, want a conflict naming the fee", err)
 	}
 	uids, err := h.svc.UIDs(ctx)

@@ -1,4 +1,4 @@
-// Package validator owns the hub side of independent validators and Yuma
+// Package consensus owns the hub side of independent validators and Yuma
 // consensus: miner registration (a UID per key, a limit, an immunity period
 // and pruning by the lowest last incentive), operator-set validator stakes,
 // the signed weight vectors validators post once per epoch, and closing an
@@ -10,7 +10,7 @@
 //
 // The network is hub-wide: one set of UIDs, stakes and epochs per hub,
 // whatever competition validators evaluate. Epochs are a clock unit, not a
-// chain, numbered as in internal/epoch: epoch n covers [n·L, (n+1)·L) in unix
+// chain, numbered as in internal/weights: epoch n covers [n·L, (n+1)·L) in unix
 // seconds, L defaulting to 72 minutes (360 "blocks" of 12 s).
 //
 // Replays: every vector is a signed request, and the signature layer refuses
@@ -22,7 +22,7 @@
 //
 // It uses the store, the ledger and incentive; it must never import the API,
 // the CLI or the client. The validator process is internal/validator/node.
-package validator
+package consensus
 
 import (
 	"context"
