@@ -1,7 +1,7 @@
 # Crucible's everyday commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: demo test fuzz bench lint
+.PHONY: demo test quick fuzz bench lint
 
 # FUZZTIME bounds each native Go fuzz target's run in `make fuzz` (and so in CI).
 # It is a count of executions, not a duration: with a duration, Go 1.26's fuzz
@@ -16,6 +16,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) fuzz
+
+# quick is the everyday loop: vet and the suite under -short, which skips the
+# slow end-to-end tests (sandboxed repositories, browsers, crash recovery).
+# CI runs `make test`, which runs them all.
+quick:
+	$(GO) vet ./...
+	$(GO) test -short -count=1 -timeout 15m ./...
 
 # fuzz runs every FuzzXxx target for FUZZTIME, one at a time (go test -fuzz
 # takes one target per run); seed corpora live beside them in testdata/fuzz.

@@ -63,6 +63,9 @@ func calcRepo(t *testing.T) string {
 }
 
 func TestCodeFixCompetitionEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("judges real repositories in the sandbox for minutes; skipped with -short")
+	}
 	if err := sandbox.Available(); err != nil {
 		t.Skipf("code-fix judging needs the sandbox: %v", err)
 	}

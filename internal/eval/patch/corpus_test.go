@@ -96,6 +96,7 @@ func corpusTask(t *testing.T, lang string) (task Task, honest string) {
 // reference fix and an honest alternative fix of each repository
 // resolve.
 func TestAdversarialCorpus(t *testing.T) {
+	slow(t)
 	requirePytest(t)
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Fatal("go is not in PATH")

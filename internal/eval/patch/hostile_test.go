@@ -18,6 +18,15 @@ import (
 	"crucible/internal/sandbox"
 )
 
+// slow skips a long end-to-end sandbox test under -short (`make quick`);
+// `make test`, and so CI, runs it.
+func slow(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("slow end-to-end sandbox test: skipped under -short (make quick); make test runs it")
+	}
+}
+
 func requirePytest(t *testing.T) {
 	t.Helper()
 	if err := sandbox.Available(); err != nil {

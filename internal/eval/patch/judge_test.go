@@ -109,6 +109,7 @@ func judgeConfig(t *testing.T) JudgeConfig {
 }
 
 func TestMineAndJudgeGoRepository(t *testing.T) {
+	slow(t)
 	if err := sandbox.Available(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}

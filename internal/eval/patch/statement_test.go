@@ -13,6 +13,7 @@ import (
 // must be the text when one is given, and otherwise the failing
 // tests with their assertion messages, with no word of the message.
 func TestMineStatementsNeverQuoteTheFixMessage(t *testing.T) {
+	slow(t)
 	if err := sandbox.Available(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}

@@ -112,6 +112,7 @@ func init() {
 // catch them on their own.
 
 func TestJudgeGoForgedResultsAreTampered(t *testing.T) {
+	slow(t)
 	task := goTask(t)
 	cfg := judgeConfig(t)
 	cfg.Policy = Policy{Allow: PolicyRules()}
@@ -140,6 +141,7 @@ func TestJudgeGoForgedResultsAreTampered(t *testing.T) {
 }
 
 func TestJudgeGoHonestFixesResolveWithCanaries(t *testing.T) {
+	slow(t)
 	task := goTask(t)
 	cfg := judgeConfig(t)
 	for name, patch := range map[string]string{
@@ -278,6 +280,7 @@ func pyDiff(t *testing.T, task Task, files map[string]string) string {
 }
 
 func TestJudgePythonForgedResultsAreRefused(t *testing.T) {
+	slow(t)
 	requirePytest(t)
 	task := pyTask(t, calcBase, calcFix, calcTests, []string{"tests/test_calc.py::test_add"}, []string{"tests/test_calc.py::test_one"})
 	cfg := pyConfig(t)
