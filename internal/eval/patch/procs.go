@@ -88,6 +88,13 @@ func (ws *workspace) goPrebuild(ctx context.Context, cmd []string, names []strin
 	if err != nil {
 		return nil, err
 	}
+	if res.Killed != "" {
+		// A build cut short by the judge's own limits (a slow, loaded or
+		// starved judge) says nothing about the patch: a missing binary
+		// would then read as tampering. Judging again later is the honest
+		// answer, so it is an infrastructure error.
+		return nil, fmt.Errorf("crosscheck: building the test binaries before the run hit a limit (%s); judge again", res.Killed)
+	}
 	built := map[string]string{}
 	for _, i := range strings.Fields(string(res.Stdout)) {
 		if n, err := strconv.Atoi(i); err == nil && n < len(dirs) {

@@ -439,3 +439,20 @@ func TestUnrelatedFailure(t *testing.T) { t.Fatal("unrelated") }
 		t.Fatalf("go: resolved %v tampered %v reason %q err %v\nlog:\n%s", v.Resolved, v.Tampered, v.Reason, err, log)
 	}
 }
+
+// TestJudgeAStarvedPrebuildIsNotTampering starves the judge's own build of
+// the per-process test binaries (a memory limit the compiler cannot work
+// in, as a loaded machine's time limit would): an honest fix must then be an
+// infrastructure error, which the worker retries, never a tampering verdict
+// that condemns the competitor for the judge's weakness.
+func TestJudgeAStarvedPrebuildIsNotTampering(t *testing.T) {
+	slow(t)
+	task := goTask(t)
+	cfg := judgeConfig(t)
+	cfg.Sandbox.MemoryBytes = 48 << 20
+	v, err := Judge(context.Background(), cfg, task, task.Patch)
+	if err == nil || v.Tampered {
+		t.Fatalf("err %v, tampered %v reason %q\nlog:\n%s", err, v.Tampered, v.Reason, strings.Join(v.Log, "\n"))
+	}
+	t.Logf("infrastructure error, as expected: %v", err)
+}
