@@ -18,8 +18,6 @@ import (
 	"crucible/internal/api"
 	"crucible/internal/client"
 	"crucible/internal/competition"
-	"crucible/internal/eval/patch"
-	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
 	"crucible/internal/kind"
 )
@@ -98,47 +96,34 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 			"is reported with its number and nothing is created.",
 			`crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key`, stderr)
 		cf := addClientFlags(fs)
-		kindName := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
+		reg := cliKinds()
+		kindName := fs.String("kind", "mcq", "task kind: "+strings.Join(reg.Names(), ", "))
 		dataset := fs.String("dataset", "", "mcq: dataset file (JSONL: Social IQa shape or {question, choices, answer})")
-		tasks := fs.String("tasks", "", "patch: task instances (SWE-bench JSONL plus test_cmd and log_parser; see crucible patch mine)")
 		title := fs.String("title", "", "title shown on leaderboards")
 		template := fs.String("template", "", "prompt template file (Go text/template over .Context, .Question, .Choices)")
 		mode := fs.String("mode", "generative", "mcq scoring: generative (chat, answer extracted) or loglik (completions logprobs)")
 		o := addOutputFlags(fs, "print the competition as JSON")
 		serverRepos := fs.Bool("server-repos", false, "patch: the tasks' repo paths are on the server, beneath its --repos roots (operator keys only);\n"+
 			"by default each task's local repository is uploaded as a git bundle")
-		allowRules := fs.String("allow-rules", "", "patch: policy-screen rules this competition relaxes, comma-separated (default none: every rule applies);\n"+
-			"rules: "+strings.Join(patch.PolicyRules(), ", "))
-		rf := addRoleplayFlags(fs)
-		fresh := fs.Bool("fresh-items", true, "roleplay: evaluate every model each epoch on items from a secret seed (committed when the\n"+
-			"epoch opens, revealed when it ends); the items from --seed become the public practice set")
-		gap := fs.Float64("contamination-threshold", roleplay.DefaultContaminationThreshold,
-			"roleplay: flag a model whose practice score exceeds its fresh-items score by more than this")
+		kindFlags := reg.CreateFlags(fs)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		if *kindName == "roleplay" {
-			cfg := rf.config("")
-			cfg.FreshItems, cfg.ContaminationThreshold = *fresh, *gap
-			return createRoleplay(ctx, cf, cfg, *rf.personas, *title, o, stdout)
+		k, err := reg.Parse(*kindName)
+		if err != nil {
+			return usagef("%v", err)
 		}
-		if *tasks != "" {
-			*dataset = *tasks
-		}
-		if *dataset == "" || *title == "" {
-			return usagef("--dataset FILE (mcq) or --tasks FILE (patch), and --title T, are required")
-		}
-		data, err := os.ReadFile(*dataset)
+		cr, err := kindFlags(k)
 		if err != nil {
 			return err
 		}
-		req := api.CreateCompetitionRequest{Kind: *kindName, Title: *title, Dataset: string(data), Mode: *mode,
-			DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset))}
-		if *allowRules != "" {
-			req.PatchPolicy = &patch.Policy{Allow: strings.Split(*allowRules, ",")}
+		req, err := competitionRequest(k, *title, *dataset, cr)
+		if err != nil {
+			return err
 		}
-		if cliKinds().Entry(competition.Kind(*kindName)) == kind.EntryPatch && !*serverRepos {
-			if req.Repos, err = bundleRepos(ctx, data); err != nil {
+		req.Mode = *mode
+		if reg.Entry(k) == kind.EntryPatch && !*serverRepos {
+			if req.Repos, err = bundleRepos(ctx, []byte(req.Dataset)); err != nil {
 				return err
 			}
 		}
@@ -158,8 +143,12 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 		return o.emit(stdout, comp, func() error {
-			fmt.Fprintf(stdout, "created competition %s (%s, %d items, dataset %s)\n", comp.ID, comp.Kind, comp.Items, comp.DatasetName)
-			return nil
+			if cr.Created != nil {
+				_, err := fmt.Fprintln(stdout, cr.Created(comp))
+				return err
+			}
+			_, err := fmt.Fprintf(stdout, "created competition %s (%s, %d items, dataset %s)\n", comp.ID, comp.Kind, comp.Items, comp.DatasetName)
+			return err
 		})
 	case "list":
 		return runList(ctx, args, stdout, stderr, "competition list", "List competitions, newest first.",
@@ -393,27 +382,36 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		})
 }
 
-func createRoleplay(ctx context.Context, cf clientFlags, cfg roleplay.CompetitionConfig, personaFile, title string, o output, stdout io.Writer) error {
-	if title == "" {
-		return usagef("--title is required")
+// competitionRequest is the request to create a competition of kind k
+// titled title from its dataset file (the kind's own flag's, else
+// --dataset) and the kind's settings.
+func competitionRequest(k competition.Kind, title, dataset string, cr kind.Creation) (api.CreateCompetitionRequest, error) {
+	if cr.Dataset != "" {
+		dataset = cr.Dataset
 	}
-	personas, err := readPersonas(personaFile)
+	switch {
+	case cr.Shipped && title == "":
+		return api.CreateCompetitionRequest{}, usagef("--title is required")
+	case !cr.Shipped && (dataset == "" || title == ""):
+		return api.CreateCompetitionRequest{}, usagef("--dataset FILE (mcq) or --tasks FILE (patch), and --title T, are required")
+	}
+	req := api.CreateCompetitionRequest{Kind: string(k), Title: title, DatasetName: cr.DatasetName}
+	if dataset != "" {
+		data, err := os.ReadFile(dataset)
+		if err != nil {
+			return req, err
+		}
+		req.Dataset = string(data)
+		if req.DatasetName == "" {
+			req.DatasetName = strings.TrimSuffix(filepath.Base(dataset), filepath.Ext(dataset))
+		}
+	}
+	// A kind's options are fields of the request by their JSON names.
+	opts, err := json.Marshal(cr.Options)
 	if err != nil {
-		return err
+		return req, err
 	}
-	c, err := cf.client(true)
-	if err != nil {
-		return err
-	}
-	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: title, Dataset: personas,
-		DatasetName: personaFile, Roleplay: &cfg})
-	if err != nil {
-		return err
-	}
-	return o.emit(stdout, comp, func() error {
-		fmt.Fprintf(stdout, "created roleplay competition %s: %d conversations from seed %d\n", comp.ID, comp.Items, cfg.Seed)
-		return nil
-	})
+	return req, json.Unmarshal(opts, &req)
 }
 
 // showSpec describes a command that shows one object.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,7 +29,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tasks := fs.String("tasks", "", "patch: task instances file (JSONL)")
 	task := fs.String("task", "", "patch: the instance_id to judge")
 	patchFile := fs.String("patch", "", "patch: the candidate diff file")
-	rf := addRoleplayFlags(fs)
+	rf := kinds.AddRoleplayFlags(fs)
 	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
 	model := fs.String("model", "", "model name")
 	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
@@ -62,15 +61,13 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *keyEnv != "" {
 		cfg.APIKey = os.Getenv(*keyEnv)
 	}
-	if *rf.personas != "" {
-		cfg.DatasetPath = *rf.personas
+	if *rf.Personas != "" {
+		cfg.DatasetPath = *rf.Personas
 	}
 	// Every kind reads its own options and ignores the others'.
-	rc, err := json.Marshal(rf.config(*baseURL))
-	if err != nil {
+	if cfg.Options, err = rf.Options(*baseURL); err != nil {
 		return err
 	}
-	cfg.Options = map[string]json.RawMessage{"roleplay": rc}
 	if *template != "" {
 		t, err := os.ReadFile(*template)
 		if err != nil {

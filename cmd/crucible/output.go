@@ -22,14 +22,9 @@ func (o output) isJSON() bool { return *o.asJSON }
 
 // emit prints v as indented JSON under --json, otherwise runs text.
 func (o output) emit(w io.Writer, v any, text func() error) error {
-	if *o.asJSON {
-		return printJSON(w, v)
+	if !*o.asJSON {
+		return text()
 	}
-	return text()
-}
-
-// printJSON prints v as indented JSON, one value per call.
-func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

@@ -110,7 +110,7 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 	alpha := fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "bonds moving-average weight α")
 	share := fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of the emission")
 	emission := fs.Float64("emission", 1, "emission to split")
-	asJSON := fs.Bool("json", false, "print JSON (consensus, incentive, trust, dividends, ... keyed by name)")
+	o := addOutputFlags(fs, "print JSON (consensus, incentive, trust, dividends, ... keyed by name)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -134,19 +134,18 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, sim)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MINER\tCONSENSUS\tINCENTIVE\tTRUST\tEMISSION")
-	for _, name := range sim.Miners {
-		fmt.Fprintf(tw, "%s\t%.6f\t%.6f\t%.6f\t%.6g\n", name, sim.Consensus[name], sim.Incentive[name], sim.Trust[name], sim.MinerEmission[name])
-	}
-	fmt.Fprintln(tw, "\nVALIDATOR\tSTAKE\tTRUST\tDIVIDENDS\tEMISSION")
-	for _, name := range sim.Validators {
-		fmt.Fprintf(tw, "%s\t%g\t%.6f\t%.6f\t%.6g\n", name, st[name], sim.ValidatorTrust[name], sim.Dividends[name], sim.ValidatorEmission[name])
-	}
-	return tw.Flush()
+	return o.emit(stdout, sim, func() error {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MINER\tCONSENSUS\tINCENTIVE\tTRUST\tEMISSION")
+		for _, name := range sim.Miners {
+			fmt.Fprintf(tw, "%s\t%.6f\t%.6f\t%.6f\t%.6g\n", name, sim.Consensus[name], sim.Incentive[name], sim.Trust[name], sim.MinerEmission[name])
+		}
+		fmt.Fprintln(tw, "\nVALIDATOR\tSTAKE\tTRUST\tDIVIDENDS\tEMISSION")
+		for _, name := range sim.Validators {
+			fmt.Fprintf(tw, "%s\t%g\t%.6f\t%.6f\t%.6g\n", name, st[name], sim.ValidatorTrust[name], sim.Dividends[name], sim.ValidatorEmission[name])
+		}
+		return tw.Flush()
+	})
 }
 
 func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -154,7 +153,7 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"non-immune miner with the lowest last incentive is replaced). Registering again returns your UID.",
 		"crucible register --server http://hub:8080 --key miner.key", stderr)
 	cf := addClientFlags(fs)
-	asJSON := fs.Bool("json", false, "print the registration as JSON")
+	o := addOutputFlags(fs, "print the registration as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -166,18 +165,17 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, reg)
-	}
-	switch {
-	case !reg.Created:
-		fmt.Fprintf(stdout, "already registered: UID %d (since %s)\n", reg.UID, reg.RegisteredAt.Format(time.RFC3339))
-	case reg.Replaced != nil:
-		fmt.Fprintf(stdout, "registered as UID %d, replacing %s (pruning score %.6f)\n", reg.UID, reg.Replaced.Key, reg.Replaced.PruningScore)
-	default:
-		fmt.Fprintf(stdout, "registered as UID %d\n", reg.UID)
-	}
-	return nil
+	return o.emit(stdout, reg, func() error {
+		switch {
+		case !reg.Created:
+			fmt.Fprintf(stdout, "already registered: UID %d (since %s)\n", reg.UID, reg.RegisteredAt.Format(time.RFC3339))
+		case reg.Replaced != nil:
+			fmt.Fprintf(stdout, "registered as UID %d, replacing %s (pruning score %.6f)\n", reg.UID, reg.Replaced.Key, reg.Replaced.PruningScore)
+		default:
+			fmt.Fprintf(stdout, "registered as UID %d\n", reg.UID)
+		}
+		return nil
+	})
 }
 
 func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -194,7 +192,7 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		cf := addClientFlags(fs)
 		key := fs.String("validator", "", "the validator's key id")
 		stake := fs.Int64("stake", -1, "stake in integer base units")
-		asJSON := fs.Bool("json", false, "print the stake record as JSON")
+		o := addOutputFlags(fs, "print the stake record as JSON")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -209,11 +207,10 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, st)
-		}
-		fmt.Fprintf(stdout, "stake of %s is %d\n", st.Key, st.Stake)
-		return nil
+		return o.emit(stdout, st, func() error {
+			fmt.Fprintf(stdout, "stake of %s is %d\n", st.Key, st.Stake)
+			return nil
+		})
 	case "list":
 		return runList(ctx, args, stdout, stderr, "validator list", "List validators and their stakes.",
 			(*client.Client).Stakes, "VALIDATOR\tSTAKE\tSET", func(s consensus.ValidatorStake) string {
@@ -359,7 +356,7 @@ func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}[verb], "crucible epoch "+verb+" --epoch 123 --json", stderr)
 	cf := addClientFlags(fs)
 	n := fs.Int64("epoch", -1, "epoch number (show: default the latest closed)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	o := addOutputFlags(fs, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -373,11 +370,10 @@ func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, cur)
-		}
-		fmt.Fprintf(stdout, "epoch %d: %s to %s (%ds)\n", cur.Epoch, cur.Start.Format(time.RFC3339), cur.End.Format(time.RFC3339), cur.LengthSeconds)
-		return nil
+		return o.emit(stdout, cur, func() error {
+			fmt.Fprintf(stdout, "epoch %d: %s to %s (%ds)\n", cur.Epoch, cur.Start.Format(time.RFC3339), cur.End.Format(time.RFC3339), cur.LengthSeconds)
+			return nil
+		})
 	case "close":
 		if *n < 0 {
 			return usagef("--epoch N is required")
@@ -386,24 +382,16 @@ func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(stdout, rec)
-		}
-		printEpoch(stdout, rec)
-		return nil
+		return o.emit(stdout, rec, func() error { return printEpoch(stdout, rec) })
 	}
 	rec, err := c.ConsensusEpoch(ctx, *n)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(stdout, rec)
-	}
-	printEpoch(stdout, rec)
-	return nil
+	return o.emit(stdout, rec, func() error { return printEpoch(stdout, rec) })
 }
 
-func printEpoch(w io.Writer, rec consensus.Record) {
+func printEpoch(w io.Writer, rec consensus.Record) error {
 	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s, κ %.2f\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
 		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, rec.Kappa)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -415,5 +403,5 @@ func printEpoch(w io.Writer, rec consensus.Record) {
 	for _, v := range rec.Validators {
 		fmt.Fprintf(tw, "%s\t%d\t%.6f\t%.6f\t%d\n", v.Key, v.Stake, v.Trust, v.Dividends, v.Emission)
 	}
-	_ = tw.Flush()
+	return tw.Flush()
 }

@@ -3,6 +3,7 @@ package kind
 import (
 	"context"
 	"encoding/json"
+	"flag"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
@@ -89,4 +90,29 @@ type Labeled interface {
 // (shown by `crucible eval` beside the card).
 type Explainer interface {
 	Components(c competition.Competition, results []eval.Result) (map[string]float64, error)
+}
+
+// Flagged is a kind with flags of its own on `crucible competition create`.
+// Every kind's flags share one flag set, so a name is used by one kind only;
+// help starts with the kind's name ("roleplay: ...").
+type Flagged interface {
+	// CreateFlags adds the kind's flags to fs and returns what reads them
+	// once fs is parsed.
+	CreateFlags(fs *flag.FlagSet) func() (Creation, error)
+}
+
+// Creation is a kind's part of a competition request, read from its flags.
+type Creation struct {
+	// Dataset is the dataset file named by a flag of the kind's own ("":
+	// the --dataset flag's); DatasetName, when set, is the name the
+	// competition keeps for it instead of the file's base name.
+	Dataset, DatasetName string
+	// Shipped: the kind has a dataset of its own, so the file is optional.
+	Shipped bool
+	// Options are the kind's settings by their JSON field name in the
+	// competition request, as Spec.Options holds them.
+	Options map[string]json.RawMessage
+	// Created describes the new competition c in one line ("created
+	// competition ..."); nil: the CLI's generic line.
+	Created func(c competition.Competition) string
 }

@@ -3,6 +3,7 @@ package kind
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -210,4 +211,23 @@ func (r *Registry) Tell(c competition.Competition) (text string, ok bool, err er
 	}
 	text, err = t.Tell(c)
 	return text, true, err
+}
+
+// CreateFlags adds the flags of every Flagged kind to fs (the flags of
+// `crucible competition create`) and returns the reader of kind k's, to
+// call once fs is parsed: it gives the zero Creation for a kind without
+// flags.
+func (r *Registry) CreateFlags(fs *flag.FlagSet) func(k competition.Kind) (Creation, error) {
+	read := map[competition.Kind]func() (Creation, error){}
+	for _, name := range r.Names() {
+		if f, ok := r.kinds[name].(Flagged); ok {
+			read[competition.Kind(name)] = f.CreateFlags(fs)
+		}
+	}
+	return func(k competition.Kind) (Creation, error) {
+		if f := read[k]; f != nil {
+			return f()
+		}
+		return Creation{}, nil
+	}
 }

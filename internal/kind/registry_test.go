@@ -3,6 +3,8 @@ package kind_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -94,6 +96,36 @@ func TestOptionalInterfacesAreDiscovered(t *testing.T) {
 	subs := []competition.Submission{{ID: "s-1", Name: "m", State: competition.StateScored, Card: &scored}}
 	if rows := reg.Leaderboard(competition.Competition{Kind: "echo"}, subs); len(rows) != 1 || rows[0].Score != 0.5 {
 		t.Errorf("the default leaderboard ranks one row per scored submission: %+v", rows)
+	}
+}
+
+// flagged is a kind with a flag of its own on competition create.
+type flagged struct{ kindtest.Echo }
+
+func (flagged) Name() string { return "flagged" }
+func (flagged) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
+	words := fs.String("words", "", "flagged: its own setting")
+	return func() (kind.Creation, error) {
+		return kind.Creation{Options: map[string]json.RawMessage{"words": json.RawMessage(strconv.Quote(*words))}}, nil
+	}
+}
+
+func TestCreateFlagsAreEachKindsOwn(t *testing.T) {
+	t.Parallel()
+	reg, err := kind.NewRegistry(flagged{}, kindtest.Echo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("create", flag.ContinueOnError)
+	read := reg.CreateFlags(fs)
+	if err := fs.Parse([]string{"--words", "hi"}); err != nil {
+		t.Fatalf("the kind's flag was not added: %v", err)
+	}
+	if c, err := read("flagged"); err != nil || string(c.Options["words"]) != `"hi"` {
+		t.Errorf("flagged reads %+v, %v; want its flag's value", c, err)
+	}
+	if c, err := read("echo"); err != nil || c.Options != nil || c.Dataset != "" || c.Shipped || c.Created != nil {
+		t.Errorf("a kind without flags reads %+v, %v; want nothing", c, err)
 	}
 }
 
