@@ -31,7 +31,7 @@ type Config struct {
 	// DataFiles maps a split to its files, resolved against the task
 	// file's directory. A single file or list is the "train" split, as in
 	// the datasets library.
-	DataFiles                                                map[string][]string
+	DataFiles                                               map[string][]string
 	TestSplit, ValidationSplit, TrainingSplit, FewshotSplit string
 	// FewshotFirstN is fewshot_config.sampler "first_n": the first
 	// num_fewshot examples instead of a seeded random sample.

@@ -24,14 +24,16 @@ func (c *Config) EvalSplit() string {
 }
 
 // FewshotSplitName is the split examples come from, in lm-eval's order:
-// fewshot_split, else training_split, validation_split, test_split.
+// fewshot_split, else training_split, validation_split, test_split. With
+// local data_files, a named split without files is passed over, where
+// lm-eval would fail on the missing split.
 func (c *Config) FewshotSplitName() string {
 	for _, s := range []string{c.FewshotSplit, c.TrainingSplit, c.ValidationSplit, c.TestSplit} {
-		if s != "" {
+		if _, ok := c.DataFiles[s]; s != "" && (ok || c.DataFiles == nil) {
 			return s
 		}
 	}
-	return ""
+	return c.EvalSplit()
 }
 
 // LoadData reads the task's rows. dataFile, when set, replaces the
