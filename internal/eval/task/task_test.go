@@ -268,7 +268,9 @@ func TestFewshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shot := func(k int) string { return zero[k].Prompt[len("Answer the questions.\n\n"):] + " " + zero[k].Target + "\n\n" }
+	shot := func(k int) string {
+		return zero[k].Prompt[len("Answer the questions.\n\n"):] + " " + zero[k].Target + "\n\n"
+	}
 	a, err := c.Items(d, 2, 1)
 	if err != nil {
 		t.Fatal(err)
