@@ -102,9 +102,11 @@ func (s Step) regex(r string) string {
 // response, ties going to the one seen first.
 func majority(resps []string) string {
 	counts := map[string]int{}
-	best := resps[0]
 	for _, r := range resps {
 		counts[r]++
+	}
+	best := resps[0]
+	for _, r := range resps {
 		if counts[r] > counts[best] {
 			best = r
 		}
