@@ -31,7 +31,8 @@ const (
 )
 
 // ReadFile reads the rows of a JSONL (.jsonl, .json with one object per
-// line) or CSV (.csv, with a header row) file. Errors name the file and line.
+// line), CSV (.csv, with a header row) or Parquet (.parquet) file. Errors
+// name the file and line (the row, for Parquet).
 func ReadFile(path string) ([]Row, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -51,9 +52,9 @@ func ReadFile(path string) ([]Row, error) {
 	case ".csv":
 		return ReadCSV(path, f)
 	case ".parquet":
-		return nil, fmt.Errorf("%s: Parquet is not supported yet; convert it to JSONL", path)
+		return ReadParquet(path, f, st.Size())
 	}
-	return nil, fmt.Errorf("%s: unknown data format (want .jsonl, .json or .csv)", path)
+	return nil, fmt.Errorf("%s: unknown data format (want .jsonl, .json, .csv or .parquet)", path)
 }
 
 // ReadJSONL reads one JSON object per line; blank lines are skipped.

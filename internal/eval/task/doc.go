@@ -6,7 +6,7 @@
 //
 // Supported keys (anything else that could change a result is refused with
 // its FILE:LINE):
-//   - task, dataset_path (json or csv with dataset_kwargs.data_files — a
+//   - task, dataset_path (json, csv or parquet with dataset_kwargs.data_files — a
 //     file, a list, or split → files, relative to the task file; any other
 //     name is a hub data set whose rows the caller supplies), dataset_name,
 //     test_split, validation_split, training_split, fewshot_split;
@@ -36,7 +36,11 @@
 // filters or metrics), use_prompt, doc_to_image, gen_prefix, custom_dataset,
 // multiple-input docs (an integer or list doc_to_text), several gold
 // targets (a list doc_to_target), fewshot_config samples, other filters
-// and metrics, other generation_kwargs, Parquet data (convert to JSONL).
+// and metrics, other generation_kwargs.
+// Rows come from JSONL, CSV (values stay strings) or Parquet (through
+// github.com/parquet-go/parquet-go), bounded in size, errors naming the
+// file and line (row, for Parquet).
+//
 // Regular expressions use Go's RE2 syntax: lookaround and backreferences
 // are refused at load.
 //
