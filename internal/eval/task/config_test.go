@@ -58,6 +58,12 @@ doc_to_target: a
 	if err != nil || items[0].Prompt != "What?" || items[0].Target != "42" {
 		t.Errorf("column fields: %+v %v", items, err)
 	}
+	// A row without a field a template reads is a bad row.
+	c.Description, _ = CompileTemplate("{{ subject }}: ")
+	d.Eval = []Row{{Doc: Doc{"q": "Why?"}, Pos: "rows.jsonl:7"}}
+	if _, err := c.Items(d, 0, 1); err == nil || !strings.Contains(err.Error(), `rows.jsonl:7: description: "subject" is undefined`) {
+		t.Errorf("missing field: %v", err)
+	}
 }
 
 // Each bad file fails with FILE:LINE and what is wrong.

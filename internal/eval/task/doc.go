@@ -52,10 +52,11 @@
 // the built-in filters of allowedFilters (int, float, string, trim, lower,
 // upper, replace, join, first, last, length…). Refused at load with the
 // template's line: other statements (macro, call, raw, include, extends,
-// block, filter) and other filters (lm-eval's regex_replace). Known
-// differences from lm-eval's StrictUndefined environment: an undefined
-// name renders empty instead of failing, and "2" - 1 is 1 instead of a
-// TypeError.
+// block, filter) and other filters (lm-eval's regex_replace). As under
+// lm-eval's StrictUndefined, a row without a field a template reads is a
+// bad row — unless the template tests for it (is defined, default), when
+// an undefined name renders empty. The engine is laxer in one way: "2" - 1
+// is 1 where Python raises a TypeError.
 //
 // Differences from lm-eval that do not change the format: few-shot
 // examples are drawn by a generator seeded per (seed, doc), not Python's

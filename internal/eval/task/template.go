@@ -25,6 +25,10 @@ type Template struct {
 	// (around optional whitespace); doc_to_choice evaluates it to a list.
 	expr string
 	list *jinja.Template
+	// names are the fields the template reads; a doc without one of them
+	// fails, as under lm-eval's StrictUndefined. Nil when the template
+	// tests for definedness itself (is defined, default).
+	names []string
 }
 
 // allowedStatements are the block tags the package accepts; others (macro,
@@ -236,7 +240,7 @@ func CompileTemplate(src string) (*Template, error) {
 			exprs = append(exprs, "")
 		}
 	}
-	t := &Template{Source: src}
+	t := &Template{Source: src, names: freeNames(segs)}
 	if t.tmpl, err = jinja.Compile(b.String()); err != nil {
 		return nil, fmt.Errorf("template: %w", err)
 	}
@@ -251,7 +255,19 @@ func CompileTemplate(src string) (*Template, error) {
 
 // Render renders the template over one document's fields.
 func (t *Template) Render(doc Doc) (string, error) {
+	if err := t.defined(doc); err != nil {
+		return "", err
+	}
 	return t.tmpl.Render(doc)
+}
+
+func (t *Template) defined(doc Doc) error {
+	for _, n := range t.names {
+		if _, ok := doc[n]; !ok {
+			return fmt.Errorf("%q is undefined (the row has no such field)", n)
+		}
+	}
+	return nil
 }
 
 // RenderList evaluates a one-expression template to a list, as lm-eval does
@@ -260,6 +276,9 @@ func (t *Template) Render(doc Doc) (string, error) {
 func (t *Template) RenderList(doc Doc) ([]string, error) {
 	if t.list == nil {
 		return nil, fmt.Errorf("a template giving a list must be a single {{ expression }}, got %q", t.Source)
+	}
+	if err := t.defined(doc); err != nil {
+		return nil, err
 	}
 	out, err := t.list.Render(doc)
 	if err != nil {
@@ -296,4 +315,105 @@ func pyStr(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// notFields are the words of expressions that are not doc fields: keywords,
+// literals and the engine's global functions.
+var notFields = map[string]bool{
+	"and": true, "or": true, "not": true, "in": true, "is": true, "if": true,
+	"else": true, "elif": true, "for": true, "set": true, "endif": true,
+	"endfor": true, "endset": true, "recursive": true,
+	"true": true, "false": true, "none": true, "True": true, "False": true, "None": true,
+	"loop": true, "range": true, "namespace": true, "dict": true, "cycler": true,
+	"joiner": true, "lipsum": true, "raise_exception": true, "strftime_now": true,
+}
+
+// freeNames lists the top-level names the tags read, less the names they
+// bind (for targets, set), attributes (after "."), filters and tests (after
+// "|" and "is"), and keyword arguments (before a single "="). It returns
+// nil when the template tests definedness itself.
+func freeNames(segs []segment) []string {
+	bound := map[string]bool{}
+	var names []string
+	seen := map[string]bool{}
+	for _, seg := range segs {
+		if seg.kind != segExpr && seg.kind != segStmt {
+			continue
+		}
+		words := identifiers(seg.body)
+		for k, w := range words {
+			if w.name == "defined" || w.name == "undefined" || w.name == "default" || w.name == "d" && w.prev == '|' {
+				return nil
+			}
+			if seg.kind == segStmt && k > 0 && (words[0].name == "for" && !w.afterIn || words[0].name == "set" && k == 1) {
+				bound[w.name] = true
+				continue
+			}
+			if w.prev == '.' || w.prev == '|' || w.afterIs || w.kwarg || notFields[w.name] || seen[w.name] {
+				continue
+			}
+			seen[w.name] = true
+			names = append(names, w.name)
+		}
+	}
+	out := names[:0]
+	for _, n := range names {
+		if !bound[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type ident struct {
+	name    string
+	prev    byte // the last non-space byte before it
+	afterIs bool // the previous word is "is" (a test name)
+	afterIn bool // a word "in" came before it in the tag
+	kwarg   bool // followed by a single "="
+}
+
+// identifiers lists the words of a tag's body outside string literals.
+func identifiers(body string) []ident {
+	var out []ident
+	var prev byte
+	prevWord := ""
+	afterIn := false
+	isWord := func(c byte) bool {
+		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	for k := 0; k < len(body); k++ {
+		c := body[k]
+		switch {
+		case c == '\'' || c == '"':
+			for k++; k < len(body) && body[k] != c; k++ {
+				if body[k] == '\\' {
+					k++
+				}
+			}
+			prev, prevWord = c, ""
+		case isWord(c) && !(c >= '0' && c <= '9'):
+			j := k
+			for j < len(body) && isWord(body[j]) {
+				j++
+			}
+			w := body[k:j]
+			rest := strings.TrimLeft(body[j:], " \t\n")
+			out = append(out, ident{name: w, prev: prev, afterIs: prevWord == "is", afterIn: afterIn,
+				kwarg: strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "==")})
+			if w == "in" {
+				afterIn = true
+			}
+			prev, prevWord = 'a', w
+			k = j - 1
+		case isWord(c):
+			for k+1 < len(body) && (isWord(body[k+1]) || body[k+1] == '.') {
+				k++
+			}
+			prev, prevWord = '0', ""
+		case c != ' ' && c != '\t' && c != '\n' && c != '\r':
+			prev, prevWord = c, ""
+		}
+	}
+	return out
 }

@@ -94,3 +94,40 @@ func TestTemplateRefused(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A field the template reads but the row lacks fails, as under lm-eval's
+// StrictUndefined; bound names, attributes, filters, tests and keyword
+// arguments are not fields.
+func TestTemplateStrict(t *testing.T) {
+	cases := []struct {
+		src   string
+		names string
+	}{
+		{"Q: {{context}} {{question}}\nA:", "context question"},
+		{"{{ (label|int) - 1 }}", "label"},
+		{"{{ choices.text[0].strip() }} {{ 'q' ~ w }}", "choices w"},
+		{"{% for x in items %}{{ x.a }}{{ loop.index }}{% endfor %}", "items"},
+		{"{% set k = n * 2 %}{{ k }} {{ s.split('x', maxsplit=1) }}", "n s"},
+		{"{{ a if a is defined else 'none' }}", ""},
+		{"{{ b|default('x') }}", ""},
+		{"{{ 1.5 + 2 }} {{ 'text {{ c }}' }} {{ d == e }} {{ f is string }}", "d e f"},
+		{"{{ [answerA, answerB] | join(', ') }}", "answerA answerB"},
+	}
+	for _, c := range cases {
+		tm, err := CompileTemplate(c.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(tm.names, " "); got != c.names {
+			t.Errorf("%q reads %q, want %q", c.src, got, c.names)
+		}
+	}
+	tm, _ := CompileTemplate("Q: {{context}} {{question}}")
+	if _, err := tm.Render(Doc{"context": "c"}); err == nil || !strings.Contains(err.Error(), `"question" is undefined`) {
+		t.Errorf("missing field: %v", err)
+	}
+	tm, _ = CompileTemplate("{{ [answerA, answerB] }}")
+	if _, err := tm.RenderList(Doc{"answerA": "a"}); err == nil || !strings.Contains(err.Error(), `"answerB" is undefined`) {
+		t.Errorf("missing list field: %v", err)
+	}
+}
