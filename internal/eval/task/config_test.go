@@ -58,10 +58,41 @@ doc_to_target: a
 	if err != nil || items[0].Prompt != "What?" || items[0].Target != "42" {
 		t.Errorf("column fields: %+v %v", items, err)
 	}
+	// An integer column is the reference's decimal form.
+	d.Eval = []Row{{Doc: Doc{"q": "6*7?", "a": int64(42)}, Pos: "x:1"}}
+	if items, err := g.Items(d, 0, 1); err != nil || items[0].Target != "42" {
+		t.Errorf("integer column target: %+v %v", items, err)
+	}
+	// A string column of digits stays a string (lm-eval's doc[column]): it
+	// names the choice "2", not index 2; a digit template is an index.
+	mc, err := Parse("t.yaml", []byte(strings.Replace(strings.Replace(minimalMC, "doc_to_target: 0", "doc_to_target: label", 1),
+		`["yes", "no"]`, `["1", "2", "3"]`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Eval = []Row{{Doc: Doc{"q": "?", "label": "2"}, Pos: "x:1"}, {Doc: Doc{"q": "?", "label": int64(2)}, Pos: "x:2"}}
+	if items, err := mc.Items(d, 0, 1); err != nil || items[0].Gold != 1 || items[1].Gold != 2 {
+		t.Errorf("column targets: %+v %v", items, err)
+	}
+	mc.DocToTarget.Column = ""
+	mc.DocToTarget.Tmpl, _ = CompileTemplate("{{label}}")
+	if items, err := mc.Items(d, 0, 1); err != nil || items[0].Gold != 2 {
+		t.Errorf("template target: %+v %v", items, err)
+	}
+	d.Eval = []Row{{Doc: Doc{"q": "?", "label": int64(-1)}, Pos: "x:1"}}
+	mc.DocToTarget.Column = "label"
+	if _, err := mc.Items(d, 0, 1); err == nil {
+		t.Error("negative target accepted")
+	}
+	d.Fewshot, d.SameSplit = []Row{{Doc: Doc{"q": "?", "label": int64(-1)}, Pos: "f:1"}}, false
+	d.Eval = []Row{{Doc: Doc{"q": "?", "label": int64(0)}, Pos: "x:1"}}
+	if _, err := mc.Items(d, 1, 1); err == nil || !strings.Contains(err.Error(), "few-shot example f:1: doc_to_target -1 is not a choice index") {
+		t.Errorf("negative few-shot target: %v", err)
+	}
 	// A row without a field a template reads is a bad row.
-	c.Description, _ = CompileTemplate("{{ subject }}: ")
+	g.Description, _ = CompileTemplate("{{ subject }}: ")
 	d.Eval = []Row{{Doc: Doc{"q": "Why?"}, Pos: "rows.jsonl:7"}}
-	if _, err := c.Items(d, 0, 1); err == nil || !strings.Contains(err.Error(), `rows.jsonl:7: description: "subject" is undefined`) {
+	if _, err := g.Items(d, 0, 1); err == nil || !strings.Contains(err.Error(), `rows.jsonl:7: description: "subject" is undefined`) {
 		t.Errorf("missing field: %v", err)
 	}
 }

@@ -178,8 +178,8 @@ func (c *Config) item(d *Data, i, numFewshot int, seed uint64) (Item, error) {
 	case GenerateUntil:
 		it.Target = tgt
 		if isInt && it.Choices != nil {
-			if n >= len(it.Choices) {
-				return it, fmt.Errorf("doc_to_target %d is past the %d choices", n, len(it.Choices))
+			if n < 0 || n >= len(it.Choices) {
+				return it, fmt.Errorf("doc_to_target %d is not a choice index (%d choices)", n, len(it.Choices))
 			}
 			it.Target = it.Choices[n]
 		}
@@ -235,18 +235,15 @@ func (c *Config) shot(doc Doc) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if isInt {
-		tgt = strconv.Itoa(n)
-		if c.DocToChoice != nil {
-			ch, err := c.choices(doc)
-			if err != nil {
-				return "", err
-			}
-			if n >= len(ch) {
-				return "", fmt.Errorf("doc_to_target %d is past the %d choices", n, len(ch))
-			}
-			tgt = ch[n]
+	if isInt && c.DocToChoice != nil {
+		ch, err := c.choices(doc)
+		if err != nil {
+			return "", err
 		}
+		if n < 0 || n >= len(ch) {
+			return "", fmt.Errorf("doc_to_target %d is not a choice index (%d choices)", n, len(ch))
+		}
+		tgt = ch[n]
 	}
 	if tgt == "" {
 		return text, nil
@@ -266,25 +263,28 @@ func (c *Config) text(doc Doc) (string, error) {
 	return s, nil
 }
 
-// target renders doc_to_target: an integer (a constant, an integer column,
-// or digits when the task has choices, as lm-eval's isdigit rule), else a
-// string.
+// target renders doc_to_target. An integer (a constant, an integer column,
+// or digits a template renders when the task has choices: lm-eval's isdigit
+// rule) is a choice index, isInt set and s its decimal form; anything else
+// is the reference string. A column's value is taken as it is, as lm-eval
+// takes doc[column]: a string column of digits stays a string.
 func (c *Config) target(doc Doc) (s string, n int, isInt bool, err error) {
 	f := c.DocToTarget
 	if f.Int != nil {
-		return "", *f.Int, true, nil
+		return strconv.Itoa(*f.Int), *f.Int, true, nil
 	}
 	if v, ok := doc[f.Column]; ok && f.Column != "" {
 		if i, ok := v.(int64); ok {
-			return "", int(i), true, nil
+			return strconv.FormatInt(i, 10), int(i), true, nil
 		}
-		s = pyValue(v)
-	} else if s, err = f.Tmpl.Render(doc); err != nil {
+		return pyValue(v), 0, false, nil
+	}
+	if s, err = f.Tmpl.Render(doc); err != nil {
 		return "", 0, false, fmt.Errorf("doc_to_target: %w", err)
 	}
 	if c.DocToChoice != nil && isDigits(s) {
 		if n, err := strconv.Atoi(s); err == nil {
-			return "", n, true, nil
+			return s, n, true, nil
 		}
 	}
 	return s, 0, false, nil
