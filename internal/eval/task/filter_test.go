@@ -180,3 +180,20 @@ func TestReadData(t *testing.T) {
 		t.Errorf("bad row: %v", err)
 	}
 }
+
+func TestCut(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		until []string
+		want  string
+	}{
+		{"a\n\nQuestion: b", []string{"Question:", "</s>"}, "a\n\n"},
+		{"a</s>b<|im_end|>c", []string{"<|im_end|>", "</s>"}, "a"},
+		{"abc", []string{""}, "abc"},
+		{"abc", nil, "abc"},
+	} {
+		if got := Cut(c.text, c.until); got != c.want {
+			t.Errorf("Cut(%q, %q) = %q, want %q", c.text, c.until, got, c.want)
+		}
+	}
+}

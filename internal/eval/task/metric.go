@@ -202,16 +202,43 @@ func argmax(lls []LL, choices []string) int {
 }
 
 // ScoreGen scores a generate_until item from its responses (one per
-// repeat): each filter pipeline yields an answer, checked by each metric.
+// repeat): each is cut at the first until string (see Cut), then each
+// filter pipeline yields an answer, checked by each metric.
 func (c *Config) ScoreGen(it Item, resps []string) map[string]float64 {
+	cut := make([]string, len(resps))
+	for k, r := range resps {
+		cut[k] = Cut(r, c.Generation.Until)
+	}
 	out := map[string]float64{}
 	for _, pl := range c.Filters {
-		ans := pl.Apply(resps)
+		ans := pl.Apply(cut)
 		for _, m := range c.Metrics {
 			out[MetricName(m.Name, pl.Name)] = b2f(m.ExactMatch(ans, it.Target))
 		}
 	}
 	return out
+}
+
+// Cut truncates a generation before the first occurrence of each non-empty
+// until string in turn, as lm-eval's model backends do after generating:
+// the text a server returns already stopped is unchanged, and a
+// prediction file's raw text is treated as a live answer.
+func Cut(text string, until []string) string {
+	for _, u := range until {
+		if u != "" {
+			text, _, _ = strings.Cut(text, u)
+		}
+	}
+	return text
+}
+
+// LLRequest is the /v1/completions request that scores a log-likelihood
+// request: prompt and continuation echoed with their token log-probabilities
+// and nothing generated; ContinuationLL(r.Prompt, response) reads it.
+func (r Request) LLRequest(model string) inference.CompletionRequest {
+	one, zero := 1, 0.0
+	return inference.CompletionRequest{Model: model, Prompt: r.Prompt + r.Continuation,
+		MaxTokens: 0, Echo: true, Logprobs: &one, Temperature: &zero}
 }
 
 func b2f(b bool) float64 {

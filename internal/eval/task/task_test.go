@@ -140,7 +140,8 @@ func TestGSM8K(t *testing.T) {
 		// No number at all: [invalid] for both.
 		{"I am not sure how to solve this problem.", 0, 0},
 		{"20 + 160 + 80 = 260\n#### 260", 1, 1},
-		{"It takes 160 minutes.\n#### 160 minutes", 1, 1},
+		// Cut at the first until string: the next "Question:" is not the answer.
+		{"160 minutes in all.\n#### 160\n\nQuestion: And 20 more?\nAnswer: #### 180", 1, 1},
 		// Commas: the reference is "#### 2,125".
 		{"500 + 1500 + 125 = 2,125 blocks.\n#### 2,125", 1, 1},
 		{"He makes $114,200 that year.\n#### 114,200", 1, 1},
@@ -185,6 +186,10 @@ func TestContinuationLL(t *testing.T) {
 	var resp inference.CompletionResponse
 	if err := json.Unmarshal(b, &resp); err != nil {
 		t.Fatal(err)
+	}
+	req := Request{Prompt: "Q: Café?\nA:", Continuation: " Go home"}.LLRequest("m")
+	if req.Prompt != resp.Choices[0].Text || !req.Echo || req.MaxTokens != 0 || *req.Logprobs != 1 || *req.Temperature != 0 {
+		t.Errorf("request %+v does not echo the recorded prompt", req)
 	}
 	ll, err := ContinuationLL("Q: Café?\nA:", resp)
 	if err != nil {
