@@ -126,6 +126,9 @@ func Parse(file string, src []byte) (*Config, error) {
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:1: a task file is a YAML mapping", file)
 	}
+	if a := findAlias(&root); a != nil {
+		return nil, p.errf(a, "YAML aliases are not supported: write the value out")
+	}
 	c := &Config{File: file, TargetDelimiter: " ", FewshotDelimiter: "\n\n", Repeats: 1}
 	m := root.Content[0]
 	seen := map[string]*yaml.Node{}
@@ -205,6 +208,20 @@ func Parse(file string, src []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, p.dataFiles(c, seen["dataset_kwargs"])
+}
+
+// findAlias returns the first alias node under n: the accessors read
+// values in place, so a *ref would otherwise fail with a misleading type.
+func findAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := findAlias(c); a != nil {
+			return a
+		}
+	}
+	return nil
 }
 
 // check enforces the keys every output type needs.

@@ -124,6 +124,8 @@ func TestParseErrors(t *testing.T) {
 		{minimalMC + "fewshot_config:\n  samples: [1]\n", `t.yaml:11: fewshot_config: unsupported key "samples"`},
 		{replace("  data_files: rows.jsonl\n", ""), "dataset_path json needs dataset_kwargs.data_files"},
 		{"- a\n- b\n", "t.yaml:1: a task file is a YAML mapping"},
+		{minimalMC + "description: &d \"x\"\ntarget_delimiter: *d\n", "t.yaml:11: YAML aliases are not supported"},
+		{minimalMC + "include: _default_template_yaml\n", `t.yaml:10: unsupported key "include"`},
 		{"task: [\n", "t.yaml: yaml:"},
 	}
 	gen := strings.NewReplacer("output_type: multiple_choice", "output_type: generate_until", `doc_to_choice: ["yes", "no"]`+"\n", "")

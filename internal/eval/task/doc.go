@@ -33,8 +33,9 @@
 // unsafe_code, and dataset_kwargs other than data_files (download options).
 //
 // Refused: !function (Python code: process_docs, process_results, custom
-// filters or metrics), use_prompt, doc_to_image, gen_prefix, custom_dataset,
-// multiple-input docs (an integer or list doc_to_text), several gold
+// filters or metrics), include (inheriting another task file: write the
+// keys out), YAML aliases and merge keys, use_prompt, doc_to_image,
+// gen_prefix, custom_dataset, multiple-input docs (an integer or list doc_to_text), several gold
 // targets (a list doc_to_target), fewshot_config samples, other filters
 // and metrics, other generation_kwargs.
 // Rows come from JSONL, CSV (values stay strings) or Parquet (through
