@@ -44,3 +44,25 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTemplate compiles and renders arbitrary templates: the scanner and
+// the engine must fail cleanly, and a one-expression template's list form
+// must too.
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{"Q: {{context}} {{question}}\nA:", "{{ (label|int) - 1 }}", "{{[answerA, answerB, answerC]}}",
+		"{% if n > 2 %}big{% else %}small{% endif %}\nx", "a\n  {%- if n -%}\n yes \n{%- endif %}|",
+		"{% for x in choices %}{{x}},{% endfor %}", "{% set k = n + 2 %}{{k}}", "a{# c #}b", "{{ 'a\"b' }}\\n{{ \"}}\" }}",
+		"{{ question.strip().split(' ')[-1] }}", "{{ a if a is defined else 'none' }}"} {
+		f.Add(s)
+	}
+	doc := Doc{"context": "c", "question": " q ", "answerA": "a", "answerB": "b", "answerC": "c",
+		"label": "2", "n": int64(3), "choices": []any{"x", int64(2)}, "m": map[string]any{"k": "v"}}
+	f.Fuzz(func(t *testing.T, src string) {
+		tm, err := CompileTemplate(src)
+		if err != nil {
+			return
+		}
+		_, _ = tm.Render(doc)
+		_, _ = tm.RenderList(doc)
+	})
+}

@@ -149,7 +149,9 @@ func indexTag(s string) int {
 	return -1
 }
 
-// checkTag refuses statements and filters outside the supported subset.
+// checkTag refuses statements and filters outside the supported subset,
+// and the constructs that let a few bytes of template render unbounded
+// text: the * and ** operators ('x' * 10000000000) and range().
 func checkTag(seg segment) error {
 	if seg.kind == segStmt {
 		kw, _, _ := strings.Cut(seg.body, " ")
@@ -157,39 +159,61 @@ func checkTag(seg segment) error {
 			return fmt.Errorf("template line %d: unsupported statement {%% %s %%}", seg.line, kw)
 		}
 	}
-	if seg.kind == segExpr || seg.kind == segStmt {
-		for _, name := range filterNames(seg.body) {
-			if !allowedFilters[name] {
-				return fmt.Errorf("template line %d: unsupported filter %q", seg.line, name)
-			}
+	if seg.kind != segExpr && seg.kind != segStmt {
+		return nil
+	}
+	code := blankStrings(seg.body)
+	if strings.Contains(code, "*") {
+		return fmt.Errorf("template line %d: the * and ** operators are not supported (they can render unbounded text)", seg.line)
+	}
+	for _, w := range identifiers(seg.body) {
+		if w.name == "range" && w.prev != '.' {
+			return fmt.Errorf("template line %d: range() is not supported (it can render unbounded text)", seg.line)
+		}
+	}
+	for _, name := range filterNames(code) {
+		if !allowedFilters[name] {
+			return fmt.Errorf("template line %d: unsupported filter %q", seg.line, name)
 		}
 	}
 	return nil
 }
 
-// filterNames lists the names after each "|" outside string literals.
-func filterNames(body string) []string {
-	var names []string
+// blankStrings replaces the insides of string literals with spaces, so
+// operators and filters are looked for in code only.
+func blankStrings(body string) string {
+	b := []byte(body)
 	var quote byte
-	for k := 0; k < len(body); k++ {
-		c := body[k]
+	for k := 0; k < len(b); k++ {
+		c := b[k]
 		switch {
-		case quote != 0 && c == '\\':
+		case quote != 0 && c == '\\' && k+1 < len(b):
+			b[k], b[k+1] = ' ', ' '
 			k++
+		case quote != 0 && c == quote:
+			quote = 0
 		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
+			b[k] = ' '
 		case c == '\'' || c == '"':
 			quote = c
-		case c == '|':
-			rest := strings.TrimLeft(body[k+1:], " \t\n")
-			n := 0
-			for n < len(rest) && (rest[n] == '_' || rest[n] >= 'a' && rest[n] <= 'z' || rest[n] >= 'A' && rest[n] <= 'Z' || rest[n] >= '0' && rest[n] <= '9') {
-				n++
-			}
-			names = append(names, rest[:n])
 		}
+	}
+	return string(b)
+}
+
+// filterNames lists the names after each "|" of code (strings blanked).
+func filterNames(code string) []string {
+	var names []string
+	for k := 0; k < len(code); k++ {
+		if code[k] != '|' {
+			continue
+		}
+		rest := strings.TrimLeft(code[k+1:], " \t\n")
+		n := 0
+		for n < len(rest) && (rest[n] == '_' || rest[n] >= 'a' && rest[n] <= 'z' || rest[n] >= 'A' && rest[n] <= 'Z' || rest[n] >= '0' && rest[n] <= '9') {
+			n++
+		}
+		names = append(names, rest[:n])
 	}
 	return names
 }
@@ -220,9 +244,18 @@ func CompileTemplate(src string) (*Template, error) {
 	}
 	var b strings.Builder
 	var exprs []string
+	loops := 0
 	for _, seg := range segs {
 		if err := checkTag(seg); err != nil {
 			return nil, err
+		}
+		// A loop inside a loop multiplies a row's size by itself.
+		if kw, _, _ := strings.Cut(seg.body, " "); seg.kind == segStmt && kw == "for" {
+			if loops++; loops > 1 {
+				return nil, fmt.Errorf("template line %d: nested for loops are not supported (they can render unbounded text)", seg.line)
+			}
+		} else if seg.kind == segStmt && kw == "endfor" {
+			loops--
 		}
 		switch seg.kind {
 		case segText:

@@ -27,7 +27,8 @@ func TestTemplateRender(t *testing.T) {
 		{"a\n  {% if n %}\nyes\n  {% endif %}\nb", "a\n  \nyes\n  \nb"},
 		{"a\n  {%- if n -%}\n yes \n{%- endif %}|", "ayes|"},
 		{"{% for x in choices.text %}{{x}},{% endfor %}", "p,q,"},
-		{"{% set k = n * 2 %}{{k}}", "6"},
+		{"{% set k = n + 2 %}{{k}}", "5"},
+		{"{{ '2 * 3 | x' }}", "2 * 3 | x"},
 		{"a{# a comment #}b", "ab"},
 		{"{{ 'a\"b' }}\\n{{ \"}}\" }}", "a\"b\\n}}"},
 		{"end\n", "end\n"},
@@ -89,9 +90,12 @@ func TestTemplateRefused(t *testing.T) {
 			t.Errorf("%q: %v, want %q", src, err, want)
 		}
 	}
-	// Filter names inside string literals are not filters.
-	if _, err := CompileTemplate("{{ 'a|regex_replace' }}"); err != nil {
-		t.Error(err)
+	// Filter names and operators inside string literals are neither; loops
+	// one after the other are not nested.
+	for _, src := range []string{"{{ 'a|regex_replace' }}", `{{ "a\"*" }}`, "{% for a in l %}{% endfor %}{% for b in l %}{% endfor %}"} {
+		if _, err := CompileTemplate(src); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
@@ -107,7 +111,7 @@ func TestTemplateStrict(t *testing.T) {
 		{"{{ (label|int) - 1 }}", "label"},
 		{"{{ choices.text[0].strip() }} {{ 'q' ~ w }}", "choices w"},
 		{"{% for x in items %}{{ x.a }}{{ loop.index }}{% endfor %}", "items"},
-		{"{% set k = n * 2 %}{{ k }} {{ s.split('x', maxsplit=1) }}", "n s"},
+		{"{% set k = n + 2 %}{{ k }} {{ s.split('x', maxsplit=1) }}", "n s"},
 		{"{{ a if a is defined else 'none' }}", ""},
 		{"{{ b|default('x') }}", ""},
 		{"{{ 1.5 + 2 }} {{ 'text {{ c }}' }} {{ d == e }} {{ f is string }}", "d e f"},
