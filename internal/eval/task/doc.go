@@ -47,18 +47,21 @@
 //
 // Templates are Jinja2 through github.com/ardanlabs/jinja, with Jinja2's
 // default whitespace (see Template). Statements: if/elif/else, for (not
-// nested), set; comments; "-" whitespace markers; expressions with + - / %
-// //, comparison, and/or/not, in, ~, inline if, list literals, indexing and slicing, attribute
-// access, string methods (strip, split, replace, startswith, lower…) and
-// the built-in filters of allowedFilters (int, float, string, trim, lower,
-// upper, replace, join, first, last, length…). Refused at load with the
-// template's line: other statements (macro, call, raw, include, extends,
-// block, filter), other filters (lm-eval's regex_replace), and what lets a
-// short template render unbounded text: * and **, range(), nested loops. As under
-// lm-eval's StrictUndefined, a row without a field a template reads is a
-// bad row — unless the template tests for it (is defined, default), when
-// an undefined name renders empty. The engine is laxer in one way: "2" - 1
-// is 1 where Python raises a TypeError.
+// nested), set; comments; "-" whitespace markers. Expressions: + - / % //,
+// comparison, and/or/not, in, ~, inline if, list literals, indexing and
+// slicing, attribute access, string methods (strip, split, replace,
+// startswith, lower…) and the built-in filters of allowedFilters (int,
+// float, string, trim, lower, upper, replace, join, first, last, length…).
+// Refused at load with the template's line: other statements (macro, call,
+// raw, include, extends, block, filter), other filters (lm-eval's
+// regex_replace), and the plainest ways for a short template to render
+// unbounded text: * and **, range(), nested loops. Rendering is still not
+// bounded in general (chained replace filters grow text geometrically), so
+// task files are the funder's trusted input. As under lm-eval's
+// StrictUndefined, a row without a field a template reads is a bad row —
+// unless the template tests for it (is defined, default), when an
+// undefined name renders empty. The engine is laxer in one way: "2" - 1 is
+// 1 where Python raises a TypeError.
 //
 // Differences from lm-eval that do not change the format: few-shot
 // examples are drawn by a generator seeded per (seed, doc), not Python's
