@@ -179,3 +179,51 @@ func TestLoadLimits(t *testing.T) {
 		t.Error("missing file loaded")
 	}
 }
+
+// The Social IQa task over the same rows as CSV builds the same items.
+func TestCSVTask(t *testing.T) {
+	_, want := loadTask(t, "testdata/social_iqa.yaml", 0)
+	rows, err := ReadFile("testdata/siqa/dev.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := []string{"context", "question", "answerA", "answerB", "answerC", "label"}
+	var b strings.Builder
+	b.WriteString(strings.Join(cols, ",") + "\n")
+	for _, r := range rows {
+		for k, col := range cols {
+			if k > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(`"` + strings.ReplaceAll(r.Doc[col].(string), `"`, `""`) + `"`)
+		}
+		b.WriteString("\n")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "dev.csv"), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("testdata/social_iqa.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml := strings.Replace(strings.Replace(string(src), "dataset_path: json", "dataset_path: csv", 1), "siqa/dev.jsonl", "dev.csv", 1)
+	_, got := loadTask(t, writeFile(t, dir, "t.yaml", yml), 0)
+	for k := range want {
+		if got[k].Prompt != want[k].Prompt || got[k].Gold != want[k].Gold || got[k].Target != want[k].Target {
+			t.Errorf("item %d: %+v, want %+v", k, got[k], want[k])
+		}
+	}
+	if got[0].Pos != filepath.Join(dir, "dev.csv")+":2" {
+		t.Errorf("position %s", got[0].Pos)
+	}
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
