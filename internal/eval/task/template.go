@@ -16,8 +16,10 @@ import (
 // ardanlabs engine hard-codes the chat-template defaults trim_blocks=True and
 // lstrip_blocks=True instead, so Compile never lets it see literal text:
 // every text run becomes a string expression, and the explicit "-" markers
-// are applied here, as Jinja2's lexer would apply them. The rendered text is
-// then byte for byte what Jinja2 renders for the supported constructs.
+// are applied here, as Jinja2's lexer would apply them, so whitespace comes
+// out as Jinja2 renders it. (One known difference of values: a list printed
+// as text is quoted with ' throughout, where Python's repr switches to "
+// around an item holding a '.)
 type Template struct {
 	Source string
 	tmpl   *jinja.Template
