@@ -1,0 +1,72 @@
+// Package task reads lm-evaluation-harness task files and turns a data set
+// into the requests lm-eval would send, then scores the answers as lm-eval
+// would: a benchmark is a file, not Go code. It is the pure core of the
+// `task` kind: no store, queue, API or model client (it decodes the
+// /v1/completions wire type of internal/inference to read log-likelihoods).
+//
+// Supported keys (anything else that could change a result is refused with
+// its FILE:LINE):
+//   - task, dataset_path (json, csv or parquet with dataset_kwargs.data_files — a
+//     file, a list, or split → files, relative to the task file; any other
+//     name is a hub data set whose rows the caller supplies), dataset_name,
+//     test_split, validation_split, training_split, fewshot_split;
+//   - output_type multiple_choice, generate_until and loglikelihood
+//     (loglikelihood_rolling and others are refused);
+//   - doc_to_text (a template or a column name), doc_to_target (a
+//     template, a column name or an integer; digits become a choice index
+//     when the task has choices, as lm-eval's isdigit rule), doc_to_choice
+//     (a list of templates, a list column, or one {{ expression }} giving a
+//     list); description (a template), target_delimiter (" "),
+//     fewshot_delimiter ("\n\n"), num_fewshot, fewshot_config.sampler
+//     (default or first_n), repeats;
+//   - generation_kwargs until (string or list; default [fewshot_delimiter]),
+//     max_gen_toks (256), temperature, do_sample;
+//   - filter_list pipelines of regex (regex_pattern, group_select with
+//     negative indices, fallback "[invalid]"), take_first, lowercase,
+//     uppercase, strip, remove_whitespace, majority_vote;
+//   - metric_list acc, acc_norm, exact_match (ignore_case,
+//     ignore_punctuation, regexes_to_ignore on prediction and reference),
+//     aggregation mean, higher_is_better.
+//
+// Ignored keys (they change no result): tag, group, group_alias,
+// task_alias, metadata, should_decontaminate, doc_to_decontamination_query,
+// unsafe_code, and dataset_kwargs other than data_files (download options).
+//
+// Refused: !function (Python code: process_docs, process_results, custom
+// filters or metrics), include (inheriting another task file: write the
+// keys out), YAML aliases and merge keys, use_prompt, doc_to_image,
+// gen_prefix, custom_dataset, multiple-input docs (an integer or list doc_to_text), several gold
+// targets (a list doc_to_target), fewshot_config samples, other filters
+// and metrics, other generation_kwargs.
+// Rows come from JSONL, CSV (values stay strings) or Parquet (through
+// github.com/parquet-go/parquet-go), bounded in size, errors naming the
+// file and line (row, for Parquet).
+//
+// Regular expressions use Go's RE2 syntax: lookaround and backreferences
+// are refused at load.
+//
+// Templates are Jinja2 through github.com/ardanlabs/jinja, with Jinja2's
+// default whitespace (see Template). Statements: if/elif/else, for (not
+// nested), set; comments; "-" whitespace markers. Expressions: + - / % //,
+// comparison, and/or/not, in, ~, inline if, list literals, indexing and
+// slicing, attribute access, string methods (strip, split, replace,
+// startswith, lower…) and the built-in filters of allowedFilters (int,
+// float, string, trim, lower, upper, replace, join, first, last, length…).
+// Refused at load with the template's line: other statements (macro, call,
+// raw, include, extends, block, filter), other filters (lm-eval's
+// regex_replace), and the plainest ways for a short template to render
+// unbounded text: * and **, range(), nested loops. Rendering is still not
+// bounded in general (chained replace filters grow text geometrically), so
+// task files are the funder's trusted input. As under lm-eval's
+// StrictUndefined, a row without a field a template reads is a bad row —
+// unless the template tests for it (is defined, default), when an
+// undefined name renders empty. The engine is laxer in one way: "2" - 1 is
+// 1 where Python raises a TypeError.
+//
+// Differences from lm-eval that do not change the format: few-shot
+// examples are drawn by a generator seeded per (seed, doc), not Python's
+// random.Random(1234) shared across docs, so the examples differ; acc_norm
+// divides by the choice's length in bytes where lm-eval divides by
+// characters (the same for ASCII); a regex group_select out of range gives
+// the fallback where Python raises IndexError.
+package task
