@@ -27,6 +27,7 @@ import (
 	"crucible/internal/consensus"
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
+	"crucible/internal/intake"
 	"crucible/internal/jobs"
 	"crucible/internal/kind"
 	"crucible/internal/pool"
@@ -57,6 +58,9 @@ type Config struct {
 
 	// Quotas bound what one key may create (zero: no limits).
 	Quotas Quotas
+	// Intake creates competitions and submissions (required): handlers
+	// decode a request, call it and encode its answer.
+	Intake *intake.Service
 	// HubID names this hub in request signatures (store.DB.HubID); a
 	// request signed for another hub is refused. Required.
 	HubID string

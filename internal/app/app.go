@@ -25,6 +25,7 @@ import (
 	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
+	"crucible/internal/intake"
 	"crucible/internal/jobs"
 	"crucible/internal/kind"
 	"crucible/internal/labeling"
@@ -256,10 +257,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	// Every competition and submission, through the API or a pool, is
+	// created by the one intake service.
+	entries := intake.New(intake.Config{DB: db, Kinds: planner, Evaluations: a.Queue, Clock: cfg.Clock})
 	// Pools enqueue their evaluations on the queue, whose pool tick calls them back.
-	a.Pools = pool.New(pool.Config{DB: db, Evaluations: a.Queue, Preparer: planner, Clock: cfg.Clock, Logger: cfg.Logger,
+	a.Pools = pool.New(pool.Config{DB: db, Evaluations: a.Queue, Intake: entries, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
-	if err := a.mount(ctx, api.Config{Validators: consensus, Kinds: planner, Repos: repos}, secureCookie); err != nil {
+	if err := a.mount(ctx, api.Config{Validators: consensus, Kinds: planner, Repos: repos, Intake: entries}, secureCookie); err != nil {
 		a.Close()
 		return nil, err
 	}
