@@ -55,7 +55,7 @@ func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
 		t.Fatal(err)
 	}
 	entries := intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk})
-	srv := httptest.NewServer(New(Config{DB: db, Queue: q, Clock: clk, Quotas: quotas, HubID: hubID, Kinds: reg, Intake: entries,
+	srv := httptest.NewServer(New(Config{DB: db, Clock: clk, Quotas: quotas, HubID: hubID, Kinds: reg, Intake: entries,
 		Pools: pool.New(pool.Config{DB: db, Clock: clk, Intake: entries, Evaluations: q})}).Handler())
 	t.Cleanup(srv.Close)
 	return &testHub{url: srv.URL, id: hubID, db: db, clock: clk}

@@ -28,7 +28,6 @@ import (
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
 	"crucible/internal/intake"
-	"crucible/internal/jobs"
 	"crucible/internal/kind"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
@@ -46,7 +45,6 @@ var openAPIDoc []byte
 // Config configures the API server.
 type Config struct {
 	DB       *store.DB
-	Queue    *jobs.Queue
 	Pools    *pool.Service
 	Epochs   *weights.Service
 	Clock    clock.Clock

@@ -53,7 +53,7 @@ func startHub(t *testing.T, dbURL string) hub {
 		t.Fatal(err)
 	}
 	reg := builtinKinds(t)
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, HubID: id, Kinds: reg,
+	srv := httptest.NewServer(api.New(api.Config{DB: db, HubID: id, Kinds: reg,
 		Intake: intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q})}).Handler())
 	t.Cleanup(srv.Close)
 	return hub{srv: srv, id: id}

@@ -279,7 +279,7 @@ func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool)
 	}
 	quotas := a.cfg.Quotas
 	quotas.Exempt = slices.Concat(quotas.Exempt, a.cfg.Consensus.Admins)
-	services.DB, services.Queue, services.Pools, services.Epochs = a.DB, a.Queue, a.Pools, a.Epochs
+	services.DB, services.Pools, services.Epochs = a.DB, a.Pools, a.Epochs
 	services.Clock, services.Registry, services.Logger, services.HubID, services.Quotas = a.cfg.Clock, a.Registry, a.cfg.Logger, hubID, quotas
 	a.API = api.New(services)
 	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds})

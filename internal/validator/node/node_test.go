@@ -63,7 +63,7 @@ func newTestHub(t *testing.T) *testHub {
 	admin, _ := identity.NewKey()
 	clk := clock.Real{}
 	reg := builtinKinds(t, kinds.Egress{})
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Kinds: reg,
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Clock: clk, HubID: hubID, Kinds: reg,
 		Intake:     intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk}),
 		Validators: consensus.New(consensus.Config{DB: db, Clock: clk, Admins: []string{admin.ID()}})}).Handler())
 	t.Cleanup(srv.Close)

@@ -88,7 +88,7 @@ func newClockHub(t *testing.T, cfg consensus.Config) *roleplayHub {
 	cfg.DB, cfg.Clock, cfg.EpochLength, cfg.Admins = db, clk, time.Hour, []string{admin.ID()}
 	svc := consensus.New(cfg)
 	reg := builtinKinds(t, kinds.Egress{HTTPClient: loopback})
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Validators: svc, Kinds: reg,
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Clock: clk, HubID: hubID, Validators: svc, Kinds: reg,
 		Intake: intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk})}).Handler())
 	t.Cleanup(srv.Close)
 	return &roleplayHub{testHub: &testHub{db: db, url: srv.URL, admin: admin}, clk: clk, svc: svc, loopback: loopback}
