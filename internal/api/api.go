@@ -1,6 +1,7 @@
 // Package api owns the REST interface under /api/v1 (JSON in and out), its
-// OpenAPI document, /healthz and /metrics. Handlers validate input, then call
-// the store, the job queue and the kind registry; every state-changing call
+// OpenAPI document, /healthz and /metrics. Handlers decode input, call the
+// services (internal/intake creates every competition and submission), the
+// store and the kind registry, and encode the answer; every state-changing call
 // must carry a valid request signature (internal/identity). The API must never
 // be imported by the store, the job queue or eval kinds.
 package api

@@ -5,10 +5,11 @@
 // leaderboard snapshots on the refresh schedule, and the exactly-once
 // settlement after the final tick that ranks entrants on the private items
 // and pays them by the allocation rule.
-// Every schedule runs on the injected clock. It uses the store, the kind
-// registry and the ledger, and enqueues its evaluations on the job queue
-// (only the queue's evaluate worker evaluates); it must never import the
-// evaluation engine, the API or the CLI.
+// Every schedule runs on the injected clock. It creates its competition and
+// its entries through internal/intake, as every competition and submission
+// is created, uses the store and the ledger, and enqueues its evaluations on
+// the job queue (only the queue's evaluate worker evaluates); it must never
+// import the evaluation engine, the API or the CLI.
 package pool
 
 import (
