@@ -42,7 +42,7 @@ var ioPackages = []string{
 // HTTP handlers, outbound clients, processes. Pure packages never reach them.
 var servicePackages = []string{
 	"internal/store", "internal/jobs", "internal/api", "internal/web",
-	"internal/app", "internal/client", "internal/pool", "internal/labeling",
+	"internal/app", "internal/client", "internal/intake", "internal/pool", "internal/labeling",
 	"internal/validator", "internal/consensus", "internal/weights",
 	"internal/inference", "internal/egress", "internal/router", "internal/baseline",
 	"internal/sandbox", "internal/seal", "cmd",
@@ -55,7 +55,7 @@ var servicePackages = []string{
 // validators is internal/consensus.
 var serverPackages = []string{
 	"internal/store", "internal/jobs", "internal/api", "internal/web",
-	"internal/pool", "internal/labeling", "internal/consensus", "internal/weights",
+	"internal/intake", "internal/pool", "internal/labeling", "internal/consensus", "internal/weights",
 	"internal/seal",
 }
 
@@ -99,7 +99,7 @@ var rules = []rule{
 	{Name: "the store never imports the API, the job queue or a kind",
 		From: []string{"internal/store"}, Deny: []string{"internal/api", "internal/jobs", "internal/web", "internal/eval/", "internal/app", "cmd"}},
 	{Name: "services never import the API, the web UI or the CLI",
-		From: []string{"internal/jobs", "internal/pool", "internal/weights", "internal/consensus",
+		From: []string{"internal/jobs", "internal/intake", "internal/pool", "internal/weights", "internal/consensus",
 			"internal/seal", "internal/labeling"},
 		Deny: []string{"internal/api", "internal/web", "internal/app", "internal/client", "cmd"}, Except: serverExempt},
 	{Name: webRule,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"encoding/json"
 	"fmt"
@@ -53,8 +54,9 @@ func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Config{DB: db, Queue: q, Clock: clk, Quotas: quotas, HubID: hubID, Kinds: reg,
-		Pools: pool.New(pool.Config{DB: db, Clock: clk, Preparer: reg, Evaluations: q})}).Handler())
+	entries := intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk})
+	srv := httptest.NewServer(New(Config{DB: db, Clock: clk, Quotas: quotas, HubID: hubID, Kinds: reg, Intake: entries,
+		Pools: pool.New(pool.Config{DB: db, Clock: clk, Intake: entries, Evaluations: q})}).Handler())
 	t.Cleanup(srv.Close)
 	return &testHub{url: srv.URL, id: hubID, db: db, clock: clk}
 }

@@ -1,6 +1,7 @@
 // Package api owns the REST interface under /api/v1 (JSON in and out), its
-// OpenAPI document, /healthz and /metrics. Handlers validate input, then call
-// the store, the job queue and the kind registry; every state-changing call
+// OpenAPI document, /healthz and /metrics. Handlers decode input, call the
+// services (internal/intake creates every competition and submission), the
+// store and the kind registry, and encode the answer; every state-changing call
 // must carry a valid request signature (internal/identity). The API must never
 // be imported by the store, the job queue or eval kinds.
 package api
@@ -27,7 +28,7 @@ import (
 	"crucible/internal/consensus"
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
-	"crucible/internal/jobs"
+	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
@@ -45,7 +46,6 @@ var openAPIDoc []byte
 // Config configures the API server.
 type Config struct {
 	DB       *store.DB
-	Queue    *jobs.Queue
 	Pools    *pool.Service
 	Epochs   *weights.Service
 	Clock    clock.Clock
@@ -57,6 +57,9 @@ type Config struct {
 
 	// Quotas bound what one key may create (zero: no limits).
 	Quotas Quotas
+	// Intake creates competitions and submissions (required): handlers
+	// decode a request, call it and encode its answer.
+	Intake *intake.Service
 	// HubID names this hub in request signatures (store.DB.HubID); a
 	// request signed for another hub is refused. Required.
 	HubID string

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"encoding/json"
 	"fmt"
@@ -51,7 +52,9 @@ func startHub(t *testing.T, dbURL string) hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, HubID: id, Kinds: builtinKinds(t)}).Handler())
+	reg := builtinKinds(t)
+	srv := httptest.NewServer(api.New(api.Config{DB: db, HubID: id, Kinds: reg,
+		Intake: intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q})}).Handler())
 	t.Cleanup(srv.Close)
 	return hub{srv: srv, id: id}
 }

@@ -1,20 +1,17 @@
 package api
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
-	"crucible/internal/inference"
+	"crucible/internal/intake"
 	"crucible/internal/kind"
-	"crucible/internal/store"
 )
 
 // CreateCompetitionRequest is the body of POST /api/v1/competitions.
@@ -107,26 +104,15 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	prep, err := s.cfg.Kinds.Prepare(r.Context(), k, kind.Spec{
+	spec := kind.Spec{
 		Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset),
 		Template: req.Template, Mode: req.Mode, MaxTokens: req.MaxTokens, Options: options,
 		ResolveRepo: repos.resolver(s.isOperator(signer(r.Context())), s.cfg.Repos.Roots),
-	})
+	}
+	c, err := s.cfg.Intake.CreateCompetition(r.Context(), intake.NewCompetition{Kind: k, Spec: spec,
+		CreatedBy: signer(r.Context()), Bundles: repos.data}, nil)
 	if err != nil {
-		return badRequest("%v", err)
-	}
-	for _, b := range repos.used {
-		if _, err := s.cfg.DB.PutRepoBundle(r.Context(), b.Data, signer(r.Context()), s.cfg.Clock.Now().UTC()); err != nil {
-			return err
-		}
-	}
-	c := competition.Competition{
-		ID: store.NewID("c"), Kind: k, Title: strings.TrimSpace(req.Title), Config: prep.Config,
-		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items),
-		CreatedBy: signer(r.Context()), CreatedAt: s.cfg.Clock.Now().UTC(),
-	}
-	if err := s.cfg.DB.CreateCompetition(r.Context(), c, prep.Items); err != nil {
-		return err
+		return intakeError(err)
 	}
 	return writeJSON(w, http.StatusCreated, c)
 }
@@ -152,75 +138,31 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	c, err := s.cfg.DB.GetCompetition(ctx, r.PathValue("id"))
+	// Quotas.EntriesPerKey bounds a key's active entries in one
+	// competition; operator keys are exempt.
+	limit := s.cfg.Quotas.EntriesPerKey
+	if s.exempt(signer(ctx)) {
+		limit = 0
+	}
+	sub, err := s.cfg.Intake.Submit(ctx, intake.Entry{CompetitionID: r.PathValue("id"), Submitter: signer(ctx), Name: req.Name,
+		BaseURL: req.BaseURL, Model: req.Model, Task: req.Task, Patch: req.Patch, APIKey: req.APIKey, Limit: limit})
 	if err != nil {
-		return err
-	}
-	// A pool's entrants are evaluated within its budget and only while it is
-	// open; a submission here would be evaluated in full at any time.
-	if _, err := s.cfg.DB.GetPool(ctx, c.ID); err == nil {
-		return &httpError{http.StatusConflict, fmt.Sprintf("%s is a funded pool: enter it while it is open with POST /api/v1/pools/%s/entries (crucible pool join)", c.ID, c.ID)}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	now := s.cfg.Clock.Now().UTC()
-	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: req.Name, Submitter: signer(ctx),
-		CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
-	switch s.cfg.Kinds.Entry(c.Kind) {
-	case kind.EntryNone:
-		if s.cfg.Kinds.Labeled(c.Kind) {
-			return badRequest("%s is a %s competition: miners take copies and contributors rank them at /label; it takes no submissions", c.ID, c.Kind)
-		}
-		return badRequest("%s is a %s competition: it takes no submissions", c.ID, c.Kind)
-	case kind.EntryPatch:
-		items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		sub.Patch = &competition.PatchSpec{Task: req.Task, Diff: req.Patch}
-		if err := s.cfg.Kinds.ValidateEntry(c, items, sub); err != nil {
-			return badRequest("task: %v", err)
-		}
-		if strings.TrimSpace(req.Patch) == "" {
-			return badRequest("patch is required: a unified diff against the task's base commit")
-		}
-		sub.Digest, sub.ItemsTotal = competition.PatchDigest(*sub.Patch), 1
-		if sub.Name == "" {
-			sub.Name = req.Task
-		}
-	default:
-		base, err := inference.NormalizeBaseURL(req.BaseURL)
-		if err != nil {
-			return badRequest("base_url: %v", err)
-		}
-		model := strings.TrimSpace(req.Model)
-		if model == "" {
-			return badRequest("model is required: the model name the server expects, as in its /v1/models")
-		}
-		if sub.Name == "" {
-			sub.Name = model
-		}
-		sub.Model = competition.ModelSpec{BaseURL: base, Model: model}
-		sub.Digest = competition.ModelDigest(sub.Model)
-	}
-	// The entry rules are checked and the submission made in one
-	// transaction holding the competition's lock, so simultaneous entries
-	// of one model cannot both get in.
-	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
-		if s.cfg.Kinds.RanksModels(c.Kind) {
-			if err := s.checkEntry(ctx, tx, c.ID, sub); err != nil {
-				return err
-			}
-		}
-		if err := s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey); err != nil {
-			return err
-		}
-		return s.cfg.Queue.EnqueueEvaluationTx(ctx, tx, sub.ID)
-	})
-	if err != nil {
-		return err
+		return intakeError(err)
 	}
 	return writeJSON(w, http.StatusCreated, sub)
+}
+
+// intakeError maps the hub service's refusals to HTTP answers with their
+// reason as the message; other errors (a missing competition, the
+// database) keep their usual mapping.
+func intakeError(err error) error {
+	switch {
+	case errors.Is(err, intake.ErrInvalid):
+		return badRequest("%v", err)
+	case errors.Is(err, intake.ErrConflict):
+		return &httpError{http.StatusConflict, err.Error()}
+	}
+	return err
 }
 
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {

@@ -2,14 +2,16 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
+	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"crucible/internal/labeling"
 	"crucible/internal/store"
@@ -109,22 +111,18 @@ func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	prep, err := s.cfg.Kinds.Prepare(r.Context(), competition.KindPreference, kind.Spec{Title: req.Title,
-		DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Options: options})
-	if err != nil {
-		return badRequest("%v", err)
-	}
-	c := competition.Competition{
-		ID: store.NewID("c"), Kind: competition.KindPreference, Title: strings.TrimSpace(req.Title), Config: prep.Config,
-		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items),
-		CreatedBy: signer(r.Context()), CreatedAt: s.cfg.Clock.Now().UTC(),
-	}
 	lab, err := s.labeling()
 	if err != nil {
 		return err
 	}
-	if err := lab.CreateCompetition(r.Context(), c, prep.Items, labeling.Reward{Asset: req.Asset, Amount: req.Reward}); err != nil {
-		return labelError(err)
+	reward := labeling.Reward{Asset: req.Asset, Amount: req.Reward}
+	c, err := s.cfg.Intake.CreateCompetition(r.Context(), intake.NewCompetition{Kind: competition.KindPreference, CreatedBy: signer(r.Context()),
+		Spec: kind.Spec{Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Options: options}},
+		func(ctx context.Context, tx *sql.Tx, c competition.Competition) error {
+			return lab.EscrowRewardTx(ctx, tx, c, reward)
+		})
+	if err != nil {
+		return labelError(intakeError(err))
 	}
 	if _, _, _, err := lab.Competition(r.Context(), c.ID); err != nil { // store the tasks with their deadlines now
 		return err

@@ -1,15 +1,11 @@
 package api
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
-
-	"crucible/internal/competition"
 )
 
 // Default per-key quotas of `crucible serve`.
@@ -106,29 +102,6 @@ func (s *Server) checkSubmissionQuota(w http.ResponseWriter, r *http.Request) er
 			return tooManyRequests(w, openRetryAfter,
 				"quota: key %s has %d submissions queued or running; the limit is %d, wait until one is evaluated", key, open, q.OpenSubmissions)
 		}
-	}
-	return nil
-}
-
-// checkEntry refuses a model submission that would enter a model (by
-// digest) a second time while its first entry is active, from any key, or
-// give the signer more active entries in the competition than
-// Quotas.EntriesPerKey (operator keys are exempt from the latter). It runs
-// in tx after locking the competition.
-func (s *Server) checkEntry(ctx context.Context, tx *sql.Tx, competitionID string, sub competition.Submission) error {
-	if err := s.cfg.DB.LockCompetitionTx(ctx, tx, competitionID); err != nil {
-		return err
-	}
-	subs, err := s.cfg.DB.ListSubmissionsTx(ctx, tx, competitionID)
-	if err != nil {
-		return err
-	}
-	limit := s.cfg.Quotas.EntriesPerKey
-	if s.exempt(sub.Submitter) {
-		limit = 0
-	}
-	if err := competition.CheckEntry(subs, sub.Submitter, sub.Digest, limit); err != nil {
-		return &httpError{http.StatusConflict, err.Error()}
 	}
 	return nil
 }

@@ -62,6 +62,15 @@ func (b *bundles) resolver(operator bool, roots []string) func(ctx context.Conte
 	}
 }
 
+// data returns the used bundles' contents, to store with the competition.
+func (b *bundles) data() [][]byte {
+	out := make([][]byte, 0, len(b.used))
+	for _, bundle := range b.used {
+		out = append(out, bundle.Data)
+	}
+	return out
+}
+
 func (b *bundles) close() {
 	for _, bundle := range b.byName {
 		bundle.Close()

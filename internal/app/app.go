@@ -25,6 +25,7 @@ import (
 	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
+	"crucible/internal/intake"
 	"crucible/internal/jobs"
 	"crucible/internal/kind"
 	"crucible/internal/labeling"
@@ -256,10 +257,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	// Every competition and submission, through the API or a pool, is
+	// created by the one intake service.
+	entries := intake.New(intake.Config{DB: db, Kinds: planner, Evaluations: a.Queue, Clock: cfg.Clock})
 	// Pools enqueue their evaluations on the queue, whose pool tick calls them back.
-	a.Pools = pool.New(pool.Config{DB: db, Evaluations: a.Queue, Preparer: planner, Clock: cfg.Clock, Logger: cfg.Logger,
+	a.Pools = pool.New(pool.Config{DB: db, Evaluations: a.Queue, Intake: entries, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
-	if err := a.mount(ctx, api.Config{Validators: consensus, Kinds: planner, Repos: repos}, secureCookie); err != nil {
+	if err := a.mount(ctx, api.Config{Validators: consensus, Kinds: planner, Repos: repos, Intake: entries}, secureCookie); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -275,7 +279,7 @@ func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool)
 	}
 	quotas := a.cfg.Quotas
 	quotas.Exempt = slices.Concat(quotas.Exempt, a.cfg.Consensus.Admins)
-	services.DB, services.Queue, services.Pools, services.Epochs = a.DB, a.Queue, a.Pools, a.Epochs
+	services.DB, services.Pools, services.Epochs = a.DB, a.Pools, a.Epochs
 	services.Clock, services.Registry, services.Logger, services.HubID, services.Quotas = a.cfg.Clock, a.Registry, a.cfg.Logger, hubID, quotas
 	a.API = api.New(services)
 	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds})

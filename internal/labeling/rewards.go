@@ -50,12 +50,12 @@ type MinerPayout struct {
 	Units   int64   `json:"units"`
 }
 
-// CreateCompetition stores a new preference competition with its items and
-// its reward, escrowing the reward from the creator's funder account (where
-// an operator's deposit lands), all in one transaction: a creator without
-// the funds is refused and nothing is created. The tasks are materialised
-// afterwards (see Competition).
-func (s *Service) CreateCompetition(ctx context.Context, c competition.Competition, items []json.RawMessage, r Reward) error {
+// EscrowRewardTx records a new preference competition's reward inside tx,
+// the transaction that stores the competition (intake.CreateCompetition),
+// escrowing it from the creator's funder account (where an operator's
+// deposit lands): a creator without the funds is refused and nothing is
+// created. The tasks are materialised afterwards (see Competition).
+func (s *Service) EscrowRewardTx(ctx context.Context, tx *sql.Tx, c competition.Competition, r Reward) error {
 	if r.Amount < 0 || r.Amount > ledger.MaxSupply {
 		return fmt.Errorf("%w: reward %d must be 0..%d base units", ErrInvalid, r.Amount, ledger.MaxSupply)
 	}
@@ -63,23 +63,18 @@ func (s *Service) CreateCompetition(ctx context.Context, c competition.Competiti
 		return fmt.Errorf("%w: a reward needs its asset", ErrInvalid)
 	}
 	db := s.cfg.DB
-	return db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := db.CreateCompetitionTx(ctx, tx, c, items); err != nil {
-			return err
-		}
-		err := db.CreatePreferenceRewardTx(ctx, tx, store.PreferenceReward{CompetitionID: c.ID, Funder: c.CreatedBy,
-			Asset: r.Asset, Amount: r.Amount, CreatedAt: c.CreatedAt})
-		if err != nil || r.Amount == 0 {
-			return err
-		}
-		_, err = db.PostTransferTx(ctx, tx, ledger.Move("preference:"+c.ID+":escrow", ledger.KindEscrow, r.Asset,
-			ledger.FunderAccount(c.CreatedBy), ledger.EscrowAccount(c.ID), r.Amount, "reward of preference competition "+c.ID), c.CreatedAt)
-		if errors.Is(err, ledger.ErrInsufficientFunds) {
-			return fmt.Errorf("%w: fund the reward from your account: %w (an operator credits it with `crucible ledger deposit --to %s`)",
-				ErrInvalid, err, c.CreatedBy)
-		}
+	err := db.CreatePreferenceRewardTx(ctx, tx, store.PreferenceReward{CompetitionID: c.ID, Funder: c.CreatedBy,
+		Asset: r.Asset, Amount: r.Amount, CreatedAt: c.CreatedAt})
+	if err != nil || r.Amount == 0 {
 		return err
-	})
+	}
+	_, err = db.PostTransferTx(ctx, tx, ledger.Move("preference:"+c.ID+":escrow", ledger.KindEscrow, r.Asset,
+		ledger.FunderAccount(c.CreatedBy), ledger.EscrowAccount(c.ID), r.Amount, "reward of preference competition "+c.ID), c.CreatedAt)
+	if errors.Is(err, ledger.ErrInsufficientFunds) {
+		return fmt.Errorf("%w: fund the reward from your account: %w (an operator credits it with `crucible ledger deposit --to %s`)",
+			ErrInvalid, err, c.CreatedBy)
+	}
+	return err
 }
 
 // CloseEpoch closes a preference competition's epoch once every task's deadline

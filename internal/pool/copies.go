@@ -2,8 +2,6 @@ package pool
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 
 	"crucible/internal/competition"
 	"crucible/internal/incentive"
@@ -25,20 +23,6 @@ var (
 	// ErrEntryLimit: the key has as many active entries as it may.
 	ErrEntryLimit = competition.ErrEntryLimit
 )
-
-// checkEntry applies competition.CheckEntry to the pool's entrants: one
-// active entry per model (digest) from any key, at most the per-key limit
-// of active entries per key; a failed entry frees its place.
-func (s *Service) checkEntry(ctx context.Context, tx *sql.Tx, poolID, submitter, digest string) error {
-	subs, err := s.cfg.DB.ListSubmissionsTx(ctx, tx, poolID)
-	if err != nil {
-		return err
-	}
-	if err := competition.CheckEntry(subs, submitter, digest, s.cfg.MaxEntriesPerKey); err != nil {
-		return fmt.Errorf("pool %s: %w", poolID, err)
-	}
-	return nil
-}
 
 // copies finds the entrants whose raw responses on the given items copy an
 // earlier entrant's (see CopyRule), mapping each copy to its original.

@@ -5,10 +5,11 @@
 // leaderboard snapshots on the refresh schedule, and the exactly-once
 // settlement after the final tick that ranks entrants on the private items
 // and pays them by the allocation rule.
-// Every schedule runs on the injected clock. It uses the store, the kind
-// registry and the ledger, and enqueues its evaluations on the job queue
-// (only the queue's evaluate worker evaluates); it must never import the
-// evaluation engine, the API or the CLI.
+// Every schedule runs on the injected clock. It creates its competition and
+// its entries through internal/intake, as every competition and submission
+// is created, uses the store and the ledger, and enqueues its evaluations on
+// the job queue (only the queue's evaluate worker evaluates); it must never
+// import the evaluation engine, the API or the CLI.
 package pool
 
 import (
@@ -25,7 +26,7 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/competition"
-	"crucible/internal/inference"
+	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"crucible/internal/ledger"
 	"crucible/internal/store"
@@ -65,19 +66,15 @@ type Evaluations interface {
 	InFlight(ctx context.Context, competitionID string) (map[string]int, error)
 }
 
-// Preparer prepares pools' competitions (the kind registry in production).
-type Preparer interface {
-	Prepare(ctx context.Context, k competition.Kind, spec kind.Spec) (kind.Prepared, error)
-}
-
 // Config configures a Service.
 type Config struct {
 	DB          *store.DB
 	Evaluations Evaluations
-	// Preparer validates a new pool's dataset into items.
-	Preparer Preparer
-	Clock    clock.Clock
-	Logger   *slog.Logger
+	// Intake creates a pool's competition and its entrants' submissions, as
+	// for any competition.
+	Intake *intake.Service
+	Clock  clock.Clock
+	Logger *slog.Logger
 	// Operators are the key ids (serve --admin-key) that may deposit money
 	// into funders' accounts and force any pool's settlement.
 	Operators []string
@@ -161,47 +158,45 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
-	prep, err := s.cfg.Preparer.Prepare(ctx, competition.KindMCQ, kind.Spec{Title: req.Title, DatasetName: req.DatasetName,
-		Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template})
-	if err != nil {
-		return competition.Pool{}, err
-	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return competition.Pool{}, err
 	}
-	now := s.cfg.Clock.Now().UTC()
-	c := competition.Competition{ID: store.NewID("c"), Kind: competition.KindMCQ, Title: strings.TrimSpace(req.Title), Config: prep.Config,
-		DatasetName: req.DatasetName, DatasetDigest: prep.DatasetDigest, Items: len(prep.Items), CreatedBy: funder, CreatedAt: now}
-	p := competition.Pool{CompetitionID: c.ID, Title: c.Title, Funder: funder, Asset: req.Asset, Amount: req.Fund, Rule: rule.Name(),
-		Start: req.Start.UTC(), End: req.End.UTC(), BudgetPerHour: req.BudgetPerHour, Refresh: req.Refresh,
-		PrivateFraction: req.PrivateFraction, Seed: binary.LittleEndian.Uint64(seed[:]) >> 1, State: competition.PoolOpen}
-	db := s.cfg.DB
-	err = db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := db.CreateCompetitionTx(ctx, tx, c, prep.Items); err != nil {
-			return err
-		}
-		if err := db.CreatePoolTx(ctx, tx, p); err != nil {
-			return err
-		}
-		funderAcct := ledger.FunderAccount(funder)
-		if s.cfg.ExternalFunding {
-			if _, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+c.ID+":deposit", ledger.KindDeposit, req.Asset,
-				ledger.External, funderAcct, req.Fund, "demo fund of pool "+c.ID), now); err != nil {
-				return err
-			}
-		}
-		_, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+c.ID+":escrow", ledger.KindEscrow, req.Asset,
-			funderAcct, ledger.EscrowAccount(c.ID), req.Fund, "escrow of pool "+c.ID), now)
-		if errors.Is(err, ledger.ErrInsufficientFunds) {
-			return fmt.Errorf("fund the pool from your account: %w (an operator credits it with `crucible ledger deposit --to %s`)", err, funder)
-		}
-		return err
-	})
+	var p competition.Pool
+	_, err = s.cfg.Intake.CreateCompetition(ctx, intake.NewCompetition{Kind: competition.KindMCQ, CreatedBy: funder,
+		Spec: kind.Spec{Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template}},
+		func(ctx context.Context, tx *sql.Tx, c competition.Competition) error {
+			p = competition.Pool{CompetitionID: c.ID, Title: c.Title, Funder: funder, Asset: req.Asset, Amount: req.Fund, Rule: rule.Name(),
+				Start: req.Start.UTC(), End: req.End.UTC(), BudgetPerHour: req.BudgetPerHour, Refresh: req.Refresh,
+				PrivateFraction: req.PrivateFraction, Seed: binary.LittleEndian.Uint64(seed[:]) >> 1, State: competition.PoolOpen}
+			return s.escrowTx(ctx, tx, p, c.CreatedAt)
+		})
 	if err != nil {
 		return competition.Pool{}, err
 	}
 	return p, nil
+}
+
+// escrowTx stores pool p inside tx, the transaction that stores its
+// competition, and moves its fund from the funder's account into escrow.
+func (s *Service) escrowTx(ctx context.Context, tx *sql.Tx, p competition.Pool, now time.Time) error {
+	db := s.cfg.DB
+	if err := db.CreatePoolTx(ctx, tx, p); err != nil {
+		return err
+	}
+	id, funderAcct := p.CompetitionID, ledger.FunderAccount(p.Funder)
+	if s.cfg.ExternalFunding {
+		if _, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+id+":deposit", ledger.KindDeposit, p.Asset,
+			ledger.External, funderAcct, p.Amount, "demo fund of pool "+id), now); err != nil {
+			return err
+		}
+	}
+	_, err := db.PostTransferTx(ctx, tx, ledger.Move("pool:"+id+":escrow", ledger.KindEscrow, p.Asset,
+		funderAcct, ledger.EscrowAccount(id), p.Amount, "escrow of pool "+id), now)
+	if errors.Is(err, ledger.ErrInsufficientFunds) {
+		return fmt.Errorf("fund the pool from your account: %w (an operator credits it with `crucible ledger deposit --to %s`)", err, p.Funder)
+	}
+	return err
 }
 
 // DepositRequest is an operator crediting a funder's account: the only way
@@ -249,7 +244,8 @@ type JoinRequest struct {
 
 // Join enters a model into an open pool. Its items are evaluated by ticks,
 // within the pool's budget, not all at once. A model already entered, or a
-// key at its entry limit, is refused (see checkEntry).
+// key at its entry limit (Config.MaxEntriesPerKey), is refused: intake.Submit
+// applies competition.CheckEntry holding the pool's lock.
 func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRequest) (competition.Submission, error) {
 	p, err := s.cfg.DB.GetPool(ctx, poolID)
 	if err != nil {
@@ -259,40 +255,12 @@ func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRe
 	if p.State != competition.PoolOpen || !now.Before(p.End) {
 		return competition.Submission{}, fmt.Errorf("pool %s closed at %s; it takes no more entrants", poolID, p.End.Format(time.RFC3339))
 	}
-	base, err := inference.NormalizeBaseURL(req.BaseURL)
-	if err != nil {
-		return competition.Submission{}, fmt.Errorf("base_url: %w", err)
+	sub, err := s.cfg.Intake.Submit(ctx, intake.Entry{CompetitionID: poolID, Submitter: submitter, Name: req.Name,
+		BaseURL: req.BaseURL, Model: req.Model, APIKey: req.APIKey, Limit: s.cfg.MaxEntriesPerKey, Pool: true})
+	if errors.Is(err, intake.ErrConflict) {
+		return competition.Submission{}, fmt.Errorf("pool %s: %w", poolID, err)
 	}
-	if strings.TrimSpace(req.Model) == "" {
-		return competition.Submission{}, errors.New("model is required")
-	}
-	if req.Name == "" {
-		req.Name = req.Model
-	}
-	c, err := s.cfg.DB.GetCompetition(ctx, poolID)
-	if err != nil {
-		return competition.Submission{}, err
-	}
-	spec := competition.ModelSpec{BaseURL: base, Model: strings.TrimSpace(req.Model)}
-	digest := competition.ModelDigest(spec)
-	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: poolID, Name: req.Name, Submitter: submitter, Model: spec,
-		Digest: digest, CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
-	// The entry rules are checked and the entry made in one transaction
-	// holding the pool's lock, so simultaneous joins of one model cannot
-	// both get in.
-	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
-		if err := s.cfg.DB.LockPoolTx(ctx, tx, poolID); err != nil {
-			return err
-		}
-		if err := s.checkEntry(ctx, tx, poolID, submitter, digest); err != nil {
-			return err
-		}
-		return s.cfg.DB.CreateSubmissionTx(ctx, tx, sub, req.APIKey)
-	})
-	if err != nil {
-		return competition.Submission{}, err
-	}
-	return sub, nil
+	return sub, err
 }
 
 // TickAll ticks every open pool; one pool's failure does not stop the others.

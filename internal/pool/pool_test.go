@@ -18,6 +18,7 @@ import (
 	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/intake"
 	"crucible/internal/jobs"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/kind"
@@ -57,7 +58,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	t.Cleanup(srv.Close)
 	clk := clock.NewFake(start.Add(-time.Hour))
 	q := jobstest.Start(t, db, clk, loopbackPlanner())
-	svc := pool.New(pool.Config{DB: db, Evaluations: q, Preparer: loopbackPlanner(), Clock: clk, Logger: quiet,
+	svc := pool.New(pool.Config{DB: db, Evaluations: q, Intake: newIntake(db, q, clk), Clock: clk, Logger: quiet,
 		Operators: []string{operator}})
 	return &fixture{db: db, clock: clk, queue: q, svc: svc, models: srv.URL}
 }
@@ -453,6 +454,12 @@ func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
 
 // loopbackPlanner is the production planner with the test's loopback model
 // servers allowed (the zero Planner refuses them).
+// newIntake is the intake service over db that pools create their
+// competitions and entries with.
+func newIntake(db *store.DB, q *jobs.Queue, clk clock.Clock) *intake.Service {
+	return intake.New(intake.Config{DB: db, Kinds: loopbackPlanner(), Evaluations: q, Clock: clk})
+}
+
 func loopbackPlanner() *kind.Registry {
 	policy, _ := egress.ParseAllowList("127.0.0.0/8,::1")
 	reg, err := kind.NewRegistry(kinds.MCQ{Egress: kinds.Egress{HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}})

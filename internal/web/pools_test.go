@@ -25,6 +25,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
+	"crucible/internal/intake"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/kind"
 	"crucible/internal/pool"
@@ -69,7 +70,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	t.Cleanup(models.Close)
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
 	q := jobstest.Start(t, db, clk, loopbackPlanner())
-	svc := pool.New(pool.Config{DB: db, Evaluations: q, Preparer: loopbackPlanner(), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc := pool.New(pool.Config{DB: db, Evaluations: q, Intake: intake.New(intake.Config{DB: db, Kinds: loopbackPlanner(), Evaluations: q, Clock: clk}), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{"ed25519:operator"}})
 	f := &poolFixture{db: db, clock: clk}
 	// The funder's money for the three pools below, deposited by an operator.

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"errors"
 	"fmt"
@@ -61,7 +62,9 @@ func newTestHub(t *testing.T) *testHub {
 	}
 	admin, _ := identity.NewKey()
 	clk := clock.Real{}
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Kinds: builtinKinds(t, kinds.Egress{}),
+	reg := builtinKinds(t, kinds.Egress{})
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Clock: clk, HubID: hubID, Kinds: reg,
+		Intake:     intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk}),
 		Validators: consensus.New(consensus.Config{DB: db, Clock: clk, Admins: []string{admin.ID()}})}).Handler())
 	t.Cleanup(srv.Close)
 	h := &testHub{db: db, url: srv.URL, admin: admin}

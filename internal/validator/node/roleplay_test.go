@@ -21,6 +21,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/identity"
+	"crucible/internal/intake"
 	"crucible/internal/jobs"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
@@ -86,8 +87,9 @@ func newClockHub(t *testing.T, cfg consensus.Config) *roleplayHub {
 	clk := clock.NewFake(time.Now())
 	cfg.DB, cfg.Clock, cfg.EpochLength, cfg.Admins = db, clk, time.Hour, []string{admin.ID()}
 	svc := consensus.New(cfg)
-	srv := httptest.NewServer(api.New(api.Config{DB: db, Queue: q, Clock: clk, HubID: hubID, Validators: svc,
-		Kinds: builtinKinds(t, kinds.Egress{HTTPClient: loopback})}).Handler())
+	reg := builtinKinds(t, kinds.Egress{HTTPClient: loopback})
+	srv := httptest.NewServer(api.New(api.Config{DB: db, Clock: clk, HubID: hubID, Validators: svc, Kinds: reg,
+		Intake: intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk})}).Handler())
 	t.Cleanup(srv.Close)
 	return &roleplayHub{testHub: &testHub{db: db, url: srv.URL, admin: admin}, clk: clk, svc: svc, loopback: loopback}
 }

@@ -1,0 +1,149 @@
+package intake
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"crucible/internal/competition"
+	"crucible/internal/inference"
+	"crucible/internal/kind"
+	"crucible/internal/store"
+)
+
+// Entry is a submission as a competitor sends it: a model (BaseURL, Model)
+// or a patch (Task, Patch), by the competition's entry shape.
+type Entry struct {
+	CompetitionID string
+	Submitter     string
+	Name          string
+	BaseURL       string
+	Model         string
+	Task          string
+	Patch         string
+	// APIKey is sent to the model server as a bearer token; it is stored
+	// and never returned.
+	APIKey string
+	// Limit is how many active entries Submitter may have in the
+	// competition (0: any number).
+	Limit int
+	// Pool enters a funded pool, which only the pool service does (after
+	// checking the pool is open): the entry takes the pool's lock and is
+	// evaluated by the pool's ticks within its budget, so no evaluation is
+	// enqueued here. Any other entry into a pool is refused.
+	Pool bool
+}
+
+// Submit enters e: it checks the entry against its competition's kind,
+// then, in one transaction, applies the entry rules of kinds that rank
+// models (one active entry per model, Limit per key; see
+// competition.CheckEntry), stores the submission and enqueues its
+// evaluation, so that a submission never exists without its job and
+// simultaneous entries of one model cannot both get in. Refusals are
+// ErrInvalid or ErrConflict.
+func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, error) {
+	db := s.cfg.DB
+	c, err := db.GetCompetition(ctx, e.CompetitionID)
+	if err != nil {
+		return competition.Submission{}, err
+	}
+	if !e.Pool {
+		// A pool's entrants are evaluated within its budget and only while
+		// it is open; a submission here would be evaluated in full at any time.
+		if _, err := db.GetPool(ctx, c.ID); err == nil {
+			return competition.Submission{}, conflict(fmt.Errorf("%s is a funded pool: enter it while it is open with POST /api/v1/pools/%s/entries (crucible pool join)", c.ID, c.ID))
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return competition.Submission{}, err
+		}
+	}
+	sub, err := s.entry(ctx, c, e)
+	if err != nil {
+		return competition.Submission{}, err
+	}
+	err = db.InTx(ctx, func(tx *sql.Tx) error {
+		if s.cfg.Kinds.RanksModels(c.Kind) {
+			if err := s.checkEntry(ctx, tx, c.ID, e, sub.Digest); err != nil {
+				return err
+			}
+		}
+		if err := db.CreateSubmissionTx(ctx, tx, sub, e.APIKey); err != nil {
+			return err
+		}
+		if e.Pool {
+			return nil
+		}
+		return s.cfg.Evaluations.EnqueueEvaluationTx(ctx, tx, sub.ID)
+	})
+	if err != nil {
+		return competition.Submission{}, err
+	}
+	return sub, nil
+}
+
+// entry builds the submission of e by c's entry shape.
+func (s *Service) entry(ctx context.Context, c competition.Competition, e Entry) (competition.Submission, error) {
+	now := s.cfg.Clock.Now().UTC()
+	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: e.Name, Submitter: e.Submitter,
+		CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
+	switch s.cfg.Kinds.Entry(c.Kind) {
+	case kind.EntryNone:
+		if s.cfg.Kinds.Labeled(c.Kind) {
+			return sub, invalid("%s is a %s competition: miners take copies and contributors rank them at /label; it takes no submissions", c.ID, c.Kind)
+		}
+		return sub, invalid("%s is a %s competition: it takes no submissions", c.ID, c.Kind)
+	case kind.EntryPatch:
+		items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
+		if err != nil {
+			return sub, err
+		}
+		sub.Patch = &competition.PatchSpec{Task: e.Task, Diff: e.Patch}
+		if err := s.cfg.Kinds.ValidateEntry(c, items, sub); err != nil {
+			return sub, invalid("task: %v", err)
+		}
+		if strings.TrimSpace(e.Patch) == "" {
+			return sub, invalid("patch is required: a unified diff against the task's base commit")
+		}
+		sub.Digest, sub.ItemsTotal = competition.PatchDigest(*sub.Patch), 1
+		if sub.Name == "" {
+			sub.Name = e.Task
+		}
+	default:
+		base, err := inference.NormalizeBaseURL(e.BaseURL)
+		if err != nil {
+			return sub, invalid("base_url: %v", err)
+		}
+		model := strings.TrimSpace(e.Model)
+		if model == "" {
+			return sub, invalid("model is required: the model name the server expects, as in its /v1/models")
+		}
+		if sub.Name == "" {
+			sub.Name = model
+		}
+		sub.Model = competition.ModelSpec{BaseURL: base, Model: model}
+		sub.Digest = competition.ModelDigest(sub.Model)
+	}
+	return sub, nil
+}
+
+// checkEntry applies competition.CheckEntry inside tx, holding the
+// competition's lock (a pool's, for a pool entry, the lock its ticks and
+// settlement take) so that the entrants it reads stay the entrants.
+func (s *Service) checkEntry(ctx context.Context, tx *sql.Tx, id string, e Entry, digest string) error {
+	lock := s.cfg.DB.LockCompetitionTx
+	if e.Pool {
+		lock = s.cfg.DB.LockPoolTx
+	}
+	if err := lock(ctx, tx, id); err != nil {
+		return err
+	}
+	subs, err := s.cfg.DB.ListSubmissionsTx(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if err := competition.CheckEntry(subs, e.Submitter, digest, e.Limit); err != nil {
+		return conflict(err)
+	}
+	return nil
+}
