@@ -39,9 +39,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"crucible/internal/baseline"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/inference"
 )
 
@@ -75,7 +75,7 @@ func run() error {
 	}
 
 	// Baseline server on a real loopback listener.
-	h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyOracle}, Key: ds, Delay: *delay})
+	h, err := mcqtest.New(mcqtest.Config{Policies: []string{mcqtest.PolicyOracle}, Key: ds, Delay: *delay})
 	if err != nil {
 		return err
 	}

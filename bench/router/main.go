@@ -47,8 +47,8 @@ import (
 	"syscall"
 	"time"
 
-	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/router"
 )
 
@@ -121,7 +121,7 @@ func serveModel(listen, dataset string, delay time.Duration) error {
 	if err != nil {
 		return err
 	}
-	h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyOracle}, Key: ds, Delay: delay})
+	h, err := mcqtest.New(mcqtest.Config{Policies: []string{mcqtest.PolicyOracle}, Key: ds, Delay: delay})
 	if err != nil {
 		return err
 	}

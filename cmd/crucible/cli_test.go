@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/store/storetest"
 )
 
@@ -90,7 +90,7 @@ func TestLocalEvalEqualsTheServersScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: []string{"overlap"}, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: []string{"overlap"}, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

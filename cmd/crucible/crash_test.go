@@ -16,10 +16,10 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
@@ -100,7 +100,7 @@ func TestKillDashNineMidEvaluationLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds, Delay: 15 * time.Millisecond})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds, Delay: 15 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestWorkersShareThePostgresQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds, Delay: 10 * time.Millisecond})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds, Delay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

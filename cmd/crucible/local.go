@@ -129,10 +129,11 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	} else if strings.Contains(*policy, "oracle") {
 		return usagef("--key DATASET is required by the oracle policy: it answers from that dataset's key")
 	}
-	h, err := baseline.New(baseline.Config{Policies: strings.Split(*policy, ","), Key: ds, Delay: *delay})
+	policies, err := app.BaselinePolicies(strings.Split(*policy, ","), ds)
 	if err != nil {
 		return err
 	}
+	h := baseline.New(baseline.Config{Policies: policies, Delay: *delay})
 	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

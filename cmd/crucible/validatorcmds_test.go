@@ -17,10 +17,10 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/consensus"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
 )
@@ -97,7 +97,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 		t.Fatal(err)
 	}
 	policies := []string{"oracle", "first", "random"}
-	h, err := baseline.New(baseline.Config{Policies: policies, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: policies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,11 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/consensus"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
@@ -79,7 +79,7 @@ func baselines(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

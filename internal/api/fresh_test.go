@@ -17,12 +17,12 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/eval/roleplay/roleplaytest"
 	"crucible/internal/identity"
 	"crucible/internal/seal"
 	"crucible/internal/store"
@@ -46,7 +46,7 @@ func TestFreshRoleplayItemsDefeatOverfitting(t *testing.T) {
 }
 
 func testFreshRoleplay(t *testing.T, database string) {
-	h, err := baseline.New(baseline.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge"}})
+	h, err := roleplaytest.New("persona", "persona-plus", "persona-ref", "persona-incoherent", "judge")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,12 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/consensus"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/ledger"
@@ -56,7 +56,7 @@ func startSealHub(t *testing.T, database string) *sealHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

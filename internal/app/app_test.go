@@ -10,10 +10,10 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/store/storetest"
 )
@@ -25,7 +25,7 @@ func startModels(t *testing.T, delay time.Duration) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds, Delay: delay})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds, Delay: delay})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"crucible/internal/api"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 )
 
@@ -77,7 +77,7 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundled sample: %w", err)
 	}
-	models, err := baseline.New(baseline.Config{Policies: DemoPolicies, Key: ds})
+	models, err := mcqtest.New(mcqtest.Config{Policies: DemoPolicies, Key: ds})
 	if err != nil {
 		return nil, err
 	}

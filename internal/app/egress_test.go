@@ -12,11 +12,11 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/eval/roleplay/roleplaytest"
 	"crucible/internal/identity"
 	"crucible/internal/store/storetest"
 )
@@ -39,7 +39,7 @@ func (r *recorder) hits() []string {
 // startRecorder listens on host (an IP literal, e.g. "127.0.0.1" or "::1").
 func startRecorder(t *testing.T, host string) *recorder {
 	t.Helper()
-	h, err := baseline.New(baseline.Config{Policies: []string{"persona", "persona-ref", "judge"}})
+	h, err := roleplaytest.New("persona", "persona-ref", "judge")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,11 +13,11 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/eval/roleplay/roleplaytest"
 	"crucible/internal/identity"
 	"crucible/internal/store/storetest"
 	"crucible/internal/weights"
@@ -26,7 +26,7 @@ import (
 // TestRoleplayCompetition runs a model competition with the baseline
 // persona and judge policies acting as generator, reference and judge.
 func TestRoleplayCompetition(t *testing.T) {
-	h, err := baseline.New(baseline.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge", "judge-garbage"}})
+	h, err := roleplaytest.New("persona", "persona-plus", "persona-ref", "persona-incoherent", "judge", "judge-garbage")
 	if err != nil {
 		t.Fatal(err)
 	}

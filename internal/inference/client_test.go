@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/inference"
 )
 
@@ -79,7 +79,7 @@ func baselineClient(t *testing.T) (*inference.Client, *mcq.Dataset) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/inference"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
@@ -31,7 +31,7 @@ func baselineServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/intake"
 	"crucible/internal/jobs"
 	"crucible/internal/jobs/jobstest"
@@ -50,7 +50,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/inference"
 	"crucible/internal/router"
@@ -40,7 +40,7 @@ func startBaseline(t *testing.T, policies ...string) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: policies, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: policies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestRouterSurvivesAWorkerKilledMidLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: []string{"first"}, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: []string{"first"}, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

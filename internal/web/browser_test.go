@@ -18,10 +18,10 @@ import (
 
 	"crucible/internal/api"
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/web"
 )
@@ -287,7 +287,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow, err := baseline.New(baseline.Config{Policies: []string{"overlap"}, Key: ds, Delay: 100 * time.Millisecond})
+	slow, err := mcqtest.New(mcqtest.Config{Policies: []string{"overlap"}, Key: ds, Delay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/intake"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/pool"
@@ -28,7 +28,7 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func() string {
-		h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
+		h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds})
 		if err != nil {
 			t.Fatal(err)
 		}

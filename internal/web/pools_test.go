@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"crucible/internal/app"
-	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/consensus"
@@ -24,6 +23,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/identity"
 	"crucible/internal/intake"
 	"crucible/internal/jobs/jobstest"
@@ -62,7 +62,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := baseline.New(baseline.Config{Policies: app.DemoPolicies, Key: ds})
+	h, err := mcqtest.New(mcqtest.Config{Policies: app.DemoPolicies, Key: ds})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"crucible/internal/baseline"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/inference"
 )
 
@@ -161,7 +161,7 @@ func TestEvaluatorScoresBaselinePoliciesAsExpected(t *testing.T) {
 			labelOne++
 		}
 	}
-	h, err := baseline.New(baseline.Config{Key: ds, Seed: 1})
+	h, err := mcqtest.New(mcqtest.Config{Key: ds, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestEvaluatorScoresBaselinePoliciesAsExpected(t *testing.T) {
 
 func TestEvaluatorRecordsAnUnparseableAnswerAsWrong(t *testing.T) {
 	ds, _ := mcq.Parse(strings.NewReader(`{"question":"q","choices":["a","b"],"answer":0}`), "x")
-	h, _ := baseline.New(baseline.Config{Policies: []string{"first"}}) // no key: every prompt gets the fallback "A"
+	h, _ := mcqtest.New(mcqtest.Config{Policies: []string{"first"}}) // no key: every prompt gets the fallback "A"
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	client, _ := inference.New(inference.Config{BaseURL: srv.URL})
@@ -241,7 +241,7 @@ func TestEvaluatorRecordsAnUnparseableAnswerAsWrong(t *testing.T) {
 
 func TestEvaluatorPropagatesAPermanentErrorForAnUnknownModel(t *testing.T) {
 	ds, _ := mcq.Parse(strings.NewReader(`{"question":"q","choices":["a","b"],"answer":0}`), "x")
-	h, _ := baseline.New(baseline.Config{Policies: []string{"first"}})
+	h, _ := mcqtest.New(mcqtest.Config{Policies: []string{"first"}})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	client, _ := inference.New(inference.Config{BaseURL: srv.URL})

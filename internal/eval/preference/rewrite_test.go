@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"crucible/internal/baseline"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/inference"
 )
 
@@ -86,14 +87,14 @@ func generateWith(t *testing.T, client *inference.Client, id string, s Seed) Tas
 // The baseline model server answers a rewrite request with its fallback
 // letter: every rewrite fails the checks and each level keeps its text.
 func TestTheBaselineModelServerIsAskedToRewriteAndItsAnswersAreRefused(t *testing.T) {
-	h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyFirst}})
+	h, err := mcqtest.New(mcqtest.Config{Policies: []string{mcqtest.PolicyFirst}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	client, calls := countingClient(t, h)
 	seed := DefaultSeeds()[1]
 	task := func() Task {
-		g, err := NewGenerator(GeneratorConfig{Client: client, Model: baseline.ModelPrefix + baseline.PolicyFirst, Mode: ModeAnswer, Salt: "rewrite", Now: func() time.Time { return epoch0 }})
+		g, err := NewGenerator(GeneratorConfig{Client: client, Model: baseline.ModelPrefix + mcqtest.PolicyFirst, Mode: ModeAnswer, Salt: "rewrite", Now: func() time.Time { return epoch0 }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,8 @@ import (
 )
 
 // Model names of the baseline model server's roleplay policies
-// (internal/baseline), the defaults of a local evaluation.
+// (roleplaytest, served by internal/baseline), the defaults of a local
+// evaluation.
 const (
 	BaselineGenerator = "baseline-persona"
 	BaselineReference = "baseline-persona-ref"

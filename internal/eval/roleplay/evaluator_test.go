@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/baseline"
 	"crucible/internal/eval"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/eval/roleplay/roleplaytest"
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
 )
@@ -21,7 +21,7 @@ import (
 // baseline starts a model server with every roleplay policy.
 func baselineClient(t *testing.T) *inference.Client {
 	t.Helper()
-	h, err := baseline.New(baseline.Config{Policies: baseline.RoleplayPolicies()})
+	h, err := roleplaytest.New()
 	if err != nil {
 		t.Fatal(err)
 	}

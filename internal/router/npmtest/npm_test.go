@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/router"
 )
 
@@ -41,7 +41,7 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 	}
 	var specs []router.WorkerSpec
 	for range 2 {
-		h, err := baseline.New(baseline.Config{Policies: []string{baseline.PolicyOracle, baseline.PolicyFirst}, Key: ds})
+		h, err := mcqtest.New(mcqtest.Config{Policies: []string{mcqtest.PolicyOracle, mcqtest.PolicyFirst}, Key: ds})
 		if err != nil {
 			t.Fatal(err)
 		}

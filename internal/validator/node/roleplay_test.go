@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"crucible/internal/api"
-	"crucible/internal/baseline"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/consensus"
@@ -20,6 +19,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/eval/roleplay/roleplaytest"
 	"crucible/internal/identity"
 	"crucible/internal/intake"
 	"crucible/internal/jobs"
@@ -42,7 +42,7 @@ type roleplayHub struct {
 
 func newRoleplayHub(t *testing.T) *roleplayHub {
 	t.Helper()
-	h, err := baseline.New(baseline.Config{Policies: []string{"persona", "persona-plus", "persona-ref", "persona-incoherent", "judge"}})
+	h, err := roleplaytest.New("persona", "persona-plus", "persona-ref", "persona-incoherent", "judge")
 	if err != nil {
 		t.Fatal(err)
 	}

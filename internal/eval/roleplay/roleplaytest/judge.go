@@ -1,4 +1,4 @@
-package baseline
+package roleplaytest
 
 // This file holds the judge policies. The judge reads the roleplay.JudgeInput
 // in the <data> block of the last user message (roleplay.JudgeMessages) and

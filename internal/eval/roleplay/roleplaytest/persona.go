@@ -1,9 +1,8 @@
-package baseline
-
-// This file holds the roleplay policies: deterministic characters that
-// answer in role from the card in the system prompt (see
-// roleplay.SystemPrompt) and continue the user's side when asked as a
-// generator (see roleplay.UserSimMessages).
+// Package roleplaytest holds the roleplay kind's baseline policies, served
+// by internal/baseline's model server (as net/http/httptest is beside
+// net/http): deterministic characters that answer in role from the card in
+// the system prompt (see roleplay.SystemPrompt) and continue the user's side
+// when asked as a generator (see roleplay.UserSimMessages), and judges.
 //
 // # Persona policies
 //
@@ -29,19 +28,27 @@ package baseline
 // every persona policy writes the user's next message from fixed templates
 // around the longest content word of the character's last message in the
 // transcript.
+//
+// The judge policies are documented in judge.go. Roleplay policies answer
+// chat requests only; /v1/completions is a 400. Like every kind, this
+// package never imports the store, jobs, api or app.
+package roleplaytest
 
 import (
 	"errors"
+	"fmt"
 	"hash/fnv"
+	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
 )
 
-// Roleplay policy names accepted in Config.Policies (model names
-// "baseline-<policy>").
+// Roleplay policy names (model names "baseline-<policy>").
 const (
 	PolicyPersona           = "persona"
 	PolicyPersonaPlus       = "persona-plus"
@@ -51,22 +58,43 @@ const (
 	PolicyJudgeGarbage      = "judge-garbage"
 )
 
-// RoleplayPolicies lists every roleplay policy.
-func RoleplayPolicies() []string {
+// Names lists every roleplay policy.
+func Names() []string {
 	return []string{PolicyPersona, PolicyPersonaPlus, PolicyPersonaRef, PolicyPersonaIncoherent, PolicyJudge, PolicyJudgeGarbage}
 }
 
-func isRoleplay(policy string) bool {
-	switch policy {
-	case PolicyPersona, PolicyPersonaPlus, PolicyPersonaRef, PolicyPersonaIncoherent, PolicyJudge, PolicyJudgeGarbage:
-		return true
+// New returns a baseline model server serving the named roleplay policies,
+// all of them (Names) when none is named.
+func New(names ...string) (http.Handler, error) {
+	ps, err := Policies(names)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	return baseline.New(baseline.Config{Policies: ps}), nil
 }
 
-// roleplayAnswer answers a chat request under a roleplay policy.
-func roleplayAnswer(policy string, msgs []inference.ChatMessage) (string, error) {
-	switch policy {
+// Policies returns the named policies for a baseline server, in order, all
+// of them (Names) when names is empty.
+func Policies(names []string) ([]baseline.Named, error) {
+	if len(names) == 0 {
+		names = Names()
+	}
+	out := make([]baseline.Named, len(names))
+	for i, n := range names {
+		if !slices.Contains(Names(), n) {
+			return nil, fmt.Errorf("baseline: unknown policy %q (want %s)", n, strings.Join(Names(), ", "))
+		}
+		out[i] = baseline.Named{Name: n, Policy: policy(n)}
+	}
+	return out, nil
+}
+
+// policy is a roleplay policy by name.
+type policy string
+
+// Chat answers a chat request under the policy.
+func (p policy) Chat(msgs []inference.ChatMessage) (string, error) {
+	switch p {
 	case PolicyJudge:
 		return judgeAnswer(msgs)
 	case PolicyJudgeGarbage:
@@ -84,7 +112,12 @@ func roleplayAnswer(policy string, msgs []inference.ChatMessage) (string, error)
 		return "", errors.New("baseline persona: no user message to answer")
 	}
 	name, persona := parseCard(sys)
-	return characterTurn(policy, name, persona, last), nil
+	return characterTurn(string(p), name, persona, last), nil
+}
+
+// Complete refuses: characters and judges are chat models.
+func (p policy) Complete(string) (baseline.Completion, error) {
+	return baseline.Completion{}, fmt.Errorf("baseline-%s answers /v1/chat/completions only", string(p))
 }
 
 func lastUser(msgs []inference.ChatMessage) string {
@@ -183,6 +216,13 @@ func longest(ws []string, n int) []string {
 		out = append(out, ws[best])
 	}
 	return out
+}
+
+// words lowercases s and splits it into words of letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
 }
 
 func capitalise(s string) string {

@@ -1,4 +1,4 @@
-package baseline_test
+package roleplaytest_test
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"crucible/internal/baseline"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/eval/roleplay/roleplaytest"
 	"crucible/internal/inference"
 )
 
 func roleplayServer(t *testing.T) *inference.Client {
 	t.Helper()
-	h, err := baseline.New(baseline.Config{Policies: baseline.RoleplayPolicies()})
+	h, err := roleplaytest.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,15 +49,27 @@ func conversation(user string) []roleplay.Turn {
 	return []roleplay.Turn{{Role: roleplay.RoleCharacter, Content: lighthouse.Greeting}, {Role: roleplay.RoleUser, Content: user}}
 }
 
-func TestRoleplayPoliciesAreServedOnlyWhenListed(t *testing.T) {
-	if slices.Contains(baseline.Models(baseline.Config{}), "baseline-persona") {
-		t.Fatal("the default policies must stay the multiple-choice four")
+func TestRoleplayPoliciesServeTheKindsBaselineModels(t *testing.T) {
+	list, err := roleplayServer(t).Models(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	got := baseline.Models(baseline.Config{Policies: baseline.RoleplayPolicies()})
+	var got []string
+	for _, m := range list.Data {
+		got = append(got, m.ID)
+	}
 	for _, m := range []string{roleplay.BaselineGenerator, roleplay.BaselineReference, roleplay.BaselineJudge} {
 		if !slices.Contains(got, m) {
 			t.Errorf("%s is not served by the roleplay policies (%v)", m, got)
 		}
+	}
+}
+
+func TestRoleplayPoliciesAnswerChatOnly(t *testing.T) {
+	_, err := roleplayServer(t).Completion(context.Background(), inference.CompletionRequest{Model: roleplay.BaselineGenerator, Prompt: "Once upon a time"})
+	var se *inference.StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest {
+		t.Fatalf("err = %v, want a 400", err)
 	}
 }
 
