@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/term"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
@@ -132,7 +132,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		req := api.CreateCompetitionRequest{Kind: *kindName, Title: *title, Dataset: string(data), Mode: *mode,
+		req := apiv1.CreateCompetitionRequest{Kind: *kindName, Title: *title, Dataset: string(data), Mode: *mode,
 			DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset))}
 		if *allowRules != "" {
 			req.PatchPolicy = &patch.Policy{Allow: strings.Split(*allowRules, ",")}
@@ -211,7 +211,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		name = fs.String("name", "", "display name")
 		o = addOutputFlags(fs, "print the submission as JSON")
 	}
-	var req api.CreateSubmissionRequest
+	var req apiv1.CreateSubmissionRequest
 	if verb == "model" {
 		common("Submit a model: anything speaking the OpenAI HTTP API (vLLM, llama.cpp server, Ollama, TGI).\n"+
 			"The submission records a digest of what was committed and the time of commit.",
@@ -225,7 +225,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *comp == "" || *baseURL == "" || *model == "" {
 			return usagef("--competition, --base-url and --model are required")
 		}
-		req = api.CreateSubmissionRequest{Name: *name, BaseURL: *baseURL, Model: *model}
+		req = apiv1.CreateSubmissionRequest{Name: *name, BaseURL: *baseURL, Model: *model}
 		if *keyEnv != "" {
 			v, ok := os.LookupEnv(*keyEnv)
 			if !ok || v == "" {
@@ -249,7 +249,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		req = api.CreateSubmissionRequest{Name: *name, Task: *task, Patch: string(diff)}
+		req = apiv1.CreateSubmissionRequest{Name: *name, Task: *task, Patch: string(diff)}
 	}
 	c, err := cf.client(true)
 	if err != nil {
@@ -378,8 +378,10 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			offset = fs.Int("offset", 0, "first item")
 			limit = fs.Int("limit", 20, "items per page (1..1000)")
 		}},
-		func(c *client.Client, id string) (api.ResultsPage, error) { return c.Results(ctx, id, *offset, *limit) },
-		func(w io.Writer, page api.ResultsPage) error {
+		func(c *client.Client, id string) (apiv1.ResultsPage, error) {
+			return c.Results(ctx, id, *offset, *limit)
+		},
+		func(w io.Writer, page apiv1.ResultsPage) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ITEM\tCORRECT\tPREDICTION\tLATENCY\tRESPONSE")
 			for _, r := range page.Results {
@@ -405,7 +407,7 @@ func createRoleplay(ctx context.Context, cf clientFlags, cfg roleplay.Competitio
 	if err != nil {
 		return err
 	}
-	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: title, Dataset: personas,
+	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: title, Dataset: personas,
 		DatasetName: personaFile, Roleplay: &cfg})
 	if err != nil {
 		return err

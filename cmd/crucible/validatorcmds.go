@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/consensus"
@@ -216,12 +217,12 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	case "list":
 		return runList(ctx, args, stdout, stderr, "validator list", "List validators and their stakes.",
-			(*client.Client).Stakes, "VALIDATOR\tSTAKE\tSET", func(s consensus.ValidatorStake) string {
+			(*client.Client).Stakes, "VALIDATOR\tSTAKE\tSET", func(s apiv1.ValidatorStake) string {
 				return fmt.Sprintf("%s\t%d\t%s", s.Key, s.Stake, s.UpdatedAt.Format(time.RFC3339))
 			})
 	default:
 		return runList(ctx, args, stdout, stderr, "validator uids", "List miner registrations (UIDs).",
-			(*client.Client).UIDs, "UID\tMINER\tREGISTERED\tPRUNING SCORE", func(m consensus.MinerUID) string {
+			(*client.Client).UIDs, "UID\tMINER\tREGISTERED\tPRUNING SCORE", func(m apiv1.MinerUID) string {
 				return fmt.Sprintf("%d\t%s\t%s\t%.6f", m.UID, m.Key, m.RegisteredAt.Format(time.RFC3339), m.PruningScore)
 			})
 	}
@@ -403,7 +404,7 @@ func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func printEpoch(w io.Writer, rec consensus.Record) {
+func printEpoch(w io.Writer, rec apiv1.ConsensusRecord) {
 	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s, κ %.2f\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
 		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, rec.Kappa)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

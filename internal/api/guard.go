@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/identity"
 )
 
@@ -40,14 +41,8 @@ func (rt route) bodyLimit() int64 {
 	return DefaultBodyBytes
 }
 
-// HubInfo is the body of GET /api/v1/hub: the id that request signatures
-// for this hub name as their audience (see internal/identity).
-type HubInfo struct {
-	HubID string `json:"hub_id"`
-}
-
 func (s *Server) hub(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, http.StatusOK, HubInfo{HubID: s.cfg.HubID})
+	return writeJSON(w, http.StatusOK, apiv1.HubInfo{HubID: s.cfg.HubID})
 }
 
 // readBody reads the request body up to the route's limit; a larger body is

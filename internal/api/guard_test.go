@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/kind"
 	"encoding/json"
@@ -215,7 +216,7 @@ func TestBodiesOfPublicRoutesAreLimited(t *testing.T) {
 		for i := range n {
 			m[fmt.Sprintf("m%d", i)] = float64(i)
 		}
-		b, _ := json.Marshal(api.AllocateRequest{Rule: "proportional", Amount: 1000, Scores: m})
+		b, _ := json.Marshal(apiv1.AllocateRequest{Rule: "proportional", Amount: 1000, Scores: m})
 		return string(b)
 	}
 	t.Run("a preview of 10,000 entrants is answered", func(t *testing.T) {
