@@ -113,11 +113,6 @@ var rules = []rule{
 // package it reaches. A listed violation that no longer exists fails the
 // test: delete its line.
 var knownViolations = map[violation]string{
-	// The CLI runs server-side code itself.
-	{clientRule, "cmd/crucible", "internal/api"}:       "api.New, api.Config and the quota defaults in server start code (server.go)",
-	{clientRule, "cmd/crucible", "internal/labeling"}:  "labeling.Format* export writers run in the CLI (preferencecmds.go)",
-	{clientRule, "cmd/crucible", "internal/store"}:     "crucible router opens the store for admin nonces (routercmd.go); belongs in app",
-	{clientRule, "cmd/crucible", "internal/consensus"}: "consensus flag defaults and consensus.Config (validatorcmds.go); belong in app",
 	// The web UI and kinds (issue 15 item 2: the kind registry removes these).
 	{webRule, "internal/web", "internal/eval/preference"}: "web renders preference pairs itself",
 	{webRule, "internal/web", "internal/eval/kinds"}:      "through epoch and pool, which switch on the kind",

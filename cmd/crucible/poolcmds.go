@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"crucible/internal/api"
 	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
@@ -336,7 +335,7 @@ func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		req.Scores[name] = score
 	}
-	payouts, err := api.Allocate(req)
+	payouts, err := req.Allocate()
 	if err != nil {
 		return err
 	}

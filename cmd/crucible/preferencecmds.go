@@ -16,7 +16,6 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
 	"crucible/internal/identity"
-	"crucible/internal/labeling"
 )
 
 // Human-preference commands: `competition create --kind preference`, `keys
@@ -264,7 +263,7 @@ func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.
 		return usagef("--competition ID is required")
 	}
 	switch *format {
-	case labeling.FormatDPO, labeling.FormatRankings, labeling.FormatCSV:
+	case preference.FormatDPO, preference.FormatRankings, preference.FormatCSV:
 	default:
 		return usagef("--format %q: want dpo, rankings or csv", *format)
 	}

@@ -20,9 +20,6 @@ const (
 	DefaultBodyBytes = 1 << 20
 	// SubmissionBodyBytes bounds a submission (a code patch is the largest).
 	SubmissionBodyBytes = 8 << 20
-	// MaxAllocateEntrants bounds the scores of POST /api/v1/allocate (a
-	// preview anyone may call, so its work must stay small).
-	MaxAllocateEntrants = 10_000
 )
 
 // bodyLimits lists the routes whose bodies may exceed DefaultBodyBytes.

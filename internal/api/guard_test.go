@@ -220,12 +220,12 @@ func TestBodiesOfPublicRoutesAreLimited(t *testing.T) {
 		return string(b)
 	}
 	t.Run("a preview of 10,000 entrants is answered", func(t *testing.T) {
-		if code, body := post(t, "/api/v1/allocate", scores(api.MaxAllocateEntrants)); code != http.StatusOK {
+		if code, body := post(t, "/api/v1/allocate", scores(apiv1.MaxAllocateEntrants)); code != http.StatusOK {
 			t.Fatalf("%d %.200s", code, body)
 		}
 	})
 	t.Run("a preview of 10,001 entrants is refused, naming the limit", func(t *testing.T) {
-		if code, body := post(t, "/api/v1/allocate", scores(api.MaxAllocateEntrants+1)); code != http.StatusBadRequest || !strings.Contains(body, "10000") {
+		if code, body := post(t, "/api/v1/allocate", scores(apiv1.MaxAllocateEntrants+1)); code != http.StatusBadRequest || !strings.Contains(body, "10000") {
 			t.Fatalf("%d %.200s, want 400 naming 10000", code, body)
 		}
 	})

@@ -230,13 +230,13 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, preview bool) er
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
-		format = labeling.FormatDPO
+		format = preference.FormatDPO
 	}
 	var buf bytes.Buffer
 	if err := lab.Export(r.Context(), &buf, r.PathValue("id"), format, preference.PairMode(q.Get("pairs")), preview); err != nil {
 		return labelError(err)
 	}
-	if format == labeling.FormatCSV {
+	if format == preference.FormatCSV {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	} else {
 		w.Header().Set("Content-Type", "application/jsonl")

@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -162,34 +161,11 @@ func (s *Server) allocate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	payouts, err := Allocate(req)
+	payouts, err := req.Allocate()
 	if err != nil {
 		return badRequest("%v", err)
 	}
 	return writeJSON(w, http.StatusOK, payouts)
-}
-
-// Allocate previews a rule with the settlement's own code: name → units.
-func Allocate(req apiv1.AllocateRequest) (map[string]int64, error) {
-	rule, err := ledger.ParseRule(req.Rule)
-	if err != nil {
-		return nil, err
-	}
-	if req.Amount <= 0 {
-		return nil, fmt.Errorf("amount must be a positive number of base units")
-	}
-	if len(req.Scores) > MaxAllocateEntrants {
-		return nil, fmt.Errorf("scores has %d entrants; a preview takes at most %d", len(req.Scores), MaxAllocateEntrants)
-	}
-	var entrants []ledger.Entrant
-	for name, score := range req.Scores {
-		entrants = append(entrants, ledger.Entrant{Name: name, Score: score})
-	}
-	alloc, err := ledger.Allocate(rule, req.Amount, entrants)
-	if err != nil {
-		return nil, err
-	}
-	return alloc.Payouts, nil
 }
 
 func badRequestUnlessMissing(err error) error {

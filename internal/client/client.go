@@ -1,8 +1,9 @@
 // Package client is the Go client of the Crucible REST API that the CLI
 // uses: it signs state-changing requests with the caller's key and turns
-// error responses into errors that carry the server's reason. It reuses the
-// server packages' request and response types (api, competition, pool,
-// epoch, ledger) so the two cannot drift apart; it never opens a database.
+// error responses into errors that carry the server's reason. Its request
+// and response types are the hub's wire types (internal/api/apiv1) and the
+// pure packages' (competition, ledger, the kinds'); it imports no server
+// package and never opens a database.
 package client
 
 import (

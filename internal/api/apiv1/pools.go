@@ -1,9 +1,11 @@
 package apiv1
 
 import (
+	"fmt"
 	"time"
 
 	"crucible/internal/competition"
+	"crucible/internal/ledger"
 )
 
 // CreatePoolRequest is the body of POST /api/v1/pools.
@@ -47,6 +49,33 @@ type AllocateRequest struct {
 	Rule   string             `json:"rule" input:"max=256"`
 	Amount int64              `json:"amount" input:"min=1"`
 	Scores map[string]float64 `json:"scores" input:"max=10000"`
+}
+
+// MaxAllocateEntrants bounds the scores of POST /api/v1/allocate (a
+// preview anyone may call, so its work must stay small).
+const MaxAllocateEntrants = 10_000
+
+// Allocate previews a rule with the settlement's own code: name → units.
+func (req AllocateRequest) Allocate() (map[string]int64, error) {
+	rule, err := ledger.ParseRule(req.Rule)
+	if err != nil {
+		return nil, err
+	}
+	if req.Amount <= 0 {
+		return nil, fmt.Errorf("amount must be a positive number of base units")
+	}
+	if len(req.Scores) > MaxAllocateEntrants {
+		return nil, fmt.Errorf("scores has %d entrants; a preview takes at most %d", len(req.Scores), MaxAllocateEntrants)
+	}
+	var entrants []ledger.Entrant
+	for name, score := range req.Scores {
+		entrants = append(entrants, ledger.Entrant{Name: name, Score: score})
+	}
+	alloc, err := ledger.Allocate(rule, req.Amount, entrants)
+	if err != nil {
+		return nil, err
+	}
+	return alloc.Payouts, nil
 }
 
 // DepositRequest is the body of POST /api/v1/ledger/deposits, an operator
