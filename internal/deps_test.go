@@ -115,35 +115,6 @@ var rules = []rule{
 // package it reaches. A listed violation that no longer exists fails the
 // test: delete its line.
 var knownViolations = map[violation]string{
-	// Wire types: the client, the CLI and the node decode the hub's answers
-	// into the server's own types (api request/response structs, and
-	// store.PreferenceRating, weights.Record, labeling.EpochClose/EpochReport,
-	// pool.DepositRequest/JoinRequest, seal.EpochView/Contamination,
-	// consensus.Record/WeightVector…) until internal/api/apiv1 exists.
-	{clientRule, "internal/client", "internal/api"}:       "wire types until apiv1",
-	{clientRule, "internal/client", "internal/store"}:     "wire type store.PreferenceRating",
-	{clientRule, "internal/client", "internal/weights"}:   "wire type weights.Record",
-	{clientRule, "internal/client", "internal/labeling"}:  "wire type labeling.EpochClose",
-	{clientRule, "internal/client", "internal/pool"}:      "wire types pool.DepositRequest, JoinRequest",
-	{clientRule, "internal/client", "internal/seal"}:      "wire types seal.EpochView, Contamination",
-	{clientRule, "internal/client", "internal/consensus"}: "wire types consensus.Record, WeightVector…",
-	// The node reaches the same packages through the client, and imports
-	// internal/api for the request types it posts.
-	{clientRule, "internal/validator/node", "internal/api"}:       "wire types until apiv1",
-	{clientRule, "internal/validator/node", "internal/store"}:     "through the client's wire types",
-	{clientRule, "internal/validator/node", "internal/weights"}:   "through the client's wire types",
-	{clientRule, "internal/validator/node", "internal/labeling"}:  "through the client's wire types",
-	{clientRule, "internal/validator/node", "internal/pool"}:      "through the client's wire types",
-	{clientRule, "internal/validator/node", "internal/seal"}:      "through the client's wire types",
-	{clientRule, "internal/validator/node", "internal/consensus"}: "through the client's wire types",
-	// The CLI: wire types as above, plus server-side code it runs itself.
-	{clientRule, "cmd/crucible", "internal/api"}:       "wire types until apiv1",
-	{clientRule, "cmd/crucible", "internal/weights"}:   "wire type weights.Record (roleplaycmds.go)",
-	{clientRule, "cmd/crucible", "internal/pool"}:      "wire types pool.DepositRequest, JoinRequest (poolcmds.go)",
-	{clientRule, "cmd/crucible", "internal/seal"}:      "wire types seal.EpochView, Contamination (roleplayepochs.go)",
-	{clientRule, "cmd/crucible", "internal/labeling"}:  "labeling.Format* export writers run in the CLI (preferencecmds.go)",
-	{clientRule, "cmd/crucible", "internal/store"}:     "crucible router opens the store for admin nonces (routercmd.go); belongs in app",
-	{clientRule, "cmd/crucible", "internal/consensus"}: "consensus flag defaults and consensus.Config (validatorcmds.go); belong in app",
 	// The web UI and kinds (issue 15 item 2: the kind registry removes these).
 	{webRule, "internal/web", "internal/eval/preference"}: "web renders preference pairs itself",
 	{webRule, "internal/web", "internal/eval/kinds"}:      "through epoch and pool, which switch on the kind",

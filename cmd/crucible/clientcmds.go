@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/term"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/identity"
@@ -200,7 +200,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		name = fs.String("name", "", "display name")
 		o = addOutputFlags(fs, "print the submission as JSON")
 	}
-	var req api.CreateSubmissionRequest
+	var req apiv1.CreateSubmissionRequest
 	if verb == "model" {
 		common("Submit a model: anything speaking the OpenAI HTTP API (vLLM, llama.cpp server, Ollama, TGI).\n"+
 			"The submission records a digest of what was committed and the time of commit.",
@@ -214,7 +214,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *comp == "" || *baseURL == "" || *model == "" {
 			return usagef("--competition, --base-url and --model are required")
 		}
-		req = api.CreateSubmissionRequest{Name: *name, BaseURL: *baseURL, Model: *model}
+		req = apiv1.CreateSubmissionRequest{Name: *name, BaseURL: *baseURL, Model: *model}
 		if *keyEnv != "" {
 			v, ok := os.LookupEnv(*keyEnv)
 			if !ok || v == "" {
@@ -238,7 +238,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		req = api.CreateSubmissionRequest{Name: *name, Task: *task, Patch: string(diff)}
+		req = apiv1.CreateSubmissionRequest{Name: *name, Task: *task, Patch: string(diff)}
 	}
 	c, err := cf.client(true)
 	if err != nil {
@@ -367,8 +367,10 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			offset = fs.Int("offset", 0, "first item")
 			limit = fs.Int("limit", 20, "items per page (1..1000)")
 		}},
-		func(c *client.Client, id string) (api.ResultsPage, error) { return c.Results(ctx, id, *offset, *limit) },
-		func(w io.Writer, page api.ResultsPage) error {
+		func(c *client.Client, id string) (apiv1.ResultsPage, error) {
+			return c.Results(ctx, id, *offset, *limit)
+		},
+		func(w io.Writer, page apiv1.ResultsPage) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ITEM\tCORRECT\tPREDICTION\tLATENCY\tRESPONSE")
 			for _, r := range page.Results {
@@ -385,17 +387,17 @@ func runResults(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // competitionRequest is the request to create a competition of kind k
 // titled title from its dataset file (the kind's own flag's, else
 // --dataset) and the kind's settings.
-func competitionRequest(k competition.Kind, title, dataset string, cr kind.Creation) (api.CreateCompetitionRequest, error) {
+func competitionRequest(k competition.Kind, title, dataset string, cr kind.Creation) (apiv1.CreateCompetitionRequest, error) {
 	if cr.Dataset != "" {
 		dataset = cr.Dataset
 	}
 	switch {
 	case cr.Shipped && title == "":
-		return api.CreateCompetitionRequest{}, usagef("--title is required")
+		return apiv1.CreateCompetitionRequest{}, usagef("--title is required")
 	case !cr.Shipped && (dataset == "" || title == ""):
-		return api.CreateCompetitionRequest{}, usagef("--dataset FILE (mcq) or --tasks FILE (patch), and --title T, are required")
+		return apiv1.CreateCompetitionRequest{}, usagef("--dataset FILE (mcq) or --tasks FILE (patch), and --title T, are required")
 	}
-	req := api.CreateCompetitionRequest{Kind: string(k), Title: title, DatasetName: cr.DatasetName}
+	req := apiv1.CreateCompetitionRequest{Kind: string(k), Title: title, DatasetName: cr.DatasetName}
 	if dataset != "" {
 		data, err := os.ReadFile(dataset)
 		if err != nil {

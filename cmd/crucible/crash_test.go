@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/competition"
@@ -131,12 +131,12 @@ func TestKillDashNineMidEvaluationLosesNothing(t *testing.T) {
 			server := startServe(t, bin, d.URL, addr)
 			key, _ := identity.NewKey()
 			c, _ := client.New(client.Config{Server: "http://" + addr, Key: key})
-			comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "crash", Dataset: string(app.SampleDataset)})
+			comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "crash", Dataset: string(app.SampleDataset)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, p := range policies {
-				if _, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models.URL + "/v1", Model: "baseline-" + p}); err != nil {
+				if _, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: models.URL + "/v1", Model: "baseline-" + p}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -229,12 +229,12 @@ func TestWorkersShareThePostgresQueue(t *testing.T) {
 	ctx := context.Background()
 	key, _ := identity.NewKey()
 	c, _ := client.New(client.Config{Server: "http://" + addr, Key: key})
-	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "shared", Dataset: string(app.SampleDataset)})
+	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "shared", Dataset: string(app.SampleDataset)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range app.DemoPolicies {
-		if _, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models.URL, Model: "baseline-" + p}); err != nil {
+		if _, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: models.URL, Model: "baseline-" + p}); err != nil {
 			t.Fatal(err)
 		}
 	}

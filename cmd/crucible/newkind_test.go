@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/competition"
@@ -81,11 +81,11 @@ func TestANewKindIsOnePackageAndOneRegistrationLine(t *testing.T) {
 	}
 
 	// An unknown kind is refused with the registry's list, the toy among them.
-	if _, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "bogus", Title: "no", Dataset: `"x"`}); err == nil ||
+	if _, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "bogus", Title: "no", Dataset: `"x"`}); err == nil ||
 		!strings.Contains(err.Error(), "unknown kind bogus; known: echo, mcq, patch, preference, roleplay") {
 		t.Fatalf("kind bogus: %v; want the known kinds listed", err)
 	}
-	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "echo", Title: "Say it back", Dataset: "\"hello\"\n\"crucible\"\n\"one package\"\n\"one line\"\n"})
+	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "echo", Title: "Say it back", Dataset: "\"hello\"\n\"crucible\"\n\"one package\"\n\"one line\"\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestANewKindIsOnePackageAndOneRegistrationLine(t *testing.T) {
 		t.Fatalf("created %+v; want an echo competition of 4 items", comp)
 	}
 	for _, m := range []string{"mute", "parrot"} {
-		if _, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models, Model: m}); err != nil {
+		if _, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: models, Model: m}); err != nil {
 			t.Fatal(err)
 		}
 	}

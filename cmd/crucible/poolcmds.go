@@ -15,10 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
-	"crucible/internal/pool"
 )
 
 // parseTime reads an RFC 3339 time, "now", or "now+DURATION" / "+DURATION".
@@ -73,7 +72,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *id == "" || *baseURL == "" || *model == "" {
 			return usagef("--pool, --base-url and --model are required")
 		}
-		req := pool.JoinRequest{Name: *name, BaseURL: *baseURL, Model: *model}
+		req := apiv1.JoinPoolRequest{Name: *name, BaseURL: *baseURL, Model: *model}
 		if *keyEnv != "" {
 			req.APIKey = os.Getenv(*keyEnv)
 		}
@@ -97,8 +96,8 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "status":
 		return runShow(ctx, args, stdout, stderr, showSpec{name: "pool status", idFlag: "pool",
 			summary: "Show a pool's terms, escrow, budget use and each entrant's progress.", example: "crucible pool status --pool c-abc"},
-			func(c *client.Client, id string) (api.PoolStatus, error) { return c.Pool(ctx, id) },
-			func(w io.Writer, st api.PoolStatus) error {
+			func(c *client.Client, id string) (apiv1.PoolStatus, error) { return c.Pool(ctx, id) },
+			func(w io.Writer, st apiv1.PoolStatus) error {
 				p := st.Pool
 				fmt.Fprintf(w, "pool %s  %q  %s\nfund %d %s  escrow %d  rule %s\nschedule %s → %s  refresh %s\nbudget %d/h: %d used of %d allowed so far  private fraction %.2f\n\n",
 					p.CompetitionID, p.Title, p.State, p.Amount, p.Asset, st.Escrow, p.Rule, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339),
@@ -199,7 +198,7 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	p, err := c.CreatePool(ctx, api.CreatePoolRequest{Title: *title, Dataset: string(data),
+	p, err := c.CreatePool(ctx, apiv1.CreatePoolRequest{Title: *title, Dataset: string(data),
 		DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset)), Fund: *fund, Asset: *asset, Allocation: *rule,
 		Start: s, End: e, BudgetPerHour: b, Refresh: *refresh, PrivateFraction: *private})
 	if err != nil {
@@ -292,7 +291,7 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	posted, err := c.Deposit(ctx, pool.DepositRequest{To: *to, Amount: *amount, Asset: *asset, IdempotencyKey: *idem})
+	posted, err := c.Deposit(ctx, apiv1.DepositRequest{To: *to, Amount: *amount, Asset: *asset, IdempotencyKey: *idem})
 	if err != nil {
 		return err
 	}
@@ -324,7 +323,7 @@ func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if *rule == "" || *amount == 0 || *scores == "" {
 		return usagef("--rule, --amount and --scores are required")
 	}
-	req := api.AllocateRequest{Rule: *rule, Amount: *amount, Scores: map[string]float64{}}
+	req := apiv1.AllocateRequest{Rule: *rule, Amount: *amount, Scores: map[string]float64{}}
 	for _, kv := range strings.Split(*scores, ",") {
 		name, v, ok := strings.Cut(kv, "=")
 		score, err := strconv.ParseFloat(v, 64)
@@ -336,7 +335,7 @@ func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		req.Scores[name] = score
 	}
-	payouts, err := api.Allocate(req)
+	payouts, err := req.Allocate()
 	if err != nil {
 		return err
 	}

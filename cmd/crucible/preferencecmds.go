@@ -11,12 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
 	"crucible/internal/identity"
-	"crucible/internal/labeling"
 )
 
 // Human-preference commands: `competition create --kind preference`, `keys
@@ -69,7 +68,7 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 	}
 	scoring := preference.DefaultConfig()
 	scoring.KappaThreshold, scoring.MinTasks = *threshold, *minTasks
-	req := api.CreatePreferenceCompetitionRequest{Title: *title, Preference: kinds.PreferenceSpec{
+	req := apiv1.CreatePreferenceCompetitionRequest{Title: *title, Preference: kinds.PreferenceSpec{
 		Criteria: preference.Criteria(*criteria), TTL: *ttl, Mode: preference.Mode(*mode),
 		GeneratorURL: *genURL, GeneratorModel: *genModel, Scoring: &scoring}, Reward: *reward, Asset: *asset}
 	if *dataset != "" {
@@ -185,8 +184,8 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 				"record it once and pay the reward to the miners (the hub also does this within a minute of\n" +
 				"the last deadline). Closing again prints the stored record and pays nothing more.",
 			example: "crucible preference close --competition c-abc123 --key creator.key"},
-			func(c *client.Client, id string) (labeling.EpochClose, error) { return c.ClosePreference(ctx, id) },
-			func(w io.Writer, rec labeling.EpochClose) error { printPreferenceClose(w, rec); return nil })
+			func(c *client.Client, id string) (apiv1.PreferenceClose, error) { return c.ClosePreference(ctx, id) },
+			func(w io.Writer, rec apiv1.PreferenceClose) error { printPreferenceClose(w, rec); return nil })
 	}
 	if verb == "copies" {
 		return runShow(ctx, args, stdout, stderr, showSpec{name: "preference copies", idFlag: "competition", needKey: true,
@@ -194,8 +193,8 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 				"your contributors see them on /label. Copies are kept: asking again returns the same ones.",
 			example:  "crucible preference copies --competition c-abc123 --key miner.key",
 			jsonHelp: "print the tasks as JSON (what your contributors will see)"},
-			func(c *client.Client, id string) (api.PreferenceCopies, error) { return c.PreferenceCopies(ctx, id) },
-			func(w io.Writer, cp api.PreferenceCopies) error {
+			func(c *client.Client, id string) (apiv1.PreferenceCopies, error) { return c.PreferenceCopies(ctx, id) },
+			func(w io.Writer, cp apiv1.PreferenceCopies) error {
 				fmt.Fprintf(w, "%d open tasks of %s for miner %s\n", len(cp.Tasks), cp.CompetitionID, cp.Miner)
 				for _, v := range cp.Tasks {
 					fmt.Fprintf(w, "  %s  %s, %d responses, until %s\n", v.TaskID, v.Criteria, len(v.Responses), v.Deadline.Format(time.RFC3339))
@@ -211,13 +210,13 @@ func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer)
 		flags: func(fs *flag.FlagSet) {
 			preview = fs.Bool("preview", false, "score open tasks too (a preview; rewards may change): the creator's or an operator's --key only, since open tasks' ground truth is sealed")
 		}},
-		func(c *client.Client, id string) (labeling.EpochReport, error) {
+		func(c *client.Client, id string) (apiv1.PreferenceEpoch, error) {
 			return c.PreferenceEpoch(ctx, id, *preview)
 		},
-		func(w io.Writer, rep labeling.EpochReport) error { printPreferenceEpoch(w, rep); return nil })
+		func(w io.Writer, rep apiv1.PreferenceEpoch) error { printPreferenceEpoch(w, rep); return nil })
 }
 
-func printPreferenceClose(w io.Writer, rec labeling.EpochClose) {
+func printPreferenceClose(w io.Writer, rec apiv1.PreferenceClose) {
 	fmt.Fprintf(w, "epoch of %s closed at %s: %d %s paid out, %d refunded to the funder\n\n", rec.CompetitionID,
 		rec.ClosedAt.Format(time.RFC3339), rec.Amount-rec.Refunded, rec.Asset, rec.Refunded)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -228,7 +227,7 @@ func printPreferenceClose(w io.Writer, rec labeling.EpochClose) {
 	_ = tw.Flush()
 }
 
-func printPreferenceEpoch(w io.Writer, rep labeling.EpochReport) {
+func printPreferenceEpoch(w io.Writer, rep apiv1.PreferenceEpoch) {
 	what := "closed tasks"
 	if rep.Preview {
 		what = "all tasks (preview)"
@@ -264,7 +263,7 @@ func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.
 		return usagef("--competition ID is required")
 	}
 	switch *format {
-	case labeling.FormatDPO, labeling.FormatRankings, labeling.FormatCSV:
+	case preference.FormatDPO, preference.FormatRankings, preference.FormatCSV:
 	default:
 		return usagef("--format %q: want dpo, rankings or csv", *format)
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/competition"
 	"crucible/internal/eval/preference"
 )
@@ -82,7 +82,7 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 		if code != 0 {
 			t.Fatal(stderr)
 		}
-		var nk api.NewContributorKey
+		var nk apiv1.NewContributorKey
 		if err := json.Unmarshal([]byte(out), &nk); err != nil || !strings.HasPrefix(nk.Secret, "cck_") {
 			t.Fatalf("new key %s: %v", out, err)
 		}
@@ -96,7 +96,7 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 		if code != 0 {
 			t.Fatal(stderr)
 		}
-		var extra api.NewContributorKey
+		var extra apiv1.NewContributorKey
 		_ = json.Unmarshal([]byte(out), &extra)
 		if _, stderr, code := crucible(t, "keys", "contributor", "revoke", "--server", server, "--miner-key", keys["m1"], "--id", extra.ID); code != 0 {
 			t.Fatal(stderr)
@@ -149,7 +149,7 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 		if code != 0 {
 			t.Fatal(stderr)
 		}
-		var rep api.PreferenceEpoch
+		var rep apiv1.PreferenceEpoch
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatal(err)
 		}

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
-	"crucible/internal/weights"
 )
 
 func runWeights(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -22,11 +22,11 @@ func runWeights(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			"softmax(win_rate / T). Epochs are 72 minutes (360 blocks of 12 s) unless the server says otherwise.",
 		example: "crucible weights --competition c-abc123 --epoch 412345 --json",
 		flags:   func(fs *flag.FlagSet) { n = fs.Int64("epoch", -1, "epoch number (default: the latest closed)") }},
-		func(c *client.Client, id string) (weights.Record, error) { return c.Weights(ctx, id, *n) },
-		func(w io.Writer, rec weights.Record) error { printEpochRecord(w, rec); return nil })
+		func(c *client.Client, id string) (apiv1.WeightsRecord, error) { return c.Weights(ctx, id, *n) },
+		func(w io.Writer, rec apiv1.WeightsRecord) error { printEpochRecord(w, rec); return nil })
 }
 
-func printEpochRecord(w io.Writer, rec weights.Record) {
+func printEpochRecord(w io.Writer, rec apiv1.WeightsRecord) {
 	fmt.Fprintf(w, "epoch %d (%s → %s), ε %.3g, T %.3g\n", rec.Epoch, rec.Start.Format(time.RFC3339), rec.End.Format(time.RFC3339), rec.Epsilon, rec.Temperature)
 	ids := make([]string, 0, len(rec.Weights))
 	for id := range rec.Weights {

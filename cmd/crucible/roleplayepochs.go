@@ -7,9 +7,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
-	"crucible/internal/seal"
 )
 
 // runRoleplay is `crucible roleplay epochs|contamination|verify-epoch`.
@@ -24,8 +24,8 @@ func runRoleplay(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			summary: "List a fresh-items roleplay competition's epochs, newest first: the sha256 of each epoch's secret\n" +
 				"seed, published when it opens, and once it has ended the seed and the items digest.",
 			example: "crucible roleplay epochs --competition c-abc123"},
-			func(c *client.Client, id string) ([]seal.EpochView, error) { return c.RoleplayEpochs(ctx, id) },
-			func(w io.Writer, list []seal.EpochView) error {
+			func(c *client.Client, id string) ([]apiv1.RoleplayEpoch, error) { return c.RoleplayEpochs(ctx, id) },
+			func(w io.Writer, list []apiv1.RoleplayEpoch) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "EPOCH\tENDS\tSHA256(SEED)\tSEED\tITEMS DIGEST")
 				for _, e := range list {
@@ -42,8 +42,8 @@ func runRoleplay(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			summary: "Show each model's score on the public practice items beside its score on the latest ended\n" +
 				"epoch's fresh items; a gap above the competition's threshold is flagged (overfitting the public set).",
 			example: "crucible roleplay contamination --competition c-abc123"},
-			func(c *client.Client, id string) ([]seal.Contamination, error) { return c.Contamination(ctx, id) },
-			func(w io.Writer, rows []seal.Contamination) error {
+			func(c *client.Client, id string) ([]apiv1.Contamination, error) { return c.Contamination(ctx, id) },
+			func(w io.Writer, rows []apiv1.Contamination) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SUBMISSION\tNAME\tPRACTICE\tFRESH\tEPOCH\tGAP\tFLAG")
 				for _, r := range rows {

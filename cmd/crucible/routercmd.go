@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"crucible/internal/app"
 	"crucible/internal/clock"
 	"crucible/internal/egress"
 	"crucible/internal/identity"
 	"crucible/internal/router"
-	"crucible/internal/store"
 )
 
 // routerAudience is what signatures of router admin requests name instead of
@@ -104,7 +104,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	var nonces identity.NonceStore = &router.MemoryNonces{}
 	if *database != "" {
-		db, err := store.Open(ctx, *database)
+		db, err := app.OpenNonces(ctx, *database)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"crucible/internal/api"
 	"crucible/internal/app"
 	"crucible/internal/competition"
 )
@@ -115,24 +114,24 @@ type quotaFlags struct {
 
 func addQuotaFlags(fs *flag.FlagSet) quotaFlags {
 	return quotaFlags{
-		competitions: fs.Int("quota-competitions", api.DefaultCompetitionsPerDay, "competitions and pools one key may create in any 24 hours (0: no limit; --admin-key keys are exempt from every quota)"),
-		submissions:  fs.Int("quota-submissions", api.DefaultSubmissionsPerDay, "submissions and pool entries one key may make in any 24 hours (0: no limit)"),
-		open:         fs.Int("quota-open", api.DefaultOpenSubmissions, "submissions of one key that may be queued or running at once (0: no limit)"),
+		competitions: fs.Int("quota-competitions", app.DefaultCompetitionsPerDay, "competitions and pools one key may create in any 24 hours (0: no limit; --admin-key keys are exempt from every quota)"),
+		submissions:  fs.Int("quota-submissions", app.DefaultSubmissionsPerDay, "submissions and pool entries one key may make in any 24 hours (0: no limit)"),
+		open:         fs.Int("quota-open", app.DefaultOpenSubmissions, "submissions of one key that may be queued or running at once (0: no limit)"),
 		entries: fs.Int("max-entries-per-key", competition.DefaultMaxEntriesPerKey,
 			"active (not failed) entries one key may have in one model competition or pool (at least 1; one model may have one entry whatever this says)"),
 	}
 }
 
-func (q quotaFlags) quotas() (api.Quotas, error) {
+func (q quotaFlags) quotas() (app.Quotas, error) {
 	for name, v := range map[string]int{"quota-competitions": *q.competitions, "quota-submissions": *q.submissions, "quota-open": *q.open} {
 		if v < 0 {
-			return api.Quotas{}, usagef("--%s %d must be 0 (no limit) or positive", name, v)
+			return app.Quotas{}, usagef("--%s %d must be 0 (no limit) or positive", name, v)
 		}
 	}
 	if *q.entries < 1 {
-		return api.Quotas{}, usagef("--max-entries-per-key %d must be at least 1", *q.entries)
+		return app.Quotas{}, usagef("--max-entries-per-key %d must be at least 1", *q.entries)
 	}
-	return api.Quotas{CompetitionsPerDay: *q.competitions, SubmissionsPerDay: *q.submissions, OpenSubmissions: *q.open,
+	return app.Quotas{CompetitionsPerDay: *q.competitions, SubmissionsPerDay: *q.submissions, OpenSubmissions: *q.open,
 		EntriesPerKey: *q.entries}, nil
 }
 

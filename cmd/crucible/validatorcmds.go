@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
-	"crucible/internal/consensus"
 	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
@@ -61,10 +61,10 @@ func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 	fs.Var(admins, "admin-key", "operator key id: may set validator stakes, close consensus epochs, deposit money into funders' accounts and force a pool's settlement (repeat or comma-separate; env CRUCIBLE_ADMIN_KEY)")
 	return consensusFlags{
 		admins:     admins,
-		maxUIDs:    fs.Int("max-uids", consensus.DefaultMaxUIDs, "miner registrations (UIDs) before a new one replaces the non-immune miner with the lowest last incentive"),
-		immunity:   fs.Duration("immunity", consensus.DefaultImmunity, "how long after registration a miner cannot be replaced (4096 blocks of 12 s)"),
-		emission:   fs.Int64("emission", consensus.DefaultEmission, "base units emitted per closed consensus epoch (0: record only)"),
-		asset:      fs.String("emission-asset", consensus.DefaultAsset, "asset the consensus emission is paid in"),
+		maxUIDs:    fs.Int("max-uids", app.DefaultMaxUIDs, "miner registrations (UIDs) before a new one replaces the non-immune miner with the lowest last incentive"),
+		immunity:   fs.Duration("immunity", app.DefaultImmunity, "how long after registration a miner cannot be replaced (4096 blocks of 12 s)"),
+		emission:   fs.Int64("emission", app.DefaultEmission, "base units emitted per closed consensus epoch (0: record only)"),
+		asset:      fs.String("emission-asset", app.DefaultAsset, "asset the consensus emission is paid in"),
 		kappa:      fs.Float64("kappa", incentive.DefaultKappa, "Yuma consensus majority κ: the stake share the consensus weight needs"),
 		bondsAlpha: fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "weight of this epoch's bonds in the bonds moving average"),
 		minerShare: fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of each epoch's emission; the rest goes to validators"),
@@ -72,31 +72,31 @@ func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 	}
 }
 
-func (c consensusFlags) config() (consensus.Config, error) {
+func (c consensusFlags) config() (app.ConsensusConfig, error) {
 	for _, k := range *c.admins {
 		if _, err := identity.ParseKeyID(k); err != nil {
-			return consensus.Config{}, usagef("--admin-key: %v (pass a key id as printed by `crucible keys new`)", err)
+			return app.ConsensusConfig{}, usagef("--admin-key: %v (pass a key id as printed by `crucible keys new`)", err)
 		}
 	}
 	for name, v := range map[string]float64{"kappa": *c.kappa, "bonds-alpha": *c.bondsAlpha, "miner-share": *c.minerShare} {
 		if !(v > 0 && v <= 1) {
-			return consensus.Config{}, usagef("--%s %v must be in (0, 1]", name, v)
+			return app.ConsensusConfig{}, usagef("--%s %v must be in (0, 1]", name, v)
 		}
 	}
-	if *c.emission < 0 || *c.emission > consensus.MaxEmission {
-		return consensus.Config{}, usagef("--emission %d must be in [0, 2^53]", *c.emission)
+	if *c.emission < 0 || *c.emission > app.MaxEmission {
+		return app.ConsensusConfig{}, usagef("--emission %d must be in [0, 2^53]", *c.emission)
 	}
 	emission := *c.emission
 	if emission == 0 {
 		emission = -1 // the config's "none"
 	}
 	if *c.maxUIDs < 1 {
-		return consensus.Config{}, usagef("--max-uids must be at least 1")
+		return app.ConsensusConfig{}, usagef("--max-uids must be at least 1")
 	}
 	if *c.regFee < 0 {
-		return consensus.Config{}, usagef("--registration-fee %d must be ≥ 0", *c.regFee)
+		return app.ConsensusConfig{}, usagef("--registration-fee %d must be ≥ 0", *c.regFee)
 	}
-	return consensus.Config{Admins: *c.admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
+	return app.ConsensusConfig{Admins: *c.admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
 		RegistrationFee: *c.regFee, Kappa: *c.kappa, BondsAlpha: *c.bondsAlpha, MinerShare: *c.minerShare}, nil
 }
 
@@ -122,15 +122,15 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer f.Close()
-	m, err := consensus.ParseWeightsCSV(f)
+	m, err := incentive.ParseWeightsCSV(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *weights, err)
 	}
-	st, err := consensus.ParseStakes(*stakes)
+	st, err := incentive.ParseStakes(*stakes)
 	if err != nil {
 		return usagef("--stakes: %v", err)
 	}
-	sim, err := consensus.Simulate(m, st, incentive.YumaInput{Kappa: *kappa, BondsAlpha: *alpha, MinerShare: *share, Emission: *emission})
+	sim, err := incentive.Simulate(m, st, incentive.YumaInput{Kappa: *kappa, BondsAlpha: *alpha, MinerShare: *share, Emission: *emission})
 	if err != nil {
 		return err
 	}
@@ -213,12 +213,12 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		})
 	case "list":
 		return runList(ctx, args, stdout, stderr, "validator list", "List validators and their stakes.",
-			(*client.Client).Stakes, "VALIDATOR\tSTAKE\tSET", func(s consensus.ValidatorStake) string {
+			(*client.Client).Stakes, "VALIDATOR\tSTAKE\tSET", func(s apiv1.ValidatorStake) string {
 				return fmt.Sprintf("%s\t%d\t%s", s.Key, s.Stake, s.UpdatedAt.Format(time.RFC3339))
 			})
 	default:
 		return runList(ctx, args, stdout, stderr, "validator uids", "List miner registrations (UIDs).",
-			(*client.Client).UIDs, "UID\tMINER\tREGISTERED\tPRUNING SCORE", func(m consensus.MinerUID) string {
+			(*client.Client).UIDs, "UID\tMINER\tREGISTERED\tPRUNING SCORE", func(m apiv1.MinerUID) string {
 				return fmt.Sprintf("%d\t%s\t%s\t%.6f", m.UID, m.Key, m.RegisteredAt.Format(time.RFC3339), m.PruningScore)
 			})
 	}
@@ -391,7 +391,7 @@ func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return o.emit(stdout, rec, func() error { return printEpoch(stdout, rec) })
 }
 
-func printEpoch(w io.Writer, rec consensus.Record) error {
+func printEpoch(w io.Writer, rec apiv1.ConsensusRecord) error {
 	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s, κ %.2f\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
 		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, rec.Kappa)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

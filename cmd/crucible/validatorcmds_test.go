@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/consensus"
@@ -122,7 +122,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 		"--admin-key", admin.ID(), "--slice", "1s", "--rescue-after", "4s", "--log-level", "error", "--allow-endpoints", "127.0.0.0/8"))
 	waitHealthy(t, addr)
 	ac, _ := client.New(client.Config{Server: hubURL, Key: admin})
-	comp, err := ac.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "consensus", DatasetName: "siqa-40", Dataset: data})
+	comp, err := ac.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "consensus", DatasetName: "siqa-40", Dataset: data})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 			t.Fatal(err)
 		}
 		uidOf[p] = reg.UID
-		if _, err := mc.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models.URL + "/v1", Model: "baseline-" + p}); err != nil {
+		if _, err := mc.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: models.URL + "/v1", Model: "baseline-" + p}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -288,7 +288,7 @@ func TestFiveValidatorsOutvoteAColluderSurviveAKillAndRefuseReplays(t *testing.T
 		if err != nil {
 			t.Fatal(err)
 		}
-		var shown consensus.Record
+		var shown apiv1.ConsensusRecord
 		if err := json.Unmarshal(out, &shown); err != nil || shown.Epoch != full || len(shown.Miners) != 3 {
 			t.Fatalf("epoch show: %v\n%s", err, out)
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
@@ -113,14 +114,14 @@ func newKey(t *testing.T) *identity.Key {
 
 const testDataset = `{"question":"q","choices":["a","b"],"answer":0}`
 
-func mcqCompetition(title string) CreateCompetitionRequest {
-	return CreateCompetitionRequest{Kind: "mcq", Title: title, DatasetName: "d", Dataset: testDataset}
+func mcqCompetition(title string) apiv1.CreateCompetitionRequest {
+	return apiv1.CreateCompetitionRequest{Kind: "mcq", Title: title, DatasetName: "d", Dataset: testDataset}
 }
 
 // modelSubmission submits the model named name (a model has one active
 // entry per competition: use a new name for each entry).
-func modelSubmission(name string) CreateSubmissionRequest {
-	return CreateSubmissionRequest{Name: name, BaseURL: "http://127.0.0.1:9/v1", Model: name}
+func modelSubmission(name string) apiv1.CreateSubmissionRequest {
+	return apiv1.CreateSubmissionRequest{Name: name, BaseURL: "http://127.0.0.1:9/v1", Model: name}
 }
 
 // createCompetition makes an mcq competition as key and returns its id.
@@ -255,7 +256,7 @@ func allocateBody(n int) string {
 	for i := range n {
 		scores[fmt.Sprint("e", i)] = 1
 	}
-	b, _ := json.Marshal(AllocateRequest{Rule: "proportional", Amount: 100, Scores: scores})
+	b, _ := json.Marshal(apiv1.AllocateRequest{Rule: "proportional", Amount: 100, Scores: scores})
 	return string(b)
 }
 

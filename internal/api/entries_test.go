@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/competition"
@@ -106,13 +107,13 @@ func TestEntriesOfAModelCompetitionAreLimited(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
 			h := startEntryHub(t, d.URL, 2, true) // entries stay queued
-			comp, err := h.operator.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "limits", Dataset: string(app.SampleDataset)})
+			comp, err := h.operator.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "limits", Dataset: string(app.SampleDataset)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			models := baselines(t)
 			submit := func(c *client.Client, model string) error {
-				_, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models, Model: model})
+				_, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: models, Model: model})
 				return err
 			}
 			if err := submit(h.alice, "baseline-oracle"); err != nil {
@@ -180,13 +181,13 @@ func TestCopiesInAPlainCompetitionAreMarked(t *testing.T) {
 			defer cancel()
 			h := startEntryHub(t, d.URL, 3, false)
 			lines := strings.SplitN(string(app.SampleDataset), "\n", 41)
-			comp, err := h.operator.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "copies",
+			comp, err := h.operator.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "copies",
 				Dataset: strings.Join(lines[:40], "\n")})
 			if err != nil {
 				t.Fatal(err)
 			}
 			submit := func(c *client.Client, name, models, model string) competition.Submission {
-				sub, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: name, BaseURL: models, Model: model})
+				sub, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{Name: name, BaseURL: models, Model: model})
 				if err != nil {
 					t.Fatalf("submit %s: %v", name, err)
 				}

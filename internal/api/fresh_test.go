@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/clock"
@@ -107,7 +107,7 @@ func testFreshRoleplay(t *testing.T, database string) {
 		Generator: roleplay.EndpointSpec{BaseURL: models.URL + "/v1", Model: "baseline-persona"},
 		Reference: roleplay.EndpointSpec{BaseURL: models.URL + "/v1", Model: "baseline-persona-ref"},
 		Judge:     roleplay.EndpointSpec{BaseURL: models.URL + "/v1", Model: "baseline-judge"}}
-	comp, err := honest.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "fresh characters", Roleplay: &cfg})
+	comp, err := honest.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "fresh characters", Roleplay: &cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,15 +123,15 @@ func testFreshRoleplay(t *testing.T, database string) {
 	memorised.Store(&seen)
 
 	clk.Advance(time.Second)
-	if _, err := honest.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: "honest", BaseURL: models.URL + "/v1", Model: "baseline-persona"}); err != nil {
+	if _, err := honest.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{Name: "honest", BaseURL: models.URL + "/v1", Model: "baseline-persona"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	if _, err := cheat.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: "memoriser", BaseURL: memoriser.URL + "/v1", Model: "baseline-persona-plus"}); err != nil {
+	if _, err := cheat.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{Name: "memoriser", BaseURL: memoriser.URL + "/v1", Model: "baseline-persona-plus"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	if _, err := copier.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: "copy", BaseURL: mirror.URL + "/v1", Model: "baseline-persona"}); err != nil {
+	if _, err := copier.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{Name: "copy", BaseURL: mirror.URL + "/v1", Model: "baseline-persona"}); err != nil {
 		t.Fatal(err)
 	}
 	waitCtx, waitCancel := context.WithTimeout(ctx, 2*time.Minute)

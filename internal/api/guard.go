@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/identity"
 )
 
@@ -19,9 +20,6 @@ const (
 	DefaultBodyBytes = 1 << 20
 	// SubmissionBodyBytes bounds a submission (a code patch is the largest).
 	SubmissionBodyBytes = 8 << 20
-	// MaxAllocateEntrants bounds the scores of POST /api/v1/allocate (a
-	// preview anyone may call, so its work must stay small).
-	MaxAllocateEntrants = 10_000
 )
 
 // bodyLimits lists the routes whose bodies may exceed DefaultBodyBytes.
@@ -40,14 +38,8 @@ func (rt route) bodyLimit() int64 {
 	return DefaultBodyBytes
 }
 
-// HubInfo is the body of GET /api/v1/hub: the id that request signatures
-// for this hub name as their audience (see internal/identity).
-type HubInfo struct {
-	HubID string `json:"hub_id"`
-}
-
 func (s *Server) hub(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, http.StatusOK, HubInfo{HubID: s.cfg.HubID})
+	return writeJSON(w, http.StatusOK, apiv1.HubInfo{HubID: s.cfg.HubID})
 }
 
 // readBody reads the request body up to the route's limit; a larger body is

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
@@ -218,16 +219,16 @@ func TestBodiesOfPublicRoutesAreLimited(t *testing.T) {
 		for i := range n {
 			m[fmt.Sprintf("m%d", i)] = float64(i)
 		}
-		b, _ := json.Marshal(api.AllocateRequest{Rule: "proportional", Amount: 1000, Scores: m})
+		b, _ := json.Marshal(apiv1.AllocateRequest{Rule: "proportional", Amount: 1000, Scores: m})
 		return string(b)
 	}
 	t.Run("a preview of 10,000 entrants is answered", func(t *testing.T) {
-		if code, body := post(t, "/api/v1/allocate", scores(api.MaxAllocateEntrants)); code != http.StatusOK {
+		if code, body := post(t, "/api/v1/allocate", scores(apiv1.MaxAllocateEntrants)); code != http.StatusOK {
 			t.Fatalf("%d %.200s", code, body)
 		}
 	})
 	t.Run("a preview of 10,001 entrants is refused, naming the limit", func(t *testing.T) {
-		if code, body := post(t, "/api/v1/allocate", scores(api.MaxAllocateEntrants+1)); code != http.StatusBadRequest || !strings.Contains(body, "10000") {
+		if code, body := post(t, "/api/v1/allocate", scores(apiv1.MaxAllocateEntrants+1)); code != http.StatusBadRequest || !strings.Contains(body, "10000") {
 			t.Fatalf("%d %.200s, want 400 naming 10000", code, body)
 		}
 	})

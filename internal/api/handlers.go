@@ -6,63 +6,14 @@ import (
 	"net/http"
 	"strconv"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/competition"
-	"crucible/internal/eval"
-	"crucible/internal/eval/patch"
-	"crucible/internal/eval/roleplay"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
 )
 
-// CreateCompetitionRequest is the body of POST /api/v1/competitions.
-type CreateCompetitionRequest struct {
-	Kind        string `json:"kind" input:"max=32"`
-	Title       string `json:"title" input:"max=200"`
-	DatasetName string `json:"dataset_name" input:"max=200"`
-	// Dataset is the dataset file's text (JSONL for mcq).
-	Dataset  string `json:"dataset" input:"text,max=32MiB"`
-	Template string `json:"template,omitempty" input:"text,max=64KiB"`
-	Mode     string `json:"mode,omitempty" input:"max=32"`
-	// MaxTokens bounds generated answers (0: the kind's default).
-	MaxTokens int `json:"max_tokens,omitempty" input:"min=0,max=32768"`
-	// Roleplay configures a roleplay competition; Dataset may then hold a
-	// persona JSONL (empty: the shipped personas).
-	Roleplay *roleplay.CompetitionConfig `json:"roleplay,omitempty"`
-	// Repos are the git bundles (`git bundle create x --all`; base64 in
-	// JSON) of a patch competition's repositories, by the name its tasks'
-	// "repo" field uses. Only operator keys may name a repository on the
-	// server instead, beneath a root registered with crucible serve --repos.
-	Repos map[string][]byte `json:"repos,omitempty" input:"max=16"`
-	// PatchPolicy relaxes rules of a patch competition's policy screen,
-	// e.g. {"allow": ["pytest-config"]}; absent: every rule applies.
-	PatchPolicy *patch.Policy `json:"patch_policy,omitempty"`
-}
-
 // MaxRepoBundles bounds the bundles of one patch competition.
 const MaxRepoBundles = 16
-
-// CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:
-// a model (base_url, model) for mcq competitions, a patch (task, patch) for
-// code-fix ones.
-type CreateSubmissionRequest struct {
-	Name    string `json:"name,omitempty" input:"max=200"`
-	BaseURL string `json:"base_url,omitempty" input:"max=2048"`
-	Model   string `json:"model,omitempty" input:"max=256"`
-	// Task and Patch make a code-fix submission: a unified diff for one task.
-	Task  string `json:"task,omitempty" input:"max=256"`
-	Patch string `json:"patch,omitempty" input:"text,max=8MiB"`
-	// APIKey is sent to the model server as a bearer token; it is stored
-	// and never returned.
-	APIKey string `json:"api_key,omitempty" input:"max=4096"`
-}
-
-// ResultsPage is the body of GET /api/v1/submissions/{id}/results.
-type ResultsPage struct {
-	Offset int `json:"offset"`
-	// Total counts the results the public may see (see internal/seal).
-	Total   int           `json:"total"`
-	Results []eval.Result `json:"results"`
-}
 
 func (s *Server) listCompetitions(w http.ResponseWriter, r *http.Request) error {
 	list, err := s.cfg.DB.ListCompetitions(r.Context())
@@ -84,7 +35,7 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	if err := s.checkCompetitionQuota(w, r); err != nil {
 		return err
 	}
-	var req CreateCompetitionRequest
+	var req apiv1.CreateCompetitionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -134,7 +85,7 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	if err := s.checkSubmissionQuota(w, r); err != nil {
 		return err
 	}
-	var req CreateSubmissionRequest
+	var req apiv1.CreateSubmissionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -228,7 +179,7 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ResultsPage{Offset: offset, Total: total, Results: results})
+	return writeJSON(w, http.StatusOK, apiv1.ResultsPage{Offset: offset, Total: total, Results: results})
 }
 
 // maxOffset bounds offsets in query strings (far beyond any item count).

@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"crucible/internal/api/apiv1"
+	"crucible/internal/pool"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -9,22 +11,20 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"crucible/internal/pool"
 )
 
 // requestTypes makes one of every request body the API decodes.
 var requestTypes = []func() any{
-	func() any { return new(CreateCompetitionRequest) },
-	func() any { return new(CreateSubmissionRequest) },
-	func() any { return new(CreatePoolRequest) },
+	func() any { return new(apiv1.CreateCompetitionRequest) },
+	func() any { return new(apiv1.CreateSubmissionRequest) },
+	func() any { return new(apiv1.CreatePoolRequest) },
 	func() any { return new(pool.JoinRequest) },
-	func() any { return new(AllocateRequest) },
-	func() any { return new(SetStakeRequest) },
-	func() any { return new(PostWeightsRequest) },
-	func() any { return new(CreatePreferenceCompetitionRequest) },
-	func() any { return new(PreferenceRatingRequest) },
-	func() any { return new(CreateContributorKeyRequest) },
+	func() any { return new(apiv1.AllocateRequest) },
+	func() any { return new(apiv1.SetStakeRequest) },
+	func() any { return new(apiv1.PostWeightsRequest) },
+	func() any { return new(apiv1.CreatePreferenceCompetitionRequest) },
+	func() any { return new(apiv1.PreferenceRatingRequest) },
+	func() any { return new(apiv1.CreateContributorKeyRequest) },
 }
 
 // FuzzDecodeRequest feeds arbitrary bytes to the request decoder as every

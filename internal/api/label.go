@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/competition"
-	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
@@ -32,41 +32,6 @@ var labelRoutes = []route{
 	{"GET", "/api/v1/contributor-keys", true, (*Server).listContributorKeys},
 	{"POST", "/api/v1/contributor-keys", true, (*Server).createContributorKey},
 	{"POST", "/api/v1/contributor-keys/{id}/revoke", true, (*Server).revokeContributorKey},
-}
-
-// CreatePreferenceCompetitionRequest is the body of POST
-// /api/v1/preference/competitions: a dataset of organic tasks or seed
-// instructions (empty: the shipped seeds) and the preference settings.
-type CreatePreferenceCompetitionRequest struct {
-	Title       string               `json:"title" input:"max=200"`
-	DatasetName string               `json:"dataset_name,omitempty" input:"max=200"`
-	Dataset     string               `json:"dataset,omitempty" input:"text,max=32MiB"`
-	Preference  kinds.PreferenceSpec `json:"preference"`
-	// Reward is paid to the miners at the epoch's close, in base units of
-	// Asset, escrowed from the creator's funder account at creation.
-	Reward int64  `json:"reward,omitempty"`
-	Asset  string `json:"asset,omitempty" input:"max=32"`
-}
-
-// PreferenceCopies is the answer to a miner's request for copies.
-type PreferenceCopies struct {
-	CompetitionID string            `json:"competition_id"`
-	Miner         string            `json:"miner"`
-	Tasks         []preference.View `json:"tasks"`
-}
-
-// PreferenceRatingRequest is a miner's own rating of its copy of a task:
-// Order (shown response ids, best first) for rank tasks, or Values (per
-// shown response: rank, or score 1–10) for either criteria.
-type PreferenceRatingRequest struct {
-	TaskID string   `json:"task_id" input:"max=128"`
-	Order  []string `json:"order,omitempty" input:"max=64"`
-	Values []int    `json:"values,omitempty" input:"max=64"`
-}
-
-// CreateContributorKeyRequest is the body of POST /api/v1/contributor-keys.
-type CreateContributorKeyRequest struct {
-	Label string `json:"label,omitempty" input:"max=200"`
 }
 
 // labeling returns the labeling service over the server's store and clock
@@ -97,7 +62,7 @@ func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Requ
 	if err := s.checkCompetitionQuota(w, r); err != nil {
 		return err
 	}
-	var req CreatePreferenceCompetitionRequest
+	var req apiv1.CreatePreferenceCompetitionRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -140,11 +105,11 @@ func (s *Server) preferenceCopies(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return labelError(err)
 	}
-	return writeJSON(w, http.StatusOK, PreferenceCopies{CompetitionID: r.PathValue("id"), Miner: miner, Tasks: views})
+	return writeJSON(w, http.StatusOK, apiv1.PreferenceCopies{CompetitionID: r.PathValue("id"), Miner: miner, Tasks: views})
 }
 
 func (s *Server) preferenceRating(w http.ResponseWriter, r *http.Request) error {
-	var req PreferenceRatingRequest
+	var req apiv1.PreferenceRatingRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -263,13 +228,13 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, preview bool) er
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
-		format = labeling.FormatDPO
+		format = preference.FormatDPO
 	}
 	var buf bytes.Buffer
 	if err := lab.Export(r.Context(), &buf, r.PathValue("id"), format, preference.PairMode(q.Get("pairs")), preview); err != nil {
 		return labelError(err)
 	}
-	if format == labeling.FormatCSV {
+	if format == preference.FormatCSV {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	} else {
 		w.Header().Set("Content-Type", "application/jsonl")
@@ -291,7 +256,7 @@ func (s *Server) listContributorKeys(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) createContributorKey(w http.ResponseWriter, r *http.Request) error {
-	var req CreateContributorKeyRequest
+	var req apiv1.CreateContributorKeyRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -317,13 +282,3 @@ func (s *Server) revokeContributorKey(w http.ResponseWriter, r *http.Request) er
 	}
 	return writeJSON(w, http.StatusOK, k)
 }
-
-// ContributorKey is a contributor key as the API shows it (never its hash).
-type ContributorKey = store.ContributorKey
-
-// NewContributorKey is a freshly made contributor key with its secret,
-// returned once.
-type NewContributorKey = labeling.NewKey
-
-// PreferenceEpoch is a scored epoch of a preference competition.
-type PreferenceEpoch = labeling.EpochReport

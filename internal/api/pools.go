@@ -2,58 +2,14 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
-	"crucible/internal/competition"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/ledger"
 	"crucible/internal/pool"
 	"crucible/internal/store"
 )
-
-// CreatePoolRequest is the body of POST /api/v1/pools.
-type CreatePoolRequest struct {
-	Title       string `json:"title" input:"max=200"`
-	DatasetName string `json:"dataset_name,omitempty" input:"max=200"`
-	Dataset     string `json:"dataset" input:"text,max=32MiB"`
-	Mode        string `json:"mode,omitempty" input:"max=32"`
-	Template    string `json:"template,omitempty" input:"text,max=64KiB"`
-	// Fund is in integer base units of Asset.
-	Fund       int64     `json:"fund"`
-	Asset      string    `json:"asset" input:"max=32"`
-	Allocation string    `json:"allocation" input:"max=256"`
-	Start      time.Time `json:"start"`
-	End        time.Time `json:"end"`
-	// BudgetPerHour caps evaluated items per hour (default 1000).
-	BudgetPerHour int `json:"budget_per_hour,omitempty"`
-	// Refresh is a Go duration such as "24h" (the default).
-	Refresh         string  `json:"refresh,omitempty" input:"max=32"`
-	PrivateFraction float64 `json:"private_fraction,omitempty" input:"min=0,lt=1"`
-}
-
-// PoolStatus is the body of GET /api/v1/pools/{id}.
-type PoolStatus struct {
-	Pool        competition.Pool         `json:"pool"`
-	Entrants    []competition.Submission `json:"entrants"`
-	BudgetUsed  int                      `json:"budget_used"`
-	BudgetSoFar int                      `json:"budget_allowed_so_far"`
-	Escrow      int64                    `json:"escrow"`
-}
-
-// SettlePoolRequest is the (optional) body of POST /api/v1/pools/{id}/settle.
-type SettlePoolRequest struct {
-	// Force settles an ended pool before its final evaluation tick; only
-	// its funder or an operator may, and the settlement records who did.
-	Force bool `json:"force,omitempty"`
-}
-
-// AllocateRequest is the body of POST /api/v1/allocate: a preview of a rule.
-type AllocateRequest struct {
-	Rule   string             `json:"rule" input:"max=256"`
-	Amount int64              `json:"amount" input:"min=1"`
-	Scores map[string]float64 `json:"scores" input:"max=10000"`
-}
 
 func (s *Server) listPools(w http.ResponseWriter, r *http.Request) error {
 	list, err := s.cfg.DB.ListPools(r.Context())
@@ -67,7 +23,7 @@ func (s *Server) createPool(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkCompetitionQuota(w, r); err != nil {
 		return err
 	}
-	var req CreatePoolRequest
+	var req apiv1.CreatePoolRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -104,7 +60,7 @@ func (s *Server) getPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st := PoolStatus{Pool: p, Entrants: subs, Escrow: escrow,
+	st := apiv1.PoolStatus{Pool: p, Entrants: subs, Escrow: escrow,
 		BudgetSoFar: pool.Allowed(p.BudgetPerHour, p.Start, p.End, s.cfg.Clock.Now())}
 	for _, sub := range subs {
 		st.BudgetUsed += sub.ItemsDone
@@ -147,7 +103,7 @@ func (s *Server) poolLeaderboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) settlePool(w http.ResponseWriter, r *http.Request) error {
-	var req SettlePoolRequest
+	var req apiv1.SettlePoolRequest
 	if r.ContentLength != 0 { // an empty body asks for a regular settlement
 		if err := decodeJSON(r, &req); err != nil {
 			return err
@@ -201,38 +157,15 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) allocate(w http.ResponseWriter, r *http.Request) error {
-	var req AllocateRequest
+	var req apiv1.AllocateRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	payouts, err := Allocate(req)
+	payouts, err := req.Allocate()
 	if err != nil {
 		return badRequest("%v", err)
 	}
 	return writeJSON(w, http.StatusOK, payouts)
-}
-
-// Allocate previews a rule with the settlement's own code: name → units.
-func Allocate(req AllocateRequest) (map[string]int64, error) {
-	rule, err := ledger.ParseRule(req.Rule)
-	if err != nil {
-		return nil, err
-	}
-	if req.Amount <= 0 {
-		return nil, fmt.Errorf("amount must be a positive number of base units")
-	}
-	if len(req.Scores) > MaxAllocateEntrants {
-		return nil, fmt.Errorf("scores has %d entrants; a preview takes at most %d", len(req.Scores), MaxAllocateEntrants)
-	}
-	var entrants []ledger.Entrant
-	for name, score := range req.Scores {
-		entrants = append(entrants, ledger.Entrant{Name: name, Score: score})
-	}
-	alloc, err := ledger.Allocate(rule, req.Amount, entrants)
-	if err != nil {
-		return nil, err
-	}
-	return alloc.Payouts, nil
 }
 
 func badRequestUnlessMissing(err error) error {

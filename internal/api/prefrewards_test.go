@@ -12,13 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/identity"
 	"crucible/internal/labeling"
 	"crucible/internal/ledger"
-	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
 )
 
@@ -45,7 +44,7 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 			ctx := context.Background()
 			h := startSealHub(t, d.URL)
 			const asset, amount = "USDC", 1000
-			create := api.CreatePreferenceCompetitionRequest{Title: "rewarded", DatasetName: "organic", Dataset: rewardTasks(),
+			create := apiv1.CreatePreferenceCompetitionRequest{Title: "rewarded", DatasetName: "organic", Dataset: rewardTasks(),
 				Preference: kinds.PreferenceSpec{TTL: "2m"}, Reward: amount, Asset: asset}
 
 			negative := create
@@ -57,7 +56,7 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 			if list, err := h.funder.Competitions(ctx); err != nil || len(list) != 0 {
 				t.Fatalf("the refused competition was stored: %d competitions (%v)", len(list), err)
 			}
-			if _, err := h.operator.Deposit(ctx, pool.DepositRequest{To: h.funderID, Amount: 1500, Asset: asset, IdempotencyKey: "wire"}); err != nil {
+			if _, err := h.operator.Deposit(ctx, apiv1.DepositRequest{To: h.funderID, Amount: 1500, Asset: asset, IdempotencyKey: "wire"}); err != nil {
 				t.Fatal(err)
 			}
 			comp, err := h.funder.CreatePreferenceCompetition(ctx, create)
@@ -123,7 +122,7 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 					for i, c := range cp.Perm {
 						values[i] = canon[c]
 					}
-					if _, err := miners[name].RatePreference(ctx, comp.ID, api.PreferenceRatingRequest{TaskID: v.TaskID, Values: values}); err != nil {
+					if _, err := miners[name].RatePreference(ctx, comp.ID, apiv1.PreferenceRatingRequest{TaskID: v.TaskID, Values: values}); err != nil {
 						t.Fatalf("%s rates %s: %v", name, v.TaskID, err)
 					}
 				}
@@ -140,7 +139,7 @@ func TestPreferenceRewardsArePaidOnceAtTheEpochClose(t *testing.T) {
 				t.Fatal(err)
 			}
 			var wg sync.WaitGroup
-			records := make([]labeling.EpochClose, 4)
+			records := make([]apiv1.PreferenceClose, 4)
 			errs := make([]error, 5)
 			for i, c := range []*client.Client{h.funder, h.operator, h.funder, h.operator} {
 				wg.Go(func() { records[i], errs[i] = c.ClosePreference(ctx, comp.ID) })

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/competition"
 	"crucible/internal/identity"
 	"crucible/internal/store/storetest"
@@ -39,8 +40,8 @@ func testCompetitionQuota(t *testing.T, dbURL string) {
 	h.clock.Advance(time.Hour)
 	h.createCompetition(t, alice)
 	wantTooMany(t, "a third competition", h.post(t, alice, "/api/v1/competitions", mcqCompetition("spam")), "82800")
-	wantTooMany(t, "a pool", h.post(t, alice, "/api/v1/pools", CreatePoolRequest{Title: "spam"}), "82800")
-	wantTooMany(t, "a preference competition", h.post(t, alice, "/api/v1/preference/competitions", CreatePreferenceCompetitionRequest{Title: "spam"}), "82800")
+	wantTooMany(t, "a pool", h.post(t, alice, "/api/v1/pools", apiv1.CreatePoolRequest{Title: "spam"}), "82800")
+	wantTooMany(t, "a preference competition", h.post(t, alice, "/api/v1/preference/competitions", apiv1.CreatePreferenceCompetitionRequest{Title: "spam"}), "82800")
 
 	for range 3 {
 		h.createCompetition(t, operator)

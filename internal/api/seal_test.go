@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/clock"
@@ -122,11 +123,11 @@ func TestNothingPrivateLeaksFromAnOpenPool(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			h := startSealHub(t, d.URL)
 			ctx := context.Background()
-			if _, err := h.operator.Deposit(ctx, pool.DepositRequest{To: h.funderID, Amount: 1000, Asset: "USDC", IdempotencyKey: "wire"}); err != nil {
+			if _, err := h.operator.Deposit(ctx, apiv1.DepositRequest{To: h.funderID, Amount: 1000, Asset: "USDC", IdempotencyKey: "wire"}); err != nil {
 				t.Fatal(err)
 			}
 			now := h.clock.Now()
-			p, err := h.funder.CreatePool(ctx, api.CreatePoolRequest{Title: "sealed pool", Dataset: string(app.SampleDataset),
+			p, err := h.funder.CreatePool(ctx, apiv1.CreatePoolRequest{Title: "sealed pool", Dataset: string(app.SampleDataset),
 				Fund: 1000, Asset: "USDC", Allocation: "proportional", Start: now, End: now.Add(4 * time.Minute),
 				BudgetPerHour: 100000, PrivateFraction: 0.5})
 			if err != nil {
@@ -135,7 +136,7 @@ func TestNothingPrivateLeaksFromAnOpenPool(t *testing.T) {
 			id := p.CompetitionID
 			var subs []competition.Submission
 			for _, policy := range []string{"overlap", "first", "random"} {
-				sub, err := h.competitor.JoinPool(ctx, id, pool.JoinRequest{Name: policy, BaseURL: h.models, Model: "baseline-" + policy})
+				sub, err := h.competitor.JoinPool(ctx, id, apiv1.JoinPoolRequest{Name: policy, BaseURL: h.models, Model: "baseline-" + policy})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -158,7 +159,7 @@ func TestNothingPrivateLeaksFromAnOpenPool(t *testing.T) {
 					}
 				}
 				if strings.Contains(b.path, "/results") {
-					var page api.ResultsPage
+					var page apiv1.ResultsPage
 					_ = json.Unmarshal([]byte(b.body), &page)
 					for _, r := range page.Results {
 						if private[r.Index] {

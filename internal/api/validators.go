@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"crucible/internal/competition"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/preference"
 	"crucible/internal/kind"
@@ -31,38 +31,6 @@ var validatorRoutes = []route{
 	{"GET", "/api/v1/consensus/competitions/{id}/patch-tasks", true, (*Server).patchTasks},
 	{"GET", "/api/v1/consensus/competitions/{id}/bundles/{digest}", true, (*Server).patchBundle},
 	{"GET", "/api/v1/consensus/competitions/{id}/patches", true, (*Server).patchSubmissions},
-}
-
-// PatchSubmission is one code-fix submission's patch, as validators with
-// stake read it to judge it themselves.
-type PatchSubmission struct {
-	SubmissionID string                `json:"submission_id"`
-	Patch        competition.PatchSpec `json:"patch"`
-}
-
-// PreferenceLabels is what a validator scores a preference competition
-// from: its closed tasks in canonical form (with their ground truth) and
-// every rating of them. Only validators with stake may read it: closed
-// tasks' ground truth would be training data for surface rankers.
-type PreferenceLabels struct {
-	CompetitionID string              `json:"competition_id"`
-	Tasks         []preference.Task   `json:"tasks"`
-	Ratings       []preference.Rating `json:"ratings"`
-}
-
-// SetStakeRequest is the body of POST /api/v1/consensus/validators.
-type SetStakeRequest struct {
-	Validator string `json:"validator" input:"max=128"`
-	// Stake is in integer base units; 0 takes the validator's vote away.
-	Stake int64 `json:"stake" input:"min=0"`
-}
-
-// PostWeightsRequest is the body of POST /api/v1/consensus/epochs/{n}/weights.
-type PostWeightsRequest struct {
-	// Competition is the competition the validator evaluated (informational).
-	Competition string `json:"competition_id,omitempty" input:"max=64"`
-	// Weights maps miner UIDs to weights (≥ 0, not all zero; normalised by the hub).
-	Weights map[int64]float64 `json:"weights" input:"max=65536"`
 }
 
 // consensusError maps the validator package's errors to status codes.
@@ -125,7 +93,7 @@ func (s *Server) listStakes(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) setStake(w http.ResponseWriter, r *http.Request) error {
 	svc := s.cfg.Validators
-	var req SetStakeRequest
+	var req apiv1.SetStakeRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -176,7 +144,7 @@ func (s *Server) postWeights(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || n < 0 {
 		return badRequest("post weights to a numbered epoch (GET /api/v1/consensus/epochs/current tells which is open)")
 	}
-	var req PostWeightsRequest
+	var req apiv1.PostWeightsRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -217,7 +185,7 @@ func (s *Server) preferenceLabels(w http.ResponseWriter, r *http.Request) error 
 		return labelError(err)
 	}
 	now := s.cfg.Clock.Now()
-	out := PreferenceLabels{CompetitionID: id, Tasks: []preference.Task{}, Ratings: []preference.Rating{}}
+	out := apiv1.PreferenceLabels{CompetitionID: id, Tasks: []preference.Task{}, Ratings: []preference.Rating{}}
 	closed := map[string]bool{}
 	for _, t := range tasks {
 		if !t.Open(now) { // open tasks' ground truth stays sealed
@@ -310,10 +278,10 @@ func (s *Server) patchSubmissions(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	out := []PatchSubmission{}
+	out := []apiv1.PatchSubmission{}
 	for _, sub := range subs {
 		if sub.Patch != nil {
-			out = append(out, PatchSubmission{SubmissionID: sub.ID, Patch: *sub.Patch})
+			out = append(out, apiv1.PatchSubmission{SubmissionID: sub.ID, Patch: *sub.Patch})
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)

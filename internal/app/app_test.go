@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/competition"
@@ -79,12 +79,12 @@ func TestServerEvaluatesSubmissionsOnEachDatabase(t *testing.T) {
 			url := startServer(t, app.Config{Database: d.URL, MaxAttempts: 1, AllowEndpoints: loopback})
 			key, _ := identity.NewKey()
 			c, _ := client.New(client.Config{Server: url, Key: key})
-			comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "SIQA", Dataset: string(app.SampleDataset)})
+			comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "SIQA", Dataset: string(app.SampleDataset)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			submit := func(name, base, model string) competition.Submission {
-				s, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: name, BaseURL: base, Model: model})
+				s, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{Name: name, BaseURL: base, Model: model})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -179,7 +179,7 @@ func TestABadDatasetLineIsRejectedWithItsNumberAndNothingIsCreated(t *testing.T)
 	c, _ := client.New(client.Config{Server: url, Key: key})
 	lines := strings.SplitN(string(app.SampleDataset), "\n", 6)
 	lines[3] = `{"context": "c", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c", "label": "7"}`
-	_, err := c.CreateCompetition(context.Background(), api.CreateCompetitionRequest{Kind: "mcq", Title: "bad", Dataset: strings.Join(lines, "\n")})
+	_, err := c.CreateCompetition(context.Background(), apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "bad", Dataset: strings.Join(lines, "\n")})
 	if err == nil || !strings.Contains(err.Error(), "line 4") {
 		t.Fatalf("error %v, want one naming line 4", err)
 	}
@@ -195,11 +195,11 @@ func TestAModelOnAPrivateAddressIsRefusedUnlessAllowed(t *testing.T) {
 	key, _ := identity.NewKey()
 	c, _ := client.New(client.Config{Server: url, Key: key})
 	ctx := context.Background()
-	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "SIQA", Dataset: string(app.SampleDataset)})
+	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "SIQA", Dataset: string(app.SampleDataset)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: models, Model: "baseline-oracle"}); err != nil {
+	if _, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: models, Model: "baseline-oracle"}); err != nil {
 		t.Fatal(err)
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
@@ -117,7 +117,7 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{
+	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{
 		Kind: string(competition.KindMCQ), Title: "Social IQa sample (demo)", DatasetName: "siqa-sample", Dataset: string(SampleDataset),
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 	}
 	fmt.Fprintf(out, "competition %s: %d items\n", comp.ID, comp.Items)
 	for _, p := range DemoPolicies {
-		sub, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{Name: "baseline-" + p, BaseURL: modelURL + "/v1", Model: "baseline-" + p})
+		sub, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{Name: "baseline-" + p, BaseURL: modelURL + "/v1", Model: "baseline-" + p})
 		if err != nil {
 			return nil, fmt.Errorf("submit baseline-%s: %w", p, err)
 		}

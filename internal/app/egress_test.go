@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/competition"
@@ -81,12 +81,12 @@ func TestACreatorTypedURLOnTheHostIsNeverDialed(t *testing.T) {
 	c, _ := client.New(client.Config{Server: url, Key: key})
 	ctx := context.Background()
 	for _, target := range targets {
-		_, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "ssrf",
+		_, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "ssrf",
 			Roleplay: roleplayConfig(target.URL, target.URL, target.URL, 2)})
 		if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "400") {
 			t.Errorf("roleplay generator at %s: err %v, want a 400 naming the refusal", target.URL, err)
 		}
-		_, err = c.CreatePreferenceCompetition(ctx, api.CreatePreferenceCompetitionRequest{Title: "ssrf",
+		_, err = c.CreatePreferenceCompetition(ctx, apiv1.CreatePreferenceCompetitionRequest{Title: "ssrf",
 			Preference: kinds.PreferenceSpec{GeneratorURL: target.URL, GeneratorModel: roleplay.BaselineGenerator}})
 		if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "400") {
 			t.Errorf("preference generator at %s: err %v, want a 400 naming the refusal", target.URL, err)
@@ -117,11 +117,11 @@ func TestACreatorTypedReferenceOrJudgeOnTheHostIsNeverDialed(t *testing.T) {
 			roleplayConfig("", target.URL, model.URL, 1),
 			roleplayConfig("", model.URL, target.URL, 1),
 		} {
-			comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "ssrf", Roleplay: cfg})
+			comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "ssrf", Roleplay: cfg})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Submit(ctx, comp.ID, api.CreateSubmissionRequest{BaseURL: model.URL, Model: roleplay.BaselineGenerator}); err != nil {
+			if _, err := c.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: model.URL, Model: roleplay.BaselineGenerator}); err != nil {
 				t.Fatal(err)
 			}
 			comps = append(comps, comp)
@@ -164,19 +164,19 @@ func TestOperatorKeysGoToOperatorEndpointsOnly(t *testing.T) {
 	key, _ := identity.NewKey()
 	c, _ := client.New(client.Config{Server: url, Key: key})
 	ctx := context.Background()
-	if _, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "operator's",
+	if _, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "operator's",
 		Roleplay: roleplayConfig("", operator.URL, operator.URL, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "operator's, named",
+	if _, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "operator's, named",
 		Roleplay: roleplayConfig(operator.URL+"/", operator.URL, operator.URL, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "typed",
+	if _, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "typed",
 		Roleplay: roleplayConfig(typed.URL, typed.URL, typed.URL, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreatePreferenceCompetition(ctx, api.CreatePreferenceCompetitionRequest{Title: "typed",
+	if _, err := c.CreatePreferenceCompetition(ctx, apiv1.CreatePreferenceCompetitionRequest{Title: "typed",
 		Preference: kinds.PreferenceSpec{GeneratorURL: typed.URL, GeneratorModel: roleplay.BaselineGenerator}}); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestOutboundWorkOfACreationIsBounded(t *testing.T) {
 	} {
 		cfg := roleplayConfig(generator.URL, generator.URL, generator.URL, tt.turns)
 		cfg.Items, cfg.MaxTokens = tt.items, tt.maxTokens
-		_, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "big", Roleplay: cfg})
+		_, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "big", Roleplay: cfg})
 		if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%d items × %d turns: err %v, want a 400 saying %q", tt.items, tt.turns, err, tt.want)
 		}
@@ -230,7 +230,7 @@ func TestOutboundWorkOfACreationIsBounded(t *testing.T) {
 	for i := range kinds.MaxPreferenceTasks + 1 {
 		fmt.Fprintf(&seeds, `{"id":"s%d","instruction":"Say %d.","reference":"%d."}`+"\n", i, i, i)
 	}
-	_, err := c.CreatePreferenceCompetition(ctx, api.CreatePreferenceCompetitionRequest{Title: "big", Dataset: seeds.String(),
+	_, err := c.CreatePreferenceCompetition(ctx, apiv1.CreatePreferenceCompetitionRequest{Title: "big", Dataset: seeds.String(),
 		Preference: kinds.PreferenceSpec{GeneratorURL: generator.URL, GeneratorModel: roleplay.BaselineGenerator}})
 	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "over the limit of 2000") {
 		t.Errorf("%d seeds: err %v, want a 400 naming the limit", kinds.MaxPreferenceTasks+1, err)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/clock"
@@ -19,7 +19,6 @@ import (
 	"crucible/internal/consensus"
 	"crucible/internal/identity"
 	"crucible/internal/ledger"
-	"crucible/internal/pool"
 	"crucible/internal/store/storetest"
 )
 
@@ -61,13 +60,13 @@ func startPoolHub(t *testing.T, database string, demo bool) *poolHub {
 // running from now for two minutes.
 func (h *poolHub) createPool(fund int64) (competition.Pool, error) {
 	now := h.clock.Now()
-	return h.funder.CreatePool(context.Background(), api.CreatePoolRequest{Title: "SIQA pool", Dataset: string(app.SampleDataset),
+	return h.funder.CreatePool(context.Background(), apiv1.CreatePoolRequest{Title: "SIQA pool", Dataset: string(app.SampleDataset),
 		Fund: fund, Asset: "USDC", Allocation: "winner-take-all", Start: now, End: now.Add(2 * time.Minute)})
 }
 
 func (h *poolHub) deposit(t *testing.T, to string, amount int64, key string) ledger.Posted {
 	t.Helper()
-	p, err := h.operator.Deposit(context.Background(), pool.DepositRequest{To: to, Amount: amount, Asset: "USDC", IdempotencyKey: key})
+	p, err := h.operator.Deposit(context.Background(), apiv1.DepositRequest{To: to, Amount: amount, Asset: "USDC", IdempotencyKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,19 +110,19 @@ func TestAPoolIsEnteredOnlyByJoiningWhileOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			model := api.CreateSubmissionRequest{BaseURL: "http://127.0.0.1:9/v1", Model: "m"}
+			model := apiv1.CreateSubmissionRequest{BaseURL: "http://127.0.0.1:9/v1", Model: "m"}
 			_, err = h.stranger.Submit(ctx, p.CompetitionID, model)
 			wantRefusal(t, "a generic submission to an open pool", err, http.StatusConflict, "POST /api/v1/pools/"+p.CompetitionID+"/entries")
-			first, err := h.stranger.JoinPool(ctx, p.CompetitionID, pool.JoinRequest{BaseURL: model.BaseURL, Model: "m"})
+			first, err := h.stranger.JoinPool(ctx, p.CompetitionID, apiv1.JoinPoolRequest{BaseURL: model.BaseURL, Model: "m"})
 			if err != nil {
 				t.Fatalf("joining an open pool: %v", err)
 			}
-			_, err = h.funder.JoinPool(ctx, p.CompetitionID, pool.JoinRequest{BaseURL: model.BaseURL, Model: "m"})
+			_, err = h.funder.JoinPool(ctx, p.CompetitionID, apiv1.JoinPoolRequest{BaseURL: model.BaseURL, Model: "m"})
 			wantRefusal(t, "the same model joined again from another key", err, http.StatusConflict, "copy of "+first.ID)
 			h.clock.Advance(2*time.Minute + time.Second)
 			_, err = h.stranger.Submit(ctx, p.CompetitionID, model)
 			wantRefusal(t, "a generic submission to an ended pool", err, http.StatusConflict, "funded pool")
-			_, err = h.stranger.JoinPool(ctx, p.CompetitionID, pool.JoinRequest{BaseURL: model.BaseURL, Model: "late"})
+			_, err = h.stranger.JoinPool(ctx, p.CompetitionID, apiv1.JoinPoolRequest{BaseURL: model.BaseURL, Model: "late"})
 			wantRefusal(t, "joining an ended pool", err, http.StatusBadRequest, "takes no more entrants")
 			subs, err := h.stranger.Submissions(ctx, p.CompetitionID)
 			if err != nil || len(subs) != 1 || subs[0].Model.Model != "m" {
@@ -206,7 +205,7 @@ func TestLedgerMoneyComesOnlyFromOperatorDepositsUpToTheCap(t *testing.T) {
 			h := startPoolHub(t, d.URL, false)
 			ctx := context.Background()
 			for name, c := range map[string]*client.Client{"a stranger": h.stranger, "the funder": h.funder} {
-				_, err := c.Deposit(ctx, pool.DepositRequest{To: h.funderID, Amount: 1000, Asset: "USDC", IdempotencyKey: "self-" + name})
+				_, err := c.Deposit(ctx, apiv1.DepositRequest{To: h.funderID, Amount: 1000, Asset: "USDC", IdempotencyKey: "self-" + name})
 				wantRefusal(t, name+" depositing", err, http.StatusForbidden, "operator")
 			}
 			_, err := h.createPool(1000)
@@ -218,7 +217,7 @@ func TestLedgerMoneyComesOnlyFromOperatorDepositsUpToTheCap(t *testing.T) {
 			if again := h.deposit(t, h.funderID, 1000, "wire-1"); !again.Replayed {
 				t.Fatal("a replayed deposit was not reported as replayed")
 			}
-			_, err = h.operator.Deposit(ctx, pool.DepositRequest{To: h.funderID, Amount: 5, Asset: "USDC", IdempotencyKey: "wire-1"})
+			_, err = h.operator.Deposit(ctx, apiv1.DepositRequest{To: h.funderID, Amount: 5, Asset: "USDC", IdempotencyKey: "wire-1"})
 			wantRefusal(t, "another deposit under a used key", err, http.StatusBadRequest, "already used")
 			if got := balance(t, h.stranger, ledger.FunderAccount(h.funderID)); got != 1000 {
 				t.Fatalf("the funder holds %d after one deposit and its replays; want 1000", got)
@@ -229,7 +228,7 @@ func TestLedgerMoneyComesOnlyFromOperatorDepositsUpToTheCap(t *testing.T) {
 				wantRefusal(t, "a pool of 2^63−1", err, http.StatusBadRequest, "cap")
 			}
 			h.deposit(t, h.funderID, ledger.MaxSupply-1000, "wire-2")
-			_, err = h.operator.Deposit(ctx, pool.DepositRequest{To: "ed25519:other", Amount: 1, Asset: "USDC", IdempotencyKey: "wire-3"})
+			_, err = h.operator.Deposit(ctx, apiv1.DepositRequest{To: "ed25519:other", Amount: 1, Asset: "USDC", IdempotencyKey: "wire-3"})
 			wantRefusal(t, "a deposit beyond the supply cap", err, http.StatusBadRequest, "cap")
 			if _, err := h.createPool(ledger.MaxSupply); err != nil {
 				t.Fatalf("a pool of the whole supply: %v", err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/consensus"
@@ -72,7 +72,7 @@ func TestPatchRepositoriesAreUploadedOrTheOperators(t *testing.T) {
 	}
 	ctx := context.Background()
 	create := func(k *identity.Key, tasks string, repos map[string][]byte) error {
-		_, err := as(k).CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "patch", Title: "fixes", Dataset: tasks, Repos: repos})
+		_, err := as(k).CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "patch", Title: "fixes", Dataset: tasks, Repos: repos})
 		return err
 	}
 	bundle := func(dir string) []byte {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/clock"
@@ -77,11 +77,11 @@ func TestRoleplayCompetition(t *testing.T) {
 			Reference: roleplay.EndpointSpec{BaseURL: modelURL, Model: "baseline-persona-ref"},
 			Judge:     roleplay.EndpointSpec{BaseURL: modelURL, Model: judge}}
 	}
-	comp, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "characters", Roleplay: config(7, "baseline-judge")})
+	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "characters", Roleplay: config(7, "baseline-judge")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "same seed", Roleplay: config(7, "baseline-judge")})
+	again, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "same seed", Roleplay: config(7, "baseline-judge")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestRoleplayCompetition(t *testing.T) {
 	}
 	submitAt := func(compID, name, base, model string) error {
 		clk.Advance(time.Second) // commit order is time order
-		_, err := c.Submit(ctx, compID, api.CreateSubmissionRequest{Name: name, BaseURL: base, Model: model})
+		_, err := c.Submit(ctx, compID, apiv1.CreateSubmissionRequest{Name: name, BaseURL: base, Model: model})
 		return err
 	}
 	submit := func(compID, name, model string) {
@@ -180,7 +180,7 @@ func TestRoleplayCompetition(t *testing.T) {
 
 	// A judge that answers garbage is an infrastructure failure, retried at
 	// low priority, never a score.
-	bad, err := c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "roleplay", Title: "bad judge", Roleplay: config(8, "baseline-judge-garbage")})
+	bad, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "bad judge", Roleplay: config(8, "baseline-judge-garbage")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"net/http"
 
+	"crucible/internal/api/apiv1"
 	"crucible/internal/competition"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/inference"
-	"crucible/internal/seal"
 )
 
 // EvaluateFresh opens the current epoch of every fresh-items roleplay
@@ -24,7 +24,7 @@ func (a *App) EvaluateFresh(ctx context.Context) error {
 // VerifyEpochConfig configures `crucible roleplay verify-epoch`.
 type VerifyEpochConfig struct {
 	Competition competition.Competition
-	Epoch       seal.EpochView
+	Epoch       apiv1.RoleplayEpoch
 	// Personas is the competition's persona JSONL ("" for the shipped set).
 	Personas string
 	// GeneratorURL replaces the competition's generator server, needed

@@ -1,8 +1,9 @@
 // Package client is the Go client of the Crucible REST API that the CLI
 // uses: it signs state-changing requests with the caller's key and turns
-// error responses into errors that carry the server's reason. It reuses the
-// server packages' request and response types (api, competition, pool,
-// epoch, ledger) so the two cannot drift apart; it never opens a database.
+// error responses into errors that carry the server's reason. Its request
+// and response types are the hub's wire types (internal/api/apiv1) and the
+// pure packages' (competition, ledger, the kinds'); it imports no server
+// package and never opens a database.
 package client
 
 import (
@@ -19,16 +20,11 @@ import (
 	"sync"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/competition"
-	"crucible/internal/consensus"
 	"crucible/internal/eval/patch"
 	"crucible/internal/identity"
-	"crucible/internal/labeling"
 	"crucible/internal/ledger"
-	"crucible/internal/pool"
-	"crucible/internal/store"
-	"crucible/internal/weights"
 )
 
 // Client talks to one Crucible server.
@@ -74,7 +70,7 @@ func (c *Client) Hub(ctx context.Context) (string, error) {
 	if c.hub != "" {
 		return c.hub, nil
 	}
-	var out api.HubInfo
+	var out apiv1.HubInfo
 	if err := c.do(ctx, http.MethodGet, "/api/v1/hub", nil, &out); err != nil {
 		return "", fmt.Errorf("ask the server for its hub id, which signatures name: %w", err)
 	}
@@ -157,7 +153,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 // CreateCompetition creates a competition.
-func (c *Client) CreateCompetition(ctx context.Context, req api.CreateCompetitionRequest) (competition.Competition, error) {
+func (c *Client) CreateCompetition(ctx context.Context, req apiv1.CreateCompetitionRequest) (competition.Competition, error) {
 	var out competition.Competition
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions", req, &out)
 }
@@ -175,7 +171,7 @@ func (c *Client) Competition(ctx context.Context, id string) (competition.Compet
 }
 
 // Submit submits a model to a competition.
-func (c *Client) Submit(ctx context.Context, competitionID string, req api.CreateSubmissionRequest) (competition.Submission, error) {
+func (c *Client) Submit(ctx context.Context, competitionID string, req apiv1.CreateSubmissionRequest) (competition.Submission, error) {
 	var out competition.Submission
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/submissions", req, &out)
 }
@@ -193,8 +189,8 @@ func (c *Client) Submission(ctx context.Context, id string) (competition.Submiss
 }
 
 // Results returns a page of a submission's per-item results.
-func (c *Client) Results(ctx context.Context, id string, offset, limit int) (api.ResultsPage, error) {
-	var out api.ResultsPage
+func (c *Client) Results(ctx context.Context, id string, offset, limit int) (apiv1.ResultsPage, error) {
+	var out apiv1.ResultsPage
 	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/submissions/%s/results?offset=%d&limit=%d", url.PathEscape(id), offset, limit), nil, &out)
 }
 
@@ -255,7 +251,7 @@ func (c *Client) WaitScored(ctx context.Context, competitionID string, every tim
 }
 
 // CreatePool funds a pool.
-func (c *Client) CreatePool(ctx context.Context, req api.CreatePoolRequest) (competition.Pool, error) {
+func (c *Client) CreatePool(ctx context.Context, req apiv1.CreatePoolRequest) (competition.Pool, error) {
 	var out competition.Pool
 	return out, c.do(ctx, http.MethodPost, "/api/v1/pools", req, &out)
 }
@@ -267,13 +263,13 @@ func (c *Client) Pools(ctx context.Context) ([]competition.Pool, error) {
 }
 
 // Pool returns a pool's status.
-func (c *Client) Pool(ctx context.Context, id string) (api.PoolStatus, error) {
-	var out api.PoolStatus
+func (c *Client) Pool(ctx context.Context, id string) (apiv1.PoolStatus, error) {
+	var out apiv1.PoolStatus
 	return out, c.do(ctx, http.MethodGet, "/api/v1/pools/"+url.PathEscape(id), nil, &out)
 }
 
 // JoinPool enters a model into a pool.
-func (c *Client) JoinPool(ctx context.Context, id string, req pool.JoinRequest) (competition.Submission, error) {
+func (c *Client) JoinPool(ctx context.Context, id string, req apiv1.JoinPoolRequest) (competition.Submission, error) {
 	var out competition.Submission
 	return out, c.do(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(id)+"/entries", req, &out)
 }
@@ -292,11 +288,11 @@ func (c *Client) PoolLeaderboard(ctx context.Context, id, at string) (competitio
 // final evaluation tick, for its funder or an operator.
 func (c *Client) SettlePool(ctx context.Context, id string, force bool) (competition.Settlement, error) {
 	var out competition.Settlement
-	return out, c.do(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(id)+"/settle", api.SettlePoolRequest{Force: force}, &out)
+	return out, c.do(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(id)+"/settle", apiv1.SettlePoolRequest{Force: force}, &out)
 }
 
 // Deposit credits a funder's account (an operator key only).
-func (c *Client) Deposit(ctx context.Context, req pool.DepositRequest) (ledger.Posted, error) {
+func (c *Client) Deposit(ctx context.Context, req apiv1.DepositRequest) (ledger.Posted, error) {
 	var out ledger.Posted
 	return out, c.do(ctx, http.MethodPost, "/api/v1/ledger/deposits", req, &out)
 }
@@ -314,8 +310,8 @@ func (c *Client) History(ctx context.Context, account string) ([]ledger.Posted, 
 }
 
 // Weights returns a model competition's epoch record (n < 0: the latest).
-func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (weights.Record, error) {
-	var out weights.Record
+func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (apiv1.WeightsRecord, error) {
+	var out apiv1.WeightsRecord
 	path := "/api/v1/competitions/" + url.PathEscape(competitionID) + "/weights"
 	if n >= 0 {
 		path += fmt.Sprintf("?epoch=%d", n)
@@ -324,56 +320,56 @@ func (c *Client) Weights(ctx context.Context, competitionID string, n int64) (we
 }
 
 // Register registers the client's key as a miner and returns its UID.
-func (c *Client) Register(ctx context.Context) (consensus.Registration, error) {
-	var out consensus.Registration
+func (c *Client) Register(ctx context.Context) (apiv1.Registration, error) {
+	var out apiv1.Registration
 	return out, c.do(ctx, http.MethodPost, "/api/v1/consensus/uids", nil, &out)
 }
 
 // UIDs lists the miner registrations.
-func (c *Client) UIDs(ctx context.Context) ([]consensus.MinerUID, error) {
-	var out []consensus.MinerUID
+func (c *Client) UIDs(ctx context.Context) ([]apiv1.MinerUID, error) {
+	var out []apiv1.MinerUID
 	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/uids", nil, &out)
 }
 
 // SetStake sets a validator's stake (the client's key must be a hub admin).
-func (c *Client) SetStake(ctx context.Context, validatorKey string, stake int64) (consensus.ValidatorStake, error) {
-	var out consensus.ValidatorStake
-	return out, c.do(ctx, http.MethodPost, "/api/v1/consensus/validators", api.SetStakeRequest{Validator: validatorKey, Stake: stake}, &out)
+func (c *Client) SetStake(ctx context.Context, validatorKey string, stake int64) (apiv1.ValidatorStake, error) {
+	var out apiv1.ValidatorStake
+	return out, c.do(ctx, http.MethodPost, "/api/v1/consensus/validators", apiv1.SetStakeRequest{Validator: validatorKey, Stake: stake}, &out)
 }
 
 // Stakes lists validators and their stakes.
-func (c *Client) Stakes(ctx context.Context) ([]consensus.ValidatorStake, error) {
-	var out []consensus.ValidatorStake
+func (c *Client) Stakes(ctx context.Context) ([]apiv1.ValidatorStake, error) {
+	var out []apiv1.ValidatorStake
 	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/validators", nil, &out)
 }
 
 // CurrentEpoch returns the consensus epoch open on the hub.
-func (c *Client) CurrentEpoch(ctx context.Context) (consensus.EpochInfo, error) {
-	var out consensus.EpochInfo
+func (c *Client) CurrentEpoch(ctx context.Context) (apiv1.EpochInfo, error) {
+	var out apiv1.EpochInfo
 	return out, c.do(ctx, http.MethodGet, "/api/v1/consensus/epochs/current", nil, &out)
 }
 
 // PostWeights posts the client's weight vector for epoch n.
-func (c *Client) PostWeights(ctx context.Context, n int64, req api.PostWeightsRequest) (consensus.WeightVector, error) {
-	var out consensus.WeightVector
+func (c *Client) PostWeights(ctx context.Context, n int64, req apiv1.PostWeightsRequest) (apiv1.WeightVector, error) {
+	var out apiv1.WeightVector
 	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/consensus/epochs/%d/weights", n), req, &out)
 }
 
 // WeightVectors lists the vectors posted in epoch n.
-func (c *Client) WeightVectors(ctx context.Context, n int64) ([]consensus.WeightVector, error) {
-	var out []consensus.WeightVector
+func (c *Client) WeightVectors(ctx context.Context, n int64) ([]apiv1.WeightVector, error) {
+	var out []apiv1.WeightVector
 	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/consensus/epochs/%d/weights", n), nil, &out)
 }
 
 // CloseEpoch closes an ended consensus epoch (the client's key must be a hub admin).
-func (c *Client) CloseEpoch(ctx context.Context, n int64) (consensus.Record, error) {
-	var out consensus.Record
+func (c *Client) CloseEpoch(ctx context.Context, n int64) (apiv1.ConsensusRecord, error) {
+	var out apiv1.ConsensusRecord
 	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/consensus/epochs/%d/close", n), nil, &out)
 }
 
 // ConsensusEpoch returns a closed consensus epoch (n < 0: the latest).
-func (c *Client) ConsensusEpoch(ctx context.Context, n int64) (consensus.Record, error) {
-	var out consensus.Record
+func (c *Client) ConsensusEpoch(ctx context.Context, n int64) (apiv1.ConsensusRecord, error) {
+	var out apiv1.ConsensusRecord
 	path := "/api/v1/consensus/epochs/latest"
 	if n >= 0 {
 		path = fmt.Sprintf("/api/v1/consensus/epochs/%d", n)
@@ -383,29 +379,29 @@ func (c *Client) ConsensusEpoch(ctx context.Context, n int64) (consensus.Record,
 
 // CreatePreferenceCompetition creates a preference competition with its
 // settings (organic tasks or seeds in req.Dataset).
-func (c *Client) CreatePreferenceCompetition(ctx context.Context, req api.CreatePreferenceCompetitionRequest) (competition.Competition, error) {
+func (c *Client) CreatePreferenceCompetition(ctx context.Context, req apiv1.CreatePreferenceCompetitionRequest) (competition.Competition, error) {
 	var out competition.Competition
 	return out, c.do(ctx, http.MethodPost, "/api/v1/preference/competitions", req, &out)
 }
 
 // PreferenceCopies asks for the signing miner's copies of a preference
 // competition's open tasks.
-func (c *Client) PreferenceCopies(ctx context.Context, competitionID string) (api.PreferenceCopies, error) {
-	var out api.PreferenceCopies
+func (c *Client) PreferenceCopies(ctx context.Context, competitionID string) (apiv1.PreferenceCopies, error) {
+	var out apiv1.PreferenceCopies
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/copies", struct{}{}, &out)
 }
 
 // RatePreference records the signing miner's own rating of its copy of a
 // task.
-func (c *Client) RatePreference(ctx context.Context, competitionID string, req api.PreferenceRatingRequest) (store.PreferenceRating, error) {
-	var out store.PreferenceRating
+func (c *Client) RatePreference(ctx context.Context, competitionID string, req apiv1.PreferenceRatingRequest) (apiv1.PreferenceRating, error) {
+	var out apiv1.PreferenceRating
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/ratings", req, &out)
 }
 
 // PreferenceEpoch scores a preference competition's epoch (preview: open
 // tasks too).
-func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, preview bool) (api.PreferenceEpoch, error) {
-	var out api.PreferenceEpoch
+func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, preview bool) (apiv1.PreferenceEpoch, error) {
+	var out apiv1.PreferenceEpoch
 	if preview { // open tasks: signed, for the creator or an operator
 		resp, err := c.send(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/preview", true)
 		if err != nil {
@@ -422,8 +418,8 @@ func (c *Client) PreferenceEpoch(ctx context.Context, competitionID string, prev
 
 // ClosePreference closes a preference competition's epoch and pays its
 // reward, or returns the stored record of an epoch already closed.
-func (c *Client) ClosePreference(ctx context.Context, competitionID string) (labeling.EpochClose, error) {
-	var out labeling.EpochClose
+func (c *Client) ClosePreference(ctx context.Context, competitionID string) (apiv1.PreferenceClose, error) {
+	var out apiv1.PreferenceClose
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/preference/close", struct{}{}, &out)
 }
 
@@ -452,13 +448,13 @@ func (c *Client) ExportPreferences(ctx context.Context, w io.Writer, competition
 
 // NewContributorKey makes a contributor key for the client's key (the
 // miner); the secret is in the answer only.
-func (c *Client) NewContributorKey(ctx context.Context, label string) (api.NewContributorKey, error) {
-	var out api.NewContributorKey
-	return out, c.do(ctx, http.MethodPost, "/api/v1/contributor-keys", api.CreateContributorKeyRequest{Label: label}, &out)
+func (c *Client) NewContributorKey(ctx context.Context, label string) (apiv1.NewContributorKey, error) {
+	var out apiv1.NewContributorKey
+	return out, c.do(ctx, http.MethodPost, "/api/v1/contributor-keys", apiv1.CreateContributorKeyRequest{Label: label}, &out)
 }
 
 // ContributorKeys lists the client key's contributor keys (a signed read).
-func (c *Client) ContributorKeys(ctx context.Context) ([]api.ContributorKey, error) {
+func (c *Client) ContributorKeys(ctx context.Context) ([]apiv1.ContributorKey, error) {
 	resp, err := c.send(ctx, http.MethodGet, "/api/v1/contributor-keys", true)
 	if err != nil {
 		return nil, err
@@ -467,7 +463,7 @@ func (c *Client) ContributorKeys(ctx context.Context) ([]api.ContributorKey, err
 	if resp.StatusCode >= 300 {
 		return nil, responseError(resp)
 	}
-	var out []api.ContributorKey
+	var out []apiv1.ContributorKey
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return nil, fmt.Errorf("decode contributor keys: %w", err)
 	}
@@ -475,8 +471,8 @@ func (c *Client) ContributorKeys(ctx context.Context) ([]api.ContributorKey, err
 }
 
 // RevokeContributorKey revokes one of the client key's contributor keys.
-func (c *Client) RevokeContributorKey(ctx context.Context, id string) (api.ContributorKey, error) {
-	var out api.ContributorKey
+func (c *Client) RevokeContributorKey(ctx context.Context, id string) (apiv1.ContributorKey, error) {
+	var out apiv1.ContributorKey
 	return out, c.do(ctx, http.MethodPost, "/api/v1/contributor-keys/"+url.PathEscape(id)+"/revoke", struct{}{}, &out)
 }
 
@@ -515,8 +511,8 @@ func responseError(resp *http.Response) error {
 
 // PreferenceLabels fetches a preference competition's closed tasks and their
 // ratings (validators with stake only).
-func (c *Client) PreferenceLabels(ctx context.Context, competitionID string) (api.PreferenceLabels, error) {
-	var out api.PreferenceLabels
+func (c *Client) PreferenceLabels(ctx context.Context, competitionID string) (apiv1.PreferenceLabels, error) {
+	var out apiv1.PreferenceLabels
 	resp, err := c.send(ctx, http.MethodGet, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/labels", true)
 	if err != nil {
 		return out, err
@@ -586,7 +582,7 @@ func (c *Client) PatchBundle(ctx context.Context, competitionID, digest string) 
 // PatchSubmissions fetches every code-fix submission's patch of a
 // competition (validators with stake, the competition's creator and
 // operators only: public views seal the diffs).
-func (c *Client) PatchSubmissions(ctx context.Context, competitionID string) ([]api.PatchSubmission, error) {
-	var out []api.PatchSubmission
+func (c *Client) PatchSubmissions(ctx context.Context, competitionID string) ([]apiv1.PatchSubmission, error) {
+	var out []apiv1.PatchSubmission
 	return out, c.getSigned(ctx, "/api/v1/consensus/competitions/"+url.PathEscape(competitionID)+"/patches", &out)
 }

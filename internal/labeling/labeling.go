@@ -476,18 +476,11 @@ func (s *Service) Score(ctx context.Context, competitionID string, preview bool)
 	return rep, scored, nil
 }
 
-// Export formats.
-const (
-	FormatDPO      = "dpo"
-	FormatRankings = "rankings"
-	FormatCSV      = "csv"
-)
-
 // Export writes the consensus of the competition's scored epoch (see
 // Score) to w: DPO pairs or full rankings as JSONL, or CSV.
 func (s *Service) Export(ctx context.Context, w io.Writer, competitionID, format string, pairs preference.PairMode, preview bool) error {
 	switch format {
-	case FormatDPO, FormatRankings, FormatCSV:
+	case preference.FormatDPO, preference.FormatRankings, preference.FormatCSV:
 	default:
 		return fmt.Errorf("%w: format %q: want dpo, rankings or csv", ErrInvalid, format)
 	}
@@ -501,13 +494,13 @@ func (s *Service) Export(ctx context.Context, w io.Writer, competitionID, format
 		return err
 	}
 	switch format {
-	case FormatDPO:
+	case preference.FormatDPO:
 		out, err := preference.ExportDPO(tasks, rep.Epoch.Tasks, pairs)
 		if err != nil {
 			return err
 		}
 		return preference.WriteJSONL(w, out)
-	case FormatRankings:
+	case preference.FormatRankings:
 		out, err := preference.ExportRankings(tasks, rep.Epoch.Tasks)
 		if err != nil {
 			return err

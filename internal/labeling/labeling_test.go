@@ -217,7 +217,7 @@ func TestLabelingFlow(t *testing.T) {
 			}
 		}
 		var buf bytes.Buffer
-		if err := svc.Export(ctx, &buf, c.ID, labeling.FormatDPO, preference.AllPairs, false); err != nil {
+		if err := svc.Export(ctx, &buf, c.ID, preference.FormatDPO, preference.AllPairs, false); err != nil {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")

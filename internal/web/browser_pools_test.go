@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crucible/internal/weights"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,8 +12,6 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-
-	"crucible/internal/weights"
 )
 
 // browserSession is a headless Chromium tab with the helpers the pool and

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
 	"crucible/internal/client"
 	"crucible/internal/competition"
@@ -303,7 +303,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	t.Run("a running submission's progress updates without a reload", func(t *testing.T) {
-		sub, err := c.Submit(ctx, compID, api.CreateSubmissionRequest{Name: "slow-overlap", BaseURL: slowSrv.URL + "/v1", Model: "baseline-overlap"})
+		sub, err := c.Submit(ctx, compID, apiv1.CreateSubmissionRequest{Name: "slow-overlap", BaseURL: slowSrv.URL + "/v1", Model: "baseline-overlap"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +334,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("a failed submission's page shows why", func(t *testing.T) {
-		sub, err := c.Submit(ctx, compID, api.CreateSubmissionRequest{Name: "wrong-model-name", BaseURL: slowSrv.URL + "/v1", Model: "no-such-model"})
+		sub, err := c.Submit(ctx, compID, apiv1.CreateSubmissionRequest{Name: "wrong-model-name", BaseURL: slowSrv.URL + "/v1", Model: "no-such-model"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,14 @@ import (
 	"strconv"
 )
 
+// Export formats: ExportDPO and ExportRankings as JSONL, or WriteCSV (the
+// format parameter of the hub's export and of crucible preference export).
+const (
+	FormatDPO      = "dpo"
+	FormatRankings = "rankings"
+	FormatCSV      = "csv"
+)
+
 // PairMode chooses which pairs ExportDPO emits.
 type PairMode string
 

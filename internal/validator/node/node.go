@@ -50,7 +50,7 @@ import (
 	"sync"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/egress"
@@ -227,7 +227,7 @@ func (n *Node) Step(ctx context.Context) (bool, int64, error) {
 	if same {
 		return false, cur.Epoch, nil
 	}
-	if _, err := n.cfg.Hub.PostWeights(ctx, cur.Epoch, api.PostWeightsRequest{Competition: n.cfg.Competition, Weights: weights}); err != nil {
+	if _, err := n.cfg.Hub.PostWeights(ctx, cur.Epoch, apiv1.PostWeightsRequest{Competition: n.cfg.Competition, Weights: weights}); err != nil {
 		return false, cur.Epoch, fmt.Errorf("post weights for epoch %d: %w", cur.Epoch, err)
 	}
 	n.mu.Lock()

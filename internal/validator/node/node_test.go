@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
@@ -69,7 +70,7 @@ func newTestHub(t *testing.T) *testHub {
 	t.Cleanup(srv.Close)
 	h := &testHub{db: db, url: srv.URL, admin: admin}
 	c := h.client(t, admin)
-	if h.comp, err = c.CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "mcq", Title: "sums", Dataset: dataset}); err != nil {
+	if h.comp, err = c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "sums", Dataset: dataset}); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -94,7 +95,7 @@ func (h *testHub) miner(t *testing.T, scores []float64) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := c.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{BaseURL: "http://203.0.113.1/v1", Model: fmt.Sprint("m", reg.UID)})
+	sub, err := c.Submit(ctx, h.comp.ID, apiv1.CreateSubmissionRequest{BaseURL: "http://203.0.113.1/v1", Model: fmt.Sprint("m", reg.UID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestANodeNeverDialsAMinersURLOnTheHost(t *testing.T) {
 		if _, err := c.Register(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{BaseURL: "http://" + ln.Addr().String() + "/v1", Model: "m"}); err != nil {
+		if _, err := c.Submit(ctx, h.comp.ID, apiv1.CreateSubmissionRequest{BaseURL: "http://" + ln.Addr().String() + "/v1", Model: "m"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
@@ -129,7 +129,7 @@ func TestIndependentPatchValidatorIgnoresATamperedVerdict(t *testing.T) {
 	h := newTestHub(t)
 	tasks, bundle, honestDiff, unresolvedDiff := patchTask(t)
 	var err error
-	if h.comp, err = h.client(t, h.admin).CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "patch", Title: "fixes",
+	if h.comp, err = h.client(t, h.admin).CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "patch", Title: "fixes",
 		Dataset: tasks, Repos: map[string][]byte{"calc": bundle}}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestIndependentPatchValidatorIgnoresATamperedVerdict(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sub, err := c.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{Task: "calc-1", Patch: diff})
+		sub, err := c.Submit(ctx, h.comp.ID, apiv1.CreateSubmissionRequest{Task: "calc-1", Patch: diff})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +233,7 @@ func TestAPatchValidatorChecksTheTasksAgainstItsOwnCopy(t *testing.T) {
 	h := newTestHub(t)
 	tasks, bundle, _, unresolvedDiff := patchTask(t)
 	var err error
-	if h.comp, err = h.client(t, h.admin).CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "patch", Title: "fixes",
+	if h.comp, err = h.client(t, h.admin).CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "patch", Title: "fixes",
 		Dataset: tasks, Repos: map[string][]byte{"calc": bundle}}); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestAPatchValidatorChecksTheTasksAgainstItsOwnCopy(t *testing.T) {
 	if _, err := miner.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := miner.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{Task: "calc-1", Patch: unresolvedDiff}); err != nil {
+	if _, err := miner.Submit(ctx, h.comp.ID, apiv1.CreateSubmissionRequest{Task: "calc-1", Patch: unresolvedDiff}); err != nil {
 		t.Fatal(err)
 	}
 	items, err := h.db.CompetitionItems(ctx, h.comp.ID)
@@ -281,7 +281,7 @@ func TestAPatchValidatorWithoutASandboxRefusesToStart(t *testing.T) {
 	h := newTestHub(t)
 	tasks, bundle, _, _ := patchTask(t)
 	var err error
-	if h.comp, err = h.client(t, h.admin).CreateCompetition(ctx, api.CreateCompetitionRequest{Kind: "patch", Title: "fixes",
+	if h.comp, err = h.client(t, h.admin).CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "patch", Title: "fixes",
 		Dataset: tasks, Repos: map[string][]byte{"calc": bundle}}); err != nil {
 		t.Fatal(err)
 	}

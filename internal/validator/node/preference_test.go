@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/consensus"
@@ -47,7 +47,7 @@ func prefDataset() string {
 func TestAPreferenceValidatorScoresFromTheLabels(t *testing.T) {
 	ctx := context.Background()
 	h := newClockHub(t, consensus.Config{})
-	comp, err := h.client(t, h.admin).CreatePreferenceCompetition(ctx, api.CreatePreferenceCompetitionRequest{Title: "answers",
+	comp, err := h.client(t, h.admin).CreatePreferenceCompetition(ctx, apiv1.CreatePreferenceCompetitionRequest{Title: "answers",
 		DatasetName: "organic", Dataset: prefDataset(), Preference: kinds.PreferenceSpec{TTL: "1m"}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestAPreferenceValidatorScoresFromTheLabels(t *testing.T) {
 			if backwards {
 				slices.Reverse(order)
 			}
-			if _, err := c.RatePreference(ctx, comp.ID, api.PreferenceRatingRequest{TaskID: v.TaskID, Order: order}); err != nil {
+			if _, err := c.RatePreference(ctx, comp.ID, apiv1.PreferenceRatingRequest{TaskID: v.TaskID, Order: order}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"crucible/internal/api"
+	"crucible/internal/api/apiv1"
 	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/consensus"
@@ -50,7 +51,7 @@ func newRoleplayHub(t *testing.T) *roleplayHub {
 	t.Cleanup(models.Close)
 	rh := newClockHub(t, consensus.Config{})
 	rh.modelURL = models.URL + "/v1"
-	rh.comp, err = rh.client(t, rh.admin).CreateCompetition(context.Background(), api.CreateCompetitionRequest{Kind: "roleplay", Title: "characters",
+	rh.comp, err = rh.client(t, rh.admin).CreateCompetition(context.Background(), apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "characters",
 		Roleplay: &roleplay.CompetitionConfig{Seed: 7, Items: 6, Turns: 2,
 			Generator: roleplay.EndpointSpec{BaseURL: rh.modelURL, Model: roleplay.BaselineGenerator},
 			Reference: roleplay.EndpointSpec{BaseURL: rh.modelURL, Model: roleplay.BaselineReference},
@@ -105,7 +106,7 @@ func (h *roleplayHub) miner(t *testing.T, baseURL, model string) (int64, competi
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := c.Submit(ctx, h.comp.ID, api.CreateSubmissionRequest{BaseURL: baseURL, Model: model})
+	sub, err := c.Submit(ctx, h.comp.ID, apiv1.CreateSubmissionRequest{BaseURL: baseURL, Model: model})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package consensus
+package incentive
 
 import (
 	"encoding/csv"
@@ -8,8 +8,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-
-	"crucible/internal/incentive"
 )
 
 // Matrix is a weight matrix read from CSV: one row per validator, one column
@@ -132,7 +130,7 @@ type Simulation struct {
 // Simulate runs one Yuma epoch on m with the given stakes (one per
 // validator row, no extras). in supplies κ, α, the miner share and the
 // emission; its Weights, Stakes and PrevBonds are ignored.
-func Simulate(m Matrix, stakes map[string]float64, in incentive.YumaInput) (Simulation, error) {
+func Simulate(m Matrix, stakes map[string]float64, in YumaInput) (Simulation, error) {
 	in.Weights, in.Stakes, in.PrevBonds = m.Weights, nil, nil
 	var missing []string
 	for _, v := range m.Validators {
@@ -156,7 +154,7 @@ func Simulate(m Matrix, stakes map[string]float64, in incentive.YumaInput) (Simu
 			}
 		}
 	}
-	out, err := incentive.Yuma(in)
+	out, err := Yuma(in)
 	if err != nil {
 		return Simulation{}, err
 	}
