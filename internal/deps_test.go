@@ -66,7 +66,7 @@ var serverExempt = []string{"internal/api/apiv1"}
 // follow the kinds' rule.
 var purePackages = []string{
 	"internal/competition", "internal/incentive", "internal/ledger",
-	"internal/stats", "internal/kind!", "internal/eval!",
+	"internal/stats", "internal/kind!", "internal/eval!", "internal/eval/runner",
 }
 
 // A rule forbids every package matched by From to reach a package matched by
@@ -104,6 +104,10 @@ var rules = []rule{
 		From: []string{"internal/jobs", "internal/intake", "internal/pool", "internal/weights", "internal/consensus",
 			"internal/seal", "internal/labeling"},
 		Deny: []string{"internal/api", "internal/web", "internal/app", "internal/client", "cmd"}, Except: serverExempt},
+	{Name: "only the evaluate worker, local evaluation and the validator node run evaluations",
+		From: []string{"internal/pool", "internal/intake", "internal/weights", "internal/consensus", "internal/labeling",
+			"internal/seal", "internal/api", "internal/web", "internal/store", "internal/kind", "internal/competition"},
+		Deny: []string{"internal/eval/runner"}},
 	{Name: webRule,
 		From: []string{"internal/web"}, Deny: []string{"internal/api", "internal/jobs", "internal/eval/", "internal/app", "cmd"},
 		// The mcq prompt template is a documented default the web page shows.

@@ -42,6 +42,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/mcq/mcqtest"
+	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
 )
 
@@ -127,7 +128,7 @@ func run() error {
 	runEval := func(n int) (time.Duration, eval.Summary, error) {
 		var correct, done int
 		start := time.Now()
-		err := eval.Run(context.Background(), &limited{ev, n}, eval.RunConfig{
+		err := runner.Run(context.Background(), &limited{ev, n}, runner.Config{
 			Concurrency: *concurrency,
 			Sink: func(r eval.Result) error {
 				done++

@@ -13,6 +13,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
 	"crucible/internal/kind"
 )
@@ -88,7 +89,7 @@ func Local(ctx context.Context, cfg LocalRunConfig) (*LocalRun, error) {
 	}
 	var mu sync.Mutex
 	results := make([]eval.Result, 0, ev.Len())
-	err = eval.Run(ctx, ev, eval.RunConfig{Concurrency: cfg.Concurrency, Progress: cfg.Progress, Sink: func(r eval.Result) error {
+	err = runner.Run(ctx, ev, runner.Config{Concurrency: cfg.Concurrency, Progress: cfg.Progress, Sink: func(r eval.Result) error {
 		mu.Lock()
 		defer mu.Unlock()
 		results = append(results, r)

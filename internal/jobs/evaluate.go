@@ -12,6 +12,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
 )
 
@@ -119,7 +120,7 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 			}
 		}
 	}
-	runErr := eval.Run(ctx, ev, eval.RunConfig{
+	runErr := runner.Run(ctx, ev, runner.Config{
 		Concurrency: w.cfg.ItemConcurrency,
 		Skip:        skip,
 		Deadline:    time.Now().Add(w.cfg.Slice),
@@ -132,7 +133,7 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 		},
 	})
 	switch {
-	case errors.Is(runErr, eval.ErrSliceExpired):
+	case errors.Is(runErr, runner.ErrSliceExpired):
 		// Progress is saved; continue in a fresh run so no run outlives RescueAfter.
 		if _, err := w.advance(ctx, id, competition.EventSliceExpired, nil, nil); err != nil {
 			return err

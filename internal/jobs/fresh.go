@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"crucible/internal/eval"
+	"crucible/internal/eval/runner"
 	"crucible/internal/store"
 )
 
@@ -64,7 +65,7 @@ func (w *evaluateWorker) workEpoch(ctx context.Context, args EvaluateArgs, n int
 		return river.JobCancel(err)
 	}
 	var results []eval.Result
-	if err := eval.Run(ctx, ev, eval.RunConfig{Concurrency: w.cfg.ItemConcurrency, Sink: func(r eval.Result) error {
+	if err := runner.Run(ctx, ev, runner.Config{Concurrency: w.cfg.ItemConcurrency, Sink: func(r eval.Result) error {
 		results = append(results, r)
 		return nil
 	}}); err != nil {

@@ -14,6 +14,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/mcq/mcqtest"
+	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
 )
 
@@ -192,7 +193,7 @@ func TestEvaluatorScoresBaselinePoliciesAsExpected(t *testing.T) {
 				t.Fatal(err)
 			}
 			results := make([]eval.Result, 0, ev.Len())
-			err = eval.Run(context.Background(), ev, eval.RunConfig{Concurrency: 8, Sink: func(r eval.Result) error {
+			err = runner.Run(context.Background(), ev, runner.Config{Concurrency: 8, Sink: func(r eval.Result) error {
 				results = append(results, r)
 				return nil
 			}})
@@ -250,7 +251,7 @@ func TestEvaluatorPropagatesAPermanentErrorForAnUnknownModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = eval.Run(context.Background(), ev, eval.RunConfig{Concurrency: 1})
+		err = runner.Run(context.Background(), ev, runner.Config{Concurrency: 1})
 		var se *inference.StatusError
 		if !errors.As(err, &se) || se.StatusCode != 404 || !inference.IsPermanent(err) {
 			t.Fatalf("%s: err = %v, want a permanent 404", mode, err)

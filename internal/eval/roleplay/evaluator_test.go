@@ -14,6 +14,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/eval/roleplay/roleplaytest"
+	"crucible/internal/eval/runner"
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
 )
@@ -61,7 +62,7 @@ func evaluate(t *testing.T, cfg roleplay.Config) (run, error) {
 		t.Fatal(err)
 	}
 	var rs []eval.Result
-	err = eval.Run(context.Background(), ev, eval.RunConfig{Concurrency: 4, Sink: func(r eval.Result) error {
+	err = runner.Run(context.Background(), ev, runner.Config{Concurrency: 4, Sink: func(r eval.Result) error {
 		rs = append(rs, r)
 		return nil
 	}})
@@ -214,7 +215,7 @@ func TestAGarbageJudgeIsAnInfrastructureErrorNotAScore(t *testing.T) {
 				t.Fatalf("err = %v is permanent; a broken judge must be retried", err)
 			}
 			var sunk int
-			runErr := eval.Run(context.Background(), ev, eval.RunConfig{Sink: func(eval.Result) error { sunk++; return nil }})
+			runErr := runner.Run(context.Background(), ev, runner.Config{Sink: func(eval.Result) error { sunk++; return nil }})
 			if runErr == nil || inference.IsPermanent(runErr) || sunk != 0 {
 				t.Fatalf("eval.Run: err %v (permanent %v), %d results stored", runErr, inference.IsPermanent(runErr), sunk)
 			}

@@ -58,6 +58,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/eval/runner"
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
 	"crucible/internal/kind"
@@ -471,7 +472,7 @@ func (n *Node) evaluate(ctx context.Context, c competition.Competition, s compet
 // run evaluates every item of ev.
 func (n *Node) run(ctx context.Context, ev eval.Evaluator) ([]eval.Result, error) {
 	results := make([]eval.Result, 0, ev.Len())
-	err := eval.Run(ctx, ev, eval.RunConfig{Concurrency: n.cfg.Concurrency, Sink: func(r eval.Result) error {
+	err := runner.Run(ctx, ev, runner.Config{Concurrency: n.cfg.Concurrency, Sink: func(r eval.Result) error {
 		results = append(results, r) // Sink calls are serialised
 		return nil
 	}})

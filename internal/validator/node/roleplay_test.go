@@ -21,6 +21,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/eval/roleplay/roleplaytest"
+	"crucible/internal/eval/runner"
 	"crucible/internal/identity"
 	"crucible/internal/intake"
 	"crucible/internal/jobs"
@@ -126,7 +127,7 @@ func (h *roleplayHub) hubResults(t *testing.T, s competition.Submission) []eval.
 		t.Fatal(err)
 	}
 	var out []eval.Result
-	if err := eval.Run(ctx, ev, eval.RunConfig{Concurrency: 4, Sink: func(r eval.Result) error { out = append(out, r); return nil }}); err != nil {
+	if err := runner.Run(ctx, ev, runner.Config{Concurrency: 4, Sink: func(r eval.Result) error { out = append(out, r); return nil }}); err != nil {
 		t.Fatal(err)
 	}
 	return out
