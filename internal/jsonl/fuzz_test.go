@@ -10,11 +10,11 @@ import (
 	"crucible/internal/jsonl"
 )
 
-// FuzzRead feeds arbitrary bytes to the reader: it must never panic; an
+// FuzzEach feeds arbitrary bytes to the reader: it must never panic; an
 // error names a line that exists; an accepted input yields one valid JSON
 // value per non-blank line, which read back from their own JSONL give the
 // same values.
-func FuzzRead(f *testing.F) {
+func FuzzEach(f *testing.F) {
 	for _, seed := range []string{
 		`{"a":"x","n":1}`,
 		"{\"a\":\"x\"}\r\n\r\n[1,2]\n\"s\"\nnull\n",
@@ -33,7 +33,7 @@ func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines := bytes.Count(data, []byte("\n")) + 1
 		opt := jsonl.Options{MaxLineBytes: 64, MaxValues: 8}
-		vals, err := jsonl.Read[json.RawMessage](bytes.NewReader(data), opt)
+		vals, err := read[json.RawMessage](bytes.NewReader(data), opt)
 		if err != nil {
 			var le *jsonl.Error
 			if !errors.As(err, &le) || le.Line < 1 || le.Line > lines {
@@ -58,7 +58,7 @@ func FuzzRead(f *testing.F) {
 				t.Fatalf("accepted invalid JSON %q", v)
 			}
 		}
-		again, err := jsonl.Read[json.RawMessage](bytes.NewReader(bytes.Join(toBytes(vals), []byte("\n"))), opt)
+		again, err := read[json.RawMessage](bytes.NewReader(bytes.Join(toBytes(vals), []byte("\n"))), opt)
 		if err != nil || len(again) != len(vals) {
 			t.Fatalf("reading the values back: %d values, %v", len(again), err)
 		}
@@ -71,7 +71,7 @@ func FuzzRead(f *testing.F) {
 		type row struct {
 			A string `json:"a"`
 		}
-		if _, err := jsonl.Read[row](bytes.NewReader(data), jsonl.Options{MaxLineBytes: 64, MaxValues: 8, DisallowUnknownFields: true}); err != nil {
+		if _, err := read[row](bytes.NewReader(data), jsonl.Options{MaxLineBytes: 64, MaxValues: 8, DisallowUnknownFields: true}); err != nil {
 			var le *jsonl.Error
 			if !errors.As(err, &le) || le.Line < 1 || le.Line > lines {
 				t.Fatalf("strict error %v names no line of %d", err, lines)

@@ -58,7 +58,7 @@ func Each[T any](r io.Reader, opt Options, fn func(line int, v T) error) error {
 	maxLine := orDefault(opt.MaxLineBytes, DefaultMaxLineBytes)
 	maxValues := orDefault(opt.MaxValues, DefaultMaxValues)
 	// The buffer is small for small limits; a longer line grows buf only.
-	br := bufio.NewReaderSize(r, min(maxLine+2, 64<<10))
+	br := bufio.NewReaderSize(r, min(maxLine+len("\r\n"), 64<<10))
 	var buf []byte
 	values := 0
 	for line := 1; ; line++ {
@@ -84,20 +84,6 @@ func Each[T any](r io.Reader, opt Options, fn func(line int, v T) error) error {
 			return nil
 		}
 	}
-}
-
-// Read decodes every non-blank line of r as Each does and returns the
-// values in order.
-func Read[T any](r io.Reader, opt Options) ([]T, error) {
-	var out []T
-	err := Each(r, opt, func(_ int, v T) error {
-		out = append(out, v)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // orDefault returns v, or def when v is not positive.

@@ -17,7 +17,20 @@ type row struct {
 	N int    `json:"n"`
 }
 
-func TestRead(t *testing.T) {
+// read collects the values Each passes, or returns its error.
+func read[T any](r io.Reader, opt jsonl.Options) ([]T, error) {
+	var out []T
+	err := jsonl.Each(r, opt, func(_ int, v T) error {
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func TestEach(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   string
@@ -48,7 +61,7 @@ func TestRead(t *testing.T) {
 		{name: "values over the limit name the first line past it", in: "{}\n\n{}\n\n{}\n", opt: jsonl.Options{MaxValues: 2}, err: "line 5: more than 2 values"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := jsonl.Read[row](strings.NewReader(tc.in), tc.opt)
+			got, err := read[row](strings.NewReader(tc.in), tc.opt)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one containing %q", err, tc.err)
@@ -93,7 +106,7 @@ func TestEachCallerError(t *testing.T) {
 func TestReadError(t *testing.T) {
 	errDisk := errors.New("disk")
 	r := io.MultiReader(strings.NewReader("1\n2\n3"), iotest.ErrReader(errDisk))
-	_, err := jsonl.Read[int](r, jsonl.Options{})
+	_, err := read[int](r, jsonl.Options{})
 	if err == nil || err.Error() != "line 3: read: disk" || !errors.Is(err, errDisk) {
 		t.Fatalf("error %v, want line 3: read: disk", err)
 	}
@@ -102,7 +115,7 @@ func TestReadError(t *testing.T) {
 // TestRawMessage: a json.RawMessage keeps each value's own bytes, which
 // callers store, so it must not alias the reader's buffer.
 func TestRawMessage(t *testing.T) {
-	got, err := jsonl.Read[json.RawMessage](strings.NewReader(" \"a\\u00e9\" \n[1, 2]\n"), jsonl.Options{})
+	got, err := read[json.RawMessage](strings.NewReader(" \"a\\u00e9\" \n[1, 2]\n"), jsonl.Options{})
 	if err != nil || len(got) != 2 || string(got[0]) != `"a\u00e9"` || string(got[1]) != "[1, 2]" {
 		t.Fatalf("got %q, %v", got, err)
 	}
