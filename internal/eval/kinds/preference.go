@@ -1,7 +1,6 @@
 package kinds
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -16,6 +15,7 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval/preference"
+	"crucible/internal/jsonl"
 )
 
 // DefaultPreferenceTTL is how long a preference task stays open when
@@ -174,30 +174,15 @@ func isOrganic(data []byte) bool {
 }
 
 func parseOrganic(data []byte, name string, criteria preference.Criteria) ([]preference.Task, error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), preference.MaxSeedLineBytes)
 	var tasks []preference.Task
 	ids := map[string]int{}
-	n := 1
-	for ; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		if len(tasks) == MaxPreferenceTasks {
-			return nil, fmt.Errorf("dataset %s: line %d: more than %d tasks (the limit of one competition)", name, n, MaxPreferenceTasks)
-		}
-		var l organicLine
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&l); err != nil {
-			return nil, fmt.Errorf("dataset %s: line %d: %w", name, n, err)
-		}
+	opt := jsonl.Options{MaxLineBytes: preference.MaxSeedLineBytes, MaxValues: MaxPreferenceTasks, DisallowUnknownFields: true}
+	err := jsonl.Each(bytes.NewReader(data), opt, func(n int, l organicLine) error {
 		if l.ID == "" {
 			l.ID = fmt.Sprintf("task-%d", n)
 		}
 		if prev, dup := ids[l.ID]; dup {
-			return nil, fmt.Errorf("dataset %s: line %d: task id %q already used on line %d", name, n, l.ID, prev)
+			return fmt.Errorf("task id %q already used on line %d", l.ID, prev)
 		}
 		ids[l.ID] = n
 		if l.Criteria == "" {
@@ -209,15 +194,13 @@ func parseOrganic(data []byte, name string, criteria preference.Criteria) ([]pre
 		}
 		t, err := preference.NewOrganic(oc)
 		if err != nil {
-			return nil, fmt.Errorf("dataset %s: line %d: %w", name, n, err)
+			return err
 		}
 		tasks = append(tasks, t)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("dataset %s: line %d: longer than %d bytes", name, n, preference.MaxSeedLineBytes)
-		}
-		return nil, fmt.Errorf("dataset %s: line %d: %w", name, n, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
 	return tasks, nil
 }

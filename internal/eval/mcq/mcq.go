@@ -9,8 +9,6 @@
 package mcq
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +19,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"crucible/internal/jsonl"
 )
 
 // MaxLineBytes is the longest dataset line Parse accepts.
@@ -82,32 +82,22 @@ type rawLine struct {
 // duplicate id, a line over MaxLineBytes) fails the whole parse with an error
 // naming the line; an empty dataset is an error too.
 func Parse(r io.Reader, name string) (*Dataset, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
 	d := &Dataset{Name: name}
 	seen := map[string]int{}
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		it, err := parseLine(b, name, line)
+	err := jsonl.Each(r, jsonl.Options{MaxLineBytes: MaxLineBytes}, func(line int, raw rawLine) error {
+		it, err := parseLine(raw, name, line)
 		if err != nil {
-			return nil, fmt.Errorf("dataset %s: line %d: %w", name, line, err)
+			return err
 		}
 		if first, dup := seen[it.ID]; dup {
-			return nil, fmt.Errorf("dataset %s: line %d: duplicate id %q (first on line %d)", name, line, it.ID, first)
+			return fmt.Errorf("duplicate id %q (first on line %d)", it.ID, first)
 		}
 		seen[it.ID] = line
 		d.Items = append(d.Items, it)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("dataset %s: line %d: longer than %d bytes", name, line+1, MaxLineBytes)
-		}
-		return nil, fmt.Errorf("dataset %s: read: %w", name, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", name, err)
 	}
 	if len(d.Items) == 0 {
 		return nil, fmt.Errorf("dataset %s: no items", name)
@@ -133,11 +123,7 @@ func ParseFile(path string) (*Dataset, error) {
 	return Parse(f, name)
 }
 
-func parseLine(b []byte, name string, line int) (Item, error) {
-	var raw rawLine
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return Item{}, fmt.Errorf("invalid JSON: %w", err)
-	}
+func parseLine(raw rawLine, name string, line int) (Item, error) {
 	it := Item{ID: fmt.Sprintf("%s:%d", name, line)}
 	if len(raw.ID) > 0 && string(raw.ID) != "null" {
 		var s string

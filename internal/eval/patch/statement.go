@@ -11,10 +11,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
+
+	"crucible/internal/jsonl"
 )
 
 // Issue is one line of `crucible patch mine --issues FILE.jsonl`: the
@@ -32,34 +35,30 @@ type Issue struct {
 	Body   string `json:"body"`
 }
 
+// maxIssueLineBytes bounds one line of an issues file.
+const maxIssueLineBytes = 16 << 20
+
 // ParseIssues reads JSONL issues, one object per non-blank line; each must
 // name a commit, a pr or a number, and carry a title or a body.
 func ParseIssues(r io.Reader) ([]Issue, error) {
 	var issues []Issue
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		var is Issue
-		dec := json.NewDecoder(bytes.NewReader(text))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&is); err != nil {
-			return nil, fmt.Errorf("issues: line %d: %w", line, err)
-		}
+	opt := jsonl.Options{MaxLineBytes: maxIssueLineBytes, DisallowUnknownFields: true}
+	err := jsonl.Each(r, opt, func(_ int, is Issue) error {
 		switch {
 		case is.Commit == "" && is.PR <= 0 && is.Number <= 0:
-			return nil, fmt.Errorf("issues: line %d: name the fixing commit, its pr or the issue number", line)
+			return errors.New("name the fixing commit, its pr or the issue number")
 		case is.Commit != "" && len(is.Commit) < 7:
-			return nil, fmt.Errorf("issues: line %d: commit %q: give at least 7 hex digits", line, is.Commit)
+			return fmt.Errorf("commit %q: give at least 7 hex digits", is.Commit)
 		case strings.TrimSpace(is.Title+is.Body) == "":
-			return nil, fmt.Errorf("issues: line %d: title and body are empty", line)
+			return errors.New("title and body are empty")
 		}
 		issues = append(issues, is)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("issues: %w", err)
 	}
-	return issues, sc.Err()
+	return issues, nil
 }
 
 var (

@@ -1,13 +1,14 @@
 package patch
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"crucible/internal/jsonl"
 )
 
 // Log parser names accepted in Task.LogParser.
@@ -105,31 +106,24 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// maxTaskLineBytes bounds one task line: SWE-bench instances carry whole
+// problem statements, patches and test lists.
+const maxTaskLineBytes = 256 << 20
+
 // ParseTasks reads JSONL tasks, one object per non-blank line. Errors name
 // the line. Each task must have instance_id, repo, base_commit, test_cmd
 // and a known log_parser.
 func ParseTasks(r io.Reader) ([]Task, error) {
 	var tasks []Task
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 256<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		var t Task
-		if err := json.Unmarshal(text, &t); err != nil {
-			return nil, fmt.Errorf("parse tasks: line %d: %w", line, err)
-		}
+	err := jsonl.Each(r, jsonl.Options{MaxLineBytes: maxTaskLineBytes}, func(_ int, t Task) error {
 		if err := t.Validate(); err != nil {
-			return nil, fmt.Errorf("parse tasks: line %d: %w", line, err)
+			return err
 		}
 		tasks = append(tasks, t)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("parse tasks: line %d: %w", line+1, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parse tasks: %w", err)
 	}
 	return tasks, nil
 }

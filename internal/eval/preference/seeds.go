@@ -1,14 +1,14 @@
 package preference
 
 import (
-	"bufio"
 	"bytes"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"crucible/internal/jsonl"
 )
 
 // Seed kinds.
@@ -74,37 +74,22 @@ func DefaultSeeds() []Seed {
 // ParseSeeds reads seed instructions, one JSON object per line (blank lines
 // are skipped). A bad line is reported with its line number.
 func ParseSeeds(r io.Reader, name string) ([]Seed, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxSeedLineBytes)
 	var seeds []Seed
 	seen := map[string]int{}
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		var s Seed
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
-			return nil, fmt.Errorf("seeds %s: line %d: invalid seed: %w", name, line, err)
-		}
+	opt := jsonl.Options{MaxLineBytes: MaxSeedLineBytes, DisallowUnknownFields: true}
+	err := jsonl.Each(r, opt, func(line int, s Seed) error {
 		if err := s.validate(); err != nil {
-			return nil, fmt.Errorf("seeds %s: line %d: %w", name, line, err)
+			return err
 		}
 		if first, dup := seen[s.ID]; dup {
-			return nil, fmt.Errorf("seeds %s: line %d: duplicate id %q (first on line %d)", name, line, s.ID, first)
+			return fmt.Errorf("duplicate id %q (first on line %d)", s.ID, first)
 		}
 		seen[s.ID] = line
 		seeds = append(seeds, s)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("seeds %s: line %d: longer than %d bytes", name, line+1, MaxSeedLineBytes)
-		}
-		return nil, fmt.Errorf("seeds %s: read: %w", name, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seeds %s: %w", name, err)
 	}
 	if len(seeds) == 0 {
 		return nil, fmt.Errorf("seeds %s: no seeds", name)

@@ -26,7 +26,7 @@ func TestParseSeedsReportsTheBadLine(t *testing.T) {
 	tests := []struct {
 		name, input, want string
 	}{
-		{"invalid JSON names its line", "{\"id\":\"a\",\"instruction\":\"x\"}\n\n{nope\n", "line 3: invalid seed"},
+		{"invalid JSON names its line", "{\"id\":\"a\",\"instruction\":\"x\"}\n\n{nope\n", "line 3: invalid JSON"},
 		{"a missing instruction is refused", `{"id":"a"}`, `line 1: missing "instruction"`},
 		{"an unknown kind is refused", `{"id":"a","instruction":"x","kind":"poem"}`, `kind "poem"`},
 		{"a duplicate id names both lines", "{\"id\":\"a\",\"instruction\":\"x\"}\n{\"id\":\"a\",\"instruction\":\"y\"}\n", "line 2: duplicate id \"a\" (first on line 1)"},

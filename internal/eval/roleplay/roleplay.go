@@ -24,7 +24,6 @@
 package roleplay
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	_ "embed"
@@ -36,6 +35,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"crucible/internal/jsonl"
 )
 
 // MaxLineBytes is the longest persona line ParsePersonas accepts.
@@ -95,33 +96,24 @@ func DefaultPersonas() ([]Character, error) {
 // error naming the line ("personas x: line 3: missing \"greeting\""); an
 // empty set is an error too. Text fields are trimmed.
 func ParsePersonas(r io.Reader, name string) ([]Character, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
 	var out []Character
 	seen := map[string]int{}
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		c, err := parsePersona(b)
+	opt := jsonl.Options{MaxLineBytes: MaxLineBytes, DisallowUnknownFields: true}
+	err := jsonl.Each(r, opt, func(line int, c Character) error {
+		c, err := checkPersona(c)
 		if err != nil {
-			return nil, fmt.Errorf("personas %s: line %d: %w", name, line, err)
+			return err
 		}
 		key := strings.ToLower(c.Name)
 		if first, dup := seen[key]; dup {
-			return nil, fmt.Errorf("personas %s: line %d: duplicate name %q (first on line %d)", name, line, c.Name, first)
+			return fmt.Errorf("duplicate name %q (first on line %d)", c.Name, first)
 		}
 		seen[key] = line
 		out = append(out, c)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("personas %s: line %d: longer than %d bytes", name, line+1, MaxLineBytes)
-		}
-		return nil, fmt.Errorf("personas %s: read: %w", name, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("personas %s: %w", name, err)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("personas %s: no personas", name)
@@ -140,16 +132,8 @@ func ParsePersonasFile(path string) ([]Character, error) {
 	return ParsePersonas(f, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 }
 
-func parsePersona(b []byte) (Character, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var c Character
-	if err := dec.Decode(&c); err != nil {
-		return Character{}, fmt.Errorf("invalid persona JSON: %w", err)
-	}
-	if dec.More() {
-		return Character{}, errors.New("more than one JSON value on the line")
-	}
+// checkPersona trims c's text fields and reports the first invalid one.
+func checkPersona(c Character) (Character, error) {
 	c.Name = strings.TrimSpace(c.Name)
 	c.Persona = strings.TrimSpace(c.Persona)
 	c.Scenario = strings.TrimSpace(c.Scenario)

@@ -20,10 +20,10 @@ func TestParsePersonasReportsBadLinesWithTheirNumbers(t *testing.T) {
 	tests := []struct {
 		name, input, want string
 	}{
-		{"invalid JSON names its line", goodPersona + "\n{not json}\n", "personas p: line 2: invalid persona JSON"},
+		{"invalid JSON names its line", goodPersona + "\n{not json}\n", "personas p: line 2: invalid JSON"},
 		{"a missing greeting is reported", goodPersona + "\n\n" + `{"name":"Bo","persona":"x"}`, `line 3: missing or empty "greeting"`},
 		{"an empty name is reported", `{"name":" ","persona":"x","greeting":"hi"}`, `line 1: missing or empty "name"`},
-		{"an unknown field is a typo, not ignored", `{"name":"Bo","persona":"x","greeting":"hi","greting":"hi"}`, `line 1: invalid persona JSON: json: unknown field "greting"`},
+		{"an unknown field is a typo, not ignored", `{"name":"Bo","persona":"x","greeting":"hi","greting":"hi"}`, `line 1: invalid JSON: json: unknown field "greting"`},
 		{"a duplicate name points at the first one", goodPersona + "\n" + `{"name":"ada","persona":"y","greeting":"yo"}`, `line 2: duplicate name "ada" (first on line 1)`},
 		{"an example exchange needs both sides", `{"name":"Bo","persona":"x","greeting":"hi","example_dialogue":[{"user":"hey"}]}`, `line 1: "example_dialogue"[0] needs`},
 		{"an empty opener is reported", `{"name":"Bo","persona":"x","greeting":"hi","openers":["ok",""]}`, `line 1: "openers"[1] is empty`},

@@ -6,7 +6,6 @@
 package kindtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -20,11 +19,15 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/inference"
+	"crucible/internal/jsonl"
 	"crucible/internal/kind"
 )
 
 // MaxItems bounds an echo competition's items.
 const MaxItems = 1000
+
+// maxLineBytes bounds one dataset line: an echo item is a short string.
+const maxLineBytes = 64 << 10
 
 // Echo is the toy kind "echo": the dataset is JSONL of strings, and a model
 // scores 1 on an item when its reply is exactly the string.
@@ -39,23 +42,17 @@ func (Echo) Name() string { return "echo" }
 
 // Prepare implements kind.Kind: one item per JSON string line.
 func (Echo) Prepare(_ context.Context, spec kind.Spec) (kind.Prepared, error) {
+	opt := jsonl.Options{MaxLineBytes: maxLineBytes, MaxValues: MaxItems}
 	var items []json.RawMessage
-	sc := bufio.NewScanner(bytes.NewReader(spec.Dataset))
-	for line := 1; sc.Scan(); line++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
+	err := jsonl.Each(bytes.NewReader(spec.Dataset), opt, func(_ int, raw json.RawMessage) error {
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return kind.Prepared{}, fmt.Errorf("dataset %s: line %d: want a JSON string: %w", spec.DatasetName, line, err)
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("want a JSON string: %w", err)
 		}
-		if len(items) == MaxItems {
-			return kind.Prepared{}, fmt.Errorf("dataset %s: more than %d items", spec.DatasetName, MaxItems)
-		}
-		items = append(items, json.RawMessage(append([]byte(nil), b...)))
-	}
-	if err := sc.Err(); err != nil {
+		items = append(items, raw)
+		return nil
+	})
+	if err != nil {
 		return kind.Prepared{}, fmt.Errorf("dataset %s: %w", spec.DatasetName, err)
 	}
 	if len(items) == 0 {
