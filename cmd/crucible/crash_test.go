@@ -115,7 +115,7 @@ func TestKillDashNineMidEvaluationLosesNothing(t *testing.T) {
 	}
 	policies := []string{"oracle", "random"}
 	for _, p := range policies {
-		rep, err := app.LocalEval(context.Background(), app.LocalEvalConfig{Kind: competition.KindMCQ, DatasetPath: datasetPath,
+		rep, err := app.LocalEval(context.Background(), app.LocalEvalConfig{Kind: mcq.Name, DatasetPath: datasetPath,
 			BaseURL: models.URL, Model: "baseline-" + p, Concurrency: 16})
 		if err != nil {
 			t.Fatal(err)

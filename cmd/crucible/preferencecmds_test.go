@@ -54,7 +54,7 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &comp); err != nil {
 		t.Fatal(err)
 	}
-	if comp.Kind != competition.KindPreference || comp.Items != 2 {
+	if comp.Kind != preference.Name || comp.Items != 2 {
 		t.Fatalf("competition %+v", comp)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crucible/internal/api/apiv1"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/mcq"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"encoding/json"
@@ -57,7 +58,7 @@ func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
 	}
 	entries := intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk})
 	srv := httptest.NewServer(New(Config{DB: db, Clock: clk, Quotas: quotas, HubID: hubID, Kinds: reg, Intake: entries,
-		Pools: pool.New(pool.Config{DB: db, Clock: clk, Intake: entries, Evaluations: q})}).Handler())
+		Pools: pool.New(pool.Config{DB: db, Kind: mcq.Name, Clock: clk, Intake: entries, Evaluations: q})}).Handler())
 	t.Cleanup(srv.Close)
 	return &testHub{url: srv.URL, id: hubID, db: db, clock: clk}
 }

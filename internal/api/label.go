@@ -81,7 +81,7 @@ func (s *Server) createPreferenceCompetition(w http.ResponseWriter, r *http.Requ
 		return err
 	}
 	reward := labeling.Reward{Asset: req.Asset, Amount: req.Reward}
-	c, err := s.cfg.Intake.CreateCompetition(r.Context(), intake.NewCompetition{Kind: competition.KindPreference, CreatedBy: signer(r.Context()),
+	c, err := s.cfg.Intake.CreateCompetition(r.Context(), intake.NewCompetition{Kind: preference.Name, CreatedBy: signer(r.Context()),
 		Spec: kind.Spec{Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Options: options}},
 		func(ctx context.Context, tx *sql.Tx, c competition.Competition) error {
 			return lab.EscrowRewardTx(ctx, tx, c, reward)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crucible/internal/eval/patch"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -20,7 +21,7 @@ func TestTaskListingHidesTheReferenceAndTestPatches(t *testing.T) {
 		"problem_statement": "Add is wrong", "patch": "+return a + b // SECRET-FIX", "test_patch": "+func TestAdd // SECRET-TEST",
 		"FAIL_TO_PASS": `["TestAdd"]`, "PASS_TO_PASS": []string{"TestSub"}, "test_cmd": "go test ./...", "log_parser": "gotest"})
 	created := h.clock.Now().UTC()
-	c := competition.Competition{ID: "c-fix", Kind: competition.KindPatch, Title: "fixes", Config: json.RawMessage(`{}`),
+	c := competition.Competition{ID: "c-fix", Kind: patch.Name, Title: "fixes", Config: json.RawMessage(`{}`),
 		DatasetName: "d", DatasetDigest: strings.Repeat("ab", 32), Items: 1, CreatedBy: "k", CreatedAt: created}
 	if err := h.db.CreateCompetition(context.Background(), c, []json.RawMessage{item}); err != nil {
 		t.Fatal(err)

@@ -118,7 +118,7 @@ func Demo(ctx context.Context, cfg DemoConfig) ([]competition.Row, error) {
 		return nil, err
 	}
 	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{
-		Kind: string(competition.KindMCQ), Title: "Social IQa sample (demo)", DatasetName: "siqa-sample", Dataset: string(SampleDataset),
+		Kind: mcq.Name, Title: "Social IQa sample (demo)", DatasetName: "siqa-sample", Dataset: string(SampleDataset),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create competition: %w", err)

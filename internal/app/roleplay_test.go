@@ -169,7 +169,7 @@ func TestRoleplayCompetition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := app.LocalEval(ctx, app.LocalEvalConfig{Kind: competition.KindRoleplay, Options: map[string]json.RawMessage{"roleplay": rc},
+	rep, err := app.LocalEval(ctx, app.LocalEvalConfig{Kind: roleplay.Name, Options: map[string]json.RawMessage{"roleplay": rc},
 		BaseURL: modelURL, Model: "baseline-persona"})
 	if err != nil {
 		t.Fatal(err)

@@ -18,16 +18,6 @@ import (
 // here never branch on it.
 type Kind string
 
-// The built-in kinds' names, for the code that creates competitions of one
-// of them (pools run multiple choice; /label creates preference ones).
-const (
-	KindMCQ      Kind = "mcq"
-	KindPatch    Kind = "patch"
-	KindRoleplay Kind = "roleplay"
-	// KindPreference is human preference labeling (internal/eval/preference).
-	KindPreference Kind = "preference"
-)
-
 // Competition is a benchmark that submissions are evaluated on.
 type Competition struct {
 	ID            string          `json:"id"`

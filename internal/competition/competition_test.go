@@ -18,7 +18,7 @@ func TestLeaderboardRanksByScoreAndMarksOverlapsWithTheLeaderAsTies(t *testing.T
 		sub("same-later", 0.30, 0.21, 0.39, 4),
 		{ID: "queued", State: StateQueued},
 	}
-	rows := Leaderboard(Competition{Kind: KindMCQ}, subs)
+	rows := Leaderboard(Competition{Kind: "mcq"}, subs)
 	var names []string
 	for _, r := range rows {
 		names = append(names, r.Name)
@@ -38,7 +38,7 @@ func TestLeaderboardRanksByScoreAndMarksOverlapsWithTheLeaderAsTies(t *testing.T
 }
 
 func TestLeaderboardWithAClearLeaderHasNoTies(t *testing.T) {
-	rows := Leaderboard(Competition{Kind: KindMCQ}, []Submission{
+	rows := Leaderboard(Competition{Kind: "mcq"}, []Submission{
 		{ID: "a", State: StateScored, Card: &Card{Score: 1, CILow: 1, CIHigh: 1}},
 		{ID: "b", State: StateScored, Card: &Card{Score: 0.3, CILow: 0.2, CIHigh: 0.4}},
 	})

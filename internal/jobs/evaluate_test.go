@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"crucible/internal/eval/mcq"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -96,7 +97,7 @@ func newWorkerFixture(t *testing.T) *workerFixture {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	c := competition.Competition{ID: store.NewID("c"), Kind: competition.KindMCQ, Title: "t", Config: json.RawMessage(`{}`),
+	c := competition.Competition{ID: store.NewID("c"), Kind: mcq.Name, Title: "t", Config: json.RawMessage(`{}`),
 		DatasetName: "d", DatasetDigest: "x", Items: items, CreatedBy: "k", CreatedAt: now}
 	raw := make([]json.RawMessage, items)
 	for i := range raw {

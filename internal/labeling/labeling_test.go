@@ -34,12 +34,12 @@ func newService(t *testing.T, dataset string) (*labeling.Service, *store.DB, *cl
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	prep, err := kinds.PreparePreference(ctx, kinds.CompetitionSpec{Kind: competition.KindPreference, Title: "Prefs",
+	prep, err := kinds.PreparePreference(ctx, kinds.CompetitionSpec{Kind: preference.Name, Title: "Prefs",
 		DatasetName: "organic", Dataset: []byte(dataset)}, kinds.PreferenceSpec{TTL: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := competition.Competition{ID: store.NewID("c"), Kind: competition.KindPreference, Title: "Prefs", Config: prep.Config,
+	c := competition.Competition{ID: store.NewID("c"), Kind: preference.Name, Title: "Prefs", Config: prep.Config,
 		DatasetName: "organic", DatasetDigest: prep.DatasetDigest, Items: len(prep.Items), CreatedBy: "ed25519:v", CreatedAt: t0}
 	if err := db.CreateCompetition(ctx, c, prep.Items); err != nil {
 		t.Fatal(err)

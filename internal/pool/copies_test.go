@@ -89,7 +89,7 @@ func TestCopiesInAPoolEarnNothing(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			f := newFixture(t, d.URL)
 			ctx := context.Background()
-			svc := pool.New(pool.Config{DB: f.db, Evaluations: f.queue, Intake: newIntake(f.db, f.queue, f.clock), Clock: f.clock, Logger: quiet,
+			svc := pool.New(pool.Config{DB: f.db, Kind: mcq.Name, Evaluations: f.queue, Intake: newIntake(f.db, f.queue, f.clock), Clock: f.clock, Logger: quiet,
 				Operators: []string{operator}, MaxEntriesPerKey: 2})
 			f.deposit(t, "ed25519:funder", 1000)
 			p, err := svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: "copies", Dataset: string(app.SampleDataset), Fund: 1000,

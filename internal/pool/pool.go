@@ -73,6 +73,9 @@ type Config struct {
 	// Intake creates a pool's competition and its entrants' submissions, as
 	// for any competition.
 	Intake *intake.Service
+	// Kind is the kind of every pool's competition: a dataset of items
+	// answered by models (internal/app sets multiple choice).
+	Kind   competition.Kind
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// Operators are the key ids (serve --admin-key) that may deposit money
@@ -163,7 +166,7 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 		return competition.Pool{}, err
 	}
 	var p competition.Pool
-	_, err = s.cfg.Intake.CreateCompetition(ctx, intake.NewCompetition{Kind: competition.KindMCQ, CreatedBy: funder,
+	_, err = s.cfg.Intake.CreateCompetition(ctx, intake.NewCompetition{Kind: s.cfg.Kind, CreatedBy: funder,
 		Spec: kind.Spec{Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template}},
 		func(ctx context.Context, tx *sql.Tx, c competition.Competition) error {
 			p = competition.Pool{CompetitionID: c.ID, Title: c.Title, Funder: funder, Asset: req.Asset, Amount: req.Fund, Rule: rule.Name(),

@@ -58,7 +58,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	t.Cleanup(srv.Close)
 	clk := clock.NewFake(start.Add(-time.Hour))
 	q := jobstest.Start(t, db, clk, loopbackPlanner())
-	svc := pool.New(pool.Config{DB: db, Evaluations: q, Intake: newIntake(db, q, clk), Clock: clk, Logger: quiet,
+	svc := pool.New(pool.Config{DB: db, Kind: mcq.Name, Evaluations: q, Intake: newIntake(db, q, clk), Clock: clk, Logger: quiet,
 		Operators: []string{operator}})
 	return &fixture{db: db, clock: clk, queue: q, svc: svc, models: srv.URL}
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"crucible/internal/eval/mcq"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -26,7 +27,7 @@ func TestPreferenceRewardsAndResponses(t *testing.T) {
 			}
 			defer db.Close()
 			now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-			c := competition.Competition{ID: store.NewID("c"), Kind: competition.KindMCQ, Title: "t", Config: json.RawMessage(`{}`),
+			c := competition.Competition{ID: store.NewID("c"), Kind: mcq.Name, Title: "t", Config: json.RawMessage(`{}`),
 				DatasetName: "d", DatasetDigest: "x", Items: 2, CreatedBy: "k", CreatedAt: now}
 			if err := db.CreateCompetition(ctx, c, []json.RawMessage{json.RawMessage(`{}`), json.RawMessage(`{}`)}); err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"crucible/internal/eval/mcq"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -47,7 +48,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 func newCompetition(t *testing.T, db *store.DB, items int) competition.Competition {
 	t.Helper()
 	c := competition.Competition{
-		ID: store.NewID("c"), Kind: competition.KindMCQ, Title: "SIQA", Config: json.RawMessage(`{"mode":"generative"}`),
+		ID: store.NewID("c"), Kind: mcq.Name, Title: "SIQA", Config: json.RawMessage(`{"mode":"generative"}`),
 		DatasetName: "siqa", DatasetDigest: "abc", CreatedBy: "ed25519:x", CreatedAt: t0,
 	}
 	var payloads []json.RawMessage

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crucible/internal/eval/preference"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -48,12 +49,12 @@ func newLabelFixture(t *testing.T) labelFixture {
 	t.Helper()
 	ctx := context.Background()
 	db := newStore(t)
-	prep, err := kinds.PreparePreference(ctx, kinds.CompetitionSpec{Kind: competition.KindPreference, Title: "Helpful answers",
+	prep, err := kinds.PreparePreference(ctx, kinds.CompetitionSpec{Kind: preference.Name, Title: "Helpful answers",
 		DatasetName: "organic", Dataset: []byte(labelTasks)}, kinds.PreferenceSpec{TTL: "2h"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := competition.Competition{ID: "c-prefs", Kind: competition.KindPreference, Title: "Helpful answers", Config: prep.Config,
+	c := competition.Competition{ID: "c-prefs", Kind: preference.Name, Title: "Helpful answers", Config: prep.Config,
 		DatasetName: "organic", DatasetDigest: prep.DatasetDigest, Items: len(prep.Items), CreatedBy: "ed25519:validator", CreatedAt: t0}
 	if err := db.CreateCompetition(ctx, c, prep.Items); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crucible/internal/eval/patch"
 	"database/sql"
 	"encoding/json"
 	"strings"
@@ -27,7 +28,7 @@ func TestPatchCompetitionPages(t *testing.T) {
 			"FAIL_TO_PASS": []string{"TestAdd"}, "PASS_TO_PASS": []string{"TestSub"}, "test_cmd": []string{"go", "test", "./..."}, "log_parser": "gotest"})
 		return b
 	}
-	c := competition.Competition{ID: "c-fix", Kind: competition.KindPatch, Title: "calc fixes", Config: json.RawMessage(`{}`),
+	c := competition.Competition{ID: "c-fix", Kind: patch.Name, Title: "calc fixes", Config: json.RawMessage(`{}`),
 		DatasetName: "tasks", DatasetDigest: strings.Repeat("ab", 32), Items: 2, CreatedBy: "k-owner", CreatedAt: t0}
 	if err := db.CreateCompetition(ctx, c, []json.RawMessage{task("calc-1", "Add(1, 2) = -1 <script>x</script>"), task("calc-2", "Mul is wrong")}); err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 	}
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
 	q := jobstest.Start(t, db, clk, loopbackPlanner())
-	svc := pool.New(pool.Config{DB: db, Evaluations: q, Intake: intake.New(intake.Config{DB: db, Kinds: loopbackPlanner(), Evaluations: q, Clock: clk}), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc := pool.New(pool.Config{DB: db, Kind: mcq.Name, Evaluations: q, Intake: intake.New(intake.Config{DB: db, Kinds: loopbackPlanner(), Evaluations: q, Clock: clk}), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{"ed25519:operator"}, ExternalFunding: true})
 	p, err := svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: "copies", Dataset: string(app.SampleDataset), Fund: 100,
 		Asset: "USDC", Allocation: "proportional", Start: poolStart, End: poolStart.Add(time.Hour), BudgetPerHour: 10_000})

@@ -70,7 +70,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 	t.Cleanup(models.Close)
 	clk := clock.NewFake(poolStart.Add(-time.Hour))
 	q := jobstest.Start(t, db, clk, loopbackPlanner())
-	svc := pool.New(pool.Config{DB: db, Evaluations: q, Intake: intake.New(intake.Config{DB: db, Kinds: loopbackPlanner(), Evaluations: q, Clock: clk}), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc := pool.New(pool.Config{DB: db, Kind: mcq.Name, Evaluations: q, Intake: intake.New(intake.Config{DB: db, Kinds: loopbackPlanner(), Evaluations: q, Clock: clk}), Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Operators: []string{"ed25519:operator"}})
 	f := &poolFixture{db: db, clock: clk}
 	// The funder's money for the three pools below, deposited by an operator.
@@ -178,7 +178,7 @@ func (f *poolFixture) addEpochs(t *testing.T) {
 	for i := range rows {
 		rows[i] = json.RawMessage(`{}`)
 	}
-	c := competition.Competition{ID: f.epochComp, Kind: competition.KindMCQ, Title: "Persona chat (epochs)",
+	c := competition.Competition{ID: f.epochComp, Kind: mcq.Name, Title: "Persona chat (epochs)",
 		Config: json.RawMessage(`{"mode":"generative","max_tokens":16}`), DatasetName: "personas", DatasetDigest: strings.Repeat("ef", 32),
 		Items: items, CreatedBy: "key-1", CreatedAt: start.Add(-time.Minute)}
 	if err := db.CreateCompetition(ctx, c, rows); err != nil {

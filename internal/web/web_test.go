@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"crucible/internal/eval/kinds"
+	"crucible/internal/eval/mcq"
 	"crucible/internal/kind"
 	"database/sql"
 	"encoding/json"
@@ -58,7 +59,7 @@ func newFixture(t *testing.T) fixture {
 	for i := range items {
 		items[i] = json.RawMessage(`{}`)
 	}
-	c := competition.Competition{ID: f.comp, Kind: competition.KindMCQ, Title: "Social <IQa> test",
+	c := competition.Competition{ID: f.comp, Kind: mcq.Name, Title: "Social <IQa> test",
 		Config:      json.RawMessage(`{"mode":"generative","max_tokens":16}`),
 		DatasetName: "siqa-test", DatasetDigest: strings.Repeat("ab", 32), Items: f.itemsTotal,
 		CreatedBy: "key-1", CreatedAt: t0}

@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"context"
+	"crucible/internal/eval/preference"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -30,7 +31,7 @@ type Roleplay struct{ Egress Egress }
 type Preference struct{ Egress Egress }
 
 // Name implements kind.Kind.
-func (MCQ) Name() string { return string(competition.KindMCQ) }
+func (MCQ) Name() string { return mcq.Name }
 
 // Prepare implements kind.Kind.
 func (MCQ) Prepare(ctx context.Context, spec kind.Spec) (kind.Prepared, error) {
@@ -84,7 +85,7 @@ func modeNote(mode string) string {
 }
 
 // Name implements kind.Kind.
-func (Patch) Name() string { return string(competition.KindPatch) }
+func (Patch) Name() string { return patch.Name }
 
 // Prepare implements kind.Kind; Options["patch_policy"] relaxes policy rules.
 func (Patch) Prepare(ctx context.Context, spec kind.Spec) (kind.Prepared, error) {
@@ -129,7 +130,7 @@ func (Patch) Leaderboard(c competition.Competition, subs []competition.Submissio
 }
 
 // Name implements kind.Kind.
-func (Roleplay) Name() string { return string(competition.KindRoleplay) }
+func (Roleplay) Name() string { return roleplay.Name }
 
 // Prepare implements kind.Kind; Options["roleplay"] is the configuration
 // and the dataset an optional persona JSONL.
@@ -218,7 +219,7 @@ func (k Roleplay) PlanFresh(ctx context.Context, c competition.Competition, prac
 }
 
 // Name implements kind.Kind.
-func (Preference) Name() string { return string(competition.KindPreference) }
+func (Preference) Name() string { return preference.Name }
 
 // Prepare implements kind.Kind; Options["preference"] is the
 // preference-specific part of the request.
@@ -229,7 +230,7 @@ func (k Preference) Prepare(ctx context.Context, spec kind.Spec) (kind.Prepared,
 			return kind.Prepared{}, fmt.Errorf("preference: %w", err)
 		}
 	}
-	return PreparePreference(ctx, CompetitionSpec{Kind: competition.KindPreference, Title: spec.Title,
+	return PreparePreference(ctx, CompetitionSpec{Kind: preference.Name, Title: spec.Title,
 		DatasetName: spec.DatasetName, Dataset: spec.Dataset, Egress: k.Egress}, p)
 }
 

@@ -2,6 +2,9 @@ package kinds
 
 import (
 	"context"
+	"crucible/internal/eval/patch"
+	"crucible/internal/eval/preference"
+	"crucible/internal/eval/roleplay"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -51,8 +54,8 @@ func TestBuiltinKindsSayHowAValidatorEvaluatesThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[competition.Kind]kind.Validation{
-		competition.KindMCQ: kind.ValidateOwnDataset, competition.KindRoleplay: kind.ValidateOwnModels,
-		competition.KindPatch: kind.ValidateSandbox, competition.KindPreference: kind.ValidateLabels, "nope": kind.ValidateNone,
+		mcq.Name: kind.ValidateOwnDataset, roleplay.Name: kind.ValidateOwnModels,
+		patch.Name: kind.ValidateSandbox, preference.Name: kind.ValidateLabels, "nope": kind.ValidateNone,
 	}
 	for k, v := range want {
 		if got := reg.Validation(k); got != v {

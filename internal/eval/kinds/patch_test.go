@@ -34,7 +34,7 @@ func TestPlanningAPatchResolvesOnlyUploadedOrRegisteredRepos(t *testing.T) {
 	published, submitted := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
 	plan := func(repo string) (*PatchEvaluator, error) {
 		item, _ := json.Marshal(patch.Task{InstanceID: "t", Repo: repo, CreatedAt: published.AddDate(-8, 0, 0), BaseCommit: "abc", TestCmd: patch.Command{"true"}, LogParser: patch.ParserGoTest})
-		c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{}`), CreatedAt: published}
+		c := competition.Competition{ID: "c", Kind: patch.Name, Config: json.RawMessage(`{}`), CreatedAt: published}
 		s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}, CommittedAt: submitted}
 		ev, err := Patch{Repos: repos}.Plan(context.Background(), c, s, "", []json.RawMessage{item})
 		if err != nil {
@@ -99,7 +99,7 @@ func TestPatchCompetitionPolicyIsStrictByDefaultAndRefusesUnknownRules(t *testin
 	if _, err := prepare(&patch.Policy{Allow: []string{"pytest-conf"}}); err == nil || !strings.Contains(err.Error(), `unknown rule "pytest-conf"`) {
 		t.Fatalf("a misspelt rule: %v, want a refusal", err)
 	}
-	c := competition.Competition{ID: "c", Kind: competition.KindPatch, Config: json.RawMessage(`{"policy":{"allow":["gone-rule"]}}`)}
+	c := competition.Competition{ID: "c", Kind: patch.Name, Config: json.RawMessage(`{"policy":{"allow":["gone-rule"]}}`)}
 	s := competition.Submission{ID: "s", Patch: &competition.PatchSpec{Task: "t", Diff: "x"}}
 	if _, err := (Patch{}).Plan(context.Background(), c, s, "", []json.RawMessage{task}); err == nil || !strings.Contains(err.Error(), `unknown rule "gone-rule"`) {
 		t.Fatalf("a stored unknown rule: %v, want a refusal", err)

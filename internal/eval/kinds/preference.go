@@ -262,7 +262,7 @@ func generateTasks(ctx context.Context, spec CompetitionSpec, p PreferenceSpec, 
 
 // PreferenceSettings decodes a preference competition's configuration.
 func PreferenceSettings(c competition.Competition) (PreferenceConfig, error) {
-	if c.Kind != competition.KindPreference {
+	if c.Kind != preference.Name {
 		return PreferenceConfig{}, fmt.Errorf("competition %s is a %s competition, not a preference one", c.ID, c.Kind)
 	}
 	var cfg PreferenceConfig

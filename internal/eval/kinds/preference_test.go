@@ -48,7 +48,7 @@ func TestPreparePreference(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prep, err := PreparePreference(context.Background(), CompetitionSpec{Kind: competition.KindPreference, Title: "P",
+			prep, err := PreparePreference(context.Background(), CompetitionSpec{Kind: preference.Name, Title: "P",
 				DatasetName: "d", Dataset: []byte(tt.dataset)}, tt.spec)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -59,7 +59,7 @@ func TestPreparePreference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := competition.Competition{ID: "c", Kind: competition.KindPreference, Config: prep.Config, CreatedAt: time.Unix(0, 0)}
+			c := competition.Competition{ID: "c", Kind: preference.Name, Config: prep.Config, CreatedAt: time.Unix(0, 0)}
 			cfg, err := PreferenceSettings(c)
 			if err != nil {
 				t.Fatal(err)

@@ -23,6 +23,9 @@ import (
 	"crucible/internal/jsonl"
 )
 
+// Name is the kind's name: the registry's key and every competition's kind.
+const Name = "mcq"
+
 // MaxLineBytes is the longest dataset line Parse accepts.
 const MaxLineBytes = 1 << 20
 

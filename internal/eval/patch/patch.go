@@ -85,6 +85,9 @@ import (
 	"crucible/internal/sandbox"
 )
 
+// Name is the kind's name: the registry's key and every competition's kind.
+const Name = "patch"
+
 // applyTimeout bounds one patch application attempt.
 const applyTimeout = 2 * time.Minute
 

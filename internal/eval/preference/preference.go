@@ -79,6 +79,9 @@ import (
 	"time"
 )
 
+// Name is the kind's name: the registry's key and every competition's kind.
+const Name = "preference"
+
 // Criteria says how a contributor answers a task.
 type Criteria string
 

@@ -39,6 +39,9 @@ import (
 	"crucible/internal/jsonl"
 )
 
+// Name is the kind's name: the registry's key and every competition's kind.
+const Name = "roleplay"
+
 // MaxLineBytes is the longest persona line ParsePersonas accepts.
 const MaxLineBytes = 256 << 10
 
