@@ -41,6 +41,7 @@ package baseline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -59,6 +60,10 @@ const OwnedBy = "crucible-baseline"
 
 // maxBodyBytes bounds request bodies.
 const maxBodyBytes = 8 << 20
+
+// ErrNoMatch, returned (or wrapped) by Chat or Complete, says the policy
+// has no answer for the prompt: the server answers 404, code "no_match".
+var ErrNoMatch = errors.New("no answer for this prompt")
 
 // Policy answers the requests of one served model. Its answers should be a
 // pure function of the request, so that every run sees the same model.
@@ -184,7 +189,7 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	text, err := policy.Chat(req.Messages)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
+		writePolicyError(w, err)
 		return
 	}
 	finish := "stop"
@@ -239,7 +244,7 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := policy.Complete(prompt)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
+		writePolicyError(w, err)
 		return
 	}
 	promptRunes := len([]rune(prompt))
@@ -388,6 +393,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// writePolicyError answers a policy's refusal: 404 "no_match" for
+// ErrNoMatch, else 400.
+func writePolicyError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrNoMatch) {
+		writeError(w, http.StatusNotFound, "invalid_request_error", "no_match", err.Error())
+		return
+	}
+	writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
 }
 
 func writeError(w http.ResponseWriter, status int, typ, code, msg string) {

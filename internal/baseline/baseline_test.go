@@ -2,7 +2,9 @@ package baseline_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,13 +20,19 @@ import (
 type echo struct{}
 
 func (echo) Chat(msgs []inference.ChatMessage) (string, error) {
-	if msgs[len(msgs)-1].Content == "refuse" {
+	switch msgs[len(msgs)-1].Content {
+	case "refuse":
 		return "", errors.New("echo refuses")
+	case "unknown":
+		return "", fmt.Errorf("echo: %w", baseline.ErrNoMatch)
 	}
 	return msgs[len(msgs)-1].Content, nil
 }
 
 func (echo) Complete(prompt string) (baseline.Completion, error) {
+	if prompt == "unknown" {
+		return baseline.Completion{}, baseline.ErrNoMatch
+	}
 	last := strings.LastIndex(prompt, " ") + 1
 	return baseline.Completion{Text: " one two three", ScoredFrom: len([]rune(prompt[:last])), Logprob: -2}, nil
 }
@@ -92,5 +100,26 @@ func TestCompletionsCutAtMaxTokensAndScoreThePolicysTail(t *testing.T) {
 	}
 	if want := []float64{-1, -2, -0.1, -0.1}; !slices.Equal(got, want) || ch.Logprobs.TextOffset[4] != 10 {
 		t.Fatalf("logprobs %v offsets %v, want %v", got, ch.Logprobs.TextOffset, want)
+	}
+}
+
+func TestNoMatchIsAnOpenAIStyle404(t *testing.T) {
+	srv := httptest.NewServer(baseline.New(baseline.Config{Policies: []baseline.Named{{Name: "echo", Policy: echo{}}}}))
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct{ path, body string }{
+		{"/v1/chat/completions", `{"model":"baseline-echo","messages":[{"role":"user","content":"unknown"}]}`},
+		{"/v1/completions", `{"model":"baseline-echo","prompt":"unknown"}`},
+	} {
+		resp, err := http.Post(srv.URL+tt.path, "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e inference.ErrorResponse
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusNotFound || e.Error.Code == nil || *e.Error.Code != "no_match" ||
+			e.Error.Type != "invalid_request_error" || !strings.Contains(e.Error.Message, "no answer") {
+			t.Fatalf("%s: status %d error %+v (%v), want a 404 no_match", tt.path, resp.StatusCode, e.Error, err)
+		}
 	}
 }
