@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,12 +107,21 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 		"/v1/chat/completions incl. streaming, /v1/completions with logprobs). They are not real models: each\n"+
 		"answers a multiple-choice item by a fixed policy, so demos and tests hit a real HTTP model server.\n"+
 		"Policies: random (seeded), first, oracle (reads the answer key), overlap (most words shared with the\n"+
-		"context). Model names are baseline-<policy>.",
-		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --key siqa.jsonl", stderr)
+		"context). Model names are baseline-<policy>.\n"+
+		"With --task FILE (an lm-eval task file) they answer that task instead: oracle (the targets), first,\n"+
+		"random (seeded by item), each recognising an item by the end of the prompt; with --responses FILE,\n"+
+		"replay answers the response of the longest {match, response} line whose match the prompt contains\n"+
+		"(a 404 when none does).",
+		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --key siqa.jsonl\n"+
+			"  crucible model-server --task gsm8k.yaml --policy oracle,first,replay --responses answers.jsonl", stderr)
 	listen := fs.String("listen", "127.0.0.1:8000", "HTTP address")
 	policy := fs.String("policy", "random,first,oracle,overlap", "comma-separated policies to serve: random, first, oracle, overlap (multiple choice);\n"+
 		"persona, persona-plus, persona-ref, persona-incoherent (roleplay characters), judge, judge-garbage (roleplay judges)")
 	key := fs.String("key", "", "dataset file with the answers (JSONL, as for competitions)")
+	taskFile := fs.String("task", "", "an lm-eval task file: serve its baseline policies (oracle, first, random, replay;\n"+
+		"default oracle,first,random) instead of the multiple-choice ones")
+	data := fs.String("data", "", "with --task: the rows of the evaluation split (JSONL, CSV or Parquet), replacing the task's")
+	responses := fs.String("responses", "", "the replay policy's answers: JSONL lines {\"match\": ..., \"response\": ...}")
 	delay := fs.Duration("delay", 0, "wait this long before each answer (simulates a slow model)")
 	// Not parse(): CRUCIBLE_KEY names a signing key file, not this dataset.
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +129,35 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *data != "" && *taskFile == "" {
+		return usagef("--data needs --task")
+	}
+	if *taskFile != "" || *responses != "" {
+		if *key != "" {
+			return usagef("--key is for the multiple-choice policies; --task and --responses serve the task ones")
+		}
+		// The multiple-choice default names policies a task lacks (overlap):
+		// without --policy, serve what the inputs given allow.
+		names := *policy
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "policy" })
+		if !given {
+			var def []string
+			if *taskFile != "" {
+				def = []string{"oracle", "first", "random"}
+			}
+			if *responses != "" {
+				def = append(def, "replay")
+			}
+			names = strings.Join(def, ",")
+		}
+		policies, err := app.TaskBaselinePolicies(strings.Split(names, ","),
+			app.TaskBaseline{TaskFile: *taskFile, DataFile: *data, ResponsesFile: *responses})
+		if err != nil {
+			return err
+		}
+		return serveBaseline(ctx, *listen, names, baseline.Config{Policies: policies, Delay: *delay})
 	}
 	var ds *mcq.Dataset
 	if *key != "" {
@@ -133,13 +172,17 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	h := baseline.New(baseline.Config{Policies: policies, Delay: *delay})
-	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serveBaseline(ctx, *listen, *policy, baseline.Config{Policies: policies, Delay: *delay})
+}
+
+// serveBaseline serves the baseline models until ctx ends.
+func serveBaseline(ctx context.Context, listen, names string, cfg baseline.Config) error {
+	srv := &http.Server{Addr: listen, Handler: baseline.New(cfg), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	slog.Info("baseline model server listening", "addr", *listen, "policies", *policy)
+	slog.Info("baseline model server listening", "addr", listen, "policies", names)
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		return err
 	}

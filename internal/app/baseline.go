@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -9,6 +10,8 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/eval/roleplay/roleplaytest"
+	"crucible/internal/eval/task"
+	"crucible/internal/eval/task/tasktest"
 )
 
 // BaselinePolicies assembles the named baseline policies (`crucible
@@ -36,4 +39,43 @@ func BaselinePolicies(names []string, key *mcq.Dataset) ([]baseline.Named, error
 		out = append(out, ps...)
 	}
 	return out, nil
+}
+
+// TaskBaseline names the inputs of the task kind's baseline policies
+// (`crucible model-server --task FILE [--data F] [--responses F]`).
+type TaskBaseline struct {
+	// TaskFile is an lm-eval task file; DataFile, when set, replaces its
+	// evaluation split (a hub dataset_path needs it). Needed by oracle,
+	// first and random.
+	TaskFile, DataFile string
+	// ResponsesFile is the replay policy's {match, response} JSONL file.
+	ResponsesFile string
+}
+
+// TaskBaselinePolicies assembles the task kind's named baseline policies
+// (internal/eval/task/tasktest), in order.
+func TaskBaselinePolicies(names []string, tb TaskBaseline) ([]baseline.Named, error) {
+	cfg := tasktest.Config{Policies: names}
+	if tb.TaskFile != "" {
+		c, err := task.Load(tb.TaskFile)
+		if err != nil {
+			return nil, err
+		}
+		// Items are recognised by their doc text: few-shot rows are not read.
+		if cfg.Data, err = c.LoadData(tb.DataFile, "", 0); err != nil {
+			return nil, err
+		}
+		cfg.Task = c
+	}
+	if tb.ResponsesFile != "" {
+		f, err := os.Open(tb.ResponsesFile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if cfg.Responses, err = tasktest.ReadResponses(f); err != nil {
+			return nil, fmt.Errorf("%s: %w", tb.ResponsesFile, err)
+		}
+	}
+	return tasktest.Policies(cfg)
 }

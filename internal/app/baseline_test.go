@@ -28,3 +28,31 @@ func TestBaselinePoliciesAssembleTheKindsInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskBaselinePoliciesReadTheTaskAndTheResponses(t *testing.T) {
+	ps, err := app.TaskBaselinePolicies([]string{"replay", "oracle", "random"}, app.TaskBaseline{
+		TaskFile:      "../eval/task/testdata/social_iqa.yaml",
+		ResponsesFile: "../eval/task/tasktest/testdata/gsm8k_responses.jsonl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Name)
+	}
+	if strings.Join(got, ",") != "replay,oracle,random" {
+		t.Fatalf("policies = %v", got)
+	}
+	for _, tt := range []struct {
+		tb   app.TaskBaseline
+		want string
+	}{
+		{app.TaskBaseline{TaskFile: "../eval/task/testdata/gsm8k.yaml", ResponsesFile: "../eval/task/testdata/gsm8k.yaml"}, "gsm8k.yaml: responses: line 1"},
+		{app.TaskBaseline{TaskFile: "../eval/task/testdata/nonexistent.yaml"}, "no such file"},
+		{app.TaskBaseline{}, "replay policy needs responses"},
+	} {
+		if _, err := app.TaskBaselinePolicies([]string{"replay", "oracle"}, tt.tb); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: err = %v, want %q", tt.tb, err, tt.want)
+		}
+	}
+}
