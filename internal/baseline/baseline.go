@@ -3,10 +3,10 @@
 // evaluations, benchmarks and crash tests run without a real model. The
 // server is generic: each competition kind provides its policies in its own
 // test package (internal/eval/mcq/mcqtest, internal/eval/roleplay/roleplaytest,
-// as net/http/httptest is beside net/http), and internal/app assembles them
-// for `crucible model-server`. Everything it serves is labelled "baseline":
-// model names are "baseline-<policy>" and /v1/models reports owned_by
-// "crucible-baseline".
+// internal/eval/task/tasktest, as net/http/httptest is beside net/http), and
+// internal/app assembles them for `crucible model-server`. Everything it
+// serves is labelled "baseline": model names are "baseline-<policy>" and
+// /v1/models reports owned_by "crucible-baseline".
 //
 // # Endpoints
 //

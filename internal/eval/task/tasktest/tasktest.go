@@ -24,7 +24,7 @@
 // and few-shot examples (drawn with whatever seed) precede it. The longest
 // doc text wins, ties to the lowest index, so items with identical texts
 // all get the first one's answer. Chat prompts are the last message's
-// content, trailing white space removed. A prompt about no item is
+// content, as it is or with trailing white space removed. A prompt about no item is
 // baseline.ErrNoMatch (a 404).
 //
 // # Answers
@@ -260,8 +260,11 @@ type policy struct {
 
 // Chat generates the answer to the item of the last message.
 func (p *policy) Chat(msgs []inference.ChatMessage) (string, error) {
-	prompt := strings.TrimRight(msgs[len(msgs)-1].Content, " \t\r\n")
-	item, _ := p.recognise(prompt)
+	last := msgs[len(msgs)-1].Content
+	item, _ := p.recognise(last)
+	if item < 0 {
+		item, _ = p.recognise(strings.TrimRight(last, " \t\r\n"))
+	}
 	if item < 0 {
 		return "", fmt.Errorf("baseline: the message is about no item of the task: %w", baseline.ErrNoMatch)
 	}
