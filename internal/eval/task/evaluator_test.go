@@ -10,8 +10,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"crucible/internal/eval"
-	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
 )
 
@@ -69,17 +67,13 @@ func (s *completionServer) client(t *testing.T) *inference.Client {
 	return c
 }
 
-func runAll(t *testing.T, ev eval.Evaluator) []eval.Result {
+func run(t *testing.T, cfg *Config, items []Item, c *inference.Client) *Report {
 	t.Helper()
-	out := make([]eval.Result, ev.Len())
-	err := runner.Run(context.Background(), ev, runner.Config{Concurrency: 4, Sink: func(r eval.Result) error {
-		out[r.Index] = r
-		return nil
-	}})
+	rep, err := cfg.Run(context.Background(), NewEvaluator(cfg, items, c, "m"), 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return rep
 }
 
 // A server that favours the second choice scores acc 1 exactly on the
@@ -90,7 +84,8 @@ func TestEvaluatorScoresMultipleChoiceFromEchoedLogprobs(t *testing.T) {
 	for _, it := range items {
 		s.favoured[it.Requests[1].Prompt+it.Requests[1].Continuation] = true
 	}
-	res := runAll(t, NewEvaluator(cfg, items, s.client(t), "m"))
+	rep := run(t, cfg, items, s.client(t))
+	res := rep.Results
 	correct := 0
 	for k, r := range res {
 		var d Detail
@@ -111,6 +106,10 @@ func TestEvaluatorScoresMultipleChoiceFromEchoedLogprobs(t *testing.T) {
 	if correct != 9 { // label shares 7 / 9 / 4 (testdata/README.md)
 		t.Errorf("%d items with gold B, want 9", correct)
 	}
+	m := rep.Metrics["acc_norm,none"]
+	if rep.Score != 9.0/20 || rep.Items != 20 || m.Value != 9.0/20 || !(rep.CILow < rep.Score && rep.Score < rep.CIHigh) || m.CILow != rep.CILow {
+		t.Errorf("report %+v", rep)
+	}
 	for _, r := range s.reqs {
 		if !r.Echo || r.MaxTokens != 0 || r.Logprobs == nil || *r.Logprobs != 1 || r.Model != "m" {
 			t.Fatalf("request %+v is not a log-likelihood request", r)
@@ -126,7 +125,7 @@ func TestEvaluatorScoresMultipleChoiceFromEchoedLogprobs(t *testing.T) {
 func TestEvaluatorScoresGenerationsThroughFilters(t *testing.T) {
 	cfg, items := loadTask(t, "testdata/gsm8k.yaml", 0)
 	s := &completionServer{generation: " She sells 9 eggs: 9 * 2 = 18.\n#### 18\n\nQuestion: #### 5"}
-	res := runAll(t, NewEvaluator(cfg, items[:2], s.client(t), "m"))
+	res := run(t, cfg, items[:2], s.client(t)).Results
 	var d Detail
 	if err := json.Unmarshal(res[0].Detail, &d); err != nil {
 		t.Fatal(err)
