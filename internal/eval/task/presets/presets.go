@@ -81,12 +81,16 @@ func readSplit(cfg *task.Config, split string) ([]task.Row, error) {
 
 // Open resolves a task reference: a path to a task file (read with its
 // data, as task.Config.LoadData) or a preset name. dataFile and
-// fewshotFile, when set, replace the evaluation and few-shot rows.
+// fewshotFile, when set, replace the evaluation and few-shot rows;
+// numFewshot below 0 is the task's num_fewshot.
 func Open(ref, dataFile, fewshotFile string, numFewshot int) (*task.Config, *task.Data, error) {
 	if _, err := os.Stat(ref); err == nil {
 		cfg, err := task.Load(ref)
 		if err != nil {
 			return nil, nil, err
+		}
+		if numFewshot < 0 {
+			numFewshot = cfg.NumFewshot
 		}
 		d, err := cfg.LoadData(dataFile, fewshotFile, numFewshot)
 		if err != nil {
