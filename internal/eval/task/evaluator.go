@@ -111,11 +111,7 @@ func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result, d *
 		res.CompletionTokens += resp.Usage.CompletionTokens
 	}
 	d.Metrics = e.cfg.ScoreGen(it, resps)
-	cut := make([]string, len(resps))
-	for k, r := range resps {
-		cut[k] = Cut(r, e.cfg.Generation.Until)
-	}
-	d.Answer = e.cfg.Filters[0].Apply(cut)
+	d.Answer = e.cfg.Answer(resps)
 	res.Response = resps[0]
 	return nil
 }

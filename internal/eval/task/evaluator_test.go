@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -139,6 +140,38 @@ func TestEvaluatorScoresGenerationsThroughFilters(t *testing.T) {
 	r := s.reqs[0]
 	if r.Echo || r.MaxTokens != DefaultMaxGenToks || r.Temperature == nil || *r.Temperature != 0 || r.Prompt != items[0].Prompt && r.Prompt != items[1].Prompt {
 		t.Errorf("request %+v", r)
+	}
+}
+
+// A loglikelihood item is one echo request for the target; without
+// top_logprobs every token counts as greedy (lm-eval's OpenAI backend).
+func TestEvaluatorScoresLogLikelihood(t *testing.T) {
+	cfg, err := Parse("testdata/ll.yaml", []byte(`task: ll
+dataset_path: json
+dataset_kwargs: {data_files: {test: siqa/dev.jsonl}}
+output_type: loglikelihood
+test_split: test
+doc_to_text: "Q: {{context}}\nA:"
+doc_to_target: "{{answerA}}"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := cfg.LoadData("", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := cfg.Items(d, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &completionServer{}
+	rep := run(t, cfg, items[:3], s.client(t))
+	first := slices.ContainsFunc(s.reqs, func(r inference.CompletionRequest) bool {
+		return r.Prompt == items[0].Prompt+" make a new plan"
+	})
+	if rep.Score != 1 || len(s.reqs) != 3 || !first {
+		t.Errorf("report %+v, requests %+v", rep, s.reqs)
 	}
 }
 
