@@ -22,13 +22,16 @@ import (
 )
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if isTaskEval(args) {
+		return runTaskEval(ctx, args, stdout, stderr)
+	}
 	fs := newFlags("eval", "Evaluate a model locally, without a server, exactly as the server would: same prompts,\n"+
 		"same answer extraction, same score and interval. Check a score before you submit.",
 		"crucible eval --kind mcq --dataset siqa.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
 	kindName := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
 	dataset := fs.String("dataset", "", "mcq: dataset file (JSONL)")
 	tasks := fs.String("tasks", "", "patch: task instances file (JSONL)")
-	task := fs.String("task", "", "patch: the instance_id to judge")
+	task := fs.String("task", "", "patch: the instance_id to judge; without --kind, an lm-eval task file or preset (see eval --task NAME --help)")
 	patchFile := fs.String("patch", "", "patch: the candidate diff file")
 	rf := kinds.AddRoleplayFlags(fs)
 	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")

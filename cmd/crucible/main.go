@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"leaderboard":  {"show a competition's leaderboard", runLeaderboard},
 		"results":      {"show a submission's per-item results", runResults},
 		"eval":         {"evaluate a model locally, exactly as the server would", runEval},
+		"task":         {"lm-eval tasks: list the presets, render an item of a preset or task file (task list|render ...)", runTask},
 		"model-server": {"serve deterministic baseline models over the OpenAI API", runModelServer},
 		"pool":         {"fund a benchmark pool; join, status, leaderboard, settle", runPool},
 		"ledger":       {"show ledger balances and history", runLedger},

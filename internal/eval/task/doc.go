@@ -1,8 +1,11 @@
 // Package task reads lm-evaluation-harness task files and turns a data set
 // into the requests lm-eval would send, then scores the answers as lm-eval
-// would: a benchmark is a file, not Go code. It is the pure core of the
-// `task` kind: no store, queue, API or model client (it decodes the
-// /v1/completions wire type of internal/inference to read log-likelihoods).
+// would: a benchmark is a file, not Go code. It is the core of the `task`
+// kind: no store, queue or API. Evaluator sends an item's requests to a
+// model server over /v1/completions (echoed log-probabilities for
+// multiple_choice and loglikelihood, a completion per repeat for
+// generate_until) and scores them. Sub-package presets ships task files
+// with a sample of their data in the binary.
 //
 // Supported keys (anything else that could change a result is refused with
 // its FILE:LINE):

@@ -205,10 +205,7 @@ func argmax(lls []LL, choices []string) int {
 // repeat): each is cut at the first until string (see Cut), then each
 // filter pipeline yields an answer, checked by each metric.
 func (c *Config) ScoreGen(it Item, resps []string) map[string]float64 {
-	cut := make([]string, len(resps))
-	for k, r := range resps {
-		cut[k] = Cut(r, c.Generation.Until)
-	}
+	cut := c.cutAll(resps)
 	out := map[string]float64{}
 	for _, pl := range c.Filters {
 		ans := pl.Apply(cut)
@@ -217,6 +214,18 @@ func (c *Config) ScoreGen(it Item, resps []string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Answer is what the first filter pipeline makes of an item's responses,
+// the answer the score is about.
+func (c *Config) Answer(resps []string) string { return c.Filters[0].Apply(c.cutAll(resps)) }
+
+func (c *Config) cutAll(resps []string) []string {
+	cut := make([]string, len(resps))
+	for k, r := range resps {
+		cut[k] = Cut(r, c.Generation.Until)
+	}
+	return cut
 }
 
 // Cut truncates a generation before the first occurrence of each non-empty

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"crucible/internal/eval/task"
+	"crucible/internal/eval/task/presets"
+	"crucible/internal/inference"
+)
+
+func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verb, args, err := subcommand(args, "list", "render")
+	if err != nil {
+		return err
+	}
+	if verb == "render" {
+		return runTaskRender(ctx, args, stdout, stderr)
+	}
+	fs := newFlags("task list", "List the lm-eval task presets shipped in this binary, with their output type and\n"+
+		"rows. Run one with crucible eval --task NAME; any lm-eval task file works the same way.",
+		"crucible task list", stderr)
+	o := addOutputFlags(fs, "print a JSON array of {name, output_type, rows}")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	type preset struct {
+		Name       string `json:"name"`
+		OutputType string `json:"output_type"`
+		Rows       int    `json:"rows"`
+	}
+	var list []preset
+	for _, n := range presets.Names() {
+		cfg, d, err := presets.Load(n)
+		if err != nil {
+			return err
+		}
+		list = append(list, preset{Name: n, OutputType: cfg.OutputType, Rows: len(d.Eval)})
+	}
+	return o.emit(stdout, list, func() error {
+		for _, p := range list {
+			fmt.Fprintf(stdout, "%-12s %-16s %d rows\n", p.Name, p.OutputType, p.Rows)
+		}
+		return nil
+	})
+}
+
+// taskFlags are the flags that choose a task and its items.
+type taskFlags struct {
+	ref, data, fewshotData *string
+	numFewshot             *int
+}
+
+func addTaskFlags(fs *flag.FlagSet) taskFlags {
+	return taskFlags{
+		ref:         fs.String("task", "", "an lm-eval task file (YAML) or a preset name (crucible task list)"),
+		data:        fs.String("data", "", "rows of the evaluation split (JSONL, CSV or Parquet), replacing the task's"),
+		fewshotData: fs.String("fewshot-data", "", "rows few-shot examples are drawn from, replacing the task's"),
+		numFewshot:  fs.Int("num-fewshot", -1, "few-shot examples per prompt (default: the task's num_fewshot)"),
+	}
+}
+
+// items loads the task and builds its items.
+func (f taskFlags) items() (*task.Config, []task.Item, error) {
+	if *f.ref == "" {
+		return nil, nil, usagef("--task FILE|NAME is required (presets: %s)", strings.Join(presets.Names(), ", "))
+	}
+	cfg, d, err := presets.Open(*f.ref, *f.data, *f.fewshotData, *f.numFewshot)
+	if err != nil {
+		return nil, nil, err
+	}
+	k := *f.numFewshot
+	if k < 0 {
+		k = cfg.NumFewshot
+	}
+	items, err := cfg.Items(d, k, task.Seed)
+	return cfg, items, err
+}
+
+func runTaskRender(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("task render", "Print exactly what one item sends to the model: the prompt (description, few-shot\n"+
+		"examples, then the doc), the choices scored after it (multiple_choice) or the strings generation\n"+
+		"stops at (generate_until), and the reference answer.",
+		"crucible task render --task social_iqa --index 0 --num-fewshot 2", stderr)
+	tf := addTaskFlags(fs)
+	index := fs.Int("index", 0, "the item's row in the evaluation split, from 0")
+	o := addOutputFlags(fs, "print one JSON object: prompt, choices, target (generation: prompt, target, until)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, items, err := tf.items()
+	if err != nil {
+		return err
+	}
+	if *index < 0 || *index >= len(items) {
+		return usagef("--index %d: the task has %d items", *index, len(items))
+	}
+	it := items[*index]
+	out := struct {
+		Prompt  string   `json:"prompt"`
+		Choices []string `json:"choices,omitempty"`
+		Target  string   `json:"target"`
+		Until   []string `json:"until,omitempty"`
+	}{Prompt: it.Prompt, Choices: it.Choices, Target: it.Target}
+	if cfg.OutputType == task.GenerateUntil {
+		out.Choices, out.Until = nil, cfg.Generation.Until
+	}
+	return o.emit(stdout, out, func() error {
+		fmt.Fprintf(stdout, "%s\n", it.Prompt)
+		for k, ch := range out.Choices {
+			fmt.Fprintf(stdout, "--- choice %d: %q\n", k, cfg.TargetDelimiter+ch)
+		}
+		if out.Until != nil {
+			fmt.Fprintf(stdout, "--- until: %q\n", out.Until)
+		}
+		fmt.Fprintf(stdout, "--- target: %q\n", it.Target)
+		return nil
+	})
+}
+
+// isTaskEval reports whether an eval command line names a task (--task)
+// without a kind: --task is then an lm-eval task, while with --kind patch
+// it stays the patch instance to judge.
+func isTaskEval(args []string) bool {
+	hasTask, hasKind := false, false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") {
+			hasTask = hasTask || name == "task"
+			hasKind = hasKind || name == "kind"
+		}
+	}
+	return hasTask && !hasKind
+}
+
+func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("eval --task", "Evaluate a model on an lm-eval task file or a preset (crucible task list), locally:\n"+
+		"multiple_choice and loglikelihood tasks score echoed log-probabilities from /v1/completions,\n"+
+		"generate_until tasks generate there, filter and match. The score is the first metric, with a 95%\n"+
+		"bootstrap interval; every metric of the task is reported.",
+		"crucible eval --task social_iqa --limit 100 --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
+	tf := addTaskFlags(fs)
+	limit := fs.Int("limit", 0, "evaluate only the first N items (0: all)")
+	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
+	model := fs.String("model", "", "model name")
+	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
+	concurrency := fs.Int("concurrency", 8, "items in flight")
+	o := addOutputFlags(fs, "print one JSON object: score, ci_low, ci_high, items, metrics {name: {value, ci_low, ci_high}}")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *baseURL == "" || *model == "" {
+		return usagef("--base-url and --model are required")
+	}
+	cfg, items, err := tf.items()
+	if err != nil {
+		return err
+	}
+	if *limit > 0 && *limit < len(items) {
+		items = items[:*limit]
+	}
+	icfg := inference.Config{BaseURL: *baseURL}
+	if *keyEnv != "" {
+		icfg.APIKey = os.Getenv(*keyEnv)
+	}
+	client, err := inference.New(icfg)
+	if err != nil {
+		return err
+	}
+	var progress func(done, total int)
+	if isTerminal(stderr) {
+		progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\r%s %d/%d", progressBar(done, total, 30), done, total)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	rep, err := cfg.Run(ctx, task.NewEvaluator(cfg, items, client, *model), *concurrency, progress)
+	if err != nil {
+		return err
+	}
+	return o.emit(stdout, rep, func() error {
+		fmt.Fprintf(stdout, "%s on %s: score %.4f  95%% CI [%.4f, %.4f]  %d items\n",
+			*model, cfg.Task, rep.Score, rep.CILow, rep.CIHigh, rep.Items)
+		for _, n := range cfg.MetricNames() {
+			m := rep.Metrics[n]
+			fmt.Fprintf(stdout, "  %-30s %.4f  [%.4f, %.4f]\n", n, m.Value, m.CILow, m.CIHigh)
+		}
+		return nil
+	})
+}
