@@ -111,17 +111,17 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 		"answers a multiple-choice item by a fixed policy, so demos and tests hit a real HTTP model server.\n"+
 		"Policies: random (seeded), first, oracle (reads the answer key), overlap (most words shared with the\n"+
 		"context). Model names are baseline-<policy>.\n"+
-		"With --task FILE (an lm-eval task file) they answer that task instead: oracle (the targets), first,\n"+
+		"With --task FILE|NAME (an lm-eval task file or a preset: crucible task list) they answer that task instead: oracle (the targets), first,\n"+
 		"random (seeded by item), each recognising an item by the end of the prompt; with --responses FILE,\n"+
 		"replay answers the response of the longest {match, response} line whose match the prompt contains\n"+
 		"(a 404 when none does).",
 		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --key siqa.jsonl\n"+
-			"  crucible model-server --task gsm8k.yaml --policy oracle,first,replay --responses answers.jsonl", stderr)
+			"  crucible model-server --task gsm8k --policy oracle,first,replay --responses answers.jsonl", stderr)
 	listen := fs.String("listen", "127.0.0.1:8000", "HTTP address")
 	policy := fs.String("policy", "random,first,oracle,overlap", "comma-separated policies to serve: random, first, oracle, overlap (multiple choice);\n"+
 		"persona, persona-plus, persona-ref, persona-incoherent (roleplay characters), judge, judge-garbage (roleplay judges)")
 	key := fs.String("key", "", "dataset file with the answers (JSONL, as for competitions)")
-	taskFile := fs.String("task", "", "an lm-eval task file: serve its baseline policies (oracle, first, random, replay;\n"+
+	taskFile := fs.String("task", "", "an lm-eval task file or preset name: serve its baseline policies (oracle, first, random, replay;\n"+
 		"default oracle,first,random) instead of the multiple-choice ones")
 	data := fs.String("data", "", "with --task: the rows of the evaluation split (JSONL, CSV or Parquet), replacing the task's")
 	responses := fs.String("responses", "", "the replay policy's answers: JSONL lines {\"match\": ..., \"response\": ...}")

@@ -10,7 +10,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/eval/roleplay/roleplaytest"
-	"crucible/internal/eval/task"
+	"crucible/internal/eval/task/presets"
 	"crucible/internal/eval/task/tasktest"
 )
 
@@ -42,9 +42,9 @@ func BaselinePolicies(names []string, key *mcq.Dataset) ([]baseline.Named, error
 }
 
 // TaskBaseline names the inputs of the task kind's baseline policies
-// (`crucible model-server --task FILE [--data F] [--responses F]`).
+// (`crucible model-server --task FILE|NAME [--data F] [--responses F]`).
 type TaskBaseline struct {
-	// TaskFile is an lm-eval task file; DataFile, when set, replaces its
+	// TaskFile is an lm-eval task file or a preset's name; DataFile, when set, replaces its
 	// evaluation split (a hub dataset_path needs it). Needed by oracle,
 	// first and random.
 	TaskFile, DataFile string
@@ -57,15 +57,13 @@ type TaskBaseline struct {
 func TaskBaselinePolicies(names []string, tb TaskBaseline) ([]baseline.Named, error) {
 	cfg := tasktest.Config{Policies: names}
 	if tb.TaskFile != "" {
-		c, err := task.Load(tb.TaskFile)
+		// A task file or a shipped preset's name. Items are recognised by
+		// their doc text: few-shot rows are not read.
+		c, d, err := presets.Open(tb.TaskFile, tb.DataFile, "", 0)
 		if err != nil {
 			return nil, err
 		}
-		// Items are recognised by their doc text: few-shot rows are not read.
-		if cfg.Data, err = c.LoadData(tb.DataFile, "", 0); err != nil {
-			return nil, err
-		}
-		cfg.Task = c
+		cfg.Task, cfg.Data = c, d
 	}
 	if tb.ResponsesFile != "" {
 		f, err := os.Open(tb.ResponsesFile)

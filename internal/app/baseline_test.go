@@ -43,12 +43,16 @@ func TestTaskBaselinePoliciesReadTheTaskAndTheResponses(t *testing.T) {
 	if strings.Join(got, ",") != "replay,oracle,random" {
 		t.Fatalf("policies = %v", got)
 	}
+	// A shipped preset's name serves as well as a file.
+	if ps, err := app.TaskBaselinePolicies([]string{"oracle"}, app.TaskBaseline{TaskFile: "gsm8k"}); err != nil || len(ps) != 1 {
+		t.Fatalf("preset gsm8k: %v, %d policies", err, len(ps))
+	}
 	for _, tt := range []struct {
 		tb   app.TaskBaseline
 		want string
 	}{
 		{app.TaskBaseline{TaskFile: "../eval/task/testdata/gsm8k.yaml", ResponsesFile: "../eval/task/testdata/gsm8k.yaml"}, "gsm8k.yaml: responses: line 1"},
-		{app.TaskBaseline{TaskFile: "../eval/task/testdata/nonexistent.yaml"}, "no such file"},
+		{app.TaskBaseline{TaskFile: "../eval/task/testdata/nonexistent.yaml"}, `no task file or preset "../eval/task/testdata/nonexistent.yaml" (presets: gsm8k, social_iqa)`},
 		{app.TaskBaseline{}, "replay policy needs responses"},
 	} {
 		if _, err := app.TaskBaselinePolicies([]string{"replay", "oracle"}, tt.tb); err == nil || !strings.Contains(err.Error(), tt.want) {
