@@ -31,6 +31,19 @@ type Competition struct {
 	CreatedAt     time.Time       `json:"created_at"`
 }
 
+// TaskSource is a task competition's lm-eval task as its request names it
+// and its configuration stores it: a shipped preset (Preset), or a task
+// file's text (YAML, File naming it in messages), with the number of
+// few-shot examples (nil in a request: the task's num_fewshot). The hub
+// reads no files, so a task file's rows come with the request as its
+// dataset.
+type TaskSource struct {
+	Preset     string `json:"preset,omitempty" input:"max=64"`
+	File       string `json:"file,omitempty" input:"max=256"`
+	YAML       string `json:"yaml,omitempty" input:"text,max=1MiB"`
+	NumFewshot *int   `json:"num_fewshot,omitempty"`
+}
+
 // MCQConfig is the kind-specific configuration of an mcq competition.
 type MCQConfig struct {
 	// Mode is "generative" (chat completion, answer extracted from text) or

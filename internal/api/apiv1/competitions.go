@@ -3,6 +3,7 @@ package apiv1
 import (
 	"time"
 
+	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
@@ -30,6 +31,10 @@ type CreateCompetitionRequest struct {
 	// PatchPolicy relaxes rules of a patch competition's policy screen,
 	// e.g. {"allow": ["pytest-config"]}; absent: every rule applies.
 	PatchPolicy *patch.Policy `json:"patch_policy,omitempty"`
+	// Task is a task competition's lm-eval task: a preset or a task file's
+	// text, with num_fewshot; Dataset then holds the evaluation rows
+	// (JSONL), required for a task file.
+	Task *competition.TaskSource `json:"task,omitempty"`
 }
 
 // CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:

@@ -45,12 +45,12 @@ func (k MCQ) Plan(ctx context.Context, c competition.Competition, s competition.
 
 // Score implements kind.Kind: mean item score, correct answers counted.
 func (MCQ) Score(c competition.Competition, results []eval.Result) (competition.Card, []float64, error) {
-	return resultScores(results)
+	return ResultScores(results)
 }
 
 // SubmitCheck implements kind.SubmitChecker.
 func (k MCQ) SubmitCheck(ctx context.Context, _ competition.Competition, s competition.Submission, secret string) error {
-	return modelCheck(ctx, s, secret, k.Egress)
+	return ModelCheck(ctx, s, secret, k.Egress)
 }
 
 // Validation: a validator evaluates each model on its own copy of the
@@ -106,7 +106,7 @@ func (k Patch) Plan(ctx context.Context, c competition.Competition, s competitio
 
 // Score implements kind.Kind: the judge's score, resolved counted.
 func (Patch) Score(c competition.Competition, results []eval.Result) (competition.Card, []float64, error) {
-	return resultScores(results)
+	return ResultScores(results)
 }
 
 // Entry implements kind.EntryShaper: a diff for one task.
@@ -173,7 +173,7 @@ func (Roleplay) Score(c competition.Competition, results []eval.Result) (competi
 
 // SubmitCheck implements kind.SubmitChecker.
 func (k Roleplay) SubmitCheck(ctx context.Context, _ competition.Competition, s competition.Submission, secret string) error {
-	return modelCheck(ctx, s, secret, k.Egress)
+	return ModelCheck(ctx, s, secret, k.Egress)
 }
 
 // Components implements kind.Explainer: the aggregate's components.
@@ -214,7 +214,7 @@ func (k Roleplay) PlanFresh(ctx context.Context, c competition.Competition, prac
 	if err != nil {
 		return nil, "", err
 	}
-	raw, err := encodeItems(items)
+	raw, err := EncodeItems(items)
 	return raw, roleplay.Digest(items), err
 }
 
@@ -241,7 +241,7 @@ func (Preference) Plan(_ context.Context, c competition.Competition, _ competiti
 
 // Score implements kind.Kind.
 func (Preference) Score(c competition.Competition, results []eval.Result) (competition.Card, []float64, error) {
-	return resultScores(results)
+	return ResultScores(results)
 }
 
 // Entry implements kind.EntryShaper: labelers, not submissions.
@@ -262,9 +262,9 @@ func (Preference) Labeled() bool { return true }
 // Validation: a validator scores a preference competition from its labels.
 func (Preference) Validation() kind.Validation { return kind.ValidateLabels }
 
-// resultScores is the card of kinds whose item score is the result's and
+// ResultScores is the card of kinds whose item score is the result's and
 // whose correct count is the results marked correct.
-func resultScores(results []eval.Result) (competition.Card, []float64, error) {
+func ResultScores(results []eval.Result) (competition.Card, []float64, error) {
 	scores := make([]float64, len(results))
 	correct := 0
 	for i, r := range results {
@@ -276,8 +276,8 @@ func resultScores(results []eval.Result) (competition.Card, []float64, error) {
 	return competition.NewCard(scores, correct), scores, nil
 }
 
-// encodeItems encodes items for storage, one JSON value each.
-func encodeItems[T any](items []T) ([]json.RawMessage, error) {
+// EncodeItems encodes items for storage, one JSON value each.
+func EncodeItems[T any](items []T) ([]json.RawMessage, error) {
 	raw := make([]json.RawMessage, len(items))
 	for i, it := range items {
 		var err error

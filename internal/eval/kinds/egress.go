@@ -43,8 +43,8 @@ type Egress struct {
 	HTTPClient *http.Client
 }
 
-// client returns the HTTP client of every outbound request.
-func (e Egress) client() *http.Client {
+// Client returns the HTTP client of every outbound request.
+func (e Egress) Client() *http.Client {
 	if e.HTTPClient == nil {
 		return egress.NewSafeHTTPClient(egress.EndpointPolicy{}, egress.Timeouts{})
 	}
@@ -55,7 +55,7 @@ func (e Egress) client() *http.Client {
 // endpoint (with its key) when baseURL is empty or names one, otherwise
 // baseURL without any key.
 func (e Egress) Model(role Role, baseURL string) (*inference.Client, error) {
-	cfg := inference.Config{BaseURL: baseURL, HTTPClient: e.client()}
+	cfg := inference.Config{BaseURL: baseURL, HTTPClient: e.Client()}
 	if strings.TrimSpace(baseURL) == "" {
 		op, ok := e.Operator[role]
 		if !ok || op.BaseURL == "" {

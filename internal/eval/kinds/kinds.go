@@ -59,7 +59,7 @@ func prepareMCQ(spec kind.Spec) (Prepared, error) {
 	if err != nil {
 		return Prepared{}, err
 	}
-	items, err := encodeItems(ds.Items)
+	items, err := EncodeItems(ds.Items)
 	if err != nil {
 		return Prepared{}, err
 	}
@@ -98,7 +98,7 @@ func MCQEvaluator(cfg competition.MCQConfig, ds *mcq.Dataset, client *inference.
 
 // planMCQ builds the multiple-choice evaluator of a stored submission.
 func planMCQ(c competition.Competition, s competition.Submission, secret string, items []json.RawMessage, egress Egress) (eval.Evaluator, error) {
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.client()})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.Client()})
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +115,11 @@ func planMCQ(c competition.Competition, s competition.Submission, secret string,
 	return MCQEvaluator(cfg, ds, client, s.Model.Model)
 }
 
-// modelCheck is the deterministic check a model submission must pass before
+// ModelCheck is the deterministic check a model submission must pass before
 // it is evaluated: its server answers /v1/models and lists the model. A
 // failure is final (the submission fails with the reason).
-func modelCheck(ctx context.Context, s competition.Submission, secret string, egress Egress) error {
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.client()})
+func ModelCheck(ctx context.Context, s competition.Submission, secret string, egress Egress) error {
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.Client()})
 	if err != nil {
 		return err
 	}

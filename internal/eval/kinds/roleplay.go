@@ -133,7 +133,7 @@ func SubmissionRoleplayEvaluator(c competition.Competition, s competition.Submis
 	if err != nil {
 		return nil, err
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.client()})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.Client()})
 	if err != nil {
 		return nil, err
 	}
