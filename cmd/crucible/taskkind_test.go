@@ -16,7 +16,6 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/competition"
 	"crucible/internal/identity"
-	"crucible/internal/store/storetest"
 )
 
 // TestATaskCompetitionRanksTheBaselinePolicies: `competition create --kind
@@ -35,25 +34,8 @@ func TestATaskCompetitionRanksTheBaselinePolicies(t *testing.T) {
 	models := httptest.NewServer(baseline.New(baseline.Config{Policies: policies}))
 	defer models.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, app.Config{Database: storetest.Databases(t)[0].URL, Listen: "127.0.0.1:0", AllowEndpoints: "127.0.0.0/8", MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := a.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close()
-	})
-	url := "http://" + ln.Addr().String()
+	url := serveInProcess(t)
+	ctx := context.Background()
 	keyFile := filepath.Join(dir, "me.key")
 	if _, stderr, code := crucible(t, "keys", "new", "--out", keyFile); code != 0 {
 		t.Fatal(stderr)
