@@ -146,25 +146,7 @@ func TestEvaluatorScoresGenerationsThroughFilters(t *testing.T) {
 // A loglikelihood item is one echo request for the target; without
 // top_logprobs every token counts as greedy (lm-eval's OpenAI backend).
 func TestEvaluatorScoresLogLikelihood(t *testing.T) {
-	cfg, err := Parse("testdata/ll.yaml", []byte(`task: ll
-dataset_path: json
-dataset_kwargs: {data_files: {test: siqa/dev.jsonl}}
-output_type: loglikelihood
-test_split: test
-doc_to_text: "Q: {{context}}\nA:"
-doc_to_target: "{{answerA}}"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := cfg.LoadData("", "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	items, err := cfg.Items(d, 0, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, items := llTask(t)
 	s := &completionServer{}
 	rep := run(t, cfg, items[:3], s.client(t))
 	first := slices.ContainsFunc(s.reqs, func(r inference.CompletionRequest) bool {

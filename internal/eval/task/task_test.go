@@ -224,8 +224,10 @@ func TestContinuationLL(t *testing.T) {
 	}
 }
 
-// A loglikelihood task scores acc as is_greedy of the target.
-func TestLogLikelihoodTask(t *testing.T) {
+// llTask is a loglikelihood task over the Social IQa test rows: one echo
+// request per doc, for answerA after the question.
+func llTask(t *testing.T) (*Config, []Item) {
+	t.Helper()
 	c, err := Parse("testdata/ll.yaml", []byte(`task: ll
 dataset_path: json
 dataset_kwargs: {data_files: {test: siqa/dev.jsonl}}
@@ -245,6 +247,12 @@ doc_to_target: "{{answerA}}"
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, items
+}
+
+// A loglikelihood task scores acc as is_greedy of the target.
+func TestLogLikelihoodTask(t *testing.T) {
+	c, items := llTask(t)
 	if r := items[0].Requests; len(r) != 1 || r[0].Continuation != " make a new plan" {
 		t.Fatalf("requests %+v", r)
 	}
