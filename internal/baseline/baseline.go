@@ -10,7 +10,8 @@
 //
 // # Endpoints
 //
-//   - GET /v1/models lists one model per configured policy, in order.
+//   - GET /v1/models lists one model per configured policy, in order, with
+//     "meta": {"n_params": N} for a policy configured with Named.Params.
 //   - POST /v1/chat/completions answers with the policy's Chat reply, cut to
 //     max_tokens words (finish_reason "length"); with "stream": true it sends
 //     server-sent events "data: {chunk}\n\n" (object
@@ -91,6 +92,9 @@ type Completion struct {
 type Named struct {
 	Name   string
 	Policy Policy
+	// Params, when positive, is declared as the model's parameter count
+	// in /v1/models ("meta": {"n_params": Params}, llama.cpp's shape).
+	Params int64
 }
 
 // Config configures the baseline server.
@@ -104,6 +108,7 @@ type Config struct {
 
 type server struct {
 	policies map[string]Policy // model name → policy
+	params   map[string]int64  // model name → declared parameter count
 	models   []string
 	delay    time.Duration
 	seq      atomic.Uint64
@@ -111,13 +116,16 @@ type server struct {
 
 // New returns the baseline server's handler.
 func New(cfg Config) http.Handler {
-	s := &server{policies: map[string]Policy{}, delay: cfg.Delay}
+	s := &server{policies: map[string]Policy{}, params: map[string]int64{}, delay: cfg.Delay}
 	for _, p := range cfg.Policies {
 		name := ModelPrefix + p.Name
 		if _, dup := s.policies[name]; dup {
 			continue
 		}
 		s.policies[name] = p.Policy
+		if p.Params > 0 {
+			s.params[name] = p.Params
+		}
 		s.models = append(s.models, name)
 	}
 	mux := http.NewServeMux()
@@ -161,7 +169,11 @@ func (s *server) id(prefix string) string {
 func (s *server) handleModels(w http.ResponseWriter, r *http.Request) {
 	list := inference.ModelList{Object: "list", Data: []inference.Model{}}
 	for _, m := range s.models {
-		list.Data = append(list.Data, inference.Model{ID: m, Object: "model", OwnedBy: OwnedBy})
+		e := inference.Model{ID: m, Object: "model", OwnedBy: OwnedBy}
+		if n, ok := s.params[m]; ok {
+			e.Meta = &inference.ModelMeta{NParams: n}
+		}
+		list.Data = append(list.Data, e)
 	}
 	writeJSON(w, http.StatusOK, list)
 }

@@ -110,6 +110,17 @@ type Model struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created,omitempty"`
 	OwnedBy string `json:"owned_by"`
+	// Meta is the model's metadata where the server reports it (llama.cpp's
+	// server does; OpenAI's API and vLLM do not).
+	Meta *ModelMeta `json:"meta,omitempty"`
+}
+
+// ModelMeta is the metadata a server may report for a model in
+// GET /v1/models, in llama.cpp's server's shape. It is the server's
+// declaration, not a measurement by whoever reads it.
+type ModelMeta struct {
+	// NParams is the model's parameter count.
+	NParams int64 `json:"n_params,omitempty"`
 }
 
 // ModelList is the body returned by GET /v1/models (object "list").

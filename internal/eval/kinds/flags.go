@@ -23,6 +23,8 @@ type RoleplayFlags struct {
 	items, turns, maxTokens                    *int
 	generatorURL, generatorModel, referenceURL *string
 	referenceModel, judgeURL, judgeModel       *string
+	scoring                                    *string
+	trustParams                                *bool
 	// Personas is the persona JSONL file ("": the shipped set).
 	Personas *string
 }
@@ -42,28 +44,43 @@ func AddRoleplayFlags(fs *flag.FlagSet) RoleplayFlags {
 		judgeURL:       fs.String("judge-url", "", "roleplay: judge model server (local eval: key from CRUCIBLE_JUDGE_API_KEY; on a hub: empty for the hub's own)"),
 		judgeModel:     fs.String("judge-model", roleplay.BaselineJudge, "roleplay: judge model name"),
 		Personas:       fs.String("personas", "", "roleplay: persona JSONL (default: the shipped set)"),
+		scoring: fs.String("scoring", roleplay.PresetCrucible, "roleplay: scoring preset, one of "+strings.Join(roleplay.Presets(), ", ")+
+			";\n"+"the dippy-* presets are the Dippy subnet's scoring eras (e.g. --scoring dippy-2024-11, the era its miner FAQ describes)"),
+		trustParams: fs.Bool("trust-declared-params", false, "roleplay: let the size component use the parameter count the model's own server declares in\n"+
+			"/v1/models (meta.n_params); only for servers you or the operator run, since a competitor's can declare anything"),
 	}
 }
 
-// config builds the competition configuration; empty endpoint URLs default to fallback.
-func (f RoleplayFlags) config(fallback string) roleplay.CompetitionConfig {
+// config builds the competition configuration; empty endpoint URLs default
+// to fallback. An unknown scoring preset is an error naming the flag.
+func (f RoleplayFlags) config(fallback string) (roleplay.CompetitionConfig, error) {
 	or := func(s string) string {
 		if s == "" {
 			return fallback
 		}
 		return s
 	}
+	scoring, err := roleplay.ScoringPreset(*f.scoring)
+	if err != nil {
+		return roleplay.CompetitionConfig{}, fmt.Errorf("--scoring: %w", err)
+	}
 	return roleplay.CompetitionConfig{Seed: *f.seed, Items: *f.items, Turns: *f.turns, MaxTokens: *f.maxTokens,
-		Generator: roleplay.EndpointSpec{BaseURL: or(*f.generatorURL), Model: *f.generatorModel},
-		Reference: roleplay.EndpointSpec{BaseURL: or(*f.referenceURL), Model: *f.referenceModel},
-		Judge:     roleplay.EndpointSpec{BaseURL: or(*f.judgeURL), Model: *f.judgeModel}}
+		Generator:           roleplay.EndpointSpec{BaseURL: or(*f.generatorURL), Model: *f.generatorModel},
+		Reference:           roleplay.EndpointSpec{BaseURL: or(*f.referenceURL), Model: *f.referenceModel},
+		Judge:               roleplay.EndpointSpec{BaseURL: or(*f.judgeURL), Model: *f.judgeModel},
+		Scoring:             scoring,
+		TrustDeclaredParams: *f.trustParams}, nil
 }
 
 // Options are the flags' configuration as kind.Spec.Options holds it, with
 // empty endpoint URLs defaulting to fallback (a local evaluation's model
 // server).
 func (f RoleplayFlags) Options(fallback string) (map[string]json.RawMessage, error) {
-	return roleplayOptions(f.config(fallback))
+	cfg, err := f.config(fallback)
+	if err != nil {
+		return nil, err
+	}
+	return roleplayOptions(cfg)
 }
 
 func roleplayOptions(cfg roleplay.CompetitionConfig) (map[string]json.RawMessage, error) {
@@ -83,7 +100,10 @@ func (Roleplay) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 	gap := fs.Float64("contamination-threshold", roleplay.DefaultContaminationThreshold,
 		"roleplay: flag a model whose practice score exceeds its fresh-items score by more than this")
 	return func() (kind.Creation, error) {
-		cfg := rf.config("")
+		cfg, err := rf.config("")
+		if err != nil {
+			return kind.Creation{}, err
+		}
 		cfg.FreshItems, cfg.ContaminationThreshold = *fresh, *gap
 		opts, err := roleplayOptions(cfg)
 		if err != nil {

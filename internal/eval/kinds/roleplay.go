@@ -83,7 +83,8 @@ func prepareRoleplay(ctx context.Context, spec kind.Spec, rc roleplay.Competitio
 
 // RoleplayEvaluator builds the roleplay evaluator of a model: the one
 // constructor the server and the local `crucible eval` share. The reference
-// and judge are reached through egress.
+// and judge are reached through egress. The model's declared parameter
+// count is used only when cfg.TrustDeclaredParams is set.
 func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, model roleplay.Endpoint, egress Egress) (eval.Evaluator, error) {
 	ref, err := endpoint(cfg.Reference, RoleReference, egress)
 	if err != nil {
@@ -94,7 +95,7 @@ func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, mo
 		return nil, err
 	}
 	return roleplay.NewEvaluator(roleplay.Config{Items: items, Model: model, Reference: ref, Judge: judge,
-		Scoring: cfg.Scoring, MaxTokens: cfg.MaxTokens})
+		Scoring: cfg.Scoring, MaxTokens: cfg.MaxTokens, DeclaredParams: cfg.TrustDeclaredParams})
 }
 
 func planRoleplay(c competition.Competition, s competition.Submission, secret string, raw []json.RawMessage, egress Egress) (eval.Evaluator, error) {

@@ -51,6 +51,14 @@ type CompetitionConfig struct {
 	// ContaminationThreshold is the practice-minus-fresh score gap above
 	// which a model is flagged (0: DefaultContaminationThreshold).
 	ContaminationThreshold float64 `json:"contamination_threshold,omitempty"`
+	// TrustDeclaredParams lets the size component use the parameter count
+	// a submitted model's own server declares in /v1/models. Off by
+	// default: a competitor's server can declare a tiny count for a large
+	// model, so without a count the hub measured itself (from the weights,
+	// see the artifact submissions of issue 18) the size component is left
+	// out. Only a competition whose model servers the operator runs, or a
+	// local evaluation of one's own server, should turn it on.
+	TrustDeclaredParams bool `json:"trust_declared_params,omitempty"`
 }
 
 // WithDefaults fills zero Items, Turns, MaxTokens, PersonaSet and Scoring

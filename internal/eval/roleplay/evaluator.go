@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"crucible/internal/eval"
 	"crucible/internal/inference"
@@ -24,9 +26,17 @@ type Config struct {
 	Reference Endpoint
 	// Judge grades quality and coherence. Required.
 	Judge Endpoint
-	// Params is the model's declared parameter count; 0 means undeclared
-	// (size scores 0).
+	// Params is the model's parameter count as measured by whoever runs
+	// the evaluation (the hub reading the weights); 0 means unknown, and
+	// the size component is left out (Scoring.SizeMissing).
 	Params int64
+	// DeclaredParams, when Params is 0, takes the count the model's own
+	// server declares in its GET /v1/models entry ("meta": {"n_params"},
+	// as llama.cpp's server reports it). A competitor's server can declare
+	// anything, so only an evaluation whose model servers are run by
+	// someone the competition trusts may set it; see
+	// CompetitionConfig.TrustDeclaredParams.
+	DeclaredParams bool
 	// Scoring holds weights and thresholds; zero fields take the defaults
 	// (see DefaultScoring).
 	Scoring Scoring
@@ -39,6 +49,10 @@ type Config struct {
 // implements eval.Evaluator and is safe for concurrent use.
 type Evaluator struct {
 	cfg Config
+
+	paramsOnce   sync.Once
+	params       int64
+	paramsSource string
 }
 
 var _ eval.Evaluator = (*Evaluator)(nil)
@@ -103,8 +117,18 @@ type Detail struct {
 	// ReplyWords and UserWords are the word counts behind Vibe.
 	ReplyWords int `json:"reply_words"`
 	UserWords  int `json:"user_words"`
-	// Params is the declared parameter count behind Size (0: undeclared).
-	Params int64 `json:"params,omitempty"`
+	// Params is the parameter count behind Size (0: unknown, size left
+	// out) and ParamsSource where it came from: ParamsMeasured or
+	// ParamsDeclared.
+	Params       int64  `json:"params,omitempty"`
+	ParamsSource string `json:"params_source,omitempty"`
+	// ReplyChars and UserChars are the lengths in characters behind a
+	// Dippy preset's vibe.
+	ReplyChars int `json:"reply_chars,omitempty"`
+	UserChars  int `json:"user_chars,omitempty"`
+	// Compare is the judge's comparison with the reference, for presets
+	// that use it.
+	Compare *CompareVerdict `json:"compare,omitempty"`
 	// FinishReason is the model's finish reason.
 	FinishReason string `json:"finish_reason,omitempty"`
 }
@@ -179,7 +203,8 @@ func (e *Evaluator) Evaluate(ctx context.Context, index int) (eval.Result, error
 	reply := strings.TrimSpace(resp.Choices[0].Message.Content)
 	res.Response = reply
 	res.PromptTokens, res.CompletionTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
-	d := Detail{ItemID: it.ID, Character: it.Character.Name, Params: e.cfg.Params, FinishReason: resp.Choices[0].FinishReason}
+	d := Detail{ItemID: it.ID, Character: it.Character.Name, FinishReason: resp.Choices[0].FinishReason}
+	d.Params, d.ParamsSource = e.modelParams(ctx)
 
 	// The reference.
 	d.Reference = it.Reference
@@ -197,28 +222,71 @@ func (e *Evaluator) Evaluate(ctx context.Context, index int) (eval.Result, error
 	if d.Coherence, err = e.judgeCoherence(ctx, JudgeInput{Task: TaskCoherence, Character: jc, Conversation: it.Conversation, Reply: reply}, it.Seed); err != nil {
 		return eval.Result{}, fmt.Errorf("roleplay: item %s: %w", it.ID, infra("judge", err))
 	}
+	sc := e.cfg.Scoring
+	var judgeWin float64
+	if sc.judges() {
+		v, err := e.judgeCompare(ctx, JudgeInput{Task: TaskCompare, Character: jc, Conversation: it.Conversation, Reference: d.Reference, Reply: reply}, it.Seed)
+		if err != nil {
+			return eval.Result{}, fmt.Errorf("roleplay: item %s: %w", it.ID, infra("judge", err))
+		}
+		d.Compare, judgeWin = &v, v.WinShare()
+	}
 
 	// Components.
 	sources := []string{d.Reference, it.Character.Persona, it.Character.Scenario, it.Character.Greeting}
 	for _, ex := range it.Character.ExampleDialogue {
 		sources = append(sources, ex.User, ex.Character)
 	}
-	c := Components{Quality: d.Judge.Quality()}
+	p, _ := presetOf(sc.Preset)
+	c := Components{Quality: d.Judge.Quality(), JudgeWin: judgeWin}
 	c.Creativity, d.Creativity = creativity(reply, sources, t)
 	d.ReplyWords, d.UserWords = len(strings.Fields(reply)), len(strings.Fields(it.LastUser()))
-	c.Vibe = vibe(d.ReplyWords, d.UserWords, t.VibeTolerance)
-	c.Latency = latencyScore(res.LatencyMS, t)
-	c.Size = sizeScore(e.cfg.Params, t)
+	d.ReplyChars, d.UserChars = utf8.RuneCountInString(reply), utf8.RuneCountInString(it.LastUser())
+	c.Vibe = p.vibe(vibeInput{d.ReplyWords, d.UserWords, d.ReplyChars, d.UserChars}, t)
+	c.Latency = p.latency(res.LatencyMS, t)
+	if d.Params > 0 {
+		c.Size = p.size(d.Params, t)
+	}
 	if d.Coherence.Coherent {
 		c.Coherence = 1
 	}
 	d.Components = c
-	res.Score = c.total(e.cfg.Scoring.Weights)
+	res.Score = sc.itemScore(p, c, d.Params > 0)
 	res.Correct = res.Score > 0
 	if res.Detail, err = json.Marshal(d); err != nil {
 		return eval.Result{}, err
 	}
 	return res, nil
+}
+
+// Sources of Detail.Params.
+const (
+	ParamsMeasured = "measured"
+	ParamsDeclared = "declared"
+)
+
+// modelParams returns the model's parameter count and its source: the
+// configured count, else (with DeclaredParams) the one its server declares,
+// asked once per evaluation; 0 and "" when unknown.
+func (e *Evaluator) modelParams(ctx context.Context) (int64, string) {
+	if e.cfg.Params > 0 {
+		return e.cfg.Params, ParamsMeasured
+	}
+	if !e.cfg.DeclaredParams {
+		return 0, ""
+	}
+	e.paramsOnce.Do(func() {
+		list, err := e.cfg.Model.Client.Models(ctx)
+		if err != nil {
+			return // no listing: the count stays unknown
+		}
+		for _, m := range list.Data {
+			if m.ID == e.cfg.Model.Model && m.Meta != nil && m.Meta.NParams > 0 {
+				e.params, e.paramsSource = m.Meta.NParams, ParamsDeclared
+			}
+		}
+	})
+	return e.params, e.paramsSource
 }
 
 func (e *Evaluator) judge(ctx context.Context, in JudgeInput, seed int64) (string, error) {
@@ -246,6 +314,14 @@ func (e *Evaluator) judgeQuality(ctx context.Context, in JudgeInput, seed int64)
 		return QualityVerdict{}, err
 	}
 	return ParseQuality(out)
+}
+
+func (e *Evaluator) judgeCompare(ctx context.Context, in JudgeInput, seed int64) (CompareVerdict, error) {
+	out, err := e.judge(ctx, in, seed)
+	if err != nil {
+		return CompareVerdict{}, err
+	}
+	return ParseCompare(out)
 }
 
 func (e *Evaluator) judgeCoherence(ctx context.Context, in JudgeInput, seed int64) (CoherenceVerdict, error) {

@@ -227,6 +227,12 @@ func TestScoringWithDefaultsFillsAZeroConfig(t *testing.T) {
 	}
 }
 
+// ours is an item's score under the default (stored) scoring.
+func ours(c Components) float64 {
+	p, _ := presetOf("")
+	return DefaultScoring().itemScore(p, c, false)
+}
+
 func unit(x float64) bool { return x >= 0 && x <= 1 && !math.IsNaN(x) }
 
 func TestComponentFormulasStayInTheUnitInterval(t *testing.T) {
@@ -237,7 +243,7 @@ func TestComponentFormulasStayInTheUnitInterval(t *testing.T) {
 			comps.Coherence = 1
 		}
 		return unit(vibe(int(rw), int(uw), th.VibeTolerance)) && unit(latencyScore(ms, th)) &&
-			unit(sizeScore(params, th)) && unit(comps.total(DefaultScoring().Weights))
+			unit(sizeScore(params, th)) && unit(ours(comps))
 	}
 	if err := quick.Check(f, nil); err != nil {
 		t.Fatal(err)
@@ -299,7 +305,7 @@ func result(t *testing.T, index int, prompt, reply string, c Components) eval.Re
 	if err != nil {
 		t.Fatal(err)
 	}
-	return eval.Result{Index: index, Prompt: prompt, Response: reply, Detail: d, Score: c.total(DefaultScoring().Weights)}
+	return eval.Result{Index: index, Prompt: prompt, Response: reply, Detail: d, Score: ours(c)}
 }
 
 var good = Components{Quality: 0.8, Creativity: 1, Vibe: 1, Latency: 1, Size: 0, Coherence: 1}
@@ -345,7 +351,7 @@ func TestAggregateDoesNotDependOnResultOrder(t *testing.T) {
 }
 
 func TestAggregateAppliesCrossReplyPenalties(t *testing.T) {
-	full := good.total(DefaultScoring().Weights)
+	full := ours(good)
 	tests := []struct {
 		name    string
 		replies []string

@@ -53,11 +53,18 @@ type Thresholds struct {
 // Scoring is the JSON-serialisable scoring configuration of a roleplay
 // competition; it is printed by `crucible competition show`.
 type Scoring struct {
+	// Preset names the formulas (see Presets); "" is PresetCrucible.
+	Preset     string     `json:"preset,omitempty"`
 	Weights    Weights    `json:"weights"`
 	Thresholds Thresholds `json:"thresholds"`
 	// Multiplier is the post-evaluation multiplier applied by Aggregate
 	// (the hook for extra benchmarks); 0 means 1.
 	Multiplier float64 `json:"multiplier"`
+	// SizeMissing is what the size component does for a model without a
+	// parameter count: SizeRenormalise (every preset) leaves it out and
+	// renormalises the other weights; SizeZero, the empty value of
+	// competitions stored before the presets, scores it 0.
+	SizeMissing string `json:"size_missing,omitempty"`
 }
 
 // DefaultScoring returns the documented defaults:
@@ -85,6 +92,12 @@ func DefaultScoring() Scoring {
 // set alongside other non-zero fields of their struct.
 func (s Scoring) WithDefaults() Scoring {
 	d := DefaultScoring()
+	if p, ok := presetOf(s.Preset); ok && s.Preset != "" {
+		d = p.scoring
+		if s.SizeMissing == SizeZero {
+			s.SizeMissing = SizeRenormalise // only unnamed, stored scoring keeps SizeZero
+		}
+	}
 	if s.Weights == (Weights{}) {
 		s.Weights = d.Weights
 	}
@@ -121,6 +134,12 @@ func (s Scoring) WithDefaults() Scoring {
 
 // Validate reports a scoring configuration that cannot be used.
 func (s Scoring) Validate() error {
+	if err := validPreset(s.Preset); err != nil {
+		return err
+	}
+	if s.SizeMissing != SizeZero && s.SizeMissing != SizeRenormalise {
+		return fmt.Errorf("roleplay: size_missing %q, want %q or empty", s.SizeMissing, SizeRenormalise)
+	}
 	w := s.Weights
 	for _, f := range []struct {
 		name string
@@ -168,23 +187,16 @@ type Components struct {
 	Vibe float64 `json:"vibe"`
 	// Latency is 1 up to LatencyFullMS, 0 from LatencyZeroMS, linear between.
 	Latency float64 `json:"latency"`
-	// Size is 1 − params/MaxParams for a declared parameter count, 0 when
-	// undeclared.
+	// Size is the preset's size score of a known parameter count
+	// (Detail.Params); 0 without one, when the component is left out (see
+	// Scoring.SizeMissing).
 	Size float64 `json:"size"`
 	// Coherence is 1 when the judge found the conversation coherent, else 0.
 	Coherence float64 `json:"coherence"`
-}
-
-// total is the weighted item score of c under w (see the package doc).
-func (c Components) total(w Weights) float64 {
-	if c.Coherence == 0 {
-		return 0
-	}
-	sum := w.Quality + w.Vibe + w.Latency + w.Size
-	if sum <= 0 {
-		return 0
-	}
-	return clamp01((w.Quality*c.Quality*c.Creativity + w.Vibe*c.Vibe + w.Latency*c.Latency + w.Size*c.Size) / sum)
+	// JudgeWin is the share of the three criteria (realism, entertainment,
+	// coherency) on which the judge preferred the reply to the reference;
+	// only presets that compare (Scoring.judges) ask for it.
+	JudgeWin float64 `json:"judge_win,omitempty"`
 }
 
 // ItemScores returns each result's final score: its components (decoded
@@ -223,6 +235,7 @@ func aggregate(results []eval.Result, s Scoring) ([]float64, map[string]float64,
 	if err := s.Validate(); err != nil {
 		return nil, nil, err
 	}
+	p, _ := presetOf(s.Preset)
 	t := s.Thresholds
 	n := len(results)
 	// Sort by index so nothing depends on the order results arrive in.
@@ -230,6 +243,7 @@ func aggregate(results []eval.Result, s Scoring) ([]float64, map[string]float64,
 	copy(byIndex, results)
 	sortResults(byIndex)
 	comps := make([]Components, n)
+	sized := make([]bool, n)
 	grams := make([]map[string]bool, n)
 	coherent := 0
 	for i, r := range byIndex {
@@ -237,7 +251,7 @@ func aggregate(results []eval.Result, s Scoring) ([]float64, map[string]float64,
 		if err := json.Unmarshal(r.Detail, &d); err != nil {
 			return nil, nil, fmt.Errorf("roleplay: aggregate: result %d: detail: %w", r.Index, err)
 		}
-		comps[i] = d.Components
+		comps[i], sized[i] = d.Components, d.Params > 0
 		grams[i] = ngramSet(words(r.Response), t.RepeatNGram)
 		if d.Components.Coherence > 0 {
 			coherent++
@@ -267,13 +281,24 @@ func aggregate(results []eval.Result, s Scoring) ([]float64, map[string]float64,
 		}
 		comps[i].Creativity = clamp01(comps[i].Creativity)
 	}
-	gate := n > 0 && float64(coherent) >= t.MinCoherent*float64(n)
+	judge := 0.0
+	for _, c := range comps {
+		judge += c.JudgeWin
+	}
+	if n > 0 {
+		judge /= float64(n)
+	}
+	factor := s.evaluationFactor(p, coherent, n, judge)
 	scores := make([]float64, n)
 	means := map[string]float64{"quality": 0, "creativity": 0, "vibe": 0, "latency": 0, "size": 0, "coherence": 0}
+	if p.judge {
+		means["judge_win"] = 0
+	}
 	out := make([]float64, n)
 	for i, c := range comps {
-		if gate {
-			scores[i] = clamp01(c.total(s.Weights) * s.Multiplier)
+		scores[i] = clamp01(s.itemScore(p, c, sized[i]) * factor)
+		if p.judge {
+			means["judge_win"] += c.JudgeWin
 		}
 		means["quality"] += c.Quality
 		means["creativity"] += c.Creativity
@@ -322,7 +347,8 @@ func latencyScore(ms int64, t Thresholds) float64 {
 	return clamp01(float64(t.LatencyZeroMS-ms) / float64(t.LatencyZeroMS-t.LatencyFullMS))
 }
 
-// sizeScore maps a declared parameter count (0: undeclared) to [0,1].
+// sizeScore maps a parameter count to [0,1]; an unknown one (0) scores 0,
+// which counts only for scoring stored before the presets (SizeZero).
 func sizeScore(params int64, t Thresholds) float64 {
 	if params <= 0 {
 		return 0

@@ -18,6 +18,12 @@ package roleplaytest
 //     either is empty);
 //   - engagement: 1 for an empty R, 10 if R contains '?', otherwise 9.
 //
+// Compare, {"realism_win": ..., "entertainment_win": ..., "coherency_win":
+// ...}: the quality grades of R (against F) and of F (against R, the roles
+// swapped) are compared: in_character decides realism, engagement
+// entertainment and relevance coherency; the higher grade wins ("generated"
+// for R, "original" for F), equal grades tie.
+//
 // Coherence, {"coherent": bool, "reason": "..."}: coherent iff R has at
 // least two words; with five or more words, at least 40% of them are
 // distinct; and, with three or more content words, R shares one with the
@@ -50,6 +56,8 @@ func judgeAnswer(msgs []inference.ChatMessage) (string, error) {
 		out = judgeQuality(in)
 	case roleplay.TaskCoherence:
 		out = judgeCoherence(in)
+	case roleplay.TaskCompare:
+		out = judgeCompare(in)
 	default:
 		return "", fmt.Errorf("baseline judge: unknown task %q", in.Task)
 	}
@@ -117,6 +125,24 @@ func judgeQuality(in roleplay.JudgeInput) roleplay.QualityVerdict {
 	}
 	return roleplay.QualityVerdict{Scores: scores, Rationale: fmt.Sprintf(
 		"baseline judge: %d of %d topic words used, length %d vs %d reference words", hits, len(target), len(rw), len(strings.Fields(in.Reference)))}
+}
+
+func judgeCompare(in roleplay.JudgeInput) roleplay.CompareVerdict {
+	gen := judgeQuality(in)
+	swapped := in
+	swapped.Reply, swapped.Reference = in.Reference, in.Reply
+	orig := judgeQuality(swapped)
+	win := func(criterion string) string {
+		switch g, o := gen.Scores[criterion], orig.Scores[criterion]; {
+		case g > o:
+			return "generated"
+		case g < o:
+			return "original"
+		}
+		return "tie"
+	}
+	return roleplay.CompareVerdict{Realism: win("in_character"), Entertainment: win("engagement"), Coherency: win("relevance"),
+		Reasoning: "baseline judge: the rubric grades of both replies compared"}
 }
 
 func namesOrFirstPerson(reply, name string) bool {
