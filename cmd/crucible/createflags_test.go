@@ -37,6 +37,9 @@ func TestCompetitionCreateTakesEachKindsOwnFlags(t *testing.T) {
 				BaseURL string `json:"base_url"`
 				Model   string `json:"model"`
 			} `json:"judge"`
+			Scoring struct {
+				Preset string `json:"preset"`
+			} `json:"scoring"`
 		} `json:"roleplay"`
 		PatchPolicy *struct {
 			Allow []string `json:"allow"`
@@ -70,13 +73,13 @@ func TestCompetitionCreateTakesEachKindsOwnFlags(t *testing.T) {
 	}
 
 	out, stderr, code := crucible(t, "competition", "create", "--server", hub.URL, "--key", key, "--kind", "roleplay", "--title", "Characters",
-		"--seed", "7", "--items", "3", "--personas", personas, "--fresh-items=false", "--judge-url", "http://judge/v1", "--judge-model", "j")
+		"--seed", "7", "--items", "3", "--personas", personas, "--fresh-items=false", "--judge-url", "http://judge/v1", "--judge-model", "j", "--scoring", "dippy-2024-11")
 	if code != 0 {
 		t.Fatalf("roleplay create: exit %d: %s", code, stderr)
 	}
 	rp := got.Roleplay
 	if got.Kind != "roleplay" || got.Title != "Characters" || got.DatasetName != personas || got.Dataset != "{\"name\": \"Ada\"}\n" ||
-		rp == nil || rp.Seed != 7 || rp.Items != 3 || rp.FreshItems || rp.Judge.BaseURL != "http://judge/v1" || rp.Judge.Model != "j" || got.PatchPolicy != nil {
+		rp == nil || rp.Seed != 7 || rp.Items != 3 || rp.FreshItems || rp.Judge.BaseURL != "http://judge/v1" || rp.Judge.Model != "j" || rp.Scoring.Preset != "dippy-2024-11" || got.PatchPolicy != nil {
 		t.Fatalf("roleplay request %+v (roleplay %+v); want the flags' configuration and the persona file", got, rp)
 	}
 	if want := "created roleplay competition c-1: 3 conversations from seed 7\n"; out != want {
