@@ -20,6 +20,21 @@
 // items when fewer than Thresholds.MinCoherent of them are coherent, applies
 // the post-evaluation multiplier and clamps to [0,1]; the total is the mean.
 //
+// Size counts only with a parameter count the evaluation trusts
+// (Config.Params, or with Config.DeclaredParams the model server's own
+// declaration); without one the size weight is left out and the others
+// renormalise (Scoring.SizeMissing; competitions stored before this scored
+// it 0 and keep doing so).
+//
+// # Presets
+//
+// Scoring.Preset names the formulas: PresetCrucible (the above, the
+// default) or one of the Dippy subnet's scoring eras, PresetDippyJul2024,
+// PresetDippyNov2024, PresetDippyFeb2025 and PresetDippyJudge, each with
+// its own weights, quality-creativity combination, vibe, latency and size
+// definitions and coherence rule, read from Dippy's code (presets.go names
+// the file of every constant).
+//
 // This package must never import the store, the job queue or the API.
 package roleplay
 
