@@ -144,6 +144,42 @@ func TestJudgeGradesWithTheDocumentedFeatures(t *testing.T) {
 	}
 }
 
+// The comparison swaps the roles of reply and reference in the rubric: a
+// question wins entertainment over a statement, an assistant voice loses
+// realism, and a reply compared with itself ties everywhere.
+func TestJudgeComparesReplyAndReferenceOnDippysCriteria(t *testing.T) {
+	c := roleplayServer(t)
+	conv := conversation("Tell me about the sea glass collection.")
+	ref := "I keep the sea glass collection by the window."
+	tests := []struct {
+		name, reply string
+		want        roleplay.CompareVerdict
+	}{
+		// It also uses every topic word of the reference, which misses its "see":
+		// relevance 10 against 9.
+		{"a question wins entertainment", "I keep the sea glass collection by the window, want to see?",
+			roleplay.CompareVerdict{Realism: "tie", Entertainment: "generated", Coherency: "generated"}},
+		{"an assistant voice loses realism", "As an AI language model, a sea glass collection is a hobby.",
+			roleplay.CompareVerdict{Realism: "original", Entertainment: "tie", Coherency: "tie"}},
+		{"the reference itself ties", ref, roleplay.CompareVerdict{Realism: "tie", Entertainment: "tie", Coherency: "tie"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := judge(t, c, roleplay.BaselineJudge, roleplay.JudgeInput{Task: roleplay.TaskCompare,
+				Character: roleplay.JudgeCharacter{Name: lighthouse.Name, Persona: lighthouse.Persona}, Conversation: conv,
+				Reference: ref, Reply: tt.reply})
+			v, err := roleplay.ParseCompare(out)
+			if err != nil {
+				t.Fatalf("the baseline judge's own output does not parse: %v", err)
+			}
+			v.Reasoning = ""
+			if v != tt.want {
+				t.Fatalf("verdict %+v, want %+v (%s)", v, tt.want, out)
+			}
+		})
+	}
+}
+
 func TestJudgeFindsLoopsAndGibberishIncoherent(t *testing.T) {
 	c := roleplayServer(t)
 	tests := []struct {
