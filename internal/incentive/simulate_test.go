@@ -32,7 +32,7 @@ func TestSimulateReproducesSubtensorsWeightedMedianVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim, err := incentive.Simulate(m, st, incentive.YumaInput{Kappa: tt.kappa, Emission: 1})
+			sim, err := incentive.Simulate(incentive.SimInput{Matrix: m, Stakes: st, Params: incentive.YumaInput{Kappa: tt.kappa, Emission: 1}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestSimulateInputErrorsSayWhatIsWrong(t *testing.T) {
 			if err == nil {
 				var st map[string]float64
 				if st, err = incentive.ParseStakes(tt.stakes); err == nil {
-					_, err = incentive.Simulate(m, st, incentive.YumaInput{})
+					_, err = incentive.Simulate(incentive.SimInput{Matrix: m, Stakes: st})
 				}
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
