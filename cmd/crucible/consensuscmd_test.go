@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"crucible/internal/incentive"
 )
 
 // TestConsensusCommandChainsEpochsThroughBonds replays subtensor's
@@ -111,4 +114,29 @@ func TestConsensusCommandRefusesWhatSubtensorWouldNotRun(t *testing.T) {
 			t.Fatalf("incentive = %v, want all of it on alice", sim.Incentive)
 		}
 	})
+}
+
+func TestServeFlagsConfigureTheHubsYuma(t *testing.T) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cf := addConsensusFlags(fs)
+	if err := fs.Parse([]string{"--variant", "yuma3", "--bonds-penalty", "0.5", "--liquid-alpha", "0.7,0.9", "--max-validators", "64"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cf.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := cfg.Yuma
+	if y.Variant != incentive.Yuma3 || *y.BondsPenalty != 0.5 || !y.LiquidAlpha || y.AlphaLow != 0.7 || y.AlphaHigh != 0.9 ||
+		y.MaxValidators != 64 || y.Kappa != incentive.DefaultKappa {
+		t.Fatalf("hub Yuma parameters = %+v", y)
+	}
+	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	cf = addConsensusFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = cf.config(); err != nil || cfg.Yuma.Variant != incentive.Yuma1 || *cfg.Yuma.BondsPenalty != 1 {
+		t.Fatalf("defaults: %+v, %v; want yuma1 with β = 1", cfg.Yuma, err)
+	}
 }
