@@ -20,6 +20,7 @@ import (
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
+	"crucible/internal/incentive"
 	"crucible/internal/validator/node"
 )
 
@@ -344,8 +345,12 @@ func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func printEpoch(w io.Writer, rec apiv1.ConsensusRecord) error {
-	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s, κ %.2f\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
-		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, rec.Kappa)
+	variant := rec.Variant
+	if variant == "" {
+		variant = string(incentive.Yuma1) // records from before variants ran Yuma 1
+	}
+	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s; %s, κ %.7g, α %g, β %g\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
+		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, variant, rec.Kappa, rec.BondsAlpha, rec.BondsPenalty)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "UID\tMINER\tCONSENSUS\tINCENTIVE\tTRUST\tEMISSION")
 	for _, m := range rec.Miners {
