@@ -178,7 +178,35 @@ func oneEpochSwitch(epoch int) [][]float64 {
 	return yuma3Rows(1, 1, 1)
 }
 
+// stableMiner is test_yuma_3_stable_miner's weights: half on servers 1 and
+// 3, then B, then A, then everyone moves the first half to server 2.
+func stableMiner(epoch int) [][]float64 {
+	h := float64(m / 2)
+	first, moved := []float64{h, 0, h}, []float64{0, h, h}
+	switch epoch {
+	case 0:
+		return [][]float64{first, first, first}
+	case 1:
+		return [][]float64{first, moved, first}
+	case 2:
+		return [][]float64{moved, moved, first}
+	case 3:
+		return [][]float64{moved, moved, moved}
+	}
+	return nil
+}
+
 var yuma3Cases = []yuma3Case{
+	{"test_yuma_3_stable_miner", []float64{8, 1, 1}, false, stableMiner,
+		[][][]float64{
+			{{0.0507, 0, 0.0507}, {0.0507, 0, 0.0507}, {0.0507, 0, 0.0507}},
+			{{0.0962, 0, 0.0962}, {0.0455, 0.1000, 0.0962}, {0.0962, 0, 0.0962}},
+			{{0.0863, 0.0507, 0.1371}, {0.0408, 0.1405, 0.1371}, {0.1770, 0, 0.1371}},
+			{{0.0774, 0.0962, 0.1739}, {0.0367, 0.1770, 0.1739}, {0.1579, 0.0507, 0.1739}},
+			{{0.0694, 0.1371, 0.2069}, {0.0329, 0.2097, 0.2069}, {0.1411, 0.0962, 0.2069}},
+			{{0.0623, 0.1739, 0.2366}, {0.0296, 0.2391, 0.2366}, {0.1263, 0.1371, 0.2366}},
+		},
+		[][]float64{{0.8, 0.1, 0.1}, {0.8226, 0.0745, 0.1028}, {0.7750, 0.1685, 0.0565}, {0.7864, 0.1372, 0.0764}, {0.7912, 0.1241, 0.0847}, {0.7937, 0.1173, 0.0890}}},
 	{"test_yuma_3_kappa_moves_first", []float64{8, 1, 1}, false, kappaMoves([3]int{2, 1, 1}, [3]int{2, 2, 1}),
 		[][][]float64{
 			{{0.1013, 0}, {0.1013, 0}, {0.1013, 0}},
@@ -252,7 +280,7 @@ func TestYumaReproducesSubtensorYuma3Tests(t *testing.T) {
 					if d := out.Dividends[i] - c.dividends[epoch][i]; math.Abs(d) > 1e-3 {
 						t.Errorf("epoch %d: dividend of validator %d = %.4f, want %.4f", epoch, i, out.Dividends[i], c.dividends[epoch][i])
 					}
-					for j := range 2 {
+					for j := range c.bonds[epoch][i] {
 						if d := out.Bonds[i][j] - c.bonds[epoch][i][j]; math.Abs(d) > 1e-3 {
 							t.Errorf("epoch %d: bond of validator %d on server %d = %.4f, want %.4f", epoch, i, j+1, out.Bonds[i][j], c.bonds[epoch][i][j])
 						}
