@@ -27,6 +27,7 @@ type yumaFlags struct {
 	penalty     *float64
 	liquidAlpha *string
 	steepness   *float64
+	quantize    *bool
 	minerShare  *float64
 }
 
@@ -38,6 +39,7 @@ func addYumaFlags(fs *flag.FlagSet) yumaFlags {
 		penalty:     fs.Float64("bonds-penalty", incentive.DefaultBondsPenalty, "bonds penalty β in [0, 1]: bonds grow on W + β·(clipped W − W); 1 bonds only what consensus backs"),
 		liquidAlpha: fs.String("liquid-alpha", "", "LOW,HIGH: yuma3 only, α per (validator, miner) between LOW and HIGH from how far the weight sits from consensus (subtensor's alpha_low,alpha_high: 0.7,0.9)"),
 		steepness:   fs.Float64("alpha-steepness", incentive.DefaultAlphaSteepness, "liquid-alpha sigmoid steepness in subtensor's units (the sigmoid uses steepness/100)"),
+		quantize:    fs.Bool("quantize", false, "store weights and bonds as the chain does (u16), to reproduce subtensor's stored values"),
 		minerShare:  fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of each epoch's emission; the rest goes to validators"),
 	}
 }
@@ -61,7 +63,7 @@ func (f yumaFlags) params() (incentive.YumaInput, error) {
 	}
 	penalty := *f.penalty
 	in := incentive.YumaInput{Variant: variant, Kappa: *f.kappa, BondsAlpha: *f.bondsAlpha, BondsPenalty: &penalty,
-		AlphaSteepness: *f.steepness, MinerShare: *f.minerShare}
+		AlphaSteepness: *f.steepness, Quantize: *f.quantize, MinerShare: *f.minerShare}
 	if *f.liquidAlpha != "" {
 		if variant != incentive.Yuma3 {
 			return incentive.YumaInput{}, usagef("--liquid-alpha needs --variant yuma3 (subtensor applies liquid alpha to Yuma 3 bonds only)")
@@ -87,7 +89,6 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 	stakes := fs.String("stakes", "", "stake per validator: V=S,V=S,...")
 	bonds := fs.String("bonds", "", "last epoch's bonds: a previous --json output, its {validator: {miner: bond}} object, or a CSV shaped like --weights")
 	yf := addYumaFlags(fs)
-	quantize := fs.Bool("quantize", false, "store weights and bonds as the chain does (u16), to reproduce subtensor's stored values")
 	maxValidators := fs.Int("max-validators", 0, "validator permits for the top-k stakes only (0: every validator with stake)")
 	lastUpdate := fs.String("last-update", "", "V=BLOCK,...: each validator's last weight update, for --activity-cutoff")
 	block := fs.Int64("block", 0, "the current block, for --activity-cutoff")
@@ -110,7 +111,7 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 	if !(*emission >= 0 && !math.IsInf(*emission, 0)) {
 		return usagef("--emission %v must be finite and ≥ 0", *emission)
 	}
-	in.Quantize, in.MaxValidators, in.Block, in.ActivityCutoff, in.Emission = *quantize, *maxValidators, *block, *cutoff, *emission
+	in.MaxValidators, in.Block, in.ActivityCutoff, in.Emission = *maxValidators, *block, *cutoff, *emission
 	sim := incentive.SimInput{Params: in}
 	data, err := readBounded("--weights", *weights)
 	if err != nil {

@@ -119,7 +119,7 @@ func TestConsensusCommandRefusesWhatSubtensorWouldNotRun(t *testing.T) {
 func TestServeFlagsConfigureTheHubsYuma(t *testing.T) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := addConsensusFlags(fs)
-	if err := fs.Parse([]string{"--variant", "yuma3", "--bonds-penalty", "0.5", "--liquid-alpha", "0.7,0.9", "--max-validators", "64"}); err != nil {
+	if err := fs.Parse([]string{"--variant", "yuma3", "--bonds-penalty", "0.5", "--liquid-alpha", "0.7,0.9", "--max-validators", "64", "--quantize"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := cf.config()
@@ -128,7 +128,7 @@ func TestServeFlagsConfigureTheHubsYuma(t *testing.T) {
 	}
 	y := cfg.Yuma
 	if y.Variant != incentive.Yuma3 || *y.BondsPenalty != 0.5 || !y.LiquidAlpha || y.AlphaLow != 0.7 || y.AlphaHigh != 0.9 ||
-		y.MaxValidators != 64 || y.Kappa != incentive.DefaultKappa {
+		y.MaxValidators != 64 || !y.Quantize || y.Kappa != incentive.DefaultKappa {
 		t.Fatalf("hub Yuma parameters = %+v", y)
 	}
 	fs = flag.NewFlagSet("serve", flag.ContinueOnError)
