@@ -45,30 +45,28 @@ func (l *stringList) Set(v string) error {
 
 // consensusFlags are the hub's validator-network settings (serve and worker).
 type consensusFlags struct {
-	admins     *stringList
-	maxUIDs    *int
-	immunity   *time.Duration
-	emission   *int64
-	asset      *string
-	kappa      *float64
-	bondsAlpha *float64
-	minerShare *float64
-	regFee     *int64
+	admins        *stringList
+	maxUIDs       *int
+	immunity      *time.Duration
+	emission      *int64
+	asset         *string
+	yuma          yumaFlags
+	maxValidators *int
+	regFee        *int64
 }
 
 func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 	admins := &stringList{}
 	fs.Var(admins, "admin-key", "operator key id: may set validator stakes, close consensus epochs, deposit money into funders' accounts and force a pool's settlement (repeat or comma-separate; env CRUCIBLE_ADMIN_KEY)")
 	return consensusFlags{
-		admins:     admins,
-		maxUIDs:    fs.Int("max-uids", app.DefaultMaxUIDs, "miner registrations (UIDs) before a new one replaces the non-immune miner with the lowest last incentive"),
-		immunity:   fs.Duration("immunity", app.DefaultImmunity, "how long after registration a miner cannot be replaced (4096 blocks of 12 s)"),
-		emission:   fs.Int64("emission", app.DefaultEmission, "base units emitted per closed consensus epoch (0: record only)"),
-		asset:      fs.String("emission-asset", app.DefaultAsset, "asset the consensus emission is paid in"),
-		kappa:      fs.Float64("kappa", incentive.DefaultKappa, "Yuma consensus majority κ: the stake share the consensus weight needs"),
-		bondsAlpha: fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "weight of this epoch's bonds in the bonds moving average"),
-		minerShare: fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of each epoch's emission; the rest goes to validators"),
-		regFee:     fs.Int64("registration-fee", 0, "base units of the emission asset burned from the registrant's participant account on each new miner registration (0: free; a fee makes UID churn cost)"),
+		admins:        admins,
+		maxUIDs:       fs.Int("max-uids", app.DefaultMaxUIDs, "miner registrations (UIDs) before a new one replaces the non-immune miner with the lowest last incentive"),
+		immunity:      fs.Duration("immunity", app.DefaultImmunity, "how long after registration a miner cannot be replaced (4096 blocks of 12 s)"),
+		emission:      fs.Int64("emission", app.DefaultEmission, "base units emitted per closed consensus epoch (0: record only)"),
+		asset:         fs.String("emission-asset", app.DefaultAsset, "asset the consensus emission is paid in"),
+		yuma:          addYumaFlags(fs),
+		maxValidators: fs.Int("max-validators", 0, "consensus epochs give validator permits to the top-k stakes only (0: every validator with stake)"),
+		regFee:        fs.Int64("registration-fee", 0, "base units of the emission asset burned from the registrant's participant account on each new miner registration (0: free; a fee makes UID churn cost)"),
 	}
 }
 
@@ -78,11 +76,14 @@ func (c consensusFlags) config() (app.ConsensusConfig, error) {
 			return app.ConsensusConfig{}, usagef("--admin-key: %v (pass a key id as printed by `crucible keys new`)", err)
 		}
 	}
-	for name, v := range map[string]float64{"kappa": *c.kappa, "bonds-alpha": *c.bondsAlpha, "miner-share": *c.minerShare} {
-		if !(v > 0 && v <= 1) {
-			return app.ConsensusConfig{}, usagef("--%s %v must be in (0, 1]", name, v)
-		}
+	yuma, err := c.yuma.params()
+	if err != nil {
+		return app.ConsensusConfig{}, err
 	}
+	if *c.maxValidators < 0 {
+		return app.ConsensusConfig{}, usagef("--max-validators %d must be ≥ 0", *c.maxValidators)
+	}
+	yuma.MaxValidators = *c.maxValidators
 	if *c.emission < 0 || *c.emission > app.MaxEmission {
 		return app.ConsensusConfig{}, usagef("--emission %d must be in [0, 2^53]", *c.emission)
 	}
@@ -97,55 +98,7 @@ func (c consensusFlags) config() (app.ConsensusConfig, error) {
 		return app.ConsensusConfig{}, usagef("--registration-fee %d must be ≥ 0", *c.regFee)
 	}
 	return app.ConsensusConfig{Admins: *c.admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
-		RegistrationFee: *c.regFee, Kappa: *c.kappa, BondsAlpha: *c.bondsAlpha, MinerShare: *c.minerShare}, nil
-}
-
-func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("consensus", "Run one epoch of Yuma consensus on a weight matrix, to simulate what validators' weights\n"+
-		"would give. The CSV's header is `validator,<miner>,...`, then one row per validator.",
-		"crucible consensus --weights weights.csv --stakes v1=100,v2=50,v3=25 --json", stderr)
-	weights := fs.String("weights", "", "weight matrix CSV (header validator,<miner>,...)")
-	stakes := fs.String("stakes", "", "stake per validator: V=S,V=S,...")
-	kappa := fs.Float64("kappa", incentive.DefaultKappa, "consensus majority κ")
-	alpha := fs.Float64("bonds-alpha", incentive.DefaultBondsAlpha, "bonds moving-average weight α")
-	share := fs.Float64("miner-share", incentive.DefaultMinerShare, "miners' fraction of the emission")
-	emission := fs.Float64("emission", 1, "emission to split")
-	o := addOutputFlags(fs, "print JSON (consensus, incentive, trust, dividends, ... keyed by name)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *weights == "" || *stakes == "" {
-		return usagef("--weights CSV and --stakes V=S,... are required")
-	}
-	f, err := os.Open(*weights)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	m, err := incentive.ParseWeightsCSV(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *weights, err)
-	}
-	st, err := incentive.ParseStakes(*stakes)
-	if err != nil {
-		return usagef("--stakes: %v", err)
-	}
-	sim, err := incentive.Simulate(m, st, incentive.YumaInput{Kappa: *kappa, BondsAlpha: *alpha, MinerShare: *share, Emission: *emission})
-	if err != nil {
-		return err
-	}
-	return o.emit(stdout, sim, func() error {
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MINER\tCONSENSUS\tINCENTIVE\tTRUST\tEMISSION")
-		for _, name := range sim.Miners {
-			fmt.Fprintf(tw, "%s\t%.6f\t%.6f\t%.6f\t%.6g\n", name, sim.Consensus[name], sim.Incentive[name], sim.Trust[name], sim.MinerEmission[name])
-		}
-		fmt.Fprintln(tw, "\nVALIDATOR\tSTAKE\tTRUST\tDIVIDENDS\tEMISSION")
-		for _, name := range sim.Validators {
-			fmt.Fprintf(tw, "%s\t%g\t%.6f\t%.6f\t%.6g\n", name, st[name], sim.ValidatorTrust[name], sim.Dividends[name], sim.ValidatorEmission[name])
-		}
-		return tw.Flush()
-	})
+		RegistrationFee: *c.regFee, Yuma: yuma}, nil
 }
 
 func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -392,8 +345,12 @@ func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func printEpoch(w io.Writer, rec apiv1.ConsensusRecord) error {
-	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s, κ %.2f\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
-		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, rec.Kappa)
+	variant := rec.Variant
+	if variant == "" {
+		variant = string(incentive.Yuma1) // records from before variants ran Yuma 1
+	}
+	fmt.Fprintf(w, "epoch %d (%s to %s), closed %s; emission %d %s; %s, κ %.7g, α %g, β %g\n\n", rec.Epoch, rec.Start.Format(time.RFC3339),
+		rec.End.Format(time.RFC3339), rec.ClosedAt.Format(time.RFC3339), rec.Emission, rec.Asset, variant, rec.Kappa, rec.BondsAlpha, rec.BondsPenalty)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "UID\tMINER\tCONSENSUS\tINCENTIVE\tTRUST\tEMISSION")
 	for _, m := range rec.Miners {

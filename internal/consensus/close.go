@@ -15,13 +15,20 @@ import (
 
 // Record is one closed consensus epoch.
 type Record struct {
-	Epoch      int64     `json:"epoch"`
-	Start      time.Time `json:"start"`
-	End        time.Time `json:"end"`
-	ClosedAt   time.Time `json:"closed_at"`
-	Kappa      float64   `json:"kappa"`
-	BondsAlpha float64   `json:"bonds_alpha"`
-	MinerShare float64   `json:"miner_share"`
+	Epoch    int64     `json:"epoch"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ClosedAt time.Time `json:"closed_at"`
+	// Variant, Kappa, BondsAlpha, BondsPenalty, the liquid-alpha bounds
+	// (zero when off) and MinerShare are the Yuma parameters the epoch ran
+	// with (an old record without a variant ran Yuma 1).
+	Variant      incentive.Variant `json:"variant,omitempty"`
+	Kappa        float64           `json:"kappa"`
+	BondsAlpha   float64           `json:"bonds_alpha"`
+	BondsPenalty float64           `json:"bonds_penalty"`
+	AlphaLow     float64           `json:"alpha_low,omitempty"`
+	AlphaHigh    float64           `json:"alpha_high,omitempty"`
+	MinerShare   float64           `json:"miner_share"`
 	// Emission is what the epoch emitted, in base units of Asset.
 	Emission int64  `json:"emission"`
 	Asset    string `json:"asset"`
@@ -123,19 +130,25 @@ func (s *Service) Close(ctx context.Context, n int64) (Record, error) {
 	if err != nil {
 		return rec, err
 	}
-	in := incentive.YumaInput{Kappa: s.cfg.Kappa, BondsAlpha: s.cfg.BondsAlpha, MinerShare: s.cfg.MinerShare,
-		Emission: float64(s.cfg.Emission), PrevBonds: prev}
+	in := s.cfg.Yuma
+	in.Weights, in.Stakes, in.LastUpdate, in.SelfMiner = nil, nil, nil, nil
+	in.Emission, in.PrevBonds = float64(s.cfg.Emission), prev
 	for _, k := range keys {
 		v := latest[k]
 		row := make([]float64, len(miners))
+		self := -1
 		for j, m := range miners {
 			// A weight counts only for the miner that held the UID when it was given.
 			if !m.RegisteredAt.After(v.PostedAt) {
 				row[j] = v.Weights[m.UID]
 			}
+			if m.Key == k {
+				self = j // a validator that is also a miner: its self-weight is masked, as on chain
+			}
 		}
 		in.Weights = append(in.Weights, row)
 		in.Stakes = append(in.Stakes, float64(stakeOf[k]))
+		in.SelfMiner = append(in.SelfMiner, self)
 	}
 	out, err := incentive.Yuma(in)
 	if err != nil {
@@ -144,9 +157,8 @@ func (s *Service) Close(ctx context.Context, n int64) (Record, error) {
 
 	quotas := append(append([]float64{}, out.MinerEmission...), out.ValidatorEmission...)
 	units := splitUnits(s.cfg.Emission, quotas)
-	rec = Record{Epoch: n, Start: start, End: end, ClosedAt: now.UTC(), Kappa: orDefault(s.cfg.Kappa, incentive.DefaultKappa),
-		BondsAlpha: orDefault(s.cfg.BondsAlpha, incentive.DefaultBondsAlpha), MinerShare: orDefault(s.cfg.MinerShare, incentive.DefaultMinerShare),
-		Emission: s.cfg.Emission, Asset: s.cfg.Asset}
+	rec = Record{Epoch: n, Start: start, End: end, ClosedAt: now.UTC(), Emission: s.cfg.Emission, Asset: s.cfg.Asset}
+	rec.setParams(in)
 	transfer := &ledger.Transfer{Key: EmissionKey(n), Kind: ledger.KindEmission, Asset: s.cfg.Asset,
 		Memo: fmt.Sprintf("consensus epoch %d", n), Legs: []ledger.Entry{{Account: ledger.External, Amount: -s.cfg.Emission}}}
 	pruning := make([]store.MinerUID, len(miners))
@@ -217,6 +229,22 @@ func (s *Service) previousBonds(ctx context.Context, n int64, validators []strin
 		}
 	}
 	return out, nil
+}
+
+// setParams records the Yuma parameters in with the defaults filled in.
+func (rec *Record) setParams(in incentive.YumaInput) {
+	rec.Variant, _ = incentive.ParseVariant(string(in.Variant)) // Yuma has accepted it
+	rec.Kappa = orDefault(in.Kappa, incentive.DefaultKappa)
+	rec.BondsAlpha = orDefault(in.BondsAlpha, incentive.DefaultBondsAlpha)
+	rec.BondsPenalty = incentive.DefaultBondsPenalty
+	if in.BondsPenalty != nil {
+		rec.BondsPenalty = *in.BondsPenalty
+	}
+	if in.LiquidAlpha {
+		rec.AlphaLow = orDefault(in.AlphaLow, incentive.DefaultAlphaLow)
+		rec.AlphaHigh = orDefault(in.AlphaHigh, incentive.DefaultAlphaHigh)
+	}
+	rec.MinerShare = orDefault(in.MinerShare, incentive.DefaultMinerShare)
 }
 
 func orDefault(v, def float64) float64 {

@@ -36,6 +36,7 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/identity"
+	"crucible/internal/incentive"
 	"crucible/internal/ledger"
 	"crucible/internal/store"
 )
@@ -79,7 +80,7 @@ var (
 )
 
 // Config configures a Service. Zero values mean the defaults above (and
-// incentive's defaults for Kappa, BondsAlpha and MinerShare).
+// incentive's defaults for the Yuma parameters).
 type Config struct {
 	DB    *store.DB
 	Clock clock.Clock
@@ -96,9 +97,12 @@ type Config struct {
 	// of Asset; 0 (the default) makes registration free. A fee makes UID
 	// churn cost something: each new UID burns it again.
 	RegistrationFee int64
-	Kappa           float64
-	BondsAlpha      float64
-	MinerShare      float64
+	// Yuma holds the epochs' Yuma parameters: variant (default yuma1, as
+	// subtensor), κ, α, bonds penalty β, liquid alpha, quantisation,
+	// MaxValidators and MinerShare; zero values (a nil BondsPenalty) mean
+	// incentive's defaults. Its weights, stakes, bonds and masks are
+	// filled in per epoch.
+	Yuma incentive.YumaInput
 	// Admins are the key ids allowed to set stakes and close epochs.
 	Admins []string
 }

@@ -114,6 +114,7 @@ func ParseStakes(spec string) (map[string]float64, error) {
 // Simulation is one epoch of Yuma consensus on a given matrix, keyed by the
 // names in the CSV.
 type Simulation struct {
+	Variant    Variant  `json:"variant"`
 	Validators []string `json:"validators"`
 	Miners     []string `json:"miners"`
 	// Consensus, Incentive, Trust and MinerEmission are per miner.
@@ -125,42 +126,88 @@ type Simulation struct {
 	ValidatorTrust    map[string]float64 `json:"validator_trust"`
 	Dividends         map[string]float64 `json:"dividends"`
 	ValidatorEmission map[string]float64 `json:"validator_emission"`
+	// Bonds are the bonds after this epoch, validator → miner → bond (zero
+	// bonds left out), in the form ParseBonds reads back as the next
+	// epoch's previous bonds.
+	Bonds map[string]map[string]float64 `json:"bonds"`
 }
 
-// Simulate runs one Yuma epoch on m with the given stakes (one per
-// validator row, no extras). in supplies κ, α, the miner share and the
-// emission; its Weights, Stakes and PrevBonds are ignored.
-func Simulate(m Matrix, stakes map[string]float64, in YumaInput) (Simulation, error) {
-	in.Weights, in.Stakes, in.PrevBonds = m.Weights, nil, nil
+// SimInput is one epoch to simulate: a weight matrix, a stake per
+// validator row, and optionally last epoch's bonds and each validator's
+// last update, all keyed by the CSV's names.
+type SimInput struct {
+	Matrix Matrix
+	Stakes map[string]float64
+	// Bonds are the previous bonds (nil: none); every key must be a row or
+	// a column of Matrix.
+	Bonds map[string]map[string]float64
+	// LastUpdate is each validator's last update block (nil: all active);
+	// with Params.Block and Params.ActivityCutoff it masks inactive ones.
+	LastUpdate map[string]int64
+	// Params supplies the variant, κ, α, β, liquid alpha, quantisation,
+	// masks' block, cutoff and permits, the miner share and the emission;
+	// its Weights, Stakes, PrevBonds, LastUpdate and SelfMiner are set here.
+	// A validator named like a miner column is that miner: its self-weight
+	// is masked, as subtensor masks the diagonal.
+	Params YumaInput
+}
+
+// Simulate runs one Yuma epoch on s.Matrix with the given stakes (one per
+// validator row, no extras).
+func Simulate(s SimInput) (Simulation, error) {
+	m, in := s.Matrix, s.Params
+	in.Weights, in.Stakes, in.PrevBonds, in.LastUpdate, in.SelfMiner = m.Weights, nil, nil, nil, nil
 	var missing []string
 	for _, v := range m.Validators {
-		s, ok := stakes[v]
+		st, ok := s.Stakes[v]
 		if !ok {
 			missing = append(missing, v)
 		}
-		in.Stakes = append(in.Stakes, s)
+		in.Stakes = append(in.Stakes, st)
 	}
 	if len(missing) > 0 {
 		return Simulation{}, fmt.Errorf("no stake for validators %s (give --stakes %s=S,...)", strings.Join(missing, ", "), missing[0])
 	}
-	if len(stakes) != len(m.Validators) {
-		rows := map[string]bool{}
-		for _, v := range m.Validators {
-			rows[v] = true
+	rows, cols := index(m.Validators), index(m.Miners)
+	for v := range s.Stakes {
+		if _, ok := rows[v]; !ok {
+			return Simulation{}, fmt.Errorf("stake given for %s, which has no row in the weights CSV", v)
 		}
-		for v := range stakes {
-			if !rows[v] {
-				return Simulation{}, fmt.Errorf("stake given for %s, which has no row in the weights CSV", v)
-			}
+	}
+	for v := range s.LastUpdate {
+		if _, ok := rows[v]; !ok {
+			return Simulation{}, fmt.Errorf("last update given for %s, which has no row in the weights CSV", v)
 		}
+	}
+	if s.LastUpdate != nil {
+		in.LastUpdate = make([]int64, len(m.Validators))
+		for i, v := range m.Validators {
+			in.LastUpdate[i] = s.LastUpdate[v]
+		}
+	}
+	in.SelfMiner = make([]int, len(m.Validators))
+	for i, v := range m.Validators {
+		in.SelfMiner[i] = -1
+		if j, ok := cols[v]; ok {
+			in.SelfMiner[i] = j
+		}
+	}
+	if s.Bonds != nil {
+		prev, err := alignBonds(s.Bonds, rows, cols)
+		if err != nil {
+			return Simulation{}, err
+		}
+		in.PrevBonds = prev
 	}
 	out, err := Yuma(in)
 	if err != nil {
 		return Simulation{}, err
 	}
-	sim := Simulation{Validators: m.Validators, Miners: m.Miners, Consensus: map[string]float64{}, Incentive: map[string]float64{},
-		Trust: map[string]float64{}, MinerEmission: map[string]float64{}, ValidatorTrust: map[string]float64{},
-		Dividends: map[string]float64{}, ValidatorEmission: map[string]float64{}}
+	variant, _ := ParseVariant(string(in.Variant))
+	sim := Simulation{Variant: variant, Validators: m.Validators, Miners: m.Miners, Consensus: map[string]float64{},
+		Incentive: map[string]float64{}, Trust: map[string]float64{}, MinerEmission: map[string]float64{},
+		ValidatorTrust: map[string]float64{}, Dividends: map[string]float64{}, ValidatorEmission: map[string]float64{},
+		Bonds: map[string]map[string]float64{}}
 	for j, name := range m.Miners {
 		sim.Consensus[name], sim.Incentive[name], sim.Trust[name], sim.MinerEmission[name] =
 			out.Consensus[j], out.Incentive[j], out.Trust[j], out.MinerEmission[j]
@@ -168,6 +215,22 @@ func Simulate(m Matrix, stakes map[string]float64, in YumaInput) (Simulation, er
 	for i, name := range m.Validators {
 		sim.ValidatorTrust[name], sim.Dividends[name], sim.ValidatorEmission[name] =
 			out.ValidatorTrust[i], out.Dividends[i], out.ValidatorEmission[i]
+		row := map[string]float64{}
+		for j, miner := range m.Miners {
+			if b := out.Bonds[i][j]; b > 0 {
+				row[miner] = b
+			}
+		}
+		sim.Bonds[name] = row
 	}
 	return sim, nil
+}
+
+// index maps each name to its position.
+func index(names []string) map[string]int {
+	out := make(map[string]int, len(names))
+	for i, n := range names {
+		out[n] = i
+	}
+	return out
 }

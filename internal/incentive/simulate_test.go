@@ -32,7 +32,7 @@ func TestSimulateReproducesSubtensorsWeightedMedianVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim, err := incentive.Simulate(m, st, incentive.YumaInput{Kappa: tt.kappa, Emission: 1})
+			sim, err := incentive.Simulate(incentive.SimInput{Matrix: m, Stakes: st, Params: incentive.YumaInput{Kappa: tt.kappa, Emission: 1}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,8 +73,62 @@ func TestSimulateInputErrorsSayWhatIsWrong(t *testing.T) {
 			if err == nil {
 				var st map[string]float64
 				if st, err = incentive.ParseStakes(tt.stakes); err == nil {
-					_, err = incentive.Simulate(m, st, incentive.YumaInput{})
+					_, err = incentive.Simulate(incentive.SimInput{Matrix: m, Stakes: st})
 				}
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseBondsReadsEveryFormTheCommandDealsIn(t *testing.T) {
+	want := map[string]map[string]float64{"v1": {"m1": 0.25, "m2": 0}, "v2": {"m1": 0.75, "m2": 1}}
+	sim := `{"variant":"yuma1","validators":["v1","v2"],"miners":["m1","m2"],"bonds":{"v1":{"m1":0.25,"m2":0},"v2":{"m1":0.75,"m2":1}}}`
+	tests := []struct{ name, data string }{
+		{"a whole --json output", sim},
+		{"the bonds object alone", `{"v1":{"m1":0.25,"m2":0},"v2":{"m1":0.75,"m2":1}}`},
+		{"a CSV shaped like the weights", "validator,m1,m2\nv1,0.25,0\nv2,0.75,1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := incentive.ParseBonds([]byte(tt.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for v, row := range want {
+				for m, b := range row {
+					if got[v][m] != b {
+						t.Errorf("bond %s→%s = %v, want %v", v, m, got[v][m], b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSimulateRefusesHostileBonds: a bonds file is input like any other; one
+// that names validators or miners this epoch does not have, or holds values
+// that are no proportion, is refused with the offending names.
+func TestSimulateRefusesHostileBonds(t *testing.T) {
+	m, err := incentive.ParseWeightsCSV(strings.NewReader("validator,m1,m2\nv1,1,0\nv2,0,1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stakes := map[string]float64{"v1": 1, "v2": 1}
+	tests := []struct{ name, bonds, want string }{
+		{"an unknown validator", `{"v1":{"m1":0.5},"ghost":{"m1":1}}`, "validators ghost, which have no row"},
+		{"an unknown miner", `{"v1":{"m9":0.5}}`, "v1→m9"},
+		{"a bond above 1", `{"v1":{"m1":1e300}}`, "bond of v1 on m1 is 1e+300"},
+		{"a negative bond", "validator,m1,m2\nv1,-1,0\n", "finite number ≥ 0"},
+		{"not JSON", `{"v1":`, "bonds JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bonds, err := incentive.ParseBonds([]byte(tt.bonds))
+			if err == nil {
+				_, err = incentive.Simulate(incentive.SimInput{Matrix: m, Stakes: stakes, Bonds: bonds})
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)

@@ -239,3 +239,116 @@ func vec(t *testing.T, what string, got, want []float64) {
 		}
 	}
 }
+
+// TestDefaultKappaIsSubtensors: κ is 32767/65535, not 0.5. With stakes
+// 4999960 : 5000040 the first validator holds 0.499996 of the stake, which
+// reaches subtensor's κ but not 0.5: its weight alone sets the consensus.
+func TestDefaultKappaIsSubtensors(t *testing.T) {
+	in := YumaInput{Weights: [][]float64{{1, 0}, {0, 1}}, Stakes: []float64{4999960, 5000040}}
+	out, err := Yuma(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec(t, "consensus with the default κ", out.Consensus, []float64{1, 1})
+	in.Kappa = 0.5
+	if out, err = Yuma(in); err != nil {
+		t.Fatal(err)
+	}
+	vec(t, "consensus with κ = 0.5", out.Consensus, []float64{0, 1})
+}
+
+// TestYumaMasksWhatSubtensorMasks covers the masks one by one on a small
+// network, each against the unmasked result.
+func TestYumaMasksWhatSubtensorMasks(t *testing.T) {
+	// v0 (60% stake) is also miner column 0 and gives itself half its
+	// weight; unmasked, its majority would set miner 0's consensus to 0.5.
+	selfDealing := YumaInput{Weights: [][]float64{{1, 1}, {0.5, 0.5}}, Stakes: []float64{60, 40}, SelfMiner: []int{0, -1}}
+	t.Run("a majority validator's self-weight earns its own miner nothing", func(t *testing.T) {
+		out, err := Yuma(selfDealing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vec(t, "incentive", out.Incentive, []float64{0, 1})
+		vec(t, "validator trust", out.ValidatorTrust, []float64{1, 0.5})
+	})
+	t.Run("validator permits go to the top-k stakes", func(t *testing.T) {
+		in := YumaInput{Weights: [][]float64{{1, 0}, {0, 1}, {0, 1}}, Stakes: []float64{5, 3, 3}, MaxValidators: 2}
+		out, err := Yuma(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Of the equal stakes the earlier row loses its permit, as in is_topk_nonzero.
+		if out.Permits[0] != true || out.Permits[1] != false || out.Permits[2] != true {
+			t.Fatalf("permits = %v, want [true false true]", out.Permits)
+		}
+		vec(t, "active stake", out.ActiveStake, []float64{5.0 / 8, 0, 3.0 / 8})
+		vec(t, "bonds of the validator without a permit", out.Bonds[1], []float64{0, 0})
+	})
+	t.Run("a validator idle past the activity cutoff loses its vote", func(t *testing.T) {
+		in := YumaInput{Weights: [][]float64{{1, 0}, {0, 1}}, Stakes: []float64{1, 3}, LastUpdate: []int64{100, 10},
+			Block: 200, ActivityCutoff: 150}
+		out, err := Yuma(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vec(t, "active stake", out.ActiveStake, []float64{1, 0})
+		vec(t, "incentive", out.Incentive, []float64{1, 0})
+	})
+}
+
+// TestYumaHostileValidator: whatever one validator key sends, the epoch
+// either refuses it with an error naming the problem or masks it, and the
+// key's validator plus its own miner never take more than its stake share
+// of the emission when the others agree with each other.
+func TestYumaHostileValidator(t *testing.T) {
+	honest := [][]float64{{0, 0.5, 0.5}, {0, 0.6, 0.4}, {0, 0.4, 0.6}}
+	stakes := []float64{30, 30, 30, 10}
+	t.Run("NaN, negative and infinite weights are refused", func(t *testing.T) {
+		for _, bad := range []float64{math.NaN(), -1, math.Inf(1)} {
+			in := YumaInput{Weights: append(honest[:3:3], []float64{bad, 0, 0}), Stakes: stakes}
+			if _, err := Yuma(in); err == nil || !strings.Contains(err.Error(), "weights[3][0]") {
+				t.Errorf("weight %v: err = %v, want one naming weights[3][0]", bad, err)
+			}
+		}
+	})
+	t.Run("huge weights count like any other row", func(t *testing.T) {
+		huge := YumaInput{Weights: append(honest[:3:3], []float64{0, math.MaxFloat64, math.MaxFloat64}), Stakes: stakes}
+		plain := YumaInput{Weights: append(honest[:3:3], []float64{0, 1, 1}), Stakes: stakes}
+		a, err := Yuma(huge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Yuma(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vec(t, "incentive", a.Incentive, b.Incentive)
+		vec(t, "validator trust", a.ValidatorTrust, b.ValidatorTrust)
+	})
+	t.Run("previous bonds above 1 are refused", func(t *testing.T) {
+		in := YumaInput{Weights: append(honest[:3:3], []float64{1, 0, 0}), Stakes: stakes,
+			PrevBonds: [][]float64{{0, 0, 0}, {0, 0, 0}, {0, 0, 0}, {1e9, 0, 0}}}
+		if _, err := Yuma(in); err == nil || !strings.Contains(err.Error(), "previous bonds[3][0]") {
+			t.Fatalf("err = %v, want one naming previous bonds[3][0]", err)
+		}
+	})
+	for _, v := range []Variant{Yuma1, Yuma3} {
+		t.Run(string(v)+": a self-dealing key earns no more than its stake share", func(t *testing.T) {
+			// The hostile key (10% stake) is miner column 0 and puts all its weight there.
+			in := YumaInput{Variant: v, Weights: append(honest[:3:3], []float64{1, 0, 0}), Stakes: stakes,
+				SelfMiner: []int{-1, -1, -1, 0}, Emission: 1000}
+			var prev [][]float64
+			for range 5 {
+				in.PrevBonds = prev
+				out, err := Yuma(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := out.ValidatorEmission[3] + out.MinerEmission[0]; got > 0.1*1000+1e-9 {
+					t.Fatalf("the hostile key took %.3f of 1000, above its 10%% stake share", got)
+				}
+				prev = out.Bonds
+			}
+		})
+	}
+}

@@ -53,13 +53,20 @@ type EpochInfo struct {
 // ConsensusRecord is one closed consensus epoch. (The hub writes
 // consensus.Record.)
 type ConsensusRecord struct {
-	Epoch      int64     `json:"epoch"`
-	Start      time.Time `json:"start"`
-	End        time.Time `json:"end"`
-	ClosedAt   time.Time `json:"closed_at"`
-	Kappa      float64   `json:"kappa"`
-	BondsAlpha float64   `json:"bonds_alpha"`
-	MinerShare float64   `json:"miner_share"`
+	Epoch    int64     `json:"epoch"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ClosedAt time.Time `json:"closed_at"`
+	// Variant (yuma1 or yuma3; empty in records from before variants, which
+	// ran Yuma 1), Kappa, BondsAlpha, BondsPenalty, the liquid-alpha bounds
+	// (zero when off) and MinerShare are the Yuma parameters of the epoch.
+	Variant      string  `json:"variant,omitempty"`
+	Kappa        float64 `json:"kappa"`
+	BondsAlpha   float64 `json:"bonds_alpha"`
+	BondsPenalty float64 `json:"bonds_penalty"`
+	AlphaLow     float64 `json:"alpha_low,omitempty"`
+	AlphaHigh    float64 `json:"alpha_high,omitempty"`
+	MinerShare   float64 `json:"miner_share"`
 	// Emission is what the epoch emitted, in base units of Asset.
 	Emission int64  `json:"emission"`
 	Asset    string `json:"asset"`
