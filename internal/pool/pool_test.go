@@ -468,3 +468,37 @@ func loopbackPlanner() *kind.Registry {
 	}
 	return reg
 }
+
+// A funder's hostile allocation rule is refused with a clear error before
+// anything is stored or moved: no pool, no competition, no escrow.
+func TestHostileRuleCreatesNoPool(t *testing.T) {
+	f := newFixture(t, storetest.Databases(t)[0].URL)
+	ctx := context.Background()
+	f.deposit(t, "ed25519:f", 100)
+	for _, rule := range []string{
+		"arithmetic-decrease:top=99999999999",
+		"table:150",
+		"table:60,50",
+		"table:-5",
+		"table:NaN",
+		"table:" + strings.Repeat("0,", 1200) + "0",
+		"table:50+flat:0",
+	} {
+		_, err := f.svc.Create(ctx, "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
+			Fund: 100, Asset: "USDC", Allocation: rule, Start: start, End: start.Add(time.Hour)})
+		if err == nil || !strings.Contains(err.Error(), "allocation rule") {
+			t.Errorf("rule %.40q: err = %v, want a clear allocation rule error", rule, err)
+		}
+	}
+	pools, err := f.db.ListPools(ctx)
+	if err != nil || len(pools) != 0 {
+		t.Errorf("pools after hostile rules: %v, %v", pools, err)
+	}
+	comps, err := f.db.ListCompetitions(ctx)
+	if err != nil || len(comps) != 0 {
+		t.Errorf("competitions after hostile rules: %d, %v", len(comps), err)
+	}
+	if bal, _ := f.db.Balance(ctx, ledger.FunderAccount("ed25519:f"), "USDC"); bal != 100 {
+		t.Errorf("funder holds %d, want the 100 deposited", bal)
+	}
+}
