@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"crucible/internal/incentive"
 )
 
 // Model names of the baseline model server's roleplay policies
@@ -51,6 +53,9 @@ type CompetitionConfig struct {
 	// ContaminationThreshold is the practice-minus-fresh score gap above
 	// which a model is flagged (0: DefaultContaminationThreshold).
 	ContaminationThreshold float64 `json:"contamination_threshold,omitempty"`
+	// WinRate names the win-rate preset of the epoch weights: crucible
+	// (""), dippy or pretraining (incentive.Preset).
+	WinRate string `json:"win_rate,omitempty"`
 }
 
 // WithDefaults fills zero Items, Turns, MaxTokens, PersonaSet and Scoring
@@ -117,6 +122,9 @@ func (c CompetitionConfig) Validate() error {
 	}
 	if c.ContaminationThreshold < 0 || c.ContaminationThreshold > 1 {
 		return fmt.Errorf("roleplay: contamination_threshold %v is outside 0..1", c.ContaminationThreshold)
+	}
+	if _, err := incentive.Preset(c.WinRate); err != nil {
+		return fmt.Errorf("roleplay: win_rate: %w", err)
 	}
 	return c.Scoring.Validate()
 }
