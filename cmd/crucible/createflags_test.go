@@ -30,8 +30,8 @@ func TestCompetitionCreateTakesEachKindsOwnFlags(t *testing.T) {
 		DatasetName string `json:"dataset_name"`
 		Dataset     string `json:"dataset"`
 		Roleplay    *struct {
-			Seed       int64 `json:"seed"`
-			Items      int   `json:"items"`
+			Seed       int64  `json:"seed"`
+			Items      int    `json:"items"`
 			FreshItems bool   `json:"fresh_items"`
 			WinRate    string `json:"win_rate"`
 			Judge      struct {
