@@ -30,9 +30,10 @@ func TestCompetitionCreateTakesEachKindsOwnFlags(t *testing.T) {
 		DatasetName string `json:"dataset_name"`
 		Dataset     string `json:"dataset"`
 		Roleplay    *struct {
-			Seed       int64 `json:"seed"`
-			Items      int   `json:"items"`
-			FreshItems bool  `json:"fresh_items"`
+			Seed       int64  `json:"seed"`
+			Items      int    `json:"items"`
+			FreshItems bool   `json:"fresh_items"`
+			WinRate    string `json:"win_rate"`
 			Judge      struct {
 				BaseURL string `json:"base_url"`
 				Model   string `json:"model"`
@@ -73,9 +74,16 @@ func TestCompetitionCreateTakesEachKindsOwnFlags(t *testing.T) {
 	}
 
 	out, stderr, code := crucible(t, "competition", "create", "--server", hub.URL, "--key", key, "--kind", "roleplay", "--title", "Characters",
-		"--seed", "7", "--items", "3", "--personas", personas, "--fresh-items=false", "--judge-url", "http://judge/v1", "--judge-model", "j", "--scoring", "dippy-2024-11")
+		"--seed", "7", "--items", "3", "--personas", personas, "--fresh-items=false", "--judge-url", "http://judge/v1", "--judge-model", "j", "--scoring", "dippy-2024-11", "--win-rate", "dippy")
 	if code != 0 {
 		t.Fatalf("roleplay create: exit %d: %s", code, stderr)
+	}
+	if got.Roleplay == nil || got.Roleplay.WinRate != "dippy" {
+		t.Fatalf("--win-rate dippy sent roleplay %+v", got.Roleplay)
+	}
+	if _, stderr, code := crucible(t, "competition", "create", "--server", hub.URL, "--key", key, "--kind", "roleplay", "--title", "C",
+		"--personas", personas, "--win-rate", "yuma"); code == 0 || !strings.Contains(stderr, "unknown win-rate preset") {
+		t.Fatalf("--win-rate yuma: exit %d: %s", code, stderr)
 	}
 	rp := got.Roleplay
 	if got.Kind != "roleplay" || got.Title != "Characters" || got.DatasetName != personas || got.Dataset != "{\"name\": \"Ada\"}\n" ||

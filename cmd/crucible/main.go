@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"weights":      {"show a model competition's epoch weights (win rates, copies)", runWeights},
 		"roleplay":     {"fresh-items roleplay epochs: commitments, contamination, verify a revealed seed (roleplay epochs|contamination|verify-epoch)", runRoleplay},
 		"export":       {"export results as JSONL, or preferences as DPO/rankings/CSV (export results|preferences)", runExport},
+		"winrate":      {"win rates and weights from a scores CSV, as crucible, Dippy or pretraining compute them", runWinRate},
 		"consensus":    {"simulate one epoch of Yuma consensus on a weight matrix CSV", runConsensus},
 		"register":     {"register your key as a miner (a UID)", runRegister},
 		"validator":    {"run a validator; set stakes; list validators and UIDs", runValidator},

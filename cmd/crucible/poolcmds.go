@@ -157,7 +157,8 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlags("pool create", "Fund a benchmark pool: the fund is deposited and escrowed, models join, evaluation runs\n"+
 		"within the hourly budget, a public leaderboard is published every refresh, and when the end passes\n"+
 		"the pool settles once on the private items.\n\n"+
-		"Rules: arithmetic-decrease, proportional, winner-take-all, top-k:50,30,20, softmax:T (preview with crucible allocate).",
+		"Rules: arithmetic-decrease[:top=N], proportional, winner-take-all, top-k:50,30,20, table:P1,...[+flat:X], softmax:T,\n"+
+		"with +progress and +ties=split|earliest (preview with crucible allocate).",
 		"crucible pool create --dataset siqa.jsonl --title \"Social IQa\" --fund 1000000 --asset USDC --allocation top-k:50,30,20 --start now --end +168h --key me.key", stderr)
 	cf := addClientFlags(fs)
 	dataset := fs.String("dataset", "", "dataset file (JSONL, as for competitions)")
@@ -311,11 +312,16 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("allocate", "Preview how a rule splits an amount, with the same code as settlement. Scores ≤ 0 get nothing;\n"+
-		"ties share their ranks' total; rounding is largest-remainder and payouts sum exactly (what a rule\nleaves unassigned is refunded).",
-		"crucible allocate --rule top-k:50,30,20 --amount 1000 --scores alice=0.9,bob=0.8,carol=0.7", stderr)
-	rule := fs.String("rule", "", "arithmetic-decrease, proportional, winner-take-all, top-k:P1,P2,..., softmax:T")
+		"ties share their ranks' total (+ties=earliest: commit order; a preview has no commit times, so names order\n"+
+		"them); rounding is largest-remainder and payouts sum exactly (what a rule leaves unassigned is refunded).\n"+
+		"Rules: arithmetic-decrease[:top=N] (the AO POC: top=10), proportional, winner-take-all, top-k:P1,P2,...,\n"+
+		"table:P1,P2,...[+flat:X] (percent by rank, then X percent per further rank while it fits), softmax:T;\n"+
+		"modifiers +progress (score × share of items evaluated, see --progress) and +ties=split|earliest.",
+		"crucible allocate --rule arithmetic-decrease:top=10+progress --amount 1000 --scores alice=0.9,bob=0.8 --progress alice=0.5", stderr)
+	rule := fs.String("rule", "", "an allocation rule, e.g. table:35,20,10,5,5,5,5,5,5,5 or arithmetic-decrease:top=10+ties=earliest")
 	amount := fs.Int64("amount", 0, "integer base units")
 	scores := fs.String("scores", "", "name=score,...")
+	progress := fs.String("progress", "", "name=fraction,... of items evaluated, for +progress (an entrant not named: 1)")
 	o := addOutputFlags(fs, "print an object name → units")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -334,6 +340,17 @@ func runAllocate(_ context.Context, args []string, stdout, stderr io.Writer) err
 			return usagef("--scores: %s appears twice", name)
 		}
 		req.Scores[name] = score
+	}
+	if *progress != "" {
+		req.Progress = map[string]float64{}
+		for _, kv := range strings.Split(*progress, ",") {
+			name, v, ok := strings.Cut(kv, "=")
+			frac, err := strconv.ParseFloat(v, 64)
+			if !ok || err != nil || name == "" {
+				return usagef("--progress: %q is not name=fraction", kv)
+			}
+			req.Progress[name] = frac
+		}
 	}
 	payouts, err := req.Allocate()
 	if err != nil {

@@ -26,6 +26,13 @@ func TestAllocatePreviewsRulesToTheUnit(t *testing.T) {
 			map[string]int64{"a": 500, "b": 333, "c": 167}},
 		{"ties share their ranks and zero scores get nothing", []string{"--rule", "winner-take-all", "--amount", "101", "--scores", "a=0.9,b=0.9,c=0"},
 			map[string]int64{"a": 51, "b": 50, "c": 0}},
+		{"AO's top-10 arithmetic decrease with the progress factor", []string{"--rule", "arithmetic-decrease:top=10+progress", "--amount", "300",
+			"--scores", "a=0.9,b=0.6", "--progress", "a=0.5"},
+			map[string]int64{"b": 200, "a": 100}},
+		{"a table with a flat payout beyond it", []string{"--rule", "table:50+flat:20", "--amount", "100", "--scores", "a=0.9,b=0.8,c=0.7,d=0.6"},
+			map[string]int64{"a": 50, "b": 20, "c": 20, "d": 0}},
+		{"ties=earliest without commit times orders by name", []string{"--rule", "table:60,40+ties=earliest", "--amount", "10", "--scores", "b=0.9,a=0.9"},
+			map[string]int64{"a": 6, "b": 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,6 +53,12 @@ func TestAllocatePreviewsRulesToTheUnit(t *testing.T) {
 	}
 	if _, stderr, code := crucible(t, "allocate", "--rule", "top-k:90,20", "--amount", "10", "--scores", "a=1"); code == 0 || !strings.Contains(stderr, "100") {
 		t.Fatalf("a top-k over 100%%: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := crucible(t, "allocate", "--rule", "proportional+progress", "--amount", "10", "--scores", "a=1", "--progress", "b=0.5"); code == 0 || !strings.Contains(stderr, "no score") {
+		t.Fatalf("progress for an unknown entrant: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := crucible(t, "allocate", "--rule", "proportional+progress", "--amount", "10", "--scores", "a=1", "--progress", "a=2"); code == 0 || !strings.Contains(stderr, "outside [0, 1]") {
+		t.Fatalf("progress of 2: exit %d, %q", code, stderr)
 	}
 }
 

@@ -19,7 +19,8 @@ func runWeights(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		summary: "Show the weight vector a model competition recorded for an epoch: pairwise win rates on the same\n" +
 			"items, where a later submission must beat an earlier one by more than ε to win an item; copies (same\n" +
 			"digest, or the same answer on every item as an earlier submission) earn 0; weights are\n" +
-			"softmax(win_rate / T). Epochs are 72 minutes (360 blocks of 12 s) unless the server says otherwise.",
+			"softmax(win_rate / T), by the competition's win-rate preset (crucible, dippy or pretraining: see crucible\n" +
+			"winrate --help). Epochs are 72 minutes (360 blocks of 12 s) unless the server says otherwise.",
 		example: "crucible weights --competition c-abc123 --epoch 412345 --json",
 		flags:   func(fs *flag.FlagSet) { n = fs.Int64("epoch", -1, "epoch number (default: the latest closed)") }},
 		func(c *client.Client, id string) (apiv1.WeightsRecord, error) { return c.Weights(ctx, id, *n) },
@@ -27,7 +28,12 @@ func runWeights(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func printEpochRecord(w io.Writer, rec apiv1.WeightsRecord) {
-	fmt.Fprintf(w, "epoch %d (%s → %s), ε %.3g, T %.3g\n", rec.Epoch, rec.Start.Format(time.RFC3339), rec.End.Format(time.RFC3339), rec.Epsilon, rec.Temperature)
+	rule, eps := "crucible", fmt.Sprintf("%.3g", rec.Epsilon)
+	if rec.WinRate != nil {
+		rule, eps = rec.WinRate.Preset, describeEpsilon(*rec.WinRate)
+	}
+	fmt.Fprintf(w, "epoch %d (%s → %s), win rates %s, ε %s, T %.3g\n", rec.Epoch, rec.Start.Format(time.RFC3339), rec.End.Format(time.RFC3339),
+		rule, eps, rec.Temperature)
 	ids := make([]string, 0, len(rec.Weights))
 	for id := range rec.Weights {
 		ids = append(ids, id)

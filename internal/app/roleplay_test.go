@@ -19,6 +19,7 @@ import (
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/eval/roleplay/roleplaytest"
 	"crucible/internal/identity"
+	"crucible/internal/incentive"
 	"crucible/internal/store/storetest"
 	"crucible/internal/weights"
 )
@@ -108,6 +109,16 @@ func TestRoleplayCompetition(t *testing.T) {
 	submit(comp.ID, "better", "baseline-persona-plus")
 	submit(comp.ID, "incoherent", "baseline-persona-incoherent")
 	submit(again.ID, "leader-again", "baseline-persona")
+	// The same models under Dippy's win-rate rule.
+	dippyCfg := config(7, "baseline-judge")
+	dippyCfg.WinRate = incentive.PresetDippy
+	dippy, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "roleplay", Title: "dippy rule", Roleplay: dippyCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(dippy.ID, "leader", "baseline-persona")
+	submit(dippy.ID, "better", "baseline-persona-plus")
+	submit(dippy.ID, "incoherent", "baseline-persona-incoherent")
 	wait := func(compID string) map[string]competition.Submission {
 		waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
@@ -121,7 +132,7 @@ func TestRoleplayCompetition(t *testing.T) {
 		}
 		return out
 	}
-	subs, others := wait(comp.ID), wait(again.ID)
+	subs, others, dippySubs := wait(comp.ID), wait(again.ID), wait(dippy.ID)
 	for _, s := range subs {
 		if s.State != competition.StateScored {
 			t.Fatalf("%s ended %s: %s", s.Name, s.State, s.Reason)
@@ -148,6 +159,22 @@ func TestRoleplayCompetition(t *testing.T) {
 	}
 	if rec.WinRates[id("better")] <= rec.WinRates[id("leader")] || rec.Weights[id("better")] <= rec.Weights[id("leader")] {
 		t.Errorf("at ε=0.01 the better late model should lead: win rates %v", rec.WinRates)
+	}
+	// Crucible's softmax leaves the zero-scored model a sliver of weight;
+	// Dippy's rule gives it exactly 0 and counts one comparison per pair.
+	if rec.WinRate == nil || rec.WinRate.Preset != incentive.PresetCrucible || !(rec.Weights[id("incoherent")] > 0) {
+		t.Errorf("crucible epoch: rule %+v, incoherent weight %v; want crucible and a weight above 0", rec.WinRate, rec.Weights[id("incoherent")])
+	}
+	drec, err := a.Epochs.Close(ctx, dippy.ID, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	did := func(name string) string { return dippySubs[name].ID }
+	if drec.WinRate == nil || drec.WinRate.Preset != incentive.PresetDippy || drec.Temperature != 0.075 || drec.Weights[did("incoherent")] != 0 {
+		t.Errorf("dippy epoch: rule %+v, T %v, incoherent weight %v; want dippy, 0.075 and exactly 0", drec.WinRate, drec.Temperature, drec.Weights[did("incoherent")])
+	}
+	if w := drec.WinRates[did("better")]; w != 0 && w != 0.5 && w != 1 {
+		t.Errorf("dippy win rate %v: one comparison per pair of three models gives 0, 0.5 or 1", w)
 	}
 	printed, err := c.Weights(ctx, comp.ID, n)
 	if err != nil || printed.Weights[id("better")] != rec.Weights[id("better")] {

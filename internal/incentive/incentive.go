@@ -14,9 +14,12 @@
 // if A was committed first, A wins when score_A·(1+ε) > score_B; equal commit
 // times give no advantage (strictly higher wins, equal scores win nothing).
 // A contender's win rate is items won / (items·(N−1)), and 1 when it is
-// alone. This mirrors the roleplay subnet (later score × 0.97) and the
-// pretraining subnet, whose loss-based variant with an ε that decays
-// linearly with age is DecayingEpsilon and CompetitiveModels.
+// alone. This is the crucible preset; the peers' own rules are the dippy
+// and pretraining presets of WinRateConfig (presets.go): one comparison
+// per pair on total scores, the later model's score × (1−ε) (Dippy 0.97),
+// failed or zero-scored models weighing exactly 0 (Dippy), an ε that
+// decays linearly with the earlier model's age and a competitive filter
+// (pretraining, DecayingEpsilon and CompetitiveModels).
 //
 // # Yuma consensus (one epoch)
 //

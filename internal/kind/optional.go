@@ -78,6 +78,9 @@ type Epochal interface {
 	// PlanFresh plans an epoch's items from its seed, with the digest that
 	// binds them; practice are the competition's stored items.
 	PlanFresh(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, string, error)
+	// WinRate names the win-rate preset c's epoch weights use
+	// (incentive.Preset; "" is the default, crucible).
+	WinRate(c competition.Competition) string
 }
 
 // Labeled is a kind whose work is done by human labelers at /label, paid

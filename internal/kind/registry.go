@@ -185,6 +185,15 @@ func (r *Registry) FreshItems(c competition.Competition) bool {
 	return ok && e.FreshItems(c)
 }
 
+// WinRate names the win-rate preset of c's epoch weights ("" for a kind
+// without epochs, and for the default).
+func (r *Registry) WinRate(c competition.Competition) string {
+	if e, ok := r.lookup(string(c.Kind)).(Epochal); ok {
+		return e.WinRate(c)
+	}
+	return ""
+}
+
 // PlanFresh plans an epoch's fresh items of c from seed, with their digest.
 func (r *Registry) PlanFresh(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, string, error) {
 	e, ok := r.lookup(string(c.Kind)).(Epochal)

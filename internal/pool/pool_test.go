@@ -468,3 +468,86 @@ func loopbackPlanner() *kind.Registry {
 	}
 	return reg
 }
+
+// A funder's hostile allocation rule is refused with a clear error before
+// anything is stored or moved: no pool, no competition, no escrow.
+func TestHostileRuleCreatesNoPool(t *testing.T) {
+	f := newFixture(t, storetest.Databases(t)[0].URL)
+	ctx := context.Background()
+	f.deposit(t, "ed25519:f", 100)
+	for _, rule := range []string{
+		"arithmetic-decrease:top=99999999999",
+		"table:150",
+		"table:60,50",
+		"table:-5",
+		"table:NaN",
+		"table:" + strings.Repeat("0,", 1200) + "0",
+		"table:50+flat:0",
+	} {
+		_, err := f.svc.Create(ctx, "ed25519:f", pool.CreateRequest{Title: "p", Dataset: string(app.SampleDataset),
+			Fund: 100, Asset: "USDC", Allocation: rule, Start: start, End: start.Add(time.Hour)})
+		if err == nil || !strings.Contains(err.Error(), "allocation rule") {
+			t.Errorf("rule %.40q: err = %v, want a clear allocation rule error", rule, err)
+		}
+	}
+	pools, err := f.db.ListPools(ctx)
+	if err != nil || len(pools) != 0 {
+		t.Errorf("pools after hostile rules: %v, %v", pools, err)
+	}
+	comps, err := f.db.ListCompetitions(ctx)
+	if err != nil || len(comps) != 0 {
+		t.Errorf("competitions after hostile rules: %d, %v", len(comps), err)
+	}
+	if bal, _ := f.db.Balance(ctx, ledger.FunderAccount("ed25519:f"), "USDC"); bal != 100 {
+		t.Errorf("funder holds %d, want the 100 deposited", bal)
+	}
+}
+
+// With +progress a pool ranks score × share of the private items
+// evaluated (the AO POC's rule): an oracle that joined late and was
+// evaluated on a tenth of them ranks below a random model evaluated on
+// all, which it would beat on score alone.
+func TestProgressRuleRanksByScoreTimesItemsEvaluated(t *testing.T) {
+	f := newFixture(t, storetest.Databases(t)[0].URL)
+	ctx := context.Background()
+	f.clock.Set(start.Add(-time.Hour))
+	f.deposit(t, "ed25519:funder", 900)
+	p, err := f.svc.Create(ctx, "ed25519:funder", pool.CreateRequest{Title: "progress", Dataset: string(app.SampleDataset), Fund: 900,
+		Asset: "USDC", Allocation: "arithmetic-decrease:top=10+progress", Start: start, End: start.Add(2 * time.Hour),
+		BudgetPerHour: 300, Refresh: 3 * time.Hour, PrivateFraction: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(policy string) {
+		if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:"+policy, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join("random")
+	f.clock.Set(start.Add(time.Hour)) // the budget so far, 300 items, all go to random
+	if err := f.tick(t, f.svc, p.CompetitionID); err != nil {
+		t.Fatal(err)
+	}
+	join("oracle")
+	f.clock.Set(start.Add(66 * time.Minute)) // 30 more items, all the oracle's
+	if err := f.tick(t, f.svc, p.CompetitionID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(start.Add(2 * time.Hour))
+	st, err := f.svc.Settle(ctx, p.CompetitionID, "ed25519:funder", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := map[string]competition.Payout{}
+	for _, po := range st.Payouts {
+		units[po.Account] = po
+	}
+	random, oracle := units[ledger.ParticipantAccount("ed25519:random")], units[ledger.ParticipantAccount("ed25519:oracle")]
+	if random.Items != 150 || oracle.Items == 0 || oracle.Items > 30 || oracle.Score <= random.Score {
+		t.Fatalf("random %d items score %v, oracle %d items score %v; want all 150 private items for random, a few for the better oracle",
+			random.Items, random.Score, oracle.Items, oracle.Score)
+	}
+	if random.Units != 600 || oracle.Units != 300 || st.Refunded != 0 {
+		t.Errorf("random got %d, oracle %d, refunded %d; want 600 and 300: score × progress ranks random first", random.Units, oracle.Units, st.Refunded)
+	}
+}

@@ -66,11 +66,15 @@ func (s *Service) settle(ctx context.Context, p competition.Pool, now time.Time,
 	for _, r := range rows {
 		scored[r.SubmissionID] = r
 	}
+	private, err := s.privateItems(ctx, p)
+	if err != nil {
+		return competition.Settlement{}, err
+	}
 	var entrants []ledger.Entrant
 	for id, sub := range subs {
 		r := scored[id]
 		entrants = append(entrants, ledger.Entrant{Name: id, Score: r.Score, Failed: sub.State == competition.StateFailed || r.CopyOf != "",
-			CommittedAt: sub.CommittedAt})
+			CommittedAt: sub.CommittedAt, Progress: progress(r.Items, private)})
 	}
 	rule, err := ledger.ParseRule(p.Rule)
 	if err != nil {
@@ -118,6 +122,31 @@ func (s *Service) settle(ctx context.Context, p competition.Pool, now time.Time,
 		return *p.Settlement, nil
 	}
 	return result, nil
+}
+
+// privateItems is the number of pool p's private items, the ones its
+// settlement ranks on.
+func (s *Service) privateItems(ctx context.Context, p competition.Pool) (int, error) {
+	c, err := s.cfg.DB.GetCompetition(ctx, p.CompetitionID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, private := range NewSplit(c.Items, p.PrivateFraction, p.Seed).Private {
+		if private {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// progress is the share of the private items an entrant was evaluated on,
+// which a rule with the progress factor multiplies its score by.
+func progress(evaluated, private int) float64 {
+	if private == 0 {
+		return 0
+	}
+	return min(1, float64(evaluated)/float64(private))
 }
 
 // rankedEntrants orders entrants as the private leaderboard does, entrants

@@ -1,7 +1,9 @@
 // Package weights closes the epochs of model competitions: once per epoch it
-// compares every scored submission with every other on the same items (win
-// rates with time priority), zeroes copies, turns win rates into weights
-// and records the weight vector, exactly once. Epochs are a clock unit, not
+// compares every scored submission with every other (win rates with time
+// priority, by the competition's win-rate preset: crucible, dippy or
+// pretraining), zeroes copies, turns win rates into weights (smoothed with
+// the previous epoch's for a preset with an EMA) and records the weight
+// vector, exactly once. Epochs are a clock unit, not
 // a chain: epoch n covers [n·L, (n+1)·L) in unix time, L defaulting to
 // 72 minutes (360 "blocks" of 12 s). It uses the store and the kind
 // registry; it must never import the API or the CLI.
@@ -23,6 +25,9 @@ import (
 
 // Defaults.
 const (
+	// BlockTime is the length of a "block": the unit of a model's age
+	// under a decaying ε (the pretraining preset).
+	BlockTime = 12 * time.Second
 	// DefaultLength is 360 blocks of 12 s.
 	DefaultLength = 72 * time.Minute
 	// DefaultEpsilon is the earlier submission's advantage: a later model
@@ -73,19 +78,36 @@ func New(cfg Config) *Service {
 
 // Record is one closed epoch of one competition.
 type Record struct {
-	Competition string             `json:"competition_id"`
-	Epoch       int64              `json:"epoch"`
-	Start       time.Time          `json:"start"`
-	End         time.Time          `json:"end"`
-	ClosedAt    time.Time          `json:"closed_at"`
-	Epsilon     float64            `json:"epsilon"`
-	Temperature float64            `json:"temperature"`
-	Names       map[string]string  `json:"names"`
-	Scores      map[string]float64 `json:"scores"`
-	WinRates    map[string]float64 `json:"win_rates"`
+	Competition string    `json:"competition_id"`
+	Epoch       int64     `json:"epoch"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	ClosedAt    time.Time `json:"closed_at"`
+	Epsilon     float64   `json:"epsilon"`
+	Temperature float64   `json:"temperature"`
+	// WinRate is how win rates and weights were computed: the
+	// competition's preset with its parameters (absent from records closed
+	// before presets, which are crucible's).
+	WinRate  *incentive.WinRateConfig `json:"win_rate,omitempty"`
+	Names    map[string]string        `json:"names"`
+	Scores   map[string]float64       `json:"scores"`
+	WinRates map[string]float64       `json:"win_rates"`
 	// Copies maps a copy to the earlier submission it copies; copies weigh 0.
 	Copies  map[string]string  `json:"copies"`
 	Weights map[string]float64 `json:"weights"`
+}
+
+// winRate is competition c's win-rate configuration: its preset, with the
+// service's epsilon and temperature for the default (crucible) preset.
+func (s *Service) winRate(c competition.Competition) (incentive.WinRateConfig, error) {
+	wr, err := incentive.Preset(s.cfg.Kinds.WinRate(c))
+	if err != nil {
+		return wr, fmt.Errorf("competition %s: %w", c.ID, err)
+	}
+	if wr.Preset == incentive.PresetCrucible {
+		wr.Epsilon, wr.Temperature = s.cfg.Epsilon, s.cfg.Temperature
+	}
+	return wr, wr.Validate()
 }
 
 // Of returns the epoch number of t.
@@ -116,15 +138,19 @@ func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Rec
 	if err != nil {
 		return rec, err
 	}
-	rec = Record{Competition: competitionID, Epoch: n, Start: start, End: end, ClosedAt: now.UTC(), Epsilon: s.cfg.Epsilon,
-		Temperature: s.cfg.Temperature, Names: map[string]string{}, Scores: map[string]float64{}, WinRates: map[string]float64{},
+	wr, err := s.winRate(c)
+	if err != nil {
+		return rec, err
+	}
+	rec = Record{Competition: competitionID, Epoch: n, Start: start, End: end, ClosedAt: now.UTC(), Epsilon: wr.Epsilon,
+		Temperature: wr.Temperature, WinRate: &wr, Names: map[string]string{}, Scores: map[string]float64{}, WinRates: map[string]float64{},
 		Weights: map[string]float64{}}
 	evals, err := s.evaluations(ctx, c, n, end)
 	if err != nil {
 		return rec, err
 	}
 	var outs []incentive.Output
-	contenders := map[string]incentive.Contender{}
+	var models []incentive.Model
 	for _, ev := range evals {
 		_, scores, err := s.cfg.Kinds.Score(c, ev.results)
 		if err != nil {
@@ -137,20 +163,29 @@ func (s *Service) Close(ctx context.Context, competitionID string, n int64) (Rec
 		sub := ev.sub
 		rec.Names[sub.ID], rec.Scores[sub.ID] = sub.Name, ev.score
 		outs = append(outs, incentive.Output{ID: sub.ID, Digest: sub.Digest, CommittedAt: sub.CommittedAt, Responses: responses})
-		contenders[sub.ID] = incentive.Contender{ID: sub.ID, CommittedAt: sub.CommittedAt, Scores: scores}
+		models = append(models, incentive.Model{ID: sub.ID, Committed: sub.CommittedAt.UnixNano(), Score: ev.score, Items: scores})
 	}
 	rec.Copies = incentive.CopiesBy(outs, incentive.Near)
-	var originals []incentive.Contender
-	for id, ct := range contenders {
-		if _, isCopy := rec.Copies[id]; isCopy {
-			rec.WinRates[id], rec.Weights[id] = 0, 0
+	var originals []incentive.Model
+	for _, m := range models {
+		if _, isCopy := rec.Copies[m.ID]; isCopy {
+			rec.WinRates[m.ID], rec.Weights[m.ID] = 0, 0
 			continue
 		}
-		originals = append(originals, ct)
+		originals = append(originals, m)
 	}
-	wins := incentive.WinRates(originals, s.cfg.Epsilon)
-	for id, w := range incentive.Softmax(wins, s.cfg.Temperature) {
-		rec.WinRates[id], rec.Weights[id] = wins[id], w
+	res := wr.Compute(originals, incentive.Timeline{Now: end.UnixNano(), BlockTicks: int64(BlockTime)})
+	weights := res.Weights
+	if wr.EMA > 0 {
+		var prev Record
+		if err := s.cfg.DB.EpochRecord(ctx, competitionID, n-1, &prev); err == nil {
+			weights = wr.Smooth(prev.Weights, weights)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return rec, err
+		}
+	}
+	for id, w := range weights {
+		rec.WinRates[id], rec.Weights[id] = res.WinRates[id], w
 	}
 	if _, err := s.cfg.DB.InsertEpochRecord(ctx, competitionID, n, now, rec); err != nil {
 		return rec, err

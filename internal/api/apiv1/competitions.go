@@ -7,6 +7,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/incentive"
 )
 
 // CreateCompetitionRequest is the body of POST /api/v1/competitions.
@@ -63,16 +64,19 @@ type ResultsPage struct {
 // WeightsRecord is one closed epoch of one model competition: the body of
 // GET /api/v1/competitions/{id}/weights. (The hub writes weights.Record.)
 type WeightsRecord struct {
-	Competition string             `json:"competition_id"`
-	Epoch       int64              `json:"epoch"`
-	Start       time.Time          `json:"start"`
-	End         time.Time          `json:"end"`
-	ClosedAt    time.Time          `json:"closed_at"`
-	Epsilon     float64            `json:"epsilon"`
-	Temperature float64            `json:"temperature"`
-	Names       map[string]string  `json:"names"`
-	Scores      map[string]float64 `json:"scores"`
-	WinRates    map[string]float64 `json:"win_rates"`
+	Competition string    `json:"competition_id"`
+	Epoch       int64     `json:"epoch"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	ClosedAt    time.Time `json:"closed_at"`
+	Epsilon     float64   `json:"epsilon"`
+	Temperature float64   `json:"temperature"`
+	// WinRate is how win rates and weights were computed (the
+	// competition's preset); nil on records closed before presets.
+	WinRate  *incentive.WinRateConfig `json:"win_rate,omitempty"`
+	Names    map[string]string        `json:"names"`
+	Scores   map[string]float64       `json:"scores"`
+	WinRates map[string]float64       `json:"win_rates"`
 	// Copies maps a copy to the earlier submission it copies; copies weigh 0.
 	Copies  map[string]string  `json:"copies"`
 	Weights map[string]float64 `json:"weights"`

@@ -49,6 +49,9 @@ type AllocateRequest struct {
 	Rule   string             `json:"rule" input:"max=256"`
 	Amount int64              `json:"amount" input:"min=1"`
 	Scores map[string]float64 `json:"scores" input:"max=10000"`
+	// Progress is each entrant's share of items evaluated, for a rule with
+	// +progress; an entrant not named here counts as fully evaluated (1).
+	Progress map[string]float64 `json:"progress,omitempty" input:"max=10000"`
 }
 
 // MaxAllocateEntrants bounds the scores of POST /api/v1/allocate (a
@@ -67,9 +70,18 @@ func (req AllocateRequest) Allocate() (map[string]int64, error) {
 	if len(req.Scores) > MaxAllocateEntrants {
 		return nil, fmt.Errorf("scores has %d entrants; a preview takes at most %d", len(req.Scores), MaxAllocateEntrants)
 	}
+	for name := range req.Progress {
+		if _, ok := req.Scores[name]; !ok {
+			return nil, fmt.Errorf("progress names %q, which has no score", name)
+		}
+	}
 	var entrants []ledger.Entrant
 	for name, score := range req.Scores {
-		entrants = append(entrants, ledger.Entrant{Name: name, Score: score})
+		progress, ok := req.Progress[name]
+		if !ok {
+			progress = 1
+		}
+		entrants = append(entrants, ledger.Entrant{Name: name, Score: score, Progress: progress})
 	}
 	alloc, err := ledger.Allocate(rule, req.Amount, entrants)
 	if err != nil {

@@ -200,6 +200,15 @@ func (Roleplay) FreshItems(c competition.Competition) bool {
 	return err == nil && cfg.FreshItems
 }
 
+// WinRate implements kind.Epochal: the competition's win_rate preset.
+func (Roleplay) WinRate(c competition.Competition) string {
+	cfg, err := RoleplayConfig(c)
+	if err != nil {
+		return ""
+	}
+	return cfg.WinRate
+}
+
 // PlanFresh implements kind.Epochal.
 func (k Roleplay) PlanFresh(ctx context.Context, c competition.Competition, practice []json.RawMessage, seed int64) ([]json.RawMessage, string, error) {
 	cfg, err := RoleplayConfig(c)

@@ -9,6 +9,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval/patch"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/incentive"
 	"crucible/internal/kind"
 )
 
@@ -99,12 +100,20 @@ func (Roleplay) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 		"epoch opens, revealed when it ends); the items from --seed become the public practice set")
 	gap := fs.Float64("contamination-threshold", roleplay.DefaultContaminationThreshold,
 		"roleplay: flag a model whose practice score exceeds its fresh-items score by more than this")
+	winRate := fs.String("win-rate", incentive.PresetCrucible, "roleplay: how epoch weights come from scores: crucible, dippy or pretraining\n"+
+		"(see crucible winrate --help)")
 	return func() (kind.Creation, error) {
 		cfg, err := rf.config("")
 		if err != nil {
 			return kind.Creation{}, err
 		}
 		cfg.FreshItems, cfg.ContaminationThreshold = *fresh, *gap
+		if _, err := incentive.Preset(*winRate); err != nil {
+			return kind.Creation{}, fmt.Errorf("--win-rate: %w", err)
+		}
+		if *winRate != incentive.PresetCrucible {
+			cfg.WinRate = *winRate // stored competitions without it keep crucible
+		}
 		opts, err := roleplayOptions(cfg)
 		if err != nil {
 			return kind.Creation{}, err

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"crucible/internal/incentive"
 )
 
 // Model names of the baseline model server's roleplay policies
@@ -59,6 +61,9 @@ type CompetitionConfig struct {
 	// out. Only a competition whose model servers the operator runs, or a
 	// local evaluation of one's own server, should turn it on.
 	TrustDeclaredParams bool `json:"trust_declared_params,omitempty"`
+	// WinRate names the win-rate preset of the epoch weights: crucible
+	// (""), dippy or pretraining (incentive.Preset).
+	WinRate string `json:"win_rate,omitempty"`
 }
 
 // WithDefaults fills zero Items, Turns, MaxTokens, PersonaSet and Scoring
@@ -125,6 +130,9 @@ func (c CompetitionConfig) Validate() error {
 	}
 	if c.ContaminationThreshold < 0 || c.ContaminationThreshold > 1 {
 		return fmt.Errorf("roleplay: contamination_threshold %v is outside 0..1", c.ContaminationThreshold)
+	}
+	if _, err := incentive.Preset(c.WinRate); err != nil {
+		return fmt.Errorf("roleplay: win_rate: %w", err)
 	}
 	return c.Scoring.Validate()
 }
