@@ -25,6 +25,12 @@ const (
 	// MaxRenderIterations bounds the loop iterations of one render
 	// (lm-eval templates loop over a handful of choices).
 	MaxRenderIterations = 100_000
+	// MaxRenderReads bounds the bytes of the values a render's
+	// expressions read, counted at each read: an expression's work is
+	// linear in what it reads (string methods, indexing, comparison), so
+	// this bounds the CPU of a loop that rereads a long field. A prompt
+	// template reads each field once or twice.
+	MaxRenderReads = 8 << 20
 	// MaxExprGrowth bounds how many times larger than its largest operand
 	// one expression can be: its count of names times the growth of its
 	// replace, join, indent and tojson filters. An expression is
@@ -55,13 +61,14 @@ const (
 const (
 	meterName = "__budget"
 	loopName  = "__loop"
+	readName  = "__read"
 )
 
 // refusedMethods are methods and globals that can grow text beyond any
 // static bound (format substitutes into its own output), or build a
 // value that contains itself, which the engine prints by endless
 // recursion (append, insert, namespace attributes).
-var refusedMethods = map[string]bool{"format": true, "append": true, "insert": true}
+var refusedMethods = map[string]bool{"format": true, "append": true, "insert": true, "update": true}
 
 var (
 	intLit    = regexp.MustCompile(`^[+-]?[0-9]{1,9}$`)
@@ -79,6 +86,11 @@ func checkGrowth(seg segment) error {
 	}
 	if len(seg.body) > MaxTagBytes {
 		return errf("a tag of %d bytes, more than %d", len(seg.body), MaxTagBytes)
+	}
+	if kw, rest, _ := strings.Cut(seg.body, " "); seg.kind == segStmt && kw == "set" {
+		if target, _, ok := strings.Cut(rest, "="); ok && strings.Contains(target, ".") {
+			return errf("set of an attribute is not supported (it can build a value that contains itself)")
+		}
 	}
 	code := blankStrings(seg.body)
 	depth := 0
@@ -364,10 +376,11 @@ func indentGrowth(args []string) (int, error) {
 	return 1 + width, nil
 }
 
-// meter counts one render's output bytes and loop iterations.
+// meter counts one render's output bytes, loop iterations and the bytes
+// of the values it reads.
 type meter struct {
-	name        string
-	bytes, iter int
+	name               string
+	bytes, iter, reads int
 }
 
 func (m *meter) errf(line Value, format string, args ...any) error {
@@ -388,6 +401,13 @@ func (m *meter) data(doc Doc) map[string]Value {
 		m.bytes += valueSize(args[0], MaxRenderBytes-m.bytes+1)
 		if m.bytes > MaxRenderBytes {
 			return jinja.Undefined(), m.errf(args[1], "output exceeds %d bytes", MaxRenderBytes)
+		}
+		return args[0], nil
+	})
+	vals[readName] = jinja.NewCallable(readName, func(args []Value, _ map[string]Value) (Value, error) {
+		m.reads += valueSize(args[0], MaxRenderReads-m.reads+1)
+		if m.reads > MaxRenderReads {
+			return jinja.Undefined(), m.errf(args[1], "expressions read more than %d bytes of values", MaxRenderReads)
 		}
 		return args[0], nil
 	})
@@ -435,10 +455,11 @@ func valueSize(v Value, limit int) int {
 	return 8
 }
 
-// meterTag rewrites one tag so the meter sees its values: a printed
-// expression, a set value and a loop's iterable.
+// meterTag rewrites one tag so the meter sees its values: each name an
+// expression reads, a printed expression, a set value and a loop's
+// iterable.
 func meterTag(seg segment) string {
-	wrap := func(fn, e string) string { return fmt.Sprintf("%s((%s), %d)", fn, e, seg.line) }
+	wrap := func(fn, e string) string { return fmt.Sprintf("%s((%s), %d)", fn, wrapReads(e, seg.line), seg.line) }
 	if seg.kind == segExpr {
 		return "{{ " + wrap(meterName, seg.body) + " }}"
 	}
@@ -452,12 +473,29 @@ func meterTag(seg segment) string {
 		if in := findKeyword(rest, "in"); in >= 0 {
 			iter, cond := rest[in+2:], ""
 			if k := findKeyword(iter, "if"); k >= 0 {
-				iter, cond = iter[:k], " "+iter[k:]
+				iter, cond = iter[:k], " if "+wrapReads(iter[k+2:], seg.line)
 			}
 			return "{% for " + rest[:in] + "in " + wrap(loopName, iter) + cond + " %}"
 		}
+	case "if", "elif":
+		return "{% " + kw + " " + wrapReads(rest, seg.line) + " %}"
 	}
 	return "{% " + seg.body + " %}"
+}
+
+// wrapReads passes each name expr reads (not attributes, filters, tests,
+// keyword arguments, keywords or loop) through the meter's read count.
+func wrapReads(expr string, line int) string {
+	var b strings.Builder
+	last := 0
+	for _, w := range identifiers(expr) {
+		if w.prev == '.' || w.prev == '|' || w.afterIs || w.kwarg || notFields[w.name] {
+			continue
+		}
+		fmt.Fprintf(&b, "%s%s(%s, %d)", expr[last:w.end-len(w.name)], readName, w.name, line)
+		last = w.end
+	}
+	return b.String() + expr[last:]
 }
 
 // findKeyword is the offset of the word kw in s outside strings and

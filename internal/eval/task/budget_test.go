@@ -1,10 +1,13 @@
 package task
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // renderAlloc compiles src and renders it over doc (as a list too, for a
@@ -48,7 +51,7 @@ func TestTemplateGrowthIsRefused(t *testing.T) {
 	}
 	doubling := "{% set a = x ~ x %}" + strings.Repeat("{% set a = a ~ a %}", 24) + "{{ a|length }}"
 	doc := Doc{"x": "aa", "n": int64(1_000_000), "long": strings.Repeat("b", 200_000), "mid": strings.Repeat("c", 2_000),
-		"big": strings.Repeat("d", 600_000), "choices": []any{"p", "q"}}
+		"big": strings.Repeat("d", 600_000), "hundredk": strings.Repeat("e", 100_000), "choices": []any{"p", "q"}}
 	cases := []struct{ src, want string }{
 		{chain(`|replace("a", %s)`), "template line 2: the expression can grow its operands 100 times, more than 32"},
 		{chain(`.replace("a", %s)`), "template line 2: the expression can grow its operands 100 times"},
@@ -63,6 +66,9 @@ func TestTemplateGrowthIsRefused(t *testing.T) {
 		{"{% for c in mid %}{{ mid }}{% endfor %}", "template line 1: output exceeds 1048576 bytes"},
 		{"{% for c in mid %}" + strings.Repeat("t", 1024) + "{% endfor %}", "output exceeds 1048576 bytes"},
 		{"{{ [big, big] }}", "output exceeds 1048576 bytes"},
+		{"{% for c in hundredk %}{% if hundredk[loop.index0] != c %}{% endif %}{% endfor %}", "template line 1: expressions read more than 8388608 bytes"},
+		{`{% set d = {} %}{% set d.a = d %}{{ d }}`, "set of an attribute is not supported"},
+		{`{% set d = {} %}{{ d.update({'a': d}) }}{{ d }}`, "update is not supported"},
 		{`{{ x|indent(1000000) }}`, "indent takes an integer literal width from 0 to 32"},
 		{`{{ x|join(x) }}`, "join takes a string literal separator"},
 		{`{{ x|replace(x, "a") }}`, "replace takes two string literals"},
@@ -90,16 +96,17 @@ func TestTemplateGrowthIsRefused(t *testing.T) {
 func TestTemplateGrowthAllowed(t *testing.T) {
 	doc := Doc{"x": "ab", "choices": []any{"p", "q"}, "text": "the quick fox", "n": int64(3)}
 	for src, want := range map[string]string{
-		`{{ 2 * 3 }} {{ 2 ** 3 }}`:                                    "6 8",
-		`{% for i in range(choices|length) %}{{ i }}{% endfor %}`:     "01",
-		`{% for i in range(1, 4) %}{{ i }}{% endfor %}`:               "123",
-		`{{ x|replace("a", "xyz") }} {{ x.replace("b", "", 1) }}`:     "xyzb a",
-		`{{ choices|join(", ") }} {{ x|indent(2, true) }}`:            "p, q   ab",
-		`{{ text.split(' ')[:-1]|join(' ') }}`:                        "the quick",
-		`{% set a = x ~ x %}{% set a = a ~ a %}{{ a }}`:               "abababab",
-		"{% for c in x if c != 'a' %}{{ c }}{% endfor %}":             "b",
-		`{{ choices|tojson }} {{ n * 2 if n is number else 0 }}`:      "", // n * 2: refused below
-		`{% set d = {'k': "v"} %}{{ d.k }} {{ "a=b" }} {{ 'x' ~ x }}`: "v a=b xab",
+		`{{ 2 * 3 }} {{ 2 ** 3 }}`:                                                                                "6 8",
+		`{% for i in range(choices|length) %}{{ i }}{% endfor %}`:                                                 "01",
+		`{% for i in range(1, 4) %}{{ i }}{% endfor %}`:                                                           "123",
+		`{{ x|replace("a", "xyz") }} {{ x.replace("b", "", 1) }}`:                                                 "xyzb a",
+		`{{ choices|join(", ") }} {{ x|indent(2, true) }}`:                                                        "p, q   ab",
+		`{{ text.split(' ')[:-1]|join(' ') }}`:                                                                    "the quick",
+		`{% set a = x ~ x %}{% set a = a ~ a %}{{ a }}`:                                                           "abababab",
+		"{% for c in x if c != 'a' %}{{ c }}{% endfor %}":                                                         "b",
+		`{{ choices|tojson }} {{ n * 2 if n is number else 0 }}`:                                                  "", // n * 2: refused below
+		"{{ 'y' if z is not defined else z }} {{ x is not string }} {% if x is defined and n > 2 %}ok{% endif %}": "y False ok",
+		`{% set d = {'k': "v"} %}{{ d.k }} {{ "a=b" }} {{ 'x' ~ x }}`:                                             "v a=b xab",
 	} {
 		tm, err := CompileTemplate(src)
 		if want == "" {
@@ -163,5 +170,33 @@ func TestItemsAreBounded(t *testing.T) {
 	itemsBudget = 1 << 20
 	if _, err := c.Items(d, 0, 1); err == nil || !strings.Contains(err.Error(), "rows:4: doc 3: the items so far render") {
 		t.Fatalf("20 rows of 300 kB items under a 1 MiB budget: %v; want doc 3 refused", err)
+	}
+}
+
+// A data file of short values cannot decode to many times its size: the
+// values of a JSONL file, the fields of a CSV file and the decoded bytes of a Parquet row are
+// bounded, errors naming the line or row.
+func TestRowsAreBounded(t *testing.T) {
+	defer func(n int) { valuesBudget = n }(valuesBudget)
+	valuesBudget = 10_000
+	line := `{"a": [` + strings.Repeat("0,", 2_999) + "0]}\n"
+	if _, err := ReadJSONL("many.jsonl", strings.NewReader(strings.Repeat(line, 5))); err == nil ||
+		!strings.Contains(err.Error(), "many.jsonl:4: more than 10000 values") {
+		t.Fatalf("15k values: %v; want refused at line 4", err)
+	}
+	if _, err := ReadCSV("many.csv", strings.NewReader("a"+strings.Repeat(",", 2_999)+"\n"+strings.Repeat(strings.Repeat(",", 2_999)+"\n", 5))); err == nil ||
+		!strings.Contains(err.Error(), "many.csv:5: more than 10000 fields") {
+		t.Fatalf("15k fields: %v; want refused at line 5", err)
+	}
+	type wide struct {
+		Text string `parquet:"text,zstd"`
+	}
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, []wide{{Text: "ok"}, {Text: strings.Repeat("z", MaxLineBytes+1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadParquet("wide.parquet", bytes.NewReader(buf.Bytes()), int64(buf.Len())); err == nil ||
+		!strings.Contains(err.Error(), "wide.parquet:row 2: 4194309 bytes of values, more than 4194304") {
+		t.Fatalf("a %d-byte Parquet row compressed to %d bytes: %v; want it refused", MaxLineBytes, buf.Len(), err)
 	}
 }

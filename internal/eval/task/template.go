@@ -408,7 +408,7 @@ type ident struct {
 func identifiers(body string) []ident {
 	var out []ident
 	var prev byte
-	prevWord := ""
+	prevWord, beforeNot := "", "" // beforeNot: the word before a "not"
 	afterIn := false
 	isWord := func(c byte) bool {
 		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
@@ -430,10 +430,13 @@ func identifiers(body string) []ident {
 			}
 			w := body[k:j]
 			rest := strings.TrimLeft(body[j:], " \t\n")
-			out = append(out, ident{name: w, prev: prev, afterIs: prevWord == "is", afterIn: afterIn,
+			out = append(out, ident{name: w, prev: prev, afterIs: prevWord == "is" || prevWord == "not" && beforeNot == "is", afterIn: afterIn,
 				kwarg: strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "=="), end: j})
 			if w == "in" {
 				afterIn = true
+			}
+			if w == "not" {
+				beforeNot = prevWord
 			}
 			prev, prevWord = 'a', w
 			k = j - 1
