@@ -70,6 +70,19 @@ const (
 // recursion (append, insert, namespace attributes).
 var refusedMethods = map[string]bool{"format": true, "append": true, "insert": true, "update": true}
 
+// stripNames are the methods (and the trim filter) whose characters
+// argument is searched once per character stripped: it must be a literal
+// of at most maxCutset bytes.
+var stripNames = map[string]bool{"strip": true, "lstrip": true, "rstrip": true, "trim": true}
+
+const maxCutset = 64
+
+// shortLit reports whether arg is a string literal of at most maxCutset bytes.
+func shortLit(arg string) bool {
+	s, ok := strLit(strings.TrimSpace(arg))
+	return ok && len(s) <= maxCutset
+}
+
 var (
 	intLit    = regexp.MustCompile(`^[+-]?[0-9]{1,9}$`)
 	lengthArg = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\[\]"' ]*\|\s*length(\s*[+-]\s*[0-9]{1,4})?$`)
@@ -151,12 +164,20 @@ func checkGrowth(seg segment) error {
 			}
 			growth *= f
 		case w.name == "tojson" && w.prev == '|':
-			for _, a := range args {
-				if strings.HasPrefix(strings.TrimSpace(blankStrings(a)), "indent") {
-					return errf("tojson(indent=…) is not supported")
-				}
+			if len(args) > 0 {
+				return errf("tojson takes no arguments (indent and separators can render unbounded text)")
 			}
 			growth *= 6 // a control character becomes \u00XX
+		case stripNames[w.name] && (w.prev == '.' || w.prev == '|' && w.name == "trim"):
+			if len(args) > 1 || len(args) == 1 && !shortLit(args[0]) {
+				return errf("%s takes a string literal of at most %d characters (a long one costs its length per character stripped)", w.name, maxCutset)
+			}
+		case w.name == "map" && w.prev == '|':
+			for _, a := range args {
+				if name, v := kwarg(a); name == "default" && !shortLit(v) && !intLit.MatchString(v) {
+					return errf("map's default must be a literal (it is repeated for each item)")
+				}
+			}
 		case w.prev != '.' && w.prev != '|' && !w.afterIs && !w.kwarg && (!notFields[w.name] || w.name == "loop"):
 			names++
 		}

@@ -51,7 +51,8 @@ func TestTemplateGrowthIsRefused(t *testing.T) {
 	}
 	doubling := "{% set a = x ~ x %}" + strings.Repeat("{% set a = a ~ a %}", 24) + "{{ a|length }}"
 	doc := Doc{"x": "aa", "n": int64(1_000_000), "long": strings.Repeat("b", 200_000), "mid": strings.Repeat("c", 2_000),
-		"big": strings.Repeat("d", 600_000), "hundredk": strings.Repeat("e", 100_000), "choices": []any{"p", "q"}}
+		"big": strings.Repeat("d", 600_000), "hundredk": strings.Repeat("e", 100_000),
+		"uni": strings.Repeat("é", 300_000) + "a", "choices": []any{"p", "q"}}
 	cases := []struct{ src, want string }{
 		{chain(`|replace("a", %s)`), "template line 2: the expression can grow its operands 100 times, more than 32"},
 		{chain(`.replace("a", %s)`), "template line 2: the expression can grow its operands 100 times"},
@@ -75,7 +76,11 @@ func TestTemplateGrowthIsRefused(t *testing.T) {
 		{`{% set f = x.replace %}{{ f("a", "aaaa") }}`, "replace takes two string literals"},
 		{`{{ "{0}{0}".format(x) }}`, "format is not supported"},
 		{`{% set l = [] %}{{ l.append(l) }}{{ l }}`, "append is not supported"},
-		{`{{ choices|tojson(indent=100) }}`, "tojson(indent=…) is not supported"},
+		{`{{ choices|tojson(indent=100) }}`, "tojson takes no arguments"},
+		{`{{ long.split("")|tojson(separators=(long, long)) }}`, "tojson takes no arguments"},
+		{`{{ long.split("")|map(attribute="z", default=long)|join(",") }}`, "map's default must be a literal"},
+		{`{{ uni.strip(uni) }}`, "strip takes a string literal of at most 64 characters"},
+		{`{{ uni|trim(uni) }}`, "trim takes a string literal of at most 64 characters"},
 		{`{% set __budget = 1 %}{{ x }}`, "names starting with __ are reserved"},
 		{"{{ " + strings.Repeat("(", 40) + "x" + strings.Repeat(")", 40) + " }}", "brackets nested more than 32 deep"},
 		{"{{ x" + strings.Repeat(" ~ x", 40) + " }}", "can grow its operands 33 times"},
@@ -105,6 +110,7 @@ func TestTemplateGrowthAllowed(t *testing.T) {
 		`{% set a = x ~ x %}{% set a = a ~ a %}{{ a }}`:                                                           "abababab",
 		"{% for c in x if c != 'a' %}{{ c }}{% endfor %}":                                                         "b",
 		`{{ choices|tojson }} {{ n * 2 if n is number else 0 }}`:                                                  "", // n * 2: refused below
+		`{{ (" " ~ x ~ ".").strip(" .") }} {{ x|trim }} {{ choices|map(attribute="k", default="-")|join }}`:       "ab ab --",
 		"{{ 'y' if z is not defined else z }} {{ x is not string }} {% if x is defined and n > 2 %}ok{% endif %}": "y False ok",
 		`{% set d = {'k': "v"} %}{{ d.k }} {{ "a=b" }} {{ 'x' ~ x }}`:                                             "v a=b xab",
 	} {
