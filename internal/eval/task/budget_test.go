@@ -108,6 +108,7 @@ func TestTemplateGrowthAllowed(t *testing.T) {
 		`{{ choices|join(", ") }} {{ x|indent(2, true) }}`:                                                        "p, q   ab",
 		`{{ text.split(' ')[:-1]|join(' ') }}`:                                                                    "the quick",
 		`{% set a = x ~ x %}{% set a = a ~ a %}{{ a }}`:                                                           "abababab",
+		"{% for k, v in {'a': n}.items() %}{{ k }}={{ v }}{% endfor %}":                                           "a=3",
 		"{% for c in x if c != 'a' %}{{ c }}{% endfor %}":                                                         "b",
 		`{{ choices|tojson }} {{ n * 2 if n is number else 0 }}`:                                                  "", // n * 2: refused below
 		`{{ (" " ~ x ~ ".").strip(" .") }} {{ x|trim }} {{ choices|map(attribute="k", default="-")|join }}`:       "ab ab --",

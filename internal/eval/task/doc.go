@@ -64,8 +64,10 @@
 // range() unless over integer literals spanning at most MaxRangeLen or
 // over lengths (range(choices|length)); replace (filter or method) unless
 // its arguments are string literals; join unless its separator is one;
-// indent unless its width is a literal up to MaxIndent; tojson(indent=);
-// the format, append, insert and update methods and namespace(); names
+// indent unless its width is a literal up to MaxIndent; tojson with
+// arguments; strip, lstrip, rstrip and trim unless their characters are a
+// literal of at most 64; map's default unless a literal; the format,
+// append, insert and update methods and namespace(); names
 // starting with "__"; a tag over MaxTagBytes or nested over 32 brackets;
 // and an expression that can grow its operands more than MaxExprGrowth
 // times (its names times the growth of its replace, join, indent and
