@@ -316,6 +316,7 @@ func (p parser) template(n *yaml.Node, src string) (*Template, error) {
 	if err != nil {
 		return nil, p.errf(n, "%v", err)
 	}
+	t.name = fmt.Sprintf("%s:%d ", p.file, n.Line)
 	return t, nil
 }
 

@@ -28,7 +28,15 @@ const (
 	MaxDataBytes = 256 << 20 // one data file
 	MaxLineBytes = 4 << 20   // one JSONL line or CSV record
 	MaxRows      = 1_000_000 // rows of one file
+	// MaxValues bounds the JSON values (objects, arrays and scalars) or
+	// CSV fields of one file: each costs tens of bytes decoded, so a file
+	// of short values ("[0,0,0…]", ",,,…") cannot decode to many times
+	// its size.
+	MaxValues = 8_000_000
 )
+
+// valuesBudget is MaxValues; a variable so a test can lower it.
+var valuesBudget = MaxValues
 
 // ReadFile reads the rows of a JSONL (.jsonl, .json with one object per
 // line), CSV (.csv, with a header row) or Parquet (.parquet) file. Errors
@@ -62,7 +70,7 @@ func ReadJSONL(name string, r io.Reader) ([]Row, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxLineBytes)
 	var docs []Row
-	line := 0
+	line, values := 0, 0
 	for sc.Scan() {
 		line++
 		b := bytes.TrimSpace(sc.Bytes())
@@ -85,6 +93,9 @@ func ReadJSONL(name string, r io.Reader) ([]Row, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s:%d: a row must be a JSON object", name, line)
 		}
+		if values += countValues(obj); values > valuesBudget {
+			return nil, fmt.Errorf("%s:%d: more than %d values", name, line, valuesBudget)
+		}
 		docs = append(docs, Row{Doc: Doc(numbers(obj).(map[string]any)), Pos: fmt.Sprintf("%s:%d", name, line)})
 	}
 	if err := sc.Err(); err != nil {
@@ -94,6 +105,22 @@ func ReadJSONL(name string, r io.Reader) ([]Row, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return docs, nil
+}
+
+// countValues is the number of values in v, v included.
+func countValues(v any) int {
+	n := 1
+	switch v := v.(type) {
+	case map[string]any:
+		for _, x := range v {
+			n += countValues(x)
+		}
+	case []any:
+		for _, x := range v {
+			n += countValues(x)
+		}
+	}
+	return n
 }
 
 // numbers turns json.Number into int64 when integral (as the datasets
@@ -129,6 +156,7 @@ func ReadCSV(name string, r io.Reader) ([]Row, error) {
 		return nil, fmt.Errorf("%s:1: header: %w", name, err)
 	}
 	var docs []Row
+	values := 0
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -140,6 +168,9 @@ func ReadCSV(name string, r io.Reader) ([]Row, error) {
 		}
 		if len(docs) == MaxRows {
 			return nil, fmt.Errorf("%s:%d: more than %d rows", name, line, MaxRows)
+		}
+		if values += len(rec); values > valuesBudget {
+			return nil, fmt.Errorf("%s:%d: more than %d fields", name, line, valuesBudget)
 		}
 		d := make(Doc, len(header))
 		for k, col := range header {

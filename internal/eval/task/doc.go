@@ -42,7 +42,8 @@
 // targets (a list doc_to_target), fewshot_config samples, other filters
 // and metrics, other generation_kwargs.
 // Rows come from JSONL, CSV (values stay strings) or Parquet (through
-// github.com/parquet-go/parquet-go), bounded in size, errors naming the
+// github.com/parquet-go/parquet-go), bounded in size (a file, a line or
+// Parquet row, and the values or fields of a file), errors naming the
 // file and line (row, for Parquet).
 //
 // Regular expressions use Go's RE2 syntax: lookaround and backreferences
@@ -50,20 +51,40 @@
 //
 // Templates are Jinja2 through github.com/ardanlabs/jinja, with Jinja2's
 // default whitespace (see Template). Statements: if/elif/else, for (not
-// nested), set; comments; "-" whitespace markers. Expressions: + - / % //,
-// comparison, and/or/not, in, ~, inline if, list literals, indexing and
-// slicing, attribute access, string methods (strip, split, replace,
-// startswith, lower…) and the built-in filters of allowedFilters (int,
-// float, string, trim, lower, upper, replace, join, first, last, length…).
+// nested, not recursive), set (not of an attribute); comments; "-"
+// whitespace markers. Expressions: + - / % //, comparison, and/or/not,
+// in, ~, inline if, list and dict literals, indexing and slicing,
+// attribute access, string methods (strip, split, replace, startswith,
+// lower…) and the built-in filters of allowedFilters (int, float, string,
+// trim, lower, upper, replace, join, first, last, length…).
 // Refused at load with the template's line: other statements (macro, call,
 // raw, include, extends, block, filter), other filters (lm-eval's
-// regex_replace), and the plainest ways for a short template to render
-// unbounded text: * and **, range(), nested loops. Rendering is still not
-// bounded in general (chained replace filters grow text geometrically), so
-// task files are the funder's trusted input. As under lm-eval's
-// StrictUndefined, a row without a field a template reads is a bad row —
-// unless the template tests for it (is defined, default), when an
-// undefined name renders empty. The engine is laxer in one way: "2" - 1 is
+// regex_replace), and whatever can allocate without bound in one step
+// (budget.go): * and ** unless between number literals (2 * 3);
+// range() unless over integer literals spanning at most MaxRangeLen or
+// over lengths (range(choices|length)); replace (filter or method) unless
+// its arguments are string literals; join unless its separator is one;
+// indent unless its width is a literal up to MaxIndent; tojson with
+// arguments; strip, lstrip, rstrip and trim unless their characters are a
+// literal of at most 64; map's default unless a literal; the format,
+// append, insert and update methods and namespace(); names
+// starting with "__"; a tag over MaxTagBytes or nested over 32 brackets;
+// and an expression that can grow its operands more than MaxExprGrowth
+// times (its names times the growth of its replace, join, indent and
+// tojson: x|replace("a", "aaaa") is 4, a ~ b ~ c is 3).
+//
+// Rendering is metered (the template is rewritten so each printed value,
+// set value, loop and name read passes through the meter of its Render):
+// a render fails, naming the task file, the template's field and line,
+// past MaxRenderBytes of output and set values, MaxRenderIterations loop
+// iterations or MaxRenderReads bytes of values read. A prompt with its
+// few-shot examples is at most MaxPromptBytes, and a task's items
+// together MaxItemsBytes, errors naming the doc. With these bounds a task
+// file and its rows may come from an untrusted key.
+//
+// As under lm-eval's StrictUndefined, a row without a field a template
+// reads is a bad row — unless the template tests for it (is defined,
+// default), when an undefined name renders empty. The engine is laxer in one way: "2" - 1 is
 // 1 where Python raises a TypeError.
 //
 // Differences from lm-eval that do not change the format: few-shot

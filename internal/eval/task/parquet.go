@@ -30,13 +30,20 @@ func ReadParquet(name string, r io.ReaderAt, size int64) (rows []Row, err error)
 	}
 	pr := parquet.NewGenericReader[any](f)
 	defer pr.Close()
-	buf := make([]any, 256)
+	buf := make([]any, 16)
+	values := 0
 	for {
 		n, err := pr.Read(buf)
 		for _, v := range buf[:n] {
 			obj, ok := v.(map[string]any)
 			if !ok {
 				return nil, fmt.Errorf("%s:row %d: a row must be a group of columns, got %T", name, len(rows)+1, v)
+			}
+			if b := rowBytes(obj); b > MaxLineBytes {
+				return nil, fmt.Errorf("%s:row %d: %d bytes of values, more than %d", name, len(rows)+1, b, MaxLineBytes)
+			}
+			if values += countValues(obj); values > valuesBudget {
+				return nil, fmt.Errorf("%s:row %d: more than %d values", name, len(rows)+1, valuesBudget)
 			}
 			rows = append(rows, Row{Doc: Doc(parquetValue(obj).(map[string]any)), Pos: fmt.Sprintf("%s:row %d", name, len(rows)+1)})
 		}
@@ -47,6 +54,30 @@ func ReadParquet(name string, r io.ReaderAt, size int64) (rows []Row, err error)
 			return nil, fmt.Errorf("%s:row %d: %w", name, len(rows)+1, err)
 		}
 	}
+}
+
+// rowBytes is about the bytes a decoded row's values take: their strings'
+// lengths, and 8 for any other value.
+func rowBytes(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v)
+	case []byte:
+		return len(v)
+	case map[string]any:
+		n := 0
+		for k, x := range v {
+			n += len(k) + rowBytes(x)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, x := range v {
+			n += rowBytes(x)
+		}
+		return n
+	}
+	return 8
 }
 
 // parquetValue maps Parquet's Go values onto the JSON ones templates see:

@@ -117,14 +117,37 @@ func (c *Config) Items(d *Data, numFewshot int, seed uint64) ([]Item, error) {
 		return nil, fmt.Errorf("%s: %d-shot needs few-shot rows (split %q)", c.File, numFewshot, c.FewshotSplitName())
 	}
 	items := make([]Item, len(d.Eval))
+	total := 0
 	for i, row := range d.Eval {
 		it, err := c.item(d, i, numFewshot, seed)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", row.Pos, err)
 		}
+		if total += it.size(); total > itemsBudget {
+			return nil, fmt.Errorf("%s: doc %d: the items so far render %d bytes, more than the %d allowed for a task's items", row.Pos, i, total, itemsBudget)
+		}
 		items[i] = it
 	}
 	return items, nil
+}
+
+// itemsBudget is MaxItemsBytes; a variable so a test can lower it.
+var itemsBudget = MaxItemsBytes
+
+// size is the bytes of an item's text: its prompt, choices and target, and
+// each request's prompt and continuation (a request repeats the prompt).
+func (it Item) size() int {
+	n := len(it.Prompt) + len(it.Target)
+	for _, ch := range it.Choices {
+		n += len(ch)
+	}
+	for _, r := range it.Requests {
+		n += len(r.Prompt) + len(r.Continuation)
+		for _, u := range r.Until {
+			n += len(u)
+		}
+	}
+	return n
 }
 
 func (c *Config) item(d *Data, i, numFewshot int, seed uint64) (Item, error) {
@@ -145,7 +168,13 @@ func (c *Config) item(d *Data, i, numFewshot int, seed uint64) (Item, error) {
 		if err != nil {
 			return it, fmt.Errorf("few-shot example %s: %w", d.Fewshot[k].Pos, err)
 		}
+		if n := len(ctx) + len(shot) + len(text); n > MaxPromptBytes {
+			return it, fmt.Errorf("doc %d: the prompt with its few-shot examples reaches %d bytes, more than %d", i, n, MaxPromptBytes)
+		}
 		ctx += shot
+	}
+	if n := len(ctx) + len(text); n > MaxPromptBytes {
+		return it, fmt.Errorf("doc %d: the prompt is %d bytes, more than %d", i, n, MaxPromptBytes)
 	}
 	it.Prompt = ctx + text
 	if c.DocToChoice != nil {

@@ -31,6 +31,8 @@ type Template struct {
 	// fails, as under lm-eval's StrictUndefined. Nil when the template
 	// tests for definedness itself (is defined, default).
 	names []string
+	// name is "FILE:LINE " of the task file's template, for messages.
+	name string
 }
 
 // allowedStatements are the block tags the package accepts; others (macro,
@@ -152,8 +154,7 @@ func indexTag(s string) int {
 }
 
 // checkTag refuses statements and filters outside the supported subset,
-// and the constructs that let a few bytes of template render unbounded
-// text: the * and ** operators ('x' * 10000000000) and range().
+// and the constructs checkGrowth finds unbounded.
 func checkTag(seg segment) error {
 	if seg.kind == segStmt {
 		kw, _, _ := strings.Cut(seg.body, " ")
@@ -165,20 +166,12 @@ func checkTag(seg segment) error {
 		return nil
 	}
 	code := blankStrings(seg.body)
-	if strings.Contains(code, "*") {
-		return fmt.Errorf("template line %d: the * and ** operators are not supported (they can render unbounded text)", seg.line)
-	}
-	for _, w := range identifiers(seg.body) {
-		if w.name == "range" && w.prev != '.' {
-			return fmt.Errorf("template line %d: range() is not supported (it can render unbounded text)", seg.line)
-		}
-	}
 	for _, name := range filterNames(code) {
 		if !allowedFilters[name] {
 			return fmt.Errorf("template line %d: unsupported filter %q", seg.line, name)
 		}
 	}
-	return nil
+	return checkGrowth(seg)
 }
 
 // blankStrings replaces the insides of string literals with spaces, so
@@ -262,16 +255,16 @@ func CompileTemplate(src string) (*Template, error) {
 		switch seg.kind {
 		case segText:
 			if seg.body != "" {
-				b.WriteString("{{ " + quoteJinja(seg.body) + " }}")
+				b.WriteString(meterTag(segment{kind: segExpr, body: quoteJinja(seg.body), line: seg.line}))
 			}
 			if strings.TrimSpace(seg.body) != "" {
 				exprs = append(exprs, "")
 			}
 		case segExpr:
-			b.WriteString("{{ " + seg.body + " }}")
+			b.WriteString(meterTag(seg))
 			exprs = append(exprs, seg.body)
 		case segStmt:
-			b.WriteString("{% " + seg.body + " %}")
+			b.WriteString(meterTag(seg))
 			exprs = append(exprs, "")
 		}
 	}
@@ -281,7 +274,7 @@ func CompileTemplate(src string) (*Template, error) {
 	}
 	if len(exprs) == 1 && exprs[0] != "" {
 		t.expr = exprs[0]
-		if t.list, err = jinja.Compile("{{ (" + t.expr + ") | tojson }}"); err != nil {
+		if t.list, err = jinja.Compile(meterTag(segment{kind: segExpr, body: "(" + t.expr + ") | tojson", line: 1})); err != nil {
 			return nil, fmt.Errorf("template: %w", err)
 		}
 	}
@@ -293,7 +286,8 @@ func (t *Template) Render(doc Doc) (string, error) {
 	if err := t.defined(doc); err != nil {
 		return "", err
 	}
-	return t.tmpl.Render(doc)
+	m := &meter{name: t.name}
+	return t.tmpl.RenderValues(m.data(doc))
 }
 
 func (t *Template) defined(doc Doc) error {
@@ -315,7 +309,8 @@ func (t *Template) RenderList(doc Doc) ([]string, error) {
 	if err := t.defined(doc); err != nil {
 		return nil, err
 	}
-	out, err := t.list.Render(doc)
+	m := &meter{name: t.name}
+	out, err := t.list.RenderValues(m.data(doc))
 	if err != nil {
 		return nil, err
 	}
@@ -406,13 +401,14 @@ type ident struct {
 	afterIs bool // the previous word is "is" (a test name)
 	afterIn bool // a word "in" came before it in the tag
 	kwarg   bool // followed by a single "="
+	end     int  // the offset after it in the body
 }
 
 // identifiers lists the words of a tag's body outside string literals.
 func identifiers(body string) []ident {
 	var out []ident
 	var prev byte
-	prevWord := ""
+	prevWord, beforeNot := "", "" // beforeNot: the word before a "not"
 	afterIn := false
 	isWord := func(c byte) bool {
 		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
@@ -434,10 +430,13 @@ func identifiers(body string) []ident {
 			}
 			w := body[k:j]
 			rest := strings.TrimLeft(body[j:], " \t\n")
-			out = append(out, ident{name: w, prev: prev, afterIs: prevWord == "is", afterIn: afterIn,
-				kwarg: strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "==")})
+			out = append(out, ident{name: w, prev: prev, afterIs: prevWord == "is" || prevWord == "not" && beforeNot == "is", afterIn: afterIn,
+				kwarg: strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "=="), end: j})
 			if w == "in" {
 				afterIn = true
+			}
+			if w == "not" {
+				beforeNot = prevWord
 			}
 			prev, prevWord = 'a', w
 			k = j - 1
