@@ -15,15 +15,16 @@ import (
 	"crucible/internal/eval/mcq/mcqtest"
 )
 
-// TestMain points the user cache directory, where `crucible eval` keeps
-// its answers by default, at a fresh directory: no test reads another
-// run's answers or writes the developer's cache.
+// TestMain points `crucible eval`'s response cache (--cache-dir, read from
+// CRUCIBLE_CACHE_DIR when not given) at a fresh directory: no test reads
+// another run's answers or writes the developer's cache. (Not
+// XDG_CACHE_HOME: that would move Go's build cache too.)
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "crucible-cache-")
 	if err != nil {
 		panic(err)
 	}
-	os.Setenv("XDG_CACHE_HOME", dir)
+	os.Setenv("CRUCIBLE_CACHE_DIR", dir)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -151,8 +151,10 @@ func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := newFlags("eval --task", "Evaluate a model on an lm-eval task file or a preset (crucible task list), locally:\n"+
 		"multiple_choice and loglikelihood tasks score echoed log-probabilities from /v1/completions,\n"+
 		"generate_until tasks generate there, filter and match. The score is the first metric, with a 95%\n"+
-		"bootstrap interval; every metric of the task is reported.",
-		"crucible eval --task social_iqa --limit 100 --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
+		"bootstrap interval; every metric of the task is reported. Answers are cached (--cache-dir): a re-run\n"+
+		"sends only the requests not yet answered.",
+		"crucible eval --task social_iqa --limit 100 --base-url http://127.0.0.1:8000/v1 --model my-model --json\n"+
+			"  crucible eval --kind task --task gsm8k --base-url http://127.0.0.1:8000/v1 --model my-model --no-cache", stderr)
 	fs.String("kind", taskkind.TaskName, "task (the only kind this form evaluates; see eval --help for the others)")
 	tf := addTaskFlags(fs)
 	limit := fs.Int("limit", 0, "evaluate only the first N items (0: all)")
