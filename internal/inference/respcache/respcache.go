@@ -170,10 +170,12 @@ type transport struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodPost || req.Body == nil || req.ContentLength > MaxRequestBytes {
+	// A body of unknown length (ContentLength 0 with a Body) passes
+	// through unread, as does one over the bound.
+	if req.Method != http.MethodPost || req.Body == nil || req.ContentLength <= 0 || req.ContentLength > MaxRequestBytes {
 		return t.next.RoundTrip(req)
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxRequestBytes+1))
+	body, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
 	req.Body.Close()
 	if err != nil {
 		return nil, err
