@@ -109,6 +109,8 @@ var rules = []rule{
 		From: []string{"internal/pool", "internal/intake", "internal/weights", "internal/consensus", "internal/labeling",
 			"internal/seal", "internal/api", "internal/web", "internal/store", "internal/kind", "internal/competition"},
 		Deny: []string{"internal/eval/runner"}},
+	{Name: "only the local eval commands cache model answers: hub workers and validators ask the model",
+		From: []string{"internal"}, Deny: []string{"internal/inference/respcache"}},
 	{Name: webRule,
 		From: []string{"internal/web"}, Deny: []string{"internal/api", "internal/jobs", "internal/eval/", "internal/app", "cmd"},
 		// The mcq prompt template is a documented default the web page shows.

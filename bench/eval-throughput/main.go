@@ -11,7 +11,14 @@
 //
 // It prints the median items/s of each and their ratio (target ≥ 0.95).
 //
-//	go run ./bench/eval-throughput [-items 20000] [-concurrency 32] [-rounds 3] [-delay 0]
+// With -mode task the workload is an lm-eval generate_until task (-task,
+// default the gsm8k preset, with its few-shot prompts) through the task
+// Evaluator (render nothing, send the /v1/completions generation with stop,
+// cut at the until strings, filter, match, marshal the Detail) against the
+// baseline server's oracle policy for that task, and the plain phase posts
+// the same completion requests.
+//
+//	go run ./bench/eval-throughput [-mode mcq|task] [-task gsm8k] [-items 20000] [-concurrency 32] [-rounds 3] [-delay 0]
 //
 // With -delay 0 the server answers instantly, so client and server compete
 // for the same CPUs and the ratio measures the engine's CPU cost per item
@@ -23,7 +30,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,8 +46,6 @@ import (
 	"time"
 
 	"crucible/internal/eval"
-	"crucible/internal/eval/mcq"
-	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
 )
@@ -54,29 +58,27 @@ func main() {
 }
 
 func run() error {
+	mode := flag.String("mode", "mcq", "mcq (Social IQa chat requests through the mcq Evaluator) or task (an lm-eval\n"+
+		"generate_until task's completion requests through the task Evaluator)")
+	taskRef := flag.String("task", "gsm8k", "with -mode task: a task file or preset (generate_until)")
 	items := flag.Int("items", 20000, "requests per measured phase (dataset items are repeated to reach it)")
 	concurrency := flag.Int("concurrency", 32, "concurrent requests in both phases")
 	rounds := flag.Int("rounds", 3, "measured rounds per phase (alternating); the median is reported")
-	dataset := flag.String("dataset", "", "Social IQa-style JSONL (default ../shared/data/siqa/dev.jsonl relative to the repo root)")
+	dataset := flag.String("dataset", "", "with -mode mcq: Social IQa-style JSONL (default ../shared/data/siqa/dev.jsonl relative to the repo root)")
 	delay := flag.Duration("delay", 0, "baseline server delay per request, simulating model latency (0 = CPU-bound)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured rounds to this file")
 	flag.Parse()
 
-	path := *dataset
-	if path == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(root, "..", "shared", "data", "siqa", "dev.jsonl")
+	var w *workload
+	var err error
+	switch *mode {
+	case "mcq":
+		w, err = mcqWorkload(*dataset, *items, *delay)
+	case "task":
+		w, err = taskWorkload(*taskRef, *items, *delay)
+	default:
+		err = fmt.Errorf("-mode %q: want mcq or task", *mode)
 	}
-	ds, err := mcq.ParseFile(path)
-	if err != nil {
-		return err
-	}
-
-	// Baseline server on a real loopback listener.
-	h, err := mcqtest.New(mcqtest.Config{Policies: []string{mcqtest.PolicyOracle}, Key: ds, Delay: *delay})
 	if err != nil {
 		return err
 	}
@@ -84,46 +86,21 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: w.server, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 	base := "http://" + ln.Addr().String() + "/v1"
-	const model = "baseline-oracle"
-
-	// The workload: dataset items repeated to reach -items.
-	work := &mcq.Dataset{Name: ds.Name + "-repeated", Items: make([]mcq.Item, *items)}
-	for i := range work.Items {
-		work.Items[i] = ds.Items[i%len(ds.Items)]
-	}
-
 	client, err := inference.New(inference.Config{BaseURL: base})
 	if err != nil {
 		return err
 	}
-	ev, err := mcq.NewEvaluator(mcq.Config{Client: client, Model: model, Dataset: work})
+	ev, err := w.evaluator(client)
 	if err != nil {
 		return err
 	}
-
-	// Identical pre-rendered request bodies for the plain load generator.
-	tmpl := mcq.MustDefaultTemplate()
-	zero := 0.0
-	bodies := make([][]byte, len(work.Items))
-	for i, it := range work.Items {
-		p, err := mcq.Render(tmpl, it)
-		if err != nil {
-			return err
-		}
-		bodies[i], err = json.Marshal(inference.ChatRequest{
-			Model: model, Messages: []inference.ChatMessage{{Role: "user", Content: p}},
-			MaxTokens: mcq.DefaultMaxTokens, Temperature: &zero,
-		})
-		if err != nil {
-			return err
-		}
-	}
+	bodies := w.bodies
 	plainClient := &http.Client{Transport: inference.NewTransport()}
-	url := base + "/chat/completions"
+	url := base + w.path
 
 	runEval := func(n int) (time.Duration, eval.Summary, error) {
 		var correct, done int
@@ -184,8 +161,8 @@ func run() error {
 		return d, <-errs
 	}
 
-	fmt.Printf("dataset %s: %d items (digest %.12s…), %d requests per phase, concurrency %d, server delay %v, GOMAXPROCS %d\n",
-		ds.Name, len(ds.Items), ds.Digest, *items, *concurrency, *delay, runtime.GOMAXPROCS(0))
+	fmt.Printf("mode %s, %s, %d requests per phase, concurrency %d, server delay %v, GOMAXPROCS %d\n",
+		*mode, w.describe, *items, *concurrency, *delay, runtime.GOMAXPROCS(0))
 
 	warm := min(*items, 2000)
 	if _, _, err := runEval(warm); err != nil {
@@ -223,7 +200,7 @@ func run() error {
 		}
 		pr := float64(*items) / pd.Seconds()
 		plainRates = append(plainRates, pr)
-		fmt.Printf("round %d: eval %8.0f items/s (accuracy %.3f)   plain %8.0f req/s\n", r, er, s.Mean, pr)
+		fmt.Printf("round %d: eval %8.0f items/s (score %.3f)   plain %8.0f req/s\n", r, er, s.Mean, pr)
 	}
 	em, pm := median(evalRates), median(plainRates)
 	fmt.Printf("median: eval %.0f items/s, plain %.0f req/s, ratio eval/plain %.3f (target >= 0.95)\n", em, pm, em/pm)

@@ -28,7 +28,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("eval", "Evaluate a model locally, without a server, exactly as the server would: same prompts,\n"+
 		"same answer extraction, same score and interval. Check a score before you submit.",
 		"crucible eval --kind mcq --dataset siqa.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
-	kindName := fs.String("kind", "mcq", "task kind: mcq, patch or roleplay")
+	kindName := fs.String("kind", "mcq", "task kind: mcq, patch, roleplay or task (eval --kind task --help)")
 	dataset := fs.String("dataset", "", "mcq: dataset file (JSONL)")
 	tasks := fs.String("tasks", "", "patch: task instances file (JSONL)")
 	task := fs.String("task", "", "patch: the instance_id to judge; without --kind, an lm-eval task file or preset (see eval --task NAME --help)")
@@ -40,6 +40,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	template := fs.String("template", "", "prompt template file (default: the documented mcq template)")
 	mode := fs.String("mode", "generative", "generative or loglik")
 	concurrency := fs.Int("concurrency", 8, "requests in flight")
+	cf := addCacheFlags(fs)
 	o := addOutputFlags(fs, "print one JSON object: score, ci_low, ci_high, items, correct")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -79,14 +80,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		cfg.Config.Template = string(t)
 	}
-	if isTerminal(stderr) {
-		cfg.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\r%s %d/%d", progressBar(done, total, 30), done, total)
-			if done == total {
-				fmt.Fprintln(stderr)
-			}
-		}
+	lc, err := cf.open()
+	if err != nil {
+		return err
 	}
+	defer lc.close(stderr)
+	cfg.HTTPClient, cfg.Progress = lc.http, lc.progress(stderr)
 	rep, err := app.LocalEval(ctx, cfg)
 	if err != nil {
 		return err

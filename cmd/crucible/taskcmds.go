@@ -10,6 +10,7 @@ import (
 
 	"crucible/internal/eval/task"
 	"crucible/internal/eval/task/presets"
+	"crucible/internal/eval/taskkind"
 	"crucible/internal/inference"
 )
 
@@ -122,36 +123,46 @@ func runTaskRender(_ context.Context, args []string, stdout, stderr io.Writer) e
 	})
 }
 
-// isTaskEval reports whether an eval command line names a task (--task)
-// without a kind: --task is then an lm-eval task, while with --kind patch
-// it stays the patch instance to judge.
+// isTaskEval reports whether an eval command line is an lm-eval task's:
+// --kind task, or --task without a kind (with --kind patch, --task stays
+// the patch instance to judge).
 func isTaskEval(args []string) bool {
-	hasTask, hasKind := false, false
-	for _, a := range args {
+	hasTask, kindName := false, ""
+	for i, a := range args {
 		if a == "--" {
 			break
 		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") {
-			hasTask = hasTask || name == "task"
-			hasKind = hasKind || name == "kind"
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		hasTask = hasTask || name == "task"
+		if name == "kind" {
+			if !hasValue && i+1 < len(args) {
+				value = args[i+1]
+			}
+			kindName = value
 		}
 	}
-	return hasTask && !hasKind
+	return kindName == taskkind.TaskName || hasTask && kindName == ""
 }
 
 func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval --task", "Evaluate a model on an lm-eval task file or a preset (crucible task list), locally:\n"+
 		"multiple_choice and loglikelihood tasks score echoed log-probabilities from /v1/completions,\n"+
 		"generate_until tasks generate there, filter and match. The score is the first metric, with a 95%\n"+
-		"bootstrap interval; every metric of the task is reported.",
-		"crucible eval --task social_iqa --limit 100 --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
+		"bootstrap interval; every metric of the task is reported. Answers are cached (--cache-dir): a re-run\n"+
+		"sends only the requests not yet answered.",
+		"crucible eval --task social_iqa --limit 100 --base-url http://127.0.0.1:8000/v1 --model my-model --json\n"+
+			"  crucible eval --kind task --task gsm8k --base-url http://127.0.0.1:8000/v1 --model my-model --no-cache", stderr)
+	fs.String("kind", taskkind.TaskName, "task (the only kind this form evaluates; see eval --help for the others)")
 	tf := addTaskFlags(fs)
 	limit := fs.Int("limit", 0, "evaluate only the first N items (0: all)")
 	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
 	model := fs.String("model", "", "model name")
 	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
 	concurrency := fs.Int("concurrency", 8, "items in flight")
+	cf := addCacheFlags(fs)
 	o := addOutputFlags(fs, "print one JSON object: score, ci_low, ci_high, items, metrics {name: {value, ci_low, ci_high}}")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -166,7 +177,12 @@ func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *limit > 0 && *limit < len(items) {
 		items = items[:*limit]
 	}
-	icfg := inference.Config{BaseURL: *baseURL}
+	lc, err := cf.open()
+	if err != nil {
+		return err
+	}
+	defer lc.close(stderr)
+	icfg := inference.Config{BaseURL: *baseURL, HTTPClient: lc.http}
 	if *keyEnv != "" {
 		icfg.APIKey = os.Getenv(*keyEnv)
 	}
@@ -174,16 +190,7 @@ func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	var progress func(done, total int)
-	if isTerminal(stderr) {
-		progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\r%s %d/%d", progressBar(done, total, 30), done, total)
-			if done == total {
-				fmt.Fprintln(stderr)
-			}
-		}
-	}
-	rep, err := cfg.Run(ctx, task.NewEvaluator(cfg, items, client, *model), *concurrency, progress)
+	rep, err := cfg.Run(ctx, task.NewEvaluator(cfg, items, client, *model), *concurrency, lc.progress(stderr))
 	if err != nil {
 		return err
 	}

@@ -17,9 +17,10 @@
 //     server-sent events "data: {chunk}\n\n" (object
 //     "chat.completion.chunk", a role delta, one content delta per word, a
 //     final delta with finish_reason "stop") and then "data: [DONE]\n\n".
-//   - POST /v1/completions generates the policy's Complete text, cut to
-//     max_tokens words (default 16), and supports "echo" and "logprobs" for
-//     log-likelihood scoring, described below.
+//   - POST /v1/completions generates the policy's Complete text, ended
+//     before the first of the request's "stop" strings (at most 4) and cut
+//     to max_tokens words (default 16), and supports "echo" and "logprobs"
+//     for log-likelihood scoring, described below.
 //
 // An unknown model is a 404 with OpenAI's error JSON and code
 // "model_not_found"; a malformed body is a 400 (code "invalid_json" or
@@ -251,6 +252,11 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", "max_tokens must not be negative")
 		return
 	}
+	stop, err := stops(req.Stop)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
+		return
+	}
 	if !s.wait(r) {
 		return
 	}
@@ -262,6 +268,11 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	promptRunes := len([]rune(prompt))
 	promptToks := tokenize(prompt, 0)
 	gen, finish := c.Text, "stop"
+	for _, st := range stop {
+		if k := strings.Index(gen, st); st != "" && k >= 0 {
+			gen = gen[:k]
+		}
+	}
 	genToks := tokenize(gen, promptRunes)
 	if len(genToks) > maxTokens {
 		// Keep the text up to the end of the last token allowed.
@@ -355,6 +366,24 @@ type completionRequest struct {
 	MaxTokens *int            `json:"max_tokens"`
 	Echo      bool            `json:"echo"`
 	Logprobs  *int            `json:"logprobs"`
+	Stop      json.RawMessage `json:"stop"`
+}
+
+// stops reads a completion request's stop: a string or up to
+// inference.MaxStop strings, as OpenAI accepts.
+func stops(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil || len(list) > inference.MaxStop {
+		return nil, fmt.Errorf("stop must be a string or an array of at most %d strings", inference.MaxStop)
+	}
+	return list, nil
 }
 
 // token is one whitespace-delimited word and its offset in code points.

@@ -103,6 +103,27 @@ func TestCompletionsCutAtMaxTokensAndScoreThePolicysTail(t *testing.T) {
 	}
 }
 
+// A completion ends before the earliest stop string; more than four stop
+// strings are refused, as OpenAI does.
+func TestCompletionsEndBeforeTheFirstStop(t *testing.T) {
+	c := client(t, baseline.Config{Policies: []baseline.Named{{Name: "echo", Policy: echo{}}}})
+	complete := func(stop ...string) (*inference.CompletionResponse, error) {
+		return c.Completion(context.Background(), inference.CompletionRequest{Model: "baseline-echo", Prompt: "a b", MaxTokens: 16, Stop: stop})
+	}
+	resp, err := complete("three", " two", "absent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := resp.Choices[0]; ch.Text != " one" || ch.FinishReason != "stop" || resp.Usage.CompletionTokens != 1 {
+		t.Fatalf("completion = %+v usage %+v, want \" one\"", ch, resp.Usage)
+	}
+	_, err = complete("1", "2", "3", "4", "5")
+	var se *inference.StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest || !strings.Contains(se.Message, "at most 4") {
+		t.Fatalf("five stop strings: %v, want a 400", err)
+	}
+}
+
 func TestNoMatchIsAnOpenAIStyle404(t *testing.T) {
 	srv := httptest.NewServer(baseline.New(baseline.Config{Policies: []baseline.Named{{Name: "echo", Policy: echo{}}}}))
 	t.Cleanup(srv.Close)

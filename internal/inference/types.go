@@ -68,6 +68,7 @@ type ChatChunk struct {
 
 // CompletionRequest is the body of POST /v1/completions. MaxTokens is always
 // sent, so a value of 0 (score the prompt, generate nothing) reaches the server.
+// Stop holds up to MaxStop strings the generation ends before.
 type CompletionRequest struct {
 	Model       string   `json:"model"`
 	Prompt      string   `json:"prompt"`
@@ -75,7 +76,11 @@ type CompletionRequest struct {
 	Echo        bool     `json:"echo,omitempty"`
 	Logprobs    *int     `json:"logprobs,omitempty"`
 	Temperature *float64 `json:"temperature,omitempty"`
+	Stop        []string `json:"stop,omitempty"`
 }
+
+// MaxStop is the most stop strings OpenAI's API accepts in one request.
+const MaxStop = 4
 
 // Logprobs holds per-token log probabilities of a completion. The first entry
 // of TokenLogprobs is null when the prompt is echoed, as in OpenAI's API.

@@ -97,9 +97,7 @@ func (e *Evaluator) loglik(ctx context.Context, it Item, res *eval.Result, d *De
 func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result, d *Detail) error {
 	resps := make([]string, len(it.Requests))
 	for k, r := range it.Requests {
-		temp := r.Temperature
-		resp, err := e.client.Completion(ctx, inference.CompletionRequest{Model: e.model, Prompt: r.Prompt,
-			MaxTokens: r.MaxGenToks, Temperature: &temp})
+		resp, err := e.client.Completion(ctx, r.GenRequest(e.model))
 		if err != nil {
 			return fmt.Errorf("request %d: %w", k, err)
 		}

@@ -172,3 +172,37 @@ func TestEvaluatorReturnsModelErrors(t *testing.T) {
 		t.Errorf("err = %v, want a permanent model error", err)
 	}
 }
+
+// A generation request carries max_gen_toks as max_tokens, the temperature
+// and the first four until strings as stop (OpenAI's limit); the answer is
+// still cut at every until string, the fifth and sixth included.
+func TestEvaluatorSendsStopMaxTokensAndTemperature(t *testing.T) {
+	cfg, err := Load("testdata/gsm8k.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := []string{"Question:", "</s>", "<|im_end|>", "\n\n\n", "FIFTH", "SIXTH"}
+	cfg.Generation.Until, cfg.Generation.MaxGenToks, cfg.Generation.Temperature = until, 50, 0.5
+	d, err := cfg.LoadData("", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := cfg.Items(d, 0, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flexible-extract takes the last number: 18 only when cut at SIXTH.
+	s := &completionServer{generation: " 9 * 2 = 18.\n#### 18\nSIXTH 5"}
+	res := run(t, cfg, items[:1], s.client(t)).Results
+	var det Detail
+	if err := json.Unmarshal(res[0].Detail, &det); err != nil {
+		t.Fatal(err)
+	}
+	if det.Metrics["exact_match,flexible-extract"] != 1 {
+		t.Errorf("the generation was not cut at the sixth until string: %+v", det)
+	}
+	r := s.reqs[0]
+	if !slices.Equal(r.Stop, until[:inference.MaxStop]) || r.MaxTokens != 50 || r.Temperature == nil || *r.Temperature != 0.5 {
+		t.Errorf("request stop %q, max_tokens %d, temperature %v; want %q, 50, 0.5", r.Stop, r.MaxTokens, r.Temperature, until[:4])
+	}
+}

@@ -250,6 +250,21 @@ func (r Request) LLRequest(model string) inference.CompletionRequest {
 		MaxTokens: 0, Echo: true, Logprobs: &one, Temperature: &zero}
 }
 
+// GenRequest is the /v1/completions request of a generation: max_tokens
+// from max_gen_toks, the temperature, and the first inference.MaxStop until
+// strings as stop (the server stops early; Cut still truncates at every
+// one, as lm-eval does).
+func (r Request) GenRequest(model string) inference.CompletionRequest {
+	temp := r.Temperature
+	var stop []string
+	for _, u := range r.Until {
+		if u != "" && len(stop) < inference.MaxStop {
+			stop = append(stop, u)
+		}
+	}
+	return inference.CompletionRequest{Model: model, Prompt: r.Prompt, MaxTokens: r.MaxGenToks, Temperature: &temp, Stop: stop}
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
