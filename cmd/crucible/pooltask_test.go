@@ -334,3 +334,33 @@ func balance(t *testing.T, c *client.Client, account string) int64 {
 	}
 	return sum
 }
+
+// TestCompetitionCreateSendsTaskRowsOfAnyFormat: `competition create --kind
+// task` reads --data in its format (here CSV) and the hub makes a task
+// competition of its rows; a malformed CSV row stops the command with its
+// file and line, and nothing reaches the hub.
+func TestCompetitionCreateSendsTaskRowsOfAnyFormat(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := newKeyFile(t, dir, "me")
+	server := serveInProcess(t, "--no-work")
+	create := []string{"competition", "create", "--server", server, "--key", key, "--kind", "task", "--task", exampleTask, "--title", "SIQA", "--json"}
+	bad := filepath.Join(dir, "rows.csv")
+	if err := os.WriteFile(bad, []byte("context,question,answerA,answerB,answerC,label\nc,q,a,b,c,1\nc,q,a,b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := crucible(t, append(create, "--data", bad)...); code == 0 || !strings.Contains(stderr, "rows.csv: record on line 3: wrong number of fields") {
+		t.Fatalf("a CSV row short of fields: exit %d, %q; want it named by file and line", code, stderr)
+	}
+	out, stderr, code := crucible(t, "competition", "list", "--server", server, "--json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("competitions after the refusal: exit %d, %q %q; want none", code, out, stderr)
+	}
+	out, stderr, code = crucible(t, append(create, "--data", exampleRows)...)
+	var comp competition.Competition
+	if code != 0 || json.Unmarshal([]byte(out), &comp) != nil {
+		t.Fatalf("competition create --data siqa-dev.csv: exit %d, %q %q", code, out, stderr)
+	}
+	if comp.Kind != taskkind.TaskName || comp.Items != 30 || comp.DatasetName != "siqa-dev" {
+		t.Fatalf("created %+v; want a task competition of the 30 CSV rows", comp)
+	}
+}
