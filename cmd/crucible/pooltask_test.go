@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -362,5 +363,17 @@ func TestCompetitionCreateSendsTaskRowsOfAnyFormat(t *testing.T) {
 	}
 	if comp.Kind != taskkind.TaskName || comp.Items != 30 || comp.DatasetName != "siqa-dev" {
 		t.Fatalf("created %+v; want a task competition of the 30 CSV rows", comp)
+	}
+}
+
+// TestTaskRowsBoundIsTheHubs: the CLI refuses task rows beyond the bound
+// the hub puts on a request's dataset, for competitions and pools alike.
+func TestTaskRowsBoundIsTheHubs(t *testing.T) {
+	want := "max=" + strconv.Itoa(taskkind.MaxSentData>>20) + "MiB"
+	for _, v := range []any{apiv1.CreateCompetitionRequest{}, apiv1.CreatePoolRequest{}} {
+		f, _ := reflect.TypeOf(v).FieldByName("Dataset")
+		if tag := f.Tag.Get("input"); !strings.Contains(tag, want) {
+			t.Errorf("%T.Dataset is bounded by %q; taskkind.MaxSentData says %s", v, tag, want)
+		}
 	}
 }
