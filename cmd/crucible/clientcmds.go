@@ -399,9 +399,12 @@ func competitionRequest(k competition.Kind, title, dataset string, cr kind.Creat
 	}
 	req := apiv1.CreateCompetitionRequest{Kind: string(k), Title: title, DatasetName: cr.DatasetName}
 	if dataset != "" {
-		data, err := os.ReadFile(dataset)
-		if err != nil {
-			return req, err
+		data := cr.Data
+		if data == nil {
+			var err error
+			if data, err = os.ReadFile(dataset); err != nil {
+				return req, err
+			}
 		}
 		req.Dataset = string(data)
 		if req.DatasetName == "" {

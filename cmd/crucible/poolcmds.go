@@ -18,6 +18,7 @@ import (
 	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
+	"crucible/internal/eval/taskkind"
 )
 
 // parseTime reads an RFC 3339 time, "now", or "now+DURATION" / "+DURATION".
@@ -158,10 +159,17 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"within the hourly budget, a public leaderboard is published every refresh, and when the end passes\n"+
 		"the pool settles once on the private items.\n\n"+
 		"Rules: arithmetic-decrease[:top=N], proportional, winner-take-all, top-k:50,30,20, table:P1,...[+flat:X], softmax:T,\n"+
-		"with +progress and +ties=split|earliest (preview with crucible allocate).",
+		"with +progress and +ties=split|earliest (preview with crucible allocate).\n\n"+
+		"With --task the pool runs an lm-eval task file or preset (crucible task list) instead of a multiple-choice\n"+
+		"dataset; --data gives its rows (JSONL, CSV or Parquet, sent as JSONL), required with a task file:\n"+
+		"  crucible pool create --task examples/task/siqa.yaml --data examples/task/siqa-dev.csv --title \"SIQA sample\" --fund 1000 --asset USDC --allocation winner-take-all --end +24h --key me.key",
 		"crucible pool create --dataset siqa.jsonl --title \"Social IQa\" --fund 1000000 --asset USDC --allocation top-k:50,30,20 --start now --end +168h --key me.key", stderr)
 	cf := addClientFlags(fs)
-	dataset := fs.String("dataset", "", "dataset file (JSONL, as for competitions)")
+	dataset := fs.String("dataset", "", "multiple-choice dataset file (JSONL, as for competitions)")
+	taskRef := fs.String("task", "", "an lm-eval task file (YAML) or a preset name (crucible task list), instead of --dataset")
+	taskData := fs.String("data", "", "with --task: rows of the evaluation split (JSONL, CSV or Parquet; sent as JSONL), replacing a preset's;\n"+
+		"required with a task file, whose data_files the hub cannot read")
+	numFewshot := fs.Int("num-fewshot", -1, "with --task: few-shot examples per prompt, drawn from the rows (default: the task's num_fewshot)")
 	title := fs.String("title", "", "title")
 	fund := fs.Int64("fund", 0, "amount in integer base units")
 	asset := fs.String("asset", "", "asset name, e.g. USDC")
@@ -175,8 +183,13 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *dataset == "" || *title == "" || *fund == 0 || *asset == "" || *rule == "" || *end == "" {
-		return usagef("--dataset, --title, --fund, --asset, --allocation and --end are required")
+	switch {
+	case (*dataset == "") == (*taskRef == ""):
+		return usagef("one of --dataset FILE (multiple choice) or --task FILE|NAME is required")
+	case *taskData != "" && *taskRef == "", *numFewshot >= 0 && *taskRef == "":
+		return usagef("--data and --num-fewshot go with --task (a multiple-choice pool takes --dataset)")
+	case *title == "" || *fund == 0 || *asset == "" || *rule == "" || *end == "":
+		return usagef("--title, --fund, --asset, --allocation and --end are required")
 	}
 	now := time.Now()
 	s, err := parseTime(*start, now)
@@ -191,17 +204,16 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return usagef("--budget: %v", err)
 	}
-	data, err := os.ReadFile(*dataset)
-	if err != nil {
+	req := apiv1.CreatePoolRequest{Title: *title, Fund: *fund, Asset: *asset, Allocation: *rule,
+		Start: s, End: e, BudgetPerHour: b, Refresh: *refresh, PrivateFraction: *private}
+	if err := poolData(&req, *dataset, *taskRef, *taskData, *numFewshot); err != nil {
 		return err
 	}
 	c, err := cf.client(true)
 	if err != nil {
 		return err
 	}
-	p, err := c.CreatePool(ctx, apiv1.CreatePoolRequest{Title: *title, Dataset: string(data),
-		DatasetName: strings.TrimSuffix(filepath.Base(*dataset), filepath.Ext(*dataset)), Fund: *fund, Asset: *asset, Allocation: *rule,
-		Start: s, End: e, BudgetPerHour: b, Refresh: *refresh, PrivateFraction: *private})
+	p, err := c.CreatePool(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -210,6 +222,29 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
 		return nil
 	})
+}
+
+// poolData fills a pool request's items: a multiple-choice dataset file
+// sent as it is, or a task with its rows read in their format and sent as
+// JSONL (a bad row stops the command before anything is sent).
+func poolData(req *apiv1.CreatePoolRequest, dataset, taskRef, taskData string, numFewshot int) error {
+	if taskRef == "" {
+		data, err := os.ReadFile(dataset)
+		if err != nil {
+			return err
+		}
+		req.Dataset, req.DatasetName = string(data), strings.TrimSuffix(filepath.Base(dataset), filepath.Ext(dataset))
+		return nil
+	}
+	src, rows, err := taskkind.Source(taskRef, taskData, numFewshot)
+	if err != nil {
+		return err
+	}
+	req.Task, req.Dataset = &src, string(rows)
+	if taskData != "" {
+		req.DatasetName = strings.TrimSuffix(filepath.Base(taskData), filepath.Ext(taskData))
+	}
+	return nil
 }
 
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -38,7 +38,7 @@ func (s *Server) createPool(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Pools.Create(r.Context(), signer(r.Context()), pool.CreateRequest{
 		Title: req.Title, DatasetName: req.DatasetName, Dataset: req.Dataset, Mode: req.Mode, Template: req.Template,
 		Fund: req.Fund, Asset: req.Asset, Allocation: req.Allocation, Start: req.Start, End: req.End,
-		BudgetPerHour: req.BudgetPerHour, Refresh: refresh, PrivateFraction: req.PrivateFraction,
+		BudgetPerHour: req.BudgetPerHour, Refresh: refresh, PrivateFraction: req.PrivateFraction, Task: req.Task,
 	})
 	if err != nil {
 		return badRequest("%v", err)

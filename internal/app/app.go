@@ -26,6 +26,7 @@ import (
 	"crucible/internal/egress"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/patch"
+	"crucible/internal/eval/taskkind"
 	"crucible/internal/intake"
 	"crucible/internal/jobs"
 	"crucible/internal/kind"
@@ -262,7 +263,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	// created by the one intake service.
 	entries := intake.New(intake.Config{DB: db, Kinds: planner, Evaluations: a.Queue, Clock: cfg.Clock})
 	// Pools enqueue their evaluations on the queue, whose pool tick calls them back.
-	a.Pools = pool.New(pool.Config{DB: db, Kind: mcq.Name, Evaluations: a.Queue, Intake: entries, Clock: cfg.Clock, Logger: cfg.Logger,
+	a.Pools = pool.New(pool.Config{DB: db, Kind: mcq.Name, TaskKind: taskkind.TaskName, Evaluations: a.Queue, Intake: entries, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})
 	if err := a.mount(ctx, api.Config{Validators: consensus, Kinds: planner, Repos: repos, Intake: entries}, secureCookie); err != nil {
 		a.Close()

@@ -110,6 +110,9 @@ type Creation struct {
 	// the --dataset flag's); DatasetName, when set, is the name the
 	// competition keeps for it instead of the file's base name.
 	Dataset, DatasetName string
+	// Data, when set, is Dataset's content as the kind read it (converted
+	// to the format the hub reads); the CLI sends it instead of the file.
+	Data []byte
 	// Shipped: the kind has a dataset of its own, so the file is optional.
 	Shipped bool
 	// Options are the kind's settings by their JSON field name in the

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,11 +74,13 @@ type Config struct {
 	// Intake creates a pool's competition and its entrants' submissions, as
 	// for any competition.
 	Intake *intake.Service
-	// Kind is the kind of every pool's competition: a dataset of items
-	// answered by models (internal/app sets multiple choice).
-	Kind   competition.Kind
-	Clock  clock.Clock
-	Logger *slog.Logger
+	// Kind is the kind of a pool's competition on a dataset of items
+	// answered by models (internal/app sets multiple choice); TaskKind is
+	// its kind when the request names an lm-eval task (internal/app sets
+	// the task kind; empty: no task pools).
+	Kind, TaskKind competition.Kind
+	Clock          clock.Clock
+	Logger         *slog.Logger
 	// Operators are the key ids (serve --admin-key) that may deposit money
 	// into funders' accounts and force any pool's settlement.
 	Operators []string
@@ -125,6 +128,10 @@ type CreateRequest struct {
 	BudgetPerHour   int           `json:"budget_per_hour,omitempty"`
 	Refresh         time.Duration `json:"refresh,omitempty"`
 	PrivateFraction float64       `json:"private_fraction,omitempty"`
+	// Task makes the pool's competition a task competition (Config.TaskKind)
+	// on this lm-eval task, Dataset holding its rows (JSONL); the task kind
+	// validates it as it does a competition's.
+	Task *competition.TaskSource `json:"task,omitempty"`
 }
 
 // Create validates a pool, stores it with its competition and moves the fund
@@ -161,13 +168,18 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 	if req.DatasetName == "" {
 		req.DatasetName = "dataset"
 	}
+	k, options, err := s.kindOf(req)
+	if err != nil {
+		return competition.Pool{}, err
+	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return competition.Pool{}, err
 	}
 	var p competition.Pool
-	_, err = s.cfg.Intake.CreateCompetition(ctx, intake.NewCompetition{Kind: s.cfg.Kind, CreatedBy: funder,
-		Spec: kind.Spec{Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template}},
+	_, err = s.cfg.Intake.CreateCompetition(ctx, intake.NewCompetition{Kind: k, CreatedBy: funder,
+		Spec: kind.Spec{Title: req.Title, DatasetName: req.DatasetName, Dataset: []byte(req.Dataset), Mode: req.Mode, Template: req.Template,
+			Options: options}},
 		func(ctx context.Context, tx *sql.Tx, c competition.Competition) error {
 			p = competition.Pool{CompetitionID: c.ID, Title: c.Title, Funder: funder, Asset: req.Asset, Amount: req.Fund, Rule: rule.Name(),
 				Start: req.Start.UTC(), End: req.End.UTC(), BudgetPerHour: req.BudgetPerHour, Refresh: req.Refresh,
@@ -178,6 +190,25 @@ func (s *Service) Create(ctx context.Context, funder string, req CreateRequest) 
 		return competition.Pool{}, err
 	}
 	return p, nil
+}
+
+// kindOf returns the kind of a requested pool's competition and the
+// kind's options: a task pool's task, or none.
+func (s *Service) kindOf(req CreateRequest) (competition.Kind, map[string]json.RawMessage, error) {
+	if req.Task == nil {
+		return s.cfg.Kind, nil, nil
+	}
+	switch {
+	case s.cfg.TaskKind == "":
+		return "", nil, errors.New("this hub runs no task pools")
+	case req.Mode != "" || req.Template != "":
+		return "", nil, errors.New("mode and template set a multiple-choice pool's prompts; a task pool's come from its task")
+	}
+	raw, err := json.Marshal(req.Task)
+	if err != nil {
+		return "", nil, fmt.Errorf("task: %w", err)
+	}
+	return s.cfg.TaskKind, map[string]json.RawMessage{"task": raw}, nil
 }
 
 // escrowTx stores pool p inside tx, the transaction that stores its

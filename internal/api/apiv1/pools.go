@@ -26,6 +26,10 @@ type CreatePoolRequest struct {
 	// Refresh is a Go duration such as "24h" (the default).
 	Refresh         string  `json:"refresh,omitempty" input:"max=32"`
 	PrivateFraction float64 `json:"private_fraction,omitempty" input:"min=0,lt=1"`
+	// Task makes the pool's competition a task competition on this lm-eval
+	// task (a preset or a task file's text, with num_fewshot); Dataset then
+	// holds its rows (JSONL), required for a task file.
+	Task *competition.TaskSource `json:"task,omitempty"`
 }
 
 // PoolStatus is the body of GET /api/v1/pools/{id}.

@@ -162,10 +162,10 @@ func ReadCSV(name string, r io.Reader) ([]Row, error) {
 		if err == io.EOF {
 			return docs, nil
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
+		if err != nil { // a csv.ParseError names the line
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		line, _ := cr.FieldPos(0) // only a record read whole has positions
 		if len(docs) == MaxRows {
 			return nil, fmt.Errorf("%s:%d: more than %d rows", name, line, MaxRows)
 		}

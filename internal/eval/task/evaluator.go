@@ -90,7 +90,11 @@ func (e *Evaluator) loglik(ctx context.Context, it Item, res *eval.Result, d *De
 	} else {
 		d.Answer = fmt.Sprint(lls[0].Greedy)
 	}
-	res.Response = d.Answer
+	// The raw response is the log-likelihoods, not the chosen answer: two
+	// strong models choose alike, but their log-likelihoods differ unless
+	// one relays the other, and copy detection compares raw responses
+	// (competition.CopyRule, for plain competitions and pools alike).
+	res.Response = fmt.Sprint(d.LL)
 	return nil
 }
 

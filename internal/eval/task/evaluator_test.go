@@ -19,7 +19,9 @@ import (
 // log-probability -1, or -0.001 when the whole text is in favoured; a
 // generation request gets generation as its text. It records the requests.
 type completionServer struct {
-	favoured   map[string]bool
+	favoured map[string]bool
+	// base replaces -1 as the log-probability of a text not favoured.
+	base       float64
 	generation string
 	mu         sync.Mutex
 	reqs       []inference.CompletionRequest
@@ -37,6 +39,9 @@ func (s *completionServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ch := inference.CompletionChoice{Text: s.generation, FinishReason: "length"}
 	if req.Echo {
 		lp, v := &inference.Logprobs{}, -1.0
+		if s.base != 0 {
+			v = s.base
+		}
 		if s.favoured[req.Prompt] {
 			v = -0.001
 		}
@@ -118,6 +123,26 @@ func TestEvaluatorScoresMultipleChoiceFromEchoedLogprobs(t *testing.T) {
 	}
 	if len(s.reqs) != 3*len(items) {
 		t.Errorf("%d requests for %d items", len(s.reqs), len(items))
+	}
+}
+
+// Two models choosing the same answers with different log-likelihoods
+// give different raw responses (copy detection compares them: same
+// choices are no copy), and one model gives the same responses twice.
+func TestMultipleChoiceResponsesAreTheLogLikelihoods(t *testing.T) {
+	cfg, items := loadTask(t, "testdata/social_iqa.yaml", 0)
+	a, b := &completionServer{favoured: map[string]bool{}}, &completionServer{favoured: map[string]bool{}, base: -2}
+	for _, it := range items {
+		a.favoured[it.Requests[1].Prompt+it.Requests[1].Continuation] = true
+		b.favoured[it.Requests[1].Prompt+it.Requests[1].Continuation] = true
+	}
+	ca := a.client(t)
+	first, again, other := run(t, cfg, items, ca).Results, run(t, cfg, items, ca).Results, run(t, cfg, items, b.client(t)).Results
+	for k := range items {
+		if first[k].Prediction != other[k].Prediction || first[k].Response == other[k].Response || first[k].Response != again[k].Response {
+			t.Fatalf("item %d: responses %q, %q again and %q from another model choosing %q / %q; want the same choice, different responses",
+				k, first[k].Response, again[k].Response, other[k].Response, first[k].Prediction, other[k].Prediction)
+		}
 	}
 }
 

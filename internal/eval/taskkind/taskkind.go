@@ -13,8 +13,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
@@ -210,31 +208,22 @@ func (k Task) SubmitCheck(ctx context.Context, _ competition.Competition, s comp
 // rows and the few-shot count.
 func (Task) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 	ref := fs.String("task", "", "task: an lm-eval task file (YAML) or a preset name (crucible task list)")
-	data := fs.String("data", "", "task: rows of the evaluation split (JSONL), replacing a preset's; required with a task file,\n"+
-		"whose data_files the hub cannot read")
+	data := fs.String("data", "", "task: rows of the evaluation split (JSONL, CSV or Parquet; sent as JSONL), replacing a preset's;\n"+
+		"required with a task file, whose data_files the hub cannot read")
 	numFewshot := fs.Int("num-fewshot", -1, "task: few-shot examples per prompt, drawn from the rows (default: the task's num_fewshot)")
 	return func() (kind.Creation, error) {
 		if *ref == "" {
 			return kind.Creation{}, fmt.Errorf("--task FILE|NAME is required (presets: %v)", presets.Names())
 		}
-		var src competition.TaskSource
-		if st, err := os.Stat(*ref); err == nil && !st.IsDir() {
-			text, err := os.ReadFile(*ref)
-			if err != nil {
-				return kind.Creation{}, err
-			}
-			src.File, src.YAML = filepath.Base(*ref), string(text)
-		} else {
-			src.Preset = *ref
-		}
-		if *numFewshot >= 0 {
-			src.NumFewshot = numFewshot
+		src, rows, err := Source(*ref, *data, *numFewshot)
+		if err != nil {
+			return kind.Creation{}, err
 		}
 		raw, err := json.Marshal(src)
 		if err != nil {
 			return kind.Creation{}, err
 		}
 		// Shipped: without --data the hub refuses a task file, naming its data.
-		return kind.Creation{Dataset: *data, Shipped: true, Options: map[string]json.RawMessage{"task": raw}}, nil
+		return kind.Creation{Dataset: *data, Data: rows, Shipped: true, Options: map[string]json.RawMessage{"task": raw}}, nil
 	}
 }
