@@ -90,6 +90,21 @@ func (Task) Prepare(_ context.Context, spec kind.Spec) (kind.Prepared, error) {
 	return kind.Prepared{Config: config, DatasetDigest: hex.EncodeToString(h.Sum(nil)), Items: enc}, nil
 }
 
+// Validation: a validator renders the items itself from the stored task
+// (and its own copy of the sent rows) and evaluates each model on them.
+func (Task) Validation() kind.Validation { return kind.ValidateOwnItems }
+
+// Render implements kind.Rendering: Prepare over the stored task (its
+// few-shot count resolved) and rows, or the preset's own rows when rows is
+// empty.
+func (k Task) Render(ctx context.Context, c competition.Competition, rows []byte) (kind.Prepared, error) {
+	p, err := k.Prepare(ctx, kind.Spec{DatasetName: c.DatasetName, Dataset: rows, Options: map[string]json.RawMessage{"task": c.Config}})
+	if err != nil {
+		return kind.Prepared{}, fmt.Errorf("competition %s: render its items: %w", c.ID, err)
+	}
+	return p, nil
+}
+
 // taskData parses the source's task and reads its rows: the sent ones,
 // else a preset's.
 func taskData(src competition.TaskSource, spec kind.Spec) (*task.Config, *task.Data, error) {
