@@ -107,8 +107,8 @@ type LL struct {
 }
 
 // ContinuationLL sums the log-probabilities of the tokens of an echoed
-// /v1/completions response that start at or after the prompt's end, as
-// mcq's evaluator does (offsets counted in code points, as Python-based
+// /v1/completions response that start at or after the prompt's end
+// (offsets counted in code points, as Python-based
 // OpenAI-compatible servers report them). A token straddling the boundary
 // belongs to the prompt. Greedy follows lm-eval's OpenAI backend: each
 // continuation token is the top entry of its top_logprobs (true when the
@@ -183,6 +183,10 @@ func (c *Config) ScoreLL(it Item, lls []LL) (map[string]float64, error) {
 	}
 	return out, nil
 }
+
+// Choose is the choice acc picks from one LL per choice: the most likely,
+// the first on ties.
+func Choose(lls []LL) int { return argmax(lls, nil) }
 
 // argmax is np.argmax over the sums (first index on ties); with choices,
 // each sum is divided by its choice's length in bytes (acc_norm). lm-eval

@@ -1,8 +1,7 @@
 // Package taskkind is the task kind: an lm-eval task (internal/eval/task)
 // run against submitted models over /v1/completions. It is its own
-// package, registered by internal/app, because the task package runs
-// local evaluations (internal/eval/runner), which the packages that read
-// the built-in kinds (internal/eval/kinds) must not reach.
+// package, registered by internal/app and the validator node beside the
+// built-in kinds (internal/eval/kinds), which it uses.
 package taskkind
 
 import (
