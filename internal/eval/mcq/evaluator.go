@@ -18,7 +18,8 @@ import (
 type Mode string
 
 const (
-	// Generative asks with one chat completion and parses the answer with Extract.
+	// Generative asks with one chat completion and reads the answer with
+	// task.ExtractChoice (the task package's mcq_answer filter).
 	Generative Mode = "generative"
 	// LogLikelihood scores each choice as a continuation of the prompt with
 	// /v1/completions (echo, logprobs) and picks the most likely one.
@@ -175,7 +176,7 @@ func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result) err
 	res.Response = ch.Message.Content
 	res.PromptTokens = resp.Usage.PromptTokens
 	res.CompletionTokens = resp.Usage.CompletionTokens
-	idx, ok := Extract(ch.Message.Content, it.Choices)
+	idx, ok := task.ExtractChoice(ch.Message.Content, it.Choices)
 	if ok {
 		res.Prediction = Letter(idx)
 		res.Correct = idx == it.Answer

@@ -212,7 +212,7 @@ func (c *Config) ScoreGen(it Item, resps []string) map[string]float64 {
 	cut := c.cutAll(resps)
 	out := map[string]float64{}
 	for _, pl := range c.Filters {
-		ans := pl.Apply(cut)
+		ans := pl.withChoices(it.Choices).Apply(cut)
 		for _, m := range c.Metrics {
 			out[MetricName(m.Name, pl.Name)] = b2f(m.ExactMatch(ans, it.Target))
 		}
@@ -222,7 +222,9 @@ func (c *Config) ScoreGen(it Item, resps []string) map[string]float64 {
 
 // Answer is what the first filter pipeline makes of an item's responses,
 // the answer the score is about.
-func (c *Config) Answer(resps []string) string { return c.Filters[0].Apply(c.cutAll(resps)) }
+func (c *Config) Answer(it Item, resps []string) string {
+	return c.Filters[0].withChoices(it.Choices).Apply(c.cutAll(resps))
+}
 
 func (c *Config) cutAll(resps []string) []string {
 	cut := make([]string, len(resps))
