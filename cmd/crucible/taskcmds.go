@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"crucible/internal/eval"
+	"crucible/internal/eval/runner"
 	"crucible/internal/eval/task"
 	"crucible/internal/eval/task/presets"
 	"crucible/internal/eval/taskkind"
@@ -23,9 +25,10 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return runTaskRender(ctx, args, stdout, stderr)
 	}
 	fs := newFlags("task list", "List the lm-eval task presets shipped in this binary, with their output type and\n"+
-		"rows. Run one with crucible eval --task NAME; any lm-eval task file works the same way.",
+		"rows, and under each its variants (the same rows under another task file, e.g. social_iqa:mcq,\n"+
+		"the mcq kind's prompt). Run one with crucible eval --task NAME; any lm-eval task file works the same way.",
 		"crucible task list", stderr)
-	o := addOutputFlags(fs, "print a JSON array of {name, output_type, rows}")
+	o := addOutputFlags(fs, "print a JSON array of {name, output_type, rows, variants}")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -33,6 +36,8 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Name       string `json:"name"`
 		OutputType string `json:"output_type"`
 		Rows       int    `json:"rows"`
+		// Variants run the preset's rows under another task file.
+		Variants []string `json:"variants,omitempty"`
 	}
 	var list []preset
 	for _, n := range presets.Names() {
@@ -40,11 +45,14 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		list = append(list, preset{Name: n, OutputType: cfg.OutputType, Rows: len(d.Eval)})
+		list = append(list, preset{Name: n, OutputType: cfg.OutputType, Rows: len(d.Eval), Variants: presets.Variants(n)})
 	}
 	return o.emit(stdout, list, func() error {
 		for _, p := range list {
 			fmt.Fprintf(stdout, "%-12s %-16s %d rows\n", p.Name, p.OutputType, p.Rows)
+			for _, v := range p.Variants {
+				fmt.Fprintf(stdout, "  %s\n", v)
+			}
 		}
 		return nil
 	})
@@ -190,7 +198,16 @@ func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	rep, err := cfg.Run(ctx, task.NewEvaluator(cfg, items, client, *model), *concurrency, lc.progress(stderr))
+	results := make([]eval.Result, len(items))
+	err = runner.Run(ctx, task.NewEvaluator(cfg, items, client, *model), runner.Config{Concurrency: *concurrency, Progress: lc.progress(stderr),
+		Sink: func(r eval.Result) error {
+			results[r.Index] = r // Sink calls are serialised
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	rep, err := cfg.Summarize(results)
 	if err != nil {
 		return err
 	}

@@ -181,7 +181,8 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	fs := newFlags("validator run", "Run a validator: evaluate a competition's submissions yourself (mcq: with your copy of the\n"+
 		"dataset, --dataset; roleplay: with your own generator, reference and judge on your own fresh items\n"+
 		"each epoch; patch: each miner's latest patch judged in your own sandbox (bwrap) over the\n"+
-		"competition's repository bundles, checked against their digests, --tasks to check the tasks too)\n"+
+		"competition's repository bundles, checked against their digests, --tasks to check the tasks too;\n"+
+		"task: on the items you render from the competition's task and the preset's rows or --rows)\n"+
 		"and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
 		"Without what the kind needs it refuses to start, unless --trust-hub-results (not independent).\n"+
 		"An admin must have given your key a stake.",
@@ -190,6 +191,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	keyFile := fs.String("key", "", "the validator's key file")
 	comp := fs.String("competition", "", "competition to score")
 	dataset := fs.String("dataset", "", "your own copy of an mcq competition's dataset (must match its digest); evaluate models yourself")
+	rowsFile := fs.String("rows", "", "task: your own copy of the rows the competition was created with (--data); without it, the preset's own rows")
 	tasksFile := fs.String("tasks", "", "patch: your own copy of the competition's tasks file (must match its digest); the tasks the hub serves must match it")
 	workDir := fs.String("work-dir", "", "patch: where downloaded repository bundles are cached (default: a temporary directory)")
 	interval := fs.Duration("interval", node.DefaultInterval, "how often to poll the hub")
@@ -232,14 +234,15 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 		return usagef("--hub: %v", err)
 	}
 	// The registry the hub builds: it tells the node how each kind is
-	// validated and scores results as the hub does (no egress: the node
-	// reaches models through its own clients).
-	reg, err := app.Kinds(kinds.Egress{}, nil)
+	// validated, plans the task kind's evaluators (reaching miners' models
+	// through the node's own client) and scores results as the hub does.
+	modelHTTP := egress.NewSafeHTTPClient(policy, egress.Timeouts{})
+	reg, err := app.Kinds(kinds.Egress{HTTPClient: modelHTTP}, nil)
 	if err != nil {
 		return err
 	}
 	cfg := node.Config{Hub: hc, Competition: *comp, Kinds: reg, Interval: *interval, Temperature: *temperature, Epsilon: *epsilon,
-		Concurrency: *concurrency, ModelHTTP: egress.NewSafeHTTPClient(policy, egress.Timeouts{}),
+		Concurrency: *concurrency, ModelHTTP: modelHTTP,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())}
 	if *collude >= 0 {
 		cfg.ColludeWith = collude
@@ -265,23 +268,29 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 			Models: map[kinds.Role]string{kinds.RoleGenerator: *generatorModel, kinds.RoleReference: *referenceModel, kinds.RoleJudge: *judgeModel}}
 	}
 	if *tasksFile != "" {
-		if cfg.PatchTasks, err = readTasksFile(*tasksFile); err != nil {
+		if cfg.PatchTasks, err = readTasksFile("--tasks", *tasksFile); err != nil {
+			return err
+		}
+	}
+	if *rowsFile != "" {
+		if cfg.Rows, err = readTasksFile("--rows", *rowsFile); err != nil {
 			return err
 		}
 	}
 	cfg.WorkDir = *workDir
 	cfg.TrustHubResults = *trustHub
 	cfg.Logger.Info("validator running", "hub", *hub, "competition", *comp, "own_mcq", *dataset != "", "own_roleplay", cfg.Roleplay != nil,
-		"own_tasks", *tasksFile != "", "trust_hub_results", *trustHub)
+		"own_tasks", *tasksFile != "", "own_rows", *rowsFile != "", "trust_hub_results", *trustHub)
 	return node.New(cfg).Run(ctx)
 }
 
-// maxTasksFile bounds a patch tasks file read by a validator, like the
-// hub's dataset upload limit.
+// maxTasksFile bounds a patch tasks file or task rows read by a validator,
+// like the hub's dataset upload limit.
 const maxTasksFile = 64 << 20
 
-// readTasksFile reads a tasks file of at most maxTasksFile bytes.
-func readTasksFile(path string) ([]byte, error) {
+// readTasksFile reads the file of option flag (--tasks, --rows), of at most
+// maxTasksFile bytes.
+func readTasksFile(flag, path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -289,10 +298,10 @@ func readTasksFile(path string) ([]byte, error) {
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxTasksFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("--tasks %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	if len(data) > maxTasksFile {
-		return nil, fmt.Errorf("--tasks %s: over the limit of %d bytes", path, maxTasksFile)
+		return nil, fmt.Errorf("%s %s: over the limit of %d bytes", flag, path, maxTasksFile)
 	}
 	return data, nil
 }

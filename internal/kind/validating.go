@@ -1,6 +1,11 @@
 package kind
 
-import "crucible/internal/competition"
+import (
+	"context"
+	"fmt"
+
+	"crucible/internal/competition"
+)
 
 // Validation is how a validator evaluates a kind's submissions on its own,
 // and so what it needs to: a validator (internal/validator/node) asks the
@@ -28,6 +33,13 @@ const (
 	// ValidateLabels: no submission is evaluated; the competition is scored
 	// from its labels and a miner's weight is its reward.
 	ValidateLabels
+	// ValidateOwnItems: the validator renders the competition's items
+	// itself from its stored configuration (and its own copy of the rows
+	// the competition was created from, if it was sent any), checks them
+	// against the competition's dataset digest, and runs the kind's
+	// evaluator (Plan) on them against each miner's model. The kind
+	// implements Rendering.
+	ValidateOwnItems
 )
 
 // Validating is a kind that validators evaluate on their own.
@@ -42,4 +54,24 @@ func (r *Registry) Validation(k competition.Kind) Validation {
 		return v.Validation()
 	}
 	return ValidateNone
+}
+
+// Rendering is a kind whose items a validator renders itself
+// (ValidateOwnItems).
+type Rendering interface {
+	// Render prepares c's items again from c's stored configuration and
+	// rows, the dataset file c was created from (nil: the rows the
+	// configuration brings itself, such as a shipped preset's). The
+	// result's DatasetDigest equals c's exactly when the items are the
+	// ones the hub stored.
+	Render(ctx context.Context, c competition.Competition, rows []byte) (Prepared, error)
+}
+
+// Render renders c's items as its kind's Rendering does.
+func (r *Registry) Render(ctx context.Context, c competition.Competition, rows []byte) (Prepared, error) {
+	k, ok := r.lookup(string(c.Kind)).(Rendering)
+	if !ok {
+		return Prepared{}, fmt.Errorf("kind %s does not render its items", c.Kind)
+	}
+	return k.Render(ctx, c, rows)
 }

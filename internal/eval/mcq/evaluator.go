@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"crucible/internal/eval"
+	"crucible/internal/eval/task"
 	"crucible/internal/inference"
 )
 
@@ -19,7 +18,8 @@ import (
 type Mode string
 
 const (
-	// Generative asks with one chat completion and parses the answer with Extract.
+	// Generative asks with one chat completion and reads the answer with
+	// task.ExtractChoice (the task package's mcq_answer filter).
 	Generative Mode = "generative"
 	// LogLikelihood scores each choice as a continuation of the prompt with
 	// /v1/completions (echo, logprobs) and picks the most likely one.
@@ -176,7 +176,7 @@ func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result) err
 	res.Response = ch.Message.Content
 	res.PromptTokens = resp.Usage.PromptTokens
 	res.CompletionTokens = resp.Usage.CompletionTokens
-	idx, ok := Extract(ch.Message.Content, it.Choices)
+	idx, ok := task.ExtractChoice(ch.Message.Content, it.Choices)
 	if ok {
 		res.Prediction = Letter(idx)
 		res.Correct = idx == it.Answer
@@ -191,51 +191,28 @@ func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result) err
 	return nil
 }
 
+// loglik scores each choice as the task package's multiple_choice path
+// does: " <choice>" as the continuation of the prompt (task.Request), its
+// echoed log-likelihood (task.ContinuationLL) and the most likely choice
+// (task.Choose).
 func (e *Evaluator) loglik(ctx context.Context, it Item, res *eval.Result) error {
-	one := 1
-	zero := 0.0
-	// Offsets are counted in characters (code points), as Python-based
-	// OpenAI-compatible servers report them.
-	start := utf8.RuneCountInString(res.Prompt)
 	d := LogLikelihoodDetail{Mode: LogLikelihood, ItemID: it.ID, Answer: Letter(it.Answer),
 		Sums: make([]float64, len(it.Choices)), Tokens: make([]int, len(it.Choices))}
-	best := -1
+	lls := make([]task.LL, len(it.Choices))
 	for i, c := range it.Choices {
-		resp, err := e.client.Completion(ctx, inference.CompletionRequest{
-			Model:       e.model,
-			Prompt:      res.Prompt + " " + c,
-			MaxTokens:   0,
-			Echo:        true,
-			Logprobs:    &one,
-			Temperature: &zero,
-		})
+		req := task.Request{Prompt: res.Prompt, Continuation: " " + c}
+		resp, err := e.client.Completion(ctx, req.LLRequest(e.model))
 		if err != nil {
 			return fmt.Errorf("choice %s: %w", Letter(i), err)
 		}
-		if len(resp.Choices) == 0 || resp.Choices[0].Logprobs == nil {
-			return fmt.Errorf("choice %s: completion has no logprobs (does the server support echo with logprobs?)", Letter(i))
+		if lls[i], err = task.ContinuationLL(req.Prompt, *resp); err != nil {
+			return fmt.Errorf("choice %s: %w", Letter(i), err)
 		}
-		lp := resp.Choices[0].Logprobs
-		if len(lp.TextOffset) != len(lp.TokenLogprobs) {
-			return fmt.Errorf("choice %s: %d text offsets for %d token logprobs", Letter(i), len(lp.TextOffset), len(lp.TokenLogprobs))
-		}
-		sum, n := 0.0, 0
-		for k, off := range lp.TextOffset {
-			if off >= start && lp.TokenLogprobs[k] != nil {
-				sum += *lp.TokenLogprobs[k]
-				n++
-			}
-		}
-		if n == 0 || math.IsNaN(sum) {
-			return fmt.Errorf("choice %s: no scored tokens after the prompt", Letter(i))
-		}
-		d.Sums[i], d.Tokens[i] = sum, n
+		d.Sums[i], d.Tokens[i] = lls[i].Sum, lls[i].Tokens
 		res.PromptTokens += resp.Usage.PromptTokens
 		res.CompletionTokens += resp.Usage.CompletionTokens
-		if best < 0 || sum > d.Sums[best] {
-			best = i
-		}
 	}
+	best := task.Choose(lls)
 	detail, err := json.Marshal(d)
 	if err != nil {
 		return err

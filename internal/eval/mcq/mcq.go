@@ -1,8 +1,11 @@
 // Package mcq owns the multiple-choice evaluation kind: datasets (JSONL in
-// the Social IQa or a generic shape), the prompt template, the extraction of
-// an answer from free text, and an eval.Evaluator that asks a model either
-// generatively (one chat completion, answer parsed with Extract) or by log
-// likelihood (one scored completion per choice, lm-evaluation-harness style).
+// the Social IQa or a generic shape), the prompt template, and an
+// eval.Evaluator that asks a model either generatively (one chat
+// completion, the answer read as the task package's mcq_answer filter reads
+// it, task.ExtractChoice) or by log likelihood (one scored completion per
+// choice, scored by the task package's multiple_choice path). The task
+// preset social_iqa:mcq is the Social IQa shape with the default prompt as
+// an lm-eval task file.
 //
 // A benchmark is data (a dataset plus a template), not code. This package
 // must never import the store, the job queue or the API.

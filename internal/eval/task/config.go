@@ -256,6 +256,13 @@ func (p parser) check(c *Config, m *yaml.Node, seen map[string]*yaml.Node) error
 	if seen["filter_list"] != nil && c.OutputType != GenerateUntil {
 		return p.errf(seen["filter_list"], "filter_list applies to generate_until tasks only")
 	}
+	for _, pl := range c.Filters {
+		for _, st := range pl.Steps {
+			if st.Func == MCQAnswer && c.DocToChoice == nil {
+				return p.errf(seen["filter_list"], "filter %s: %s reads answers against the choices: the task needs doc_to_choice", pl.Name, MCQAnswer)
+			}
+		}
+	}
 	if c.TestSplit == "" && c.ValidationSplit == "" {
 		return p.errf(m, "test_split or validation_split is required")
 	}

@@ -26,7 +26,9 @@
 //     max_gen_toks (256), temperature, do_sample;
 //   - filter_list pipelines of regex (regex_pattern, group_select with
 //     negative indices, fallback "[invalid]"), take_first, lowercase,
-//     uppercase, strip, remove_whitespace, majority_vote;
+//     uppercase, strip, remove_whitespace, majority_vote, and Crucible's
+//     own mcq_answer (MCQAnswer: the choice a free-text answer names, read
+//     as the mcq kind reads it; needs doc_to_choice);
 //   - metric_list acc, acc_norm, exact_match (ignore_case,
 //     ignore_punctuation, regexes_to_ignore on prediction and reference),
 //     aggregation mean, higher_is_better.

@@ -113,7 +113,7 @@ func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result, d *
 		res.CompletionTokens += resp.Usage.CompletionTokens
 	}
 	d.Metrics = e.cfg.ScoreGen(it, resps)
-	d.Answer = e.cfg.Answer(resps)
+	d.Answer = e.cfg.Answer(it, resps)
 	res.Response = resps[0]
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"crucible/internal/eval"
+	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
 )
 
@@ -75,7 +77,15 @@ func (s *completionServer) client(t *testing.T) *inference.Client {
 
 func run(t *testing.T, cfg *Config, items []Item, c *inference.Client) *Report {
 	t.Helper()
-	rep, err := cfg.Run(context.Background(), NewEvaluator(cfg, items, c, "m"), 4, nil)
+	results := make([]eval.Result, len(items))
+	err := runner.Run(context.Background(), NewEvaluator(cfg, items, c, "m"), runner.Config{Concurrency: 4, Sink: func(r eval.Result) error {
+		results[r.Index] = r
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := cfg.Summarize(results)
 	if err != nil {
 		t.Fatal(err)
 	}

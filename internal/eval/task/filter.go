@@ -17,10 +17,34 @@ type Pipeline struct {
 
 // Step is one filter function.
 type Step struct {
-	Func        string // regex, take_first, lowercase, uppercase, strip, remove_whitespace, majority_vote
+	Func        string // regex, take_first, lowercase, uppercase, strip, remove_whitespace, majority_vote, mcq_answer
 	Regex       *regexp.Regexp
 	GroupSelect int
 	Fallback    string
+	// choices are the item's, which mcq_answer reads answers against
+	// (set per item by withChoices).
+	choices []string
+}
+
+// MCQAnswer is Crucible's own filter (not lm-eval's): the choice a
+// free-text answer names, read as the mcq kind reads it (ExtractChoice: a
+// letter, a number or the choice's text), as that choice's text, or the
+// fallback when it names none. The task needs doc_to_choice; with an
+// integer doc_to_target the reference is the gold choice's text, so
+// exact_match scores what an mcq competition in generative mode scores.
+const MCQAnswer = "mcq_answer"
+
+// withChoices returns the pipeline with its mcq_answer steps reading
+// against choices.
+func (pl Pipeline) withChoices(choices []string) Pipeline {
+	steps := make([]Step, len(pl.Steps))
+	for k, s := range pl.Steps {
+		if s.Func == MCQAnswer {
+			s.choices = choices
+		}
+		steps[k] = s
+	}
+	return Pipeline{Name: pl.Name, Steps: steps}
 }
 
 // DefaultFallback is what lm-eval's regex filter yields without a match.
@@ -56,6 +80,11 @@ func (s Step) apply(resps []string) []string {
 		switch s.Func {
 		case "regex":
 			out[k] = s.regex(r)
+		case MCQAnswer:
+			out[k] = s.Fallback
+			if i, ok := ExtractChoice(r, s.choices); ok {
+				out[k] = s.choices[i]
+			}
 		case "lowercase":
 			out[k] = strings.ToLower(r)
 		case "uppercase":
@@ -192,7 +221,7 @@ func (p parser) step(n *yaml.Node) (Step, error) {
 			return Step{}, p.errf(orNode(pattern, n), "regex_pattern: %v (Go's RE2 syntax: no lookaround or backreferences)", err)
 		}
 		st.Regex = re
-	case "take_first", "lowercase", "uppercase", "strip", "remove_whitespace", "majority_vote":
+	case "take_first", "lowercase", "uppercase", "strip", "remove_whitespace", "majority_vote", MCQAnswer:
 		if pattern != nil {
 			return Step{}, p.errf(pattern, "%s takes no regex_pattern", st.Func)
 		}

@@ -107,8 +107,8 @@ type LL struct {
 }
 
 // ContinuationLL sums the log-probabilities of the tokens of an echoed
-// /v1/completions response that start at or after the prompt's end, as
-// mcq's evaluator does (offsets counted in code points, as Python-based
+// /v1/completions response that start at or after the prompt's end
+// (offsets counted in code points, as Python-based
 // OpenAI-compatible servers report them). A token straddling the boundary
 // belongs to the prompt. Greedy follows lm-eval's OpenAI backend: each
 // continuation token is the top entry of its top_logprobs (true when the
@@ -184,6 +184,10 @@ func (c *Config) ScoreLL(it Item, lls []LL) (map[string]float64, error) {
 	return out, nil
 }
 
+// Choose is the choice acc picks from one LL per choice: the most likely,
+// the first on ties.
+func Choose(lls []LL) int { return argmax(lls, nil) }
+
 // argmax is np.argmax over the sums (first index on ties); with choices,
 // each sum is divided by its choice's length in bytes (acc_norm). lm-eval
 // divides by len(choice) in characters: the same for ASCII choices.
@@ -208,7 +212,7 @@ func (c *Config) ScoreGen(it Item, resps []string) map[string]float64 {
 	cut := c.cutAll(resps)
 	out := map[string]float64{}
 	for _, pl := range c.Filters {
-		ans := pl.Apply(cut)
+		ans := pl.withChoices(it.Choices).Apply(cut)
 		for _, m := range c.Metrics {
 			out[MetricName(m.Name, pl.Name)] = b2f(m.ExactMatch(ans, it.Target))
 		}
@@ -218,7 +222,9 @@ func (c *Config) ScoreGen(it Item, resps []string) map[string]float64 {
 
 // Answer is what the first filter pipeline makes of an item's responses,
 // the answer the score is about.
-func (c *Config) Answer(resps []string) string { return c.Filters[0].Apply(c.cutAll(resps)) }
+func (c *Config) Answer(it Item, resps []string) string {
+	return c.Filters[0].withChoices(it.Choices).Apply(c.cutAll(resps))
+}
 
 func (c *Config) cutAll(resps []string) []string {
 	cut := make([]string, len(resps))

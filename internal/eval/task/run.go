@@ -1,15 +1,13 @@
 package task
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 
 	"crucible/internal/eval"
-	"crucible/internal/eval/runner"
 )
 
-// Seed draws few-shot examples and bootstrap resamples of a local run:
+// Seed draws few-shot examples and bootstrap resamples of a run:
 // lm-eval's default seed, fixed so a run is reproducible.
 const Seed = 1234
 
@@ -30,18 +28,12 @@ type MetricReport struct {
 	CIHigh float64 `json:"ci_high"`
 }
 
-// Run evaluates every item of ev with concurrency requests in flight
-// (runner.Run) and aggregates each metric (Config.Aggregate). progress, if
-// set, is called after each item.
-func (c *Config) Run(ctx context.Context, ev *Evaluator, concurrency int, progress func(done, total int)) (*Report, error) {
-	results := make([]eval.Result, ev.Len())
-	err := runner.Run(ctx, ev, runner.Config{Concurrency: concurrency, Progress: progress, Sink: func(r eval.Result) error {
-		results[r.Index] = r // Sink calls are serialised
-		return nil
-	}})
-	if err != nil {
-		return nil, err
-	}
+// Summarize aggregates each metric (Config.Aggregate) over the results of
+// a run of every item (indexed by item; runner.Run fills them), with the
+// results kept in the report. Running lives with the callers, so the
+// package that scores tasks runs no evaluations itself and the kinds can
+// share its scoring.
+func (c *Config) Summarize(results []eval.Result) (*Report, error) {
 	scores := make([]map[string]float64, len(results))
 	for k, r := range results {
 		var d Detail

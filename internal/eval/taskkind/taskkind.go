@@ -1,8 +1,7 @@
 // Package taskkind is the task kind: an lm-eval task (internal/eval/task)
 // run against submitted models over /v1/completions. It is its own
-// package, registered by internal/app, because the task package runs
-// local evaluations (internal/eval/runner), which the packages that read
-// the built-in kinds (internal/eval/kinds) must not reach.
+// package, registered by internal/app and the validator node beside the
+// built-in kinds (internal/eval/kinds), which it uses.
 package taskkind
 
 import (
@@ -86,6 +85,21 @@ func (Task) Prepare(_ context.Context, spec kind.Spec) (kind.Prepared, error) {
 		h.Write([]byte{'\n'})
 	}
 	return kind.Prepared{Config: config, DatasetDigest: hex.EncodeToString(h.Sum(nil)), Items: enc}, nil
+}
+
+// Validation: a validator renders the items itself from the stored task
+// (and its own copy of the sent rows) and evaluates each model on them.
+func (Task) Validation() kind.Validation { return kind.ValidateOwnItems }
+
+// Render implements kind.Rendering: Prepare over the stored task (its
+// few-shot count resolved) and rows, or the preset's own rows when rows is
+// empty.
+func (k Task) Render(ctx context.Context, c competition.Competition, rows []byte) (kind.Prepared, error) {
+	p, err := k.Prepare(ctx, kind.Spec{DatasetName: c.DatasetName, Dataset: rows, Options: map[string]json.RawMessage{"task": c.Config}})
+	if err != nil {
+		return kind.Prepared{}, fmt.Errorf("competition %s: render its items: %w", c.ID, err)
+	}
+	return p, nil
 }
 
 // taskData parses the source's task and reads its rows: the sent ones,

@@ -71,3 +71,28 @@ func TestPrepareTaskReadsAPresetOrAFileWithItsRows(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderGivesTheStoredItemsAgain: a validator rendering a stored task
+// competition from its configuration gets the items and digest the hub
+// stored — from the preset's own rows, or from the rows it was sent — and
+// other rows give another digest.
+func TestRenderGivesTheStoredItemsAgain(t *testing.T) {
+	ctx := context.Background()
+	row := `{"context": "c", "question": "q?", "answerA": "a", "answerB": "b", "answerC": "x", "label": "2"}` + "\n"
+	one := 1
+	for _, rows := range []string{"", row + row + row} {
+		p, err := Task{}.Prepare(ctx, taskSpec(t, competition.TaskSource{Preset: "social_iqa", NumFewshot: &one}, rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := competition.Competition{ID: "c-1", Kind: TaskName, DatasetName: "rows", Config: p.Config, DatasetDigest: p.DatasetDigest}
+		r, err := Task{}.Render(ctx, c, []byte(rows))
+		if err != nil || r.DatasetDigest != p.DatasetDigest || len(r.Items) != len(p.Items) || string(r.Items[1]) != string(p.Items[1]) {
+			t.Fatalf("rows %q: rendered digest %s (%v), stored %s", rows, r.DatasetDigest, err, p.DatasetDigest)
+		}
+		other, err := Task{}.Render(ctx, c, []byte(strings.Replace(rows+row, `"label": "2"`, `"label": "1"`, 1)))
+		if err != nil || other.DatasetDigest == p.DatasetDigest {
+			t.Fatalf("other rows: digest %s, %v; want another digest", other.DatasetDigest, err)
+		}
+	}
+}

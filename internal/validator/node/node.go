@@ -19,7 +19,10 @@
 //     repository bundles, checked against their committed digests (patch.go);
 //   - labels (preference): from the labels, the closed tasks and their ratings, scored
 //     with preference.Score under the competition's configuration; a miner's
-//     weight is its reward (preference.go).
+//     weight is its reward (preference.go);
+//   - own items (task): with the items it renders itself from the competition's
+//     stored task and the preset's rows or its own copy of the sent rows
+//     (Config.Rows), checked against the competition's dataset digest (items.go).
 //
 // A validator that lacks what a competition's kind needs refuses to start
 // (Weights returns the reason) unless Config.TrustHubResults is set: then it
@@ -59,6 +62,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/roleplay"
 	"crucible/internal/eval/runner"
+	"crucible/internal/eval/taskkind"
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
 	"crucible/internal/kind"
@@ -78,12 +82,18 @@ type Config struct {
 	Hub *client.Client
 	// Competition is the competition whose submissions are scored.
 	Competition string
-	// Kinds is the kind registry, built as the hub builds it (app.Kinds):
-	// it says how each kind is validated and scores results as the hub
-	// does. Nil: the built-in kinds.
+	// Kinds is the kind registry, built as the hub builds it (app.Kinds)
+	// over egress through ModelHTTP: it says how each kind is validated,
+	// plans the evaluators of kinds whose items the validator renders
+	// itself, and scores results as the hub does. Nil: the built-in kinds
+	// and the task kind.
 	Kinds *kind.Registry
 	// Dataset is the validator's own copy of an mcq competition's dataset.
 	Dataset *mcq.Dataset
+	// Rows is the validator's own copy of the dataset file a competition
+	// whose items it renders itself (task) was created from; nil renders
+	// from the rows its configuration brings (a preset's).
+	Rows []byte
 	// Roleplay are the validator's own models and seed for roleplay
 	// competitions.
 	Roleplay *Roleplay
@@ -136,6 +146,8 @@ type Node struct {
 	rpItems  []roleplay.Item
 	// The full tasks of a patch competition, as stored items.
 	patchTasks []json.RawMessage
+	// The items the validator rendered itself (kind.ValidateOwnItems).
+	ownItems []json.RawMessage
 }
 
 // scored is one evaluation of a submission.
@@ -170,10 +182,11 @@ func New(cfg Config) *Node {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Kinds == nil {
-		// Scoring results needs no model: the built-in kinds with no
-		// egress score exactly as the hub's do. (NewRegistry cannot fail
-		// on them.)
-		cfg.Kinds, _ = kind.NewRegistry(kinds.Builtin(kinds.Egress{}, nil)...)
+		// The hub's kinds (app.Kinds: the built-in ones and the task
+		// kind) reaching models through ModelHTTP; they score exactly as
+		// the hub's do. (NewRegistry cannot fail on them.)
+		eg := kinds.Egress{HTTPClient: cfg.ModelHTTP}
+		cfg.Kinds, _ = kind.NewRegistry(append(kinds.Builtin(eg, nil), taskkind.Task{Egress: eg})...)
 	}
 	return &Node{cfg: cfg, kinds: cfg.Kinds, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
 }
@@ -337,6 +350,16 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 	}
 	how := n.kinds.Validation(c.Kind)
 	own, missing := n.canEvaluate(c, how)
+	if how == kind.ValidateOwnItems {
+		// Rows the validator was given must be the competition's; without
+		// them it falls back on the hub's results when it trusts them.
+		var err error
+		if n.ownItems, err = n.renderItems(ctx, c); err != nil && n.cfg.Rows != nil {
+			return c, fmt.Errorf("%w: %w", ErrCannotEvaluate, err)
+		} else if err != nil {
+			own, missing = false, err.Error()
+		}
+	}
 	if !own && !n.cfg.TrustHubResults {
 		return c, fmt.Errorf("%w: this validator cannot evaluate %s competition %s itself: %s; "+
 			"or pass --trust-hub-results to score from the hub's stored results (not an independent check)", ErrCannotEvaluate, c.Kind, c.ID, missing)
@@ -355,6 +378,9 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 			return c, err
 		}
 	}
+	if n.cfg.Rows != nil && how != kind.ValidateOwnItems {
+		return c, fmt.Errorf("%w: competition %s is a %s competition; --rows works for competitions whose items the validator renders (task) only", ErrCannotEvaluate, c.ID, c.Kind)
+	}
 	n.comp, n.own, n.how = &c, own, how
 	return c, nil
 }
@@ -370,7 +396,7 @@ func (n *Node) canEvaluate(c competition.Competition, how kind.Validation) (bool
 	case kind.ValidateSandbox:
 		missing := patchReady()
 		return missing == "", missing
-	case kind.ValidateLabels:
+	case kind.ValidateLabels, kind.ValidateOwnItems:
 		return true, ""
 	}
 	return false, "a validator does not evaluate " + string(c.Kind) + " competitions"
@@ -428,6 +454,8 @@ func (n *Node) score(ctx context.Context, c competition.Competition, s competiti
 		results, err = n.evaluateRoleplay(ctx, c, s, epoch)
 	case how == kind.ValidateSandbox:
 		results, err = n.evaluatePatch(ctx, c, s)
+	case how == kind.ValidateOwnItems:
+		results, err = n.evaluateOwnItems(ctx, c, s)
 	default: // kind.ValidateOwnDataset: the others are not scored per submission
 		results, err = n.evaluate(ctx, c, s)
 	}

@@ -25,6 +25,7 @@ import (
 	"crucible/internal/consensus"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
+	"crucible/internal/eval/taskkind"
 	"crucible/internal/identity"
 	"crucible/internal/jobs"
 	"crucible/internal/store"
@@ -240,10 +241,11 @@ func TestANodeNeverDialsAMinersURLOnTheHost(t *testing.T) {
 	}
 }
 
-// builtinKinds is the hub's registry of the built-in kinds over egress.
+// builtinKinds is the hub's registry (app.Kinds) of the built-in kinds and
+// the task kind over egress.
 func builtinKinds(t *testing.T, egress kinds.Egress) *kind.Registry {
 	t.Helper()
-	reg, err := kind.NewRegistry(kinds.Builtin(egress, nil)...)
+	reg, err := kind.NewRegistry(append(kinds.Builtin(egress, nil), taskkind.Task{Egress: egress})...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,10 @@
 // the binary, so `crucible eval --task social_iqa` runs with nothing
 // downloaded. The task files are lm-evaluation-harness's own, reading the
 // embedded rows (data/README.md gives their sources and licences).
+//
+// A preset may have variants, "<preset>:<variant>": the same rows under
+// another task file (variants/<preset>.<variant>.yaml), such as
+// social_iqa:mcq, Social IQa with the prompt of Crucible's mcq kind.
 package presets
 
 import (
@@ -17,7 +21,7 @@ import (
 	"crucible/internal/eval/task"
 )
 
-//go:embed *.yaml data
+//go:embed *.yaml variants data
 var files embed.FS
 
 // Names lists the presets, sorted.
@@ -34,15 +38,40 @@ func Names() []string {
 	return names
 }
 
-// Load parses preset name and reads its embedded rows. The few-shot pool is
+// Variants lists the variants of preset name, "<name>:<variant>", sorted.
+func Variants(name string) []string {
+	if strings.ContainsAny(name, "*?[\\") {
+		return nil // a pattern, not a name
+	}
+	entries, err := fs.Glob(files, "variants/"+name+".*.yaml")
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(entries))
+	for k, e := range entries {
+		out[k] = name + ":" + strings.TrimSuffix(strings.TrimPrefix(e, "variants/"+name+"."), ".yaml")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Load parses preset name (or variant "<preset>:<variant>") and reads its
+// embedded rows. The few-shot pool is
 // the evaluation split itself (a doc never its own example) unless the task
 // names another split with embedded files.
 func Load(name string) (*task.Config, *task.Data, error) {
-	src, err := files.ReadFile(name + ".yaml")
+	file := name + ".yaml"
+	if base, variant, ok := strings.Cut(name, ":"); ok {
+		file = "variants/" + base + "." + variant + ".yaml"
+		if !slices.Contains(Variants(base), name) {
+			return nil, nil, fmt.Errorf("no preset variant %q (variants of %s: %s)", name, base, strings.Join(Variants(base), ", "))
+		}
+	}
+	src, err := files.ReadFile(file)
 	if err != nil {
 		return nil, nil, fmt.Errorf("no task file or preset %q (presets: %s)", name, strings.Join(Names(), ", "))
 	}
-	cfg, err := task.Parse(name+".yaml", src)
+	cfg, err := task.Parse(file, src)
 	if err != nil {
 		return nil, nil, err
 	}

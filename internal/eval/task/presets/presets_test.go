@@ -1,10 +1,13 @@
 package presets_test
 
 import (
+	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/task"
 	"crucible/internal/eval/task/presets"
 )
@@ -74,5 +77,55 @@ func TestOpenReadsAFileOrAPresetAndRefusesUnknownNames(t *testing.T) {
 	}
 	if len(d.Eval) != 50 || len(d.Fewshot) != 10 || d.SameSplit {
 		t.Errorf("--fewshot-data: %d eval rows, %d few-shot (same split %v)", len(d.Eval), len(d.Fewshot), d.SameSplit)
+	}
+}
+
+// TestTheMCQVariantRendersTheMCQKindsPrompt: social_iqa:mcq is the Social
+// IQa schema and the mcq kind's default prompt as a task file. Over every
+// shipped row it renders the prompt, choices and gold answer that
+// mcq.Parse and mcq.Render give, so a multiple_choice run of it asks what
+// an mcq loglik competition asks (its requests: " <choice>" after the
+// prompt).
+func TestTheMCQVariantRendersTheMCQKindsPrompt(t *testing.T) {
+	if got := presets.Variants("social_iqa"); !slices.Equal(got, []string{"social_iqa:mcq"}) {
+		t.Fatalf("Variants(social_iqa) = %v", got)
+	}
+	cfg, d, err := presets.Load("social_iqa:mcq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := cfg.Items(d, 0, task.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("data/siqa-sample.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := mcq.Parse(bytes.NewReader(src), "siqa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != len(ds.Items) || len(items) != 300 {
+		t.Fatalf("%d items, mcq parses %d", len(items), len(ds.Items))
+	}
+	tmpl := mcq.MustDefaultTemplate()
+	for i, it := range items {
+		m := ds.Items[i]
+		prompt, err := mcq.Render(tmpl, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Prompt != prompt || !slices.Equal(it.Choices, m.Choices) || it.Gold != m.Answer {
+			t.Fatalf("item %d: task renders %q %q gold %d; mcq %q %q gold %d", i, it.Prompt, it.Choices, it.Gold, prompt, m.Choices, m.Answer)
+		}
+		for k, r := range it.Requests {
+			if r.Prompt != prompt || r.Continuation != " "+m.Choices[k] {
+				t.Fatalf("item %d request %d: %q + %q", i, k, r.Prompt, r.Continuation)
+			}
+		}
+	}
+	if _, _, err := presets.Load("social_iqa:nosuch"); err == nil || !strings.Contains(err.Error(), "variants of social_iqa: social_iqa:mcq") {
+		t.Errorf("unknown variant: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package mcq
+package task
 
 import "testing"
 
@@ -58,9 +58,9 @@ func TestExtract(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := Extract(tt.response, tt.choices)
+			got, ok := ExtractChoice(tt.response, tt.choices)
 			if got != tt.want || ok != (tt.want >= 0) {
-				t.Fatalf("Extract(%q) = %d, %v; want %d", tt.response, got, ok, tt.want)
+				t.Fatalf("ExtractChoice(%q) = %d, %v; want %d", tt.response, got, ok, tt.want)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package mcq
+package task
 
 import (
 	"regexp"
@@ -14,7 +14,8 @@ var strongRE = regexp.MustCompile(`(?i)\b(?:answer|correct\s+(?:option|choice|le
 // leadingRE finds an answer at the very start: "B", "b)", "(B)", "B. text", "2".
 var leadingRE = regexp.MustCompile(`^([\(\[]?)([A-Za-z]|\d{1,2})([\)\]\.:,]|\s|$)`)
 
-// Extract finds which of choices a free-text response names. In order of
+// ExtractChoice finds which of choices a free-text response names, as the
+// mcq kind reads a generated answer and the mcq_answer filter does. In order of
 // precedence it accepts:
 //
 //  1. an explicit marker, the last one winning: "Answer: B.", "The answer is b",
@@ -28,7 +29,7 @@ var leadingRE = regexp.MustCompile(`^([\(\[]?)([A-Za-z]|\d{1,2})([\)\]\.:,]|\s|$
 // A lone "A" or "I" followed by a word is read as an article or pronoun, not
 // a letter, and anything inside a <think>…</think> block is ignored. It
 // returns the 0-based choice index, or (-1, false) when nothing parses.
-func Extract(response string, choices []string) (int, bool) {
+func ExtractChoice(response string, choices []string) (int, bool) {
 	n := len(choices)
 	if n == 0 {
 		return -1, false
