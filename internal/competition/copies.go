@@ -20,8 +20,9 @@ const DefaultMaxEntriesPerKey = 3
 
 // Errors of CheckEntry, for callers that map them to statuses (409).
 var (
-	// ErrDuplicateEntry: the model (its digest) already has an active entry.
-	ErrDuplicateEntry = errors.New("the same model is already entered")
+	// ErrDuplicateEntry: the model or predictions file (its digest)
+	// already has an active entry.
+	ErrDuplicateEntry = errors.New("the same model or predictions file is already entered")
 	// ErrEntryLimit: the key has as many active entries as it may.
 	ErrEntryLimit = errors.New("entry limit reached")
 )
@@ -43,7 +44,7 @@ func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) erro
 			continue
 		}
 		if sub.Digest == digest {
-			return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model (a failed entry frees its place)",
+			return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model, or this predictions file (a failed entry frees its place)",
 				ErrDuplicateEntry, sub.ID, sub.CompetitionID)
 		}
 		if sub.Submitter == submitter {

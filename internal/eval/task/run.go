@@ -15,10 +15,13 @@ const Seed = 1234
 
 // Report is the outcome of a run: Score is the first metric's value.
 type Report struct {
-	Score   float64                 `json:"score"`
-	CILow   float64                 `json:"ci_low"`
-	CIHigh  float64                 `json:"ci_high"`
-	Items   int                     `json:"items"`
+	Score  float64 `json:"score"`
+	CILow  float64 `json:"ci_low"`
+	CIHigh float64 `json:"ci_high"`
+	Items  int     `json:"items"`
+	// Missing counts the items a predictions file has no response for
+	// (scored 0); a live run has none.
+	Missing int                     `json:"missing,omitempty"`
 	Metrics map[string]MetricReport `json:"metrics"`
 	Results []eval.Result           `json:"-"`
 }
@@ -30,10 +33,11 @@ type MetricReport struct {
 	CIHigh float64 `json:"ci_high"`
 }
 
-// Run evaluates every item of ev with concurrency requests in flight
+// Run evaluates every item of ev (an Evaluator, or a
+// PredictionsEvaluator) with concurrency requests in flight
 // (runner.Run) and aggregates each metric (Config.Aggregate). progress, if
 // set, is called after each item.
-func (c *Config) Run(ctx context.Context, ev *Evaluator, concurrency int, progress func(done, total int)) (*Report, error) {
+func (c *Config) Run(ctx context.Context, ev eval.Evaluator, concurrency int, progress func(done, total int)) (*Report, error) {
 	results := make([]eval.Result, ev.Len())
 	err := runner.Run(ctx, ev, runner.Config{Concurrency: concurrency, Progress: progress, Sink: func(r eval.Result) error {
 		results[r.Index] = r // Sink calls are serialised
