@@ -10,7 +10,9 @@
 // but has not settled may still be evaluated by its final tick. A roleplay
 // competition with fresh items seals the running epoch's seed, items and
 // every result on them until the epoch ends (epochs.go); there the clock
-// decides, because every evaluation on them happens before.
+// decides, because every evaluation on them happens before. A predictions
+// submission's results stay hidden for good: they would show the targets
+// its competition keeps hidden.
 //
 // Reads for public views (every API GET, every web page) go through Public,
 // which returns already-sealed data, so a new route cannot forget to seal.

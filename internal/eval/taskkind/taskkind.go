@@ -1,5 +1,13 @@
 // Package taskkind is the task kind: an lm-eval task (internal/eval/task)
-// run against submitted models over /v1/completions. It is its own
+// run against submitted models over /v1/completions, or, in a competition
+// created with submissions "predictions", scored from submitted files of
+// responses with no model and no egress. Such a competition has hidden
+// labels: its prompts are public (kind.Prompter), its targets are not
+// (internal/seal hides a predictions submission's results), and its
+// few-shot count is 0, since examples would be other rows with their
+// targets. Entries are ranked, limited and copy-checked as models are: the
+// same file is the same digest, and near-identical responses are copies
+// (competition.CopyRule). It is its own
 // package, registered by internal/app, because the task package runs
 // local evaluations (internal/eval/runner), which the packages that read
 // the built-in kinds (internal/eval/kinds) must not reach.
