@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -108,6 +109,48 @@ func TestAPredictionsCompetitionScoresFilesAndHidesItsTargets(t *testing.T) {
 			var lb []competition.Row
 			if code != 0 || json.Unmarshal([]byte(out), &lb) != nil || len(lb) != 1 || lb[0].SubmissionID != sub.ID || lb[0].Score != 0.5 || lb[0].Correct != 5 {
 				t.Fatalf("leaderboard: exit %d, %s %s; want the file at 0.5, as eval --predictions scores it", code, out, stderr)
+			}
+
+			// The same responses reordered are another file but still a copy
+			// (competition.CopyRule over the preset's 50 rows): it earns nothing.
+			out, stderr, code = create("--task", "gsm8k", "--num-fewshot", "0")
+			var preset competition.Competition
+			if code != 0 || json.Unmarshal([]byte(out), &preset) != nil || preset.Items != 50 {
+				t.Fatalf("preset competition: exit %d, %s %s", code, out, stderr)
+			}
+			var file, reordered strings.Builder
+			for i := range 30 {
+				line := fmt.Sprintf(`{"doc_id": %d, "response": "#### %d"}`+"\n", i, i)
+				file.WriteString(line)
+				reordered.WriteString(fmt.Sprintf(`{"response": "#### %d", "doc_id": %d}`+"\n", 29-i, 29-i))
+			}
+			var ids []string
+			for _, e := range [][2]string{{"me", file.String()}, {"copier", reordered.String()}} {
+				who, text := e[0], e[1]
+				path := filepath.Join(dir, who+"-preset.jsonl")
+				if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				out, stderr, code := crucible(t, "submit", "predictions", "--server", url, "--key", keys[who], "--competition", preset.ID, "--file", path, "--json")
+				var s competition.Submission
+				if code != 0 || json.Unmarshal([]byte(out), &s) != nil {
+					t.Fatalf("submit %s: exit %d, %s", who, code, stderr)
+				}
+				ids = append(ids, s.ID)
+				// The later entry is the copy: wait for the first before the second.
+				if _, err := c.WaitScored(wctx, preset.ID, 50*time.Millisecond, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, stderr, code = crucible(t, "leaderboard", "--server", url, "--competition", preset.ID, "--json")
+			lb = nil
+			if code != 0 || json.Unmarshal([]byte(out), &lb) != nil || len(lb) != 2 {
+				t.Fatalf("leaderboard: exit %d, %s %s", code, out, stderr)
+			}
+			for _, r := range lb {
+				if want := map[string]string{ids[0]: "", ids[1]: ids[0]}[r.SubmissionID]; r.CopyOf != want {
+					t.Errorf("leaderboard %s; want the reordered file marked a copy of the first", out)
+				}
 			}
 
 			seen += fetchEverything(t, url, comp.ID, sub.ID)
