@@ -185,7 +185,7 @@ func printCompetition(w io.Writer, comp competition.Competition) error {
 }
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "model", "patch")
+	verb, args, err := subcommand(args, "model", "patch", "predictions")
 	if err != nil {
 		return err
 	}
@@ -222,6 +222,25 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			req.APIKey = v
 		}
+	} else if verb == "predictions" {
+		common("Submit a predictions file to a task competition created with --submissions predictions: JSONL\n"+
+			"lines {\"doc_id\": N, \"response\": \"...\"}, doc_id the item's index from 0 and response the raw text,\n"+
+			"cut and filtered like a live answer. A doc without a line scores 0. The hub checks the file when it is\n"+
+			"submitted; the score appears on the leaderboard, never per-item results or targets. Try it locally\n"+
+			"first: crucible eval --task FILE --data ROWS --predictions preds.jsonl",
+			"crucible submit predictions --competition c-abc123 --file preds.jsonl --key me.key")
+		file := fs.String("file", "", "the predictions file (JSONL, at most 6 MiB)")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if *comp == "" || *file == "" {
+			return usagef("--competition and --file are required")
+		}
+		body, err := readBounded(*file, predictionsFileBytes)
+		if err != nil {
+			return err
+		}
+		req = apiv1.CreateSubmissionRequest{Name: *name, Predictions: string(body)}
 	} else {
 		common("Submit a patch (a unified diff against the task's base commit) for one task of a code-fix\n"+
 			"competition. It is judged in a sandbox: applied, tests restored, FAIL_TO_PASS and PASS_TO_PASS run.",
@@ -496,4 +515,28 @@ func runList[T any](ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		return tw.Flush()
 	})
+}
+
+// predictionsFileBytes bounds a submitted predictions file: the hub's
+// limit on the request's predictions field.
+const predictionsFileBytes = 6 << 20
+
+// readBounded reads a file of at most limit bytes, refusing a larger one
+// before reading it.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if st.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", path, st.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s: more than the %d bytes allowed", path, limit)
+	}
+	return data, err
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -113,7 +112,7 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	in.MaxValidators, in.Block, in.ActivityCutoff, in.Emission = *maxValidators, *block, *cutoff, *emission
 	sim := incentive.SimInput{Params: in}
-	data, err := readBounded("--weights", *weights)
+	data, err := readBounded(*weights, maxConsensusFile)
 	if err != nil {
 		return err
 	}
@@ -129,7 +128,7 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if *bonds != "" {
-		data, err := readBounded("--bonds", *bonds)
+		data, err := readBounded(*bonds, maxConsensusFile)
 		if err != nil {
 			return err
 		}
@@ -153,23 +152,6 @@ func runConsensus(_ context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return tw.Flush()
 	})
-}
-
-// readBounded reads a file of at most maxConsensusFile bytes.
-func readBounded(flagName, path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConsensusFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", flagName, path, err)
-	}
-	if len(data) > maxConsensusFile {
-		return nil, fmt.Errorf("%s %s: over the limit of %d bytes", flagName, path, maxConsensusFile)
-	}
-	return data, nil
 }
 
 // parseBlocks reads `V=BLOCK,...`.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,12 +18,15 @@ import (
 )
 
 func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "list", "render")
+	verb, args, err := subcommand(args, "list", "render", "prompts")
 	if err != nil {
 		return err
 	}
-	if verb == "render" {
+	switch verb {
+	case "render":
 		return runTaskRender(ctx, args, stdout, stderr)
+	case "prompts":
+		return runTaskPrompts(ctx, args, stdout, stderr)
 	}
 	fs := newFlags("task list", "List the lm-eval task presets shipped in this binary, with their output type and\n"+
 		"rows, and under each its variants (the same rows under another task file, e.g. social_iqa:mcq,\n"+
@@ -131,6 +135,36 @@ func runTaskRender(_ context.Context, args []string, stdout, stderr io.Writer) e
 	})
 }
 
+func runTaskPrompts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("task prompts", "Fetch the prompts of a task competition that takes predictions files, one JSON line\n"+
+		"{doc_id, prompt, until} per item (never its target). Generate each response with your model,\n"+
+		"stopping at until, and submit the lines {doc_id, response} with crucible submit predictions.",
+		"crucible task prompts --server http://hub:8080 --competition c-abc123 > prompts.jsonl", stderr)
+	cf := addClientFlags(fs)
+	comp := fs.String("competition", "", "competition id")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *comp == "" {
+		return usagef("--competition is required")
+	}
+	c, err := cf.client(false)
+	if err != nil {
+		return err
+	}
+	prompts, err := c.Prompts(ctx, *comp)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for _, p := range prompts {
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // isTaskEval reports whether an eval command line is an lm-eval task's:
 // --kind task, or --task without a kind (with --kind patch, --task stays
 // the patch instance to judge).
@@ -160,46 +194,71 @@ func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"multiple_choice and loglikelihood tasks score echoed log-probabilities from /v1/completions,\n"+
 		"generate_until tasks generate there, filter and match. The score is the first metric, with a 95%\n"+
 		"bootstrap interval; every metric of the task is reported. Answers are cached (--cache-dir): a re-run\n"+
-		"sends only the requests not yet answered.",
+		"sends only the requests not yet answered.\n\n"+
+		"With --predictions, no model is called: a generate_until task is scored from a JSONL file of\n"+
+		"{\"doc_id\": N, \"response\": \"...\"} lines, doc_id the item's row in the evaluation split from 0 (as\n"+
+		"task render --index counts) and response the model's raw text, cut and filtered like a live answer.\n"+
+		"A doc without a line scores 0 (counted as missing); a doc_id twice or out of range is refused.",
 		"crucible eval --task social_iqa --limit 100 --base-url http://127.0.0.1:8000/v1 --model my-model --json\n"+
-			"  crucible eval --kind task --task gsm8k --base-url http://127.0.0.1:8000/v1 --model my-model --no-cache", stderr)
+			"  crucible eval --kind task --task gsm8k --base-url http://127.0.0.1:8000/v1 --model my-model --no-cache\n"+
+			"  crucible eval --task gsm8k --predictions preds.jsonl --json", stderr)
 	fs.String("kind", taskkind.TaskName, "task (the only kind this form evaluates; see eval --help for the others)")
 	tf := addTaskFlags(fs)
 	limit := fs.Int("limit", 0, "evaluate only the first N items (0: all)")
 	baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
 	model := fs.String("model", "", "model name")
 	keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
+	predictions := fs.String("predictions", "", "score this JSONL file of {doc_id, response} lines instead of a model (generate_until tasks)")
 	concurrency := fs.Int("concurrency", 8, "items in flight")
 	cf := addCacheFlags(fs)
-	o := addOutputFlags(fs, "print one JSON object: score, ci_low, ci_high, items, metrics {name: {value, ci_low, ci_high}}")
+	o := addOutputFlags(fs, "print one JSON object: score, ci_low, ci_high, items, metrics {name: {value, ci_low, ci_high}}, missing (--predictions)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *baseURL == "" || *model == "" {
-		return usagef("--base-url and --model are required")
+	if *predictions != "" && (*baseURL != "" || *model != "") {
+		return usagef("--predictions scores a file: give it without --base-url and --model")
+	}
+	if *predictions == "" && (*baseURL == "" || *model == "") {
+		return usagef("--base-url and --model are required (or --predictions FILE)")
 	}
 	cfg, items, err := tf.items()
 	if err != nil {
 		return err
 	}
+	var preds *task.Predictions
+	if *predictions != "" {
+		// doc_ids count the whole split; --limit then scores the first N.
+		if preds, err = cfg.ReadPredictionsFile(*predictions, len(items)); err != nil {
+			return err
+		}
+	}
 	if *limit > 0 && *limit < len(items) {
 		items = items[:*limit]
 	}
-	lc, err := cf.open()
-	if err != nil {
-		return err
-	}
-	defer lc.close(stderr)
-	icfg := inference.Config{BaseURL: *baseURL, HTTPClient: lc.http}
-	if *keyEnv != "" {
-		icfg.APIKey = os.Getenv(*keyEnv)
-	}
-	client, err := inference.New(icfg)
-	if err != nil {
-		return err
+	var ev eval.Evaluator
+	var progress func(done, total int)
+	if preds != nil {
+		ev = task.NewPredictionsEvaluator(cfg, items, preds)
+		*model = *predictions // scoring a file is instant: no progress line
+	} else {
+		lc, err := cf.open()
+		if err != nil {
+			return err
+		}
+		defer lc.close(stderr)
+		icfg := inference.Config{BaseURL: *baseURL, HTTPClient: lc.http}
+		if *keyEnv != "" {
+			icfg.APIKey = os.Getenv(*keyEnv)
+		}
+		client, err := inference.New(icfg)
+		if err != nil {
+			return err
+		}
+		ev = task.NewEvaluator(cfg, items, client, *model)
+		progress = lc.progress(stderr)
 	}
 	results := make([]eval.Result, len(items))
-	err = runner.Run(ctx, task.NewEvaluator(cfg, items, client, *model), runner.Config{Concurrency: *concurrency, Progress: lc.progress(stderr),
+	err = runner.Run(ctx, ev, runner.Config{Concurrency: *concurrency, Progress: progress,
 		Sink: func(r eval.Result) error {
 			results[r.Index] = r // Sink calls are serialised
 			return nil
@@ -211,12 +270,18 @@ func runTaskEval(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if preds != nil {
+		rep.Missing = preds.Missing(len(items))
+	}
 	return o.emit(stdout, rep, func() error {
 		fmt.Fprintf(stdout, "%s on %s: score %.4f  95%% CI [%.4f, %.4f]  %d items\n",
 			*model, cfg.Task, rep.Score, rep.CILow, rep.CIHigh, rep.Items)
 		for _, n := range cfg.MetricNames() {
 			m := rep.Metrics[n]
 			fmt.Fprintf(stdout, "  %-30s %.4f  [%.4f, %.4f]\n", n, m.Value, m.CILow, m.CIHigh)
+		}
+		if rep.Missing > 0 {
+			fmt.Fprintf(stdout, "  %d items had no prediction and scored 0\n", rep.Missing)
 		}
 		return nil
 	})

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"crucible/internal/inference"
 )
@@ -157,5 +160,152 @@ func TestEvalKindPatchKeepsItsTaskFlag(t *testing.T) {
 	_, stderr, code = crucible(t, "eval", "--task=social_iqa", "--base-url", "http://127.0.0.1:1/v1")
 	if code != 2 || !strings.Contains(stderr, "--base-url and --model are required") {
 		t.Errorf("eval --task= without --model: exit %d, %s", code, stderr)
+	}
+}
+
+// gsm8kTask is the GSM8K task file of the task package's tests, over its
+// 10 rows.
+const gsm8kTask = "../../internal/eval/task/testdata/gsm8k.yaml"
+
+// gsm8kResponses writes, for the 10 GSM8K test rows, a predictions file
+// and the same responses as a replay file for `crucible model-server
+// --policy replay` (each matched by its whole question), and returns the
+// rows' targets. Even rows are answered right, odd rows wrong; row 2's
+// right answer is followed by a "Question:" the live cut removes.
+func gsm8kResponses(t *testing.T, dir string) (preds, replay string, targets []string) {
+	t.Helper()
+	f, err := os.Open("../../internal/eval/task/testdata/gsm8k/test.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var p, r strings.Builder
+	sc := bufio.NewScanner(f)
+	for i := 0; sc.Scan(); i++ {
+		var row struct{ Question, Answer string }
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, row.Answer)
+		_, final, _ := strings.Cut(row.Answer, "#### ")
+		resp := " The answer follows.\n#### " + final
+		if i%2 == 1 {
+			resp = " I think it is\n#### 12345"
+		}
+		if i == 2 {
+			resp += "\n\nQuestion: And then?\nAnswer: #### 1"
+		}
+		line, _ := json.Marshal(map[string]any{"doc_id": i, "response": resp})
+		p.Write(append(line, '\n'))
+		line, _ = json.Marshal(map[string]any{"match": row.Question, "response": resp})
+		r.Write(append(line, '\n'))
+	}
+	preds, replay = dir+"/preds.jsonl", dir+"/replay.jsonl"
+	if err := os.WriteFile(preds, []byte(p.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(replay, []byte(r.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return preds, replay, targets
+}
+
+// TestEvalPredictionsEqualsTheLiveScore: GSM8K scored from a predictions
+// file gives the very report a live evaluation gives when
+// `crucible model-server --policy replay` serves the same responses.
+func TestEvalPredictionsEqualsTheLiveScore(t *testing.T) {
+	dir := t.TempDir()
+	preds, replay, _ := gsm8kResponses(t, dir)
+	addr := startModelServer(t, "--task", gsm8kTask, "--policy", "replay", "--responses", replay)
+	live, stderr, code := crucible(t, "eval", "--task", gsm8kTask, "--num-fewshot", "0", "--base-url", "http://"+addr+"/v1",
+		"--model", "baseline-replay", "--json")
+	if code != 0 {
+		t.Fatalf("live eval exited %d: %s", code, stderr)
+	}
+	fromFile, stderr, code := crucible(t, "eval", "--task", gsm8kTask, "--num-fewshot", "0", "--predictions", preds, "--json")
+	if code != 0 {
+		t.Fatalf("eval --predictions exited %d: %s", code, stderr)
+	}
+	var rep struct {
+		Score   float64 `json:"score"`
+		Items   int     `json:"items"`
+		Missing int     `json:"missing"`
+	}
+	if err := json.Unmarshal([]byte(fromFile), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if fromFile != live || rep.Score != 0.5 || rep.Items != 10 || rep.Missing != 0 {
+		t.Errorf("from the file:\n%s\nlive:\n%s\nwant the same report, score 0.5 of 10 items", fromFile, live)
+	}
+
+	// A missing doc scores 0 and is counted; --limit scores the first N.
+	lines := strings.SplitAfter(readFile(t, preds), "\n")
+	short := dir + "/short.jsonl"
+	if err := os.WriteFile(short, []byte(strings.Join(lines[2:], "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := crucible(t, "eval", "--task", gsm8kTask, "--num-fewshot", "0", "--predictions", short, "--limit", "4", "--json")
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Score != 0.25 || rep.Items != 4 || rep.Missing != 2 {
+		t.Errorf("without docs 0 and 1, limit 4: exit %d %s %s; want 0.25 with 2 missing", code, out, stderr)
+	}
+
+	dup := dir + "/dup.jsonl"
+	if err := os.WriteFile(dup, []byte(lines[0]+lines[1]+lines[0]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--task", gsm8kTask, "--predictions", dup}, "dup.jsonl:3: doc_id 0 again (first on line 1)"},
+		{[]string{"--task", "social_iqa", "--predictions", preds}, "a predictions file scores generate_until tasks only"},
+		{[]string{"--task", gsm8kTask, "--predictions", preds, "--model", "m"}, "without --base-url and --model"},
+	} {
+		if _, stderr, code := crucible(t, append([]string{"eval"}, tc.args...)...); code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("eval %v: exit %d, %q; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// startModelServer runs `crucible model-server` with args in-process until
+// the test ends and returns its address once it lists its models.
+func startModelServer(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := freeAddr(t)
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		var out bytes.Buffer
+		done <- run(ctx, append([]string{"model-server", "--listen", addr}, args...), &out, &stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("model-server exited %d: %s", code, stderr.String())
+		}
+	})
+	cl, err := inference.New(inference.Config{BaseURL: "http://" + addr + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := cl.Models(context.Background()); err == nil {
+			return addr
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("model-server exited %d: %s", code, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

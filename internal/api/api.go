@@ -98,6 +98,7 @@ var routes = []route{
 	{"POST", "/api/v1/competitions/{id}/submissions", true, (*Server).createSubmission},
 	{"GET", "/api/v1/competitions/{id}/leaderboard", false, (*Server).leaderboard},
 	{"GET", "/api/v1/competitions/{id}/tasks", false, (*Server).listTasks},
+	{"GET", "/api/v1/competitions/{id}/prompts", false, (*Server).listPrompts},
 	{"GET", "/api/v1/competitions/{id}/tasks/{task}/tree", false, (*Server).taskTree},
 	{"GET", "/api/v1/competitions/{id}/weights", false, (*Server).weights},
 	{"GET", "/api/v1/submissions/{id}", false, (*Server).getSubmission},

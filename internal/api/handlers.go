@@ -96,7 +96,7 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 		limit = 0
 	}
 	sub, err := s.cfg.Intake.Submit(ctx, intake.Entry{CompetitionID: r.PathValue("id"), Submitter: signer(ctx), Name: req.Name,
-		BaseURL: req.BaseURL, Model: req.Model, Task: req.Task, Patch: req.Patch, APIKey: req.APIKey, Limit: limit})
+		BaseURL: req.BaseURL, Model: req.Model, Task: req.Task, Patch: req.Patch, Predictions: req.Predictions, APIKey: req.APIKey, Limit: limit})
 	if err != nil {
 		return intakeError(err)
 	}

@@ -45,6 +45,7 @@ func TestOpenAPISchemasMatchTheWireTypes(t *testing.T) {
 		"Deposit":                     apiv1.DepositRequest{},
 		"PreferenceClose":             apiv1.PreferenceClose{},
 		"RoleplayEpoch":               apiv1.RoleplayEpoch{},
+		"TaskPrompt":                  apiv1.TaskPrompt{},
 	} {
 		s, ok := doc.Components.Schemas[name]
 		if !ok {

@@ -76,3 +76,30 @@ func (s *Server) taskTree(w http.ResponseWriter, r *http.Request) error {
 	}
 	return &httpError{http.StatusNotFound, fmt.Sprintf("no task %q in competition %s", name, c.ID)}
 }
+
+// listPrompts serves GET /api/v1/competitions/{id}/prompts: the prompt of
+// every item of a competition that takes predictions files, by doc_id,
+// never its target.
+func (s *Server) listPrompts(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.cfg.DB.GetCompetition(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if s.cfg.Kinds.EntryOf(c) != kind.EntryPredictions {
+		_, err := s.cfg.Kinds.Prompts(c, nil)
+		return badRequest("%v", err)
+	}
+	items, err := s.pub.CompetitionItems(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	if len(items) != c.Items {
+		// An open pool hides some items: the rest would get wrong doc_ids.
+		return &httpError{http.StatusConflict, fmt.Sprintf("%s hides some of its items while its pool is open: its prompts are not shown", c.ID)}
+	}
+	prompts, err := s.cfg.Kinds.Prompts(c, items)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, prompts)
+}

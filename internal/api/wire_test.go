@@ -9,6 +9,7 @@ import (
 
 	"crucible/internal/api/apiv1"
 	"crucible/internal/consensus"
+	"crucible/internal/kind"
 	"crucible/internal/labeling"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
@@ -38,6 +39,7 @@ func TestWireTypesMirrorTheHub(t *testing.T) {
 		{labeling.EpochReport{}, apiv1.PreferenceEpoch{}},
 		{pool.DepositRequest{}, apiv1.DepositRequest{}},
 		{pool.JoinRequest{}, apiv1.JoinPoolRequest{}},
+		{kind.Prompt{}, apiv1.TaskPrompt{}},
 	} {
 		hub, wire := reflect.TypeOf(pair[0]), reflect.TypeOf(pair[1])
 		if h, w := wireShape(hub), wireShape(wire); h != w {

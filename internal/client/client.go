@@ -206,6 +206,13 @@ func (c *Client) Tasks(ctx context.Context, competitionID string) ([]patch.Publi
 	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/tasks", nil, &out)
 }
 
+// Prompts lists the prompts of a task competition that takes predictions
+// files, by doc_id (no targets).
+func (c *Client) Prompts(ctx context.Context, competitionID string) ([]apiv1.TaskPrompt, error) {
+	var out []apiv1.TaskPrompt
+	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/prompts", nil, &out)
+}
+
 // TaskTree returns a task's base tree as a tar.gz of at most
 // patch.MaxTreeBytes (larger answers are an error, not a cut tree).
 func (c *Client) TaskTree(ctx context.Context, competitionID, task string) ([]byte, error) {

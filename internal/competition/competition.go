@@ -36,13 +36,22 @@ type Competition struct {
 // file's text (YAML, File naming it in messages), with the number of
 // few-shot examples (nil in a request: the task's num_fewshot). The hub
 // reads no files, so a task file's rows come with the request as its
-// dataset.
+// dataset. Submissions is what competitors enter: "" or SubmitModels for
+// models run over /v1/completions, SubmitPredictions for files of
+// responses (a generate_until task; the competition's targets stay hidden).
 type TaskSource struct {
-	Preset     string `json:"preset,omitempty" input:"max=64"`
-	File       string `json:"file,omitempty" input:"max=256"`
-	YAML       string `json:"yaml,omitempty" input:"text,max=1MiB"`
-	NumFewshot *int   `json:"num_fewshot,omitempty"`
+	Preset      string `json:"preset,omitempty" input:"max=64"`
+	File        string `json:"file,omitempty" input:"max=256"`
+	YAML        string `json:"yaml,omitempty" input:"text,max=1MiB"`
+	NumFewshot  *int   `json:"num_fewshot,omitempty"`
+	Submissions string `json:"submissions,omitempty" input:"max=32"`
 }
+
+// What a task competition's competitors submit (TaskSource.Submissions).
+const (
+	SubmitModels      = "models"
+	SubmitPredictions = "predictions"
+)
 
 // MCQConfig is the kind-specific configuration of an mcq competition.
 type MCQConfig struct {
@@ -81,6 +90,29 @@ func PatchDigest(p PatchSpec) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// PredictionsSpec is a predictions submission: a file of {doc_id,
+// response} lines for a task competition's items. Body, the file, is stored
+// as the submission's secret: never returned by a read, handed to the kind
+// that scores it. The public sees its sha256 and size.
+type PredictionsSpec struct {
+	SHA256 string `json:"sha256"`
+	Bytes  int    `json:"bytes"`
+	Body   string `json:"-"`
+}
+
+// NewPredictions describes the predictions file body.
+func NewPredictions(body string) PredictionsSpec {
+	sum := sha256.Sum256([]byte(body))
+	return PredictionsSpec{SHA256: hex.EncodeToString(sum[:]), Bytes: len(body), Body: body}
+}
+
+// PredictionsDigest is the content digest of a predictions submission: the
+// same file sent again, from any key, is the same entry.
+func PredictionsDigest(p PredictionsSpec) string {
+	sum := sha256.Sum256([]byte("crucible-predictions-v1\n" + p.Body))
+	return hex.EncodeToString(sum[:])
+}
+
 // State is where a submission is in its life.
 type State string
 
@@ -114,6 +146,8 @@ type Submission struct {
 	Model         ModelSpec `json:"model"`
 	// Patch is set for code-fix submissions (Model is then empty).
 	Patch *PatchSpec `json:"patch,omitempty"`
+	// Predictions is set for predictions submissions (Model is then empty).
+	Predictions *PredictionsSpec `json:"predictions,omitempty"`
 	// Digest is the sha256 of what was committed (see ModelDigest).
 	Digest string `json:"digest"`
 	// CommittedAt is the server time the submission was accepted; later

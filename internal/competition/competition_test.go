@@ -1,6 +1,7 @@
 package competition
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -112,6 +113,31 @@ func TestPatchLeaderboardRanksSubmittersByResolvedTasks(t *testing.T) {
 		if r.Submitter != w.who || r.Rank != i+1 || r.Items != 4 || float64(r.Correct) != w.resolved || r.ResolvedRate == nil ||
 			*r.ResolvedRate != w.rate || r.Score < w.score-1e-9 || r.Score > w.score+1e-9 {
 			t.Errorf("row %d: %+v (rate %v), want %s with %v of 4 resolved and score %v", i, r, r.ResolvedRate, w.who, w.resolved, w.score)
+		}
+	}
+}
+
+// Copies: the same responses on at least CopyRule.MinItems items make a
+// later entry a copy; empty responses (docs a predictions file left out)
+// are not answers, so two sparse files are not copies of each other.
+func TestMarkCopiesIgnoresEmptyResponses(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	subs := []Submission{{ID: "a", Digest: "da", CommittedAt: t0}, {ID: "b", Digest: "db", CommittedAt: t0.Add(time.Second)}}
+	same, sparseA, sparseB := map[int]string{}, map[int]string{0: "x"}, map[int]string{0: "y"}
+	for i := range 30 {
+		same[i] = fmt.Sprint("answer ", i)
+		if i > 0 {
+			sparseA[i], sparseB[i] = "", ""
+		}
+	}
+	for _, tc := range []struct {
+		a, b   map[int]string
+		copyOf string
+	}{{same, same, "a"}, {sparseA, sparseB, ""}} {
+		rows := []Row{{SubmissionID: "a"}, {SubmissionID: "b"}}
+		MarkCopies(rows, subs, map[string]map[int]string{"a": tc.a, "b": tc.b})
+		if rows[0].CopyOf != "" || rows[1].CopyOf != tc.copyOf {
+			t.Errorf("rows %+v; want b a copy of %q", rows, tc.copyOf)
 		}
 	}
 }

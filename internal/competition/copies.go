@@ -20,8 +20,9 @@ const DefaultMaxEntriesPerKey = 3
 
 // Errors of CheckEntry, for callers that map them to statuses (409).
 var (
-	// ErrDuplicateEntry: the model (its digest) already has an active entry.
-	ErrDuplicateEntry = errors.New("the same model is already entered")
+	// ErrDuplicateEntry: the model or predictions file (its digest)
+	// already has an active entry.
+	ErrDuplicateEntry = errors.New("the same model or predictions file is already entered")
 	// ErrEntryLimit: the key has as many active entries as it may.
 	ErrEntryLimit = errors.New("entry limit reached")
 )
@@ -43,7 +44,7 @@ func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) erro
 			continue
 		}
 		if sub.Digest == digest {
-			return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model (a failed entry frees its place)",
+			return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model, or this predictions file (a failed entry frees its place)",
 				ErrDuplicateEntry, sub.ID, sub.CompetitionID)
 		}
 		if sub.Submitter == submitter {
@@ -59,7 +60,9 @@ func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) erro
 
 // MarkCopies sets CopyOf on the rows whose submissions copy an earlier
 // row's (see CopyRule), given every ranked submission's raw responses by
-// item index. A copy keeps its rank; it earns nothing.
+// item index. A copy keeps its rank; it earns nothing. An empty response
+// is not an answer: two predictions files that both leave most docs out
+// (each scored 0, with no response) have not copied each other.
 func MarkCopies(rows []Row, subs []Submission, responses map[string]map[int]string) {
 	committed := map[string]Submission{}
 	for _, s := range subs {
@@ -68,7 +71,13 @@ func MarkCopies(rows []Row, subs []Submission, responses map[string]map[int]stri
 	var outs []incentive.Output
 	for _, r := range rows {
 		if s, ok := committed[r.SubmissionID]; ok {
-			outs = append(outs, incentive.Output{ID: s.ID, Digest: s.Digest, CommittedAt: s.CommittedAt, Responses: responses[s.ID]})
+			answered := map[int]string{}
+			for i, resp := range responses[s.ID] {
+				if resp != "" {
+					answered[i] = resp
+				}
+			}
+			outs = append(outs, incentive.Output{ID: s.ID, Digest: s.Digest, CommittedAt: s.CommittedAt, Responses: answered})
 		}
 	}
 	copies := incentive.CopiesBy(outs, CopyRule)

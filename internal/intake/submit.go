@@ -13,8 +13,9 @@ import (
 	"crucible/internal/store"
 )
 
-// Entry is a submission as a competitor sends it: a model (BaseURL, Model)
-// or a patch (Task, Patch), by the competition's entry shape.
+// Entry is a submission as a competitor sends it: a model (BaseURL, Model),
+// a patch (Task, Patch) or a predictions file (Predictions), by the
+// competition's entry shape.
 type Entry struct {
 	CompetitionID string
 	Submitter     string
@@ -23,6 +24,9 @@ type Entry struct {
 	Model         string
 	Task          string
 	Patch         string
+	// Predictions is a predictions file's text (JSONL), stored as the
+	// submission's secret.
+	Predictions string
 	// APIKey is sent to the model server as a bearer token; it is stored
 	// and never returned.
 	APIKey string
@@ -68,7 +72,11 @@ func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, 
 				return err
 			}
 		}
-		if err := db.CreateSubmissionTx(ctx, tx, sub, e.APIKey); err != nil {
+		secret := e.APIKey
+		if sub.Predictions != nil {
+			secret = sub.Predictions.Body
+		}
+		if err := db.CreateSubmissionTx(ctx, tx, sub, secret); err != nil {
 			return err
 		}
 		if e.Pool {
@@ -87,7 +95,14 @@ func (s *Service) entry(ctx context.Context, c competition.Competition, e Entry)
 	now := s.cfg.Clock.Now().UTC()
 	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: e.Name, Submitter: e.Submitter,
 		CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
-	switch s.cfg.Kinds.Entry(c.Kind) {
+	shape := s.cfg.Kinds.EntryOf(c)
+	if shape != kind.EntryNone && (shape == kind.EntryPredictions) != (e.Predictions != "") {
+		if e.Predictions != "" {
+			return sub, invalid("%s takes no predictions files: its entries are %s", c.ID, entryWords[shape])
+		}
+		return sub, invalid("predictions are required: %s is scored from a predictions file (crucible submit predictions)", c.ID)
+	}
+	switch shape {
 	case kind.EntryNone:
 		if s.cfg.Kinds.Labeled(c.Kind) {
 			return sub, invalid("%s is a %s competition: miners take copies and contributors rank them at /label; it takes no submissions", c.ID, c.Kind)
@@ -108,6 +123,23 @@ func (s *Service) entry(ctx context.Context, c competition.Competition, e Entry)
 		sub.Digest, sub.ItemsTotal = competition.PatchDigest(*sub.Patch), 1
 		if sub.Name == "" {
 			sub.Name = e.Task
+		}
+	case kind.EntryPredictions:
+		if e.BaseURL != "" || e.Model != "" || e.APIKey != "" || e.Task != "" || e.Patch != "" {
+			return sub, invalid("a predictions submission is the file alone: no base_url, model, api_key, task or patch")
+		}
+		items, err := s.cfg.DB.CompetitionItems(ctx, c.ID)
+		if err != nil {
+			return sub, err
+		}
+		p := competition.NewPredictions(e.Predictions)
+		sub.Predictions = &p
+		if err := s.cfg.Kinds.ValidateEntry(c, items, sub); err != nil {
+			return sub, invalid("predictions: %v", err)
+		}
+		sub.Digest = competition.PredictionsDigest(p)
+		if sub.Name == "" {
+			sub.Name = "predictions " + p.SHA256[:12]
 		}
 	default:
 		base, err := inference.NormalizeBaseURL(e.BaseURL)
@@ -146,4 +178,10 @@ func (s *Service) checkEntry(ctx context.Context, tx *sql.Tx, id string, e Entry
 		return conflict(err)
 	}
 	return nil
+}
+
+// entryWords names an entry shape in refusals.
+var entryWords = map[kind.Entry]string{
+	kind.EntryModel: "models (base_url and model)",
+	kind.EntryPatch: "patches (task and patch)",
 }

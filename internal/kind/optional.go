@@ -25,11 +25,36 @@ const (
 	// EntryNone: the kind takes no submissions (its work comes otherwise,
 	// for example from labelers).
 	EntryNone
+	// EntryPredictions is a file of responses to the competition's items,
+	// scored without a model. Entries are ranked, limited and checked for
+	// copies as models are (Registry.RanksModels).
+	EntryPredictions
 )
 
 // EntryShaper is a kind whose entries are not models.
 type EntryShaper interface {
 	Entry() Entry
+}
+
+// Prompt is what a predictions competition shows of one item: its doc_id
+// (the item's index), the prompt a model is sent, and the strings its
+// generation stops at. The item's target is never part of it.
+type Prompt struct {
+	DocID  int      `json:"doc_id"`
+	Prompt string   `json:"prompt"`
+	Until  []string `json:"until,omitempty"`
+}
+
+// Prompter is a kind whose competitions taking predictions publish their
+// items' prompts, so competitors can generate the responses.
+type Prompter interface {
+	Prompts(c competition.Competition, items []json.RawMessage) ([]Prompt, error)
+}
+
+// CompetitionEntryShaper is a kind whose competitions choose their entry
+// shape (a task competition takes models or predictions files).
+type CompetitionEntryShaper interface {
+	EntryOf(c competition.Competition) Entry
 }
 
 // EntryValidator checks an entry against the competition's stored items

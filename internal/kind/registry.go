@@ -91,6 +91,25 @@ func (r *Registry) Entry(k competition.Kind) Entry {
 	return EntryModel
 }
 
+// EntryOf returns the shape of competition c's entries: its kind's
+// (Entry), unless the kind lets each competition choose.
+func (r *Registry) EntryOf(c competition.Competition) Entry {
+	if s, ok := r.lookup(string(c.Kind)).(CompetitionEntryShaper); ok {
+		return s.EntryOf(c)
+	}
+	return r.Entry(c.Kind)
+}
+
+// Prompts returns the public prompts of c's items, for a competition that
+// takes predictions files (EntryOf is EntryPredictions).
+func (r *Registry) Prompts(c competition.Competition, items []json.RawMessage) ([]Prompt, error) {
+	p, ok := r.lookup(string(c.Kind)).(Prompter)
+	if !ok || r.EntryOf(c) != EntryPredictions {
+		return nil, fmt.Errorf("%s is a %s competition of models: it publishes no prompts (only task competitions created with --submissions predictions do)", c.ID, c.Kind)
+	}
+	return p.Prompts(c, items)
+}
+
 // RanksModels reports whether competitions of kind k rank model
 // submissions, one row each: the kinds whose entries are limited and
 // checked for copies.

@@ -10,7 +10,9 @@
 // but has not settled may still be evaluated by its final tick. A roleplay
 // competition with fresh items seals the running epoch's seed, items and
 // every result on them until the epoch ends (epochs.go); there the clock
-// decides, because every evaluation on them happens before.
+// decides, because every evaluation on them happens before. A predictions
+// submission's results stay hidden for good: they would show the targets
+// its competition keeps hidden.
 //
 // Reads for public views (every API GET, every web page) go through Public,
 // which returns already-sealed data, so a new route cannot forget to seal.
@@ -175,10 +177,15 @@ func (s Public) Results(ctx context.Context, submissionID string, offset, limit 
 }
 
 // entryResults hides what a result repeats of a sealed entry: a patch
-// submission's result response is its diff (see Policy.Submission). It
-// goes by the submission, not its competition's kind, so any kind whose
-// entries are diffs is sealed, and nothing needs to name one.
+// submission's result response is its diff (see Policy.Submission). A
+// predictions submission's results are hidden whole: their details hold
+// the targets the competition keeps hidden, and even an item's score
+// tells its submitter whether a guess was the target. It goes by the
+// submission, not its competition's kind, so nothing needs to name one.
 func entryResults(sub competition.Submission, results []eval.Result) []eval.Result {
+	if sub.Predictions != nil {
+		return nil
+	}
 	if sub.Patch == nil {
 		return results
 	}
@@ -193,6 +200,9 @@ func entryResults(sub competition.Submission, results []eval.Result) []eval.Resu
 // VisibleResults is how many of a submission's evaluated items the public
 // may see the results of (what a results pager counts).
 func (s Public) VisibleResults(ctx context.Context, sub competition.Submission) (int, error) {
+	if sub.Predictions != nil {
+		return 0, nil
+	}
 	pol, err := s.Policy(ctx, sub.CompetitionID)
 	if err != nil || !pol.Sealed() {
 		return sub.ItemsDone, err

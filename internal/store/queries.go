@@ -88,10 +88,10 @@ func (db *DB) CompetitionItems(ctx context.Context, id string) ([]json.RawMessag
 
 // CreateSubmissionTx stores a submission inside tx, so the caller can enqueue
 // its evaluation job in the same transaction. secret (an API key for the
-// model server, may be empty) is stored but never returned by reads other
-// than SubmissionSecret.
+// model server, may be empty; a predictions file's body) is stored but
+// never returned by reads other than SubmissionSecret.
 func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.Submission, secret string) error {
-	spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch})
+	spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch, Predictions: s.Predictions})
 	if err != nil {
 		return err
 	}
@@ -106,10 +106,12 @@ func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.
 	return nil
 }
 
-// storedSpec is what a submission committed: a model to query, or a patch.
+// storedSpec is what a submission committed: a model to query, a patch,
+// or a predictions file's description (its body is the secret).
 type storedSpec struct {
 	competition.ModelSpec
-	Patch *competition.PatchSpec `json:"patch,omitempty"`
+	Patch       *competition.PatchSpec       `json:"patch,omitempty"`
+	Predictions *competition.PredictionsSpec `json:"predictions,omitempty"`
 }
 
 const submissionColumns = `s.id, s.competition_id, s.name, s.submitter, s.spec, s.digest, s.committed_at, s.state, s.reason,
@@ -130,7 +132,7 @@ func scanSubmission(row scanner) (competition.Submission, error) {
 	if err := json.Unmarshal([]byte(spec), &st); err != nil {
 		return s, fmt.Errorf("submission %s spec: %w", s.ID, err)
 	}
-	s.Model, s.Patch = st.ModelSpec, st.Patch
+	s.Model, s.Patch, s.Predictions = st.ModelSpec, st.Patch, st.Predictions
 	if card.Valid {
 		s.Card = &competition.Card{}
 		if err := json.Unmarshal([]byte(card.String), s.Card); err != nil {
@@ -149,7 +151,8 @@ func (db *DB) GetSubmission(ctx context.Context, id string) (competition.Submiss
 	return s, err
 }
 
-// SubmissionSecret returns the model API key stored with a submission.
+// SubmissionSecret returns the model API key (or predictions file) stored
+// with a submission.
 func (db *DB) SubmissionSecret(ctx context.Context, id string) (string, error) {
 	var secret string
 	err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT secret FROM submissions WHERE id = ?`), id).Scan(&secret)

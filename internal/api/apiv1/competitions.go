@@ -40,7 +40,7 @@ type CreateCompetitionRequest struct {
 
 // CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:
 // a model (base_url, model) for mcq competitions, a patch (task, patch) for
-// code-fix ones.
+// code-fix ones, a predictions file for task competitions that take them.
 type CreateSubmissionRequest struct {
 	Name    string `json:"name,omitempty" input:"max=200"`
 	BaseURL string `json:"base_url,omitempty" input:"max=2048"`
@@ -48,9 +48,21 @@ type CreateSubmissionRequest struct {
 	// Task and Patch make a code-fix submission: a unified diff for one task.
 	Task  string `json:"task,omitempty" input:"max=256"`
 	Patch string `json:"patch,omitempty" input:"text,max=8MiB"`
+	// Predictions make a predictions submission: JSONL lines {"doc_id":
+	// N, "response": "..."}, doc_id the item's index from 0.
+	Predictions string `json:"predictions,omitempty" input:"text,max=6MiB"`
 	// APIKey is sent to the model server as a bearer token; it is stored
 	// and never returned.
 	APIKey string `json:"api_key,omitempty" input:"max=4096"`
+}
+
+// TaskPrompt is one item of GET /api/v1/competitions/{id}/prompts (a task
+// competition taking predictions): the doc_id a prediction names, the
+// prompt, and the strings generation stops at. (The hub writes kind.Prompt.)
+type TaskPrompt struct {
+	DocID  int      `json:"doc_id"`
+	Prompt string   `json:"prompt"`
+	Until  []string `json:"until,omitempty"`
 }
 
 // ResultsPage is the body of GET /api/v1/submissions/{id}/results.

@@ -4,7 +4,17 @@
 // kind: no store, queue or API. Evaluator sends an item's requests to a
 // model server over /v1/completions (echoed log-probabilities for
 // multiple_choice and loglikelihood, a completion per repeat for
-// generate_until) and scores them. Sub-package presets ships task files
+// generate_until) and scores them. PredictionsEvaluator scores a
+// generate_until task from a predictions file instead, with no model: JSONL
+// lines {"doc_id": N, "response": "..."}, doc_id the item's index in the
+// evaluation split from 0 (its row, as `crucible task render --index`
+// counts), response the raw text, cut at the until strings and filtered
+// exactly as a live generation is. A doc without a line scores 0 on every
+// metric; a doc_id out of range or given twice, a missing or unknown field,
+// or a line over MaxPredictionLineBytes is refused with its line. Only
+// generate_until tasks with repeats 1 take predictions: multiple_choice and
+// loglikelihood items are scored from per-choice log-likelihoods, which a
+// response does not carry. Sub-package presets ships task files
 // with a sample of their data in the binary.
 //
 // Supported keys (anything else that could change a result is refused with

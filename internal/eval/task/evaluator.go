@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -57,14 +56,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, index int) (eval.Result, error
 		return eval.Result{}, fmt.Errorf("task %s: %s: %w", e.cfg.Task, it.Pos, err)
 	}
 	res.Ended = time.Now()
-	res.LatencyMS = res.Ended.Sub(res.Started).Milliseconds()
-	res.Score = d.Metrics[e.cfg.MetricNames()[0]]
-	res.Correct = res.Score == 1
-	res.Prediction = d.Answer
-	if res.Detail, err = json.Marshal(d); err != nil {
-		return eval.Result{}, err
-	}
-	return res, nil
+	return finish(e.cfg, res, d)
 }
 
 func (e *Evaluator) loglik(ctx context.Context, it Item, res *eval.Result, d *Detail) error {
@@ -112,8 +104,6 @@ func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result, d *
 		res.PromptTokens += resp.Usage.PromptTokens
 		res.CompletionTokens += resp.Usage.CompletionTokens
 	}
-	d.Metrics = e.cfg.ScoreGen(it, resps)
-	d.Answer = e.cfg.Answer(it, resps)
-	res.Response = resps[0]
+	e.cfg.scoreResponses(it, resps, res, d)
 	return nil
 }

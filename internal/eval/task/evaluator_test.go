@@ -77,8 +77,14 @@ func (s *completionServer) client(t *testing.T) *inference.Client {
 
 func run(t *testing.T, cfg *Config, items []Item, c *inference.Client) *Report {
 	t.Helper()
-	results := make([]eval.Result, len(items))
-	err := runner.Run(context.Background(), NewEvaluator(cfg, items, c, "m"), runner.Config{Concurrency: 4, Sink: func(r eval.Result) error {
+	return runEvaluator(t, cfg, NewEvaluator(cfg, items, c, "m"))
+}
+
+// runEvaluator runs ev over every item and summarizes the results.
+func runEvaluator(t *testing.T, cfg *Config, ev eval.Evaluator) *Report {
+	t.Helper()
+	results := make([]eval.Result, ev.Len())
+	err := runner.Run(context.Background(), ev, runner.Config{Concurrency: 4, Sink: func(r eval.Result) error {
 		results[r.Index] = r
 		return nil
 	}})

@@ -13,10 +13,13 @@ const Seed = 1234
 
 // Report is the outcome of a run: Score is the first metric's value.
 type Report struct {
-	Score   float64                 `json:"score"`
-	CILow   float64                 `json:"ci_low"`
-	CIHigh  float64                 `json:"ci_high"`
-	Items   int                     `json:"items"`
+	Score  float64 `json:"score"`
+	CILow  float64 `json:"ci_low"`
+	CIHigh float64 `json:"ci_high"`
+	Items  int     `json:"items"`
+	// Missing counts the items a predictions file has no response for
+	// (scored 0); a live run has none.
+	Missing int                     `json:"missing,omitempty"`
 	Metrics map[string]MetricReport `json:"metrics"`
 	Results []eval.Result           `json:"-"`
 }

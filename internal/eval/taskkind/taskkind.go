@@ -1,7 +1,15 @@
 // Package taskkind is the task kind: an lm-eval task (internal/eval/task)
-// run against submitted models over /v1/completions. It is its own
-// package, registered by internal/app and the validator node beside the
-// built-in kinds (internal/eval/kinds), which it uses.
+// run against submitted models over /v1/completions, or, in a competition
+// created with submissions "predictions", scored from submitted files of
+// responses with no model and no egress. Such a competition has hidden
+// labels: its prompts are public (kind.Prompter), its targets are not
+// (internal/seal hides a predictions submission's results), and its
+// few-shot count is 0, since examples would be other rows with their
+// targets. Entries are ranked, limited and copy-checked as models are: the
+// same file is the same digest, and near-identical responses are copies
+// (competition.CopyRule). It is its own package, registered by
+// internal/app and the validator node beside the built-in kinds
+// (internal/eval/kinds), which it uses.
 package taskkind
 
 import (
@@ -12,6 +20,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strings"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
@@ -64,6 +73,20 @@ func (Task) Prepare(_ context.Context, spec kind.Spec) (kind.Prepared, error) {
 		return kind.Prepared{}, fmt.Errorf("num_fewshot %d is outside 0..%d", k, MaxFewshot)
 	}
 	src.NumFewshot = &k
+	switch src.Submissions {
+	case "", competition.SubmitModels:
+		src.Submissions = ""
+	case competition.SubmitPredictions:
+		if err := cfg.CanPredict(); err != nil {
+			return kind.Prepared{}, fmt.Errorf("submissions %q: %w", src.Submissions, err)
+		}
+		if k > 0 {
+			// The examples are drawn from the rows: their targets would be in the public prompts.
+			return kind.Prepared{}, fmt.Errorf("submissions %q: num_fewshot must be 0 (it is %d): the examples would show the hidden targets of other rows in the public prompts", src.Submissions, k)
+		}
+	default:
+		return kind.Prepared{}, fmt.Errorf("submissions %q: want %q (the default) or %q", src.Submissions, competition.SubmitModels, competition.SubmitPredictions)
+	}
 	items, err := cfg.Items(d, k, task.Seed)
 	if err != nil {
 		return kind.Prepared{}, err
@@ -162,8 +185,50 @@ func TaskSettings(c competition.Competition) (*task.Config, error) {
 	return taskConfig(src)
 }
 
+// EntryOf implements kind.CompetitionEntryShaper: models, or predictions
+// files when the competition was created to take them.
+func (Task) EntryOf(c competition.Competition) kind.Entry {
+	var src competition.TaskSource
+	if json.Unmarshal(c.Config, &src) == nil && src.Submissions == competition.SubmitPredictions {
+		return kind.EntryPredictions
+	}
+	return kind.EntryModel
+}
+
+// ValidateEntry implements kind.EntryValidator: a predictions file must
+// read (task.Config.ReadPredictions) against the competition's items.
+func (Task) ValidateEntry(c competition.Competition, items []json.RawMessage, s competition.Submission) error {
+	if s.Predictions == nil {
+		return nil
+	}
+	cfg, err := TaskSettings(c)
+	if err != nil {
+		return err
+	}
+	_, err = cfg.ReadPredictions("predictions.jsonl", strings.NewReader(s.Predictions.Body), len(items))
+	return err
+}
+
+// Prompts implements kind.Prompter: each item's prompt and stop strings,
+// never its target.
+func (Task) Prompts(c competition.Competition, raw []json.RawMessage) ([]kind.Prompt, error) {
+	out := make([]kind.Prompt, len(raw))
+	for i, r := range raw {
+		var it task.Item
+		if err := json.Unmarshal(r, &it); err != nil {
+			return nil, fmt.Errorf("competition %s item %d: %w", c.ID, i, err)
+		}
+		out[i] = kind.Prompt{DocID: i, Prompt: it.Prompt}
+		if len(it.Requests) > 0 {
+			out[i].Until = it.Requests[0].Until
+		}
+	}
+	return out, nil
+}
+
 // Plan implements kind.Kind: the task evaluator against the submission's
-// model, reached through egress.
+// model, reached through egress; for a predictions submission, secret is
+// the file, scored with no model and no egress.
 func (k Task) Plan(_ context.Context, c competition.Competition, s competition.Submission, secret string, raw []json.RawMessage) (eval.Evaluator, error) {
 	cfg, err := TaskSettings(c)
 	if err != nil {
@@ -174,6 +239,13 @@ func (k Task) Plan(_ context.Context, c competition.Competition, s competition.S
 		if err := json.Unmarshal(r, &items[i]); err != nil {
 			return nil, fmt.Errorf("competition %s item %d: %w", c.ID, i, err)
 		}
+	}
+	if s.Predictions != nil {
+		preds, err := cfg.ReadPredictions("predictions.jsonl", strings.NewReader(secret), len(items))
+		if err != nil {
+			return nil, err
+		}
+		return task.NewPredictionsEvaluator(cfg, items, preds), nil
 	}
 	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: k.Egress.Client()})
 	if err != nil {
@@ -213,8 +285,12 @@ func (Task) Components(c competition.Competition, results []eval.Result) (map[st
 	return out, nil
 }
 
-// SubmitCheck implements kind.SubmitChecker.
+// SubmitCheck implements kind.SubmitChecker: a model must answer; a
+// predictions file was read when it was submitted.
 func (k Task) SubmitCheck(ctx context.Context, _ competition.Competition, s competition.Submission, secret string) error {
+	if s.Predictions != nil {
+		return nil
+	}
 	return kinds.ModelCheck(ctx, s, secret, k.Egress)
 }
 
@@ -225,6 +301,9 @@ func (Task) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 	data := fs.String("data", "", "task: rows of the evaluation split (JSONL, CSV or Parquet; sent as JSONL), replacing a preset's;\n"+
 		"required with a task file, whose data_files the hub cannot read")
 	numFewshot := fs.Int("num-fewshot", -1, "task: few-shot examples per prompt, drawn from the rows (default: the task's num_fewshot)")
+	submissions := fs.String("submissions", competition.SubmitModels, "task: what competitors enter: models (served over /v1/completions) or predictions\n"+
+		"(JSONL files of {doc_id, response}, crucible submit predictions; generate_until tasks). A predictions\n"+
+		"competition shows its prompts and hides its targets: send your own --data, not a preset's public rows")
 	return func() (kind.Creation, error) {
 		if *ref == "" {
 			return kind.Creation{}, fmt.Errorf("--task FILE|NAME is required (presets: %v)", presets.Names())
@@ -232,6 +311,9 @@ func (Task) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 		src, rows, err := Source(*ref, *data, *numFewshot)
 		if err != nil {
 			return kind.Creation{}, err
+		}
+		if *submissions != competition.SubmitModels {
+			src.Submissions = *submissions
 		}
 		raw, err := json.Marshal(src)
 		if err != nil {

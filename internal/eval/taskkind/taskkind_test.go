@@ -96,3 +96,43 @@ func TestRenderGivesTheStoredItemsAgain(t *testing.T) {
 		}
 	}
 }
+
+// A predictions competition: its entry shape, prompts without targets,
+// and a file scored by Plan from the secret with no model; an unknown
+// submissions value is refused.
+func TestPredictionsCompetition(t *testing.T) {
+	ctx := context.Background()
+	k := 0
+	rows := `{"question": "2+2?", "answer": "#### 4"}` + "\n" + `{"question": "3+3?", "answer": "#### 6"}` + "\n"
+	gsm := competition.TaskSource{Preset: "gsm8k", NumFewshot: &k, Submissions: "guesses"}
+	if _, err := (Task{}).Prepare(ctx, taskSpec(t, gsm, rows)); err == nil || !strings.Contains(err.Error(), `submissions "guesses": want "models"`) {
+		t.Fatalf("submissions guesses: %v; want it refused", err)
+	}
+	gsm.Submissions = competition.SubmitPredictions
+	p, err := Task{}.Prepare(ctx, taskSpec(t, gsm, rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := competition.Competition{ID: "c-1", Kind: TaskName, Config: p.Config}
+	if (Task{}).EntryOf(c) != kind.EntryPredictions || (Task{}).EntryOf(competition.Competition{Config: []byte(`{"preset":"gsm8k"}`)}) != kind.EntryModel {
+		t.Fatal("entry shapes")
+	}
+	prompts, err := Task{}.Prompts(c, p.Items)
+	if err != nil || len(prompts) != 2 || prompts[1].DocID != 1 || prompts[1].Prompt != "Question: 3+3?\nAnswer:" || len(prompts[1].Until) == 0 {
+		t.Fatalf("prompts %+v, %v", prompts, err)
+	}
+	file := `{"doc_id": 1, "response": "#### 6"}`
+	sub := competition.Submission{Predictions: &competition.PredictionsSpec{Body: file + "\n" + file}}
+	if err := (Task{}).ValidateEntry(c, p.Items, sub); err == nil || !strings.Contains(err.Error(), "predictions.jsonl:2: doc_id 1 again") {
+		t.Fatalf("a duplicate: %v", err)
+	}
+	ev, err := Task{}.Plan(ctx, c, competition.Submission{Predictions: &competition.PredictionsSpec{}}, file, p.Items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{0, 1} {
+		if r, err := ev.Evaluate(ctx, i); err != nil || r.Score != want {
+			t.Errorf("item %d: %+v, %v; want %v", i, r, err, want)
+		}
+	}
+}
