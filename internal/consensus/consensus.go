@@ -5,8 +5,8 @@
 // epoch exactly once: Yuma consensus (internal/incentive) over the latest
 // vector each staked validator posted inside the epoch, a record of
 // consensus, incentive, trust, dividends and emissions per UID, and one
-// emission transfer on the ledger. It also runs the pure simulation behind
-// `crucible consensus` (simulate.go).
+// emission transfer on the ledger. The pure simulation behind `crucible
+// consensus` is internal/incentive's Simulate, the same Yuma without a hub.
 //
 // The network is hub-wide: one set of UIDs, stakes and epochs per hub,
 // whatever competition validators evaluate. Epochs are a clock unit, not a
