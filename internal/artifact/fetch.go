@@ -199,6 +199,12 @@ func (f Fetcher) command(ctx context.Context, src Source, dst string) error {
 	if err != nil {
 		return err
 	}
+	return f.run(ctx, argv)
+}
+
+// run runs argv (no shell) under the timeout, killing its process group
+// when the timeout passes.
+func (f Fetcher) run(ctx context.Context, argv []string) error {
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = time.Hour
@@ -211,7 +217,7 @@ func (f Fetcher) command(ctx context.Context, src Source, dst string) error {
 	cmd.WaitDelay = 5 * time.Second
 	var out tail
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("fetch command %s timed out after %s", argv[0], timeout)
 	}
