@@ -61,20 +61,28 @@ func TestCacheFetchVerifyAndTamper(t *testing.T) {
 	if err != nil || got.Digest != committed.Digest {
 		t.Fatalf("cached tree %s, %v", got.Digest, err)
 	}
-	// Tampered after commit: a fetch of the changed tree is refused and discarded.
+	// Tampered after commit: another worker's fetch of the changed tree is
+	// refused and discarded.
 	writeFiles(t, src, map[string]string{"config.json": `{"architectures": ["Bigger"]}`})
-	tampered := strings.Repeat("0", 64)
-	_, _, err = c.Get(ctx, tampered, Fetcher{}, Source{Path: src})
+	otherRoot := t.TempDir()
+	other, err := OpenCache(otherRoot, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, _, err = other.Get(ctx, committed.Digest, Fetcher{}, Source{Path: src})
 	fetched, _ := HashTree(src, DefaultLimits())
-	want := "artifact digest mismatch: committed " + tampered + ", fetched " + fetched.Digest
+	want := "artifact digest mismatch: committed " + committed.Digest + ", fetched " + fetched.Digest
 	if err == nil || err.Error() != want {
 		t.Fatalf("tampered: %v\nwant %s", err, want)
 	}
-	if c.Cached(tampered) {
+	if other.Cached(committed.Digest) {
 		t.Fatal("a mismatching tree was cached")
 	}
-	if left, _ := os.ReadDir(filepath.Join(root, "tmp")); len(left) != 0 {
-		t.Fatalf("temporary fetches left: %v", left)
+	for _, sub := range []string{"tmp", "entries"} {
+		if left, _ := os.ReadDir(filepath.Join(otherRoot, sub)); len(left) != 0 {
+			t.Fatalf("%s left: %v", sub, left)
+		}
 	}
 	// A cached entry survives a restart and is served without a fetch.
 	c.Close()

@@ -53,7 +53,7 @@ func TestSafetensorsRefusesHostileHeaders(t *testing.T) {
 		body string
 		want string
 	}{
-		"header length 2^62": {lenOnly(1 << 62), "header length 4611686018427387904"},
+		"header length 2^62":  {lenOnly(1 << 62), "header length 4611686018427387904"},
 		"header past the end": {lenOnly(1000), "within the file"},
 		"negative shape": {rawSafetensors(t, map[string]tensor{"w": {"F32", []int64{-4, -2}, []int64{0, 32}}}, 32),
 			"negative dimension"},
