@@ -83,8 +83,8 @@ binds the digest to the key and the commit time, as a submission records it.`,
 
 func runArtifactFacts(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("artifact facts", `Read what an artifact's files say: the parameter count from the safetensors headers
-(summed over shards), the architecture from config.json, whether tokenizer_config.json
-has a chat template. With caps, refuse (exit 1) an artifact over them, as a
+(summed over shards) or else the GGUF tensor infos, the architecture from config.json
+(or GGUF metadata), whether tokenizer_config.json (or the GGUF) has a chat template. With caps, refuse (exit 1) an artifact over them, as a
 competition does at submit time.`,
 		"crucible artifact facts --dir ./my-model --max-parameters 8000000000 --json", stderr)
 	dir := fs.String("dir", "", "the artifact's directory (required)")
@@ -112,7 +112,7 @@ competition does at submit time.`,
 		fmt.Fprintf(stdout, "parameters     %d (%d safetensors files)\nbytes          %d\narchitecture   %s\nchat template  %v\n",
 			facts.Parameters, len(facts.Shards), facts.Bytes, facts.Architecture, facts.ChatTemplate)
 		if len(facts.GGUF) > 0 {
-			fmt.Fprintf(stdout, "gguf files     %v (parameters not counted)\n", facts.GGUF)
+			fmt.Fprintf(stdout, "gguf files     %v\n", facts.GGUF)
 		}
 		return nil
 	})

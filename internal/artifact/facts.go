@@ -21,18 +21,22 @@ const maxConfigBytes = 4 << 20
 // Facts are what the files say about a model.
 type Facts struct {
 	// Parameters is the sum over every tensor of every .safetensors file of
-	// the product of its shape; 0 when the tree has no safetensors file.
+	// the product of its shape; in a tree without safetensors files, the
+	// same sum over the .gguf files' tensor infos (all of them: split
+	// shards add up, and a tree holding several quantisations counts each,
+	// which errs on the side of a parameter cap).
 	Parameters int64 `json:"parameters"`
 	// Shards are the safetensors files counted, in name order.
 	Shards []string `json:"shards,omitempty"`
 	// Bytes is the size of the whole tree.
 	Bytes int64 `json:"bytes"`
-	// Architecture is config.json's architectures[0], else its model_type.
+	// Architecture is config.json's architectures[0], else its model_type,
+	// else a GGUF file's general.architecture.
 	Architecture string `json:"architecture,omitempty"`
-	// ChatTemplate reports a chat_template in tokenizer_config.json or a
-	// chat_template.jinja file.
+	// ChatTemplate reports a chat_template in tokenizer_config.json, a
+	// chat_template.jinja file or a GGUF tokenizer.chat_template.
 	ChatTemplate bool `json:"chat_template"`
-	// GGUF lists .gguf files, whose parameters are not counted yet.
+	// GGUF lists the .gguf files read, in name order.
 	GGUF []string `json:"gguf,omitempty"`
 }
 
@@ -40,6 +44,8 @@ type Facts struct {
 // listed regular files are read, each with a bounded read).
 func ReadFacts(dir string, t Tree) (Facts, error) {
 	f := Facts{Bytes: t.Bytes}
+	var ggufParams int64
+	ggufArch := ""
 	for _, file := range t.Files {
 		path := filepath.Join(dir, filepath.FromSlash(file.Name))
 		switch {
@@ -54,6 +60,18 @@ func ReadFacts(dir string, t Tree) (Facts, error) {
 			f.Parameters += n
 			f.Shards = append(f.Shards, file.Name)
 		case strings.HasSuffix(file.Name, ".gguf"):
+			g, err := ReadGGUF(path)
+			if err != nil {
+				return Facts{}, err
+			}
+			if g.Parameters > 1<<62-ggufParams {
+				return Facts{}, fmt.Errorf("%s: parameter count overflows", file.Name)
+			}
+			ggufParams += g.Parameters
+			f.ChatTemplate = f.ChatTemplate || g.ChatTemplate
+			if ggufArch == "" {
+				ggufArch = g.Architecture
+			}
 			f.GGUF = append(f.GGUF, file.Name)
 		case file.Name == "config.json":
 			var c struct {
@@ -80,6 +98,12 @@ func ReadFacts(dir string, t Tree) (Facts, error) {
 		case file.Name == "chat_template.jinja":
 			f.ChatTemplate = true
 		}
+	}
+	if len(f.Shards) == 0 {
+		f.Parameters = ggufParams
+	}
+	if f.Architecture == "" {
+		f.Architecture = ggufArch
 	}
 	return f, nil
 }
@@ -202,9 +226,6 @@ type Caps struct {
 func CheckCaps(f Facts, c Caps) error {
 	if c.MaxParameters > 0 && f.Parameters > c.MaxParameters {
 		return fmt.Errorf("artifact has %d parameters; this competition accepts at most %d", f.Parameters, c.MaxParameters)
-	}
-	if c.MaxParameters > 0 && len(f.GGUF) > 0 {
-		return fmt.Errorf("artifact holds GGUF files (%s) whose parameters are not counted; this competition caps parameters", strings.Join(f.GGUF, ", "))
 	}
 	if c.MaxBytes > 0 && f.Bytes > c.MaxBytes {
 		return fmt.Errorf("artifact is %d bytes; this competition accepts at most %d", f.Bytes, c.MaxBytes)
