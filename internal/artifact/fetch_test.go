@@ -138,9 +138,29 @@ func TestCommandFetcher(t *testing.T) {
 			t.Errorf("%+v: %v", bad, err)
 		}
 	}
-	slow := Fetcher{Command: `sh -c 'sleep 60 & sleep 60; :' {repo} {dir}`, Timeout: 100 * time.Millisecond}
-	if err := slow.Fetch(context.Background(), Source{Repo: "a/b", Revision: "main"}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "timed out") {
+	// A tool that outlives the timeout, with a child in the background: the
+	// whole process group is killed.
+	slowDir := t.TempDir()
+	slow := Fetcher{Command: `sh -c 'sleep 60 & echo $! > "$1/child"; wait' fetch {dir}`, Timeout: time.Second}
+	if err := slow.Fetch(context.Background(), Source{Repo: "a/b", Revision: "main"}, slowDir); err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Fatalf("slow tool: %v", err)
+	}
+	pidText, err := os.ReadFile(filepath.Join(slowDir, "child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat := "/proc/" + strings.TrimSpace(string(pidText)) + "/stat"
+	// SIGKILL was sent before Fetch returned; wait (without a time bound the
+	// test relies on) for the child to be reaped or a zombie.
+	for i := 0; ; i++ {
+		b, err := os.ReadFile(stat)
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("the fetch tool's background child is still running: %s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
