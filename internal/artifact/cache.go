@@ -125,7 +125,8 @@ func (c *Cache) load() error {
 func (c *Cache) Close() error { return c.lock.Close() }
 
 // Get returns the directory of the verified tree with the given digest,
-// fetching it from src with f when it is not cached. release must be called
+// fetching it from src with f (its Limits replaced by the cache's) when it
+// is not cached. release must be called
 // when the caller no longer reads the directory; until then the entry is
 // never evicted. A fetched tree whose digest differs from digest is
 // discarded with "artifact digest mismatch: committed X, fetched Y".
