@@ -99,6 +99,10 @@ var rules = []rule{
 		// …test packages); it never knows a kind itself.
 		From: []string{"internal/inference", "internal/router", "internal/egress", "internal/baseline"},
 		Deny: append(slices.Clone(serverPackages), "internal/eval", "internal/app", "cmd")},
+	{Name: "artifact trees, facts and the model cache import no store, API, job queue or kind",
+		// The hub and the workers call internal/artifact; it reads files and
+		// runs the fetch tool, nothing else of Crucible's.
+		From: []string{"internal/artifact"}, Deny: []string{"internal", "cmd"}},
 	{Name: "the store never imports the API, the job queue or a kind",
 		From: []string{"internal/store"}, Deny: []string{"internal/api", "internal/jobs", "internal/web", "internal/eval/", "internal/app", "cmd"}},
 	{Name: "services never import the API, the web UI or the CLI",

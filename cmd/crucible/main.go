@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"stats":        {"agreement statistics on a ratings CSV (stats kappa|icc|spearman --file CSV)", runStats},
 		"weights":      {"show a model competition's epoch weights (win rates, copies)", runWeights},
 		"roleplay":     {"fresh-items roleplay epochs: commitments, contamination, verify a revealed seed (roleplay epochs|contamination|verify-epoch)", runRoleplay},
+		"artifact":     {"model artifacts: digest a file tree, read its facts, fetch and verify into the model cache (artifact hash|facts|fetch)", runArtifact},
 		"export":       {"export results as JSONL, or preferences as DPO/rankings/CSV (export results|preferences)", runExport},
 		"winrate":      {"win rates and weights from a scores CSV, as crucible, Dippy or pretraining compute them", runWinRate},
 		"consensus":    {"simulate one epoch of Yuma consensus on a weight matrix CSV", runConsensus},
