@@ -89,6 +89,9 @@ var rules = []rule{
 	{Name: "pure packages import no service package", From: purePackages, Deny: servicePackages},
 	{Name: "stats, eval, egress and sandbox depend only on the standard library",
 		From: []string{"internal/stats", "internal/eval!", "internal/egress", "internal/sandbox"}, Deny: []string{"internal", "cmd"}},
+	{Name: "the model launcher depends only on the standard library",
+		// It runs processes; the hub wires it to submissions.
+		From: []string{"internal/launcher"}, Deny: []string{"internal", "cmd"}},
 	{Name: "kinds never import the store, the job queue or the API",
 		From: []string{"internal/eval", "internal/kind/"}, Deny: append(slices.Clone(serverPackages), "internal/app", "cmd")},
 	{Name: clientRule,
