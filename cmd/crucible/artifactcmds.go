@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"crucible/internal/api/apiv1"
+	"crucible/internal/app"
 	"crucible/internal/artifact"
 	"crucible/internal/identity"
 )
@@ -216,4 +217,30 @@ func artifactRequest(fs *flag.FlagSet, args []string, comp *string) (apiv1.Creat
 		return apiv1.CreateSubmissionRequest{}, usagef("--digest is required with --repo or --url: the tree digest of the files (crucible artifact hash --dir DIR)")
 	}
 	return apiv1.CreateSubmissionRequest{Artifact: &src}, nil
+}
+
+// modelFlags are the worker flags that serve artifact submissions.
+type modelFlags struct {
+	cache, fetcher, launcher *string
+	cacheBytes               *int64
+	maxLaunched              *int
+	fetchTimeout, start      *time.Duration
+}
+
+func addModelFlags(fs *flag.FlagSet) modelFlags {
+	return modelFlags{
+		cache:        fs.String("model-cache", "", "`DIR` of the content-addressed model cache for artifact submissions (with --model-launcher)"),
+		cacheBytes:   fs.Int64("model-cache-bytes", 100<<30, "bound of the model cache in bytes; least recently used artifacts are evicted"),
+		fetcher:      fs.String("model-fetcher", "", "command fetching repository artifacts, e.g. 'huggingface-cli download {repo} --revision {revision} --local-dir {dir}'"),
+		fetchTimeout: fs.Duration("model-fetch-timeout", 2*time.Hour, "bound on one fetch (its process group is killed after it)"),
+		launcher: fs.String("model-launcher", "", "command serving an artifact on loopback, e.g. 'vllm serve {dir} --port {port} --served-model-name {name}'\n"+
+			"or 'llama-server -m {dir}/{gguf} --port {port} --alias {name}' (crucible model-server --artifact {dir} in tests)"),
+		maxLaunched: fs.Int("max-launched", 1, "model servers this process runs at once"),
+		start:       fs.Duration("model-start-timeout", 10*time.Minute, "bound on a model server's start (until /v1/models lists the model)"),
+	}
+}
+
+func (m modelFlags) config() app.Models {
+	return app.Models{CacheDir: *m.cache, CacheBytes: *m.cacheBytes, Fetcher: *m.fetcher, FetchTimeout: *m.fetchTimeout,
+		Launcher: *m.launcher, MaxLaunched: *m.maxLaunched, StartTimeout: *m.start}
 }

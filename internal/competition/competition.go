@@ -75,6 +75,23 @@ type ArtifactSpec struct {
 	Bytes      int64  `json:"bytes,omitempty"`
 }
 
+// ArtifactCaps are the caps of a competition taking artifacts, read from the
+// top level of its configuration (a task competition's TaskSource carries
+// them); zero is no cap.
+type ArtifactCaps struct {
+	MaxParameters int64 `json:"max_parameters"`
+	MaxBytes      int64 `json:"max_artifact_bytes"`
+}
+
+// CapsOf returns c's artifact caps (none when its configuration sets none).
+func CapsOf(c Competition) ArtifactCaps {
+	var caps ArtifactCaps
+	if json.Unmarshal(c.Config, &caps) != nil {
+		return ArtifactCaps{}
+	}
+	return caps
+}
+
 // MCQConfig is the kind-specific configuration of an mcq competition.
 type MCQConfig struct {
 	// Mode is "generative" (chat completion, answer extracted from text) or

@@ -259,7 +259,7 @@ func (k Task) Plan(_ context.Context, c competition.Competition, s competition.S
 		}
 		return task.NewPredictionsEvaluator(cfg, items, preds), nil
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: k.Egress.Client()})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: k.Egress.ModelClient(s)})
 	if err != nil {
 		return nil, err
 	}
