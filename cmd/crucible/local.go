@@ -113,9 +113,13 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 		"With --task FILE|NAME (an lm-eval task file or a preset: crucible task list) they answer that task instead: oracle (the targets), first,\n"+
 		"random (seeded by item), each recognising an item by the end of the prompt; with --responses FILE,\n"+
 		"replay answers the response of the longest {match, response} line whose match the prompt contains\n"+
-		"(a 404 when none does).",
+		"(a 404 when none does).\n"+
+		"With --artifact DIR it serves the one policy DIR/crucible-policy.json names, as a launcher runs a\n"+
+		"submitted model: {\"policy\": \"oracle\", \"dataset\": \"key.jsonl\", \"name\": \"my-model\"}, or \"task\" and\n"+
+		"\"data\" (and \"responses\") for the task policies; files are relative to DIR and may not leave it.",
 		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --key siqa.jsonl\n"+
-			"  crucible model-server --task gsm8k --policy oracle,first,replay --responses answers.jsonl", stderr)
+			"  crucible model-server --task gsm8k --policy oracle,first,replay --responses answers.jsonl\n"+
+			"  crucible model-server --artifact ./my-model --listen 127.0.0.1:8001 --name my-model", stderr)
 	listen := fs.String("listen", "127.0.0.1:8000", "HTTP address")
 	policy := fs.String("policy", "random,first,oracle,overlap", "comma-separated policies to serve: random, first, oracle, overlap (multiple choice);\n"+
 		"persona, persona-plus, persona-ref, persona-incoherent (roleplay characters), judge, judge-garbage (roleplay judges)")
@@ -125,12 +129,33 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	data := fs.String("data", "", "with --task: the rows of the evaluation split (JSONL, CSV or Parquet), replacing the task's")
 	responses := fs.String("responses", "", "the replay policy's answers: JSONL lines {\"match\": ..., \"response\": ...}")
 	delay := fs.Duration("delay", 0, "wait this long before each answer (simulates a slow model)")
+	artifact := fs.String("artifact", "", "serve the artifact directory's crucible-policy.json instead of the flags above")
+	name := fs.String("name", "", "with --artifact: the served model name (default: the policy file's name, else baseline-<policy>)")
 	// Not parse(): CRUCIBLE_KEY names a signing key file, not this dataset.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *artifact != "" {
+		var other []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "artifact" && f.Name != "name" && f.Name != "listen" && f.Name != "delay" {
+				other = append(other, "--"+f.Name)
+			}
+		})
+		if len(other) > 0 {
+			return usagef("--artifact reads the policy from the directory's %s: drop %s", app.ArtifactPolicyFile, strings.Join(other, ", "))
+		}
+		policies, err := app.ArtifactPolicies(*artifact, *name)
+		if err != nil {
+			return err
+		}
+		return serveBaseline(ctx, *listen, *artifact, baseline.Config{Policies: policies, Delay: *delay})
+	}
+	if *name != "" {
+		return usagef("--name needs --artifact")
 	}
 	if *data != "" && *taskFile == "" {
 		return usagef("--data needs --task")

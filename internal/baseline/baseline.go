@@ -5,8 +5,9 @@
 // test package (internal/eval/mcq/mcqtest, internal/eval/roleplay/roleplaytest,
 // internal/eval/task/tasktest, as net/http/httptest is beside net/http), and
 // internal/app assembles them for `crucible model-server`. Everything it
-// serves is labelled "baseline": model names are "baseline-<policy>" and
-// /v1/models reports owned_by "crucible-baseline".
+// serves is labelled "baseline": model names are "baseline-<policy>" (or the
+// name a launcher asks for, Named.Served) and /v1/models reports owned_by
+// "crucible-baseline".
 //
 // # Endpoints
 //
@@ -96,6 +97,10 @@ type Named struct {
 	// Params, when positive, is declared as the model's parameter count
 	// in /v1/models ("meta": {"n_params": Params}, llama.cpp's shape).
 	Params int64
+	// Served, when set, is the model name served instead of
+	// "baseline-<Name>": the name a launcher gives an artifact's model
+	// (`crucible model-server --artifact DIR --name NAME`).
+	Served string
 }
 
 // Config configures the baseline server.
@@ -120,6 +125,9 @@ func New(cfg Config) http.Handler {
 	s := &server{policies: map[string]Policy{}, params: map[string]int64{}, delay: cfg.Delay}
 	for _, p := range cfg.Policies {
 		name := ModelPrefix + p.Name
+		if p.Served != "" {
+			name = p.Served
+		}
 		if _, dup := s.policies[name]; dup {
 			continue
 		}

@@ -267,6 +267,30 @@ func TestNeverHealthyServerIsKilledWithItsGroup(t *testing.T) {
 	}
 }
 
+// TestCancelWhileStartingStopsTheServer: the only acquirer gives up while
+// the server loads; nobody else wants it, so it is stopped.
+func TestCancelWhileStartingStopsTheServer(t *testing.T) {
+	f := newFixture(t, 1, "--mode never")
+	f.l.cfg.StartTimeout = time.Minute // longer than waitGone waits
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.l.Acquire(ctx, f.dir, "m")
+		done <- err
+	}()
+	for deadline := time.Now().Add(20 * time.Second); len(f.startLines(t)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never started")
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("acquire = %v, want context.Canceled", err)
+	}
+	pid, _ := strconv.Atoi(f.startLines(t)[0][0])
+	waitGone(t, pid, "the abandoned server")
+}
+
 // TestStubbornServerIsKilledAfterTheGrace: SIGTERM ignored by the server
 // and its child; the stop SIGKILLs the group.
 func TestStubbornServerIsKilledAfterTheGrace(t *testing.T) {

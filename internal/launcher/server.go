@@ -75,6 +75,9 @@ func (s *server) run() {
 	log := s.l.cfg.Logger.With("dir", s.key.dir, "model", s.key.name, "pid", pid)
 	log.Info("model server started", "url", s.baseURL)
 	if err := s.health(); err != nil {
+		s.l.mu.Lock()
+		s.stopping = true // reported here, not as an unexpected exit
+		s.l.mu.Unlock()
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		<-s.exited
 		s.err = fmt.Errorf("launcher: %s for %s: %w; its output ends:\n%s", s.l.argv[0], s.key.dir, err, s.tail)
