@@ -21,6 +21,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/identity"
 	"crucible/internal/launcher"
+	"crucible/internal/store/storetest"
 )
 
 const siqaTaskFile = "../../internal/eval/task/testdata/social_iqa.yaml"
@@ -111,7 +112,8 @@ func tarball(t *testing.T, dir, path string) {
 // loopback and evaluates it. Oracle ranks above first; a third key
 // entering the first tree later is a copy, ranked and earning nothing; a
 // tarball whose files changed after the commit fails with the digest
-// mismatch; an artifact over the cap fails with the reason.
+// mismatch; an artifact over the cap fails with the reason. On SQLite and
+// PostgreSQL.
 func TestArtifactSubmissionsAreFetchedVerifiedLaunchedAndRanked(t *testing.T) {
 	bin := crucibleBinary(t)
 	dir := t.TempDir()
@@ -141,89 +143,92 @@ func TestArtifactSubmissionsAreFetchedVerifiedLaunchedAndRanked(t *testing.T) {
 	tgz := filepath.Join(dir, "tampered.tar.gz")
 	tarball(t, tampered, tgz)
 
-	url := serveInProcess(t, "--model-cache", filepath.Join(dir, "cache"), "--model-cache-bytes", "100000000",
-		"--model-launcher", bin+" model-server --artifact {dir} --listen 127.0.0.1:{port} --name {name}", "--max-launched", "2")
-	out, stderr, code := crucible(t, "competition", "create", "--server", url, "--key", keys["owner"], "--kind", "task",
-		"--title", "SIQa, served here", "--task", siqaTaskFile, "--data", siqaDevRows, "--submissions", "artifacts", "--max-parameters", "1000", "--json")
-	var comp competition.Competition
-	if code != 0 || json.Unmarshal([]byte(out), &comp) != nil {
-		t.Fatalf("competition create: exit %d: %s %s", code, out, stderr)
-	}
-	submit := func(who string, args ...string) competition.Submission {
-		t.Helper()
-		out, stderr, code := crucible(t, append([]string{"submit", "artifact", "--server", url, "--key", keys[who], "--competition", comp.ID, "--json"}, args...)...)
-		var sub competition.Submission
-		if code != 0 || json.Unmarshal([]byte(out), &sub) != nil || sub.Artifact == nil {
-			t.Fatalf("submit artifact %v: exit %d: %s %s", args, code, out, stderr)
-		}
-		return sub
-	}
-	if _, stderr, code := crucible(t, "submit", "model", "--server", url, "--key", keys["alice"], "--competition", comp.ID,
-		"--base-url", "http://127.0.0.1:1/v1", "--model", "m"); code == 0 || !strings.Contains(stderr, "an artifact submission is its source and tree digest alone") {
-		t.Fatalf("a model into an artifact competition: exit %d, %q; want it refused", code, stderr)
-	}
-	a := submit("alice", "--path", oracle)
-	b := submit("bob", "--path", first)
-	copied := submit("carol", "--path", oracle)
-	bad := submit("carol", "--url", "file://"+tgz, "--digest", committed.Digest)
-	over := submit("bob", "--path", big)
-	if copied.Digest != a.Digest || copied.Artifact.Commitment == a.Artifact.Commitment {
-		t.Errorf("the copy: digest %s commitment %s; want alice's tree digest %s under its own commitment", copied.Digest, copied.Artifact.Commitment, a.Digest)
-	}
+	for _, db := range storetest.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) {
+			url := serveInProcess(t, "--database", db.URL, "--model-cache", filepath.Join(dir, db.Name+"-cache"), "--model-cache-bytes", "100000000",
+				"--model-launcher", bin+" model-server --artifact {dir} --listen 127.0.0.1:{port} --name {name}", "--max-launched", "2")
+			out, stderr, code := crucible(t, "competition", "create", "--server", url, "--key", keys["owner"], "--kind", "task",
+				"--title", "SIQa, served here", "--task", siqaTaskFile, "--data", siqaDevRows, "--submissions", "artifacts", "--max-parameters", "1000", "--json")
+			var comp competition.Competition
+			if code != 0 || json.Unmarshal([]byte(out), &comp) != nil {
+				t.Fatalf("competition create: exit %d: %s %s", code, out, stderr)
+			}
+			submit := func(who string, args ...string) competition.Submission {
+				t.Helper()
+				out, stderr, code := crucible(t, append([]string{"submit", "artifact", "--server", url, "--key", keys[who], "--competition", comp.ID, "--json"}, args...)...)
+				var sub competition.Submission
+				if code != 0 || json.Unmarshal([]byte(out), &sub) != nil || sub.Artifact == nil {
+					t.Fatalf("submit artifact %v: exit %d: %s %s", args, code, out, stderr)
+				}
+				return sub
+			}
+			if _, stderr, code := crucible(t, "submit", "model", "--server", url, "--key", keys["alice"], "--competition", comp.ID,
+				"--base-url", "http://127.0.0.1:1/v1", "--model", "m"); code == 0 || !strings.Contains(stderr, "an artifact submission is its source and tree digest alone") {
+				t.Fatalf("a model into an artifact competition: exit %d, %q; want it refused", code, stderr)
+			}
+			a := submit("alice", "--path", oracle)
+			b := submit("bob", "--path", first)
+			copied := submit("carol", "--path", oracle)
+			bad := submit("carol", "--url", "file://"+tgz, "--digest", committed.Digest)
+			over := submit("bob", "--path", big)
+			if copied.Digest != a.Digest || copied.Artifact.Commitment == a.Artifact.Commitment {
+				t.Errorf("the copy: digest %s commitment %s; want alice's tree digest %s under its own commitment", copied.Digest, copied.Artifact.Commitment, a.Digest)
+			}
 
-	key, err := identity.Load(keys["owner"])
-	if err != nil {
-		t.Fatal(err)
+			key, err := identity.Load(keys["owner"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := client.New(client.Config{Server: url, Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			subs, err := c.WaitScored(wctx, comp.ID, 100*time.Millisecond, nil)
+			if err != nil {
+				t.Fatalf("waiting for the evaluations: %v (%+v)", err, subs)
+			}
+			byID := map[string]competition.Submission{}
+			for _, s := range subs {
+				byID[s.ID] = s
+			}
+			for _, tc := range []struct {
+				sub    competition.Submission
+				params int64
+			}{{a, oracleParams}, {b, firstParams}, {copied, oracleParams}} {
+				s := byID[tc.sub.ID]
+				if s.State != competition.StateScored || s.Artifact == nil || s.Artifact.Parameters != tc.params {
+					t.Errorf("%s: %s %q, artifact %+v; want scored with %d parameters (the header's shapes)", s.Name, s.State, s.Reason, s.Artifact, tc.params)
+					continue
+				}
+				if s.Card == nil || s.Card.Served == nil || s.Card.Served.Launcher != "crucible" || s.Card.Served.Cores == 0 {
+					t.Errorf("%s: card %+v; want it to say the crucible launcher served it, and on what", s.Name, s.Card)
+				}
+			}
+			wantReason := fmt.Sprintf("artifact digest mismatch: committed %s, fetched %s", committed.Digest, swapped.Digest)
+			if s := byID[bad.ID]; s.State != competition.StateFailed || !strings.Contains(s.Reason, wantReason) {
+				t.Errorf("tampered: %s %q; want failed with %q", s.State, s.Reason, wantReason)
+			}
+			if s := byID[over.ID]; s.State != competition.StateFailed || !strings.Contains(s.Reason, "artifact has 2500 parameters; this competition accepts at most 1000") {
+				t.Errorf("over the cap: %s %q; want failed with the cap", s.State, s.Reason)
+			}
+			rows, err := c.Leaderboard(context.Background(), comp.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rank := map[string]competition.Row{}
+			for _, r := range rows {
+				rank[r.SubmissionID] = r
+			}
+			if len(rows) != 3 || rank[a.ID].Rank != 1 || rank[a.ID].Score != 1 || rank[b.ID].Score >= 1 || rank[a.ID].CopyOf != "" {
+				t.Errorf("leaderboard %+v; want the oracle artifact first at 1, first below", rows)
+			}
+			if r := rank[copied.ID]; r.CopyOf != a.ID {
+				t.Errorf("carol's copy of alice's tree: %+v; want it ranked as a copy of %s (earning nothing)", r, a.ID)
+			}
+		})
 	}
-	c, err := client.New(client.Config{Server: url, Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	subs, err := c.WaitScored(wctx, comp.ID, 100*time.Millisecond, nil)
-	if err != nil {
-		t.Fatalf("waiting for the evaluations: %v (%+v)", err, subs)
-	}
-	byID := map[string]competition.Submission{}
-	for _, s := range subs {
-		byID[s.ID] = s
-	}
-	for _, tc := range []struct {
-		sub    competition.Submission
-		params int64
-	}{{a, oracleParams}, {b, firstParams}, {copied, oracleParams}} {
-		s := byID[tc.sub.ID]
-		if s.State != competition.StateScored || s.Artifact == nil || s.Artifact.Parameters != tc.params {
-			t.Errorf("%s: %s %q, artifact %+v; want scored with %d parameters (the header's shapes)", s.Name, s.State, s.Reason, s.Artifact, tc.params)
-			continue
-		}
-		if s.Card == nil || s.Card.Served == nil || s.Card.Served.Launcher != "crucible" || s.Card.Served.Cores == 0 {
-			t.Errorf("%s: card %+v; want it to say the crucible launcher served it, and on what", s.Name, s.Card)
-		}
-	}
-	wantReason := fmt.Sprintf("artifact digest mismatch: committed %s, fetched %s", committed.Digest, swapped.Digest)
-	if s := byID[bad.ID]; s.State != competition.StateFailed || !strings.Contains(s.Reason, wantReason) {
-		t.Errorf("tampered: %s %q; want failed with %q", s.State, s.Reason, wantReason)
-	}
-	if s := byID[over.ID]; s.State != competition.StateFailed || !strings.Contains(s.Reason, "artifact has 2500 parameters; this competition accepts at most 1000") {
-		t.Errorf("over the cap: %s %q; want failed with the cap", s.State, s.Reason)
-	}
-	rows, err := c.Leaderboard(context.Background(), comp.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rank := map[string]competition.Row{}
-	for _, r := range rows {
-		rank[r.SubmissionID] = r
-	}
-	if len(rows) != 3 || rank[a.ID].Rank != 1 || rank[a.ID].Score != 1 || rank[b.ID].Score >= 1 || rank[a.ID].CopyOf != "" {
-		t.Errorf("leaderboard %+v; want the oracle artifact first at 1, first below", rows)
-	}
-	if r := rank[copied.ID]; r.CopyOf != a.ID {
-		t.Errorf("carol's copy of alice's tree: %+v; want it ranked as a copy of %s (earning nothing)", r, a.ID)
-	}
-
 	measureArtifactCycle(t, bin, oracle)
 }
 
