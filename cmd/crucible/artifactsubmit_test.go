@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,6 +224,15 @@ func TestArtifactSubmissionsAreFetchedVerifiedLaunchedAndRanked(t *testing.T) {
 			}
 			if len(rows) != 3 || rank[a.ID].Rank != 1 || rank[a.ID].Score != 1 || rank[b.ID].Score >= 1 || rank[a.ID].CopyOf != "" {
 				t.Errorf("leaderboard %+v; want the oracle artifact first at 1, first below", rows)
+			}
+			resp, err := http.Get(url + "/s/" + a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprintf(`<dd id="parameters">%d (`, oracleParams); !strings.Contains(string(page), want) || !strings.Contains(string(page), a.Artifact.Commitment) {
+				t.Errorf("the submission page does not show the parameter count (%s) and the commitment", want)
 			}
 			if r := rank[copied.ID]; r.CopyOf != a.ID {
 				t.Errorf("carol's copy of alice's tree: %+v; want it ranked as a copy of %s (earning nothing)", r, a.ID)
