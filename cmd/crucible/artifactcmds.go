@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
+	"crucible/internal/api/apiv1"
+	"crucible/internal/app"
 	"crucible/internal/artifact"
 	"crucible/internal/identity"
 )
@@ -165,4 +169,78 @@ and {dir} are substituted inside each argument).`,
 		_, err := fmt.Fprintf(stdout, "verified %s in %.3fs\n%s\n", out.Digest, out.Seconds, out.Dir)
 		return err
 	})
+}
+
+const artifactSubmitSummary = `Submit model files to a task competition created with --submissions artifacts. The hub records
+the tree digest and the commitment binding it to your key and the commit time; its workers fetch the
+files, check the digest (a mismatch fails the submission), read the parameter count, serve the model
+with their launcher and evaluate it. The same tree entered later, by any key, is a copy: ranked, earning
+nothing. With --path the digest is computed here; with --repo or --url give it (crucible artifact hash).`
+
+const artifactSubmitExample = "crucible submit artifact --competition c-abc123 --path /models/mine --key me.key"
+
+// artifactRequest parses the artifact flags of crucible submit artifact
+// (fs already has the common ones) into the submission request.
+func artifactRequest(fs *flag.FlagSet, args []string, comp *string) (apiv1.CreateSubmissionRequest, error) {
+	repo := fs.String("repo", "", "a hub repository ORG/NAME the workers fetch with their --model-fetcher (with --revision and --digest)")
+	revision := fs.String("revision", "", "the repository's commit (with --repo)")
+	path := fs.String("path", "", "a directory the hub's workers can read (the digest is computed here)")
+	url := fs.String("url", "", "a file:// tarball the hub's workers can read (with --digest)")
+	digest := fs.String("digest", "", "the tree digest (crucible artifact hash --dir DIR); computed from --path when absent")
+	if err := parse(fs, args); err != nil {
+		return apiv1.CreateSubmissionRequest{}, err
+	}
+	if *comp == "" {
+		return apiv1.CreateSubmissionRequest{}, usagef("--competition is required")
+	}
+	src := apiv1.ArtifactSource{Repo: *repo, Revision: *revision, URL: *url, Digest: *digest}
+	switch {
+	case *path != "":
+		if *repo != "" || *url != "" {
+			return apiv1.CreateSubmissionRequest{}, usagef("give one of --path, --repo (with --revision) or --url")
+		}
+		abs, err := filepath.Abs(*path)
+		if err != nil {
+			return apiv1.CreateSubmissionRequest{}, err
+		}
+		tree, err := artifact.HashTree(abs, artifact.DefaultLimits())
+		if err != nil {
+			return apiv1.CreateSubmissionRequest{}, err
+		}
+		if *digest != "" && *digest != tree.Digest {
+			return apiv1.CreateSubmissionRequest{}, usagef("--digest %s, but %s hashes to %s", *digest, abs, tree.Digest)
+		}
+		src.Path, src.Digest = abs, tree.Digest
+	case *repo == "" && *url == "":
+		return apiv1.CreateSubmissionRequest{}, usagef("one of --path, --repo (with --revision) or --url is required")
+	case *digest == "":
+		return apiv1.CreateSubmissionRequest{}, usagef("--digest is required with --repo or --url: the tree digest of the files (crucible artifact hash --dir DIR)")
+	}
+	return apiv1.CreateSubmissionRequest{Artifact: &src}, nil
+}
+
+// modelFlags are the worker flags that serve artifact submissions.
+type modelFlags struct {
+	cache, fetcher, launcher *string
+	cacheBytes               *int64
+	maxLaunched              *int
+	fetchTimeout, start      *time.Duration
+}
+
+func addModelFlags(fs *flag.FlagSet) modelFlags {
+	return modelFlags{
+		cache:        fs.String("model-cache", "", "`DIR` of the content-addressed model cache for artifact submissions (with --model-launcher)"),
+		cacheBytes:   fs.Int64("model-cache-bytes", 100<<30, "bound of the model cache in bytes; least recently used artifacts are evicted"),
+		fetcher:      fs.String("model-fetcher", "", "command fetching repository artifacts, e.g. 'huggingface-cli download {repo} --revision {revision} --local-dir {dir}'"),
+		fetchTimeout: fs.Duration("model-fetch-timeout", 2*time.Hour, "bound on one fetch (its process group is killed after it)"),
+		launcher: fs.String("model-launcher", "", "command serving an artifact on loopback, e.g. 'vllm serve {dir} --port {port} --served-model-name {name}'\n"+
+			"or 'llama-server -m {dir}/{gguf} --port {port} --alias {name}' (crucible model-server --artifact {dir} in tests)"),
+		maxLaunched: fs.Int("max-launched", 1, "model servers this process runs at once"),
+		start:       fs.Duration("model-start-timeout", 10*time.Minute, "bound on a model server's start (until /v1/models lists the model)"),
+	}
+}
+
+func (m modelFlags) config() app.Models {
+	return app.Models{CacheDir: *m.cache, CacheBytes: *m.cacheBytes, Fetcher: *m.fetcher, FetchTimeout: *m.fetchTimeout,
+		Launcher: *m.launcher, MaxLaunched: *m.maxLaunched, StartTimeout: *m.start}
 }

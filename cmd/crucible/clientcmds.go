@@ -185,7 +185,7 @@ func printCompetition(w io.Writer, comp competition.Competition) error {
 }
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "model", "patch", "predictions")
+	verb, args, err := subcommand(args, "model", "patch", "predictions", "artifact")
 	if err != nil {
 		return err
 	}
@@ -222,6 +222,12 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			req.APIKey = v
 		}
+	} else if verb == "artifact" {
+		common(artifactSubmitSummary, artifactSubmitExample)
+		if req, err = artifactRequest(fs, args, comp); err != nil {
+			return err
+		}
+		req.Name = *name
 	} else if verb == "predictions" {
 		common("Submit a predictions file to a task competition created with --submissions predictions: JSONL\n"+
 			"lines {\"doc_id\": N, \"response\": \"...\"}, doc_id the item's index from 0 and response the raw text,\n"+

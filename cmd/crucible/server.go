@@ -26,6 +26,7 @@ type workerFlags struct {
 	repos           *listFlag
 	epochLength     *time.Duration
 	consensus       consensusFlags
+	models          modelFlags
 }
 
 func addWorkerFlags(fs *flag.FlagSet) workerFlags {
@@ -47,6 +48,7 @@ func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 		judgeURL:        fs.String("judge-url", "", "this hub's own roleplay judge model; key from CRUCIBLE_JUDGE_API_KEY, sent to this URL only"),
 		epochLength:     fs.Duration("epoch-length", 72*time.Minute, "length of an epoch, for model-competition weights and validator consensus alike (360 blocks of 12 s)"),
 		consensus:       addConsensusFlags(fs),
+		models:          addModelFlags(fs),
 	}
 }
 
@@ -63,7 +65,7 @@ func (w workerFlags) config(listen string, noWork bool) (app.Config, error) {
 		Database: *w.database, Listen: listen, NoWork: noWork,
 		Submissions: *w.submissions, ItemConcurrency: *w.itemConcurrency, Slice: *w.slice, RescueAfter: *w.rescueAfter,
 		AllowEndpoints: *w.allow, GeneratorURL: *w.generatorURL, ReferenceURL: *w.referenceURL, JudgeURL: *w.judgeURL,
-		RepoRoots:   *w.repos,
+		RepoRoots: *w.repos, Models: w.models.config(),
 		EpochLength: *w.epochLength, Consensus: consensus,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil

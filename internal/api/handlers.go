@@ -95,8 +95,13 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	if s.exempt(signer(ctx)) {
 		limit = 0
 	}
+	var art *intake.ArtifactEntry
+	if a := req.Artifact; a != nil {
+		art = &intake.ArtifactEntry{Repo: a.Repo, Revision: a.Revision, Path: a.Path, URL: a.URL, Digest: a.Digest}
+	}
 	sub, err := s.cfg.Intake.Submit(ctx, intake.Entry{CompetitionID: r.PathValue("id"), Submitter: signer(ctx), Name: req.Name,
-		BaseURL: req.BaseURL, Model: req.Model, Task: req.Task, Patch: req.Patch, Predictions: req.Predictions, APIKey: req.APIKey, Limit: limit})
+		BaseURL: req.BaseURL, Model: req.Model, Task: req.Task, Patch: req.Patch, Predictions: req.Predictions, Artifact: art,
+		APIKey: req.APIKey, Limit: limit})
 	if err != nil {
 		return intakeError(err)
 	}

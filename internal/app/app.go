@@ -68,6 +68,8 @@ type Config struct {
 	// RepoCache keeps uploaded bundles fetched from the database, by
 	// digest ("": a private temporary directory removed on Close).
 	RepoCache string
+	// Models configures the workers' serving of artifact submissions.
+	Models Models
 	// EpochLength is the length of model-competition epochs (default 72 min).
 	EpochLength time.Duration
 	Clock       clock.Clock
@@ -175,6 +177,8 @@ type App struct {
 	cfg    Config
 	// tempCache is the bundle cache Open created, removed by Close.
 	tempCache string
+	// models serves artifact submissions (nil: none), closed by Close.
+	models *jobs.ModelHost
 }
 
 // Open connects the database (migrating it), builds the queue and the API.
@@ -221,8 +225,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	outbound := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
 		HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}
+	var models *jobs.ModelHost
+	if !cfg.NoWork {
+		if models, err = openModels(cfg.Models, cfg); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if models != nil {
+			outbound.Launched = egress.NewSafeHTTPClient(launchedPolicy(policy), egress.Timeouts{})
+		}
+	}
 	repos, tempCache, err := openRepos(cfg, db)
 	if err != nil {
+		closeModels(models)
 		db.Close()
 		return nil, err
 	}
@@ -232,6 +247,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	planner, err := Kinds(outbound, repos, extra...)
 	if err != nil {
+		closeModels(models)
 		db.Close()
 		return nil, err
 	}
@@ -240,12 +256,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	consensus := consensus.New(cfg.Consensus)
 	prefs, err := labeling.New(labeling.Config{DB: db, Clock: cfg.Clock})
 	if err != nil {
+		closeModels(models)
 		db.Close()
 		return nil, err
 	}
-	a := &App{DB: db, Registry: reg, Kinds: planner, Epochs: epochs, cfg: cfg, tempCache: tempCache}
+	a := &App{DB: db, Registry: reg, Kinds: planner, Epochs: epochs, cfg: cfg, tempCache: tempCache, models: models}
 	if !cfg.NoWork {
-		qcfg.Planner = planner
+		qcfg.Planner, qcfg.Models = planner, models
 		qcfg.Ticks = jobs.Ticks{
 			Pools:          func(ctx context.Context) error { return a.Pools.TickAll(ctx) },
 			Epochs:         epochs.CloseDue,
@@ -339,6 +356,7 @@ func (a *App) Close() error {
 	if a.Queue != nil {
 		a.Queue.Close()
 	}
+	closeModels(a.models)
 	if a.tempCache != "" {
 		_ = os.RemoveAll(a.tempCache)
 	}

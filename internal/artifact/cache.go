@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,6 +125,10 @@ func (c *Cache) load() error {
 // Close releases the cache directory's lock.
 func (c *Cache) Close() error { return c.lock.Close() }
 
+// ErrDigestMismatch is Get's error when the fetched tree is not the
+// committed one: final for the submission, whatever fetches it again.
+var ErrDigestMismatch = errors.New("artifact digest mismatch")
+
 // Get returns the directory of the verified tree with the given digest,
 // fetching it from src with f (its Limits replaced by the cache's) when it
 // is not cached. release must be called
@@ -178,7 +183,7 @@ func (c *Cache) Get(ctx context.Context, digest string, f Fetcher, src Source) (
 		return "", nil, fmt.Errorf("fetch artifact %s: %w", digest, err)
 	}
 	if t.Digest != digest {
-		return "", nil, fmt.Errorf("artifact digest mismatch: committed %s, fetched %s", digest, t.Digest)
+		return "", nil, fmt.Errorf("%w: committed %s, fetched %s", ErrDigestMismatch, digest, t.Digest)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -38,20 +38,59 @@ type Competition struct {
 // reads no files, so a task file's rows come with the request as its
 // dataset. Submissions is what competitors enter: "" or SubmitModels for
 // models run over /v1/completions, SubmitPredictions for files of
-// responses (a generate_until task; the competition's targets stay hidden).
+// responses (a generate_until task; the competition's targets stay hidden),
+// SubmitArtifacts for model files the workers fetch, verify and serve
+// themselves, refused over MaxParameters or MaxArtifactBytes (0: no cap).
 type TaskSource struct {
-	Preset      string `json:"preset,omitempty" input:"max=64"`
-	File        string `json:"file,omitempty" input:"max=256"`
-	YAML        string `json:"yaml,omitempty" input:"text,max=1MiB"`
-	NumFewshot  *int   `json:"num_fewshot,omitempty"`
-	Submissions string `json:"submissions,omitempty" input:"max=32"`
+	Preset           string `json:"preset,omitempty" input:"max=64"`
+	File             string `json:"file,omitempty" input:"max=256"`
+	YAML             string `json:"yaml,omitempty" input:"text,max=1MiB"`
+	NumFewshot       *int   `json:"num_fewshot,omitempty"`
+	Submissions      string `json:"submissions,omitempty" input:"max=32"`
+	MaxParameters    int64  `json:"max_parameters,omitempty" input:"min=0"`
+	MaxArtifactBytes int64  `json:"max_artifact_bytes,omitempty" input:"min=0"`
 }
 
 // What a task competition's competitors submit (TaskSource.Submissions).
 const (
 	SubmitModels      = "models"
 	SubmitPredictions = "predictions"
+	SubmitArtifacts   = "artifacts"
 )
+
+// ArtifactSpec is an artifact submission: model files published at a
+// source (a repository at a revision, a path or a file:// tarball the
+// workers can read), committed by their tree digest (internal/artifact's
+// HashTree; the submission's Digest) and the Commitment binding it to the
+// submitter's key and the commit time. Parameters and Bytes are read from
+// the fetched files by the worker that verified them (0 until then).
+type ArtifactSpec struct {
+	Repo       string `json:"repo,omitempty"`
+	Revision   string `json:"revision,omitempty"`
+	Path       string `json:"path,omitempty"`
+	URL        string `json:"url,omitempty"`
+	TreeDigest string `json:"tree_digest"`
+	Commitment string `json:"commitment"`
+	Parameters int64  `json:"parameters,omitempty"`
+	Bytes      int64  `json:"bytes,omitempty"`
+}
+
+// ArtifactCaps are the caps of a competition taking artifacts, read from the
+// top level of its configuration (a task competition's TaskSource carries
+// them); zero is no cap.
+type ArtifactCaps struct {
+	MaxParameters int64 `json:"max_parameters"`
+	MaxBytes      int64 `json:"max_artifact_bytes"`
+}
+
+// CapsOf returns c's artifact caps (none when its configuration sets none).
+func CapsOf(c Competition) ArtifactCaps {
+	var caps ArtifactCaps
+	if json.Unmarshal(c.Config, &caps) != nil {
+		return ArtifactCaps{}
+	}
+	return caps
+}
 
 // MCQConfig is the kind-specific configuration of an mcq competition.
 type MCQConfig struct {
@@ -148,6 +187,9 @@ type Submission struct {
 	Patch *PatchSpec `json:"patch,omitempty"`
 	// Predictions is set for predictions submissions (Model is then empty).
 	Predictions *PredictionsSpec `json:"predictions,omitempty"`
+	// Artifact is set for artifact submissions (Model is then the launched
+	// server's, filled by the worker for one evaluation and never stored).
+	Artifact *ArtifactSpec `json:"artifact,omitempty"`
 	// Digest is the sha256 of what was committed (see ModelDigest).
 	Digest string `json:"digest"`
 	// CommittedAt is the server time the submission was accepted; later

@@ -36,14 +36,16 @@ func (s Submission) Active() bool {
 // CheckEntry refuses a new entry of the model with digest by submitter into
 // a competition whose submissions are subs: the same model (digest) may have
 // one active entry, from any key, and one key at most maxPerKey active
-// entries (0: no per-key limit).
+// entries (0: no per-key limit). An artifact tree entered again is not
+// refused: it is a copy, ranked and earning nothing (MarkCopies; the
+// earliest commit is the original).
 func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) error {
 	mine := 0
 	for _, sub := range subs {
 		if !sub.Active() {
 			continue
 		}
-		if sub.Digest == digest {
+		if sub.Digest == digest && sub.Artifact == nil {
 			return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model, or this predictions file (a failed entry frees its place)",
 				ErrDuplicateEntry, sub.ID, sub.CompetitionID)
 		}

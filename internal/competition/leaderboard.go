@@ -23,6 +23,19 @@ type Card struct {
 	CIHigh  float64 `json:"ci_high"`
 	Items   int     `json:"items"`
 	Correct int     `json:"correct"`
+	// Served says where an artifact submission's model was served: the
+	// launcher and the evaluating machine (absent for other submissions).
+	Served *Served `json:"served,omitempty"`
+}
+
+// Served is where a worker served an artifact submission's model: the
+// launcher's program and version and a summary of the hardware.
+type Served struct {
+	Launcher string   `json:"launcher"`
+	Version  string   `json:"version,omitempty"`
+	CPU      string   `json:"cpu,omitempty"`
+	Cores    int      `json:"cores"`
+	GPUs     []string `json:"gpus,omitempty"`
 }
 
 // NewCard scores per-item values (in item order) with a percentile bootstrap

@@ -44,6 +44,11 @@ type fixture struct {
 }
 
 func each(t *testing.T, run func(t *testing.T, f *fixture)) {
+	eachWith(t, []kind.Kind{kindtest.Echo{}, silent{}}, run)
+}
+
+// eachWith runs run against every test database with the kinds registered.
+func eachWith(t *testing.T, kinds []kind.Kind, run func(t *testing.T, f *fixture)) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			db, err := store.Open(context.Background(), d.URL)
@@ -51,7 +56,7 @@ func each(t *testing.T, run func(t *testing.T, f *fixture)) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			reg, err := kind.NewRegistry(kindtest.Echo{}, silent{})
+			reg, err := kind.NewRegistry(kinds...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	"crucible/internal/artifact"
 	"crucible/internal/competition"
 	"crucible/internal/inference"
 	"crucible/internal/kind"
@@ -30,6 +32,9 @@ type Entry struct {
 	// APIKey is sent to the model server as a bearer token; it is stored
 	// and never returned.
 	APIKey string
+	// Artifact is an artifact entry: its source and the tree digest the
+	// competitor commits to.
+	Artifact *ArtifactEntry
 	// Limit is how many active entries Submitter may have in the
 	// competition (0: any number).
 	Limit int
@@ -38,6 +43,13 @@ type Entry struct {
 	// evaluated by the pool's ticks within its budget, so no evaluation is
 	// enqueued here. Any other entry into a pool is refused.
 	Pool bool
+}
+
+// ArtifactEntry is where an artifact's files are (exactly one of Repo with
+// Revision, Path, URL) and the tree digest (internal/artifact.HashTree)
+// they are committed by.
+type ArtifactEntry struct {
+	Repo, Revision, Path, URL, Digest string
 }
 
 // Submit enters e: it checks the entry against its competition's kind,
@@ -96,6 +108,9 @@ func (s *Service) entry(ctx context.Context, c competition.Competition, e Entry)
 	sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: e.Name, Submitter: e.Submitter,
 		CommittedAt: now, State: competition.StateQueued, ItemsTotal: c.Items, UpdatedAt: now}
 	shape := s.cfg.Kinds.EntryOf(c)
+	if shape != kind.EntryArtifact && e.Artifact != nil {
+		return sub, invalid("%s takes no artifacts: its entries are %s", c.ID, entryWords[shape])
+	}
 	if shape != kind.EntryNone && (shape == kind.EntryPredictions) != (e.Predictions != "") {
 		if e.Predictions != "" {
 			return sub, invalid("%s takes no predictions files: its entries are %s", c.ID, entryWords[shape])
@@ -141,6 +156,19 @@ func (s *Service) entry(ctx context.Context, c competition.Competition, e Entry)
 		if sub.Name == "" {
 			sub.Name = "predictions " + p.SHA256[:12]
 		}
+	case kind.EntryArtifact:
+		if e.BaseURL != "" || e.Model != "" || e.APIKey != "" || e.Task != "" || e.Patch != "" {
+			return sub, invalid("an artifact submission is its source and tree digest alone: no base_url, model, api_key, task or patch")
+		}
+		a, err := artifactSpec(e.Artifact)
+		if err != nil {
+			return sub, err
+		}
+		a.Commitment = artifact.Commitment(a.TreeDigest, e.Submitter, now)
+		sub.Artifact, sub.Digest = &a, a.TreeDigest
+		if sub.Name == "" {
+			sub.Name = "artifact " + a.TreeDigest[:12]
+		}
 	default:
 		base, err := inference.NormalizeBaseURL(e.BaseURL)
 		if err != nil {
@@ -182,6 +210,38 @@ func (s *Service) checkEntry(ctx context.Context, tx *sql.Tx, id string, e Entry
 
 // entryWords names an entry shape in refusals.
 var entryWords = map[kind.Entry]string{
-	kind.EntryModel: "models (base_url and model)",
-	kind.EntryPatch: "patches (task and patch)",
+	kind.EntryModel:    "models (base_url and model)",
+	kind.EntryPatch:    "patches (task and patch)",
+	kind.EntryArtifact: "artifacts (repo and revision, path or url, with the tree digest)",
+}
+
+// artifactSpec checks an artifact entry's source and digest.
+func artifactSpec(e *ArtifactEntry) (competition.ArtifactSpec, error) {
+	if e == nil {
+		return competition.ArtifactSpec{}, invalid("artifact is required: repo and revision, path or url, and the tree digest (crucible submit artifact)")
+	}
+	a := competition.ArtifactSpec{Repo: strings.TrimSpace(e.Repo), Revision: strings.TrimSpace(e.Revision),
+		Path: e.Path, URL: strings.TrimSpace(e.URL), TreeDigest: strings.ToLower(strings.TrimSpace(e.Digest))}
+	sources := 0
+	for _, set := range []bool{a.Repo != "", a.Path != "", a.URL != ""} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case sources != 1:
+		return a, invalid("artifact: give exactly one source: repo (with revision), path or url")
+	case a.Repo != "" && a.Revision == "":
+		return a, invalid("artifact: revision is required with repo: a commit, so the files cannot change after the commitment")
+	case a.Repo == "" && a.Revision != "":
+		return a, invalid("artifact: revision goes with repo")
+	case a.Path != "" && !filepath.IsAbs(a.Path):
+		return a, invalid("artifact: path %q must be absolute (a directory the workers can read)", a.Path)
+	case a.URL != "" && !strings.HasPrefix(a.URL, "file://"):
+		return a, invalid("artifact: url %q: only file:// tarballs are fetched; name a hub repository with repo and revision", a.URL)
+	}
+	if len(a.TreeDigest) != 64 || strings.Trim(a.TreeDigest, "0123456789abcdef") != "" {
+		return a, invalid("artifact: digest %q is not a sha256 in hex (64 characters): run crucible artifact hash DIR", e.Digest)
+	}
+	return a, nil
 }

@@ -93,6 +93,21 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 	if err != nil {
 		return err
 	}
+	var served *competition.Served
+	if sub.Artifact != nil {
+		h, err := w.serve(ctx, comp, sub)
+		if errors.As(err, new(refusedArtifact)) {
+			return w.reject(ctx, id, err)
+		}
+		if err != nil {
+			if _, err := w.advance(ctx, id, competition.EventStart, nil, nil); err != nil {
+				return err
+			}
+			return w.infra(ctx, job, id, err)
+		}
+		defer h.release()
+		sub.Model, served = h.model, h.served
+	}
 	if sub.State == competition.StateQueued && sub.ItemsDone == 0 && !job.Args.Retry {
 		if err := w.cfg.Planner.SubmitCheck(ctx, comp, sub, secret); err != nil {
 			return w.reject(ctx, id, err)
@@ -141,7 +156,18 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 		return river.JobSnooze(0)
 	case runErr != nil && inference.IsPermanent(runErr):
 		return w.reject(ctx, id, runErr)
-	case runErr != nil && !job.Args.Retry:
+	case runErr != nil:
+		return w.infra(ctx, job, id, runErr)
+	}
+	return w.finish(ctx, comp, sub, served)
+}
+
+// infra reports an infrastructure failure (judge, model server, launcher,
+// network) of a running submission: the first hands the job to the
+// low-priority retries queue, the last retry fails the submission.
+func (w *evaluateWorker) infra(ctx context.Context, job *river.Job[EvaluateArgs], id string, runErr error) error {
+	switch {
+	case !job.Args.Retry:
 		// An infrastructure failure (judge, model server, network): hand the
 		// job to the low-priority retries queue, which runs only when no
 		// fresh evaluation waits, at most MaxAttempts times.
@@ -153,25 +179,25 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 		client := river.ClientFromContext[*sql.Tx](ctx)
 		_, err := client.Insert(ctx, retry, &river.InsertOpts{Queue: RetryQueue, Priority: retryPriority, MaxAttempts: w.cfg.MaxAttempts})
 		return err
-	case runErr != nil && job.Attempt >= job.MaxAttempts:
+	case job.Attempt >= job.MaxAttempts:
 		if _, err := w.advance(ctx, id, competition.EventInfraExhausted, runErr, nil); err != nil {
 			return errors.Join(runErr, err)
 		}
 		w.cfg.Logger.Warn("submission failed", "submission", id, "state", competition.StateInfraFailed, "reason", runErr)
 		return runErr
-	case runErr != nil:
+	default:
 		cause := fmt.Errorf("retry %d of %d failed: %w", job.Attempt, job.MaxAttempts, runErr)
 		if _, err := w.advance(ctx, id, competition.EventInfraError, cause, nil); err != nil {
 			return errors.Join(runErr, err)
 		}
 		return runErr
 	}
-	return w.finish(ctx, comp, sub)
 }
 
 // finish scores the submission once every item has a result; a job that
 // evaluated only a range (a pool tick's) leaves it running otherwise.
-func (w *evaluateWorker) finish(ctx context.Context, comp competition.Competition, sub competition.Submission) error {
+// served, for an artifact submission, is where its model ran.
+func (w *evaluateWorker) finish(ctx context.Context, comp competition.Competition, sub competition.Submission, served *competition.Served) error {
 	results, err := w.cfg.DB.Results(ctx, sub.ID, 0, sub.ItemsTotal+1)
 	if err != nil {
 		return err
@@ -187,6 +213,7 @@ func (w *evaluateWorker) finish(ctx context.Context, comp competition.Competitio
 	if err != nil {
 		return w.reject(ctx, sub.ID, err)
 	}
+	card.Served = served
 	_, err = w.advance(ctx, sub.ID, competition.EventComplete, nil, &card)
 	return err
 }

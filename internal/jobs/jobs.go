@@ -36,6 +36,9 @@ type Config struct {
 	// Planner turns a submission into an evaluator; nil makes an insert-only
 	// queue (it enqueues but works nothing).
 	Planner Planner
+	// Models serves artifact submissions' models; nil: this worker fails
+	// them as an infrastructure failure (another worker may serve them).
+	Models *ModelHost
 	// Submissions is how many submissions one process evaluates at once (default 4).
 	Submissions int
 	// ItemConcurrency is how many items of one submission run at once (default 8).

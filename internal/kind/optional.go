@@ -29,6 +29,11 @@ const (
 	// scored without a model. Entries are ranked, limited and checked for
 	// copies as models are (Registry.RanksModels).
 	EntryPredictions
+	// EntryArtifact is model files (a repository at a revision, a path, a
+	// file:// tarball) committed by their tree digest, which workers fetch,
+	// verify and serve themselves. Ranked, limited and checked for copies
+	// as models are; the same tree entered later is a copy.
+	EntryArtifact
 )
 
 // EntryShaper is a kind whose entries are not models.

@@ -91,7 +91,7 @@ func (db *DB) CompetitionItems(ctx context.Context, id string) ([]json.RawMessag
 // model server, may be empty; a predictions file's body) is stored but
 // never returned by reads other than SubmissionSecret.
 func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.Submission, secret string) error {
-	spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch, Predictions: s.Predictions})
+	spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch, Predictions: s.Predictions, Artifact: s.Artifact})
 	if err != nil {
 		return err
 	}
@@ -112,6 +112,7 @@ type storedSpec struct {
 	competition.ModelSpec
 	Patch       *competition.PatchSpec       `json:"patch,omitempty"`
 	Predictions *competition.PredictionsSpec `json:"predictions,omitempty"`
+	Artifact    *competition.ArtifactSpec    `json:"artifact,omitempty"`
 }
 
 const submissionColumns = `s.id, s.competition_id, s.name, s.submitter, s.spec, s.digest, s.committed_at, s.state, s.reason,
@@ -132,7 +133,7 @@ func scanSubmission(row scanner) (competition.Submission, error) {
 	if err := json.Unmarshal([]byte(spec), &st); err != nil {
 		return s, fmt.Errorf("submission %s spec: %w", s.ID, err)
 	}
-	s.Model, s.Patch, s.Predictions = st.ModelSpec, st.Patch, st.Predictions
+	s.Model, s.Patch, s.Predictions, s.Artifact = st.ModelSpec, st.Patch, st.Predictions, st.Artifact
 	if card.Valid {
 		s.Card = &competition.Card{}
 		if err := json.Unmarshal([]byte(card.String), s.Card); err != nil {

@@ -51,9 +51,24 @@ type CreateSubmissionRequest struct {
 	// Predictions make a predictions submission: JSONL lines {"doc_id":
 	// N, "response": "..."}, doc_id the item's index from 0.
 	Predictions string `json:"predictions,omitempty" input:"text,max=6MiB"`
+	// Artifact makes an artifact submission (task competitions created
+	// with submissions "artifacts"): model files the workers fetch.
+	Artifact *ArtifactSource `json:"artifact,omitempty"`
 	// APIKey is sent to the model server as a bearer token; it is stored
 	// and never returned.
 	APIKey string `json:"api_key,omitempty" input:"max=4096"`
+}
+
+// ArtifactSource is where an artifact submission's files are — exactly one
+// of a repository at a revision (fetched by the workers' --model-fetcher),
+// an absolute directory path or a file:// tarball the workers can read —
+// and the tree digest they are committed by (crucible artifact hash DIR).
+type ArtifactSource struct {
+	Repo     string `json:"repo,omitempty" input:"max=256"`
+	Revision string `json:"revision,omitempty" input:"max=128"`
+	Path     string `json:"path,omitempty" input:"max=4096"`
+	URL      string `json:"url,omitempty" input:"max=4096"`
+	Digest   string `json:"digest" input:"max=64"`
 }
 
 // TaskPrompt is one item of GET /api/v1/competitions/{id}/prompts (a task

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"crucible/internal/competition"
 	"crucible/internal/egress"
 	"crucible/internal/inference"
 )
@@ -41,6 +42,21 @@ type Egress struct {
 	// HTTPClient carries every request; nil means a client with the strict
 	// policy (egress.NewSafeHTTPClient with no allowed prefixes).
 	HTTPClient *http.Client
+	// Launched reaches the model servers this worker launched on loopback
+	// for artifact submissions; it is used only for a submission with an
+	// Artifact, whose base URL the worker set to its lease's (an artifact
+	// submission stores none). nil: such a submission gets Client, whose
+	// policy refuses loopback unless the operator allowed it.
+	Launched *http.Client
+}
+
+// ModelClient returns the HTTP client for submission s's model: Launched
+// for an artifact submission (see Launched), Client for any other.
+func (e Egress) ModelClient(s competition.Submission) *http.Client {
+	if s.Artifact != nil && e.Launched != nil {
+		return e.Launched
+	}
+	return e.Client()
 }
 
 // Client returns the HTTP client of every outbound request.

@@ -98,7 +98,7 @@ func MCQEvaluator(cfg competition.MCQConfig, ds *mcq.Dataset, client *inference.
 
 // planMCQ builds the multiple-choice evaluator of a stored submission.
 func planMCQ(c competition.Competition, s competition.Submission, secret string, items []json.RawMessage, egress Egress) (eval.Evaluator, error) {
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.Client()})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.ModelClient(s)})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func planMCQ(c competition.Competition, s competition.Submission, secret string,
 // it is evaluated: its server answers /v1/models and lists the model. A
 // failure is final (the submission fails with the reason).
 func ModelCheck(ctx context.Context, s competition.Submission, secret string, egress Egress) error {
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.Client()})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.ModelClient(s)})
 	if err != nil {
 		return err
 	}

@@ -134,7 +134,7 @@ func SubmissionRoleplayEvaluator(c competition.Competition, s competition.Submis
 	if err != nil {
 		return nil, err
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.Client()})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: egress.ModelClient(s)})
 	if err != nil {
 		return nil, err
 	}

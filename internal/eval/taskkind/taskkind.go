@@ -84,8 +84,15 @@ func (Task) Prepare(_ context.Context, spec kind.Spec) (kind.Prepared, error) {
 			// The examples are drawn from the rows: their targets would be in the public prompts.
 			return kind.Prepared{}, fmt.Errorf("submissions %q: num_fewshot must be 0 (it is %d): the examples would show the hidden targets of other rows in the public prompts", src.Submissions, k)
 		}
+	case competition.SubmitArtifacts:
 	default:
-		return kind.Prepared{}, fmt.Errorf("submissions %q: want %q (the default) or %q", src.Submissions, competition.SubmitModels, competition.SubmitPredictions)
+		return kind.Prepared{}, fmt.Errorf("submissions %q: want %q (the default), %q or %q", src.Submissions, competition.SubmitModels, competition.SubmitPredictions, competition.SubmitArtifacts)
+	}
+	if src.Submissions != competition.SubmitArtifacts && (src.MaxParameters != 0 || src.MaxArtifactBytes != 0) {
+		return kind.Prepared{}, fmt.Errorf("max_parameters and max_artifact_bytes cap artifact submissions: create the competition with submissions %q", competition.SubmitArtifacts)
+	}
+	if src.MaxParameters < 0 || src.MaxArtifactBytes < 0 {
+		return kind.Prepared{}, fmt.Errorf("max_parameters %d, max_artifact_bytes %d: a cap is 0 (none) or positive", src.MaxParameters, src.MaxArtifactBytes)
 	}
 	items, err := cfg.Items(d, k, task.Seed)
 	if err != nil {
@@ -186,11 +193,16 @@ func TaskSettings(c competition.Competition) (*task.Config, error) {
 }
 
 // EntryOf implements kind.CompetitionEntryShaper: models, or predictions
-// files when the competition was created to take them.
+// files or artifacts when the competition was created to take them.
 func (Task) EntryOf(c competition.Competition) kind.Entry {
 	var src competition.TaskSource
-	if json.Unmarshal(c.Config, &src) == nil && src.Submissions == competition.SubmitPredictions {
-		return kind.EntryPredictions
+	if json.Unmarshal(c.Config, &src) == nil {
+		switch src.Submissions {
+		case competition.SubmitPredictions:
+			return kind.EntryPredictions
+		case competition.SubmitArtifacts:
+			return kind.EntryArtifact
+		}
 	}
 	return kind.EntryModel
 }
@@ -247,7 +259,7 @@ func (k Task) Plan(_ context.Context, c competition.Competition, s competition.S
 		}
 		return task.NewPredictionsEvaluator(cfg, items, preds), nil
 	}
-	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: k.Egress.Client()})
+	client, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, APIKey: secret, HTTPClient: k.Egress.ModelClient(s)})
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +315,10 @@ func (Task) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 	numFewshot := fs.Int("num-fewshot", -1, "task: few-shot examples per prompt, drawn from the rows (default: the task's num_fewshot)")
 	submissions := fs.String("submissions", competition.SubmitModels, "task: what competitors enter: models (served over /v1/completions) or predictions\n"+
 		"(JSONL files of {doc_id, response}, crucible submit predictions; generate_until tasks). A predictions\n"+
-		"competition shows its prompts and hides its targets: send your own --data, not a preset's public rows")
+		"competition shows its prompts and hides its targets: send your own --data, not a preset's public rows;\n"+
+		"or artifacts (model files the workers fetch, verify and serve themselves, crucible submit artifact)")
+	maxParams := fs.Int64("max-parameters", 0, "task, with --submissions artifacts: refuse artifacts with more parameters (0: no cap)")
+	maxBytes := fs.Int64("max-artifact-bytes", 0, "task, with --submissions artifacts: refuse artifacts whose files total more bytes (0: no cap)")
 	return func() (kind.Creation, error) {
 		if *ref == "" {
 			return kind.Creation{}, fmt.Errorf("--task FILE|NAME is required (presets: %v)", presets.Names())
@@ -315,6 +330,7 @@ func (Task) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 		if *submissions != competition.SubmitModels {
 			src.Submissions = *submissions
 		}
+		src.MaxParameters, src.MaxArtifactBytes = *maxParams, *maxBytes
 		raw, err := json.Marshal(src)
 		if err != nil {
 			return kind.Creation{}, err
