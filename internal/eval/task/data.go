@@ -42,25 +42,18 @@ var valuesBudget = MaxValues
 // line), CSV (.csv, with a header row) or Parquet (.parquet) file. Errors
 // name the file and line (the row, for Parquet).
 func ReadFile(path string) ([]Row, error) {
-	f, err := os.Open(path)
+	f, size, err := openBounded(path, MaxDataBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > MaxDataBytes {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", path, st.Size(), MaxDataBytes)
-	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".jsonl", ".json":
 		return ReadJSONL(path, f)
 	case ".csv":
 		return ReadCSV(path, f)
 	case ".parquet":
-		return ReadParquet(path, f, st.Size())
+		return ReadParquet(path, f, size)
 	}
 	return nil, fmt.Errorf("%s: unknown data format (want .jsonl, .json, .csv or .parquet)", path)
 }
@@ -181,4 +174,23 @@ func ReadCSV(name string, r io.Reader) ([]Row, error) {
 		}
 		docs = append(docs, Row{Doc: d, Pos: fmt.Sprintf("%s:%d", name, line)})
 	}
+}
+
+// openBounded opens path for reading and returns its size, refusing a
+// file over limit bytes before anything is read. The caller closes it.
+func openBounded(path string, limit int64) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if st.Size() > limit {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %d bytes, more than the %d allowed", path, st.Size(), limit)
+	}
+	return f, st.Size(), nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"crucible/internal/eval"
@@ -64,18 +63,11 @@ func (c *Config) CanPredict() error {
 // ReadPredictionsFile reads a predictions file for a task of n items (see
 // ReadPredictions), refusing a file over MaxPredictionsBytes before reading it.
 func (c *Config) ReadPredictionsFile(path string, n int) (*Predictions, error) {
-	f, err := os.Open(path)
+	f, _, err := openBounded(path, MaxPredictionsBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > MaxPredictionsBytes {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d allowed", path, st.Size(), MaxPredictionsBytes)
-	}
 	return c.ReadPredictions(path, io.LimitReader(f, MaxPredictionsBytes), n)
 }
 
