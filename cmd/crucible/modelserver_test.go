@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"crucible/internal/eval/task"
 	"crucible/internal/inference"
@@ -18,38 +16,15 @@ import (
 // oracle picks every gold choice; replay answers its recorded match and
 // 404s the rest.
 func TestModelServerAnswersATaskOverHTTP(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := freeAddr(t)
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		var out bytes.Buffer
-		done <- run(ctx, []string{"model-server", "--listen", addr, "--task", "../../internal/eval/task/testdata/social_iqa.yaml",
-			"--policy", "oracle,replay", "--responses", "../../internal/eval/task/tasktest/testdata/gsm8k_responses.jsonl"}, &out, &stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("model-server exited %d: %s", code, stderr.String())
-		}
-	})
+	addr := startModelServer(t, "--task", "../../internal/eval/task/testdata/social_iqa.yaml",
+		"--policy", "oracle,replay", "--responses", "../../internal/eval/task/tasktest/testdata/gsm8k_responses.jsonl")
 	cl, err := inference.New(inference.Config{BaseURL: "http://" + addr + "/v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		list, err := cl.Models(context.Background())
-		if err == nil {
-			if len(list.Data) != 2 || list.Data[0].ID != "baseline-oracle" || list.Data[1].ID != "baseline-replay" {
-				t.Fatalf("models %+v", list.Data)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("model-server never answered: %v (%s)", err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	list, err := cl.Models(context.Background())
+	if err != nil || len(list.Data) != 2 || list.Data[0].ID != "baseline-oracle" || list.Data[1].ID != "baseline-replay" {
+		t.Fatalf("models %+v, %v", list, err)
 	}
 
 	c, err := task.Load("../../internal/eval/task/testdata/social_iqa.yaml")

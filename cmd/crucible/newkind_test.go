@@ -54,26 +54,9 @@ func echoModels(t *testing.T) string {
 // page and by `crucible leaderboard`, with no other package naming it.
 func TestANewKindIsOnePackageAndOneRegistrationLine(t *testing.T) {
 	models := echoModels(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, app.Config{Database: storetest.Databases(t)[0].URL, Listen: "127.0.0.1:0", AllowEndpoints: "127.0.0.0/8", MaxAttempts: 1,
+	ctx := context.Background()
+	_, url := openAndServe(t, app.Config{Database: storetest.Databases(t)[0].URL, Listen: "127.0.0.1:0", AllowEndpoints: "127.0.0.0/8", MaxAttempts: 1,
 		Kinds: func(e kinds.Egress) []kind.Kind { return []kind.Kind{kindtest.Echo{HTTPClient: e.HTTPClient}} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := a.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close()
-	})
-	url := "http://" + ln.Addr().String()
 	key, _ := identity.NewKey()
 	c, err := client.New(client.Config{Server: url, Key: key})
 	if err != nil {
@@ -136,4 +119,32 @@ func TestANewKindIsOnePackageAndOneRegistrationLine(t *testing.T) {
 		!strings.Contains(html, "parrot") || strings.Index(html, "parrot") > strings.Index(html, "mute") {
 		t.Fatalf("web page %d: want the echo competition with parrot ranked above mute\n%s", resp.StatusCode, html)
 	}
+}
+
+// openAndServe opens an app with cfg and serves it until the test ends;
+// it returns the app and its URL.
+func openAndServe(t *testing.T, cfg app.Config) (*app.App, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ln, err := a.Listen()
+	if err != nil {
+		cancel()
+		a.Close()
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.Close()
+	})
+	return a, "http://" + ln.Addr().String()
 }

@@ -56,28 +56,8 @@ func startTaskPoolHub(t *testing.T, database string) *taskPoolHub {
 	var operatorID string
 	h.operator, operatorID = newKeyFile(t, h.dir, "operator")
 	h.funder, h.funderID = newKeyFile(t, h.dir, "funder")
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", AllowEndpoints: "127.0.0.0/8", MaxAttempts: 1, Clock: h.clock,
+	h.app, h.url = openAndServe(t, app.Config{Database: database, Listen: "127.0.0.1:0", AllowEndpoints: "127.0.0.0/8", MaxAttempts: 1, Clock: h.clock,
 		Consensus: consensus.Config{Admins: []string{operatorID}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ln, err := a.Listen()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close()
-	})
-	h.app, h.url = a, "http://"+ln.Addr().String()
 	if _, stderr, code := crucible(t, "ledger", "deposit", "--server", h.url, "--key", h.operator, "--to", h.funderID,
 		"--amount", "1000", "--asset", "USDC"); code != 0 {
 		t.Fatal(stderr)
