@@ -12,11 +12,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"crucible/internal/competition"
+	egresspolicy "crucible/internal/egress"
 	"crucible/internal/eval"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/inference"
@@ -126,6 +128,14 @@ func ModelCheck(ctx context.Context, s competition.Submission, secret string, eg
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	list, err := client.Models(ctx)
+	var refused *egresspolicy.RefusedError
+	if errors.As(err, &refused) {
+		// The server may well be up: the hub's own policy stopped the call,
+		// and only the operator can change that, so say so first.
+		return fmt.Errorf("submit check: the hub's egress policy refused the model server at %s (%s is %s); "+
+			"an operator running models on this network starts the hub with --allow-endpoints CIDR (e.g. 127.0.0.0/8)",
+			s.Model.BaseURL, refused.Addr, refused.Reason)
+	}
 	if err != nil {
 		return fmt.Errorf("submit check: the model server at %s does not answer GET /v1/models: %w", s.Model.BaseURL, err)
 	}
