@@ -94,7 +94,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		fs := newFlags("competition create", "Create a competition from a dataset. The dataset is validated line by line; a bad line\n"+
 			"is reported with its number and nothing is created.",
-			`crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key`, stderr)
+			`crucible competition create --kind mcq --dataset internal/app/demodata/siqa-sample.jsonl --title "Social IQa" --key me.key`, stderr)
 		cf := addClientFlags(fs)
 		reg := cliKinds()
 		kindName := fs.String("kind", "mcq", "task kind: "+strings.Join(reg.Names(), ", "))

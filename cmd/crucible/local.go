@@ -27,7 +27,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fs := newFlags("eval", "Evaluate a model locally, without a server, exactly as the server would: same prompts,\n"+
 		"same answer extraction, same score and interval. Check a score before you submit.",
-		"crucible eval --kind mcq --dataset siqa.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
+		"crucible eval --kind mcq --dataset internal/app/demodata/siqa-sample.jsonl --base-url http://127.0.0.1:8000/v1 --model my-model --json", stderr)
 	kindName := fs.String("kind", "mcq", "task kind: mcq, patch, roleplay or task (eval --kind task --help)")
 	dataset := fs.String("dataset", "", "mcq: dataset file (JSONL)")
 	tasks := fs.String("tasks", "", "patch: task instances file (JSONL)")

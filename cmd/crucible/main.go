@@ -68,7 +68,7 @@ Start here:
   crucible demo                         the whole flow in one process, on SQLite
   crucible serve                        ./crucible.db, http://127.0.0.1:8080
   crucible keys new --out me.key        a key to sign your requests
-  crucible competition create --kind mcq --dataset siqa.jsonl --title "Social IQa" --key me.key
+  crucible competition create --kind mcq --dataset internal/app/demodata/siqa-sample.jsonl --title "Social IQa" --key me.key
 
 Configuration: flags win over CRUCIBLE_* environment variables (CRUCIBLE_DATABASE,
 CRUCIBLE_SERVER, CRUCIBLE_KEY, ...), which win over a YAML file given with --config

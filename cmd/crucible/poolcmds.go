@@ -163,7 +163,7 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"With --task the pool runs an lm-eval task file or preset (crucible task list) instead of a multiple-choice\n"+
 		"dataset; --data gives its rows (JSONL, CSV or Parquet, sent as JSONL), required with a task file:\n"+
 		"  crucible pool create --task examples/task/siqa.yaml --data examples/task/siqa-dev.csv --title \"SIQA sample\" --fund 1000 --asset USDC --allocation winner-take-all --end +24h --key me.key",
-		"crucible pool create --dataset siqa.jsonl --title \"Social IQa\" --fund 1000000 --asset USDC --allocation top-k:50,30,20 --start now --end +168h --key me.key", stderr)
+		"crucible pool create --dataset internal/app/demodata/siqa-sample.jsonl --title \"Social IQa\" --fund 1000000 --asset USDC --allocation top-k:50,30,20 --start now --end +168h --key me.key", stderr)
 	cf := addClientFlags(fs)
 	dataset := fs.String("dataset", "", "multiple-choice dataset file (JSONL, as for competitions)")
 	taskRef := fs.String("task", "", "an lm-eval task file (YAML) or a preset name (crucible task list), instead of --dataset")

@@ -97,27 +97,28 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 	if sub.Artifact != nil {
 		h, err := w.serve(ctx, comp, sub)
 		if errors.As(err, new(refusedArtifact)) {
-			return w.reject(ctx, id, err)
+			return w.reject(ctx, comp, sub, err)
 		}
 		if err != nil {
-			if _, err := w.advance(ctx, id, competition.EventStart, nil, nil); err != nil {
+			if _, err := w.advance(ctx, comp, sub, competition.EventStart, nil, nil); err != nil {
 				return err
 			}
-			return w.infra(ctx, job, id, err)
+			return w.infra(ctx, job, comp, sub, err)
 		}
 		defer h.release()
 		sub.Model, served = h.model, h.served
 	}
 	if sub.State == competition.StateQueued && sub.ItemsDone == 0 && !job.Args.Retry {
 		if err := w.cfg.Planner.SubmitCheck(ctx, comp, sub, secret); err != nil {
-			return w.reject(ctx, id, err)
+			w.cfg.Metrics.modelError(string(comp.Kind), "check")
+			return w.reject(ctx, comp, sub, err)
 		}
 	}
 	ev, err := w.cfg.Planner.Plan(ctx, comp, sub, secret, items)
 	if err != nil {
-		return w.reject(ctx, id, err)
+		return w.reject(ctx, comp, sub, err)
 	}
-	if _, err := w.advance(ctx, id, competition.EventStart, nil, nil); err != nil {
+	if _, err := w.advance(ctx, comp, sub, competition.EventStart, nil, nil); err != nil {
 		return err
 	}
 	skip, err := db.DoneItems(ctx, id)
@@ -150,14 +151,16 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 	switch {
 	case errors.Is(runErr, runner.ErrSliceExpired):
 		// Progress is saved; continue in a fresh run so no run outlives RescueAfter.
-		if _, err := w.advance(ctx, id, competition.EventSliceExpired, nil, nil); err != nil {
+		if _, err := w.advance(ctx, comp, sub, competition.EventSliceExpired, nil, nil); err != nil {
 			return err
 		}
 		return river.JobSnooze(0)
 	case runErr != nil && inference.IsPermanent(runErr):
-		return w.reject(ctx, id, runErr)
+		w.cfg.Metrics.modelError(string(comp.Kind), "permanent")
+		return w.reject(ctx, comp, sub, runErr)
 	case runErr != nil:
-		return w.infra(ctx, job, id, runErr)
+		w.cfg.Metrics.modelError(string(comp.Kind), "infrastructure")
+		return w.infra(ctx, job, comp, sub, runErr)
 	}
 	return w.finish(ctx, comp, sub, served)
 }
@@ -165,13 +168,13 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 // infra reports an infrastructure failure (judge, model server, launcher,
 // network) of a running submission: the first hands the job to the
 // low-priority retries queue, the last retry fails the submission.
-func (w *evaluateWorker) infra(ctx context.Context, job *river.Job[EvaluateArgs], id string, runErr error) error {
+func (w *evaluateWorker) infra(ctx context.Context, job *river.Job[EvaluateArgs], comp competition.Competition, sub competition.Submission, runErr error) error {
 	switch {
 	case !job.Args.Retry:
 		// An infrastructure failure (judge, model server, network): hand the
 		// job to the low-priority retries queue, which runs only when no
 		// fresh evaluation waits, at most MaxAttempts times.
-		if _, err := w.advance(ctx, id, competition.EventInfraError, runErr, nil); err != nil {
+		if _, err := w.advance(ctx, comp, sub, competition.EventInfraError, runErr, nil); err != nil {
 			return err
 		}
 		retry := job.Args
@@ -180,14 +183,14 @@ func (w *evaluateWorker) infra(ctx context.Context, job *river.Job[EvaluateArgs]
 		_, err := client.Insert(ctx, retry, &river.InsertOpts{Queue: RetryQueue, Priority: retryPriority, MaxAttempts: w.cfg.MaxAttempts})
 		return err
 	case job.Attempt >= job.MaxAttempts:
-		if _, err := w.advance(ctx, id, competition.EventInfraExhausted, runErr, nil); err != nil {
+		if _, err := w.advance(ctx, comp, sub, competition.EventInfraExhausted, runErr, nil); err != nil {
 			return errors.Join(runErr, err)
 		}
-		w.cfg.Logger.Warn("submission failed", "submission", id, "state", competition.StateInfraFailed, "reason", runErr)
+		w.cfg.Logger.Warn("submission failed", "submission", sub.ID, "state", competition.StateInfraFailed, "reason", runErr)
 		return runErr
 	default:
 		cause := fmt.Errorf("retry %d of %d failed: %w", job.Attempt, job.MaxAttempts, runErr)
-		if _, err := w.advance(ctx, id, competition.EventInfraError, cause, nil); err != nil {
+		if _, err := w.advance(ctx, comp, sub, competition.EventInfraError, cause, nil); err != nil {
 			return errors.Join(runErr, err)
 		}
 		return runErr
@@ -203,7 +206,7 @@ func (w *evaluateWorker) finish(ctx context.Context, comp competition.Competitio
 		return err
 	}
 	if len(results) < sub.ItemsTotal {
-		_, err := w.advance(ctx, sub.ID, competition.EventProgress, nil, nil)
+		_, err := w.advance(ctx, comp, sub, competition.EventProgress, nil, nil)
 		return err
 	}
 	if len(results) != sub.ItemsTotal {
@@ -211,28 +214,35 @@ func (w *evaluateWorker) finish(ctx context.Context, comp competition.Competitio
 	}
 	card, _, err := w.cfg.Planner.Score(comp, results)
 	if err != nil {
-		return w.reject(ctx, sub.ID, err)
+		return w.reject(ctx, comp, sub, err)
 	}
 	card.Served = served
-	_, err = w.advance(ctx, sub.ID, competition.EventComplete, nil, &card)
+	_, err = w.advance(ctx, comp, sub, competition.EventComplete, nil, &card)
 	return err
 }
 
-// advance reports ev (with its cause) to the submission's lifecycle.
-func (w *evaluateWorker) advance(ctx context.Context, id string, ev competition.Event, cause error, card *competition.Card) (competition.State, error) {
+// advance reports ev (with its cause) to the submission's lifecycle. A
+// submission it makes final has its evaluation latency, from commitment to
+// now, recorded under its competition's kind and final state.
+func (w *evaluateWorker) advance(ctx context.Context, comp competition.Competition, sub competition.Submission, ev competition.Event, cause error, card *competition.Card) (competition.State, error) {
 	reason := ""
 	if cause != nil {
 		reason = cause.Error()
 	}
-	return w.cfg.DB.AdvanceSubmission(ctx, id, ev, reason, card, w.cfg.Clock.Now())
+	now := w.cfg.Clock.Now()
+	state, err := w.cfg.DB.AdvanceSubmission(ctx, sub.ID, ev, reason, card, now)
+	if err == nil && state.Final() {
+		w.cfg.Metrics.evaluationEnded(string(comp.Kind), string(state), now.Sub(sub.CommittedAt))
+	}
+	return state, err
 }
 
 // reject fails the submission for good and cancels the job: running it
 // again would give the same answer.
-func (w *evaluateWorker) reject(ctx context.Context, id string, cause error) error {
-	if _, err := w.advance(ctx, id, competition.EventReject, cause, nil); err != nil {
+func (w *evaluateWorker) reject(ctx context.Context, comp competition.Competition, sub competition.Submission, cause error) error {
+	if _, err := w.advance(ctx, comp, sub, competition.EventReject, cause, nil); err != nil {
 		return errors.Join(cause, err)
 	}
-	w.cfg.Logger.Warn("submission failed", "submission", id, "state", competition.StateFailed, "reason", cause)
+	w.cfg.Logger.Warn("submission failed", "submission", sub.ID, "state", competition.StateFailed, "reason", cause)
 	return river.JobCancel(cause)
 }

@@ -166,6 +166,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchPollInterval:    200 * time.Millisecond,
 		FetchCooldown:        50 * time.Millisecond,
+		Middleware:           cfg.Metrics.middleware(),
 	}
 	if cfg.Planner != nil {
 		workers := river.NewWorkers()

@@ -1,0 +1,108 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"crucible/internal/api/apiv1"
+	"crucible/internal/app"
+	"crucible/internal/client"
+	"crucible/internal/consensus"
+	"crucible/internal/identity"
+	"crucible/internal/store/storetest"
+)
+
+// TestMetricsShowAnEvaluatedSubmission: after one scored and one refused
+// submission and one deposit, /metrics reports them — submissions by kind
+// and state, the evaluation latency, the refused model's error, the queue's
+// jobs and the ledger transfer — and the registry passes the Prometheus
+// linter, on each database.
+func TestMetricsShowAnEvaluatedSubmission(t *testing.T) {
+	models := startModels(t, 0)
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := context.Background()
+			operator, _ := identity.NewKey()
+			a, url := startApp(t, app.Config{Database: d.URL, MaxAttempts: 1, AllowEndpoints: loopback,
+				Consensus: consensus.Config{Admins: []string{operator.ID()}}})
+			key, _ := identity.NewKey()
+			c, _ := client.New(client.Config{Server: url, Key: key})
+			comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "SIQA", Dataset: string(app.SampleDataset)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []apiv1.CreateSubmissionRequest{
+				{Name: "oracle", BaseURL: models + "/v1", Model: "baseline-oracle"},
+				{Name: "wrong-name", BaseURL: models + "/v1", Model: "no-such-model"},
+			} {
+				if _, err := c.Submit(ctx, comp.ID, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if _, err := c.WaitScored(waitCtx, comp.ID, 100*time.Millisecond, nil); err != nil {
+				t.Fatal(err)
+			}
+			op, _ := client.New(client.Config{Server: url, Key: operator})
+			if _, err := op.Deposit(ctx, apiv1.DepositRequest{To: key.ID(), Amount: 5, Asset: "USDC", IdempotencyKey: "m-1"}); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Get(url + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			text := string(body)
+			for _, want := range []string{
+				`crucible_submissions{kind="mcq",state="scored"} 1`,
+				`crucible_submissions{kind="mcq",state="failed"} 1`,
+				`crucible_evaluation_seconds_count{kind="mcq",state="scored"} 1`,
+				`crucible_evaluation_seconds_count{kind="mcq",state="failed"} 1`,
+				`crucible_model_errors_total{class="check",kind="mcq"} 1`,
+				`crucible_items_evaluated_total{correct="true",kind="mcq"} 300`,
+				`crucible_job_duration_seconds_count{kind="evaluate_submission",state="completed"}`,
+				`crucible_job_duration_seconds_count{kind="evaluate_submission",state="cancelled"} 1`,
+				`crucible_ledger_transfers_total{asset="USDC",kind="deposit"} 1`,
+			} {
+				if !strings.Contains(text, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
+			// River records a job's end asynchronously: its state may still
+			// read running, but both evaluation jobs are in the queue's table.
+			jobs := 0.0
+			for _, line := range strings.Split(text, "\n") {
+				if rest, ok := strings.CutPrefix(line, `crucible_queue_jobs{kind="evaluate_submission",`); ok {
+					_, v, _ := strings.Cut(rest, "} ")
+					n, err := strconv.ParseFloat(v, 64)
+					if err != nil {
+						t.Fatalf("queue depth line %q: %v", line, err)
+					}
+					jobs += n
+				}
+			}
+			if jobs != 2 {
+				t.Errorf("the queue depth counts %v evaluation jobs, want 2", jobs)
+			}
+			if t.Failed() {
+				t.Logf("/metrics:\n%s", text)
+			}
+			problems, err := testutil.CollectAndLint(a.Registry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range problems {
+				t.Errorf("lint: %s: %s", p.Metric, p.Text)
+			}
+		})
+	}
+}
