@@ -2,8 +2,12 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,6 +100,7 @@ func TestMetricsShowAnEvaluatedSubmission(t *testing.T) {
 			if t.Failed() {
 				t.Logf("/metrics:\n%s", text)
 			}
+			dashboardMetricsExist(t, text)
 			problems, err := testutil.CollectAndLint(a.Registry)
 			if err != nil {
 				t.Fatal(err)
@@ -104,5 +109,43 @@ func TestMetricsShowAnEvaluatedSubmission(t *testing.T) {
 				t.Errorf("lint: %s: %s", p.Metric, p.Text)
 			}
 		})
+	}
+}
+
+// dashboardMetricsExist checks that every crucible metric the shipped
+// Grafana dashboard queries is one the server exports (its # TYPE line is
+// in text), so the dashboard cannot drift from the metrics.
+func dashboardMetricsExist(t *testing.T, text string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "grafana", "crucible-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	name := regexp.MustCompile(`crucible_[a-z_]+`)
+	seen := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					m = strings.TrimSuffix(m, suffix)
+				}
+				seen++
+				if !strings.Contains(text, "# TYPE "+m+" ") {
+					t.Errorf("dashboard panel %q queries %s, which /metrics does not export", p.Title, m)
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("the dashboard queries no crucible metric")
 	}
 }
