@@ -51,9 +51,9 @@ func readmeBlocks(t *testing.T, readme string) []string {
 }
 
 // TestREADMEBlocksRun follows the README literally on a fresh machine: the
-// marked shell blocks run in order, each in bash with -e and pipefail, in a
-// fresh directory holding the repository's files (as links), with a fresh
-// GOBIN first on PATH, no CRUCIBLE_* variables but the hub's address, and
+// marked shell blocks run in order, each in bash with -e and pipefail, the
+// first (the build) in the checkout and the others in a fresh directory
+// holding the repository's files (as links), with a fresh GOBIN first on PATH, no CRUCIBLE_* variables but the hub's address, and
 // the README's ports replaced by free ones. Each must exit 0; the servers
 // they start in the background are killed at the end. Afterwards the hub's
 // /metrics must show the evaluated submission.
@@ -102,7 +102,14 @@ func TestREADMEBlocksRun(t *testing.T) {
 		for from, to := range ports {
 			b = strings.ReplaceAll(b, from, to)
 		}
-		runREADMEBlock(t, i, b, dir, env)
+		// The first block builds the binary: it runs in the checkout itself,
+		// where the build cache applies (paths are part of its keys), and
+		// installs into the fresh GOBIN; the others run in the fresh directory.
+		wd := dir
+		if i == 0 {
+			wd = root
+		}
+		runREADMEBlock(t, i, b, wd, env)
 		if !backgrounds(b) {
 			continue
 		}
