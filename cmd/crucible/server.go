@@ -141,6 +141,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("worker", "Evaluate queued submissions. Several workers on one PostgreSQL database share the queue.",
 		"crucible worker --database postgres://postgres@127.0.0.1:5432/crucible", stderr)
 	wf := addWorkerFlags(fs)
+	metrics := fs.String("metrics-listen", "", "serve GET /metrics (Prometheus text: this worker's jobs, evaluations and model errors) on this address, e.g. 127.0.0.1:9091")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -148,6 +149,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.MetricsListen = *metrics
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		return err

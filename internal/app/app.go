@@ -44,6 +44,9 @@ type Config struct {
 	Database string
 	// Listen is the HTTP address (default 127.0.0.1:8080).
 	Listen string
+	// MetricsListen, for Work (`crucible worker`, which serves no API), is
+	// where it serves GET /metrics; empty: nowhere.
+	MetricsListen string
 	// NoWork makes a server that only serves the API and enqueues jobs.
 	NoWork bool
 	// Submissions, ItemConcurrency, Slice and RescueAfter tune the workers (see jobs.Config).
@@ -426,9 +429,15 @@ func (a *App) Work(ctx context.Context) error {
 	if err := a.startWorkers(ctx); err != nil {
 		return err
 	}
+	stopMetrics, err := a.serveMetrics()
+	if err != nil {
+		_ = a.Queue.Stop(context.Background())
+		return err
+	}
 	a.cfg.Logger.Info("crucible worker running", "database", a.DB.Dialect())
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	stopMetrics(stopCtx)
 	return a.Queue.Stop(stopCtx)
 }

@@ -2,8 +2,13 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"crucible/internal/store"
 )
@@ -55,4 +60,25 @@ func (m storeMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(q.desc, q.typ, float64(c.N), c.Labels[0], c.Labels[1])
 		}
 	}
+}
+
+// serveMetrics serves GET /metrics on MetricsListen (when set) until the
+// returned stop is called: a worker has no API, and its job, evaluation
+// and model-error metrics count only its own work.
+func (a *App) serveMetrics() (stop func(context.Context), err error) {
+	if a.cfg.MetricsListen == "" {
+		return func(context.Context) {}, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", a.cfg.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	t := a.cfg.Timeouts
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
+		ErrorLog: slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(ln) }()
+	a.cfg.Logger.Info("crucible worker metrics", "addr", ln.Addr().String())
+	return func(ctx context.Context) { _ = srv.Shutdown(ctx) }, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -147,5 +148,43 @@ func dashboardMetricsExist(t *testing.T, text string) {
 	}
 	if seen == 0 {
 		t.Error("the dashboard queries no crucible metric")
+	}
+}
+
+// TestWorkerServesMetrics: a worker (Work, no API) with MetricsListen
+// serves its registry, whose queue depth shows the periodic jobs it
+// enqueues at start, and stops serving when it stops.
+func TestWorkerServesMetrics(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Open(ctx, app.Config{Database: filepath.Join(t.TempDir(), "w.db"), MetricsListen: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	done := make(chan error, 1)
+	go func() { done <- a.Work(ctx) }()
+	var text string
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(text, `crucible_queue_jobs{kind="tick_pools"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker's /metrics never showed its queue:\n%s", text)
+		}
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			text = string(body)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		t.Error("the worker still serves /metrics after it stopped")
 	}
 }
