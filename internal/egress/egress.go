@@ -87,7 +87,7 @@ type RefusedError struct {
 
 // Error implements error.
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("refused: %s is %s; the operator can allow it with --allow-endpoints", e.Addr, e.Reason)
+	return fmt.Sprintf("egress policy refused: %s is %s; the operator can allow it with --allow-endpoints", e.Addr, e.Reason)
 }
 
 // IsRefused reports whether err (or an error it wraps) is a *RefusedError.

@@ -98,7 +98,7 @@ func TestEndpointPolicyCheck(t *testing.T) {
 
 func TestRefusedErrorTellsTheOperatorWhatToDo(t *testing.T) {
 	err := egress.EndpointPolicy{}.Check(netip.MustParseAddr("127.0.0.1"))
-	want := "refused: 127.0.0.1 is a loopback address; the operator can allow it with --allow-endpoints"
+	want := "egress policy refused: 127.0.0.1 is a loopback address; the operator can allow it with --allow-endpoints"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %q", err, want)
 	}
