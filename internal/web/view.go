@@ -52,6 +52,12 @@ type submissionPage struct {
 	Results     []eval.Result
 	// Patch is a code-fix submission's verdict (nil otherwise or not yet).
 	Patch *patchView
+	// Diff is a patch's diff by line, when the seal shows it; DiffMore
+	// counts the lines left out.
+	Diff     []diffLine
+	DiffMore int
+	// Items are the results as their kind shows them (nil: generic rows).
+	Items []itemView
 }
 
 type errorPage struct {
@@ -68,6 +74,8 @@ type progressView struct {
 	// JustFinished is set on a fragment that found the submission final,
 	// so the page that was polling links to its full results.
 	JustFinished bool
+	// CountsCorrect: the card's count of correct items means something.
+	CountsCorrect bool
 }
 
 // rule is one line of a competition's configuration.

@@ -289,12 +289,18 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 		Page:        Page{Title: sub.Name, APIPath: "/api/v1/submissions/" + sub.ID},
 		Competition: c,
 		Submission:  sub,
-		Progress:    s.progressOf(sub),
+		Progress:    s.progressOf(c, sub),
 		Pager:       pager,
 		Results:     results,
 	}
 	if sub.Patch != nil {
 		data.Patch = patchViewOf(results)
+		data.Diff, data.DiffMore = diffLines(sub.Patch.Diff)
+	}
+	// A submission's results are on its competition's own items, public
+	// wherever the sealed store returned them.
+	if data.Items, err = s.itemViews(c, results, true); err != nil {
+		return err
 	}
 	s.render(w, http.StatusOK, "submission", data)
 	return nil
@@ -307,15 +313,20 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	c, err := s.cfg.Store.GetCompetition(r.Context(), sub.CompetitionID)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	view := s.progressOf(sub)
+	view := s.progressOf(c, sub)
 	view.JustFinished = sub.State.Final()
 	s.renderTemplate(w, http.StatusOK, "submission", "progress", view)
 	return nil
 }
 
-func (s *Server) progressOf(sub competition.Submission) progressView {
-	return progressView{Submission: sub, Poll: !sub.State.Final(), PollInterval: s.cfg.PollInterval}
+func (s *Server) progressOf(c competition.Competition, sub competition.Submission) progressView {
+	return progressView{Submission: sub, Poll: !sub.State.Final(), PollInterval: s.cfg.PollInterval,
+		CountsCorrect: s.cfg.Kinds.CountsCorrect(c)}
 }
 
 // rulesOf lists a competition's configuration as label/value pairs: as its

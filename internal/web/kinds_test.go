@@ -1,0 +1,110 @@
+package web_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"crucible/internal/competition"
+	"crucible/internal/eval"
+	"crucible/internal/eval/roleplay"
+	"crucible/internal/store"
+	"crucible/internal/store/storetest"
+)
+
+// roleplayFixture stores a roleplay competition with one scored submission
+// whose items carry the judge's detail.
+func roleplayFixture(t *testing.T, fresh bool) (*store.DB, competition.Competition) {
+	t.Helper()
+	ctx := context.Background()
+	db := newStore(t)
+	cfg := roleplay.CompetitionConfig{Seed: 7, Items: 2, Turns: 3, MaxTokens: 200, PersonaSet: "builtin", PersonaDigest: strings.Repeat("ef", 32),
+		Generator: roleplay.EndpointSpec{Model: "gen"}, Reference: roleplay.EndpointSpec{Model: "ref"}, Judge: roleplay.EndpointSpec{Model: "judge"},
+		Scoring: roleplay.DefaultScoring(), FreshItems: fresh, ContaminationThreshold: 0.2}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := competition.Competition{ID: "c-rp", Kind: roleplay.Name, Title: "Roleplay arena", Config: raw,
+		DatasetName: "builtin", DatasetDigest: strings.Repeat("ab", 32), Items: 2, CreatedBy: "k-owner", CreatedAt: t0}
+	if err := db.CreateCompetition(ctx, c, []json.RawMessage{json.RawMessage(`{}`), json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	sub := competition.Submission{ID: "s-rp", CompetitionID: c.ID, Name: "bard", Submitter: "k-bard",
+		Model: competition.ModelSpec{BaseURL: "http://127.0.0.1:9/v1", Model: "bard"}, Digest: strings.Repeat("cd", 32),
+		CommittedAt: t0, State: competition.StateQueued, ItemsTotal: 2, UpdatedAt: t0}
+	if err := db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateSubmissionTx(ctx, tx, sub, "") }); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range roleplayResults(t, "PRACTICE") {
+		r.Index = i
+		if err := db.InsertResult(ctx, sub.ID, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	card := competition.NewCard([]float64{0.7, 0.6}, 2)
+	if _, err := storetest.SetState(ctx, db, sub.ID, competition.StateScored, "", &card, t0); err != nil {
+		t.Fatal(err)
+	}
+	return db, c
+}
+
+// roleplayResults are two judged items; tag marks their reference replies.
+func roleplayResults(t *testing.T, tag string) []eval.Result {
+	t.Helper()
+	prompt, _ := json.Marshal([]map[string]string{
+		{"role": "system", "content": "You are Mira, in a role-play chat. Persona: a lighthouse keeper."},
+		{"role": "assistant", "content": "The lamp is lit."},
+		{"role": "user", "content": "Who are you <b>really</b>?"},
+	})
+	detail, _ := json.Marshal(roleplay.Detail{ItemID: "i", Character: "Mira", Reference: tag + "-REFERENCE-REPLY",
+		Judge:      roleplay.QualityVerdict{Scores: map[string]float64{"in_character": 8, "relevance": 7, "fluency": 9, "engagement": 6}, Rationale: "Stays in voice & answers."},
+		Coherence:  roleplay.CoherenceVerdict{Coherent: true, Reason: "follows the chat"},
+		Components: roleplay.Components{Quality: 0.7, Creativity: 0.9, Vibe: 1, Latency: 1, Coherence: 1}})
+	var out []eval.Result
+	for i := 0; i < 2; i++ {
+		out = append(out, eval.Result{Index: i, Prompt: string(prompt), Response: "I keep the light, stranger.", Score: 0.7, Correct: true,
+			Started: t0, Ended: t0.Add(time.Second), LatencyMS: 1000, Detail: detail})
+	}
+	return out
+}
+
+// A roleplay submission page shows each item as a chat: the character card
+// collapsed, the turns and the reply as bubbles, the judge's grades and
+// rationale; never the multiple-choice words or the raw JSON prompt. Its
+// competition page describes the configuration line by line.
+func TestRoleplayPagesShowChats(t *testing.T) {
+	db, _ := roleplayFixture(t, false)
+	srv := newServer(t, db)
+	code, body := get(t, srv.URL+"/s/s-rp")
+	if code != 200 {
+		t.Fatalf("submission page: %d\n%s", code, body)
+	}
+	for _, want := range []string{`class="chats"`, `<details class="chat-card"><summary>Character card`, `class="bubble bubble-user"`,
+		`class="bubble bubble-assistant"`, `class="bubble bubble-reply"`, "Who are you &lt;b&gt;really&lt;/b&gt;?",
+		"in character</dt><dd>8 / 10", "Stays in voice &amp; answers.", "follows the chat", "PRACTICE-REFERENCE-REPLY"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("roleplay submission page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"unparsed", "<dt>Correct</dt>", `[{&#34;role`, `"role":`, "✓ correct"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("roleplay submission page shows %q", bad)
+		}
+	}
+	code, comp := get(t, srv.URL+"/c/c-rp")
+	if code != 200 {
+		t.Fatalf("competition page: %d", code)
+	}
+	for _, want := range []string{"Scoring preset", "quality 0.8 · vibe 0.1", "Judge</dt>"} {
+		if !strings.Contains(comp, want) {
+			t.Errorf("roleplay competition page lacks %q", want)
+		}
+	}
+	if strings.Contains(comp, `&#34;weights&#34;`) || strings.Contains(comp, `{&#34;`) {
+		t.Error("roleplay competition page shows raw JSON configuration")
+	}
+}
