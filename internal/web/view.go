@@ -39,6 +39,10 @@ type competitionPage struct {
 	Submissions []subRow
 	// Reward is a preference competition's reward and payouts (nil: none).
 	Reward *prefReward
+	// Standings are a preference competition's contributors (nil: none).
+	Standings *prefStandings
+	// Labeled: the competition's work is labeling at /label, not entries.
+	Labeled bool
 	// Fresh is set for a roleplay competition with fresh epoch items.
 	Fresh *freshSection
 }

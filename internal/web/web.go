@@ -30,6 +30,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/kind"
+	"crucible/internal/labeling"
 	"crucible/internal/store"
 )
 
@@ -75,6 +76,9 @@ type Config struct {
 	// Kinds answer every kind-specific question of a page (rules, ranking,
 	// epochs, tasks, rewards).
 	Kinds *kind.Registry
+	// Labeling, when set, scores preference competitions' closed tasks for
+	// their pages (contributors' agreement, task progress).
+	Labeling *labeling.Service
 }
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
@@ -236,6 +240,10 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	if data.Reward, err = s.preferenceReward(ctx, c); err != nil {
 		return err
 	}
+	if data.Standings, err = s.preferenceStandings(ctx, c); err != nil {
+		return err
+	}
+	data.Labeled = s.cfg.Kinds.Labeled(c.Kind)
 	for _, r := range rows {
 		data.AnyTie = data.AnyTie || r.Tie
 	}
