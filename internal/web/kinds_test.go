@@ -4,15 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/eval/preference"
 	"crucible/internal/eval/roleplay"
+	"crucible/internal/seal"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
+	"crucible/internal/web"
 )
 
 // roleplayFixture stores a roleplay competition with one scored submission
@@ -106,5 +110,76 @@ func TestRoleplayPagesShowChats(t *testing.T) {
 	}
 	if strings.Contains(comp, `&#34;weights&#34;`) || strings.Contains(comp, `{&#34;`) {
 		t.Error("roleplay competition page shows raw JSON configuration")
+	}
+}
+
+// A preference competition's page ranks its contributors by agreement over
+// the closed tasks (κ, Spearman, ICC), counts open and closed tasks, links
+// to /label and never tells labelers to submit a model or that nothing is
+// scored. An open task's ratings stay out of it until its deadline.
+func TestPreferencePageShowsContributorsAndHowToLabel(t *testing.T) {
+	ctx := context.Background()
+	f := newLabelFixture(t)
+	svc := f.svc
+	keys := map[string]store.ContributorKey{}
+	for _, m := range []string{"ed25519:m1", "ed25519:m2", "ed25519:m3"} {
+		if _, err := svc.RequestCopies(ctx, f.comp.ID, m); err != nil {
+			t.Fatal(err)
+		}
+		nk, err := svc.NewContributorKey(ctx, m, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys[m], err = svc.Authenticate(ctx, nk.Secret); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // both tasks, in canonical order (every miner agrees)
+			a, err := svc.Next(ctx, keys[m])
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, err := svc.Copy(ctx, a.CompetitionID, a.View.TaskID, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			values := make([]int, len(cp.Perm))
+			for i, canon := range cp.Perm {
+				if cp.Criteria == preference.CriteriaScore {
+					values[i] = 10 - 3*canon
+				} else {
+					values[i] = canon + 1
+				}
+			}
+			if _, err := svc.Submit(ctx, keys[m], a.CompetitionID, a.View.TaskID, values); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ui, err := web.New(web.Config{Store: seal.Public{DB: f.db}, Kinds: builtinKinds(t), Labeling: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ui)
+	t.Cleanup(srv.Close)
+
+	_, open := get(t, srv.URL+"/c/"+f.comp.ID)
+	if !strings.Contains(open, "0 tasks have closed and 2 are open") || strings.Contains(open, "ed25519:m1") {
+		t.Errorf("before the deadline the page must count 2 open tasks and rank nobody\n%s", open)
+	}
+	f.clk.Advance(3 * time.Hour) // past the tasks' 2h deadline
+	code, body := get(t, srv.URL+"/c/"+f.comp.ID)
+	if code != 200 {
+		t.Fatalf("preference page: %d\n%s", code, body)
+	}
+	for _, want := range []string{`id="preference-contributors"`, "ed25519:m1", "ed25519:m3", "κ", "Spearman ρ", "ICC(2,1)",
+		"2 tasks have closed and 0 are open", `href="/label"`, "1.000"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("preference page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"submit model", "No submission has been scored yet", "once a submission has been scored"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("preference page says %q", bad)
+		}
 	}
 }
