@@ -183,3 +183,52 @@ func TestPreferencePageShowsContributorsAndHowToLabel(t *testing.T) {
 		}
 	}
 }
+
+// operatorStore reads submissions unsealed, as an operator's view would:
+// the only way a page is handed a patch's diff.
+type operatorStore struct{ seal.Public }
+
+func (s operatorStore) GetSubmission(ctx context.Context, id string) (competition.Submission, error) {
+	return s.DB.GetSubmission(ctx, id)
+}
+
+// A patch's diff is coloured line by line where the store shows it, and
+// the public page, whose store seals diffs, shows only its sha256 and size.
+func TestPatchDiffIsColouredOnlyWhereTheSealShowsIt(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t)
+	c := competition.Competition{ID: "c-fix", Kind: "patch", Title: "fixes", Config: json.RawMessage(`{}`),
+		DatasetName: "tasks", DatasetDigest: strings.Repeat("ab", 32), Items: 1, CreatedBy: "k-owner", CreatedAt: t0}
+	if err := db.CreateCompetition(ctx, c, []json.RawMessage{json.RawMessage(`{"instance_id":"t1"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	diff := "diff --git a/calc.go b/calc.go\n--- a/calc.go\n+++ b/calc.go\n@@ -1 +1 @@\n-return a - b\n+return a + b // <fix>\n"
+	sub := competition.Submission{ID: "s-fix", CompetitionID: c.ID, Name: "t1", Submitter: "k-alice",
+		Patch: &competition.PatchSpec{Task: "t1", Diff: diff}, Digest: strings.Repeat("cd", 32),
+		CommittedAt: t0, State: competition.StateQueued, ItemsTotal: 1, UpdatedAt: t0}
+	if err := db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateSubmissionTx(ctx, tx, sub, "") }); err != nil {
+		t.Fatal(err)
+	}
+	_, public := get(t, newServer(t, db).URL+"/s/s-fix")
+	if strings.Contains(public, "return a") || strings.Contains(public, "dl-add") || !strings.Contains(public, "sha256") {
+		t.Errorf("the public page shows the sealed diff\n%s", public)
+	}
+	ui, err := web.New(web.Config{Store: operatorStore{seal.Public{DB: db}}, Kinds: builtinKinds(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ui)
+	t.Cleanup(srv.Close)
+	_, body := get(t, srv.URL+"/s/s-fix")
+	for _, want := range []string{`<span class="dl dl-add">&#43;return a &#43; b // &lt;fix&gt;</span>`, `<span class="dl dl-del">-return a - b</span>`,
+		`<span class="dl dl-hunk">@@ -1 &#43;1 @@</span>`, `<span class="dl dl-file">&#43;&#43;&#43; b/calc.go</span>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("operator's page lacks %s", want)
+		}
+	}
+	for _, bad := range []string{"<dt>Model</dt>", "<dt>Server</dt>"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("a patch page has an empty %s row", bad)
+		}
+	}
+}
