@@ -232,3 +232,29 @@ func TestPatchDiffIsColouredOnlyWhereTheSealShowsIt(t *testing.T) {
 		}
 	}
 }
+
+// A pool charts its payouts: before settlement as its rule would split the
+// escrow over the public board, with no shake-up chart (the private ranks
+// are sealed); after settlement what was paid and each entrant's move from
+// public to private rank.
+func TestPoolChartsPayoutsAndTheShakeUpOnlyAfterSettlement(t *testing.T) {
+	f := newPoolFixture(t)
+	f.clock.Set(poolStart.Add(11 * time.Hour))
+	srv := f.server(t)
+	_, open := get(t, srv.URL+"/c/"+f.open)
+	if !strings.Contains(open, `id="payout-chart"`) || !strings.Contains(open, "Payouts if the private items ranked as the public board does") {
+		t.Errorf("an open pool with a public board has no projected payout chart\n%s", open)
+	}
+	if strings.Contains(open, `id="shakeup-chart"`) || strings.Contains(open, "private rank") {
+		t.Error("an open pool shows a public → private shake-up")
+	}
+	_, settled := get(t, srv.URL+"/c/"+f.settled)
+	for _, want := range []string{`id="payout-chart"`, `<rect class="bar"`, `id="shakeup-chart"`, "public 1 → private 1", "baseline-oracle"} {
+		if !strings.Contains(settled, want) {
+			t.Errorf("a settled pool's page lacks %q", want)
+		}
+	}
+	if strings.Contains(settled, "Payouts if the private items") {
+		t.Error("a settled pool's payout chart is still a projection")
+	}
+}

@@ -207,6 +207,9 @@ var funcs = template.FuncMap{
 	"count": func(n int) string { return formatUnits(int64(n)) },
 	"dur":   formatDuration,
 	"frac":  func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
+	// Chart coordinates.
+	"add": func(a, b float64) float64 { return a + b },
+	"sub": func(a, b float64) float64 { return a - b },
 	"firstLine": func(s string, n int) string {
 		s = strings.Join(strings.Fields(s), " ")
 		if r := []rune(s); len(r) > n {
