@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/clock"
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/eval/preference"
@@ -256,5 +257,52 @@ func TestPoolChartsPayoutsAndTheShakeUpOnlyAfterSettlement(t *testing.T) {
 	}
 	if strings.Contains(settled, "Payouts if the private items") {
 		t.Error("a settled pool's payout chart is still a projection")
+	}
+}
+
+// A fresh-items epoch's page shows nothing but the seed's commitment while
+// the epoch runs — no reply, no reference reply — and once it has ended
+// every model's chats with the reference replies they were judged against.
+func TestFreshEpochPageRevealsReferenceRepliesOnlyAfterTheEpoch(t *testing.T) {
+	ctx := context.Background()
+	db, c := roleplayFixture(t, true)
+	end := t0.Add(time.Hour)
+	if _, err := db.PutRoleplayEpoch(ctx, store.RoleplayEpoch{CompetitionID: c.ID, Epoch: 3, Seed: 99, SeedSHA256: strings.Repeat("5e", 32),
+		Items: []json.RawMessage{json.RawMessage(`{}`)}, ItemsDigest: strings.Repeat("d1", 32), Start: t0, End: end}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutFreshEval(ctx, store.FreshEval{CompetitionID: c.ID, Epoch: 3, SubmissionID: "s-rp", Score: 0.5,
+		Results: roleplayResults(t, "FRESH"), EvaluatedAt: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(t0.Add(30 * time.Minute))
+	ui, err := web.New(web.Config{Store: seal.Public{DB: db}, Clock: clk, Kinds: builtinKinds(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ui)
+	t.Cleanup(srv.Close)
+
+	code, running := get(t, srv.URL+"/c/c-rp/fresh/3")
+	if code != 200 || !strings.Contains(running, `id="sealed"`) || !strings.Contains(running, strings.Repeat("5e", 32)) {
+		t.Fatalf("a running epoch's page: %d, want the commitment and a sealed notice\n%s", code, running)
+	}
+	for _, bad := range []string{"FRESH-REFERENCE-REPLY", "I keep the light", `class="chats"`, strings.Repeat("d1", 32)} {
+		if strings.Contains(running, bad) {
+			t.Errorf("a running epoch's page shows %q", bad)
+		}
+	}
+	clk.Set(end)
+	_, ended := get(t, srv.URL+"/c/c-rp/fresh/3")
+	for _, want := range []string{"FRESH-REFERENCE-REPLY", `class="bubble bubble-reference"`, `class="bubble bubble-reply"`, "fresh score 0.500", strings.Repeat("d1", 32)} {
+		if !strings.Contains(ended, want) {
+			t.Errorf("an ended epoch's page lacks %q", want)
+		}
+	}
+	if code, _ := get(t, srv.URL+"/c/c-rp/fresh/x"); code != 400 {
+		t.Errorf("a malformed epoch: %d, want 400", code)
+	}
+	if code, _ := get(t, srv.URL+"/c/c-rp/fresh/4"); code != 404 {
+		t.Errorf("an epoch that does not exist: %d, want 404", code)
 	}
 }

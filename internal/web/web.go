@@ -83,7 +83,8 @@ type Config struct {
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
 // GET /, /c/{id} (a pool's page when the competition is a pool),
-// /c/{id}/tasks (a code-fix competition's tasks), /s/{id},
+// /c/{id}/tasks (a code-fix competition's tasks), /c/{id}/fresh/{n} (a
+// fresh-items epoch, sealed until it ends), /s/{id},
 // /s/{id}/progress, /epochs, /epochs/{id} and /static/, and 404 otherwise.
 type Server struct {
 	cfg   Config
@@ -106,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Clock = clock.Real{}
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, page := range []string{"home", "competition", "submission", "error", "tasks"} {
+	for _, page := range []string{"home", "competition", "submission", "error", "tasks", "freshepoch"} {
 		if err := s.parsePage(page); err != nil {
 			return nil, err
 		}
@@ -123,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /{$}", s.handle(s.home))
 	s.mux.Handle("GET /c/{id}", s.handle(s.competition))
 	s.mux.Handle("GET /c/{id}/tasks", s.handle(s.tasks))
+	s.mux.Handle("GET /c/{id}/fresh/{n}", s.handle(s.freshEpoch))
 	s.mux.Handle("GET /s/{id}", s.handle(s.submission))
 	s.mux.Handle("GET /s/{id}/progress", s.handle(s.progress))
 	if err := s.addPoolAndEpochPages(); err != nil {
