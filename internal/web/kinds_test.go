@@ -306,3 +306,54 @@ func TestFreshEpochPageRevealsReferenceRepliesOnlyAfterTheEpoch(t *testing.T) {
 		t.Errorf("an epoch that does not exist: %d, want 404", code)
 	}
 }
+
+// A competition weighted in epochs shows the pairwise win-rate matrix of
+// its leaders, item by item as its kind scores them; one with a single
+// model, or a kind without epochs, shows none.
+func TestRoleplayCompetitionShowsTheWinRateMatrix(t *testing.T) {
+	ctx := context.Background()
+	db, c := roleplayFixture(t, false)
+	srv := newServer(t, db)
+	if _, body := get(t, srv.URL+"/c/c-rp"); strings.Contains(body, `id="win-rates"`) {
+		t.Error("a matrix of one model")
+	}
+	sub := competition.Submission{ID: "s-rp2", CompetitionID: c.ID, Name: "mumbler", Submitter: "k-mumble",
+		Model: competition.ModelSpec{BaseURL: "http://127.0.0.1:9/v1", Model: "mumbler"}, Digest: strings.Repeat("ce", 32),
+		CommittedAt: t0.Add(time.Minute), State: competition.StateQueued, ItemsTotal: 2, UpdatedAt: t0}
+	if err := db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateSubmissionTx(ctx, tx, sub, "") }); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range roleplayResults(t, "WEAK") {
+		var d roleplay.Detail
+		if err := json.Unmarshal(r.Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		d.Components.Quality = 0.1
+		r.Detail, _ = json.Marshal(d)
+		r.Index, r.Score = i, 0.1
+		if err := db.InsertResult(ctx, sub.ID, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	card := competition.NewCard([]float64{0.1, 0.1}, 2)
+	if _, err := storetest.SetState(ctx, db, sub.ID, competition.StateScored, "", &card, t0); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, srv.URL+"/c/c-rp")
+	i := strings.Index(body, `id="win-rates"`)
+	if i < 0 {
+		t.Fatalf("no win-rate matrix on a roleplay competition with two models\n%s", body)
+	}
+	table := body[i:]
+	table = table[:strings.Index(table, "</table>")]
+	// bard (row 1) beats mumbler on both items; mumbler wins none.
+	for _, want := range []string{`<a href="/s/s-rp">bard</a></th><td class="num"><span class="muted">—</span></td><td class="num">100.0%</td>`,
+		`<a href="/s/s-rp2">mumbler</a></th><td class="num">0.0%</td>`} {
+		if !strings.Contains(table, want) {
+			t.Errorf("matrix lacks %s\n%s", want, table)
+		}
+	}
+	if _, mcq := get(t, newServer(t, newFixture(t).db).URL+"/c/c-test"); strings.Contains(mcq, `id="win-rates"`) {
+		t.Error("a multiple-choice competition (no epochs) shows a win-rate matrix")
+	}
+}

@@ -43,6 +43,8 @@ type competitionPage struct {
 	Standings *prefStandings
 	// Labeled: the competition's work is labeling at /label, not entries.
 	Labeled bool
+	// WinRates is the pairwise win-rate matrix of a kind with epochs.
+	WinRates *winMatrix
 	// Fresh is set for a roleplay competition with fresh epoch items.
 	Fresh *freshSection
 }

@@ -246,6 +246,9 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	data.Labeled = s.cfg.Kinds.Labeled(c.Kind)
+	if data.WinRates, err = s.winRates(ctx, c, rows); err != nil {
+		return err
+	}
 	for _, r := range rows {
 		data.AnyTie = data.AnyTie || r.Tie
 	}
