@@ -98,7 +98,7 @@ func (s *Server) freshEpoch(w http.ResponseWriter, r *http.Request) error {
 		m := freshModel{FreshScore: ev}
 		shown := ev.Results[:min(len(ev.Results), ResultsPerPage)]
 		m.More = len(ev.Results) - len(shown)
-		if m.Items, err = s.itemViews(c, shown, v.Revealed); err != nil {
+		if m.Items, err = s.itemViews(c, shown); err != nil {
 			return err
 		}
 		data.Models = append(data.Models, m)

@@ -19,9 +19,6 @@ type itemView struct {
 	Index     int
 	Score     float64
 	LatencyMS int64
-	// ShowReference is set where the item itself is public, so the reply
-	// it was judged against may be shown.
-	ShowReference bool
 }
 
 // maxShownText bounds each text an item view shows (a reply, a turn): a
@@ -30,9 +27,9 @@ const maxShownText = 16 << 10
 
 // itemViews describes results through c's kind; nil when the kind has no
 // view of its own (the page shows the generic rows). Results reach here
-// through the sealed store, so each item is one the public may see; public
-// says whether its reference may be shown too.
-func (s *Server) itemViews(c competition.Competition, results []eval.Result, public bool) ([]itemView, error) {
+// through the sealed store, so each item, its reference reply included, is
+// one the public may see (a fresh epoch's only once it has ended).
+func (s *Server) itemViews(c competition.Competition, results []eval.Result) ([]itemView, error) {
 	var out []itemView
 	for _, r := range results {
 		v, ok, err := s.cfg.Kinds.DescribeItem(c, r)
@@ -43,7 +40,7 @@ func (s *Server) itemViews(c competition.Competition, results []eval.Result, pub
 		for i := range v.Turns {
 			v.Turns[i].Text = clip(v.Turns[i].Text)
 		}
-		out = append(out, itemView{ItemView: v, Index: r.Index, Score: r.Score, LatencyMS: r.LatencyMS, ShowReference: public})
+		out = append(out, itemView{ItemView: v, Index: r.Index, Score: r.Score, LatencyMS: r.LatencyMS})
 	}
 	return out, nil
 }

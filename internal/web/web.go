@@ -310,9 +310,7 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 		data.Patch = patchViewOf(results)
 		data.Diff, data.DiffMore = diffLines(sub.Patch.Diff)
 	}
-	// A submission's results are on its competition's own items, public
-	// wherever the sealed store returned them.
-	if data.Items, err = s.itemViews(c, results, true); err != nil {
+	if data.Items, err = s.itemViews(c, results); err != nil {
 		return err
 	}
 	s.render(w, http.StatusOK, "submission", data)
