@@ -305,20 +305,20 @@ func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool)
 	services.DB, services.Pools, services.Epochs = a.DB, a.Pools, a.Epochs
 	services.Clock, services.Registry, services.Logger, services.HubID, services.Quotas = a.cfg.Clock, a.Registry, a.cfg.Logger, hubID, quotas
 	a.API = api.New(services)
-	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds})
-	if err != nil {
-		return err
-	}
-	a.API.Mount("/", ui)
-	return a.mountLabel(secureCookie)
-}
-
-// mountLabel serves the /label pages of preference competitions.
-func (a *App) mountLabel(secureCookie bool) error {
 	lab, err := labeling.New(labeling.Config{DB: a.DB, Clock: a.cfg.Clock})
 	if err != nil {
 		return err
 	}
+	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds, Labeling: lab})
+	if err != nil {
+		return err
+	}
+	a.API.Mount("/", ui)
+	return a.mountLabel(lab, secureCookie)
+}
+
+// mountLabel serves the /label pages of preference competitions.
+func (a *App) mountLabel(lab *labeling.Service, secureCookie bool) error {
 	pages, err := web.NewLabel(web.LabelConfig{Labeling: lab, Logger: a.cfg.Logger,
 		SecureCookie: secureCookie, TrustForwardedProto: a.cfg.TrustForwardedProto})
 	if err != nil {

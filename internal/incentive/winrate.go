@@ -49,6 +49,31 @@ func WinRates(cs []Contender, epsilon float64) map[string]float64 {
 	return out
 }
 
+// PairwiseWinRates returns, for each ordered pair of contenders (a, b), the
+// share of items a wins against b under WinRates' rules (the earlier
+// commit's advantage, missing scores as 0); the diagonal is 0. Row a's sum
+// over the others, divided by their number, is WinRates' rate of a.
+func PairwiseWinRates(cs []Contender, epsilon float64) [][]float64 {
+	items := 0
+	for _, c := range cs {
+		items = max(items, len(c.Scores))
+	}
+	m := make([][]float64, len(cs))
+	for a := range cs {
+		m[a] = make([]float64, len(cs))
+	}
+	if items == 0 {
+		return m
+	}
+	for a := range cs {
+		for b := a + 1; b < len(cs); b++ {
+			wa, wb := pairWins(cs[a], cs[b], items, epsilon)
+			m[a][b], m[b][a] = float64(wa)/float64(items), float64(wb)/float64(items)
+		}
+	}
+	return m
+}
+
 // pairWins counts the items a wins against b and b wins against a.
 func pairWins(a, b Contender, items int, epsilon float64) (wa, wb int) {
 	boostA, boostB := 1.0, 1.0

@@ -95,7 +95,12 @@ type patchView struct {
 	Verdict string
 	patchVerdict
 	Tests []testRow
+	// LogCut counts the log's earlier lines left out.
+	LogCut int
 }
+
+// maxLogLines bounds the judge's log lines a page shows.
+const maxLogLines = 500
 
 // patchViewOf reads the verdict of a patch submission's one result, or nil
 // when there is none yet (or it is sealed).
@@ -108,6 +113,14 @@ func patchViewOf(results []eval.Result) *patchView {
 		return nil
 	}
 	view := &patchView{Verdict: "unresolved", patchVerdict: v}
+	// The log holds the tests' output, which the patch controls: the page
+	// keeps its last maxLogLines lines, each clipped.
+	if n := len(view.Log); n > maxLogLines {
+		view.LogCut, view.Log = n-maxLogLines, view.Log[n-maxLogLines:]
+	}
+	for i, l := range view.Log {
+		view.Log[i] = clip(l)
+	}
 	switch {
 	case v.Resolved:
 		view.Verdict = "resolved"

@@ -2,7 +2,9 @@ package web
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"crucible/internal/eval"
 )
@@ -22,5 +24,34 @@ func TestPatchVerdictNamesTamperingAndPolicyRefusals(t *testing.T) {
 		if v == nil || v.Verdict != tt.want {
 			t.Errorf("detail %s: verdict %+v, want %q", tt.detail, v, tt.want)
 		}
+	}
+}
+
+// A diff is coloured by line (files, hunks, additions, deletions) and
+// bounded; the judge's log keeps its last lines, each clipped.
+func TestDiffLinesAndTheLogAreClassedAndBounded(t *testing.T) {
+	lines, more := diffLines("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n same\n")
+	want := []string{"file", "file", "file", "hunk", "del", "add", ""}
+	if more != 0 || len(lines) != len(want) {
+		t.Fatalf("lines %+v, more %d", lines, more)
+	}
+	for i, w := range want {
+		if lines[i].Class != w {
+			t.Errorf("line %q: class %q, want %q", lines[i].Text, lines[i].Class, w)
+		}
+	}
+	huge := strings.Repeat("+x\n", maxDiffLines+7)
+	if lines, more := diffLines(huge); len(lines) != maxDiffLines || more != 7 {
+		t.Errorf("a long diff: %d lines, %d more; want %d and 7", len(lines), more, maxDiffLines)
+	}
+	log := make([]string, maxLogLines+3)
+	log[len(log)-1] = strings.Repeat("é", maxShownText)
+	detail, _ := json.Marshal(map[string]any{"FAIL_TO_PASS": map[string]string{}, "log": log})
+	v := patchViewOf([]eval.Result{{Detail: detail}})
+	if v == nil || len(v.Log) != maxLogLines || v.LogCut != 3 {
+		t.Fatalf("log of %d lines: view keeps %d, cut %d", len(log), len(v.Log), v.LogCut)
+	}
+	if last := v.Log[len(v.Log)-1]; len(last) > maxShownText+64 || !utf8.ValidString(last) {
+		t.Errorf("a long log line is not clipped at a rune boundary: %d bytes", len(last))
 	}
 }

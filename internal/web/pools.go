@@ -180,6 +180,11 @@ type poolPage struct {
 	// Final compares the public and private rankings after settlement.
 	Final []finalRow
 	Rules []rule
+	// Payouts charts the settlement's payouts, or before it the rule's
+	// split of the escrow over the public board; ShakeUp (after settlement
+	// only) charts each entrant's move from public to private rank.
+	Payouts *payoutChart
+	ShakeUp *shakeChart
 }
 
 // budgetView is a pool's inference budget: items evaluated so far against
@@ -280,6 +285,9 @@ func (s *Server) poolPage(w http.ResponseWriter, r *http.Request, c competition.
 		if err != nil {
 			return err
 		}
+		data.Payouts, data.ShakeUp = settledPayouts(*p.Settlement), newShakeChart(data.Final)
+	} else if data.Snapshot != nil {
+		data.Payouts = projectedPayouts(p, escrow, data.Snapshot.Rows)
 	}
 	s.render(w, http.StatusOK, "pool", data)
 	return nil

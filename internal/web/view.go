@@ -39,6 +39,12 @@ type competitionPage struct {
 	Submissions []subRow
 	// Reward is a preference competition's reward and payouts (nil: none).
 	Reward *prefReward
+	// Standings are a preference competition's contributors (nil: none).
+	Standings *prefStandings
+	// Labeled: the competition's work is labeling at /label, not entries.
+	Labeled bool
+	// WinRates is the pairwise win-rate matrix of a kind with epochs.
+	WinRates *winMatrix
 	// Fresh is set for a roleplay competition with fresh epoch items.
 	Fresh *freshSection
 }
@@ -52,6 +58,12 @@ type submissionPage struct {
 	Results     []eval.Result
 	// Patch is a code-fix submission's verdict (nil otherwise or not yet).
 	Patch *patchView
+	// Diff is a patch's diff by line, when the seal shows it; DiffMore
+	// counts the lines left out.
+	Diff     []diffLine
+	DiffMore int
+	// Items are the results as their kind shows them (nil: generic rows).
+	Items []itemView
 }
 
 type errorPage struct {
@@ -68,6 +80,8 @@ type progressView struct {
 	// JustFinished is set on a fragment that found the submission final,
 	// so the page that was polling links to its full results.
 	JustFinished bool
+	// CountsCorrect: the card's count of correct items means something.
+	CountsCorrect bool
 }
 
 // rule is one line of a competition's configuration.
@@ -195,6 +209,9 @@ var funcs = template.FuncMap{
 	"count": func(n int) string { return formatUnits(int64(n)) },
 	"dur":   formatDuration,
 	"frac":  func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) },
+	// Chart coordinates.
+	"add": func(a, b float64) float64 { return a + b },
+	"sub": func(a, b float64) float64 { return a - b },
 	"firstLine": func(s string, n int) string {
 		s = strings.Join(strings.Fields(s), " ")
 		if r := []rune(s); len(r) > n {

@@ -30,6 +30,7 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/eval"
 	"crucible/internal/kind"
+	"crucible/internal/labeling"
 	"crucible/internal/store"
 )
 
@@ -75,11 +76,15 @@ type Config struct {
 	// Kinds answer every kind-specific question of a page (rules, ranking,
 	// epochs, tasks, rewards).
 	Kinds *kind.Registry
+	// Labeling, when set, scores preference competitions' closed tasks for
+	// their pages (contributors' agreement, task progress).
+	Labeling *labeling.Service
 }
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
 // GET /, /c/{id} (a pool's page when the competition is a pool),
-// /c/{id}/tasks (a code-fix competition's tasks), /s/{id},
+// /c/{id}/tasks (a code-fix competition's tasks), /c/{id}/fresh/{n} (a
+// fresh-items epoch, sealed until it ends), /s/{id},
 // /s/{id}/progress, /epochs, /epochs/{id} and /static/, and 404 otherwise.
 type Server struct {
 	cfg   Config
@@ -102,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Clock = clock.Real{}
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, page := range []string{"home", "competition", "submission", "error", "tasks"} {
+	for _, page := range []string{"home", "competition", "submission", "error", "tasks", "freshepoch"} {
 		if err := s.parsePage(page); err != nil {
 			return nil, err
 		}
@@ -119,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /{$}", s.handle(s.home))
 	s.mux.Handle("GET /c/{id}", s.handle(s.competition))
 	s.mux.Handle("GET /c/{id}/tasks", s.handle(s.tasks))
+	s.mux.Handle("GET /c/{id}/fresh/{n}", s.handle(s.freshEpoch))
 	s.mux.Handle("GET /s/{id}", s.handle(s.submission))
 	s.mux.Handle("GET /s/{id}/progress", s.handle(s.progress))
 	if err := s.addPoolAndEpochPages(); err != nil {
@@ -236,6 +242,13 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	if data.Reward, err = s.preferenceReward(ctx, c); err != nil {
 		return err
 	}
+	if data.Standings, err = s.preferenceStandings(ctx, c); err != nil {
+		return err
+	}
+	data.Labeled = s.cfg.Kinds.Labeled(c.Kind)
+	if data.WinRates, err = s.winRates(ctx, c, rows); err != nil {
+		return err
+	}
 	for _, r := range rows {
 		data.AnyTie = data.AnyTie || r.Tie
 	}
@@ -289,12 +302,16 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 		Page:        Page{Title: sub.Name, APIPath: "/api/v1/submissions/" + sub.ID},
 		Competition: c,
 		Submission:  sub,
-		Progress:    s.progressOf(sub),
+		Progress:    s.progressOf(c, sub),
 		Pager:       pager,
 		Results:     results,
 	}
 	if sub.Patch != nil {
 		data.Patch = patchViewOf(results)
+		data.Diff, data.DiffMore = diffLines(sub.Patch.Diff)
+	}
+	if data.Items, err = s.itemViews(c, results); err != nil {
+		return err
 	}
 	s.render(w, http.StatusOK, "submission", data)
 	return nil
@@ -307,15 +324,20 @@ func (s *Server) progress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	c, err := s.cfg.Store.GetCompetition(r.Context(), sub.CompetitionID)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	view := s.progressOf(sub)
+	view := s.progressOf(c, sub)
 	view.JustFinished = sub.State.Final()
 	s.renderTemplate(w, http.StatusOK, "submission", "progress", view)
 	return nil
 }
 
-func (s *Server) progressOf(sub competition.Submission) progressView {
-	return progressView{Submission: sub, Poll: !sub.State.Final(), PollInterval: s.cfg.PollInterval}
+func (s *Server) progressOf(c competition.Competition, sub competition.Submission) progressView {
+	return progressView{Submission: sub, Poll: !sub.State.Final(), PollInterval: s.cfg.PollInterval,
+		CountsCorrect: s.cfg.Kinds.CountsCorrect(c)}
 }
 
 // rulesOf lists a competition's configuration as label/value pairs: as its
