@@ -11,13 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
 	port := flag.String("port", "", "port")
 	name := flag.String("name", "", "served model name")
-	mode := flag.String("mode", "ok", "ok (lists name), never (lists another name), stubborn (ok, ignores SIGTERM)")
+	mode := flag.String("mode", "ok", "ok (lists name), never (lists another name), stubborn (ok, ignores SIGTERM), crash (exits 1 before listening)")
+	spew := flag.Int("spew", 0, "write this many MiB of log lines to stderr before listening, then a last line with marker-end-9c1d")
 	starts := flag.String("starts", "", "append one line per start: pid cwd name")
 	child := flag.String("child", "", "start a child `sleep 300` in the group and write its pid here")
 	version := flag.Bool("version", false, "print the version")
@@ -48,6 +50,19 @@ func main() {
 		}
 	}
 	fmt.Fprintln(os.Stderr, "fakeserver: loading weights for", *name)
+	if *spew > 0 {
+		line := []byte(strings.Repeat("fakeserver: tensor shard loaded, nothing to see ", 22)[:1023] + "\n") // 1 KiB
+		for range *spew << 10 {
+			if _, err := os.Stderr.Write(line); err != nil {
+				os.Exit(3)
+			}
+		}
+		fmt.Fprintln(os.Stderr, "fakeserver: done loading (marker-end-9c1d)")
+	}
+	if *mode == "crash" {
+		fmt.Fprintln(os.Stderr, "fakeserver: segmentation fault (marker-crash-51e0)")
+		os.Exit(1)
+	}
 	listed := *name
 	if *mode == "never" {
 		listed = "not-" + *name
