@@ -118,3 +118,34 @@ func TestAPoolOfArtifactsServesRanksAndPaysThem(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolJoinTakesAnEndpointOrAnArtifact: `pool join` refuses, before
+// anything is sent, an entry that is both an endpoint and an artifact,
+// neither, or an artifact by repository or URL without its digest; and
+// `pool create --submissions` goes with --task only.
+func TestPoolJoinTakesAnEndpointOrAnArtifact(t *testing.T) {
+	dir := t.TempDir()
+	art := filepath.Join(dir, "model")
+	taskArtifact(t, art, "first", map[string][]int64{"embed": {2, 2}})
+	server := "http://127.0.0.1:1" // nothing listens: a request sent would fail differently
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--path", art, "--base-url", "http://127.0.0.1:8000/v1", "--model", "m"}, "an artifact (--path, --repo or --url) is entered alone"},
+		{[]string{"--name", "x"}, "--base-url and --model (an endpoint), or --path"},
+		{[]string{"--repo", "org/m", "--revision", "abc"}, "--digest is required with --repo or --url"},
+		{[]string{"--digest", "00"}, "one of --path, --repo (with --revision) or --url is required"},
+		{[]string{"--path", art, "--url", "file:///x.tgz"}, "give one of --path, --repo (with --revision) or --url"},
+	} {
+		_, stderr, code := crucible(t, append([]string{"pool", "join", "--server", server, "--pool", "c-x"}, tc.args...)...)
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("pool join %v: exit %d, %q; want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	_, stderr, code := crucible(t, "pool", "create", "--server", server, "--dataset", "x.jsonl", "--submissions", "artifacts",
+		"--title", "t", "--fund", "1", "--asset", "USDC", "--allocation", "proportional", "--end", "+1h")
+	if code == 0 || !strings.Contains(stderr, "--submissions go with --task") {
+		t.Errorf("pool create --dataset --submissions: exit %d, %q; want it refused", code, stderr)
+	}
+}
