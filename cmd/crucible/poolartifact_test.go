@@ -36,10 +36,15 @@ func TestAPoolOfArtifactsServesRanksAndPaysThem(t *testing.T) {
 			h := startTaskPoolHubWith(t, app.Config{Database: d.URL, Models: app.Models{CacheDir: filepath.Join(dir, d.Name+"-cache"),
 				CacheBytes: 100 << 20, Launcher: bin + " model-server --artifact {dir} --listen 127.0.0.1:{port} --name {name}", MaxLaunched: 2}})
 			ctx := context.Background()
-			out, stderr, code := crucible(t, h.createArgs("--task", siqaTaskFile, "--data", siqaDevRows, "--submissions", "artifacts")...)
+			out, stderr, code := crucible(t, h.createArgs("--task", siqaTaskFile, "--data", siqaDevRows, "--submissions", "artifacts",
+				"--max-parameters", "1000")...)
 			var p competition.Pool
 			if code != 0 || json.Unmarshal([]byte(out), &p) != nil {
 				t.Fatalf("pool create --submissions artifacts: exit %d: %s %s", code, out, stderr)
+			}
+			comp, err := h.funderC.Competition(ctx, p.CompetitionID)
+			if caps := competition.CapsOf(comp); err != nil || caps.MaxParameters != 1000 {
+				t.Fatalf("the pool's competition caps %+v (%v); want 1000 parameters", caps, err)
 			}
 			join := func(who string, args ...string) competition.Submission {
 				t.Helper()
@@ -145,7 +150,7 @@ func TestPoolJoinTakesAnEndpointOrAnArtifact(t *testing.T) {
 	}
 	_, stderr, code := crucible(t, "pool", "create", "--server", server, "--dataset", "x.jsonl", "--submissions", "artifacts",
 		"--title", "t", "--fund", "1", "--asset", "USDC", "--allocation", "proportional", "--end", "+1h")
-	if code == 0 || !strings.Contains(stderr, "--submissions go with --task") {
+	if code == 0 || !strings.Contains(stderr, "--submissions and the artifact caps go with --task") {
 		t.Errorf("pool create --dataset --submissions: exit %d, %q; want it refused", code, stderr)
 	}
 }

@@ -190,6 +190,8 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	numFewshot := fs.Int("num-fewshot", -1, "with --task: few-shot examples per prompt, drawn from the rows (default: the task's num_fewshot)")
 	submissions := fs.String("submissions", "", "with --task: what entrants join with: models (endpoints, the default) or artifacts\n"+
 		"(model files the workers fetch, verify and serve: crucible pool join --path|--repo|--url)")
+	maxParams := fs.Int64("max-parameters", 0, "with --submissions artifacts: refuse artifacts with more parameters (0: no cap)")
+	maxBytes := fs.Int64("max-artifact-bytes", 0, "with --submissions artifacts: refuse artifacts whose files total more bytes (0: no cap)")
 	title := fs.String("title", "", "title")
 	fund := fs.Int64("fund", 0, "amount in integer base units")
 	asset := fs.String("asset", "", "asset name, e.g. USDC")
@@ -206,8 +208,9 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case (*dataset == "") == (*taskRef == ""):
 		return usagef("one of --dataset FILE (multiple choice) or --task FILE|NAME is required")
-	case *taskData != "" && *taskRef == "", *numFewshot >= 0 && *taskRef == "", *submissions != "" && *taskRef == "":
-		return usagef("--data, --num-fewshot and --submissions go with --task (a multiple-choice pool takes --dataset)")
+	case *taskData != "" && *taskRef == "", *numFewshot >= 0 && *taskRef == "", *submissions != "" && *taskRef == "",
+		(*maxParams != 0 || *maxBytes != 0) && *taskRef == "":
+		return usagef("--data, --num-fewshot, --submissions and the artifact caps go with --task (a multiple-choice pool takes --dataset)")
 	case *title == "" || *fund == 0 || *asset == "" || *rule == "" || *end == "":
 		return usagef("--title, --fund, --asset, --allocation and --end are required")
 	}
@@ -230,7 +233,8 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if req.Task != nil {
-		req.Task.Submissions = *submissions
+		// The task kind checks them as for a competition (caps only with artifacts).
+		req.Task.Submissions, req.Task.MaxParameters, req.Task.MaxArtifactBytes = *submissions, *maxParams, *maxBytes
 	}
 	c, err := cf.client(true)
 	if err != nil {
