@@ -182,41 +182,63 @@ const artifactSubmitExample = "crucible submit artifact --competition c-abc123 -
 // artifactRequest parses the artifact flags of crucible submit artifact
 // (fs already has the common ones) into the submission request.
 func artifactRequest(fs *flag.FlagSet, args []string, comp *string) (apiv1.CreateSubmissionRequest, error) {
-	repo := fs.String("repo", "", "a hub repository ORG/NAME the workers fetch with their --model-fetcher (with --revision and --digest)")
-	revision := fs.String("revision", "", "the repository's commit (with --repo)")
-	path := fs.String("path", "", "a directory the hub's workers can read (the digest is computed here)")
-	url := fs.String("url", "", "a file:// tarball the hub's workers can read (with --digest)")
-	digest := fs.String("digest", "", "the tree digest (crucible artifact hash --dir DIR); computed from --path when absent")
+	source := addArtifactFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return apiv1.CreateSubmissionRequest{}, err
 	}
 	if *comp == "" {
 		return apiv1.CreateSubmissionRequest{}, usagef("--competition is required")
 	}
-	src := apiv1.ArtifactSource{Repo: *repo, Revision: *revision, URL: *url, Digest: *digest}
-	switch {
-	case *path != "":
-		if *repo != "" || *url != "" {
-			return apiv1.CreateSubmissionRequest{}, usagef("give one of --path, --repo (with --revision) or --url")
-		}
-		abs, err := filepath.Abs(*path)
-		if err != nil {
-			return apiv1.CreateSubmissionRequest{}, err
-		}
-		tree, err := artifact.HashTree(abs, artifact.DefaultLimits())
-		if err != nil {
-			return apiv1.CreateSubmissionRequest{}, err
-		}
-		if *digest != "" && *digest != tree.Digest {
-			return apiv1.CreateSubmissionRequest{}, usagef("--digest %s, but %s hashes to %s", *digest, abs, tree.Digest)
-		}
-		src.Path, src.Digest = abs, tree.Digest
-	case *repo == "" && *url == "":
-		return apiv1.CreateSubmissionRequest{}, usagef("one of --path, --repo (with --revision) or --url is required")
-	case *digest == "":
-		return apiv1.CreateSubmissionRequest{}, usagef("--digest is required with --repo or --url: the tree digest of the files (crucible artifact hash --dir DIR)")
+	src, err := source()
+	if err == nil && src == nil {
+		err = errNoArtifactSource
 	}
-	return apiv1.CreateSubmissionRequest{Artifact: &src}, nil
+	if err != nil {
+		return apiv1.CreateSubmissionRequest{}, err
+	}
+	return apiv1.CreateSubmissionRequest{Artifact: src}, nil
+}
+
+var errNoArtifactSource = usagef("one of --path, --repo (with --revision) or --url is required")
+
+// addArtifactFlags adds the flags naming an artifact's source (--path,
+// --repo with --revision, --url) and --digest to fs; after parsing, the
+// returned function checks them and gives the source (nil when none of
+// them is set), hashing --path here.
+func addArtifactFlags(fs *flag.FlagSet) func() (*apiv1.ArtifactSource, error) {
+	repo := fs.String("repo", "", "a hub repository ORG/NAME the workers fetch with their --model-fetcher (with --revision and --digest)")
+	revision := fs.String("revision", "", "the repository's commit (with --repo)")
+	path := fs.String("path", "", "a directory the hub's workers can read (the digest is computed here)")
+	url := fs.String("url", "", "a file:// tarball the hub's workers can read (with --digest)")
+	digest := fs.String("digest", "", "the tree digest (crucible artifact hash --dir DIR); computed from --path when absent")
+	return func() (*apiv1.ArtifactSource, error) {
+		src := apiv1.ArtifactSource{Repo: *repo, Revision: *revision, URL: *url, Digest: *digest}
+		switch {
+		case *path != "":
+			if *repo != "" || *url != "" {
+				return nil, usagef("give one of --path, --repo (with --revision) or --url")
+			}
+			abs, err := filepath.Abs(*path)
+			if err != nil {
+				return nil, err
+			}
+			tree, err := artifact.HashTree(abs, artifact.DefaultLimits())
+			if err != nil {
+				return nil, err
+			}
+			if *digest != "" && *digest != tree.Digest {
+				return nil, usagef("--digest %s, but %s hashes to %s", *digest, abs, tree.Digest)
+			}
+			src.Path, src.Digest = abs, tree.Digest
+		case *repo == "" && *url == "" && *revision == "" && *digest == "":
+			return nil, nil
+		case *repo == "" && *url == "":
+			return nil, errNoArtifactSource
+		case *digest == "":
+			return nil, usagef("--digest is required with --repo or --url: the tree digest of the files (crucible artifact hash --dir DIR)")
+		}
+		return &src, nil
+	}
 }
 
 // modelFlags are the worker flags that serve artifact submissions.

@@ -58,22 +58,38 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "create":
 		return poolCreate(ctx, args, stdout, stderr)
 	case "join":
-		fs := newFlags("pool join", "Enter a model (an OpenAI-compatible server) into an open pool. Its items are\nevaluated within the pool's hourly budget, round-robin with the other entrants.",
-			"crucible pool join --pool c-abc --base-url http://127.0.0.1:8000/v1 --model my-model --key me.key", stderr)
+		fs := newFlags("pool join", "Enter a model into an open pool: an OpenAI-compatible server (--base-url, --model), or, in a\n"+
+			"pool created with --submissions artifacts, model files the hub's workers fetch, verify and serve\n"+
+			"themselves (--path, --repo with --revision, or --url, as for crucible submit artifact; the tree\n"+
+			"digest is committed with your key and the time). The same tree joined later, by any key, is a\n"+
+			"copy: ranked, paid nothing. Its items are evaluated within the pool's hourly budget, round-robin\n"+
+			"with the other entrants.",
+			"crucible pool join --pool c-abc --base-url http://127.0.0.1:8000/v1 --model my-model --key me.key\n"+
+				"  crucible pool join --pool c-abc --path /models/mine --key me.key", stderr)
 		cf := addClientFlags(fs)
 		id := fs.String("pool", "", "pool id")
 		baseURL := fs.String("base-url", "", "the model server's OpenAI base URL")
 		model := fs.String("model", "", "model name")
 		name := fs.String("name", "", "display name (default: the model name)")
 		keyEnv := fs.String("api-key-env", "", "environment variable holding the model server's API key")
+		source := addArtifactFlags(fs)
 		o := addOutputFlags(fs, "print JSON")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		if *id == "" || *baseURL == "" || *model == "" {
-			return usagef("--pool, --base-url and --model are required")
+		art, err := source()
+		if err != nil {
+			return err
 		}
-		req := apiv1.JoinPoolRequest{Name: *name, BaseURL: *baseURL, Model: *model}
+		switch {
+		case *id == "":
+			return usagef("--pool is required")
+		case art != nil && (*baseURL != "" || *model != "" || *keyEnv != ""):
+			return usagef("an artifact (--path, --repo or --url) is entered alone: no --base-url, --model or --api-key-env")
+		case art == nil && (*baseURL == "" || *model == ""):
+			return usagef("--base-url and --model (an endpoint), or --path, --repo with --revision, or --url (an artifact) are required")
+		}
+		req := apiv1.JoinPoolRequest{Name: *name, BaseURL: *baseURL, Model: *model, Artifact: art}
 		if *keyEnv != "" {
 			req.APIKey = os.Getenv(*keyEnv)
 		}
@@ -162,7 +178,9 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"with +progress and +ties=split|earliest (preview with crucible allocate).\n\n"+
 		"With --task the pool runs an lm-eval task file or preset (crucible task list) instead of a multiple-choice\n"+
 		"dataset; --data gives its rows (JSONL, CSV or Parquet, sent as JSONL), required with a task file:\n"+
-		"  crucible pool create --task examples/task/siqa.yaml --data examples/task/siqa-dev.csv --title \"SIQA sample\" --fund 1000 --asset USDC --allocation winner-take-all --end +24h --key me.key",
+		"  crucible pool create --task examples/task/siqa.yaml --data examples/task/siqa-dev.csv --title \"SIQA sample\" --fund 1000 --asset USDC --allocation winner-take-all --end +24h --key me.key\n\n"+
+		"With --submissions artifacts its entrants join with model files, which the hub's workers (serve --model-cache,\n"+
+		"--model-launcher) fetch, verify against the committed tree digest and serve on loopback themselves.",
 		"crucible pool create --dataset internal/app/demodata/siqa-sample.jsonl --title \"Social IQa\" --fund 1000000 --asset USDC --allocation top-k:50,30,20 --start now --end +168h --key me.key", stderr)
 	cf := addClientFlags(fs)
 	dataset := fs.String("dataset", "", "multiple-choice dataset file (JSONL, as for competitions)")
@@ -170,6 +188,10 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	taskData := fs.String("data", "", "with --task: rows of the evaluation split (JSONL, CSV or Parquet; sent as JSONL), replacing a preset's;\n"+
 		"required with a task file, whose data_files the hub cannot read")
 	numFewshot := fs.Int("num-fewshot", -1, "with --task: few-shot examples per prompt, drawn from the rows (default: the task's num_fewshot)")
+	submissions := fs.String("submissions", "", "with --task: what entrants join with: models (endpoints, the default) or artifacts\n"+
+		"(model files the workers fetch, verify and serve: crucible pool join --path|--repo|--url)")
+	maxParams := fs.Int64("max-parameters", 0, "with --submissions artifacts: refuse artifacts with more parameters (0: no cap)")
+	maxBytes := fs.Int64("max-artifact-bytes", 0, "with --submissions artifacts: refuse artifacts whose files total more bytes (0: no cap)")
 	title := fs.String("title", "", "title")
 	fund := fs.Int64("fund", 0, "amount in integer base units")
 	asset := fs.String("asset", "", "asset name, e.g. USDC")
@@ -186,8 +208,9 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch {
 	case (*dataset == "") == (*taskRef == ""):
 		return usagef("one of --dataset FILE (multiple choice) or --task FILE|NAME is required")
-	case *taskData != "" && *taskRef == "", *numFewshot >= 0 && *taskRef == "":
-		return usagef("--data and --num-fewshot go with --task (a multiple-choice pool takes --dataset)")
+	case *taskData != "" && *taskRef == "", *numFewshot >= 0 && *taskRef == "", *submissions != "" && *taskRef == "",
+		(*maxParams != 0 || *maxBytes != 0) && *taskRef == "":
+		return usagef("--data, --num-fewshot, --submissions and the artifact caps go with --task (a multiple-choice pool takes --dataset)")
 	case *title == "" || *fund == 0 || *asset == "" || *rule == "" || *end == "":
 		return usagef("--title, --fund, --asset, --allocation and --end are required")
 	}
@@ -208,6 +231,10 @@ func poolCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		Start: s, End: e, BudgetPerHour: b, Refresh: *refresh, PrivateFraction: *private}
 	if err := poolData(&req, *dataset, *taskRef, *taskData, *numFewshot); err != nil {
 		return err
+	}
+	if req.Task != nil {
+		// The task kind checks them as for a competition (caps only with artifacts).
+		req.Task.Submissions, req.Task.MaxParameters, req.Task.MaxArtifactBytes = *submissions, *maxParams, *maxBytes
 	}
 	c, err := cf.client(true)
 	if err != nil {

@@ -52,12 +52,19 @@ type taskPoolHub struct {
 
 func startTaskPoolHub(t *testing.T, database string) *taskPoolHub {
 	t.Helper()
+	return startTaskPoolHubWith(t, app.Config{Database: database, AllowEndpoints: "127.0.0.0/8"})
+}
+
+// startTaskPoolHubWith is startTaskPoolHub with cfg's database, endpoint
+// egress and model serving.
+func startTaskPoolHubWith(t *testing.T, cfg app.Config) *taskPoolHub {
+	t.Helper()
 	h := &taskPoolHub{dir: t.TempDir(), clock: clock.NewFake(time.Now().UTC().Truncate(time.Second))}
 	var operatorID string
 	h.operator, operatorID = newKeyFile(t, h.dir, "operator")
 	h.funder, h.funderID = newKeyFile(t, h.dir, "funder")
-	h.app, h.url = openAndServe(t, app.Config{Database: database, Listen: "127.0.0.1:0", AllowEndpoints: "127.0.0.0/8", MaxAttempts: 1, Clock: h.clock,
-		Consensus: consensus.Config{Admins: []string{operatorID}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h.app, h.url = openAndServe(t, app.Config{Database: cfg.Database, Listen: "127.0.0.1:0", AllowEndpoints: cfg.AllowEndpoints, Models: cfg.Models,
+		MaxAttempts: 1, Clock: h.clock, Consensus: consensus.Config{Admins: []string{operatorID}}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if _, stderr, code := crucible(t, "ledger", "deposit", "--server", h.url, "--key", h.operator, "--to", h.funderID,
 		"--amount", "1000", "--asset", "USDC"); code != 0 {
 		t.Fatal(stderr)

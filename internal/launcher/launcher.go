@@ -21,7 +21,11 @@
 // SIGTERM to the group, waits Config.StopTimeout, then SIGKILLs the group,
 // children included. At most Config.MaxRunning servers run at once; a
 // further Acquire of another artifact waits for one to stop. A server that
-// exits on its own is noticed, and the next Acquire starts it again.
+// exits on its own is noticed, and the next Acquire starts it again. A
+// server that exits before listing its model because another process took
+// its port between the pick and the bind is started again on another port
+// (at most three starts). Its output goes through a pipe into server.log
+// in the scratch directory, bounded to Config.MaxLogBytes.
 //
 // This package never imports the store, the job queue or the API.
 package launcher
@@ -50,6 +54,10 @@ type Config struct {
 	StartTimeout time.Duration
 	// StopTimeout is the grace between SIGTERM and SIGKILL (default 10s).
 	StopTimeout time.Duration
+	// MaxLogBytes bounds the output kept of each server, its most recent
+	// (default DefaultMaxLogBytes; at least 8 KiB); the end of it is quoted
+	// when the server fails.
+	MaxLogBytes int64
 	// Logger receives start and stop events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -70,6 +78,8 @@ type Launcher struct {
 	argv  []string
 	gguf  bool
 	slots chan struct{} // one token per running server
+	// pickPort picks a server's port (freePort; a test's stands in).
+	pickPort func() (int, error)
 
 	mu      sync.Mutex
 	servers map[key]*server
@@ -110,11 +120,15 @@ func New(cfg Config) (*Launcher, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 10 * time.Second
 	}
+	if cfg.MaxLogBytes <= 0 {
+		cfg.MaxLogBytes = DefaultMaxLogBytes
+	}
+	cfg.MaxLogBytes = max(cfg.MaxLogBytes, 2*tailBytes)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	return &Launcher{cfg: cfg, argv: argv, gguf: gguf, slots: make(chan struct{}, cfg.MaxRunning),
-		servers: map[key]*server{}}, nil
+		pickPort: freePort, servers: map[key]*server{}}, nil
 }
 
 // Lease is one evaluation's use of a running server. Release it when done.

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +25,9 @@ const (
 	logName        = "server.log"
 )
 
-// server is one launched process and its scratch directory. refs is
-// guarded by Launcher.mu; the rest is set by run before ready is closed.
+// server is one launched model server: its process (the last attempt's,
+// see run) and scratch directory. refs is guarded by Launcher.mu; the rest
+// is set by run before ready is closed.
 type server struct {
 	l      *Launcher
 	key    key
@@ -39,10 +40,17 @@ type server struct {
 	baseURL string
 	pid     int
 
-	exited   chan struct{} // closed once the process is gone and cleaned up
-	tail     string        // the end of its output, read before the cleanup
+	exited   chan struct{} // closed once the server is gone and its slot given back
 	stopping bool          // set (under stopOnce) before signalling
 	stopOnce sync.Once
+}
+
+// proc is one attempt's process.
+type proc struct {
+	pid    int
+	port   int
+	exited chan struct{} // closed once it is gone and cleaned up
+	tail   string        // the end of its output, read before the cleanup
 }
 
 func newServer(l *Launcher, k key) *server {
@@ -59,45 +67,109 @@ func (s *server) dead() bool {
 	}
 }
 
+// maxStartAttempts bounds the starts of one server when its port was taken
+// by another process between the pick and the server's bind.
+const maxStartAttempts = 3
+
+// errPortTaken marks an attempt whose server exited before listing the
+// model because its port was taken.
+var errPortTaken = errors.New("its port was taken before it could bind it")
+
 // run starts the process and waits until it lists the model; it owns the
-// slot taken for it, which watch gives back when the process is gone.
+// slot taken for it, given back once the server is gone. A server that
+// exits before listing the model because another process took its port
+// is started again on a new port, up to maxStartAttempts times.
 func (s *server) run() {
 	defer close(s.ready)
-	pid, err := s.start()
-	if err != nil {
-		s.err = err
-		<-s.l.slots
-		s.l.all.Done()
-		close(s.exited)
-		return
+	var err error
+	for attempt := 1; ; attempt++ {
+		var p *proc
+		if p, err = s.attempt(); err == nil {
+			go func() {
+				<-p.exited
+				s.done()
+			}()
+			return
+		}
+		if !errors.Is(err, errPortTaken) || attempt == maxStartAttempts || s.ctx.Err() != nil {
+			break
+		}
+		s.l.cfg.Logger.Warn("model server lost its port; starting it on another", "dir", s.key.dir, "model", s.key.name,
+			"port", p.port, "attempt", attempt)
 	}
-	s.pid = pid
-	log := s.l.cfg.Logger.With("dir", s.key.dir, "model", s.key.name, "pid", pid)
+	s.err = err
+	s.done()
+}
+
+// done gives the server's slot back and marks it gone.
+func (s *server) done() {
+	<-s.l.slots
+	s.l.all.Done()
+	close(s.exited)
+}
+
+// attempt starts one process and waits until it lists the model. On
+// failure the process is gone and cleaned up when it returns (p is set
+// when a process was started).
+func (s *server) attempt() (*proc, error) {
+	p, err := s.start()
+	if err != nil {
+		return nil, err
+	}
+	s.pid = p.pid
+	log := s.l.cfg.Logger.With("dir", s.key.dir, "model", s.key.name, "pid", p.pid)
 	log.Info("model server started", "url", s.baseURL)
-	if err := s.health(); err != nil {
+	err = s.health(p)
+	if err == nil {
+		log.Info("model server ready")
+		return p, nil
+	}
+	exited := errors.Is(err, errExitedEarly)
+	if !exited {
 		s.l.mu.Lock()
 		s.stopping = true // reported here, not as an unexpected exit
 		s.l.mu.Unlock()
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-s.exited
-		s.err = fmt.Errorf("launcher: %s for %s: %w; its output ends:\n%s", s.l.argv[0], s.key.dir, err, s.tail)
-		log.Warn("model server failed to start", "err", err)
-		return
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	}
-	log.Info("model server ready")
+	<-p.exited
+	if exited && portTaken(p.port, p.tail) {
+		err = fmt.Errorf("%w (port %d)", errPortTaken, p.port)
+	}
+	log.Warn("model server failed to start", "err", err)
+	return p, fmt.Errorf("launcher: %s for %s: %w; its output ends:\n%s", s.l.argv[0], s.key.dir, err, p.tail)
+}
+
+// bindFailure is what servers print when they cannot bind their port
+// (Go, Python and uvicorn: "address already in use"; llama-server:
+// "couldn't bind HTTP server socket").
+var bindFailure = regexp.MustCompile(`(?i)address already in use|\bbind\b`)
+
+// portTaken reports whether an attempt that exited early lost its port to
+// another process: its output says it could not bind, or the port is
+// still held now that the server and its group are gone.
+func portTaken(port int, tail string) bool {
+	if bindFailure.MatchString(tail) {
+		return true
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return true
+	}
+	_ = ln.Close()
+	return false
 }
 
 // start runs the command on a free loopback port in its own process group.
-func (s *server) start() (int, error) {
-	port, err := freePort()
+func (s *server) start() (*proc, error) {
+	port, err := s.l.pickPort()
 	if err != nil {
-		return 0, fmt.Errorf("launcher: no free loopback port: %w", err)
+		return nil, fmt.Errorf("launcher: no free loopback port: %w", err)
 	}
 	vars := []string{"{dir}", s.key.dir, "{port}", strconv.Itoa(port), "{name}", s.key.name}
 	if s.l.gguf {
 		g, err := ggufFile(s.key.dir)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		vars = append(vars, "{gguf}", g)
 	}
@@ -110,44 +182,70 @@ func (s *server) start() (int, error) {
 	}
 	work, err := os.MkdirTemp("", "crucible-model-")
 	if err != nil {
-		return 0, fmt.Errorf("launcher: scratch directory: %w", err)
+		return nil, fmt.Errorf("launcher: scratch directory: %w", err)
 	}
-	logf, err := os.Create(filepath.Join(work, logName))
+	logf, err := newBoundedLog(work, s.l.cfg.MaxLogBytes)
 	if err != nil {
 		_ = os.RemoveAll(work)
-		return 0, fmt.Errorf("launcher: %w", err)
+		return nil, fmt.Errorf("launcher: %w", err)
 	}
-	defer logf.Close()
+	// A pipe copied into a bounded log: a file written by the server
+	// itself could grow without bound.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		_ = logf.f.Close()
+		_ = os.RemoveAll(work)
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "TMPDIR="+work)
-	// A file, not a pipe: Wait then never waits for a child holding it.
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = pw.Close() // the server's copies keep it open
+	if err != nil {
+		_ = pr.Close()
+		_ = logf.f.Close()
 		_ = os.RemoveAll(work)
-		return 0, fmt.Errorf("launcher: start %s: %w", argv[0], err)
+		return nil, fmt.Errorf("launcher: start %s: %w", argv[0], err)
 	}
+	pumped := make(chan struct{})
+	go func() {
+		logf.pump(pr)
+		close(pumped)
+	}()
 	s.baseURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + "/v1"
-	go s.watch(cmd, work)
-	return cmd.Process.Pid, nil
+	p := &proc{pid: cmd.Process.Pid, port: port, exited: make(chan struct{})}
+	go s.watch(p, cmd, work, pr, pumped)
+	return p, nil
 }
 
-// watch reaps the process, kills what is left of its group, removes the
-// scratch directory and gives the slot back.
-func (s *server) watch(cmd *exec.Cmd, work string) {
+// outputGrace is how long watch waits, once the group is killed, for the
+// rest of the output: a process that left the group may hold the pipe.
+const outputGrace = 5 * time.Second
+
+// watch reaps the process, kills what is left of its group, reads the end
+// of its output and removes the scratch directory.
+func (s *server) watch(p *proc, cmd *exec.Cmd, work string, pr *os.File, pumped chan struct{}) {
 	err := cmd.Wait()
-	pid := cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	s.tail = readTail(work)
+	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	t := time.NewTimer(outputGrace)
+	select {
+	case <-pumped:
+	case <-t.C:
+		_ = pr.Close()
+		<-pumped
+	}
+	t.Stop()
+	_ = pr.Close()
+	p.tail = readTail(work)
 	if !s.isStopping() && s.ctx.Err() == nil {
 		s.l.cfg.Logger.Warn("model server exited unexpectedly", "dir", s.key.dir, "model", s.key.name,
-			"pid", pid, "err", err, "output", s.tail)
+			"pid", p.pid, "err", err, "output", p.tail)
 	}
 	_ = os.RemoveAll(work)
-	<-s.l.slots
-	s.l.all.Done()
-	close(s.exited)
+	close(p.exited)
 }
 
 func (s *server) isStopping() bool {
@@ -188,15 +286,29 @@ var healthClient = &http.Client{
 	Timeout:   5 * time.Second,
 }
 
-// health polls GET /v1/models until it lists the model, the process
+// errExitedEarly is a process that exited before listing the model.
+var errExitedEarly = errors.New("the server exited before listing the model")
+
+// health polls GET /v1/models until it lists the model, the process p
 // exits, StartTimeout passes or the server is stopped.
-func (s *server) health() error {
+func (s *server) health(p *proc) error {
 	deadline := time.NewTimer(s.l.cfg.StartTimeout)
 	defer deadline.Stop()
+	// A probe ends when the process does: whatever holds the port then
+	// (another process that took it) is not the server.
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	wait := 20 * time.Millisecond
 	var last error
 	for {
-		listed, err := s.lists()
+		listed, err := s.lists(ctx)
 		if err == nil && listed {
 			return nil
 		}
@@ -208,9 +320,9 @@ func (s *server) health() error {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-s.exited:
+		case <-p.exited:
 			t.Stop()
-			return errors.New("the server exited before listing the model")
+			return errExitedEarly
 		case <-deadline.C:
 			t.Stop()
 			return fmt.Errorf("the server did not list model %q on /v1/models within %s (last: %v); killed its process group",
@@ -224,8 +336,8 @@ func (s *server) health() error {
 }
 
 // lists reports whether the server's /v1/models lists the model.
-func (s *server) lists() (bool, error) {
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.baseURL+"/models", nil)
+func (s *server) lists(ctx context.Context) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.baseURL+"/models", nil)
 	if err != nil {
 		return false, err
 	}
@@ -260,18 +372,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// readTail returns the last tailBytes of the server's output.
-func readTail(work string) string {
-	f, err := os.Open(filepath.Join(work, logName))
-	if err != nil {
-		return "(no output: " + err.Error() + ")"
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > tailBytes {
-		_, _ = f.Seek(fi.Size()-tailBytes, io.SeekStart)
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, tailBytes))
-	return strings.TrimSpace(string(b))
 }

@@ -25,8 +25,10 @@ var (
 )
 
 // copies finds the entrants whose raw responses on the given items copy an
-// earlier entrant's (see CopyRule), mapping each copy to its original.
-// Failed entrants are left out: they neither copy nor are copied.
+// earlier entrant's (see CopyRule), or that entered an earlier entrant's
+// digest (an artifact tree joined again, the only digest a pool lets in
+// twice), mapping each copy to its original. Failed entrants are left out:
+// they neither copy nor are copied.
 func (s *Service) copies(ctx context.Context, subs []competition.Submission, include []bool) (map[string]string, error) {
 	var outs []incentive.Output
 	for _, sub := range subs {
@@ -43,7 +45,7 @@ func (s *Service) copies(ctx context.Context, subs []competition.Submission, inc
 				side[i] = r
 			}
 		}
-		outs = append(outs, incentive.Output{ID: sub.ID, CommittedAt: sub.CommittedAt, Responses: side})
+		outs = append(outs, incentive.Output{ID: sub.ID, Digest: sub.Digest, CommittedAt: sub.CommittedAt, Responses: side})
 	}
 	return incentive.CopiesBy(outs, CopyRule), nil
 }

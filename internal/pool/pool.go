@@ -268,18 +268,36 @@ func (s *Service) Deposit(ctx context.Context, by string, req DepositRequest) (l
 		ledger.External, to, req.Amount, "deposit by operator "+by), s.cfg.Clock.Now().UTC())
 }
 
-// JoinRequest is a model joining a pool.
+// JoinRequest is a model joining a pool: an endpoint (BaseURL and Model),
+// or, in a task pool created to take artifacts, an Artifact.
 type JoinRequest struct {
 	Name    string `json:"name,omitempty"`
 	BaseURL string `json:"base_url"`
 	Model   string `json:"model"`
-	APIKey  string `json:"api_key,omitempty" input:"max=4096"` // limits: see internal/api/input.go
+	// Artifact enters model files the workers fetch, verify and serve
+	// themselves (a pool whose task takes submissions "artifacts").
+	Artifact *JoinArtifact `json:"artifact,omitempty"`
+	APIKey   string        `json:"api_key,omitempty" input:"max=4096"` // limits: see internal/api/input.go
+}
+
+// JoinArtifact is where an entrant's artifact files are — exactly one of a
+// repository at a revision, an absolute directory or a file:// tarball the
+// workers can read — and the tree digest they are committed by, as for a
+// competition's artifact submission (apiv1.ArtifactSource).
+type JoinArtifact struct {
+	Repo     string `json:"repo,omitempty" input:"max=256"`
+	Revision string `json:"revision,omitempty" input:"max=128"`
+	Path     string `json:"path,omitempty" input:"max=4096"`
+	URL      string `json:"url,omitempty" input:"max=4096"`
+	Digest   string `json:"digest" input:"max=64"`
 }
 
 // Join enters a model into an open pool. Its items are evaluated by ticks,
-// within the pool's budget, not all at once. A model already entered, or a
-// key at its entry limit (Config.MaxEntriesPerKey), is refused: intake.Submit
-// applies competition.CheckEntry holding the pool's lock.
+// within the pool's budget, not all at once. An endpoint already entered, or
+// a key at its entry limit (Config.MaxEntriesPerKey), is refused: intake.Submit
+// applies competition.CheckEntry holding the pool's lock. An artifact tree
+// already entered is not refused: the later entry is a copy (see board),
+// ranked and paid nothing, as in a competition.
 func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRequest) (competition.Submission, error) {
 	p, err := s.cfg.DB.GetPool(ctx, poolID)
 	if err != nil {
@@ -289,8 +307,12 @@ func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRe
 	if p.State != competition.PoolOpen || !now.Before(p.End) {
 		return competition.Submission{}, fmt.Errorf("pool %s closed at %s; it takes no more entrants", poolID, p.End.Format(time.RFC3339))
 	}
+	var art *intake.ArtifactEntry
+	if a := req.Artifact; a != nil {
+		art = &intake.ArtifactEntry{Repo: a.Repo, Revision: a.Revision, Path: a.Path, URL: a.URL, Digest: a.Digest}
+	}
 	sub, err := s.cfg.Intake.Submit(ctx, intake.Entry{CompetitionID: poolID, Submitter: submitter, Name: req.Name,
-		BaseURL: req.BaseURL, Model: req.Model, APIKey: req.APIKey, Limit: s.cfg.MaxEntriesPerKey, Pool: true})
+		BaseURL: req.BaseURL, Model: req.Model, APIKey: req.APIKey, Artifact: art, Limit: s.cfg.MaxEntriesPerKey, Pool: true})
 	if errors.Is(err, intake.ErrConflict) {
 		return competition.Submission{}, fmt.Errorf("pool %s: %w", poolID, err)
 	}

@@ -114,5 +114,9 @@ type JoinPoolRequest struct {
 	Name    string `json:"name,omitempty"`
 	BaseURL string `json:"base_url"`
 	Model   string `json:"model"`
-	APIKey  string `json:"api_key,omitempty"`
+	// Artifact enters model files instead of an endpoint (a task pool
+	// created with submissions "artifacts"); a tree already entered is a
+	// copy, ranked and paid nothing.
+	Artifact *ArtifactSource `json:"artifact,omitempty"`
+	APIKey   string          `json:"api_key,omitempty"`
 }
