@@ -39,6 +39,11 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
+// favicon is served at /favicon.ico, where browsers look without a <link>.
+//
+//go:embed static/favicon.svg
+var favicon []byte
+
 // ResultsPerPage is the number of item results on one page of a submission.
 const ResultsPerPage = 20
 
@@ -79,7 +84,8 @@ type Config struct {
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
 // GET /, /c/{id} (a pool's page when the competition is a pool),
-// /c/{id}/tasks (a code-fix competition's tasks), /s/{id},
+// /c/{id}/leaderboard.csv (the leaderboard the page shows, as CSV),
+// /c/{id}/tasks (a code-fix competition's tasks), /favicon.ico, /s/{id},
 // /s/{id}/progress, /epochs, /epochs/{id} and /static/, and 404 otherwise.
 type Server struct {
 	cfg   Config
@@ -119,6 +125,12 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /{$}", s.handle(s.home))
 	s.mux.Handle("GET /c/{id}", s.handle(s.competition))
 	s.mux.Handle("GET /c/{id}/tasks", s.handle(s.tasks))
+	s.mux.Handle("GET /c/{id}/leaderboard.csv", s.handle(s.leaderboardCSV))
+	s.mux.Handle("GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		_, _ = w.Write(favicon)
+	}))
 	s.mux.Handle("GET /s/{id}", s.handle(s.submission))
 	s.mux.Handle("GET /s/{id}/progress", s.handle(s.progress))
 	if err := s.addPoolAndEpochPages(); err != nil {
@@ -220,7 +232,7 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.leaderboard(ctx, c, subs)
+	b, err := s.competitionBoard(r, c, subs)
 	if err != nil {
 		return err
 	}
@@ -229,14 +241,14 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		Competition: c,
 		Summary:     s.summarize(c, subs),
 		Rules:       s.rulesOf(c),
-		Leaderboard: leaderboardRows(rows),
+		Board:       b,
 		BarTicks:    barTicks(),
 		Chart:       scoreChart(subs),
 	}
 	if data.Reward, err = s.preferenceReward(ctx, c); err != nil {
 		return err
 	}
-	for _, r := range rows {
+	for _, r := range b.Rows {
 		data.AnyTie = data.AnyTie || r.Tie
 	}
 	for _, sub := range subs {
@@ -250,8 +262,8 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		for _, r := range data.Fresh.Contamination {
 			flagged[r.SubmissionID] = r.Flagged
 		}
-		for i := range data.Leaderboard {
-			data.Leaderboard[i].Contaminated = flagged[data.Leaderboard[i].SubmissionID]
+		for i := range data.Board.Rows {
+			data.Board.Rows[i].Contaminated = flagged[data.Board.Rows[i].SubmissionID]
 		}
 	}
 	s.render(w, http.StatusOK, "competition", data)
