@@ -235,3 +235,34 @@ func parseFloat(t *testing.T, s string) float64 {
 	}
 	return v
 }
+
+// An epoch's weights table names submitters and downloads as CSV in the
+// page's order (by weight), for the epoch asked for.
+func TestAnEpochsWeightsDownloadAsCSV(t *testing.T) {
+	f := newPoolFixture(t)
+	srv := f.server(t)
+	_, body := get(t, srv.URL+"/epochs/"+f.epochComp)
+	recs := readCSV(t, srv.URL+"/epochs/"+f.epochComp+"/weights.csv")
+	names := column(t, recs, "name")
+	if len(names) != 5 || names[0] != "chatty-mistral" {
+		t.Fatalf("latest epoch's CSV names %v, want 5 rows led by chatty-mistral", names)
+	}
+	last := -1
+	for _, n := range names {
+		i := strings.Index(body, `<a href="/s/s-`+n+`">`+n+`</a></th>`)
+		if i < last {
+			t.Fatalf("%s is out of the page's order in the CSV", n)
+		}
+		last = i
+	}
+	if !strings.Contains(body, `class="handle"`) || !strings.Contains(body, "weights.csv?epoch=") {
+		t.Error("the epoch page shows no submitter handle or no CSV link")
+	}
+	first := readCSV(t, srv.URL+"/epochs/"+f.epochComp+"/weights.csv?epoch="+itoa(f.epochs[0]))
+	if got := column(t, first, "name"); strings.Join(got, ",") != "warm-llama,chatty-mistral" {
+		t.Fatalf("first epoch's CSV %v, want warm-llama, chatty-mistral", got)
+	}
+	if resp, err := http.Get(srv.URL + "/epochs/" + f.epochComp + "/weights.csv?epoch=-1"); err != nil || resp.StatusCode != 400 {
+		t.Fatalf("?epoch=-1: %v %v, want 400", resp.StatusCode, err)
+	}
+}

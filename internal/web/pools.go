@@ -48,6 +48,7 @@ func (s *Server) addPoolAndEpochPages() error {
 	}
 	s.mux.Handle("GET /epochs", s.handle(s.epochs))
 	s.mux.Handle("GET /epochs/{id}", s.handle(s.epochDetail))
+	s.mux.Handle("GET /epochs/{id}/weights.csv", s.handle(s.epochCSV))
 	return nil
 }
 
