@@ -36,6 +36,9 @@ type board struct {
 	BySubmitter bool
 	// Partial is set when the component budget ran out before the last row.
 	Partial bool
+	// Committed is set when the page shows when each row was committed (a
+	// pool's public board does not).
+	Committed bool
 	// Sort and Dir are the order shown ("rank" and "asc" by default).
 	Sort, Dir string
 	// CSV links to these rows as CSV, in this order.
@@ -76,6 +79,39 @@ func (b board) Head(key, label string, num bool) sortHead {
 	h.URL = b.path + "?" + q.Encode() + "#leaderboard"
 	return h
 }
+
+// sortOption is one column in the sort select of a narrow screen, where
+// the column headings are hidden.
+type sortOption struct {
+	Key, Label string
+	Selected   bool
+}
+
+// Options lists the columns a board sorts by: the fixed ones (without the
+// submitter column when rows are submitters), then the components.
+func (b board) Options() []sortOption {
+	var opts []sortOption
+	add := func(key, label string) {
+		opts = append(opts, sortOption{Key: key, Label: label, Selected: b.Sort == key})
+	}
+	add("rank", "Rank")
+	add("name", "Name")
+	if !b.BySubmitter {
+		add("submitter", "Submitter")
+	}
+	add("score", "Score")
+	for _, c := range b.Components {
+		add(b.ComponentKey(c), c)
+	}
+	add("correct", "Correct")
+	if b.Committed {
+		add("committed", "Committed")
+	}
+	return opts
+}
+
+// Hidden are the page's other query parameters, kept by the sort form.
+func (b board) Hidden() url.Values { return b.query }
 
 // ComponentKey is the sort key of component name.
 func (board) ComponentKey(name string) string { return "c:" + name }
@@ -279,3 +315,6 @@ func cell(s string) string {
 	}
 	return s
 }
+
+// Path is the page the board is on.
+func (b board) Path() string { return b.path }

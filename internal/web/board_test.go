@@ -112,7 +112,7 @@ func TestLeaderboardSubmittersComponentsSortingAndCSV(t *testing.T) {
 			t.Fatalf("GET: %d", code)
 		}
 		for _, want := range []string{`title="ed25519:AAAAalice0000000000000000">ed25519:AAAAal…<`, `title="ed25519:BBBBbob00000000000000000">ed25519:BBBBbo…<`,
-			`sort=c%3Aquality`, `>quality<`, `>vibe<`, `data-label="quality">0.900<`, `href="/c/c-roleplay/leaderboard.csv"`} {
+			`sort=c%3Aquality`, `>quality<`, `>vibe<`, `<option value="c:quality">quality</option>`, `data-label="quality">0.900<`, `href="/c/c-roleplay/leaderboard.csv"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page lacks %q", want)
 			}
