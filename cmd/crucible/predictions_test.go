@@ -206,7 +206,7 @@ func fetchEverything(t *testing.T, url, comp, sub string) string {
 		}
 		paths = append(paths, fill.ReplaceAllString(strings.Replace(p, "{id}", id, 1), "0")+"?limit=1000")
 	}
-	paths = append(paths, "/", "/c/"+comp, "/c/"+comp+"/tasks")
+	paths = append(paths, "/", "/c/"+comp, "/c/"+comp+"/tasks", "/c/"+comp+"/leaderboard.csv")
 	if sub != "" {
 		paths = append(paths, "/s/"+sub, "/s/"+sub+"/progress")
 	}

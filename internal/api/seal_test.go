@@ -327,7 +327,7 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 		p := fill.Replace(rt.Pattern)
 		paths = append(paths, p, p+"?account="+ledger.EscrowAccount(id))
 	}
-	paths = append(paths, "/", "/c/"+id, "/c/"+id+"/tasks", "/c/"+id+"/fresh/0", "/epochs", "/epochs/"+id)
+	paths = append(paths, "/", "/c/"+id, "/c/"+id+"/tasks", "/c/"+id+"/fresh/0", "/c/"+id+"/leaderboard.csv", "/epochs", "/epochs/"+id, "/epochs/"+id+"/weights.csv")
 	for _, sub := range subs {
 		paths = append(paths, "/s/"+sub.ID, "/s/"+sub.ID+"/progress")
 		for page := 1; page <= 16; page++ {
@@ -339,7 +339,8 @@ func (h *sealHub) walk(t *testing.T, id string, subs []competition.Submission) [
 		t.Fatal(err)
 	}
 	for _, at := range times {
-		paths = append(paths, "/c/"+id+"?at="+at.UTC().Format(time.RFC3339Nano))
+		q := "?at=" + at.UTC().Format(time.RFC3339Nano)
+		paths = append(paths, "/c/"+id+q, "/c/"+id+"/leaderboard.csv"+q)
 	}
 	var out []response
 	for _, p := range paths {

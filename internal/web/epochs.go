@@ -8,6 +8,7 @@ package web
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/http"
@@ -97,6 +98,8 @@ type epochRow struct {
 	Rank               int
 	// Top marks the heaviest submission, when it weighs anything.
 	Top bool
+	// SubmitterID is the submitter's key id, Handle its short form.
+	SubmitterID, Handle string
 }
 
 // Weight bar chart geometry: one horizontal bar per submission on a 0..1
@@ -134,10 +137,11 @@ func (c weightChart) x(v float64) float64 { return c.Left + clamp01(v)*(c.Right-
 
 // newEpochView orders an epoch's submissions by weight (then win rate, then
 // name) and draws their weights.
-func newEpochView(rec weights.Record) epochView {
+func newEpochView(rec weights.Record, submitters map[string]string) epochView {
 	v := epochView{Record: rec}
 	for id, name := range rec.Names {
-		row := epochRow{ID: id, Name: name, Score: rec.Scores[id], WinRate: rec.WinRates[id], Weight: rec.Weights[id]}
+		row := epochRow{ID: id, Name: name, Score: rec.Scores[id], WinRate: rec.WinRates[id], Weight: rec.Weights[id],
+			SubmitterID: submitters[id], Handle: competition.ShortKey(submitters[id])}
 		if orig, ok := rec.Copies[id]; ok {
 			row.CopyOf, row.CopyOfName = orig, rec.Names[orig]
 			if row.CopyOfName == "" {
@@ -216,7 +220,11 @@ func (s *Server) epochs(w http.ResponseWriter, r *http.Request) error {
 		if err := es.EpochRecord(ctx, c.ID, latest, &rec); err != nil {
 			return err
 		}
-		data.Competitions = append(data.Competitions, epochSummary{Competition: c, Latest: newEpochView(rec)})
+		submitters, err := s.submitters(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		data.Competitions = append(data.Competitions, epochSummary{Competition: c, Latest: newEpochView(rec, submitters)})
 	}
 	if data.Consensus, err = s.consensus(ctx, r); err != nil {
 		return err
@@ -228,30 +236,13 @@ func (s *Server) epochs(w http.ResponseWriter, r *http.Request) error {
 // epochDetail serves /epochs/{id}, the latest epoch or ?epoch=N.
 func (s *Server) epochDetail(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	c, err := s.cfg.Store.GetCompetition(ctx, r.PathValue("id"))
+	c, rec, n, latest, err := s.epochAsked(r)
 	if err != nil {
 		return err
 	}
-	es, ok := s.epochStore()
-	if !ok {
-		return notFound("This server keeps no epochs.")
-	}
-	latest, err := es.LatestEpoch(ctx, c.ID)
+	es, _ := s.epochStore()
+	submitters, err := s.submitters(ctx, c.ID)
 	if err != nil {
-		return err
-	}
-	if latest < 0 {
-		return notFound("No epoch of %s has closed yet.", c.Title)
-	}
-	n := latest
-	if v := r.URL.Query().Get("epoch"); v != "" {
-		n, err = strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return &pageError{http.StatusBadRequest, fmt.Sprintf("epoch must be a non-negative whole number, got %q.", v)}
-		}
-	}
-	var rec weights.Record
-	if err := es.EpochRecord(ctx, c.ID, n, &rec); err != nil {
 		return err
 	}
 	recent, err := s.recentEpochs(ctx, es, c.ID, latest)
@@ -261,7 +252,7 @@ func (s *Server) epochDetail(w http.ResponseWriter, r *http.Request) error {
 	data := epochPage{
 		Page:        Page{Title: fmt.Sprintf("Epoch %d of %s", n, c.Title), APIPath: fmt.Sprintf("/api/v1/competitions/%s/weights?epoch=%d", c.ID, n)},
 		Competition: c,
-		Epoch:       newEpochView(rec),
+		Epoch:       newEpochView(rec, submitters),
 	}
 	found := false
 	for _, e := range recent {
@@ -304,4 +295,71 @@ func (s *Server) recentEpochs(ctx context.Context, es EpochStore, id string, lat
 		out = append(out, epochOption{N: n, Start: rec.Start, End: rec.End})
 	}
 	return out, nil
+}
+
+// epochAsked reads the record of the epoch r asks for (?epoch=, default
+// the latest closed) of competition /epochs/{id}.
+func (s *Server) epochAsked(r *http.Request) (c competition.Competition, rec weights.Record, n, latest int64, err error) {
+	ctx := r.Context()
+	if c, err = s.cfg.Store.GetCompetition(ctx, r.PathValue("id")); err != nil {
+		return
+	}
+	es, ok := s.epochStore()
+	if !ok {
+		err = notFound("This server keeps no epochs.")
+		return
+	}
+	if latest, err = es.LatestEpoch(ctx, c.ID); err != nil {
+		return
+	}
+	if latest < 0 {
+		err = notFound("No epoch of %s has closed yet.", c.Title)
+		return
+	}
+	n = latest
+	if v := r.URL.Query().Get("epoch"); v != "" {
+		n, err = strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			err = &pageError{http.StatusBadRequest, fmt.Sprintf("epoch must be a non-negative whole number, got %q.", firstRunes(v, 30))}
+			return
+		}
+	}
+	err = es.EpochRecord(ctx, c.ID, n, &rec)
+	return
+}
+
+// submitters maps the submissions of competition id to their submitters.
+func (s *Server) submitters(ctx context.Context, id string) (map[string]string, error) {
+	subs, err := s.cfg.Store.ListSubmissions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(subs))
+	for _, sub := range subs {
+		m[sub.ID] = sub.Submitter
+	}
+	return m, nil
+}
+
+// epochCSV serves an epoch's weights table (/epochs/{id}, ?epoch=) as CSV,
+// in the page's order.
+func (s *Server) epochCSV(w http.ResponseWriter, r *http.Request) error {
+	c, rec, n, _, err := s.epochAsked(r)
+	if err != nil {
+		return err
+	}
+	submitters, err := s.submitters(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	v := newEpochView(rec, submitters)
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-epoch-%d.csv"`, c.ID, n))
+	rows := [][]string{{"rank", "name", "submission_id", "submitter", "score", "win_rate", "weight", "copy_of"}}
+	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+	for _, row := range v.Rows {
+		rows = append(rows, []string{strconv.Itoa(row.Rank), cell(row.Name), cell(row.ID), cell(row.SubmitterID),
+			num(row.Score), num(row.WinRate), num(row.Weight), cell(row.CopyOf)})
+	}
+	return csv.NewWriter(w).WriteAll(rows)
 }

@@ -48,6 +48,7 @@ func (s *Server) addPoolAndEpochPages() error {
 	}
 	s.mux.Handle("GET /epochs", s.handle(s.epochs))
 	s.mux.Handle("GET /epochs/{id}", s.handle(s.epochDetail))
+	s.mux.Handle("GET /epochs/{id}/weights.csv", s.handle(s.epochCSV))
 	return nil
 }
 
@@ -172,7 +173,7 @@ type poolPage struct {
 	// Snapshot is the one shown (the latest, or the one in force at ?at=).
 	Snapshot *competition.Snapshot
 	// Board is Snapshot's rows with their interval bars.
-	Board    []boardRow
+	Board    board
 	BarTicks []tick
 	// At is the ?at= asked for, when one was; AtNote explains an empty answer.
 	At     string
@@ -250,31 +251,12 @@ func (s *Server) poolPage(w http.ResponseWriter, r *http.Request, c competition.
 		data.Entrants = append(data.Entrants, submissionRow(sub))
 	}
 
-	times, err := ps.Snapshots(ctx, c.ID)
+	pb, err := s.poolBoard(r, c, p)
 	if err != nil {
 		return err
 	}
-	at := now
-	if v := r.URL.Query().Get("at"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return &pageError{http.StatusBadRequest, fmt.Sprintf("at must be an RFC 3339 time like 2026-12-01T00:00:00Z, got %q.", v)}
-		}
-		at, data.At = t, v
-	}
-	if len(times) > 0 {
-		snap, err := ps.SnapshotAt(ctx, c.ID, at)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			data.AtNote = fmt.Sprintf("No snapshot had been published by %s; the first was taken %s.",
-				at.UTC().Format("2006-01-02 15:04:05 UTC"), times[0].UTC().Format("2006-01-02 15:04:05 UTC"))
-		case err != nil:
-			return err
-		default:
-			data.Snapshot = &snap
-			data.Board = leaderboardRows(snap.Rows)
-		}
-	}
+	data.Snapshot, data.Board, data.At, data.AtNote = pb.Snapshot, pb.Board, pb.At, pb.AtNote
+	times := pb.Times
 	for i := len(times) - 1; i >= 0; i-- {
 		t := times[i]
 		data.Snapshots = append(data.Snapshots, snapshotOption{At: t, Value: t.UTC().Format(time.RFC3339Nano),
@@ -291,6 +273,57 @@ func (s *Server) poolPage(w http.ResponseWriter, r *http.Request, c competition.
 	}
 	s.render(w, http.StatusOK, "pool", data)
 	return nil
+}
+
+// poolBoardView is a pool's public leaderboard at ?at= (default now).
+type poolBoardView struct {
+	// Times are the published snapshots' times, oldest first.
+	Times []time.Time
+	// Snapshot is the one in force at At (nil: none yet, AtNote says why).
+	Snapshot   *competition.Snapshot
+	Board      board
+	At, AtNote string
+}
+
+// poolBoard finds the public snapshot r asks for (?at=, default now) and
+// its rows in the order r asks for. Only published snapshots are shown: no
+// score over a pool's private items before settlement.
+func (s *Server) poolBoard(r *http.Request, c competition.Competition, p competition.Pool) (poolBoardView, error) {
+	ctx := r.Context()
+	ps, _ := s.poolStore()
+	var v poolBoardView
+	times, err := ps.Snapshots(ctx, c.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Times = times
+	at := s.cfg.Clock.Now()
+	if q := r.URL.Query().Get("at"); q != "" {
+		t, err := time.Parse(time.RFC3339Nano, q)
+		if err != nil {
+			return v, &pageError{http.StatusBadRequest, fmt.Sprintf("at must be an RFC 3339 time like 2026-12-01T00:00:00Z, got %q.", firstRunes(q, 40))}
+		}
+		at, v.At = t, q
+	}
+	var rows []competition.Row
+	if len(times) > 0 {
+		snap, err := ps.SnapshotAt(ctx, c.ID, at)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			v.AtNote = fmt.Sprintf("No snapshot had been published by %s; the first was taken %s.",
+				at.UTC().Format("2006-01-02 15:04:05 UTC"), times[0].UTC().Format("2006-01-02 15:04:05 UTC"))
+		case err != nil:
+			return v, err
+		default:
+			v.Snapshot, rows = &snap, snap.Rows
+		}
+	}
+	subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Board = newBoard(r, rows, subs, "/c/"+c.ID+"/leaderboard.csv")
+	return v, sortBoard(&v.Board, r.URL.Query())
 }
 
 // finalRows sets the settlement's private ranking beside the last public

@@ -36,6 +36,10 @@ type boardRow struct {
 	CopyOfName string
 	// Contaminated marks a model flagged by the contamination check.
 	Contaminated bool
+	// SubmitterID is the submitter's key id, Handle its short form.
+	SubmitterID, Handle string
+	// Comp are the kind's score components, in board.Components order.
+	Comp []compCell
 }
 
 func leaderboardRows(rows []competition.Row) []boardRow {

@@ -1,9 +1,9 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"html/template"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -30,7 +30,7 @@ type competitionPage struct {
 	Competition competition.Competition
 	Summary     compSummary
 	Rules       []rule
-	Leaderboard []boardRow
+	Board       board
 	// BarTicks label the interval bars' shared 0..1 scale.
 	BarTicks []tick
 	// AnyTie is set when some row is marked as a tie.
@@ -248,16 +248,53 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// leaderboard ranks a competition's scored submissions, marking copies on
-// a model competition's (see competition.MarkCopies).
-func (s *Server) leaderboard(ctx context.Context, c competition.Competition, subs []competition.Submission) ([]competition.Row, error) {
+// competitionBoard is the leaderboard of a competition that is not a pool,
+// in the order r asks for: its kind's ranking, copies marked on a model
+// competition's (see competition.MarkCopies), with the kind's components.
+func (s *Server) competitionBoard(r *http.Request, c competition.Competition, subs []competition.Submission) (board, error) {
+	ctx := r.Context()
 	rows := s.cfg.Kinds.Leaderboard(c, subs)
 	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
 		responses, err := s.cfg.Store.CompetitionResponses(ctx, c.ID)
 		if err != nil {
-			return nil, err
+			return board{}, err
 		}
 		competition.MarkCopies(rows, subs, responses)
 	}
-	return rows, nil
+	b := newBoard(r, rows, subs, "/c/"+c.ID+"/leaderboard.csv")
+	b.Committed = true
+	if err := s.withComponents(ctx, c, &b); err != nil {
+		return board{}, err
+	}
+	return b, sortBoard(&b, r.URL.Query())
+}
+
+// leaderboardCSV serves the leaderboard of /c/{id} as CSV: the same rows,
+// sealed the same way (a pool's is its public snapshot at ?at=), in the
+// same order.
+func (s *Server) leaderboardCSV(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, err := s.cfg.Store.GetCompetition(ctx, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var b board
+	if p, isPool, err := s.lookupPool(ctx, c.ID); err != nil {
+		return err
+	} else if isPool {
+		pb, err := s.poolBoard(r, c, p)
+		if err != nil {
+			return err
+		}
+		b = pb.Board
+	} else {
+		subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if b, err = s.competitionBoard(r, c, subs); err != nil {
+			return err
+		}
+	}
+	return writeBoardCSV(w, c.ID, b)
 }

@@ -40,6 +40,11 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
+// favicon is served at /favicon.ico, where browsers look without a <link>.
+//
+//go:embed static/favicon.svg
+var favicon []byte
+
 // ResultsPerPage is the number of item results on one page of a submission.
 const ResultsPerPage = 20
 
@@ -83,8 +88,9 @@ type Config struct {
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
 // GET /, /c/{id} (a pool's page when the competition is a pool),
+// /c/{id}/leaderboard.csv (the leaderboard the page shows, as CSV),
 // /c/{id}/tasks (a code-fix competition's tasks), /c/{id}/fresh/{n} (a
-// fresh-items epoch, sealed until it ends), /s/{id},
+// fresh-items epoch, sealed until it ends), /favicon.ico, /s/{id},
 // /s/{id}/progress, /epochs, /epochs/{id} and /static/, and 404 otherwise.
 type Server struct {
 	cfg   Config
@@ -125,6 +131,12 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /c/{id}", s.handle(s.competition))
 	s.mux.Handle("GET /c/{id}/tasks", s.handle(s.tasks))
 	s.mux.Handle("GET /c/{id}/fresh/{n}", s.handle(s.freshEpoch))
+	s.mux.Handle("GET /c/{id}/leaderboard.csv", s.handle(s.leaderboardCSV))
+	s.mux.Handle("GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		_, _ = w.Write(favicon)
+	}))
 	s.mux.Handle("GET /s/{id}", s.handle(s.submission))
 	s.mux.Handle("GET /s/{id}/progress", s.handle(s.progress))
 	if err := s.addPoolAndEpochPages(); err != nil {
@@ -226,7 +238,7 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.leaderboard(ctx, c, subs)
+	b, err := s.competitionBoard(r, c, subs)
 	if err != nil {
 		return err
 	}
@@ -235,7 +247,7 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		Competition: c,
 		Summary:     s.summarize(c, subs),
 		Rules:       s.rulesOf(c),
-		Leaderboard: leaderboardRows(rows),
+		Board:       b,
 		BarTicks:    barTicks(),
 		Chart:       scoreChart(subs),
 	}
@@ -246,10 +258,10 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	data.Labeled = s.cfg.Kinds.Labeled(c.Kind)
-	if data.WinRates, err = s.winRates(ctx, c, rows); err != nil {
+	if data.WinRates, err = s.winRates(ctx, c, b.rankOrder()); err != nil {
 		return err
 	}
-	for _, r := range rows {
+	for _, r := range b.Rows {
 		data.AnyTie = data.AnyTie || r.Tie
 	}
 	for _, sub := range subs {
@@ -263,8 +275,8 @@ func (s *Server) competition(w http.ResponseWriter, r *http.Request) error {
 		for _, r := range data.Fresh.Contamination {
 			flagged[r.SubmissionID] = r.Flagged
 		}
-		for i := range data.Leaderboard {
-			data.Leaderboard[i].Contaminated = flagged[data.Leaderboard[i].SubmissionID]
+		for i := range data.Board.Rows {
+			data.Board.Rows[i].Contaminated = flagged[data.Board.Rows[i].SubmissionID]
 		}
 	}
 	s.render(w, http.StatusOK, "competition", data)

@@ -1,0 +1,330 @@
+package web
+
+// This file holds what every leaderboard shares: the submitter handle, the
+// kind's score components as columns, sorting by any column (server-side,
+// so it works without JavaScript) and the CSV of the same rows.
+
+import (
+	"cmp"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"crucible/internal/competition"
+	"crucible/internal/kind"
+)
+
+// componentBudget bounds the item results one leaderboard reads to compute
+// its component columns: rows past it show no components rather than make
+// one page load read a whole large competition.
+const componentBudget = 50_000
+
+// board is a leaderboard as its page and its CSV show it.
+type board struct {
+	Rows []boardRow
+	// Components name the kind's score components, one column each.
+	Components []string
+	// BySubmitter is set when rows are submitters, not submissions (a
+	// code-fix competition's), so no separate submitter column is needed.
+	BySubmitter bool
+	// Partial is set when the component budget ran out before the last row.
+	Partial bool
+	// Committed is set when the page shows when each row was committed (a
+	// pool's public board does not).
+	Committed bool
+	// Sort and Dir are the order shown ("rank" and "asc" by default).
+	Sort, Dir string
+	// CSV links to these rows as CSV, in this order.
+	CSV string
+	// path and query rebuild the page's URL in the sort links (?at= kept).
+	path  string
+	query url.Values
+}
+
+// sortHead is one sortable column heading.
+type sortHead struct {
+	Label string
+	// URL sorts by this column (the other direction when it is the current one).
+	URL string
+	// Aria is the aria-sort value: "ascending", "descending" or "none".
+	Aria string
+	Num  bool
+}
+
+// Head is the heading of the column key, labelled label; num right-aligns it
+// and sorts it from the highest first.
+func (b board) Head(key, label string, num bool) sortHead {
+	dir := "asc"
+	if num && key != "rank" {
+		dir = "desc"
+	}
+	h := sortHead{Label: label, Aria: "none", Num: num}
+	if b.Sort == key {
+		h.Aria = map[string]string{"asc": "ascending", "desc": "descending"}[b.Dir]
+		dir = map[string]string{"asc": "desc", "desc": "asc"}[b.Dir]
+	}
+	q := url.Values{}
+	for k, v := range b.query {
+		q[k] = v
+	}
+	q.Set("sort", key)
+	q.Set("dir", dir)
+	h.URL = b.path + "?" + q.Encode() + "#leaderboard"
+	return h
+}
+
+// sortOption is one column in the sort select of a narrow screen, where
+// the column headings are hidden.
+type sortOption struct {
+	Key, Label string
+	Selected   bool
+}
+
+// Options lists the columns a board sorts by: the fixed ones (without the
+// submitter column when rows are submitters), then the components.
+func (b board) Options() []sortOption {
+	var opts []sortOption
+	add := func(key, label string) {
+		opts = append(opts, sortOption{Key: key, Label: label, Selected: b.Sort == key})
+	}
+	add("rank", "Rank")
+	add("name", "Name")
+	if !b.BySubmitter {
+		add("submitter", "Submitter")
+	}
+	add("score", "Score")
+	for _, c := range b.Components {
+		add(b.ComponentKey(c), c)
+	}
+	add("correct", "Correct")
+	if b.Committed {
+		add("committed", "Committed")
+	}
+	return opts
+}
+
+// Hidden are the page's other query parameters, kept by the sort form.
+func (b board) Hidden() url.Values { return b.query }
+
+// ComponentKey is the sort key of component name.
+func (board) ComponentKey(name string) string { return "c:" + name }
+
+// newBoard builds the board of rows for the page at r (whose ?sort= and
+// ?dir= it follows), with each row's submitter from subs; csvPath is the
+// CSV's path, to which the page's query is added.
+func newBoard(r *http.Request, rows []competition.Row, subs []competition.Submission, csvPath string) board {
+	b := board{Rows: leaderboardRows(rows), Sort: "rank", Dir: "asc", path: r.URL.Path, query: url.Values{}}
+	if v := r.URL.Query().Get("at"); v != "" {
+		b.query.Set("at", v)
+	}
+	submitter := map[string]string{}
+	for _, s := range subs {
+		submitter[s.ID] = s.Submitter
+	}
+	for i := range b.Rows {
+		row := &b.Rows[i]
+		if row.SubmitterID = row.Submitter; row.SubmitterID == "" {
+			row.SubmitterID = submitter[row.SubmissionID]
+		}
+		row.Handle = competition.ShortKey(row.SubmitterID)
+		b.BySubmitter = b.BySubmitter || row.Submitter != ""
+	}
+	b.CSV = csvPath
+	if len(b.query) > 0 {
+		b.CSV += "?" + b.query.Encode()
+	}
+	return b
+}
+
+// withComponents fills the component columns of a board on competition c
+// when its kind breaks scores into components (kind.Explainer), from the
+// results the public may see of each row's submission.
+func (s *Server) withComponents(ctx context.Context, c competition.Competition, b *board) error {
+	k, err := s.cfg.Kinds.Get(string(c.Kind))
+	if err != nil {
+		return nil // an unknown kind has no components to show
+	}
+	if _, ok := k.(kind.Explainer); !ok {
+		return nil
+	}
+	names := map[string]bool{}
+	comps := make([]map[string]float64, len(b.Rows))
+	budget := componentBudget
+	for i, row := range b.Rows {
+		if row.SubmissionID == "" {
+			continue
+		}
+		if budget <= 0 {
+			b.Partial = true
+			break
+		}
+		results, err := s.cfg.Store.Results(ctx, row.SubmissionID, 0, budget+1)
+		if err != nil {
+			return err
+		}
+		if len(results) > budget {
+			b.Partial = true
+			break
+		}
+		budget -= len(results)
+		if len(results) == 0 {
+			continue
+		}
+		m, err := s.cfg.Kinds.Components(c, results)
+		if err != nil {
+			// A component the kind cannot compute is left blank: the
+			// score, which the card already holds, still ranks the row.
+			s.cfg.Logger.Warn("web: leaderboard components", "submission", row.SubmissionID, "err", err)
+			continue
+		}
+		comps[i] = m
+		for n := range m {
+			names[n] = true
+		}
+	}
+	b.Components = slices.Sorted(maps.Keys(names))
+	for i := range b.Rows {
+		b.Rows[i].Comp = make([]compCell, len(b.Components))
+		for j, n := range b.Components {
+			v, ok := comps[i][n]
+			b.Rows[i].Comp[j] = compCell{V: v, OK: ok}
+		}
+	}
+	return nil
+}
+
+// compCell is one component of one row; OK is false when it is unknown.
+type compCell struct {
+	V  float64
+	OK bool
+}
+
+// sortBoard orders b's rows by ?sort= and ?dir= of q; an unknown column or
+// direction is a 400 page.
+func sortBoard(b *board, q url.Values) error {
+	key, dir := q.Get("sort"), q.Get("dir")
+	if key == "" {
+		key = "rank"
+	}
+	if dir == "" {
+		dir = "asc"
+	}
+	if dir != "asc" && dir != "desc" {
+		return &pageError{http.StatusBadRequest, fmt.Sprintf("dir must be asc or desc, got %q.", firstRunes(dir, 20))}
+	}
+	less, ok := rowOrder(key, b.Components)
+	if !ok {
+		return &pageError{http.StatusBadRequest, fmt.Sprintf("There is no leaderboard column %q to sort by.", firstRunes(key, 40))}
+	}
+	b.Sort, b.Dir = key, dir
+	slices.SortStableFunc(b.Rows, func(x, y boardRow) int {
+		if dir == "desc" {
+			return less(y, x)
+		}
+		return less(x, y)
+	})
+	return nil
+}
+
+// rowOrder compares rows by column key; rank breaks every other order's ties.
+func rowOrder(key string, components []string) (func(x, y boardRow) int, bool) {
+	byRank := func(x, y boardRow) int { return cmp.Compare(x.Rank, y.Rank) }
+	then := func(f func(x, y boardRow) int) func(x, y boardRow) int {
+		return func(x, y boardRow) int { return cmp.Or(f(x, y), byRank(x, y)) }
+	}
+	switch key {
+	case "rank":
+		return byRank, true
+	case "name":
+		return then(func(x, y boardRow) int { return strings.Compare(x.Name, y.Name) }), true
+	case "submitter":
+		return then(func(x, y boardRow) int { return strings.Compare(x.Handle, y.Handle) }), true
+	case "score":
+		return then(func(x, y boardRow) int { return cmp.Compare(x.Score, y.Score) }), true
+	case "correct":
+		return then(func(x, y boardRow) int { return cmp.Compare(x.Correct, y.Correct) }), true
+	case "committed":
+		return then(func(x, y boardRow) int { return x.CommittedAt.Compare(y.CommittedAt) }), true
+	}
+	j := slices.Index(components, strings.TrimPrefix(key, "c:"))
+	if !strings.HasPrefix(key, "c:") || j < 0 {
+		return nil, false
+	}
+	// A row without the component sorts before every value: last when the
+	// highest come first.
+	return then(func(x, y boardRow) int {
+		cx, cy := x.Comp[j], y.Comp[j]
+		if cx.OK != cy.OK {
+			if cx.OK {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(cx.V, cy.V)
+	}), true
+}
+
+func firstRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+// writeBoardCSV writes b's rows as CSV: the page's columns, the interval's
+// ends and ids in full.
+func writeBoardCSV(w http.ResponseWriter, name string, b board) error {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`-leaderboard.csv"`)
+	cw := csv.NewWriter(w)
+	head := []string{"rank", "name", "submission_id", "submitter", "score", "ci_low", "ci_high", "correct", "items", "tie", "copy_of", "committed_at"}
+	rows := [][]string{append(head, b.Components...)}
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	for _, r := range b.Rows {
+		line := []string{strconv.Itoa(r.Rank), cell(r.Name), cell(r.SubmissionID), cell(r.SubmitterID),
+			num(r.Score), num(r.CILow), num(r.CIHigh), strconv.Itoa(r.Correct), strconv.Itoa(r.Items),
+			strconv.FormatBool(r.Tie), cell(r.CopyOf), r.CommittedAt.UTC().Format(time.RFC3339Nano)}
+		if r.CommittedAt.IsZero() {
+			line[len(line)-1] = ""
+		}
+		for _, c := range r.Comp {
+			if c.OK {
+				line = append(line, num(c.V))
+			} else {
+				line = append(line, "")
+			}
+		}
+		rows = append(rows, line)
+	}
+	return cw.WriteAll(rows)
+}
+
+// cell neutralises a competitor-chosen string that a spreadsheet would run
+// as a formula (=, +, -, @, tab, carriage return first): a leading
+// apostrophe makes it text, as OWASP's CSV-injection advice says.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// Path is the page the board is on.
+func (b board) Path() string { return b.path }
+
+// rankOrder is b's rows in rank order, whatever the page sorts by.
+func (b board) rankOrder() []competition.Row {
+	rows := make([]competition.Row, len(b.Rows))
+	for i, r := range b.Rows {
+		rows[i] = r.Row
+	}
+	slices.SortStableFunc(rows, func(a, b competition.Row) int { return a.Rank - b.Rank })
+	return rows
+}
