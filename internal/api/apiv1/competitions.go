@@ -36,6 +36,10 @@ type CreateCompetitionRequest struct {
 	// text, with num_fewshot; Dataset then holds the evaluation rows
 	// (JSONL), required for a task file.
 	Task *competition.TaskSource `json:"task,omitempty"`
+	// Entries says what a task, mcq or roleplay competition's competitors
+	// enter (models, artifacts; task also predictions) and caps artifacts;
+	// absent: models (a task request may carry it in Task instead).
+	Entries *competition.Entries `json:"entries,omitempty"`
 }
 
 // CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:
