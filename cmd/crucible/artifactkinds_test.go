@@ -48,7 +48,8 @@ func policyArtifact(t *testing.T, dir, policy string, files map[string][]byte, s
 // model scoring less). Carol submits Alice's tree later: when the epoch
 // closes it is a copy with weight 0, the originals get weight. An mcq
 // competition taking artifacts scores an oracle artifact through its
-// launched server. On SQLite and PostgreSQL.
+// launched server. On SQLite and PostgreSQL; the time to fetch+verify,
+// launch and stop the persona artifact is logged.
 func TestRoleplayAndMCQTakeArtifactSubmissions(t *testing.T) {
 	bin := crucibleBinary(t)
 	dir := t.TempDir()
@@ -201,4 +202,5 @@ func TestRoleplayAndMCQTakeArtifactSubmissions(t *testing.T) {
 			}
 		})
 	}
+	measureArtifactCycle(t, bin, persona)
 }

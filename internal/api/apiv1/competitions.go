@@ -55,7 +55,7 @@ type CreateSubmissionRequest struct {
 	// Predictions make a predictions submission: JSONL lines {"doc_id":
 	// N, "response": "..."}, doc_id the item's index from 0.
 	Predictions string `json:"predictions,omitempty" input:"text,max=6MiB"`
-	// Artifact makes an artifact submission (task competitions created
+	// Artifact makes an artifact submission (task, mcq or roleplay competitions created
 	// with submissions "artifacts"): model files the workers fetch.
 	Artifact *ArtifactSource `json:"artifact,omitempty"`
 	// APIKey is sent to the model server as a bearer token; it is stored
