@@ -53,13 +53,7 @@ func policyArtifact(t *testing.T, dir, policy string, files map[string][]byte, s
 func TestRoleplayAndMCQTakeArtifactSubmissions(t *testing.T) {
 	bin := crucibleBinary(t)
 	dir := t.TempDir()
-	keys := map[string]string{}
-	for _, who := range []string{"owner", "alice", "bob", "carol"} {
-		keys[who] = filepath.Join(dir, who+".key")
-		if _, stderr, code := crucible(t, "keys", "new", "--out", keys[who]); code != 0 {
-			t.Fatal(stderr)
-		}
-	}
+	keys := newKeys(t, dir, "owner", "alice", "bob", "carol")
 	persona, plus, oracle := filepath.Join(dir, "persona"), filepath.Join(dir, "plus"), filepath.Join(dir, "oracle")
 	personaParams := policyArtifact(t, persona, `{"policy": "persona"}`, map[string][]byte{}, map[string][]int64{"embed": {16, 8}, "head": {8, 3}})
 	plusParams := policyArtifact(t, plus, `{"policy": "persona-plus"}`, map[string][]byte{}, map[string][]int64{"embed": {4, 4}})
@@ -82,25 +76,11 @@ func TestRoleplayAndMCQTakeArtifactSubmissions(t *testing.T) {
 			// within the signature window of the real one.
 			t0 := time.Now().UTC().Truncate(time.Minute)
 			clk := clock.NewFake(t0.Add(time.Second))
-			ctx, cancel := context.WithCancel(context.Background())
-			a, err := app.Open(ctx, app.Config{Database: db.URL, Listen: "127.0.0.1:0", Clock: clk, MaxAttempts: 2, AllowEndpoints: "127.0.0.0/8",
+			ctx := context.Background()
+			a, url := openAndServe(t, app.Config{Database: db.URL, Listen: "127.0.0.1:0", Clock: clk, MaxAttempts: 2, AllowEndpoints: "127.0.0.0/8",
 				EpochLength: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 				Models: app.Models{CacheDir: filepath.Join(dir, db.Name+"-cache"), CacheBytes: 100_000_000, MaxLaunched: 2,
 					Launcher: bin + " model-server --artifact {dir} --listen 127.0.0.1:{port} --name {name}"}})
-			if err != nil {
-				cancel()
-				t.Fatal(err)
-			}
-			ln, err := a.Listen()
-			if err != nil {
-				cancel()
-				a.Close()
-				t.Fatal(err)
-			}
-			done := make(chan struct{})
-			go func() { defer close(done); _ = a.Serve(ctx, ln) }()
-			t.Cleanup(func() { cancel(); <-done; a.Close() })
-			url := "http://" + ln.Addr().String()
 			create := func(args ...string) competition.Competition {
 				t.Helper()
 				out, stderr, code := crucible(t, append([]string{"competition", "create", "--server", url, "--key", keys["owner"],
