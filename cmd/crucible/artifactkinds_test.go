@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,4 +184,14 @@ func TestRoleplayAndMCQTakeArtifactSubmissions(t *testing.T) {
 		})
 	}
 	measureArtifactCycle(t, bin, persona)
+}
+
+// --submissions and the artifact caps are refused for a kind whose entries
+// are not models, before anything is read or sent.
+func TestEntryFlagsAreRefusedForOtherKinds(t *testing.T) {
+	_, stderr, code := crucible(t, "competition", "create", "--kind", "patch", "--tasks", "missing.jsonl", "--title", "t",
+		"--submissions", "artifacts", "--server", "http://127.0.0.1:1", "--key", "missing.key")
+	if code != 2 || !strings.Contains(stderr, "apply to model competitions (task, mcq, roleplay), not patch") {
+		t.Fatalf("exit %d: %s; want a usage error naming the kinds", code, stderr)
+	}
 }

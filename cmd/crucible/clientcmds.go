@@ -115,6 +115,9 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return usagef("%v", err)
 		}
+		if entries() != nil && reg.Entry(k) != kind.EntryModel {
+			return usagef("--submissions, --max-parameters and --max-artifact-bytes apply to model competitions (task, mcq, roleplay), not %s", k)
+		}
 		cr, err := kindFlags(k)
 		if err != nil {
 			return err
