@@ -171,7 +171,7 @@ and {dir} are substituted inside each argument).`,
 	})
 }
 
-const artifactSubmitSummary = `Submit model files to a task competition created with --submissions artifacts. The hub records
+const artifactSubmitSummary = `Submit model files to a task, mcq or roleplay competition created with --submissions artifacts. The hub records
 the tree digest and the commitment binding it to your key and the commit time; its workers fetch the
 files, check the digest (a mismatch fails the submission), read the parameter count, serve the model
 with their launcher and evaluate it. The same tree entered later, by any key, is a copy: ranked, earning

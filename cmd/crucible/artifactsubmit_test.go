@@ -58,19 +58,24 @@ func writeSafetensors(t *testing.T, path string, shapes map[string][]int64) int6
 // model of the Social IQa task with policy, and returns its parameter count.
 func taskArtifact(t *testing.T, dir, policy string, shapes map[string][]int64) int64 {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	files := map[string][]byte{}
 	for from, to := range map[string]string{siqaTaskFile: "social_iqa.yaml", siqaDevRows: "rows.jsonl"} {
-		if err := os.WriteFile(filepath.Join(dir, to), []byte(readFile(t, from)), 0o644); err != nil {
-			t.Fatal(err)
+		files[to] = []byte(readFile(t, from))
+	}
+	return policyArtifact(t, dir, fmt.Sprintf(`{"policy": %q, "task": "social_iqa.yaml", "data": "rows.jsonl"}`, policy), files, shapes)
+}
+
+// newKeys writes a new key for each name in dir and returns their files.
+func newKeys(t *testing.T, dir string, names ...string) map[string]string {
+	t.Helper()
+	keys := map[string]string{}
+	for _, who := range names {
+		keys[who] = filepath.Join(dir, who+".key")
+		if _, stderr, code := crucible(t, "keys", "new", "--out", keys[who]); code != 0 {
+			t.Fatal(stderr)
 		}
 	}
-	p := fmt.Sprintf(`{"policy": %q, "task": "social_iqa.yaml", "data": "rows.jsonl"}`, policy)
-	if err := os.WriteFile(filepath.Join(dir, app.ArtifactPolicyFile), []byte(p), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return writeSafetensors(t, filepath.Join(dir, "model.safetensors"), shapes)
+	return keys
 }
 
 // tarball packs dir's regular files into a .tar.gz at path.
@@ -118,13 +123,7 @@ func tarball(t *testing.T, dir, path string) {
 func TestArtifactSubmissionsAreFetchedVerifiedLaunchedAndRanked(t *testing.T) {
 	bin := crucibleBinary(t)
 	dir := t.TempDir()
-	keys := map[string]string{}
-	for _, who := range []string{"owner", "alice", "bob", "carol"} {
-		keys[who] = filepath.Join(dir, who+".key")
-		if _, stderr, code := crucible(t, "keys", "new", "--out", keys[who]); code != 0 {
-			t.Fatal(stderr)
-		}
-	}
+	keys := newKeys(t, dir, "owner", "alice", "bob", "carol")
 	oracle, first, big, tampered := filepath.Join(dir, "oracle"), filepath.Join(dir, "first"), filepath.Join(dir, "big"), filepath.Join(dir, "tampered")
 	oracleParams := taskArtifact(t, oracle, "oracle", map[string][]int64{"embed": {16, 8}, "head": {8, 3}})
 	firstParams := taskArtifact(t, first, "first", map[string][]int64{"embed": {4, 4}})

@@ -18,6 +18,7 @@ import (
 	"crucible/internal/api/apiv1"
 	"crucible/internal/client"
 	"crucible/internal/competition"
+	"crucible/internal/eval/kinds"
 	"crucible/internal/identity"
 	"crucible/internal/kind"
 )
@@ -105,6 +106,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		o := addOutputFlags(fs, "print the competition as JSON")
 		serverRepos := fs.Bool("server-repos", false, "patch: the tasks' repo paths are on the server, beneath its --repos roots (operator keys only);\n"+
 			"by default each task's local repository is uploaded as a git bundle")
+		entries := kinds.AddEntryFlags(fs)
 		kindFlags := reg.CreateFlags(fs)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -112,6 +114,9 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		k, err := reg.Parse(*kindName)
 		if err != nil {
 			return usagef("%v", err)
+		}
+		if entries() != nil && reg.Entry(k) != kind.EntryModel {
+			return usagef("--submissions, --max-parameters and --max-artifact-bytes apply to model competitions (task, mcq, roleplay), not %s", k)
 		}
 		cr, err := kindFlags(k)
 		if err != nil {
@@ -121,7 +126,7 @@ func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		req.Mode = *mode
+		req.Mode, req.Entries = *mode, entries()
 		if reg.Entry(k) == kind.EntryPatch && !*serverRepos {
 			if req.Repos, err = bundleRepos(ctx, []byte(req.Dataset)); err != nil {
 				return err

@@ -51,7 +51,7 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	defer repos.close()
-	options, err := kindOptions(map[string]any{"roleplay": req.Roleplay, "patch_policy": req.PatchPolicy, "task": req.Task})
+	options, err := kindOptions(map[string]any{"roleplay": req.Roleplay, "patch_policy": req.PatchPolicy, "task": req.Task, "entries": req.Entries})
 	if err != nil {
 		return err
 	}

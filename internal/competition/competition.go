@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,27 +37,67 @@ type Competition struct {
 // file's text (YAML, File naming it in messages), with the number of
 // few-shot examples (nil in a request: the task's num_fewshot). The hub
 // reads no files, so a task file's rows come with the request as its
-// dataset. Submissions is what competitors enter: "" or SubmitModels for
-// models run over /v1/completions, SubmitPredictions for files of
-// responses (a generate_until task; the competition's targets stay hidden),
-// SubmitArtifacts for model files the workers fetch, verify and serve
-// themselves, refused over MaxParameters or MaxArtifactBytes (0: no cap).
+// dataset. Entries says what competitors enter: models, predictions files
+// (a generate_until task; the competition's targets stay hidden) or
+// artifacts.
 type TaskSource struct {
-	Preset           string `json:"preset,omitempty" input:"max=64"`
-	File             string `json:"file,omitempty" input:"max=256"`
-	YAML             string `json:"yaml,omitempty" input:"text,max=1MiB"`
-	NumFewshot       *int   `json:"num_fewshot,omitempty"`
+	Preset     string `json:"preset,omitempty" input:"max=64"`
+	File       string `json:"file,omitempty" input:"max=256"`
+	YAML       string `json:"yaml,omitempty" input:"text,max=1MiB"`
+	NumFewshot *int   `json:"num_fewshot,omitempty"`
+	Entries
+}
+
+// Entries is the part of a model competition's configuration (task, mcq,
+// roleplay) that says what its competitors submit, stored at the top level
+// of the configuration: Submissions "" or SubmitModels for model servers
+// the hub calls, SubmitPredictions for files of responses (kinds that take
+// them), SubmitArtifacts for model files the workers fetch, verify and
+// serve themselves, refused over MaxParameters or MaxArtifactBytes (0: no
+// cap; CapsOf reads them).
+type Entries struct {
 	Submissions      string `json:"submissions,omitempty" input:"max=32"`
 	MaxParameters    int64  `json:"max_parameters,omitempty" input:"min=0"`
 	MaxArtifactBytes int64  `json:"max_artifact_bytes,omitempty" input:"min=0"`
 }
 
-// What a task competition's competitors submit (TaskSource.Submissions).
+// What a model competition's competitors submit (Entries.Submissions).
 const (
 	SubmitModels      = "models"
 	SubmitPredictions = "predictions"
 	SubmitArtifacts   = "artifacts"
 )
+
+// Check validates e for a kind that also takes the given shapes beside
+// models and artifacts (the task kind: SubmitPredictions), and returns it
+// with SubmitModels stored as "" (the default, as configurations created
+// before Entries have it). Caps are refused without artifacts.
+func (e Entries) Check(also ...string) (Entries, error) {
+	others := append([]string{SubmitArtifacts}, also...)
+	switch {
+	case e.Submissions == "" || e.Submissions == SubmitModels:
+		e.Submissions = ""
+	case !slices.Contains(others, e.Submissions):
+		return e, fmt.Errorf("submissions %q: want %q (the default) or %q", e.Submissions, SubmitModels, strings.Join(others, `" or "`))
+	}
+	if e.MaxParameters < 0 || e.MaxArtifactBytes < 0 {
+		return e, fmt.Errorf("max_parameters %d, max_artifact_bytes %d: a cap is 0 (none) or positive", e.MaxParameters, e.MaxArtifactBytes)
+	}
+	if e.Submissions != SubmitArtifacts && (e.MaxParameters != 0 || e.MaxArtifactBytes != 0) {
+		return e, fmt.Errorf("max_parameters and max_artifact_bytes cap artifact submissions: create the competition with submissions %q", SubmitArtifacts)
+	}
+	return e, nil
+}
+
+// EntriesOf returns what c's competitors submit, read from the top level of
+// its configuration (models when it says nothing).
+func EntriesOf(c Competition) Entries {
+	var e Entries
+	if json.Unmarshal(c.Config, &e) != nil {
+		return Entries{}
+	}
+	return e
+}
 
 // ArtifactSpec is an artifact submission: model files published at a
 // source (a repository at a revision, a path or a file:// tarball the
@@ -75,23 +116,6 @@ type ArtifactSpec struct {
 	Bytes      int64  `json:"bytes,omitempty"`
 }
 
-// ArtifactCaps are the caps of a competition taking artifacts, read from the
-// top level of its configuration (a task competition's TaskSource carries
-// them); zero is no cap.
-type ArtifactCaps struct {
-	MaxParameters int64 `json:"max_parameters"`
-	MaxBytes      int64 `json:"max_artifact_bytes"`
-}
-
-// CapsOf returns c's artifact caps (none when its configuration sets none).
-func CapsOf(c Competition) ArtifactCaps {
-	var caps ArtifactCaps
-	if json.Unmarshal(c.Config, &caps) != nil {
-		return ArtifactCaps{}
-	}
-	return caps
-}
-
 // MCQConfig is the kind-specific configuration of an mcq competition.
 type MCQConfig struct {
 	// Mode is "generative" (chat completion, answer extracted from text) or
@@ -101,6 +125,7 @@ type MCQConfig struct {
 	Template string `json:"template,omitempty"`
 	// MaxTokens bounds generative answers.
 	MaxTokens int `json:"max_tokens"`
+	Entries
 }
 
 // PatchSpec is a code-fix submission: a unified diff for one task.

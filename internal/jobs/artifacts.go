@@ -37,11 +37,13 @@ type refusedArtifact struct{ err error }
 func (r refusedArtifact) Error() string { return r.err.Error() }
 func (r refusedArtifact) Unwrap() error { return r.err }
 
-// hosted is one evaluation's lease of an artifact's model.
+// hosted is one evaluation's lease of an artifact's model, with the
+// artifact as verified (its facts read from the files).
 type hosted struct {
-	model   competition.ModelSpec
-	served  *competition.Served
-	release func()
+	artifact competition.ArtifactSpec
+	model    competition.ModelSpec
+	served   *competition.Served
+	release  func()
 }
 
 // serve makes sub's artifact ready to evaluate: fetched and verified, its
@@ -67,8 +69,8 @@ func (w *evaluateWorker) serve(ctx context.Context, c competition.Competition, s
 		facts, err = w.readFacts(ctx, sub.ID, dir, a.TreeDigest)
 	}
 	if err == nil {
-		caps := competition.CapsOf(c)
-		if capErr := artifact.CheckCaps(facts, artifact.Caps{MaxParameters: caps.MaxParameters, MaxBytes: caps.MaxBytes}); capErr != nil {
+		caps := competition.EntriesOf(c)
+		if capErr := artifact.CheckCaps(facts, artifact.Caps{MaxParameters: caps.MaxParameters, MaxBytes: caps.MaxArtifactBytes}); capErr != nil {
 			err = refusedArtifact{capErr}
 		}
 	}
@@ -86,10 +88,12 @@ func (w *evaluateWorker) serve(ctx context.Context, c competition.Competition, s
 		"fetch_verify", verified, "launch", time.Since(started)-verified, "base_url", lease.BaseURL)
 	h.once.Do(func() { h.provenance = h.Launcher.Provenance(ctx) })
 	p := h.provenance
+	a.Parameters, a.Bytes = facts.Parameters, facts.Bytes
 	return hosted{
-		model:   competition.ModelSpec{BaseURL: lease.BaseURL, Model: lease.Model},
-		served:  &competition.Served{Launcher: p.Program, Version: p.Version, CPU: p.Hardware.CPU, Cores: p.Hardware.Cores, GPUs: p.Hardware.GPUs},
-		release: func() { lease.Release(); done() },
+		artifact: a,
+		model:    competition.ModelSpec{BaseURL: lease.BaseURL, Model: lease.Model},
+		served:   &competition.Served{Launcher: p.Program, Version: p.Version, CPU: p.Hardware.CPU, Cores: p.Hardware.Cores, GPUs: p.Hardware.GPUs},
+		release:  func() { lease.Release(); done() },
 	}, nil
 }
 

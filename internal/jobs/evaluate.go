@@ -106,7 +106,8 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 			return w.infra(ctx, job, comp, sub, err)
 		}
 		defer h.release()
-		sub.Model, served = h.model, h.served
+		// The facts the worker measured reach the kind (roleplay's size component) from the first run.
+		sub.Model, sub.Artifact, served = h.model, &h.artifact, h.served
 	}
 	if sub.State == competition.StateQueued && sub.ItemsDone == 0 && !job.Args.Retry {
 		if err := w.cfg.Planner.SubmitCheck(ctx, comp, sub, secret); err != nil {

@@ -60,6 +60,15 @@ func (w *evaluateWorker) workEpoch(ctx context.Context, args EvaluateArgs, n int
 	if err != nil {
 		return err
 	}
+	if sub.Artifact != nil {
+		// An artifact's model is served here for the epoch as for its first evaluation.
+		h, err := w.serve(ctx, c, sub)
+		if err != nil {
+			return fmt.Errorf("serve %s for epoch %d of %s: %w", sub.ID, n, c.ID, err)
+		}
+		defer h.release()
+		sub.Model, sub.Artifact = h.model, &h.artifact
+	}
 	ev, err := w.cfg.Planner.Plan(ctx, c, sub, secret, e.Items)
 	if err != nil {
 		return river.JobCancel(err)

@@ -36,6 +36,10 @@ type CreateCompetitionRequest struct {
 	// text, with num_fewshot; Dataset then holds the evaluation rows
 	// (JSONL), required for a task file.
 	Task *competition.TaskSource `json:"task,omitempty"`
+	// Entries says what a task, mcq or roleplay competition's competitors
+	// enter (models, artifacts; task also predictions) and caps artifacts;
+	// absent: models (a task request may carry it in Task instead).
+	Entries *competition.Entries `json:"entries,omitempty"`
 }
 
 // CreateSubmissionRequest is the body of POST /api/v1/competitions/{id}/submissions:
@@ -51,7 +55,7 @@ type CreateSubmissionRequest struct {
 	// Predictions make a predictions submission: JSONL lines {"doc_id":
 	// N, "response": "..."}, doc_id the item's index from 0.
 	Predictions string `json:"predictions,omitempty" input:"text,max=6MiB"`
-	// Artifact makes an artifact submission (task competitions created
+	// Artifact makes an artifact submission (task, mcq or roleplay competitions created
 	// with submissions "artifacts"): model files the workers fetch.
 	Artifact *ArtifactSource `json:"artifact,omitempty"`
 	// APIKey is sent to the model server as a bearer token; it is stored

@@ -53,6 +53,9 @@ func (k MCQ) SubmitCheck(ctx context.Context, _ competition.Competition, s compe
 	return ModelCheck(ctx, s, secret, k.Egress)
 }
 
+// EntryOf implements kind.CompetitionEntryShaper: models, or artifacts.
+func (MCQ) EntryOf(c competition.Competition) kind.Entry { return EntryOf(c) }
+
 // Validation: a validator evaluates each model on its own copy of the
 // dataset.
 func (MCQ) Validation() kind.Validation { return kind.ValidateOwnDataset }
@@ -143,6 +146,11 @@ func (k Roleplay) Prepare(ctx context.Context, spec kind.Spec) (kind.Prepared, e
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return kind.Prepared{}, fmt.Errorf("roleplay: %w", err)
 	}
+	entries, err := SpecEntries(spec, cfg.Entries)
+	if err != nil {
+		return kind.Prepared{}, err
+	}
+	cfg.Entries = entries
 	return prepareRoleplay(ctx, spec, cfg, k.Egress)
 }
 
@@ -188,6 +196,9 @@ func (Roleplay) Components(c competition.Competition, results []eval.Result) (ma
 	}
 	return comps, nil
 }
+
+// EntryOf implements kind.CompetitionEntryShaper: models, or artifacts.
+func (Roleplay) EntryOf(c competition.Competition) kind.Entry { return EntryOf(c) }
 
 // Validation: a validator evaluates each model on its own fresh items each
 // epoch, with its own generator, reference and judge.

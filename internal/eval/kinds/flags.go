@@ -48,7 +48,8 @@ func AddRoleplayFlags(fs *flag.FlagSet) RoleplayFlags {
 		scoring: fs.String("scoring", roleplay.PresetCrucible, "roleplay: scoring preset, one of "+strings.Join(roleplay.Presets(), ", ")+
 			";\n"+"the dippy-* presets are the Dippy subnet's scoring eras (e.g. --scoring dippy-2024-11, the era its miner FAQ describes)"),
 		trustParams: fs.Bool("trust-declared-params", false, "roleplay: let the size component use the parameter count the model's own server declares in\n"+
-			"/v1/models (meta.n_params); only for servers you or the operator run, since a competitor's can declare anything"),
+			"/v1/models (meta.n_params); only for servers you or the operator run, since a competitor's can declare anything;\n"+
+			"an artifact submission's size always reads the count the worker measured from its files"),
 	}
 }
 

@@ -57,6 +57,9 @@ func prepareMCQ(spec kind.Spec) (Prepared, error) {
 	if _, err := mcqOptions(cfg); err != nil {
 		return Prepared{}, err
 	}
+	if cfg.Entries, err = SpecEntries(spec, competition.Entries{}); err != nil {
+		return Prepared{}, err
+	}
 	config, err := json.Marshal(cfg)
 	if err != nil {
 		return Prepared{}, err

@@ -83,9 +83,10 @@ func prepareRoleplay(ctx context.Context, spec kind.Spec, rc roleplay.Competitio
 
 // RoleplayEvaluator builds the roleplay evaluator of a model: the one
 // constructor the server and the local `crucible eval` share. The reference
-// and judge are reached through egress. The model's declared parameter
-// count is used only when cfg.TrustDeclaredParams is set.
-func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, model roleplay.Endpoint, egress Egress) (eval.Evaluator, error) {
+// and judge are reached through egress. The size component reads measured,
+// the parameter count the hub read from the model's files (0: none), else
+// the model's declared count when cfg.TrustDeclaredParams is set.
+func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, model roleplay.Endpoint, measured int64, egress Egress) (eval.Evaluator, error) {
 	ref, err := endpoint(cfg.Reference, RoleReference, egress)
 	if err != nil {
 		return nil, err
@@ -95,7 +96,7 @@ func RoleplayEvaluator(cfg roleplay.CompetitionConfig, items []roleplay.Item, mo
 		return nil, err
 	}
 	return roleplay.NewEvaluator(roleplay.Config{Items: items, Model: model, Reference: ref, Judge: judge,
-		Scoring: cfg.Scoring, MaxTokens: cfg.MaxTokens, DeclaredParams: cfg.TrustDeclaredParams})
+		Scoring: cfg.Scoring, MaxTokens: cfg.MaxTokens, Params: measured, DeclaredParams: cfg.TrustDeclaredParams})
 }
 
 func planRoleplay(c competition.Competition, s competition.Submission, secret string, raw []json.RawMessage, egress Egress) (eval.Evaluator, error) {
@@ -128,7 +129,8 @@ func RoleplayConfig(c competition.Competition) (roleplay.CompetitionConfig, erro
 
 // SubmissionRoleplayEvaluator builds the evaluator of a stored submission
 // on the given items: the competition's practice items, or an epoch's
-// fresh ones.
+// fresh ones. An artifact submission's size is its measured parameter
+// count (ArtifactSpec.Parameters).
 func SubmissionRoleplayEvaluator(c competition.Competition, s competition.Submission, secret string, items []roleplay.Item, egress Egress) (eval.Evaluator, error) {
 	cfg, err := RoleplayConfig(c)
 	if err != nil {
@@ -138,7 +140,13 @@ func SubmissionRoleplayEvaluator(c competition.Competition, s competition.Submis
 	if err != nil {
 		return nil, err
 	}
-	return RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: client, Model: s.Model.Model}, egress)
+	var measured int64
+	if s.Artifact != nil {
+		// The worker read the count from the verified files; the server
+		// launched from them declares what the competitor's files say.
+		measured, cfg.TrustDeclaredParams = s.Artifact.Parameters, false
+	}
+	return RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: client, Model: s.Model.Model}, measured, egress)
 }
 
 // FreshRoleplayItems plans an epoch's fresh items from its seed: the

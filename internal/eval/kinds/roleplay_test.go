@@ -69,7 +69,13 @@ func roleplayCompetition(t *testing.T, url string, args ...string) (competition.
 // submission, and returns its results and its item scores.
 func evaluateSubmission(t *testing.T, c competition.Competition, items []roleplay.Item, url string) ([]eval.Result, []roleplay.Detail) {
 	t.Helper()
-	s := competition.Submission{Model: competition.ModelSpec{BaseURL: url, Model: baseline.ModelPrefix + roleplaytest.PolicyPersona}}
+	return evaluate(t, c, items, competition.Submission{Model: competition.ModelSpec{BaseURL: url, Model: baseline.ModelPrefix + roleplaytest.PolicyPersona}})
+}
+
+// evaluate evaluates submission s as the hub does (the worker has set an
+// artifact submission's model to its launched server).
+func evaluate(t *testing.T, c competition.Competition, items []roleplay.Item, s competition.Submission) ([]eval.Result, []roleplay.Detail) {
+	t.Helper()
 	ev, err := SubmissionRoleplayEvaluator(c, s, "", items, Egress{HTTPClient: &http.Client{}})
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +152,42 @@ func TestAFakeTinyParameterCountDoesNotWinTheSizeComponent(t *testing.T) {
 	for _, d := range ds {
 		if d.Params != 1 || d.ParamsSource != roleplay.ParamsDeclared || d.Components.Size < 0.999 {
 			t.Fatalf("item %s: a trusted declared count was not used: params %d (%s), size %v",
+				d.ItemID, d.Params, d.ParamsSource, d.Components.Size)
+		}
+	}
+}
+
+// An artifact submission's size component reads the parameter count the
+// worker measured from its files (ArtifactSpec.Parameters), even in a
+// competition that trusts declared counts: the server launched from the
+// artifact declares what the competitor's files say (here one parameter),
+// so its declaration is never asked. Without a measured count the size is
+// left out, again without asking.
+func TestAnArtifactsSizeIsItsMeasuredParameterCount(t *testing.T) {
+	url := roleplayServer(t, 1)
+	c, items := roleplayCompetition(t, url, "--scoring", roleplay.PresetDippyJul2024, "--trust-declared-params")
+	const measured = 7_000_000_000
+	s := competition.Submission{Model: competition.ModelSpec{BaseURL: url, Model: baseline.ModelPrefix + roleplaytest.PolicyPersona},
+		Artifact: &competition.ArtifactSpec{TreeDigest: "d", Parameters: measured}}
+	size := func(params int64) float64 {
+		s.Artifact.Parameters = params
+		_, ds := evaluate(t, c, items, s)
+		for _, d := range ds {
+			if d.Params != params || d.ParamsSource != roleplay.ParamsMeasured || d.Components.Size != ds[0].Components.Size {
+				t.Fatalf("item %s: params %d (%s), size %v; want the measured %d", d.ItemID, d.Params, d.ParamsSource, d.Components.Size, params)
+			}
+		}
+		return ds[0].Components.Size
+	}
+	// The server's one declared parameter would score about 1.
+	if big, small := size(measured), size(measured/7); !(0 < big && big < small && small < 0.999) {
+		t.Fatalf("size of %d parameters %v, of %d %v; want 0 < the first < the second < 0.999", measured, big, measured/7, small)
+	}
+	s.Artifact.Parameters = 0
+	_, ds := evaluate(t, c, items, s)
+	for _, d := range ds {
+		if d.Params != 0 || d.ParamsSource != "" || d.Components.Size != 0 {
+			t.Fatalf("item %s: an artifact without a measured count took its server's declaration: params %d (%s), size %v",
 				d.ItemID, d.Params, d.ParamsSource, d.Components.Size)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"crucible/internal/competition"
 	"crucible/internal/incentive"
 )
 
@@ -64,6 +65,10 @@ type CompetitionConfig struct {
 	// WinRate names the win-rate preset of the epoch weights: crucible
 	// (""), dippy or pretraining (incentive.Preset).
 	WinRate string `json:"win_rate,omitempty"`
+	// Entries says whether competitors enter model servers or artifacts;
+	// an artifact's size component reads the parameter count its worker
+	// measured, never a declared one.
+	competition.Entries
 }
 
 // WithDefaults fills zero Items, Turns, MaxTokens, PersonaSet and Scoring

@@ -73,9 +73,10 @@ func (Task) Prepare(_ context.Context, spec kind.Spec) (kind.Prepared, error) {
 		return kind.Prepared{}, fmt.Errorf("num_fewshot %d is outside 0..%d", k, MaxFewshot)
 	}
 	src.NumFewshot = &k
+	if src.Entries, err = kinds.SpecEntries(spec, src.Entries, competition.SubmitPredictions); err != nil {
+		return kind.Prepared{}, err
+	}
 	switch src.Submissions {
-	case "", competition.SubmitModels:
-		src.Submissions = ""
 	case competition.SubmitPredictions:
 		if err := cfg.CanPredict(); err != nil {
 			return kind.Prepared{}, fmt.Errorf("submissions %q: %w", src.Submissions, err)
@@ -84,15 +85,6 @@ func (Task) Prepare(_ context.Context, spec kind.Spec) (kind.Prepared, error) {
 			// The examples are drawn from the rows: their targets would be in the public prompts.
 			return kind.Prepared{}, fmt.Errorf("submissions %q: num_fewshot must be 0 (it is %d): the examples would show the hidden targets of other rows in the public prompts", src.Submissions, k)
 		}
-	case competition.SubmitArtifacts:
-	default:
-		return kind.Prepared{}, fmt.Errorf("submissions %q: want %q (the default), %q or %q", src.Submissions, competition.SubmitModels, competition.SubmitPredictions, competition.SubmitArtifacts)
-	}
-	if src.Submissions != competition.SubmitArtifacts && (src.MaxParameters != 0 || src.MaxArtifactBytes != 0) {
-		return kind.Prepared{}, fmt.Errorf("max_parameters and max_artifact_bytes cap artifact submissions: create the competition with submissions %q", competition.SubmitArtifacts)
-	}
-	if src.MaxParameters < 0 || src.MaxArtifactBytes < 0 {
-		return kind.Prepared{}, fmt.Errorf("max_parameters %d, max_artifact_bytes %d: a cap is 0 (none) or positive", src.MaxParameters, src.MaxArtifactBytes)
 	}
 	items, err := cfg.Items(d, k, task.Seed)
 	if err != nil {
@@ -194,18 +186,7 @@ func TaskSettings(c competition.Competition) (*task.Config, error) {
 
 // EntryOf implements kind.CompetitionEntryShaper: models, or predictions
 // files or artifacts when the competition was created to take them.
-func (Task) EntryOf(c competition.Competition) kind.Entry {
-	var src competition.TaskSource
-	if json.Unmarshal(c.Config, &src) == nil {
-		switch src.Submissions {
-		case competition.SubmitPredictions:
-			return kind.EntryPredictions
-		case competition.SubmitArtifacts:
-			return kind.EntryArtifact
-		}
-	}
-	return kind.EntryModel
-}
+func (Task) EntryOf(c competition.Competition) kind.Entry { return kinds.EntryOf(c) }
 
 // ValidateEntry implements kind.EntryValidator: a predictions file must
 // read (task.Config.ReadPredictions) against the competition's items.
@@ -307,18 +288,12 @@ func (k Task) SubmitCheck(ctx context.Context, _ competition.Competition, s comp
 }
 
 // CreateFlags implements kind.Flagged: the task (a file or a preset), its
-// rows and the few-shot count.
+// rows and the few-shot count (what competitors enter is AddEntryFlags').
 func (Task) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 	ref := fs.String("task", "", "task: an lm-eval task file (YAML) or a preset name (crucible task list)")
 	data := fs.String("data", "", "task: rows of the evaluation split (JSONL, CSV or Parquet; sent as JSONL), replacing a preset's;\n"+
 		"required with a task file, whose data_files the hub cannot read")
 	numFewshot := fs.Int("num-fewshot", -1, "task: few-shot examples per prompt, drawn from the rows (default: the task's num_fewshot)")
-	submissions := fs.String("submissions", competition.SubmitModels, "task: what competitors enter: models (served over /v1/completions) or predictions\n"+
-		"(JSONL files of {doc_id, response}, crucible submit predictions; generate_until tasks). A predictions\n"+
-		"competition shows its prompts and hides its targets: send your own --data, not a preset's public rows;\n"+
-		"or artifacts (model files the workers fetch, verify and serve themselves, crucible submit artifact)")
-	maxParams := fs.Int64("max-parameters", 0, "task, with --submissions artifacts: refuse artifacts with more parameters (0: no cap)")
-	maxBytes := fs.Int64("max-artifact-bytes", 0, "task, with --submissions artifacts: refuse artifacts whose files total more bytes (0: no cap)")
 	return func() (kind.Creation, error) {
 		if *ref == "" {
 			return kind.Creation{}, fmt.Errorf("--task FILE|NAME is required (presets: %v)", presets.Names())
@@ -327,10 +302,6 @@ func (Task) CreateFlags(fs *flag.FlagSet) func() (kind.Creation, error) {
 		if err != nil {
 			return kind.Creation{}, err
 		}
-		if *submissions != competition.SubmitModels {
-			src.Submissions = *submissions
-		}
-		src.MaxParameters, src.MaxArtifactBytes = *maxParams, *maxBytes
 		raw, err := json.Marshal(src)
 		if err != nil {
 			return kind.Creation{}, err

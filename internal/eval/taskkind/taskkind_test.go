@@ -104,7 +104,7 @@ func TestPredictionsCompetition(t *testing.T) {
 	ctx := context.Background()
 	k := 0
 	rows := `{"question": "2+2?", "answer": "#### 4"}` + "\n" + `{"question": "3+3?", "answer": "#### 6"}` + "\n"
-	gsm := competition.TaskSource{Preset: "gsm8k", NumFewshot: &k, Submissions: "guesses"}
+	gsm := competition.TaskSource{Preset: "gsm8k", NumFewshot: &k, Entries: competition.Entries{Submissions: "guesses"}}
 	if _, err := (Task{}).Prepare(ctx, taskSpec(t, gsm, rows)); err == nil || !strings.Contains(err.Error(), `submissions "guesses": want "models"`) {
 		t.Fatalf("submissions guesses: %v; want it refused", err)
 	}

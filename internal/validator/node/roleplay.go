@@ -109,7 +109,7 @@ func (n *Node) evaluateRoleplay(ctx context.Context, c competition.Competition, 
 	if err != nil {
 		return nil, err
 	}
-	ev, err := kinds.RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: cl, Model: s.Model.Model}, n.cfg.Roleplay.Egress)
+	ev, err := kinds.RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: cl, Model: s.Model.Model}, 0, n.cfg.Roleplay.Egress)
 	if err != nil {
 		return nil, err
 	}
