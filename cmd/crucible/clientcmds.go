@@ -48,7 +48,9 @@ func (c clientFlags) client(needKey bool) (*client.Client, error) {
 }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "new", "contributor")
+	verb, args, err := subcommand(args, "keys",
+		verb{"new", "make a signing key file"},
+		verb{"contributor", "contributor keys for your miner's labellers (new|list|revoke)"})
 	if err != nil {
 		return err
 	}
@@ -82,7 +84,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "create", "list", "show")
+	verb, args, err := subcommand(args, "competition",
+		verb{"create", "create a competition from a dataset (kinds: crucible competition create --help)"},
+		verb{"list", "list competitions"},
+		verb{"show", "show one competition and its configuration"})
 	if err != nil {
 		return err
 	}
@@ -185,7 +190,11 @@ func printCompetition(w io.Writer, comp competition.Competition) error {
 }
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "model", "patch", "predictions", "artifact")
+	verb, args, err := subcommand(args, "submit",
+		verb{"model", "submit an OpenAI-compatible model server"},
+		verb{"patch", "submit a patch (unified diff) for a code-fix task"},
+		verb{"predictions", "submit a predictions file to a predictions competition"},
+		verb{"artifact", "submit model files to an artifacts competition"})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,13 @@ func parseBudget(s string) (int, error) {
 }
 
 func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "create", "join", "status", "leaderboard", "settle", "list")
+	verb, args, err := subcommand(args, "pool",
+		verb{"create", "fund a benchmark pool"},
+		verb{"join", "enter a model into an open pool"},
+		verb{"status", "show a pool's budget, entrants and progress"},
+		verb{"leaderboard", "show a pool's leaderboard"},
+		verb{"settle", "settle a pool: pay its escrow out"},
+		verb{"list", "list pools"})
 	if err != nil {
 		return err
 	}
@@ -248,7 +254,10 @@ func poolData(req *apiv1.CreatePoolRequest, dataset, taskRef, taskData string, n
 }
 
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "balance", "history", "deposit")
+	verb, args, err := subcommand(args, "ledger",
+		verb{"balance", "show ledger balances"},
+		verb{"history", "show the transfers touching an account"},
+		verb{"deposit", "deposit into a funder's account (operator keys)"})
 	if err != nil {
 		return err
 	}

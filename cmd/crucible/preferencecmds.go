@@ -95,7 +95,10 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 
 // runContributorKeys is `crucible keys contributor new|list|revoke`.
 func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "new", "list", "revoke")
+	verb, args, err := subcommand(args, "keys contributor",
+		verb{"new", "make a contributor key for a labeller"},
+		verb{"list", "list your miner's contributor keys"},
+		verb{"revoke", "revoke a contributor key"})
 	if err != nil {
 		return err
 	}
@@ -174,7 +177,10 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 
 // runPreference is `crucible preference copies|score|close`.
 func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "copies", "score", "close")
+	verb, args, err := subcommand(args, "preference",
+		verb{"copies", "request your miner's copies of the open tasks"},
+		verb{"score", "score the epoch's closed tasks"},
+		verb{"close", "close the epoch and pay the reward"})
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,11 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "run", "stake", "list", "uids")
+	verb, args, err := subcommand(args, "validator",
+		verb{"run", "run a validator node that scores a competition and sets weights"},
+		verb{"stake", "set a validator's stake (operator keys)"},
+		verb{"list", "list validators and their stakes"},
+		verb{"uids", "list miner registrations (UIDs)"})
 	if err != nil {
 		return err
 	}
@@ -186,8 +190,9 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 		"and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
 		"Without what the kind needs it refuses to start, unless --trust-hub-results (not independent).\n"+
 		"An admin must have given your key a stake.",
-		"crucible validator run --hub http://hub:8080 --key validator.key --competition c-... --dataset siqa.jsonl", stderr)
-	hub := fs.String("hub", "http://127.0.0.1:8080", "the hub's URL")
+		"crucible validator run --server http://hub:8080 --key validator.key --competition c-... --dataset siqa.jsonl", stderr)
+	hub := fs.String("server", "http://127.0.0.1:8080", "the hub's URL")
+	addAlias(fs, "hub", "server", nil)
 	keyFile := fs.String("key", "", "the validator's key file")
 	comp := fs.String("competition", "", "competition to score")
 	dataset := fs.String("dataset", "", "your own copy of an mcq competition's dataset (must match its digest); evaluate models yourself")
@@ -231,7 +236,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	}
 	hc, err := client.New(client.Config{Server: *hub, Key: key})
 	if err != nil {
-		return usagef("--hub: %v", err)
+		return usagef("--server: %v", err)
 	}
 	// The registry the hub builds: it tells the node how each kind is
 	// validated, plans the task kind's evaluators (reaching miners' models
@@ -307,7 +312,10 @@ func readTasksFile(flag, path string) ([]byte, error) {
 }
 
 func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "show", "current", "close")
+	verb, args, err := subcommand(args, "epoch",
+		verb{"show", "show a closed consensus epoch"},
+		verb{"current", "show the consensus epoch open now"},
+		verb{"close", "close an ended consensus epoch (operator keys)"})
 	if err != nil {
 		return err
 	}
