@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"crucible/internal/identity"
 )
 
 // newFlags makes a flag set whose --help prints a summary, the flags and an example.
@@ -123,4 +125,20 @@ func (a *alias) Set(v string) error {
 		fmt.Fprintf(a.deprecated, "crucible: --%s is deprecated; use --%s instead\n", a.name, a.target.Name)
 	}
 	return a.target.Value.Set(v)
+}
+
+// keyID reads a key flag's value that may be a key id (ed25519:..., as
+// `crucible keys new` prints it) or a key file, and returns the key id.
+func keyID(flagName, v string) (string, error) {
+	if strings.HasPrefix(v, "ed25519:") {
+		if _, err := identity.ParseKeyID(v); err != nil {
+			return "", usagef("--%s %s: %v", flagName, v, err)
+		}
+		return v, nil
+	}
+	key, err := identity.Load(v)
+	if err != nil {
+		return "", usagef("--%s %s: neither a key id (ed25519:...) nor a readable key file: %v", flagName, v, err)
+	}
+	return key.ID(), nil
 }

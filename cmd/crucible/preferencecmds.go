@@ -15,7 +15,6 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
-	"crucible/internal/identity"
 )
 
 // Human-preference commands: `competition create --kind preference`, `keys
@@ -108,27 +107,24 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 		"revoke": "Revoke a contributor key: its holder is logged out and can no longer submit.",
 	}[verb]
 	example := map[string]string{
-		"new":    "crucible keys contributor new --miner-key miner.key --label alice",
-		"list":   "crucible keys contributor list --miner-key miner.key",
-		"revoke": "crucible keys contributor revoke --miner-key miner.key --id ck-abc123",
+		"new":    "crucible keys contributor new --key miner.key --label alice",
+		"list":   "crucible keys contributor list --key miner.key",
+		"revoke": "crucible keys contributor revoke --key miner.key --id ck-abc123",
 	}[verb]
 	fs := newFlags("keys contributor "+verb, summary, example, stderr)
-	server := fs.String("server", "http://127.0.0.1:8080", "Crucible server URL")
-	minerKey := fs.String("miner-key", "", "the miner's key file (crucible keys new); it signs the request")
+	cf := addClientFlags(fs)
+	// --miner-key was this flag's name before --key meant the signing key everywhere.
+	addAlias(fs, "miner-key", "key", stderr)
 	label := fs.String("label", "", "new: a name for the key (who holds it)")
 	id := fs.String("id", "", "revoke: the contributor key id (ck-...)")
 	o := addOutputFlags(fs, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *minerKey == "" {
-		return usagef("--miner-key KEYFILE is required: contributor keys belong to a miner")
+	if *cf.key == "" {
+		return usagef("--key KEYFILE (the miner's) is required: contributor keys belong to a miner")
 	}
-	k, err := identity.Load(*minerKey)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(client.Config{Server: *server, Key: k})
+	c, err := cf.client(true)
 	if err != nil {
 		return err
 	}
@@ -140,7 +136,7 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 		}
 		return o.emit(stdout, nk, func() error {
 			fmt.Fprintf(stdout, "contributor key %s for miner %s\n\n  %s\n\nThis key is shown once. The contributor logs in at %s/label.\n",
-				nk.ID, nk.Miner, nk.Secret, strings.TrimRight(*server, "/"))
+				nk.ID, nk.Miner, nk.Secret, strings.TrimRight(*cf.server, "/"))
 			return nil
 		})
 	case "list":
