@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -277,6 +278,30 @@ func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.
 		return err
 	}
 	return writeOutput(*out, stdout, func(w io.Writer) error {
-		return c.ExportPreferences(ctx, w, *id, *format, *pairs, *preview)
+		lines := &lineCounter{w: w}
+		if err := c.ExportPreferences(ctx, lines, *id, *format, *pairs, *preview); err != nil {
+			return err
+		}
+		records := lines.n
+		if *format == preference.FormatCSV {
+			records-- // the header row
+		}
+		if records <= 0 {
+			// An empty file and exit 0 read as "exported"; say why there is nothing.
+			return fmt.Errorf("nothing to export: %s has no closed task with a consensus yet (tasks close at their deadline; "+
+				"crucible preference close closes the epoch; --preview with the creator's --key includes open tasks)", *id)
+		}
+		return nil
 	})
+}
+
+// lineCounter counts the lines written through it.
+type lineCounter struct {
+	w io.Writer
+	n int
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.n += bytes.Count(p, []byte{'\n'})
+	return l.w.Write(p)
 }
