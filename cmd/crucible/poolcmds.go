@@ -314,7 +314,7 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"--idempotency-key moves nothing; the money in the ledger is capped at 2^62 base units per asset.",
 		"crucible ledger deposit --to ed25519:... --amount 1000000 --asset USDC --idempotency-key wire-2026-12-06 --key operator.key", stderr)
 	cf := addClientFlags(fs)
-	to := fs.String("to", "", "the funder's key id (as printed by `crucible keys new`) or account funder:<key id>")
+	to := fs.String("to", "", "the funder: a `KEYID` (as crucible keys new prints it), a key file or the account funder:<key id>")
 	amount := fs.Int64("amount", 0, "integer base units")
 	asset := fs.String("asset", "", "asset name, e.g. USDC")
 	idem := fs.String("idempotency-key", "", "names this deposit, so a retry is not paid twice (default: a fresh random key)")
@@ -324,6 +324,13 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if *to == "" || *amount == 0 || *asset == "" {
 		return usagef("--to, --amount and --asset are required")
+	}
+	if !strings.HasPrefix(*to, "funder:") {
+		id, err := keyID("to", *to)
+		if err != nil {
+			return err
+		}
+		*to = id
 	}
 	if *idem == "" {
 		var b [12]byte
