@@ -182,7 +182,7 @@ func printCompetition(w io.Writer, comp competition.Competition) error {
 		return err
 	}
 	var config bytes.Buffer
-	if err := json.Indent(&config, comp.Config, "          ", "  "); err != nil {
+	if err := json.Indent(&config, durationsInWords(comp.Config), "          ", "  "); err != nil {
 		config.Write(comp.Config)
 	}
 	_, err := fmt.Fprintf(w, "config:   %s\n", config.String())
