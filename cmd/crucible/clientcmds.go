@@ -302,12 +302,15 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	tty := isTerminal(stdout)
 	if *watch && !o.isJSON() {
-		lines := 0
+		scr, rates := newScreen(stdout), &progressRates{}
 		_, err := c.WaitScored(ctx, *comp, time.Second, func(subs []competition.Submission) {
-			if tty && lines > 0 {
-				fmt.Fprintf(stdout, "\x1b[%dA\x1b[J", lines) // redraw in place
+			var b strings.Builder
+			printStatus(&b, subs, tty, rates.observe(time.Now(), subs))
+			if tty {
+				scr.draw(b.String())
+			} else {
+				fmt.Fprint(stdout, b.String())
 			}
-			lines = printStatus(stdout, subs, tty)
 		})
 		return err
 	}
@@ -316,7 +319,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return o.emit(stdout, subs, func() error {
-		printStatus(stdout, subs, tty)
+		printStatus(stdout, subs, tty, nil)
 		return nil
 	})
 }
@@ -326,8 +329,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// printStatus prints the status table and returns how many lines it wrote.
-func printStatus(w io.Writer, subs []competition.Submission, bar bool) int {
+// printStatus prints the status table; rates (from progressRates) follow
+// the progress of the submissions they name.
+func printStatus(w io.Writer, subs []competition.Submission, bar bool, rates map[string]string) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SUBMISSION\tNAME\tSTATE\tPROGRESS\tSCORE\tREASON")
@@ -335,6 +339,9 @@ func printStatus(w io.Writer, subs []competition.Submission, bar bool) int {
 		progress := fmt.Sprintf("%d/%d", s.ItemsDone, s.ItemsTotal)
 		if bar {
 			progress = progressBar(s.ItemsDone, s.ItemsTotal, 20) + " " + progress
+		}
+		if r := rates[s.ID]; r != "" {
+			progress += " " + r
 		}
 		score := "-"
 		if s.Card != nil {
@@ -344,7 +351,6 @@ func printStatus(w io.Writer, subs []competition.Submission, bar bool) int {
 	}
 	tw.Flush()
 	fmt.Fprint(w, b.String())
-	return strings.Count(b.String(), "\n")
 }
 
 func progressBar(done, total, width int) string {

@@ -112,7 +112,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				if p.Settlement != nil && p.Settlement.ForcedBy != "" {
 					fmt.Fprintf(w, "settlement forced before the final evaluation tick by %s\n\n", p.Settlement.ForcedBy)
 				}
-				printStatus(w, st.Entrants, isTerminal(w))
+				printStatus(w, st.Entrants, isTerminal(w), nil)
 				return nil
 			})
 	case "leaderboard":
