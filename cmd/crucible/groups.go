@@ -25,6 +25,14 @@ func (g *groupHelp) Error() string {
 	return fmt.Sprintf("expected a subcommand: %s", strings.Join(verbNames(g.verbs), ", "))
 }
 
+// Unwrap makes a missing subcommand a usage error (exit 2); --help is none.
+func (g *groupHelp) Unwrap() error {
+	if g.asked {
+		return nil
+	}
+	return &usageError{g.Error()}
+}
+
 func (g *groupHelp) print(w io.Writer) {
 	fmt.Fprintf(w, "Usage: crucible %s <subcommand> [flags]     (crucible %s <subcommand> --help for its flags)\n\nSubcommands:\n", g.group, g.group)
 	width := 0
