@@ -147,3 +147,24 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// An alias given on the command line wins over the environment, as its
+// flag would; a deprecated alias still works and says what to use.
+func TestAliasesActAsTheirFlag(t *testing.T) {
+	t.Setenv("CRUCIBLE_SERVER", "http://from-env:1")
+	var notice strings.Builder
+	fs := newFlags("t", "test", "", &notice)
+	server := fs.String("server", "http://default:1", "the hub's URL")
+	answers := fs.String("answers", "", "answers")
+	addAlias(fs, "hub", "server", nil)
+	addAlias(fs, "key", "answers", &notice)
+	if err := parse(fs, []string{"--hub", "http://given:1", "--key", "a.jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	if *server != "http://given:1" || *answers != "a.jsonl" {
+		t.Errorf("server %q, answers %q: want the aliases' values", *server, *answers)
+	}
+	if notice.String() != "crucible: --key is deprecated; use --answers instead\n" {
+		t.Errorf("notice %q", notice.String())
+	}
+}
