@@ -111,6 +111,12 @@ func TestEveryCommandsHelpUsesOneVocabulary(t *testing.T) {
 			}
 		}
 	}
+	_, stderr, _ := crucible(t, "competition", "create", "--help")
+	for _, k := range cliKinds().Names() {
+		if kinds := helpFlags(stderr)["kind"][1]; !strings.Contains(kinds, k) {
+			t.Errorf("competition create --help: --kind %q does not list kind %s", kinds, k)
+		}
+	}
 	if helped < 60 {
 		t.Errorf("%d commands and subcommands answered --help; the walk missed some", helped)
 	}
