@@ -17,7 +17,10 @@ import (
 // runArtifact works on model artifacts (weights published as files):
 // crucible artifact hash|facts|fetch.
 func runArtifact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, rest, err := subcommand(args, "hash", "facts", "fetch")
+	verb, rest, err := subcommand(args, "artifact",
+		verb{"hash", "digest an artifact's file tree (and its commitment for a key)"},
+		verb{"facts", "read an artifact's facts: parameters, bytes, files"},
+		verb{"fetch", "fetch an artifact into the model cache and verify its digest"})
 	if err != nil {
 		return err
 	}

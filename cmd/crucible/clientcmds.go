@@ -49,7 +49,9 @@ func (c clientFlags) client(needKey bool) (*client.Client, error) {
 }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "new", "contributor")
+	verb, args, err := subcommand(args, "keys",
+		verb{"new", "make a signing key file"},
+		verb{"contributor", "contributor keys for your miner's labellers (new|list|revoke)"})
 	if err != nil {
 		return err
 	}
@@ -83,7 +85,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runCompetition(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "create", "list", "show")
+	verb, args, err := subcommand(args, "competition",
+		verb{"create", "create a competition from a dataset (kinds: crucible competition create --help)"},
+		verb{"list", "list competitions"},
+		verb{"show", "show one competition and its configuration"})
 	if err != nil {
 		return err
 	}
@@ -182,7 +187,7 @@ func printCompetition(w io.Writer, comp competition.Competition) error {
 		return err
 	}
 	var config bytes.Buffer
-	if err := json.Indent(&config, comp.Config, "          ", "  "); err != nil {
+	if err := json.Indent(&config, durationsInWords(comp.Config), "          ", "  "); err != nil {
 		config.Write(comp.Config)
 	}
 	_, err := fmt.Fprintf(w, "config:   %s\n", config.String())
@@ -190,7 +195,11 @@ func printCompetition(w io.Writer, comp competition.Competition) error {
 }
 
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "model", "patch", "predictions", "artifact")
+	verb, args, err := subcommand(args, "submit",
+		verb{"model", "submit an OpenAI-compatible model server"},
+		verb{"patch", "submit a patch (unified diff) for a code-fix task"},
+		verb{"predictions", "submit a predictions file to a predictions competition"},
+		verb{"artifact", "submit model files to an artifacts competition"})
 	if err != nil {
 		return err
 	}
@@ -298,12 +307,15 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	tty := isTerminal(stdout)
 	if *watch && !o.isJSON() {
-		lines := 0
+		scr, rates := newScreen(stdout), &progressRates{}
 		_, err := c.WaitScored(ctx, *comp, time.Second, func(subs []competition.Submission) {
-			if tty && lines > 0 {
-				fmt.Fprintf(stdout, "\x1b[%dA\x1b[J", lines) // redraw in place
+			var b strings.Builder
+			printStatus(&b, subs, tty, rates.observe(time.Now(), subs))
+			if tty {
+				scr.draw(b.String())
+			} else {
+				fmt.Fprint(stdout, b.String())
 			}
-			lines = printStatus(stdout, subs, tty)
 		})
 		return err
 	}
@@ -312,7 +324,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	return o.emit(stdout, subs, func() error {
-		printStatus(stdout, subs, tty)
+		printStatus(stdout, subs, tty, nil)
 		return nil
 	})
 }
@@ -322,8 +334,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// printStatus prints the status table and returns how many lines it wrote.
-func printStatus(w io.Writer, subs []competition.Submission, bar bool) int {
+// printStatus prints the status table; rates (from progressRates) follow
+// the progress of the submissions they name.
+func printStatus(w io.Writer, subs []competition.Submission, bar bool, rates map[string]string) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SUBMISSION\tNAME\tSTATE\tPROGRESS\tSCORE\tREASON")
@@ -331,6 +344,9 @@ func printStatus(w io.Writer, subs []competition.Submission, bar bool) int {
 		progress := fmt.Sprintf("%d/%d", s.ItemsDone, s.ItemsTotal)
 		if bar {
 			progress = progressBar(s.ItemsDone, s.ItemsTotal, 20) + " " + progress
+		}
+		if r := rates[s.ID]; r != "" {
+			progress += " " + r
 		}
 		score := "-"
 		if s.Card != nil {
@@ -340,7 +356,6 @@ func printStatus(w io.Writer, subs []competition.Submission, bar bool) int {
 	}
 	tw.Flush()
 	fmt.Fprint(w, b.String())
-	return strings.Count(b.String(), "\n")
 }
 
 func progressBar(done, total, width int) string {

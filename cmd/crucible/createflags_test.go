@@ -15,7 +15,7 @@ import (
 // named, with the registered kinds, before any flag is missed.
 func TestCompetitionCreateReportsAnUnknownKindFirst(t *testing.T) {
 	_, stderr, code := crucible(t, "competition", "create", "--kind", "bogus")
-	if code != 2 || !strings.Contains(stderr, "unknown kind bogus; known: mcq, patch, preference, roleplay, task") || strings.Contains(stderr, "required") {
+	if code != 2 || !strings.Contains(stderr, `unknown kind "bogus" (kinds: mcq, patch, preference, roleplay, task)`) || strings.Contains(stderr, "required") {
 		t.Fatalf("--kind bogus: exit %d, %q; want exit 2 naming the known kinds and no missing flag", code, stderr)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"crucible/internal/identity"
 )
 
 // newFlags makes a flag set whose --help prints a summary, the flags and an example.
@@ -35,7 +37,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usagef("unexpected argument %q (flags go before nothing else; see --help)", fs.Arg(0))
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		if a, ok := f.Value.(*alias); ok {
+			set[a.target.Name] = true // --hub given: CRUCIBLE_SERVER must not override it
+		}
+	})
 	fileValues, err := configFile(fs)
 	if err != nil {
 		return err
@@ -43,6 +50,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 	var ferr error
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || ferr != nil || f.Name == "config" {
+			return
+		}
+		if a, ok := f.Value.(*alias); ok && set[a.target.Name] {
 			return
 		}
 		env := "CRUCIBLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -80,4 +90,55 @@ func configFile(fs *flag.FlagSet) (map[string]any, error) {
 	// Keys that are not flags of this command belong to other commands
 	// sharing the file (serve and worker, say) and are ignored.
 	return values, nil
+}
+
+// alias is another name of a flag: setting it sets the flag. A deprecated
+// alias still works (scripts use it) but prints a one-line notice naming
+// the flag to use instead.
+type alias struct {
+	name       string
+	target     *flag.Flag
+	deprecated io.Writer // nil: a plain alias
+}
+
+// addAlias adds --name as another name of the flag --of, which must be
+// defined already. With a non-nil deprecated writer, using it prints a
+// deprecation notice there.
+func addAlias(fs *flag.FlagSet, name, of string, deprecated io.Writer) {
+	target := fs.Lookup(of)
+	usage := "alias of --" + of
+	if deprecated != nil {
+		usage = "deprecated alias of --" + of
+	}
+	fs.Var(&alias{name: name, target: target, deprecated: deprecated}, name, usage)
+}
+
+func (a *alias) String() string {
+	if a == nil || a.target == nil {
+		return "" // flag.PrintDefaults asks a zero value whether it is the default
+	}
+	return a.target.Value.String()
+}
+
+func (a *alias) Set(v string) error {
+	if a.deprecated != nil {
+		fmt.Fprintf(a.deprecated, "crucible: --%s is deprecated; use --%s instead\n", a.name, a.target.Name)
+	}
+	return a.target.Value.Set(v)
+}
+
+// keyID reads a key flag's value that may be a key id (ed25519:..., as
+// `crucible keys new` prints it) or a key file, and returns the key id.
+func keyID(flagName, v string) (string, error) {
+	if strings.HasPrefix(v, "ed25519:") {
+		if _, err := identity.ParseKeyID(v); err != nil {
+			return "", usagef("--%s %s: %v", flagName, v, err)
+		}
+		return v, nil
+	}
+	key, err := identity.Load(v)
+	if err != nil {
+		return "", usagef("--%s %s: neither a key id (ed25519:...) nor a readable key file: %v", flagName, v, err)
+	}
+	return key.ID(), nil
 }

@@ -117,13 +117,13 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 		"With --artifact DIR it serves the one policy DIR/crucible-policy.json names, as a launcher runs a\n"+
 		"submitted model: {\"policy\": \"oracle\", \"dataset\": \"key.jsonl\", \"name\": \"my-model\"}, or \"task\" and\n"+
 		"\"data\" (and \"responses\") for the task policies; files are relative to DIR and may not leave it.",
-		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --key siqa.jsonl\n"+
+		"crucible model-server --listen 127.0.0.1:8000 --policy oracle,random --answers internal/app/demodata/siqa-sample.jsonl\n"+
 			"  crucible model-server --task gsm8k --policy oracle,first,replay --responses answers.jsonl\n"+
 			"  crucible model-server --artifact ./my-model --listen 127.0.0.1:8001 --name my-model", stderr)
 	listen := fs.String("listen", "127.0.0.1:8000", "HTTP address")
 	policy := fs.String("policy", "random,first,oracle,overlap", "comma-separated policies to serve: random, first, oracle, overlap (multiple choice);\n"+
 		"persona, persona-plus, persona-ref, persona-incoherent (roleplay characters), judge, judge-garbage (roleplay judges)")
-	key := fs.String("key", "", "dataset file with the answers (JSONL, as for competitions)")
+	key := fs.String("answers", "", "dataset `FILE` with the answers (JSONL, as for competitions)")
 	taskFile := fs.String("task", "", "an lm-eval task file or preset name: serve its baseline policies (oracle, first, random, replay;\n"+
 		"default oracle,first,random) instead of the multiple-choice ones")
 	data := fs.String("data", "", "with --task: the rows of the evaluation split (JSONL, CSV or Parquet), replacing the task's")
@@ -131,6 +131,9 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	delay := fs.Duration("delay", 0, "wait this long before each answer (simulates a slow model)")
 	artifact := fs.String("artifact", "", "serve the artifact directory's crucible-policy.json instead of the flags above")
 	name := fs.String("name", "", "with --artifact: the served model name (default: the policy file's name, else baseline-<policy>)")
+	// --key was this flag's name before --key meant the signing key
+	// everywhere; scripts still use it.
+	addAlias(fs, "key", "answers", stderr)
 	// Not parse(): CRUCIBLE_KEY names a signing key file, not this dataset.
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -162,7 +165,7 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 	}
 	if *taskFile != "" || *responses != "" {
 		if *key != "" {
-			return usagef("--key is for the multiple-choice policies; --task and --responses serve the task ones")
+			return usagef("--answers is for the multiple-choice policies; --task and --responses serve the task ones")
 		}
 		// The multiple-choice default names policies a task lacks (overlap):
 		// without --policy, serve what the inputs given allow.
@@ -193,7 +196,7 @@ func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) err
 			return err
 		}
 	} else if strings.Contains(*policy, "oracle") {
-		return usagef("--key DATASET is required by the oracle policy: it answers from that dataset's key")
+		return usagef("--answers DATASET is required by the oracle policy: it answers from that dataset's key")
 	}
 	policies, err := app.BaselinePolicies(strings.Split(*policy, ","), ds)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -52,6 +51,7 @@ func commands() map[string]command {
 		"register":     {"register your key as a miner (a UID)", runRegister},
 		"validator":    {"run a validator; set stakes; list validators and UIDs", runValidator},
 		"epoch":        {"show, current or close consensus epochs (epoch show --epoch N)", runEpoch},
+		"version":      {"print the module version and the commit this binary was built from (also --version)", runVersion},
 	}
 }
 
@@ -104,18 +104,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	cmd, ok := commands()[args[0]]
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
+	}
+	cmds := commands()
+	cmd, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "crucible: unknown command %q\n\n", args[0])
-		usage(stderr)
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		fmt.Fprintf(stderr, "crucible: unknown command %q%s; crucible --help lists them\n", args[0], didYouMean(args[0], names))
 		return 2
 	}
 	err := cmd.run(ctx, args[1:], stdout, stderr)
+	var group *groupHelp
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &group) && group.asked:
+		group.print(stdout)
+		return 0
+	case errors.As(err, &group):
+		group.print(stderr)
+		return 2
 	case errors.As(err, new(*usageError)):
 		fmt.Fprintf(stderr, "crucible %s: %v\n", args[0], err)
 		return 2
@@ -134,15 +148,11 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-// subcommand picks the first argument as a verb of a command group.
-func subcommand(args []string, verbs ...string) (string, []string, error) {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return "", nil, usagef("expected one of: %s", strings.Join(verbs, ", "))
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("version", "Print the module version and the VCS commit this binary was built from.", "crucible --version", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
 	}
-	for _, v := range verbs {
-		if args[0] == v {
-			return v, args[1:], nil
-		}
-	}
-	return "", nil, usagef("unknown subcommand %q; expected one of: %s", args[0], strings.Join(verbs, ", "))
+	_, err := fmt.Fprintln(stdout, versionString())
+	return err
 }

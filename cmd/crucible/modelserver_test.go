@@ -84,7 +84,8 @@ func TestModelServerRefusesMixedTaskFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--task", "t.yaml", "--key", "k.jsonl"}, "--key is for the multiple-choice policies"},
+		{[]string{"--task", "t.yaml", "--key", "k.jsonl"}, "--key is deprecated; use --answers instead"},
+		{[]string{"--task", "t.yaml", "--key", "k.jsonl"}, "--answers is for the multiple-choice policies"},
 		{[]string{"--data", "d.jsonl"}, "--data needs --task"},
 		{[]string{"--responses", "r.jsonl", "--policy", "oracle"}, "no such file"},
 	} {

@@ -65,7 +65,7 @@ func TestANewKindIsOnePackageAndOneRegistrationLine(t *testing.T) {
 
 	// An unknown kind is refused with the registry's list, the toy among them.
 	if _, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "bogus", Title: "no", Dataset: `"x"`}); err == nil ||
-		!strings.Contains(err.Error(), "unknown kind bogus; known: echo, mcq, patch, preference, roleplay, task") {
+		!strings.Contains(err.Error(), `unknown kind "bogus" (kinds: echo, mcq, patch, preference, roleplay, task)`) {
 		t.Fatalf("kind bogus: %v; want the known kinds listed", err)
 	}
 	comp, err := c.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "echo", Title: "Say it back", Dataset: "\"hello\"\n\"crucible\"\n\"one package\"\n\"one line\"\n"})

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"io"
+	"time"
 )
 
 // output is the --json flag of a command that prints data. Every such
@@ -28,4 +30,46 @@ func (o output) emit(w io.Writer, v any, text func() error) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// durationFields are the JSON fields of stored configurations that hold a
+// time.Duration, which JSON carries as integer nanoseconds.
+var durationFields = map[string]bool{"half_life": true, "refresh": true}
+
+// durationsInWords rewrites a configuration's duration fields, at any
+// depth, from nanoseconds to Go duration text ("720h0m0s") for people to
+// read; the JSON on the wire keeps nanoseconds. Input that does not parse
+// is returned as it is.
+func durationsInWords(raw json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, x := range t {
+				if n, ok := x.(json.Number); ok && durationFields[k] {
+					if ns, err := n.Int64(); err == nil {
+						t[k] = time.Duration(ns).String()
+						continue
+					}
+				}
+				t[k] = walk(x)
+			}
+		case []any:
+			for i, x := range t {
+				t[i] = walk(x)
+			}
+		}
+		return v
+	}
+	out, err := json.Marshal(walk(v))
+	if err != nil {
+		return raw
+	}
+	return out
 }

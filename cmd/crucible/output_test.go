@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"io"
+	"reflect"
 	"testing"
 )
 
@@ -39,5 +41,22 @@ func TestOutputEmitChoosesByJSONFlag(t *testing.T) {
 	addOutputFlags(fs, "print the key id as JSON")
 	if f := fs.Lookup("json"); f == nil || f.Usage != "print the key id as JSON" || f.DefValue != "false" {
 		t.Fatalf("--json flag = %+v, want the command's own help and default false", f)
+	}
+}
+
+// A configuration's durations print as durations in text; other numbers,
+// and fields that only share a name inside strings, stay as they are.
+func TestDurationsInWords(t *testing.T) {
+	in := `{"weights":{"correctness":0.7,"half_life":2592000000000000},"refresh":600000000000,"items":[{"half_life":1000000000}],"note":"half_life"}`
+	var got, want map[string]any
+	if err := json.Unmarshal(durationsInWords(json.RawMessage(in)), &got); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal([]byte(`{"weights":{"correctness":0.7,"half_life":"720h0m0s"},"refresh":"10m0s","items":[{"half_life":"1s"}],"note":"half_life"}`), &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if bad := `{"half_life":`; string(durationsInWords(json.RawMessage(bad))) != bad {
+		t.Error("a configuration that does not parse is not returned as it is")
 	}
 }

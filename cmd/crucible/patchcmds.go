@@ -68,7 +68,10 @@ func evalPatch(ctx context.Context, tasksFile, instance, patchFile string, o out
 }
 
 func runPatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "mine", "tasks", "checkout")
+	verb, args, err := subcommand(args, "patch",
+		verb{"mine", "mine code-fix tasks from a local git repository"},
+		verb{"tasks", "list a competition's code-fix tasks"},
+		verb{"checkout", "check a task's repository out at its base commit"})
 	if err != nil {
 		return err
 	}
@@ -167,7 +170,9 @@ type exportLine struct {
 }
 
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "results", "preferences")
+	verb, args, err := subcommand(args, "export",
+		verb{"results", "every evaluated item of a competition as JSONL"},
+		verb{"preferences", "a closed preference epoch as DPO pairs, rankings or CSV"})
 	if err != nil {
 		return err
 	}

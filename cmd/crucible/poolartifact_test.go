@@ -43,7 +43,7 @@ func TestAPoolOfArtifactsServesRanksAndPaysThem(t *testing.T) {
 				t.Fatalf("pool create --submissions artifacts: exit %d: %s %s", code, out, stderr)
 			}
 			comp, err := h.funderC.Competition(ctx, p.CompetitionID)
-			if caps := competition.CapsOf(comp); err != nil || caps.MaxParameters != 1000 {
+			if caps := competition.EntriesOf(comp); err != nil || caps.MaxParameters != 1000 {
 				t.Fatalf("the pool's competition caps %+v (%v); want 1000 parameters", caps, err)
 			}
 			join := func(who string, args ...string) competition.Submission {

@@ -50,7 +50,13 @@ func parseBudget(s string) (int, error) {
 }
 
 func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "create", "join", "status", "leaderboard", "settle", "list")
+	verb, args, err := subcommand(args, "pool",
+		verb{"create", "fund a benchmark pool"},
+		verb{"join", "enter a model into an open pool"},
+		verb{"status", "show a pool's budget, entrants and progress"},
+		verb{"leaderboard", "show a pool's leaderboard"},
+		verb{"settle", "settle a pool: pay its escrow out"},
+		verb{"list", "list pools"})
 	if err != nil {
 		return err
 	}
@@ -122,7 +128,7 @@ func runPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				if p.Settlement != nil && p.Settlement.ForcedBy != "" {
 					fmt.Fprintf(w, "settlement forced before the final evaluation tick by %s\n\n", p.Settlement.ForcedBy)
 				}
-				printStatus(w, st.Entrants, isTerminal(w))
+				printStatus(w, st.Entrants, isTerminal(w), nil)
 				return nil
 			})
 	case "leaderboard":
@@ -275,7 +281,10 @@ func poolData(req *apiv1.CreatePoolRequest, dataset, taskRef, taskData string, n
 }
 
 func runLedger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "balance", "history", "deposit")
+	verb, args, err := subcommand(args, "ledger",
+		verb{"balance", "show ledger balances"},
+		verb{"history", "show the transfers touching an account"},
+		verb{"deposit", "deposit into a funder's account (operator keys)"})
 	if err != nil {
 		return err
 	}
@@ -332,7 +341,7 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"--idempotency-key moves nothing; the money in the ledger is capped at 2^62 base units per asset.",
 		"crucible ledger deposit --to ed25519:... --amount 1000000 --asset USDC --idempotency-key wire-2026-12-06 --key operator.key", stderr)
 	cf := addClientFlags(fs)
-	to := fs.String("to", "", "the funder's key id (as printed by `crucible keys new`) or account funder:<key id>")
+	to := fs.String("to", "", "the funder: a `KEYID` (as crucible keys new prints it), a key file or the account funder:<key id>")
 	amount := fs.Int64("amount", 0, "integer base units")
 	asset := fs.String("asset", "", "asset name, e.g. USDC")
 	idem := fs.String("idempotency-key", "", "names this deposit, so a retry is not paid twice (default: a fresh random key)")
@@ -342,6 +351,13 @@ func ledgerDeposit(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if *to == "" || *amount == 0 || *asset == "" {
 		return usagef("--to, --amount and --asset are required")
+	}
+	if !strings.HasPrefix(*to, "funder:") {
+		id, err := keyID("to", *to)
+		if err != nil {
+			return err
+		}
+		*to = id
 	}
 	if *idem == "" {
 		var b [12]byte

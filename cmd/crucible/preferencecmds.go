@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"crucible/internal/client"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/eval/preference"
-	"crucible/internal/identity"
 )
 
 // Human-preference commands: `competition create --kind preference`, `keys
@@ -95,7 +95,10 @@ func runPreferenceCreate(ctx context.Context, args []string, stdout, stderr io.W
 
 // runContributorKeys is `crucible keys contributor new|list|revoke`.
 func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "new", "list", "revoke")
+	verb, args, err := subcommand(args, "keys contributor",
+		verb{"new", "make a contributor key for a labeller"},
+		verb{"list", "list your miner's contributor keys"},
+		verb{"revoke", "revoke a contributor key"})
 	if err != nil {
 		return err
 	}
@@ -105,27 +108,24 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 		"revoke": "Revoke a contributor key: its holder is logged out and can no longer submit.",
 	}[verb]
 	example := map[string]string{
-		"new":    "crucible keys contributor new --miner-key miner.key --label alice",
-		"list":   "crucible keys contributor list --miner-key miner.key",
-		"revoke": "crucible keys contributor revoke --miner-key miner.key --id ck-abc123",
+		"new":    "crucible keys contributor new --key miner.key --label alice",
+		"list":   "crucible keys contributor list --key miner.key",
+		"revoke": "crucible keys contributor revoke --key miner.key --id ck-abc123",
 	}[verb]
 	fs := newFlags("keys contributor "+verb, summary, example, stderr)
-	server := fs.String("server", "http://127.0.0.1:8080", "Crucible server URL")
-	minerKey := fs.String("miner-key", "", "the miner's key file (crucible keys new); it signs the request")
+	cf := addClientFlags(fs)
+	// --miner-key was this flag's name before --key meant the signing key everywhere.
+	addAlias(fs, "miner-key", "key", stderr)
 	label := fs.String("label", "", "new: a name for the key (who holds it)")
 	id := fs.String("id", "", "revoke: the contributor key id (ck-...)")
 	o := addOutputFlags(fs, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *minerKey == "" {
-		return usagef("--miner-key KEYFILE is required: contributor keys belong to a miner")
+	if *cf.key == "" {
+		return usagef("--key KEYFILE (the miner's) is required: contributor keys belong to a miner")
 	}
-	k, err := identity.Load(*minerKey)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(client.Config{Server: *server, Key: k})
+	c, err := cf.client(true)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 		}
 		return o.emit(stdout, nk, func() error {
 			fmt.Fprintf(stdout, "contributor key %s for miner %s\n\n  %s\n\nThis key is shown once. The contributor logs in at %s/label.\n",
-				nk.ID, nk.Miner, nk.Secret, strings.TrimRight(*server, "/"))
+				nk.ID, nk.Miner, nk.Secret, strings.TrimRight(*cf.server, "/"))
 			return nil
 		})
 	case "list":
@@ -174,7 +174,10 @@ func runContributorKeys(ctx context.Context, args []string, stdout, stderr io.Wr
 
 // runPreference is `crucible preference copies|score|close`.
 func runPreference(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "copies", "score", "close")
+	verb, args, err := subcommand(args, "preference",
+		verb{"copies", "request your miner's copies of the open tasks"},
+		verb{"score", "score the epoch's closed tasks"},
+		verb{"close", "close the epoch and pay the reward"})
 	if err != nil {
 		return err
 	}
@@ -275,6 +278,30 @@ func runExportPreferences(ctx context.Context, args []string, stdout, stderr io.
 		return err
 	}
 	return writeOutput(*out, stdout, func(w io.Writer) error {
-		return c.ExportPreferences(ctx, w, *id, *format, *pairs, *preview)
+		lines := &lineCounter{w: w}
+		if err := c.ExportPreferences(ctx, lines, *id, *format, *pairs, *preview); err != nil {
+			return err
+		}
+		records := lines.n
+		if *format == preference.FormatCSV {
+			records-- // the header row
+		}
+		if records <= 0 {
+			// An empty file and exit 0 read as "exported"; say why there is nothing.
+			return fmt.Errorf("nothing to export: %s has no closed task with a consensus yet (tasks close at their deadline; "+
+				"crucible preference close closes the epoch; --preview with the creator's --key includes open tasks)", *id)
+		}
+		return nil
 	})
+}
+
+// lineCounter counts the lines written through it.
+type lineCounter struct {
+	w io.Writer
+	n int
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.n += bytes.Count(p, []byte{'\n'})
+	return l.w.Write(p)
 }

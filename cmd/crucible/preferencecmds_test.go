@@ -164,6 +164,11 @@ func TestPreferenceCommandsOverARealServer(t *testing.T) {
 		if out, _, _ := crucible(t, "preference", "score", "--server", server, "--competition", comp.ID); !strings.Contains(out, "0 closed, 2 open") {
 			t.Fatalf("the closed-only epoch should say both tasks are open:\n%s", out)
 		}
+		for _, format := range []string{"dpo", "csv"} {
+			if out, stderr, code := crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", format); code != 1 || !strings.Contains(stderr, "nothing to export") {
+				t.Fatalf("export %s with nothing closed: exit %d, %q %q; want exit 1 saying why it is empty", format, code, out, stderr)
+			}
+		}
 	})
 	t.Run("the DPO export round-trips with every pair, best response chosen", func(t *testing.T) {
 		out, stderr, code := crucible(t, "export", "preferences", "--server", server, "--competition", comp.ID, "--format", "dpo", "--preview", "--key", keys["validator"])

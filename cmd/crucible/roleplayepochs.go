@@ -14,7 +14,10 @@ import (
 
 // runRoleplay is `crucible roleplay epochs|contamination|verify-epoch`.
 func runRoleplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "epochs", "contamination", "verify-epoch")
+	verb, args, err := subcommand(args, "roleplay",
+		verb{"epochs", "list a fresh-items competition's epochs and seed commitments"},
+		verb{"contamination", "show an epoch's contamination report"},
+		verb{"verify-epoch", "regenerate an epoch's items from its revealed seed and compare"})
 	if err != nil {
 		return err
 	}

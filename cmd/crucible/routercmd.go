@@ -79,15 +79,11 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	var keys []string
 	for _, k := range adminKeys {
-		if strings.HasPrefix(k, "ed25519:") {
-			keys = append(keys, k)
-			continue
-		}
-		key, err := identity.Load(k)
+		id, err := keyID("admin-key", k)
 		if err != nil {
-			return usagef("--admin-key %s: neither a key id (ed25519:...) nor a readable key file: %v", k, err)
+			return err
 		}
-		keys = append(keys, key.ID())
+		keys = append(keys, id)
 	}
 	if len(specs) == 0 && len(keys) == 0 {
 		return usagef("no workers: give --worker URL (repeatable) or --admin-key KEYID to register them through the API")

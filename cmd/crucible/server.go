@@ -75,7 +75,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("serve", "Serve the REST API (/api/v1), /healthz and /metrics, and evaluate queued submissions.",
 		"crucible serve --database postgres://postgres@127.0.0.1:5432/crucible --listen 127.0.0.1:8080", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address")
-	noWork := fs.Bool("no-work", false, "serve the API only; leave evaluation to `crucible worker` processes")
+	noWork := fs.Bool("no-work", false, "serve the API only; leave evaluation to crucible worker processes")
 	publicURL := fs.String("public-url", "", "the `URL` people reach this server at when a proxy sits in front (an https URL makes the /label cookie Secure)")
 	trustProto := fs.Bool("trust-forwarded-proto", false, "treat X-Forwarded-Proto: https as a TLS request (only behind a proxy that sets the header itself)")
 	d := app.DefaultTimeouts

@@ -24,7 +24,10 @@ type ratingsTable struct {
 // runStats computes agreement statistics on a ratings CSV:
 // crucible stats kappa|icc|spearman --file CSV [--weights ...] [--json].
 func runStats(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, rest, err := subcommand(args, "kappa", "icc", "spearman")
+	verb, rest, err := subcommand(args, "stats",
+		verb{"kappa", "Cohen's kappa between two raters"},
+		verb{"icc", "the six Shrout & Fleiss intraclass correlations"},
+		verb{"spearman", "Spearman's rank correlation between two raters"})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,10 @@ import (
 )
 
 func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "list", "render", "prompts")
+	verb, args, err := subcommand(args, "task",
+		verb{"list", "list the lm-eval task presets"},
+		verb{"render", "render one item of a preset or task file"},
+		verb{"prompts", "fetch a predictions competition's prompts"})
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ type consensusFlags struct {
 
 func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 	admins := &stringList{}
-	fs.Var(admins, "admin-key", "operator key id: may set validator stakes, close consensus epochs, deposit money into funders' accounts and force a pool's settlement (repeat or comma-separate; env CRUCIBLE_ADMIN_KEY)")
+	fs.Var(admins, "admin-key", "operator `KEYID` (ed25519:...) or key file: may set validator stakes, close consensus epochs, deposit money into funders' accounts and force a pool's settlement (repeat or comma-separate; env CRUCIBLE_ADMIN_KEY)")
 	return consensusFlags{
 		admins:        admins,
 		maxUIDs:       fs.Int("max-uids", app.DefaultMaxUIDs, "miner registrations (UIDs) before a new one replaces the non-immune miner with the lowest last incentive"),
@@ -71,10 +71,13 @@ func addConsensusFlags(fs *flag.FlagSet) consensusFlags {
 }
 
 func (c consensusFlags) config() (app.ConsensusConfig, error) {
-	for _, k := range *c.admins {
-		if _, err := identity.ParseKeyID(k); err != nil {
-			return app.ConsensusConfig{}, usagef("--admin-key: %v (pass a key id as printed by `crucible keys new`)", err)
+	admins := make([]string, len(*c.admins))
+	for i, k := range *c.admins {
+		id, err := keyID("admin-key", k)
+		if err != nil {
+			return app.ConsensusConfig{}, err
 		}
+		admins[i] = id
 	}
 	yuma, err := c.yuma.params()
 	if err != nil {
@@ -97,7 +100,7 @@ func (c consensusFlags) config() (app.ConsensusConfig, error) {
 	if *c.regFee < 0 {
 		return app.ConsensusConfig{}, usagef("--registration-fee %d must be ≥ 0", *c.regFee)
 	}
-	return app.ConsensusConfig{Admins: *c.admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
+	return app.ConsensusConfig{Admins: admins, MaxUIDs: *c.maxUIDs, Immunity: *c.immunity, Emission: emission, Asset: *c.asset,
 		RegistrationFee: *c.regFee, Yuma: yuma}, nil
 }
 
@@ -132,7 +135,11 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "run", "stake", "list", "uids")
+	verb, args, err := subcommand(args, "validator",
+		verb{"run", "run a validator node that scores a competition and sets weights"},
+		verb{"stake", "set a validator's stake (operator keys)"},
+		verb{"list", "list validators and their stakes"},
+		verb{"uids", "list miner registrations (UIDs)"})
 	if err != nil {
 		return err
 	}
@@ -143,20 +150,24 @@ func runValidator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs := newFlags("validator stake", "Set a validator's stake (signed by an admin key of the hub; 0 takes its vote away).",
 			"crucible validator stake --key admin.key --validator ed25519:... --stake 1000", stderr)
 		cf := addClientFlags(fs)
-		key := fs.String("validator", "", "the validator's key id")
+		validator := fs.String("validator", "", "the validator's `KEYID` (ed25519:...) or key file")
 		stake := fs.Int64("stake", -1, "stake in integer base units")
 		o := addOutputFlags(fs, "print the stake record as JSON")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		if *key == "" || *stake < 0 {
+		if *validator == "" || *stake < 0 {
 			return usagef("--validator KEYID and --stake S (≥ 0) are required")
+		}
+		id, err := keyID("validator", *validator)
+		if err != nil {
+			return err
 		}
 		c, err := cf.client(true)
 		if err != nil {
 			return err
 		}
-		st, err := c.SetStake(ctx, *key, *stake)
+		st, err := c.SetStake(ctx, id, *stake)
 		if err != nil {
 			return err
 		}
@@ -186,8 +197,9 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 		"and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
 		"Without what the kind needs it refuses to start, unless --trust-hub-results (not independent).\n"+
 		"An admin must have given your key a stake.",
-		"crucible validator run --hub http://hub:8080 --key validator.key --competition c-... --dataset siqa.jsonl", stderr)
-	hub := fs.String("hub", "http://127.0.0.1:8080", "the hub's URL")
+		"crucible validator run --server http://hub:8080 --key validator.key --competition c-... --dataset internal/app/demodata/siqa-sample.jsonl", stderr)
+	hub := fs.String("server", "http://127.0.0.1:8080", "the hub's URL")
+	addAlias(fs, "hub", "server", nil)
 	keyFile := fs.String("key", "", "the validator's key file")
 	comp := fs.String("competition", "", "competition to score")
 	dataset := fs.String("dataset", "", "your own copy of an mcq competition's dataset (must match its digest); evaluate models yourself")
@@ -231,7 +243,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	}
 	hc, err := client.New(client.Config{Server: *hub, Key: key})
 	if err != nil {
-		return usagef("--hub: %v", err)
+		return usagef("--server: %v", err)
 	}
 	// The registry the hub builds: it tells the node how each kind is
 	// validated, plans the task kind's evaluators (reaching miners' models
@@ -307,7 +319,10 @@ func readTasksFile(flag, path string) ([]byte, error) {
 }
 
 func runEpoch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	verb, args, err := subcommand(args, "show", "current", "close")
+	verb, args, err := subcommand(args, "epoch",
+		verb{"show", "show a closed consensus epoch"},
+		verb{"current", "show the consensus epoch open now"},
+		verb{"close", "close an ended consensus epoch (operator keys)"})
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ type TaskSource struct {
 // the hub calls, SubmitPredictions for files of responses (kinds that take
 // them), SubmitArtifacts for model files the workers fetch, verify and
 // serve themselves, refused over MaxParameters or MaxArtifactBytes (0: no
-// cap; CapsOf reads them).
+// cap; EntriesOf reads them).
 type Entries struct {
 	Submissions      string `json:"submissions,omitempty" input:"max=32"`
 	MaxParameters    int64  `json:"max_parameters,omitempty" input:"min=0"`

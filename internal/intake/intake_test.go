@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +158,11 @@ func TestSubmitRefusals(t *testing.T) {
 		noModel := model(c, "ed25519:b", " ")
 		if _, err := f.svc.Submit(ctx, noModel); !errors.Is(err, intake.ErrInvalid) {
 			t.Errorf("no model: %v, want ErrInvalid", err)
+		}
+		patch := intake.Entry{CompetitionID: c.ID, Submitter: "ed25519:b", Task: "t-1", Patch: "--- a/x\n+++ b/x\n", Limit: 2}
+		_, err = f.svc.Submit(ctx, patch)
+		if !errors.Is(err, intake.ErrInvalid) || !strings.Contains(err.Error(), "competition "+c.ID+" takes models, not patches") {
+			t.Errorf("a patch into a model competition: %v, want it named as a patch", err)
 		}
 		s := f.create(t, "silent")
 		_, err = f.svc.Submit(ctx, model(s, "ed25519:b", "m9"))

@@ -117,6 +117,14 @@ func (s *Service) entry(ctx context.Context, c competition.Competition, e Entry)
 		}
 		return sub, invalid("predictions are required: %s is scored from a predictions file (crucible submit predictions)", c.ID)
 	}
+	// A patch sent to a model competition (or a model to a patch one) is
+	// named as such, before the shape's own checks complain about a field
+	// the sender never meant to give (an empty base URL).
+	if isPatch, isModel := e.Patch != "" || e.Task != "", e.BaseURL != "" || e.Model != ""; shape == kind.EntryModel && isPatch && !isModel {
+		return sub, invalid("competition %s takes models, not patches: its entries are %s (crucible submit model)", c.ID, entryWords[shape])
+	} else if shape == kind.EntryPatch && isModel && !isPatch {
+		return sub, invalid("competition %s takes patches, not models: its entries are %s (crucible submit patch)", c.ID, entryWords[shape])
+	}
 	switch shape {
 	case kind.EntryNone:
 		if s.cfg.Kinds.Labeled(c.Kind) {

@@ -71,7 +71,7 @@ func (r *Registry) Get(name string) (Kind, error) {
 	if k := r.lookup(name); k != nil {
 		return k, nil
 	}
-	return nil, fmt.Errorf("unknown kind %s; known: %s", name, strings.Join(r.Names(), ", "))
+	return nil, fmt.Errorf("unknown kind %q (kinds: %s)", name, strings.Join(r.Names(), ", "))
 }
 
 // Parse validates a kind name from a request or a flag.

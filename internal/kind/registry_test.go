@@ -62,14 +62,14 @@ func TestAnUnknownKindListsTheKnownOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = reg.Parse("bogus")
-	if err == nil || err.Error() != "unknown kind bogus; known: echo, patchy" {
+	if err == nil || err.Error() != `unknown kind "bogus" (kinds: echo, patchy)` {
 		t.Fatalf("Parse(bogus) = %v", err)
 	}
-	if _, err := reg.Prepare(context.Background(), "bogus", kind.Spec{Title: "t"}); err == nil || !strings.Contains(err.Error(), "known: echo, patchy") {
+	if _, err := reg.Prepare(context.Background(), "bogus", kind.Spec{Title: "t"}); err == nil || !strings.Contains(err.Error(), "(kinds: echo, patchy)") {
 		t.Fatalf("Prepare(bogus) = %v", err)
 	}
 	if _, err := reg.Plan(context.Background(), competition.Competition{ID: "c-1", Kind: "gone"}, competition.Submission{}, "", nil); err == nil ||
-		!strings.Contains(err.Error(), "competition c-1: unknown kind gone") {
+		!strings.Contains(err.Error(), `competition c-1: unknown kind "gone"`) {
 		t.Fatalf("Plan of a stored competition whose kind this build lacks = %v", err)
 	}
 }

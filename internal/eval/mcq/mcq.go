@@ -37,7 +37,9 @@ const MaxChoices = 26
 
 // Item is one multiple-choice question.
 type Item struct {
-	// ID identifies the item; it defaults to "<dataset name>:<line number>".
+	// ID identifies the item; without an "id" in the file it is ContentID
+	// of the item, so the same row has the same id (and the dataset the
+	// same digest) whatever the file is called and wherever the row sits.
 	ID string `json:"id"`
 	// Context is optional text the question refers to.
 	Context string `json:"context"`
@@ -91,9 +93,19 @@ func Parse(r io.Reader, name string) (*Dataset, error) {
 	d := &Dataset{Name: name}
 	seen := map[string]int{}
 	err := jsonl.Each(r, jsonl.Options{MaxLineBytes: MaxLineBytes}, func(line int, raw rawLine) error {
-		it, err := parseLine(raw, name, line)
+		it, err := parseLine(raw)
 		if err != nil {
 			return err
+		}
+		if it.ID == "" {
+			// Real datasets repeat questions (Social IQa's dev split does):
+			// a repeat is told apart by its occurrence, which depends on the
+			// rows alone, not on the file's name.
+			id := ContentID(it)
+			it.ID = id
+			for n := 2; seen[it.ID] != 0; n++ {
+				it.ID = fmt.Sprintf("%s-%d", id, n)
+			}
 		}
 		if first, dup := seen[it.ID]; dup {
 			return fmt.Errorf("duplicate id %q (first on line %d)", it.ID, first)
@@ -129,8 +141,28 @@ func ParseFile(path string) (*Dataset, error) {
 	return Parse(f, name)
 }
 
-func parseLine(raw rawLine, name string, line int) (Item, error) {
-	it := Item{ID: fmt.Sprintf("%s:%d", name, line)}
+// ContentIDLen is the length of a ContentID in hex digits (64 bits:
+// a collision within one dataset is out of reach).
+const ContentIDLen = 16
+
+// ContentID is the id of an item whose line has none: the first
+// ContentIDLen hex digits of the SHA-256 of the item's normalised content,
+// the canonical JSON of context, question and choices as parsing trimmed
+// them, whichever shape the line had. The answer is left out: a model sees
+// the rest in its prompt and could otherwise try each choice against an id
+// it is shown; the dataset digest covers the answers.
+func ContentID(it Item) string {
+	canon, _ := json.Marshal(struct { // strings only: always encodes
+		Context  string   `json:"context"`
+		Question string   `json:"question"`
+		Choices  []string `json:"choices"`
+	}{it.Context, it.Question, it.Choices})
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:])[:ContentIDLen]
+}
+
+func parseLine(raw rawLine) (Item, error) {
+	var it Item
 	if len(raw.ID) > 0 && string(raw.ID) != "null" {
 		var s string
 		if err := json.Unmarshal(raw.ID, &s); err != nil {

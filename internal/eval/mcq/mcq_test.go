@@ -30,10 +30,10 @@ func TestParseReadsBothShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []mcq.Item{
-		{ID: "mix:1", Context: "Tracy left.", Question: "Why?", Choices: []string{"a", "b", "c"}, Answer: 2},
+		{ID: "d638a1a3fa3564ed", Context: "Tracy left.", Question: "Why?", Choices: []string{"a", "b", "c"}, Answer: 2},
 		{ID: "q2", Question: "2+2?", Choices: []string{"3", "4"}, Answer: 1},
-		{ID: "mix:4", Context: "ctx", Question: "Pick", Choices: []string{"x", "y", "z", "w"}, Answer: 0},
-		{ID: "mix:5", Context: "c", Question: "q", Choices: []string{"a", "b", "c"}, Answer: 0},
+		{ID: "802348fbc829ece2", Context: "ctx", Question: "Pick", Choices: []string{"x", "y", "z", "w"}, Answer: 0},
+		{ID: "35e41e63a0348281", Context: "c", Question: "q", Choices: []string{"a", "b", "c"}, Answer: 0},
 	}
 	if len(ds.Items) != len(want) {
 		t.Fatalf("got %d items, want %d", len(ds.Items), len(want))
@@ -51,6 +51,45 @@ func TestParseReadsBothShapes(t *testing.T) {
 	changed, _ := mcq.Parse(strings.NewReader(strings.Replace(in, `"answer": 1`, `"answer": 0`, 1)), "mix")
 	if again.Digest != ds.Digest || changed.Digest == ds.Digest {
 		t.Fatal("the digest is not a function of the items")
+	}
+}
+
+// An item without an id is named by its content: the same rows under
+// another file name, or moved down by a blank line, keep their ids and the
+// dataset its digest; a repeated question gets its occurrence; the answer
+// (sealed) is not in the id.
+func TestContentIDsDoNotDependOnTheFile(t *testing.T) {
+	rows := `{"context": "Tracy left.", "question": "Why?", "answerA": "a", "answerB": "b", "answerC": "c", "label": "3"}
+{"question": "Why?", "context": "Tracy left.", "choices": [" a", "b", "c "], "answer": 1}
+{"question": "Pick", "choices": ["x", "y"], "answer": 0}
+`
+	a, err := mcq.Parse(strings.NewReader(rows), "siqa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := mcq.Parse(strings.NewReader("\n"+rows), "copy-of-siqa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Digest != b.Digest {
+		t.Errorf("the same rows under another name: digest %s, then %s", a.Digest, b.Digest)
+	}
+	first := mcq.ContentID(a.Items[0])
+	want := []string{first, first + "-2", mcq.ContentID(a.Items[2])}
+	for i, it := range a.Items {
+		if it.ID != want[i] || b.Items[i].ID != want[i] || len(mcq.ContentID(it)) != mcq.ContentIDLen {
+			t.Errorf("item %d: ids %q and %q, want %q", i, it.ID, b.Items[i].ID, want[i])
+		}
+	}
+	if want[0] == want[2] {
+		t.Error("different questions share a content id")
+	}
+	changed, err := mcq.Parse(strings.NewReader(strings.Replace(rows, `"Pick"`, `"Pick one"`, 1)), "siqa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Items[2].ID == a.Items[2].ID || changed.Items[0].ID != a.Items[0].ID || changed.Digest == a.Digest {
+		t.Errorf("a changed question keeps its id %s or changes another's", changed.Items[2].ID)
 	}
 }
 

@@ -369,8 +369,8 @@ func (n *Node) competition(ctx context.Context) (competition.Competition, error)
 			return c, fmt.Errorf("%w: competition %s is a %s competition; --dataset works for competitions validated on a dataset (mcq) only", ErrCannotEvaluate, c.ID, c.Kind)
 		}
 		if n.cfg.Dataset.Digest != c.DatasetDigest {
-			return c, fmt.Errorf("%w: dataset %s has digest %s, competition %s was created from %s: not the same dataset",
-				ErrCannotEvaluate, n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest)
+			return c, fmt.Errorf("%w: dataset %s has digest %s, competition %s was created from %s: not the same dataset (%s)",
+				ErrCannotEvaluate, n.cfg.Dataset.Name, n.cfg.Dataset.Digest, c.ID, c.DatasetDigest, n.datasetDiff(ctx, c))
 		}
 	}
 	if n.cfg.PatchTasks != nil {

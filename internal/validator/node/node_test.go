@@ -251,3 +251,47 @@ func builtinKinds(t *testing.T, egress kinds.Egress) *kind.Registry {
 	}
 	return reg
 }
+
+// A dataset that is not the competition's is refused naming the items that
+// differ: those whose prompt is not the one the hub sent for that position.
+func TestADatasetMismatchNamesTheItemsThatDiffer(t *testing.T) {
+	ctx := context.Background()
+	h := newTestHub(t)
+	uid := h.miner(t, nil) // its results, with the prompts the hub sent, follow
+	hubs, err := mcq.Parse(strings.NewReader(dataset), "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs, err := h.client(t, nil).Submissions(ctx, h.comp.ID)
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("submissions of miner %d: %v, %v", uid, subs, err)
+	}
+	for i, it := range hubs.Items {
+		prompt, err := mcq.Render(mcq.MustDefaultTemplate(), it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.db.InsertResult(ctx, subs[0].ID, eval.Result{Index: i, Prompt: prompt, Score: 1, Correct: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := mcq.Parse(strings.NewReader(strings.Replace(dataset, "2+2", "2+3", 1)), "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vk, _ := identity.NewKey()
+	n := node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Dataset: other, Interval: time.Hour})
+	err = n.Run(ctx) // returns at once: retrying cannot make the datasets agree
+	if !errors.Is(err, node.ErrCannotEvaluate) || !strings.Contains(err.Error(), "1 of the 3 items compared differ from the hub's: "+other.Items[1].ID) ||
+		strings.Contains(err.Error(), other.Items[0].ID) {
+		t.Fatalf("err = %v, want item %s named, and only it", err, other.Items[1].ID)
+	}
+	answers, err := mcq.Parse(strings.NewReader(strings.Replace(dataset, `"answer":1`, `"answer":0`, 1)), "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = node.New(node.Config{Hub: h.client(t, vk), Competition: h.comp.ID, Dataset: answers, Interval: time.Hour})
+	if err := n.Run(ctx); !errors.Is(err, node.ErrCannotEvaluate) || !strings.Contains(err.Error(), "differ in their answers") {
+		t.Fatalf("err = %v, want the answers named as the difference", err)
+	}
+}
