@@ -30,7 +30,8 @@
 //     prompt first), a final chunk with the finish reason, then
 //     "data: [DONE]\n\n".
 //   - Both completions take "n" (1 to MaxChoices; every choice is the same,
-//     since policies are deterministic) and, when streaming,
+//     since policies are deterministic; for text completions n times the
+//     tokens returned is at most MaxReturnedTokens) and, when streaming,
 //     "stream_options": {"include_usage": true}, which adds a last chunk
 //     with no choices and the usage. Streams are cut after 5 minutes of
 //     writing, so a client that stops reading cannot hold the server.

@@ -14,6 +14,11 @@ import (
 	"crucible/internal/inference"
 )
 
+// MaxReturnedTokens bounds the tokens one completion response returns over
+// all its choices, so "n" times an echoed 8 MiB prompt (with a logprob per
+// token) cannot make a response hundreds of times the request's size.
+const MaxReturnedTokens = 1 << 20
+
 func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 	var req completionRequest
 	if !decode(w, r, &req) {
@@ -81,9 +86,13 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		gen, genToks, finish = string([]rune(gen)[:end]), genToks[:maxTokens], "length"
 	}
 
-	text := gen
+	text, returned := gen, len(genToks)
 	if req.Echo {
-		text = prompt + gen
+		text, returned = prompt+gen, returned+len(promptToks)
+	}
+	if n*returned > MaxReturnedTokens {
+		writeParamError(w, "n", fmt.Sprintf("n × the tokens returned (%d × %d) exceeds %d", n, returned, MaxReturnedTokens))
+		return
 	}
 	var lp *inference.Logprobs
 	if req.Logprobs != nil {

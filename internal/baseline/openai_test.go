@@ -265,6 +265,16 @@ func TestOutOfRangeParametersAreRejectedBeforeWork(t *testing.T) {
 			wantParamError(t, st, b, 400, tt.param)
 		})
 	}
+	t.Run("n times an echoed prompt over MaxReturnedTokens", func(t *testing.T) {
+		words := baseline.MaxReturnedTokens/baseline.MaxChoices + 1
+		prompt := strings.Repeat("a ", words)
+		st, b := call(t, "POST", url+"/v1/completions", fmt.Sprintf(`{"model":"baseline-echo","prompt":%q,"echo":true,"logprobs":1,"max_tokens":0,"n":%d}`, prompt, baseline.MaxChoices))
+		wantParamError(t, st, b, 400, "n")
+		// The same prompt once is served.
+		if st, b := call(t, "POST", url+"/v1/completions", fmt.Sprintf(`{"model":"baseline-echo","prompt":%q,"echo":true,"logprobs":1,"max_tokens":0}`, prompt)); st != 200 {
+			t.Fatalf("n=1: %d %.200s", st, b)
+		}
+	})
 	t.Run("a body over 8 MiB is a 413", func(t *testing.T) {
 		st, b := call(t, "POST", url+"/v1/embeddings", `{"model":"baseline-echo","input":"`+strings.Repeat("a", 9<<20)+`"}`)
 		wantParamError(t, st, b, 413, "")
