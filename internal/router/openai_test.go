@@ -120,6 +120,16 @@ func (s *streamer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "data: {\"n\":1}\n\n")
 	w.(http.Flusher).Flush()
 	s.first <- struct{}{}
+	if r.Header.Get("X-Flood") != "" {
+		// Stream until the router stops taking the events.
+		event := "data: " + strings.Repeat("x", 32<<10) + "\n\n"
+		for r.Context().Err() == nil {
+			if _, err := io.WriteString(w, event); err != nil {
+				break
+			}
+			w.(http.Flusher).Flush()
+		}
+	}
 	<-r.Context().Done()
 	s.cancelled <- struct{}{}
 }
@@ -127,10 +137,13 @@ func (s *streamer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // openStream starts a held stream through the router and returns the
 // response once its first event has arrived (so the router relayed it
 // before the stream ended: nothing is buffered whole).
-func openStream(t *testing.T, ctx context.Context, url string) (*http.Response, *bufio.Reader) {
+func openStream(t *testing.T, ctx context.Context, url string, flood bool) (*http.Response, *bufio.Reader) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
 	req.Header.Set("X-Hold", "1")
+	if flood {
+		req.Header.Set("X-Flood", "1")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +163,7 @@ func TestRouterStreamsFreeTheirSlot(t *testing.T) {
 		t.Cleanup(ws.Close)
 		r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}}})
 		ctx, cancel := context.WithCancel(context.Background())
-		resp, _ := openStream(t, ctx, srv.URL)
+		resp, _ := openStream(t, ctx, srv.URL, false)
 		cancel()
 		resp.Body.Close()
 		<-s.cancelled
@@ -168,11 +181,29 @@ func TestRouterStreamsFreeTheirSlot(t *testing.T) {
 			Workers:             []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}},
 			MaxResponseDuration: 200 * time.Millisecond,
 		})
-		resp, br := openStream(t, context.Background(), srv.URL)
+		resp, br := openStream(t, context.Background(), srv.URL, false)
 		defer resp.Body.Close()
 		if _, err := io.ReadAll(br); err == nil || errors.Is(err, io.EOF) {
 			t.Fatalf("a cut stream ended cleanly (err %v); the client would take it as complete", err)
 		}
+		<-s.cancelled
+		drain(r)
+		if code, who, err := send(srv.URL, false); err != nil || code != 200 || who != "streamer" {
+			t.Fatalf("next request: %d %q %v", code, who, err)
+		}
+	})
+	t.Run("a client that stops reading a stream cannot hold the slot past MaxResponseDuration", func(t *testing.T) {
+		s := newStreamer()
+		ws := httptest.NewServer(s)
+		t.Cleanup(ws.Close)
+		r, srv := newRouter(t, router.Config{
+			Workers:             []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}},
+			MaxResponseDuration: 200 * time.Millisecond,
+		})
+		// The client reads the first event and then nothing more, so the
+		// router's writes to it block once the socket buffers fill.
+		resp, _ := openStream(t, context.Background(), srv.URL, true)
+		defer resp.Body.Close()
 		<-s.cancelled
 		drain(r)
 		if code, who, err := send(srv.URL, false); err != nil || code != 200 || who != "streamer" {
