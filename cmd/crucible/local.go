@@ -105,8 +105,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runModelServer(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("model-server", "Serve deterministic BASELINE models over the OpenAI HTTP API (/v1/models,\n"+
-		"/v1/chat/completions incl. streaming, /v1/completions with logprobs). They are not real models: each\n"+
+	fs := newFlags("model-server", "Serve deterministic BASELINE models over the OpenAI HTTP API (/v1/models[/{id}],\n"+
+		"/v1/chat/completions and /v1/completions incl. streaming, n, include_usage and logprobs, /v1/embeddings\n"+
+		"(hashed bag of words), /healthz; README \"OpenAI compatibility\"). They are not real models: each\n"+
 		"answers a multiple-choice item by a fixed policy, so demos and tests hit a real HTTP model server.\n"+
 		"Policies: random (seeded), first, oracle (reads the answer key), overlap (most words shared with the\n"+
 		"context). Model names are baseline-<policy>.\n"+

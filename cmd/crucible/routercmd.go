@@ -38,8 +38,8 @@ func (l *listFlag) Set(s string) error {
 }
 
 func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("router", "Serve an OpenAI-compatible endpoint (/v1/models, /v1/chat/completions incl. streaming,\n"+
-		"/v1/completions) in front of many model servers (workers). Each request goes to the healthy worker\n"+
+	fs := newFlags("router", "Serve an OpenAI-compatible endpoint (/v1/models[/{id}], /v1/chat/completions and /v1/completions\n"+
+		"incl. streaming, /v1/embeddings, /healthz) in front of many model servers (workers). Each request goes to the healthy worker\n"+
 		"serving its model with the fewest requests in flight (ties round-robin); when every such worker is\n"+
 		"at its max concurrency the request waits up to --queue-timeout, then gets 503 workers_busy.\n"+
 		"Workers come from --worker or are registered through the signed admin API\n"+

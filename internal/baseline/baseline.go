@@ -13,21 +13,39 @@
 //
 //   - GET /v1/models lists one model per configured policy, in order, with
 //     "meta": {"n_params": N} for a policy configured with Named.Params.
+//   - GET /v1/models/{id} returns that model's entry (404 model_not_found
+//     for a model not served).
 //   - POST /v1/chat/completions answers with the policy's Chat reply, cut to
 //     max_tokens words (finish_reason "length"); with "stream": true it sends
 //     server-sent events "data: {chunk}\n\n" (object
 //     "chat.completion.chunk", a role delta, one content delta per word, a
 //     final delta with finish_reason "stop") and then "data: [DONE]\n\n".
+//     "logprobs": true gives every word -0.1, and "top_logprobs" (0 to 20)
+//     lists the word and then the prompt's distinct words at -3, -4, ...
 //   - POST /v1/completions generates the policy's Complete text, ended
 //     before the first of the request's "stop" strings (at most 4) and cut
 //     to max_tokens words (default 16), and supports "echo" and "logprobs"
-//     for log-likelihood scoring, described below.
+//     (0 to 5) for log-likelihood scoring, described below. With "stream":
+//     true it sends "text_completion" chunks, one per word (the echoed
+//     prompt first), a final chunk with the finish reason, then
+//     "data: [DONE]\n\n".
+//   - Both completions take "n" (1 to MaxChoices; every choice is the same,
+//     since policies are deterministic; for text completions n times the
+//     tokens returned is at most MaxReturnedTokens) and, when streaming,
+//     "stream_options": {"include_usage": true}, which adds a last chunk
+//     with no choices and the usage. Streams are cut after 5 minutes of
+//     writing, so a client that stops reading cannot hold the server.
+//   - POST /v1/embeddings embeds each input for any served model as a
+//     hashed bag of words (see embeddings.go).
+//   - GET /healthz answers 200 "ok".
 //
 // An unknown model is a 404 with OpenAI's error JSON and code
 // "model_not_found"; a malformed body is a 400 (code "invalid_json" or
-// "invalid_request"), and so is a request the policy refuses (an error from
-// Chat or Complete). Config.Delay, when set, delays every answer (honouring
-// the request's cancellation), which crash tests use to slow an evaluation.
+// "invalid_request"), a body over 8 MiB a 413, an out-of-range parameter a
+// 400 naming it in "param", and so is a request the policy refuses (an
+// error from Chat or Complete). Config.Delay, when set, delays every answer
+// (honouring the request's cancellation), which crash tests use to slow an
+// evaluation.
 //
 // # Log likelihood
 //
@@ -50,7 +68,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"crucible/internal/inference"
 )
@@ -139,6 +156,12 @@ func New(cfg Config) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/models", s.handleModels)
+	mux.HandleFunc("GET /v1/models/{id...}", s.handleModel)
+	mux.HandleFunc("POST /v1/embeddings", s.handleEmbeddings)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
 	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
 	mux.HandleFunc("POST /v1/completions", s.handleCompletions)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -175,250 +198,27 @@ func (s *server) id(prefix string) string {
 	return fmt.Sprintf("%s-baseline-%d", prefix, s.seq.Add(1))
 }
 
+func (s *server) entry(name string) inference.Model {
+	e := inference.Model{ID: name, Object: "model", OwnedBy: OwnedBy}
+	if n, ok := s.params[name]; ok {
+		e.Meta = &inference.ModelMeta{NParams: n}
+	}
+	return e
+}
+
 func (s *server) handleModels(w http.ResponseWriter, r *http.Request) {
 	list := inference.ModelList{Object: "list", Data: []inference.Model{}}
 	for _, m := range s.models {
-		e := inference.Model{ID: m, Object: "model", OwnedBy: OwnedBy}
-		if n, ok := s.params[m]; ok {
-			e.Meta = &inference.ModelMeta{NParams: n}
-		}
-		list.Data = append(list.Data, e)
+		list.Data = append(list.Data, s.entry(m))
 	}
 	writeJSON(w, http.StatusOK, list)
 }
 
-func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
-	var req inference.ChatRequest
-	if !decode(w, r, &req) {
-		return
+func (s *server) handleModel(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("id")
+	if _, ok := s.model(w, name); ok {
+		writeJSON(w, http.StatusOK, s.entry(name))
 	}
-	policy, ok := s.model(w, req.Model)
-	if !ok {
-		return
-	}
-	if len(req.Messages) == 0 {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", "messages must not be empty")
-		return
-	}
-	parts := make([]string, len(req.Messages))
-	for i, m := range req.Messages {
-		parts[i] = m.Content
-	}
-	prompt := strings.Join(parts, "\n")
-	if !s.wait(r) {
-		return
-	}
-	text, err := policy.Chat(req.Messages)
-	if err != nil {
-		writePolicyError(w, err)
-		return
-	}
-	finish := "stop"
-	if req.MaxTokens > 0 {
-		if f := strings.Fields(text); len(f) > req.MaxTokens {
-			text, finish = strings.Join(f[:req.MaxTokens], " "), "length"
-		}
-	}
-	created := time.Now().Unix()
-	id := s.id("chatcmpl")
-	if req.Stream {
-		s.stream(w, id, created, req.Model, text, finish)
-		return
-	}
-	pt, ct := countTokens(prompt), countTokens(text)
-	writeJSON(w, http.StatusOK, inference.ChatResponse{
-		ID: id, Object: "chat.completion", Created: created, Model: req.Model,
-		Choices: []inference.ChatChoice{{Index: 0, Message: inference.ChatMessage{Role: "assistant", Content: text}, FinishReason: finish}},
-		Usage:   inference.Usage{PromptTokens: pt, CompletionTokens: ct, TotalTokens: pt + ct},
-	})
-}
-
-func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
-	var req completionRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	policy, ok := s.model(w, req.Model)
-	if !ok {
-		return
-	}
-	var prompt string
-	if err := json.Unmarshal(req.Prompt, &prompt); err != nil {
-		var list []string
-		if err := json.Unmarshal(req.Prompt, &list); err != nil || len(list) != 1 {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request",
-				"prompt must be a string or an array of one string")
-			return
-		}
-		prompt = list[0]
-	}
-	maxTokens := 16
-	if req.MaxTokens != nil {
-		maxTokens = *req.MaxTokens
-	}
-	if maxTokens < 0 {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", "max_tokens must not be negative")
-		return
-	}
-	stop, err := stops(req.Stop)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
-		return
-	}
-	if !s.wait(r) {
-		return
-	}
-	c, err := policy.Complete(prompt)
-	if err != nil {
-		writePolicyError(w, err)
-		return
-	}
-	promptRunes := len([]rune(prompt))
-	promptToks := tokenize(prompt, 0)
-	gen, finish := c.Text, "stop"
-	for _, st := range stop {
-		if k := strings.Index(gen, st); st != "" && k >= 0 {
-			gen = gen[:k]
-		}
-	}
-	genToks := tokenize(gen, promptRunes)
-	if len(genToks) > maxTokens {
-		// Keep the text up to the end of the last token allowed.
-		end := 0
-		if maxTokens > 0 {
-			last := genToks[maxTokens-1]
-			end = last.offset - promptRunes + len([]rune(last.text))
-		}
-		gen, genToks, finish = string([]rune(gen)[:end]), genToks[:maxTokens], "length"
-	}
-
-	text := gen
-	if req.Echo {
-		text = prompt + gen
-	}
-	choiceOut := inference.CompletionChoice{Text: text, Index: 0, FinishReason: finish}
-	if req.Logprobs != nil {
-		lp := &inference.Logprobs{}
-		addTok := func(t token, v *float64) {
-			lp.Tokens = append(lp.Tokens, t.text)
-			lp.TokenLogprobs = append(lp.TokenLogprobs, v)
-			lp.TextOffset = append(lp.TextOffset, t.offset)
-			if v == nil {
-				lp.TopLogprobs = append(lp.TopLogprobs, nil)
-			} else {
-				lp.TopLogprobs = append(lp.TopLogprobs, map[string]float64{t.text: *v})
-			}
-		}
-		if req.Echo {
-			for k, t := range promptToks {
-				if k == 0 {
-					addTok(t, nil)
-					continue
-				}
-				v := -1.0
-				if c.ScoredFrom >= 0 && t.offset >= c.ScoredFrom {
-					v = c.Logprob
-				}
-				addTok(t, &v)
-			}
-		}
-		for _, t := range genToks {
-			v := -0.1
-			addTok(t, &v)
-		}
-		if lp.Tokens == nil {
-			lp.Tokens, lp.TokenLogprobs, lp.TextOffset = []string{}, []*float64{}, []int{}
-		}
-		choiceOut.Logprobs = lp
-	}
-	pt, ct := len(promptToks), len(genToks)
-	writeJSON(w, http.StatusOK, inference.CompletionResponse{
-		ID: s.id("cmpl"), Object: "text_completion", Created: time.Now().Unix(), Model: req.Model,
-		Choices: []inference.CompletionChoice{choiceOut},
-		Usage:   inference.Usage{PromptTokens: pt, CompletionTokens: ct, TotalTokens: pt + ct},
-	})
-}
-
-func (s *server) stream(w http.ResponseWriter, id string, created int64, model, text, finish string) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	send := func(delta inference.ChatDelta, finishReason *string) {
-		b, _ := json.Marshal(inference.ChatChunk{
-			ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
-			Choices: []inference.ChatChunkChoice{{Index: 0, Delta: delta, FinishReason: finishReason}},
-		})
-		fmt.Fprintf(w, "data: %s\n\n", b)
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
-	send(inference.ChatDelta{Role: "assistant"}, nil)
-	for i, word := range strings.Fields(text) {
-		if i > 0 {
-			word = " " + word
-		}
-		send(inference.ChatDelta{Content: word}, nil)
-	}
-	send(inference.ChatDelta{}, &finish)
-	fmt.Fprint(w, "data: [DONE]\n\n")
-	if flusher != nil {
-		flusher.Flush()
-	}
-}
-
-type completionRequest struct {
-	Model     string          `json:"model"`
-	Prompt    json.RawMessage `json:"prompt"`
-	MaxTokens *int            `json:"max_tokens"`
-	Echo      bool            `json:"echo"`
-	Logprobs  *int            `json:"logprobs"`
-	Stop      json.RawMessage `json:"stop"`
-}
-
-// stops reads a completion request's stop: a string or up to
-// inference.MaxStop strings, as OpenAI accepts.
-func stops(raw json.RawMessage) ([]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, nil
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil || len(list) > inference.MaxStop {
-		return nil, fmt.Errorf("stop must be a string or an array of at most %d strings", inference.MaxStop)
-	}
-	return list, nil
-}
-
-// token is one whitespace-delimited word and its offset in code points.
-type token struct {
-	text   string
-	offset int
-}
-
-func tokenize(s string, base int) []token {
-	var toks []token
-	start, pos := -1, 0
-	startPos := 0
-	for i, r := range s {
-		if unicode.IsSpace(r) {
-			if start >= 0 {
-				toks = append(toks, token{s[start:i], base + startPos})
-				start = -1
-			}
-		} else if start < 0 {
-			start, startPos = i, pos
-		}
-		pos++
-	}
-	if start >= 0 {
-		toks = append(toks, token{s[start:], base + startPos})
-	}
-	return toks
 }
 
 func countTokens(s string) int { return len(strings.Fields(s)) }
@@ -426,6 +226,11 @@ func countTokens(s string) int { return len(strings.Fields(s)) }
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err := dec.Decode(v); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "body_too_large",
+				fmt.Sprintf("baseline model server: request body exceeds %d bytes", maxBodyBytes))
+			return false
+		}
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_json",
 			"baseline model server: request body is not valid JSON: "+err.Error())
 		return false
@@ -452,6 +257,14 @@ func writePolicyError(w http.ResponseWriter, err error) {
 		return
 	}
 	writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
+}
+
+// writeParamError answers 400 for an out-of-range request parameter,
+// naming it in "param" as OpenAI does.
+func writeParamError(w http.ResponseWriter, param, msg string) {
+	code := "invalid_request"
+	writeJSON(w, http.StatusBadRequest, inference.ErrorResponse{Error: inference.ErrorDetail{
+		Message: msg, Type: "invalid_request_error", Param: &param, Code: &code}})
 }
 
 func writeError(w http.ResponseWriter, status int, typ, code, msg string) {

@@ -4,6 +4,8 @@ package inference
 // client in this package and by servers such as internal/baseline. Field
 // names and JSON shapes follow OpenAI's documented API exactly.
 
+import "encoding/json"
+
 // ChatMessage is one message of a chat conversation.
 type ChatMessage struct {
 	Role    string `json:"role"`
@@ -18,6 +20,46 @@ type ChatRequest struct {
 	Temperature *float64      `json:"temperature,omitempty"`
 	Stream      bool          `json:"stream,omitempty"`
 	Seed        *int          `json:"seed,omitempty"`
+	// N asks for N alternative choices (servers default to 1).
+	N *int `json:"n,omitempty"`
+	// StreamOptions is only allowed with Stream.
+	StreamOptions *StreamOptions `json:"stream_options,omitempty"`
+	// Logprobs asks for each generated token's log probability, and
+	// TopLogprobs (0 to MaxTopLogprobs, only with Logprobs) for that many
+	// most likely alternatives at each position.
+	Logprobs    *bool `json:"logprobs,omitempty"`
+	TopLogprobs *int  `json:"top_logprobs,omitempty"`
+}
+
+// MaxTopLogprobs is the most top_logprobs OpenAI's chat API accepts.
+const MaxTopLogprobs = 20
+
+// StreamOptions tunes a streamed response.
+type StreamOptions struct {
+	// IncludeUsage asks for a last chunk, before "data: [DONE]", with an
+	// empty choices list and the request's usage.
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// ChatLogprobs holds the log probabilities of a chat choice's tokens.
+type ChatLogprobs struct {
+	Content []TokenLogprob `json:"content"`
+}
+
+// TokenLogprob is one generated token of a chat choice with its log
+// probability and the most likely alternatives at its position.
+type TokenLogprob struct {
+	Token       string       `json:"token"`
+	Logprob     float64      `json:"logprob"`
+	Bytes       []int        `json:"bytes"`
+	TopLogprobs []TopLogprob `json:"top_logprobs"`
+}
+
+// TopLogprob is one alternative token at a position.
+type TopLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
 }
 
 // Usage counts the tokens of one request.
@@ -32,6 +74,8 @@ type ChatChoice struct {
 	Index        int         `json:"index"`
 	Message      ChatMessage `json:"message"`
 	FinishReason string      `json:"finish_reason"`
+	// Logprobs is set when the request asked for logprobs.
+	Logprobs *ChatLogprobs `json:"logprobs,omitempty"`
 }
 
 // ChatResponse is the body returned by POST /v1/chat/completions (object "chat.completion").
@@ -55,6 +99,9 @@ type ChatChunkChoice struct {
 	Index        int       `json:"index"`
 	Delta        ChatDelta `json:"delta"`
 	FinishReason *string   `json:"finish_reason"`
+	// Logprobs covers the tokens of this chunk's delta when the request
+	// asked for logprobs.
+	Logprobs *ChatLogprobs `json:"logprobs,omitempty"`
 }
 
 // ChatChunk is one server-sent event of a streamed chat completion (object "chat.completion.chunk").
@@ -64,6 +111,9 @@ type ChatChunk struct {
 	Created int64             `json:"created"`
 	Model   string            `json:"model"`
 	Choices []ChatChunkChoice `json:"choices"`
+	// Usage is set only on the last chunk of a stream whose request set
+	// stream_options.include_usage; that chunk has no choices.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // CompletionRequest is the body of POST /v1/completions. MaxTokens is always
@@ -81,6 +131,10 @@ type CompletionRequest struct {
 
 // MaxStop is the most stop strings OpenAI's API accepts in one request.
 const MaxStop = 4
+
+// MaxCompletionLogprobs is the largest "logprobs" OpenAI's text
+// completions API accepts.
+const MaxCompletionLogprobs = 5
 
 // Logprobs holds per-token log probabilities of a completion. The first entry
 // of TokenLogprobs is null when the prompt is echoed, as in OpenAI's API.
@@ -107,6 +161,60 @@ type CompletionResponse struct {
 	Model   string             `json:"model"`
 	Choices []CompletionChoice `json:"choices"`
 	Usage   Usage              `json:"usage"`
+}
+
+// CompletionChunk is one server-sent event of a streamed text completion
+// (object "text_completion", like the whole response). Its choices carry
+// the next piece of text; Usage is set only on the last chunk of a stream
+// whose request set stream_options.include_usage, which has no choices.
+type CompletionChunk struct {
+	ID      string                  `json:"id"`
+	Object  string                  `json:"object"`
+	Created int64                   `json:"created"`
+	Model   string                  `json:"model"`
+	Choices []CompletionChunkChoice `json:"choices"`
+	Usage   *Usage                  `json:"usage,omitempty"`
+}
+
+// CompletionChunkChoice is one alternative inside a streamed text
+// completion chunk; FinishReason is null until the alternative's last chunk.
+type CompletionChunkChoice struct {
+	Text         string    `json:"text"`
+	Index        int       `json:"index"`
+	Logprobs     *Logprobs `json:"logprobs"`
+	FinishReason *string   `json:"finish_reason"`
+}
+
+// EmbeddingRequest is the body of POST /v1/embeddings. Input is a string
+// or an array of strings; EncodingFormat is "float" (the default) or
+// "base64" (little-endian float32s, which the official SDKs ask for).
+type EmbeddingRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	EncodingFormat string          `json:"encoding_format,omitempty"`
+	Dimensions     *int            `json:"dimensions,omitempty"`
+}
+
+// Embedding is one input's vector: a JSON array of numbers, or a base64
+// string when the request's encoding_format was "base64".
+type Embedding struct {
+	Object    string          `json:"object"`
+	Index     int             `json:"index"`
+	Embedding json.RawMessage `json:"embedding"`
+}
+
+// EmbeddingUsage counts the tokens of an embeddings request.
+type EmbeddingUsage struct {
+	PromptTokens int `json:"prompt_tokens"`
+	TotalTokens  int `json:"total_tokens"`
+}
+
+// EmbeddingList is the body returned by POST /v1/embeddings (object "list").
+type EmbeddingList struct {
+	Object string         `json:"object"`
+	Data   []Embedding    `json:"data"`
+	Model  string         `json:"model"`
+	Usage  EmbeddingUsage `json:"usage"`
 }
 
 // Model describes one model served by a server.

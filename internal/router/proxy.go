@@ -20,17 +20,42 @@ import (
 	"crucible/internal/inference"
 )
 
+// endpoint is a proxied API route.
+type endpoint int
+
+const (
+	chatEndpoint endpoint = iota
+	completionsEndpoint
+	embeddingsEndpoint
+	numEndpoints
+)
+
+// endpointPaths returns the request paths of the proxied endpoints on a
+// worker whose API root has the given escaped path ("/v1").
+func endpointPaths(root string) [numEndpoints]string {
+	return [numEndpoints]string{
+		chatEndpoint:        root + "/chat/completions",
+		completionsEndpoint: root + "/completions",
+		embeddingsEndpoint:  root + "/embeddings",
+	}
+}
+
 // ServeHTTP implements http.Handler.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch req.URL.Path {
 	case "/v1/chat/completions":
 		if req.Method == http.MethodPost {
-			r.proxy(w, req, false)
+			r.proxy(w, req, chatEndpoint)
 			return
 		}
 	case "/v1/completions":
 		if req.Method == http.MethodPost {
-			r.proxy(w, req, true)
+			r.proxy(w, req, completionsEndpoint)
+			return
+		}
+	case "/v1/embeddings":
+		if req.Method == http.MethodPost {
+			r.proxy(w, req, embeddingsEndpoint)
 			return
 		}
 	case "/v1/models":
@@ -48,8 +73,15 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.serveAdmin(w, req)
 		return
 	default:
+		if id, ok := strings.CutPrefix(req.URL.Path, "/v1/models/"); ok && id != "" {
+			if req.Method == http.MethodGet || req.Method == http.MethodHead {
+				r.serveModel(w, id)
+				return
+			}
+			break
+		}
 		openAIError(w, http.StatusNotFound, "invalid_request_error", "not_found",
-			"router: no route for "+req.Method+" "+req.URL.Path+"; it serves /v1/models, /v1/chat/completions, /v1/completions, /metrics and "+adminPath)
+			"router: no route for "+req.Method+" "+req.URL.Path+"; it serves /v1/models, /v1/models/{id}, /v1/chat/completions, /v1/completions, /v1/embeddings, /healthz, /metrics and "+adminPath)
 		return
 	}
 	w.Header().Set("Allow", allowFor(req.URL.Path))
@@ -58,15 +90,17 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func allowFor(path string) string {
-	if path == "/v1/models" {
+	if strings.HasPrefix(path, "/v1/models") {
 		return "GET, HEAD"
 	}
 	return "POST"
 }
 
-func (r *Router) serveModels(w http.ResponseWriter) {
+// healthyModels returns the models of the healthy workers, each once (the
+// first worker's entry wins), sorted by id.
+func (r *Router) healthyModels() []inference.Model {
 	t := r.table.Load()
-	list := inference.ModelList{Object: "list", Data: []inference.Model{}}
+	out := []inference.Model{}
 	seen := map[string]bool{}
 	for _, wk := range t.all {
 		if !wk.healthy.Load() {
@@ -81,12 +115,29 @@ func (r *Router) serveModels(w http.ResponseWriter) {
 				if m.Object == "" {
 					m.Object = "model"
 				}
-				list.Data = append(list.Data, m)
+				out = append(out, m)
 			}
 		}
 	}
-	slices.SortFunc(list.Data, func(a, b inference.Model) int { return strings.Compare(a.ID, b.ID) })
-	writeJSONResponse(w, http.StatusOK, list)
+	slices.SortFunc(out, func(a, b inference.Model) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (r *Router) serveModels(w http.ResponseWriter) {
+	writeJSONResponse(w, http.StatusOK, inference.ModelList{Object: "list", Data: r.healthyModels()})
+}
+
+// serveModel answers GET /v1/models/{id} from the healthy workers' lists,
+// as the models list does, so the two never disagree.
+func (r *Router) serveModel(w http.ResponseWriter, id string) {
+	for _, m := range r.healthyModels() {
+		if m.ID == id {
+			writeJSONResponse(w, http.StatusOK, m)
+			return
+		}
+	}
+	openAIError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
+		fmt.Sprintf("router: no healthy worker serves model %q; GET /v1/models lists the models served", id))
 }
 
 func (r *Router) serveHealthz(w http.ResponseWriter) {
@@ -247,7 +298,7 @@ func (r *Router) acquire(ctx context.Context, model []byte, tried []*worker) (*w
 }
 
 // proxy relays one inference request.
-func (r *Router) proxy(w http.ResponseWriter, req *http.Request, completions bool) {
+func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 	ctx := req.Context()
 	st := r.getState()
 	defer r.putState(st)
@@ -289,16 +340,21 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, completions boo
 			r.noWorker(w, res, string(model), len(tried), lastErr, err)
 			return
 		}
-		path := wk.chat
-		if completions {
-			path = wk.compl
-		}
 		start := time.Now()
-		ex, err := wk.up.roundTrip(ctx, path, req.Header, body)
+		exCtx, cancel := context.WithDeadline(ctx, start.Add(r.cfg.MaxResponseDuration))
+		ex, err := wk.up.roundTrip(exCtx, wk.paths[ep], req.Header, body)
 		if err != nil {
+			timedOut := exCtx.Err() != nil
+			cancel()
 			r.release(wk)
 			if ctx.Err() != nil {
 				return // the client went away
+			}
+			if timedOut {
+				wk.errs.Add(1)
+				r.reject(w, http.StatusGatewayTimeout, "server_error", "worker_timeout",
+					fmt.Sprintf("router: the worker did not answer within %s", r.cfg.MaxResponseDuration))
+				return
 			}
 			wk.errs.Add(1)
 			if isDialError(err) {
@@ -309,12 +365,17 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, completions boo
 			continue
 		}
 		r.relay(ctx, w, ex, wk, start, st.copy)
+		cancel()
 		return
 	}
 	r.noWorker(w, noneHealthy, string(model), len(tried), lastErr, nil)
 }
 
 // relay copies a worker's response to the client and releases the worker.
+// ctx is the client's request context; the exchange's own deadline (start
+// + MaxResponseDuration) cuts the worker's side, and the same deadline on
+// writes to the client stops a client that does not read from blocking
+// the relay.
 func (r *Router) relay(ctx context.Context, w http.ResponseWriter, ex *exchange, wk *worker, start time.Time, buf []byte) {
 	resp := ex.resp
 	h := w.Header()
@@ -322,6 +383,12 @@ func (r *Router) relay(ctx context.Context, w http.ResponseWriter, ex *exchange,
 		if !hopByHop(k) {
 			h[k] = vv
 		}
+	}
+	rc := http.NewResponseController(w)
+	// A writer without deadlines (a test recorder) relays unbounded.
+	if rc.SetWriteDeadline(start.Add(r.cfg.MaxResponseDuration)) == nil {
+		// Lift it afterwards so the connection's next request is unaffected.
+		defer rc.SetWriteDeadline(time.Time{})
 	}
 	w.WriteHeader(resp.StatusCode)
 	var flusher http.Flusher

@@ -115,6 +115,13 @@ type Config struct {
 	MaxAttempts int
 	// MaxBodyBytes bounds request bodies (default 8 MiB); larger ones get 413.
 	MaxBodyBytes int64
+	// MaxResponseDuration bounds one proxied exchange, from sending the
+	// request to relaying the response's last byte (default 10 min). A
+	// worker that has not answered by then gets the client a 504; a
+	// response (typically a stream) still running is cut, so a stream that
+	// never ends, or a client that stops reading, cannot hold a worker
+	// slot for ever.
+	MaxResponseDuration time.Duration
 	// DialContext opens connections to workers (requests and health
 	// checks); nil uses a net.Dialer with a 5s timeout. Pass
 	// EndpointPolicy.Dialer(...).DialContext to confine workers to allowed
@@ -138,10 +145,14 @@ type Config struct {
 // Router is an OpenAI-compatible reverse proxy over many workers. It serves
 //
 //   - GET /v1/models: the union of the healthy workers' models;
-//   - POST /v1/chat/completions and POST /v1/completions: proxied to the
-//     healthy worker serving the body's "model" with the fewest requests in
-//     flight, ties broken round-robin; responses, including server-sent
-//     event streams (flushed chunk by chunk), are relayed as they arrive;
+//   - GET /v1/models/{id}: that model's entry from a healthy worker, or a
+//     404 with code "model_not_found";
+//   - POST /v1/chat/completions, /v1/completions and /v1/embeddings:
+//     proxied to the healthy worker serving the body's "model" with the
+//     fewest requests in flight, ties broken round-robin; responses,
+//     including server-sent event streams (flushed chunk by chunk, never
+//     buffered whole), are relayed as they arrive, and a client that goes
+//     away mid-stream cancels the worker's request and frees its slot;
 //   - GET /metrics: Prometheus metrics, per worker;
 //   - GET /healthz: 200 while at least one worker is healthy, else 503;
 //   - GET, POST, DELETE /api/v1/router/workers: the signed admin API.
@@ -191,8 +202,7 @@ type worker struct {
 	spec     WorkerSpec
 	models   string // GET /v1/models URL
 	up       *upstream
-	chat     string // request path of chat completions
-	compl    string // request path of text completions
+	paths    [numEndpoints]string // request path of each proxied endpoint
 	max      int64
 	inflight atomic.Int64
 	healthy  atomic.Bool
@@ -224,6 +234,9 @@ func New(cfg Config) (*Router, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 8 << 20
+	}
+	if cfg.MaxResponseDuration <= 0 {
+		cfg.MaxResponseDuration = 10 * time.Minute
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
@@ -293,8 +306,7 @@ func (r *Router) AddWorker(spec WorkerSpec) (WorkerSpec, error) {
 		spec:    spec,
 		models:  base + "/models",
 		up:      newUpstream(u, r.dial),
-		chat:    u.EscapedPath() + "/chat/completions",
-		compl:   u.EscapedPath() + "/completions",
+		paths:   endpointPaths(u.EscapedPath()),
 		max:     int64(spec.MaxConcurrency),
 		latency: r.metrics.latency.WithLabelValues(base),
 	}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/baseline"
 	"crucible/internal/eval/mcq"
 	"crucible/internal/eval/mcq/mcqtest"
 	"crucible/internal/router"
@@ -27,11 +28,13 @@ import (
 // minNodeMajor is the oldest Node.js the test runs on.
 const minNodeMajor = 18
 
-// TestOpenAINPMClientThroughRouter runs client.mjs with the official openai
-// npm package against a router in front of two baseline model servers: a
-// models list, a chat completion, the same completion streamed, a text
-// completion and an unknown model.
-func TestOpenAINPMClientThroughRouter(t *testing.T) {
+// TestOpenAINPMClient runs client.mjs with the official openai npm package
+// against a router in front of two baseline model servers, and against one
+// of those model servers directly: a models list, chat completions (plain,
+// streamed, with include_usage, with n and with logprobs), text
+// completions (plain and streamed), models.retrieve, embeddings, /healthz
+// and unknown models.
+func TestOpenAINPMClient(t *testing.T) {
 	node := lookNode(t)
 	modules := installOpenAI(t)
 
@@ -40,6 +43,7 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	var specs []router.WorkerSpec
+	var workers []string
 	for range 2 {
 		h, err := mcqtest.New(mcqtest.Config{Policies: []string{mcqtest.PolicyOracle, mcqtest.PolicyFirst}, Key: ds})
 		if err != nil {
@@ -48,6 +52,7 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
 		specs = append(specs, router.WorkerSpec{URL: srv.URL})
+		workers = append(workers, srv.URL)
 	}
 	rt, err := router.New(router.Config{Workers: specs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -66,6 +71,10 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 	}
 	prompt := strings.Join(lines, "\n")
 	wantAnswer := mcq.Letter(it.Answer) + ") " + it.Choices[it.Answer]
+	var head []any
+	for _, v := range baseline.Embed("the cat sat", baseline.DefaultEmbeddingDims)[:4] {
+		head = append(head, float64(v))
+	}
 
 	script, err := os.ReadFile("client.mjs")
 	if err != nil {
@@ -80,20 +89,36 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 	if err := os.Symlink(filepath.Join(modules, "node_modules"), filepath.Join(filepath.Dir(scriptPath), "node_modules")); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, node, scriptPath)
-	cmd.Env = append(os.Environ(),
-		"CRUCIBLE_BASE_URL="+rsrv.URL+"/v1",
-		"CRUCIBLE_MODEL=baseline-oracle",
-		"CRUCIBLE_PROMPT="+prompt,
-		"OPENAI_LOG=off",
-	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	for _, target := range []struct {
+		name, url string
+		models    []any
+	}{
+		// The router sorts its union; a model server lists in its own order.
+		{"router", rsrv.URL, []any{"baseline-first", "baseline-oracle"}},
+		{"model-server", workers[0], []any{"baseline-oracle", "baseline-first"}},
+	} {
+		t.Run(target.name, func(t *testing.T) {
+			cmd := exec.CommandContext(ctx, node, scriptPath)
+			cmd.Env = append(os.Environ(),
+				"CRUCIBLE_BASE_URL="+target.url+"/v1",
+				"CRUCIBLE_MODEL=baseline-oracle",
+				"CRUCIBLE_PROMPT="+prompt,
+				"OPENAI_LOG=off",
+			)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("node client.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+			}
+			checkSteps(t, out, target.models, it, wantAnswer, head)
+		})
 	}
+}
 
+// checkSteps checks client.mjs's output lines.
+func checkSteps(t *testing.T, out []byte, models []any, it mcq.Item, wantAnswer string, embedHead []any) {
+	t.Helper()
 	steps := map[string]map[string]any{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -107,7 +132,7 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 		name, step, field string
 		want              any
 	}{
-		{"the models list is the union of the workers' models", "models", "ids", []any{"baseline-first", "baseline-oracle"}},
+		{"the models list names every model served", "models", "ids", models},
 		{"a chat completion answers with the key's choice", "chat", "content", wantAnswer},
 		{"a chat completion names its model", "chat", "model", "baseline-oracle"},
 		{"a chat completion is a chat.completion object", "chat", "object", "chat.completion"},
@@ -116,6 +141,22 @@ func TestOpenAINPMClientThroughRouter(t *testing.T) {
 		{"a text completion answers with the key's letter", "completion", "text", " " + mcq.Letter(it.Answer)},
 		{"an unknown model is a 404 API error", "error", "status", float64(404)},
 		{"an unknown model carries code model_not_found", "error", "code", "model_not_found"},
+		{"a streamed text completion yields the key's letter", "completion_stream", "text", " " + mcq.Letter(it.Answer)},
+		{"a streamed text completion ends with its usage", "completion_stream", "completion_tokens", float64(1)},
+		{"a streamed chat completion with include_usage still yields the answer", "chat_usage", "content", wantAnswer},
+		{"a streamed chat completion with include_usage ends with its usage", "chat_usage", "has_usage", true},
+		{"models.retrieve returns the model", "retrieve", "id", "baseline-oracle"},
+		{"models.retrieve returns a model object", "retrieve", "object", "model"},
+		{"models.retrieve of an unknown model is a 404", "retrieve_missing", "status", float64(404)},
+		{"models.retrieve of an unknown model carries code model_not_found", "retrieve_missing", "code", "model_not_found"},
+		{"n gives n choices", "n", "choices", float64(3)},
+		{"the n choices are the answer", "n", "same", true},
+		{"logprobs tokens spell the answer", "logprobs", "tokens_join", wantAnswer},
+		{"every token has top_logprobs alternatives", "logprobs", "tops", []any{float64(2)}},
+		{"embeddings embed every input", "embeddings", "count", float64(2)},
+		{"embeddings have the default dimensions", "embeddings", "dims", float64(baseline.DefaultEmbeddingDims)},
+		{"embeddings decode to the baseline's vector", "embeddings", "head", embedHead},
+		{"healthz answers 200", "healthz", "status", float64(200)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

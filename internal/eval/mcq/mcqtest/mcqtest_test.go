@@ -271,7 +271,7 @@ func TestBadRequestsGetOpenAIErrors(t *testing.T) {
 		{"bad JSON is a 400", "/v1/chat/completions", `{"model":`, 400, "invalid_json"},
 		{"no messages is a 400", "/v1/chat/completions", `{"model":"baseline-first","messages":[]}`, 400, "invalid_request"},
 		{"a numeric prompt is a 400", "/v1/completions", `{"model":"baseline-first","prompt":5}`, 400, "invalid_request"},
-		{"an unknown path is a 404", "/v1/embeddings", `{}`, 404, "not_found"},
+		{"an unknown path is a 404", "/v1/images/generations", `{}`, 404, "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
