@@ -1,0 +1,159 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+
+	"crucible/internal/competition"
+)
+
+// Leaderboards are read far more often than they change: a competition's
+// ranking moves only when one of its submissions is scored, and the store
+// bumps the competition's leaderboard version in that transaction. A read
+// asks the database for the version (so a bump by another process counts)
+// and serves the encoded ranking cached under it, or computes, encodes and
+// caches it. Only the public view is cached, and only once the seal policy
+// (checked on every read, before the cache) shows it; a fresh-items
+// competition's view changes with the clock as epochs end, so it is
+// computed on every read.
+
+// maxCachedBoards bounds the cache: competitions are cheap to create, so
+// the number of boards is the adversary's to choose.
+const maxCachedBoards = 1024
+
+// board is one encoded leaderboard and its entity tag.
+type board struct {
+	version int64
+	body    []byte
+	etag    string
+}
+
+// boardCache maps a competition id to its latest encoded leaderboard.
+type boardCache struct {
+	mu     sync.Mutex
+	boards map[string]board
+}
+
+func (c *boardCache) get(id string, version int64) (board, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.boards[id]
+	return b, ok && b.version == version
+}
+
+// put keeps b unless a newer version is cached already (a slow reader must
+// not replace a fresher board). A full cache drops an arbitrary board:
+// eviction costs one recomputation, never a stale answer.
+func (c *boardCache) put(id string, b board) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.boards[id]; ok && old.version > b.version {
+		return
+	}
+	if c.boards == nil {
+		c.boards = map[string]board{}
+	}
+	if _, ok := c.boards[id]; !ok && len(c.boards) >= maxCachedBoards {
+		for k := range c.boards {
+			delete(c.boards, k)
+			break
+		}
+	}
+	c.boards[id] = b
+}
+
+// encodeBoard encodes v as writeJSON does and tags it with its digest.
+func encodeBoard(version int64, v any) (board, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return board{}, err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return board{version: version, body: buf.Bytes(), etag: `"` + hex.EncodeToString(sum[:16]) + `"`}, nil
+}
+
+// writeBoard answers 304 Not Modified when the request's If-None-Match
+// names b's tag, else b's body, with the tag either way.
+func writeBoard(w http.ResponseWriter, r *http.Request, b board) error {
+	w.Header().Set("ETag", b.etag)
+	if matchesETag(r.Header.Get("If-None-Match"), b.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(b.body)
+	return err
+}
+
+// writeTagged encodes v and answers as writeBoard does.
+func writeTagged(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := encodeBoard(0, v)
+	if err != nil {
+		return err
+	}
+	return writeBoard(w, r, b)
+}
+
+// matchesETag reports whether an If-None-Match header names etag (weak
+// comparison, RFC 9110 13.1.2), or is "*".
+func matchesETag(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// rankedRows computes competition c's public leaderboard rows, with copy
+// marks on a kind that ranks models.
+func (s *Server) rankedRows(ctx context.Context, c competition.Competition) ([]competition.Submission, []competition.Row, error) {
+	subs, err := s.pub.ListSubmissions(ctx, c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := s.cfg.Kinds.Leaderboard(c, subs)
+	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
+		responses, err := s.cfg.DB.CompetitionResponses(ctx, c.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		competition.MarkCopies(rows, subs, responses)
+	}
+	return subs, rows, nil
+}
+
+// cachedLeaderboard returns competition c's encoded public leaderboard at
+// its current version, from the cache when it holds that version. The
+// version is read before the submissions: a board computed from a later
+// state is cached under an older version at worst, which the next
+// scoring replaces.
+func (s *Server) cachedLeaderboard(ctx context.Context, c competition.Competition) (board, error) {
+	version, err := s.cfg.DB.LeaderboardVersion(ctx, c.ID)
+	if err != nil {
+		return board{}, err
+	}
+	if b, ok := s.boards.get(c.ID, version); ok {
+		return b, nil
+	}
+	_, rows, err := s.rankedRows(ctx, c)
+	if err != nil {
+		return board{}, err
+	}
+	b, err := encodeBoard(version, rows)
+	if err != nil {
+		return board{}, err
+	}
+	s.boards.put(c.ID, b)
+	return b, nil
+}
