@@ -35,24 +35,61 @@ type board struct {
 }
 
 // boardCache maps a competition id to its latest encoded leaderboard.
+// Concurrent misses on one version share one computation: after a scoring,
+// a busy board is computed once, not once per waiting reader.
 type boardCache struct {
-	mu     sync.Mutex
-	boards map[string]board
+	mu      sync.Mutex
+	boards  map[string]board
+	flights map[flightKey]*flight
 }
 
-func (c *boardCache) get(id string, version int64) (board, bool) {
+type flightKey struct {
+	id      string
+	version int64
+}
+
+// flight is one computation of a board that readers wait for.
+type flight struct {
+	done chan struct{}
+	b    board
+	err  error
+}
+
+// get returns competition id's board at version, computing it with compute
+// (once, however many readers ask at the same time) when it is not cached.
+func (c *boardCache) get(id string, version int64, compute func() (board, error)) (board, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.boards[id]
-	return b, ok && b.version == version
+	if b, ok := c.boards[id]; ok && b.version == version {
+		c.mu.Unlock()
+		return b, nil
+	}
+	key := flightKey{id, version}
+	if f, ok := c.flights[key]; ok {
+		c.mu.Unlock()
+		<-f.done
+		return f.b, f.err
+	}
+	if c.flights == nil {
+		c.flights = map[flightKey]*flight{}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.mu.Unlock()
+	f.b, f.err = compute()
+	c.mu.Lock()
+	delete(c.flights, key)
+	if f.err == nil {
+		c.put(id, f.b)
+	}
+	c.mu.Unlock()
+	close(f.done)
+	return f.b, f.err
 }
 
 // put keeps b unless a newer version is cached already (a slow reader must
-// not replace a fresher board). A full cache drops an arbitrary board:
-// eviction costs one recomputation, never a stale answer.
+// not replace a fresher board); c.mu is held. A full cache drops an
+// arbitrary board: eviction costs one recomputation, never a stale answer.
 func (c *boardCache) put(id string, b board) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if old, ok := c.boards[id]; ok && old.version > b.version {
 		return
 	}
@@ -117,43 +154,38 @@ func matchesETag(header, etag string) bool {
 
 // rankedRows computes competition c's public leaderboard rows, with copy
 // marks on a kind that ranks models.
-func (s *Server) rankedRows(ctx context.Context, c competition.Competition) ([]competition.Submission, []competition.Row, error) {
+func (s *Server) rankedRows(ctx context.Context, c competition.Competition) ([]competition.Row, error) {
 	subs, err := s.pub.ListSubmissions(ctx, c.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rows := s.cfg.Kinds.Leaderboard(c, subs)
 	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
 		responses, err := s.cfg.DB.CompetitionResponses(ctx, c.ID)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		competition.MarkCopies(rows, subs, responses)
 	}
-	return subs, rows, nil
+	return rows, nil
 }
 
 // cachedLeaderboard returns competition c's encoded public leaderboard at
 // its current version, from the cache when it holds that version. The
 // version is read before the submissions: a board computed from a later
 // state is cached under an older version at worst, which the next
-// scoring replaces.
+// scoring replaces. The computation outlives the reader that started it
+// (others may be waiting for it); it is bounded by one per version.
 func (s *Server) cachedLeaderboard(ctx context.Context, c competition.Competition) (board, error) {
 	version, err := s.cfg.DB.LeaderboardVersion(ctx, c.ID)
 	if err != nil {
 		return board{}, err
 	}
-	if b, ok := s.boards.get(c.ID, version); ok {
-		return b, nil
-	}
-	_, rows, err := s.rankedRows(ctx, c)
-	if err != nil {
-		return board{}, err
-	}
-	b, err := encodeBoard(version, rows)
-	if err != nil {
-		return board{}, err
-	}
-	s.boards.put(c.ID, b)
-	return b, nil
+	return s.boards.get(c.ID, version, func() (board, error) {
+		rows, err := s.rankedRows(context.WithoutCancel(ctx), c)
+		if err != nil {
+			return board{}, err
+		}
+		return encodeBoard(version, rows)
+	})
 }

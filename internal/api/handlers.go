@@ -160,7 +160,7 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusConflict, fmt.Sprintf("%s is a funded pool that has not settled: its public leaderboard is GET /api/v1/pools/%s/leaderboard", id, id)}
 	}
 	if s.cfg.Kinds.FreshItems(c) {
-		_, rows, err := s.rankedRows(r.Context(), c)
+		rows, err := s.rankedRows(r.Context(), c)
 		if err != nil {
 			return err
 		}
