@@ -52,15 +52,13 @@ func main() {
 }
 
 type options struct {
-	postgres          string
-	submissions       int
-	items             int
-	concurrency       int
-	duration          time.Duration
-	rounds            int
-	seedBatch         int
-	competitionID     string
-	leaderboardTarget string
+	postgres    string
+	submissions int
+	items       int
+	concurrency int
+	duration    time.Duration
+	rounds      int
+	seedBatch   int
 }
 
 func run() error {
@@ -82,8 +80,11 @@ func run() error {
 		return err
 	}
 	defer drop()
+	// The first read computes the board from scratch, which takes minutes at
+	// tens of thousands of submissions on a loaded machine: the write
+	// timeout must not cut it off.
 	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", NoWork: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Timeouts: app.Timeouts{Write: time.Hour}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}
