@@ -205,7 +205,7 @@ func seed(ctx context.Context, db *store.DB, o options) (string, error) {
 					if ok {
 						correct++
 					}
-					args = append(args, s.ID, j, "prompt", fmt.Sprintf("answer %d-%d", i, j), "A", ok, b2f(ok), 0, 0, 1, 10, 1, "{}")
+					args = append(args, s.ID, j, "prompt", fmt.Sprintf("answer %d-%d", i, j), "A", b2i(ok), float64(b2i(ok)), 0, 0, 1, 10, 1, "{}")
 				}
 				if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
 					return fmt.Errorf("insert results: %w", err)
@@ -228,7 +228,8 @@ func seed(ctx context.Context, db *store.DB, o options) (string, error) {
 	return c.ID, nil
 }
 
-func b2f(b bool) float64 {
+// b2i is a boolean column's value (0/1 INTEGER on both databases).
+func b2i(b bool) int {
 	if b {
 		return 1
 	}
