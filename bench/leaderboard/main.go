@@ -13,6 +13,9 @@
 //	go run ./bench/leaderboard [-submissions 2000] [-items 10] [-concurrency 32] [-duration 5s] [-rounds 3]
 //	go run ./bench/leaderboard -postgres 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' -submissions 20000
 //
+// With -limit N it reads the first page of N rows (?limit=N) instead of the
+// whole board, and the reference serves that page's bytes.
+//
 // It also prints the first (uncached) read's time: that is what every read
 // cost before leaderboards were cached under the competition's version.
 // The hub, the reference and the load generator share the machine's CPUs.
@@ -59,6 +62,7 @@ type options struct {
 	duration    time.Duration
 	rounds      int
 	seedBatch   int
+	limit       int
 }
 
 func run() error {
@@ -70,6 +74,7 @@ func run() error {
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured phase")
 	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds of hub and reference")
 	flag.IntVar(&o.seedBatch, "seed-batch", 500, "submissions per seeding transaction")
+	flag.IntVar(&o.limit, "limit", 0, "read a page of this many rows (?limit=N, 1..1000) instead of the whole board")
 	flag.Parse()
 	if o.submissions < 1 || o.items < 1 || o.items > 1000 || o.concurrency < 1 || o.rounds < 1 || o.seedBatch < 1 {
 		return errors.New("-submissions, -items (1..1000), -concurrency, -rounds and -seed-batch must be positive")
@@ -103,6 +108,11 @@ func run() error {
 	defer stop()
 	go func() { _ = a.Serve(sctx, ln) }()
 	hubURL := "http://" + ln.Addr().String() + "/api/v1/competitions/" + url.PathEscape(id) + "/leaderboard"
+	want := o.submissions
+	if o.limit > 0 {
+		hubURL += fmt.Sprintf("?limit=%d", o.limit)
+		want = min(o.limit, o.submissions)
+	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}}
 	t0 := time.Now()
@@ -112,8 +122,8 @@ func run() error {
 	}
 	fmt.Printf("first (uncached) read: %s, %d bytes\n", time.Since(t0).Round(time.Microsecond), len(body))
 	var rows []competition.Row
-	if err := json.Unmarshal(body, &rows); err != nil || len(rows) != o.submissions {
-		return fmt.Errorf("leaderboard has %d rows (%v), want %d", len(rows), err, o.submissions)
+	if err := json.Unmarshal(body, &rows); err != nil || len(rows) != want {
+		return fmt.Errorf("leaderboard has %d rows (%v), want %d", len(rows), err, want)
 	}
 	refURL, closeRef, err := reference(body)
 	if err != nil {

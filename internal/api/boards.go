@@ -27,11 +27,13 @@ import (
 // the number of boards is the adversary's to choose.
 const maxCachedBoards = 1024
 
-// board is one encoded leaderboard and its entity tag.
+// board is one encoded leaderboard and its entity tag, with its rows for
+// pages.
 type board struct {
 	version int64
 	body    []byte
 	etag    string
+	rows    []competition.Row
 }
 
 // boardCache maps a competition id to its latest encoded leaderboard.
@@ -186,6 +188,36 @@ func (s *Server) cachedLeaderboard(ctx context.Context, c competition.Competitio
 		if err != nil {
 			return board{}, err
 		}
-		return encodeBoard(version, rows)
+		b, err := encodeBoard(version, rows)
+		b.rows = rows
+		return b, err
 	})
+}
+
+// maxBoardPage bounds ?limit= on a leaderboard.
+const maxBoardPage = 1000
+
+// boardPage reads ?offset= and ?limit= (1..maxBoardPage): ok is false when
+// neither is given (the whole board).
+func boardPage(r *http.Request) (offset, limit int, ok bool, err error) {
+	q := r.URL.Query()
+	if !q.Has("offset") && !q.Has("limit") {
+		return 0, 0, false, nil
+	}
+	if offset, err = intParam(r, "offset", 0, maxOffset); err != nil {
+		return 0, 0, false, err
+	}
+	if limit, err = intParam(r, "limit", 100, maxBoardPage); err != nil {
+		return 0, 0, false, err
+	}
+	if limit < 1 {
+		return 0, 0, false, badRequest("limit must be 1..%d", maxBoardPage)
+	}
+	return offset, limit, true, nil
+}
+
+// pageOf returns rows[offset:offset+limit], clipped to rows.
+func pageOf(rows []competition.Row, offset, limit int) []competition.Row {
+	start := min(offset, len(rows))
+	return rows[start:min(len(rows), start+limit)]
 }

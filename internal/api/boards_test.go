@@ -143,6 +143,16 @@ func TestAScoredSubmissionShowsOnEveryHubAtOnce(t *testing.T) {
 				if code != http.StatusOK || len(rows) != 2 || rows[0].SubmissionID != subs[0].ID || rows[0].Rank != 1 {
 					t.Fatalf("after two scorings: %d %+v", code, rows)
 				}
+				var page []competition.Row
+				code, _, body := get(t, base+path+"?offset=1&limit=1", "")
+				if err := json.Unmarshal(body, &page); code != http.StatusOK || err != nil || len(page) != 1 || page[0].SubmissionID != subs[1].ID || page[0].Rank != 2 {
+					t.Fatalf("page 2 of 1 row: %d %s", code, body)
+				}
+				for _, q := range []string{"?limit=0", "?limit=1001", "?offset=-1"} {
+					if code, _, body := get(t, base+path+q, ""); code != http.StatusBadRequest {
+						t.Errorf("%s: %d %s, want 400", q, code, body)
+					}
+				}
 			}
 		})
 	}

@@ -145,7 +145,8 @@ func intakeError(err error) error {
 }
 
 // leaderboard serves a competition's public ranking from the versioned
-// cache (boards.go), with an ETag for conditional reads.
+// cache (boards.go), with an ETag for conditional reads; ?offset= and
+// ?limit= serve a page of its rows.
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	c, err := s.cfg.DB.GetCompetition(r.Context(), id)
@@ -159,16 +160,26 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	if pol.Sealed() {
 		return &httpError{http.StatusConflict, fmt.Sprintf("%s is a funded pool that has not settled: its public leaderboard is GET /api/v1/pools/%s/leaderboard", id, id)}
 	}
+	offset, limit, paged, err := boardPage(r)
+	if err != nil {
+		return err
+	}
 	if s.cfg.Kinds.FreshItems(c) {
 		rows, err := s.rankedRows(r.Context(), c)
 		if err != nil {
 			return err
+		}
+		if paged {
+			rows = pageOf(rows, offset, limit)
 		}
 		return s.freshLeaderboard(w, r, c, rows)
 	}
 	b, err := s.cachedLeaderboard(r.Context(), c)
 	if err != nil {
 		return err
+	}
+	if paged {
+		return writeTagged(w, r, pageOf(b.rows, offset, limit))
 	}
 	return writeBoard(w, r, b)
 }
