@@ -19,7 +19,11 @@ import (
 // asks the database for the version (so a bump by another process counts)
 // and serves the encoded ranking cached under it, or computes, encodes and
 // caches it. Only the public view is cached, and only once the seal policy
-// (checked on every read, before the cache) shows it; a fresh-items
+// (checked on every read, before the cache) shows it. That is sound because
+// a pool is created in its competition's transaction and only ever goes
+// from sealed to unsealed: no board is computed while sealed (which would
+// rank no hidden card and go stale at settlement, which bumps no
+// version), and none computed unsealed can be shown sealed. A fresh-items
 // competition's view changes with the clock as epochs end, so it is
 // computed on every read.
 
