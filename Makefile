@@ -38,6 +38,7 @@ bench:
 	$(GO) run ./bench/eval-throughput
 	$(GO) run ./bench/sandbox
 	$(GO) run ./bench/router
+	$(GO) run ./bench/leaderboard
 
 # lint also fails when go.mod or go.sum is not what `go mod tidy` writes.
 lint:

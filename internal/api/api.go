@@ -77,6 +77,7 @@ type Server struct {
 	// pub is the store as the public sees it: every GET reads submissions,
 	// results and items through it (see internal/seal).
 	pub      seal.Public
+	boards   boardCache
 	verifier *identity.Verifier
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec

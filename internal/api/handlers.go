@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"crucible/internal/api/apiv1"
-	"crucible/internal/competition"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
+	"crucible/internal/store"
 )
 
 // MaxRepoBundles bounds the bundles of one patch competition.
@@ -68,17 +69,39 @@ func (s *Server) createCompetition(w http.ResponseWriter, r *http.Request) error
 	return writeJSON(w, http.StatusCreated, c)
 }
 
+// listSubmissions serves one page of a competition's submissions in
+// commit order: ?limit= (1..store.MaxSubmissionsPage, default the most)
+// and ?after= (the previous page's last id). A full page carries a Link
+// header to the next one.
 func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := s.cfg.DB.GetCompetition(r.Context(), id); err != nil {
 		return err
 	}
-	list, err := s.pub.ListSubmissions(r.Context(), id)
+	limit, err := intParam(r, "limit", store.MaxSubmissionsPage, store.MaxSubmissionsPage)
 	if err != nil {
 		return err
 	}
+	if limit < 1 {
+		return badRequest("limit must be 1..%d", store.MaxSubmissionsPage)
+	}
+	after := r.URL.Query().Get("after")
+	if len(after) > maxCursor {
+		return badRequest("after must be a submission id")
+	}
+	list, err := s.pub.ListSubmissionsPage(r.Context(), id, after, limit)
+	if err != nil {
+		return err
+	}
+	if len(list) == limit {
+		next := url.Values{"after": {list[len(list)-1].ID}, "limit": {strconv.Itoa(limit)}}
+		w.Header().Set("Link", fmt.Sprintf("<%s?%s>; rel=\"next\"", r.URL.Path, next.Encode()))
+	}
 	return writeJSON(w, http.StatusOK, list)
 }
+
+// maxCursor bounds an ?after= cursor (ids are far shorter).
+const maxCursor = 64
 
 func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -121,35 +144,44 @@ func intakeError(err error) error {
 	return err
 }
 
+// leaderboard serves a competition's public ranking from the versioned
+// cache (boards.go), with an ETag for conditional reads; ?offset= and
+// ?limit= serve a page of its rows.
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	c, err := s.cfg.DB.GetCompetition(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	pol, err := s.pub.Policy(r.Context(), id)
+	pol, err := s.pub.PolicyOf(r.Context(), c)
 	if err != nil {
 		return err
 	}
 	if pol.Sealed() {
 		return &httpError{http.StatusConflict, fmt.Sprintf("%s is a funded pool that has not settled: its public leaderboard is GET /api/v1/pools/%s/leaderboard", id, id)}
 	}
-	subs, err := s.pub.ListSubmissions(r.Context(), id)
+	offset, limit, paged, err := boardPage(r)
 	if err != nil {
 		return err
 	}
-	rows := s.cfg.Kinds.Leaderboard(c, subs)
-	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
-		responses, err := s.cfg.DB.CompetitionResponses(r.Context(), id)
+	if s.cfg.Kinds.FreshItems(c) {
+		rows, err := s.rankedRows(r.Context(), c)
 		if err != nil {
 			return err
 		}
-		competition.MarkCopies(rows, subs, responses)
-	}
-	if s.cfg.Kinds.FreshItems(c) {
+		if paged {
+			rows = pageOf(rows, offset, limit)
+		}
 		return s.freshLeaderboard(w, r, c, rows)
 	}
-	return writeJSON(w, http.StatusOK, rows)
+	b, err := s.cachedLeaderboard(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	if paged {
+		return writeTagged(w, r, pageOf(b.rows, offset, limit))
+	}
+	return writeBoard(w, r, b)
 }
 
 func (s *Server) getSubmission(w http.ResponseWriter, r *http.Request) error {

@@ -99,7 +99,7 @@ func (s *Server) poolLeaderboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, snap)
+	return writeTagged(w, r, snap)
 }
 
 func (s *Server) settlePool(w http.ResponseWriter, r *http.Request) error {

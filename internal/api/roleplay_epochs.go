@@ -93,5 +93,5 @@ func (s *Server) freshLeaderboard(w http.ResponseWriter, r *http.Request, c comp
 		ch := byID[row.SubmissionID]
 		out[i] = freshRow{Row: row, FreshScore: ch.FreshScore, ContaminationGap: ch.ContaminationGap, Flagged: ch.Flagged}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeTagged(w, r, out)
 }

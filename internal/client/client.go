@@ -176,12 +176,6 @@ func (c *Client) Submit(ctx context.Context, competitionID string, req apiv1.Cre
 	return out, c.do(ctx, http.MethodPost, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/submissions", req, &out)
 }
 
-// Submissions lists a competition's submissions with their progress.
-func (c *Client) Submissions(ctx context.Context, competitionID string) ([]competition.Submission, error) {
-	var out []competition.Submission
-	return out, c.do(ctx, http.MethodGet, "/api/v1/competitions/"+url.PathEscape(competitionID)+"/submissions", nil, &out)
-}
-
 // Submission returns one submission.
 func (c *Client) Submission(ctx context.Context, id string) (competition.Submission, error) {
 	var out competition.Submission

@@ -114,7 +114,12 @@ func (s Public) Policy(ctx context.Context, competitionID string) (Policy, error
 	if err != nil {
 		return Policy{}, err
 	}
-	p, err := s.DB.GetPool(ctx, competitionID)
+	return s.PolicyOf(ctx, c)
+}
+
+// PolicyOf is Policy for a competition the caller has read already.
+func (s Public) PolicyOf(ctx context.Context, c competition.Competition) (Policy, error) {
+	p, err := s.DB.GetPool(ctx, c.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return For(c, nil), nil
@@ -137,6 +142,20 @@ func (s Public) GetSubmission(ctx context.Context, id string) (competition.Submi
 // ListSubmissions returns a competition's submissions as the public may see them.
 func (s Public) ListSubmissions(ctx context.Context, competitionID string) ([]competition.Submission, error) {
 	subs, err := s.DB.ListSubmissions(ctx, competitionID)
+	return s.sealSubmissions(ctx, competitionID, subs, err)
+}
+
+// ListSubmissionsPage returns a page of a competition's submissions (see
+// store.DB.ListSubmissionsPage) as the public may see them.
+func (s Public) ListSubmissionsPage(ctx context.Context, competitionID, after string, limit int) ([]competition.Submission, error) {
+	subs, err := s.DB.ListSubmissionsPage(ctx, competitionID, after, limit)
+	return s.sealSubmissions(ctx, competitionID, subs, err)
+}
+
+// sealSubmissions applies the competition's policy to submissions just read
+// (err is the read's error). The policy is read after them: a pool is
+// only ever unsealed, so submissions read while it was open are sealed.
+func (s Public) sealSubmissions(ctx context.Context, competitionID string, subs []competition.Submission, err error) ([]competition.Submission, error) {
 	if err != nil {
 		return nil, err
 	}

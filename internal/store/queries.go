@@ -195,14 +195,15 @@ func (db *DB) AdvanceSubmission(ctx context.Context, id string, ev competition.E
 // transactions are serial), asks competition.Next for the next one and
 // records it, with the card when ev completes the evaluation. An event
 // the lifecycle refuses (such as any event on a final state) changes
-// nothing and returns competition.Next's error.
+// nothing and returns competition.Next's error. A move into or out of the
+// scored state bumps the competition's leaderboard version in tx.
 func (db *DB) AdvanceSubmissionTx(ctx context.Context, tx *sql.Tx, id string, ev competition.Event, cause string, card *competition.Card, now time.Time) (competition.State, error) {
-	q := `SELECT state FROM submissions WHERE id = ?`
+	q := `SELECT state, competition_id FROM submissions WHERE id = ?`
 	if db.dialect == Postgres {
 		q += ` FOR UPDATE`
 	}
-	var from string
-	err := tx.QueryRowContext(ctx, db.rebind(q), id).Scan(&from)
+	var from, competitionID string
+	err := tx.QueryRowContext(ctx, db.rebind(q), id).Scan(&from, &competitionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("submission %s: %w", id, ErrNotFound)
 	}
@@ -224,6 +225,11 @@ func (db *DB) AdvanceSubmissionTx(ctx context.Context, tx *sql.Tx, id string, ev
 	if _, err := tx.ExecContext(ctx, db.rebind(`UPDATE submissions SET state = ?, reason = ?, card = ?, updated_at = ? WHERE id = ?`),
 		string(next), reason, cardJSON, micros(now), id); err != nil {
 		return "", fmt.Errorf("update submission %s: %w", id, err)
+	}
+	if next == competition.StateScored || competition.State(from) == competition.StateScored {
+		if err := db.bumpLeaderboard(ctx, tx, competitionID); err != nil {
+			return "", err
+		}
 	}
 	return next, nil
 }
