@@ -48,7 +48,9 @@ func addRoleplay(t *testing.T, db *store.DB) {
 		for i := range items {
 			detail := fmt.Sprintf(`{"components":{"quality":%g,"creativity":0.5,"vibe":%g,"latency":1},"judge":{"score":4}}`, quality, vibe)
 			scores[i] = quality
-			r := eval.Result{Index: i, Prompt: "hi", Response: fmt.Sprintf("reply %d from %s", i, id), Score: quality,
+			// A roleplay result's prompt is the chat's messages as JSON.
+			prompt := `[{"role":"system","content":"You are Ada, a lighthouse keeper."},{"role":"user","content":"hi"}]`
+			r := eval.Result{Index: i, Prompt: prompt, Response: fmt.Sprintf("reply %d from %s", i, id), Score: quality,
 				Started: t0, Ended: t0, Detail: json.RawMessage(detail)}
 			if err := db.InsertResult(ctx, id, r); err != nil {
 				t.Fatal(err)
