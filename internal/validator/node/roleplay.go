@@ -105,7 +105,7 @@ func (n *Node) evaluateRoleplay(ctx context.Context, c competition.Competition, 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, HTTPClient: n.cfg.ModelHTTP})
+	cl, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, HTTPClient: n.modelHTTP(s)})
 	if err != nil {
 		return nil, err
 	}
