@@ -45,11 +45,11 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestAValidatorServesArtifactSubmissionsItself: an mcq competition taking
-// artifacts; alice (oracle), bob (first-choice) and carol submit trees the
+// artifacts; alice (oracle), bob (first-choice) and carol (random) submit trees the
 // hub's worker fetches, verifies, launches and scores. Then the hub's
 // stored results of alice and bob are tampered (every score inverted) and
 // carol changes her files after the commit. A validator trusting the hub
-// follows the tampering (bob above alice, carol weighted); a validator
+// follows the tampering (bob above alice, carol in its vector); a validator
 // serving the artifacts itself (its own cache and launcher) fetches each
 // tree from its source, verifies it against the committed digest and
 // evaluates it with its own dataset: alice above bob, carol no weight with
@@ -79,7 +79,7 @@ func TestAValidatorServesArtifactSubmissionsItself(t *testing.T) {
 			oracle, first, later := filepath.Join(trees, "oracle"), filepath.Join(trees, "first"), filepath.Join(trees, "later")
 			policyArtifact(t, oracle, `{"policy": "oracle", "dataset": "key.jsonl"}`, map[string][]byte{"key.jsonl": key}, map[string][]int64{"embed": {3, 5}})
 			policyArtifact(t, first, `{"policy": "first"}`, map[string][]byte{}, map[string][]int64{"embed": {4, 4}})
-			policyArtifact(t, later, `{"policy": "first"}`, map[string][]byte{}, map[string][]int64{"embed": {2, 2}})
+			policyArtifact(t, later, `{"policy": "random"}`, map[string][]byte{}, map[string][]int64{"embed": {2, 2}})
 			a, url := openAndServe(t, app.Config{Database: db.URL, Listen: "127.0.0.1:0", MaxAttempts: 2, Logger: discard,
 				Models: app.Models{CacheDir: filepath.Join(dir, db.Name+"-hub-cache"), CacheBytes: 100_000_000, MaxLaunched: 2, Launcher: launch}})
 			out, stderr, code := crucible(t, "competition", "create", "--server", url, "--key", keys["owner"], "--kind", "mcq", "--title", "SIQa, served by validators",
@@ -132,7 +132,7 @@ func TestAValidatorServesArtifactSubmissionsItself(t *testing.T) {
 				WHERE submission_id IN ('%s', '%s')`, subs["alice"].ID, subs["bob"].ID)); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(later, app.ArtifactPolicyFile), []byte(`{"policy": "random"}`), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(later, app.ArtifactPolicyFile), []byte(`{"policy": "first"}`), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			swapped, err := artifact.HashTree(later, artifact.DefaultLimits())
@@ -144,7 +144,7 @@ func TestAValidatorServesArtifactSubmissionsItself(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !(trusting[uid["bob"]] > trusting[uid["alice"]]) || !(trusting[uid["carol"]] > 0) {
+			if _, weighed := trusting[uid["carol"]]; !(trusting[uid["bob"]] > trusting[uid["alice"]]) || !weighed {
 				t.Fatalf("hub-trusting weights %v (uids %v); want them to follow the tampered results: bob above alice, carol weighted", trusting, uid)
 			}
 
