@@ -182,3 +182,27 @@ func TestAValidatorServesArtifactSubmissionsItself(t *testing.T) {
 		})
 	}
 }
+
+// TestValidatorRunModelFlagsNeedEachOther: `validator run` takes the
+// workers' model flags and refuses an incomplete set before it reaches
+// the hub, naming what is missing.
+func TestValidatorRunModelFlagsNeedEachOther(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := newKeys(t, dir, "validator")["validator"]
+	cache := filepath.Join(dir, "cache")
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--model-fetcher", "true {repo} {revision} {dir}"}, "--model-fetcher needs --model-cache and --model-launcher"},
+		{[]string{"--model-cache", cache}, "both --model-cache DIR and --model-launcher TEMPLATE"},
+		{[]string{"--model-launcher", "true {dir} {port} {name}"}, "both --model-cache DIR and --model-launcher TEMPLATE"},
+		{[]string{"--model-cache", cache, "--model-launcher", "true {dir} {port} {name}", "--model-cache-bytes", "0"}, "--model-cache-bytes 0"},
+	} {
+		var errb bytes.Buffer
+		err := runValidatorNode(context.Background(), append([]string{"--server", "http://127.0.0.1:1", "--key", keyPath, "--competition", "c-x"}, tc.flags...), &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.flags, err, tc.want)
+		}
+	}
+}
