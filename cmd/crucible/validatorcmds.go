@@ -195,8 +195,9 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 		"each epoch; patch: each miner's latest patch judged in your own sandbox (bwrap) over the\n"+
 		"competition's repository bundles, checked against their digests, --tasks to check the tasks too;\n"+
 		"task: on the items you render from the competition's task and the preset's rows or --rows)\n"+
-		"against each miner's model: its endpoint, or for an artifact submission the model files you fetch\n"+
-		"(--model-cache, --model-fetcher), verify against the committed tree digest and serve yourself (--model-launcher),\n"+
+		"against each miner's model: its endpoint, or for an artifact submission the model files you\n"+
+		"fetch (--model-cache, --model-fetcher), verify against the committed tree digest and serve\n"+
+		"yourself (--model-launcher; without these flags it stops at an artifact submission),\n"+
 		"and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
 		"Without what the kind needs it refuses to start, unless --trust-hub-results (not independent).\n"+
 		"An admin must have given your key a stake.",
