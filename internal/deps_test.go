@@ -45,7 +45,7 @@ var servicePackages = []string{
 	"internal/app", "internal/client", "internal/intake", "internal/pool", "internal/labeling",
 	"internal/validator", "internal/consensus", "internal/weights",
 	"internal/inference", "internal/egress", "internal/router", "internal/baseline",
-	"internal/sandbox", "internal/seal", "cmd",
+	"internal/sandbox", "internal/seal", "internal/launcher", "internal/modelhost", "cmd",
 }
 
 // serverPackages hold the hub's state and handlers; the client side (client,
@@ -106,6 +106,11 @@ var rules = []rule{
 		// The hub and the workers call internal/artifact; it reads files and
 		// runs the fetch tool, nothing else of Crucible's.
 		From: []string{"internal/artifact"}, Deny: []string{"internal", "cmd"}},
+	{Name: "the model host imports no store, API, job queue, client or kind",
+		// The hub's workers and the validator node both serve artifacts
+		// through it; it knows files, processes and the competition types.
+		From: []string{"internal/modelhost"},
+		Deny: append(slices.Clone(serverPackages), "internal/eval", "internal/kind", "internal/app", "internal/client", "cmd")},
 	{Name: "the store never imports the API, the job queue or a kind",
 		From: []string{"internal/store"}, Deny: []string{"internal/api", "internal/jobs", "internal/web", "internal/eval/", "internal/app", "cmd"}},
 	{Name: "services never import the API, the web UI or the CLI",

@@ -21,6 +21,7 @@ import (
 	"crucible/internal/eval/mcq"
 	"crucible/internal/identity"
 	"crucible/internal/incentive"
+	"crucible/internal/modelhost"
 	"crucible/internal/validator/node"
 )
 
@@ -194,6 +195,9 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 		"each epoch; patch: each miner's latest patch judged in your own sandbox (bwrap) over the\n"+
 		"competition's repository bundles, checked against their digests, --tasks to check the tasks too;\n"+
 		"task: on the items you render from the competition's task and the preset's rows or --rows)\n"+
+		"against each miner's model: its endpoint, or for an artifact submission the model files you\n"+
+		"fetch (--model-cache, --model-fetcher), verify against the committed tree digest and serve\n"+
+		"yourself (--model-launcher; without these flags it stops at an artifact submission),\n"+
 		"and post one signed weight vector over miner UIDs per epoch; copies get weight 0.\n"+
 		"Without what the kind needs it refuses to start, unless --trust-hub-results (not independent).\n"+
 		"An admin must have given your key a stake.",
@@ -220,6 +224,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	trustHub := fs.Bool("trust-hub-results", false, "score kinds you cannot evaluate yourself from the hub's stored results: NOT an independent check (a tampered hub result moves your weights)")
 	collude := fs.Int64("collude-with", -1, "TESTING ONLY: act dishonestly, giving this UID weight 1 and all others 0")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	mf := addModelFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -248,14 +253,22 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	// The registry the hub builds: it tells the node how each kind is
 	// validated, plans the task kind's evaluators (reaching miners' models
 	// through the node's own client) and scores results as the hub does.
+	// Artifact submissions' models are served on loopback, reached through
+	// launchedHTTP only (their base URL is the validator's own lease).
 	modelHTTP := egress.NewSafeHTTPClient(policy, egress.Timeouts{})
-	reg, err := app.Kinds(kinds.Egress{HTTPClient: modelHTTP}, nil)
+	launchedHTTP := egress.NewSafeHTTPClient(modelhost.LaunchedPolicy(policy), egress.Timeouts{})
+	reg, err := app.Kinds(kinds.Egress{HTTPClient: modelHTTP, Launched: launchedHTTP}, nil)
 	if err != nil {
 		return err
 	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())
+	models, err := modelhost.Open(mf.config(), logger)
+	if err != nil {
+		return err
+	}
+	defer models.Close()
 	cfg := node.Config{Hub: hc, Competition: *comp, Kinds: reg, Interval: *interval, Temperature: *temperature, Epsilon: *epsilon,
-		Concurrency: *concurrency, ModelHTTP: modelHTTP,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("validator", key.ID())}
+		Concurrency: *concurrency, ModelHTTP: modelHTTP, LaunchedHTTP: launchedHTTP, Models: models, Logger: logger}
 	if *collude >= 0 {
 		cfg.ColludeWith = collude
 	}
@@ -292,7 +305,7 @@ func runValidatorNode(ctx context.Context, args []string, stderr io.Writer) erro
 	cfg.WorkDir = *workDir
 	cfg.TrustHubResults = *trustHub
 	cfg.Logger.Info("validator running", "hub", *hub, "competition", *comp, "own_mcq", *dataset != "", "own_roleplay", cfg.Roleplay != nil,
-		"own_tasks", *tasksFile != "", "own_rows", *rowsFile != "", "trust_hub_results", *trustHub)
+		"own_tasks", *tasksFile != "", "own_rows", *rowsFile != "", "serves_artifacts", models != nil, "trust_hub_results", *trustHub)
 	return node.New(cfg).Run(ctx)
 }
 

@@ -31,6 +31,7 @@ import (
 	"crucible/internal/jobs"
 	"crucible/internal/kind"
 	"crucible/internal/labeling"
+	"crucible/internal/modelhost"
 	"crucible/internal/pool"
 	"crucible/internal/seal"
 	"crucible/internal/store"
@@ -181,7 +182,7 @@ type App struct {
 	// tempCache is the bundle cache Open created, removed by Close.
 	tempCache string
 	// models serves artifact submissions (nil: none), closed by Close.
-	models *jobs.ModelHost
+	models *modelhost.Host
 }
 
 // Open connects the database (migrating it), builds the queue and the API.
@@ -229,19 +230,19 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	outbound := kinds.Egress{Operator: operatorEndpoints(cfg.GeneratorURL, cfg.ReferenceURL, cfg.JudgeURL),
 		HTTPClient: egress.NewSafeHTTPClient(policy, egress.Timeouts{})}
-	var models *jobs.ModelHost
+	var models *modelhost.Host
 	if !cfg.NoWork {
-		if models, err = openModels(cfg.Models, cfg); err != nil {
+		if models, err = modelhost.Open(cfg.Models, cfg.Logger); err != nil {
 			db.Close()
 			return nil, err
 		}
 		if models != nil {
-			outbound.Launched = egress.NewSafeHTTPClient(launchedPolicy(policy), egress.Timeouts{})
+			outbound.Launched = egress.NewSafeHTTPClient(modelhost.LaunchedPolicy(policy), egress.Timeouts{})
 		}
 	}
 	repos, tempCache, err := openRepos(cfg, db)
 	if err != nil {
-		closeModels(models)
+		models.Close()
 		db.Close()
 		return nil, err
 	}
@@ -251,7 +252,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	planner, err := Kinds(outbound, repos, extra...)
 	if err != nil {
-		closeModels(models)
+		models.Close()
 		db.Close()
 		return nil, err
 	}
@@ -260,7 +261,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	consensus := consensus.New(cfg.Consensus)
 	prefs, err := labeling.New(labeling.Config{DB: db, Clock: cfg.Clock})
 	if err != nil {
-		closeModels(models)
+		models.Close()
 		db.Close()
 		return nil, err
 	}
@@ -360,7 +361,7 @@ func (a *App) Close() error {
 	if a.Queue != nil {
 		a.Queue.Close()
 	}
-	closeModels(a.models)
+	a.models.Close()
 	if a.tempCache != "" {
 		_ = os.RemoveAll(a.tempCache)
 	}

@@ -14,6 +14,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/runner"
 	"crucible/internal/inference"
+	"crucible/internal/modelhost"
 )
 
 // Planner builds the evaluator of one submission from its competition, the
@@ -96,7 +97,7 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 	var served *competition.Served
 	if sub.Artifact != nil {
 		h, err := w.serve(ctx, comp, sub)
-		if errors.As(err, new(refusedArtifact)) {
+		if errors.As(err, new(modelhost.Refused)) {
 			return w.reject(ctx, comp, sub, err)
 		}
 		if err != nil {
@@ -105,9 +106,9 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 			}
 			return w.infra(ctx, job, comp, sub, err)
 		}
-		defer h.release()
+		defer h.Release()
 		// The facts the worker measured reach the kind (roleplay's size component) from the first run.
-		sub.Model, sub.Artifact, served = h.model, &h.artifact, h.served
+		sub.Model, sub.Artifact, served = h.Model, &h.Artifact, h.Served
 	}
 	if sub.State == competition.StateQueued && sub.ItemsDone == 0 && !job.Args.Retry {
 		if err := w.cfg.Planner.SubmitCheck(ctx, comp, sub, secret); err != nil {

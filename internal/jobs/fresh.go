@@ -66,8 +66,8 @@ func (w *evaluateWorker) workEpoch(ctx context.Context, args EvaluateArgs, n int
 		if err != nil {
 			return fmt.Errorf("serve %s for epoch %d of %s: %w", sub.ID, n, c.ID, err)
 		}
-		defer h.release()
-		sub.Model, sub.Artifact = h.model, &h.artifact
+		defer h.Release()
+		sub.Model, sub.Artifact = h.Model, &h.Artifact
 	}
 	ev, err := w.cfg.Planner.Plan(ctx, c, sub, secret, e.Items)
 	if err != nil {

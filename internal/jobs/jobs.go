@@ -26,6 +26,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"crucible/internal/clock"
+	"crucible/internal/modelhost"
 	"crucible/internal/store"
 )
 
@@ -38,7 +39,7 @@ type Config struct {
 	Planner Planner
 	// Models serves artifact submissions' models; nil: this worker fails
 	// them as an infrastructure failure (another worker may serve them).
-	Models *ModelHost
+	Models *modelhost.Host
 	// Submissions is how many submissions one process evaluates at once (default 4).
 	Submissions int
 	// ItemConcurrency is how many items of one submission run at once (default 8).

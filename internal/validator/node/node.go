@@ -24,6 +24,12 @@
 //     stored task and the preset's rows or its own copy of the sent rows
 //     (Config.Rows), checked against the competition's dataset digest (items.go).
 //
+// An artifact submission (model files committed by tree digest) is evaluated
+// the same ways, against the model the validator serves itself
+// (Config.Models: fetched from the submission's source, verified against
+// the committed digest, launched on loopback; artifacts.go). A tree that is
+// not the committed one gets no weight.
+//
 // A validator that lacks what a competition's kind needs refuses to start
 // (Weights returns the reason) unless Config.TrustHubResults is set: then it
 // scores from the hub's stored per-item results of scored submissions, which
@@ -66,6 +72,7 @@ import (
 	"crucible/internal/incentive"
 	"crucible/internal/inference"
 	"crucible/internal/kind"
+	"crucible/internal/modelhost"
 )
 
 // Defaults.
@@ -115,6 +122,16 @@ type Config struct {
 	// client with an allow list (crucible validator run --allow-endpoints)
 	// to reach models on such addresses.
 	ModelHTTP *http.Client
+	// Models serves artifact submissions' models on this machine: fetched
+	// from the submission's source, verified against the committed tree
+	// digest, launched on loopback. Nil: a validator that evaluates a
+	// competition itself refuses to go on (ErrCannotEvaluate) when a
+	// miner's latest submission is an artifact.
+	Models *modelhost.Host
+	// LaunchedHTTP reaches the model servers Models launched (loopback
+	// allowed); used only for artifact submissions, whose base URL the
+	// validator sets. Nil: ModelHTTP's strict policy plus loopback.
+	LaunchedHTTP *http.Client
 	// Concurrency is the number of items evaluated at once per submission.
 	Concurrency int
 	// Epsilon is the earlier submission's advantage in win rates.
@@ -138,8 +155,11 @@ type Node struct {
 	own    bool              // the validator evaluates comp itself
 	how    kind.Validation   // how comp's kind is validated
 	scores map[string]scored // scoreKey → item scores and raw responses
-	epoch  int64
-	last   map[int64]float64
+	// refused are the artifact submissions whose files failed verification
+	// or a cap here, with the reason: never fetched again.
+	refused map[string]error
+	epoch   int64
+	last    map[int64]float64
 	// The validator's own roleplay items of epoch rpEpoch.
 	rpEpoch  int64
 	rpConfig roleplay.CompetitionConfig
@@ -173,6 +193,9 @@ func New(cfg Config) *Node {
 	if cfg.ModelHTTP == nil {
 		cfg.ModelHTTP = egress.NewSafeHTTPClient(egress.EndpointPolicy{}, egress.Timeouts{})
 	}
+	if cfg.LaunchedHTTP == nil {
+		cfg.LaunchedHTTP = egress.NewSafeHTTPClient(modelhost.LaunchedPolicy(egress.EndpointPolicy{}), egress.Timeouts{})
+	}
 	if cfg.Roleplay != nil && cfg.Roleplay.Egress.HTTPClient == nil {
 		rp := *cfg.Roleplay
 		rp.Egress.HTTPClient = cfg.ModelHTTP
@@ -185,10 +208,10 @@ func New(cfg Config) *Node {
 		// The hub's kinds (app.Kinds: the built-in ones and the task
 		// kind) reaching models through ModelHTTP; they score exactly as
 		// the hub's do. (NewRegistry cannot fail on them.)
-		eg := kinds.Egress{HTTPClient: cfg.ModelHTTP}
+		eg := kinds.Egress{HTTPClient: cfg.ModelHTTP, Launched: cfg.LaunchedHTTP}
 		cfg.Kinds, _ = kind.NewRegistry(append(kinds.Builtin(eg, nil), taskkind.Task{Egress: eg})...)
 	}
-	return &Node{cfg: cfg, kinds: cfg.Kinds, scores: map[string]scored{}, epoch: -1, rpEpoch: -1}
+	return &Node{cfg: cfg, kinds: cfg.Kinds, scores: map[string]scored{}, refused: map[string]error{}, epoch: -1, rpEpoch: -1}
 }
 
 // ErrCannotEvaluate: the validator lacks what it needs to evaluate the
@@ -210,6 +233,9 @@ func (n *Node) Run(ctx context.Context) error {
 		if posted, epoch, err := n.Step(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, ErrCannotEvaluate) {
+				return err
 			}
 			n.cfg.Logger.Warn("validator step failed", "err", err)
 		} else if posted {
@@ -308,6 +334,11 @@ func (n *Node) weights(ctx context.Context, epoch int64) (map[int64]float64, err
 	var outs []incentive.Output
 	for _, uid := range slices.Sorted(maps.Keys(latest)) {
 		s := latest[uid]
+		if own {
+			if err := n.needModels(s); err != nil {
+				return nil, err
+			}
+		}
 		sc, err := n.score(ctx, c, s, epoch)
 		if err != nil {
 			n.cfg.Logger.Warn("cannot score submission; it gets no weight this round", "submission", s.ID, "uid", uid, "err", err)
@@ -423,7 +454,7 @@ func (n *Node) scoreable(s competition.Submission) bool {
 		return s.Patch != nil
 	}
 	if own {
-		return s.Patch == nil && s.Model.BaseURL != ""
+		return s.Patch == nil && (s.Model.BaseURL != "" || s.Artifact != nil)
 	}
 	return s.State == competition.StateScored
 }
@@ -444,6 +475,13 @@ func (n *Node) score(ctx context.Context, c competition.Competition, s competiti
 	n.mu.Unlock()
 	if ok {
 		return cached, nil
+	}
+	if own && s.Artifact != nil {
+		release, err := n.serveArtifact(ctx, c, &s)
+		if err != nil {
+			return scored{}, err
+		}
+		defer release()
 	}
 	var results []eval.Result
 	var err error
@@ -486,7 +524,7 @@ func (n *Node) evaluate(ctx context.Context, c competition.Competition, s compet
 	if err := json.Unmarshal(c.Config, &mc); err != nil {
 		return nil, fmt.Errorf("competition %s config: %w", c.ID, err)
 	}
-	cl, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, HTTPClient: n.cfg.ModelHTTP})
+	cl, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, HTTPClient: n.modelHTTP(s)})
 	if err != nil {
 		return nil, err
 	}

@@ -105,11 +105,17 @@ func (n *Node) evaluateRoleplay(ctx context.Context, c competition.Competition, 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, HTTPClient: n.cfg.ModelHTTP})
+	cl, err := inference.New(inference.Config{BaseURL: s.Model.BaseURL, HTTPClient: n.modelHTTP(s)})
 	if err != nil {
 		return nil, err
 	}
-	ev, err := kinds.RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: cl, Model: s.Model.Model}, 0, n.cfg.Roleplay.Egress)
+	var measured int64
+	if s.Artifact != nil {
+		// As the hub's worker does: the count the validator read from the
+		// verified files, never what the launched server declares.
+		measured, cfg.TrustDeclaredParams = s.Artifact.Parameters, false
+	}
+	ev, err := kinds.RoleplayEvaluator(cfg, items, roleplay.Endpoint{Client: cl, Model: s.Model.Model}, measured, n.cfg.Roleplay.Egress)
 	if err != nil {
 		return nil, err
 	}
