@@ -137,6 +137,31 @@ func (s *streamer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // openStream starts a held stream through the router and returns the
 // response once its first event has arrived (so the router relayed it
 // before the stream ended: nothing is buffered whole).
+// streamingRouter is a router with one slot in front of a streamer, its
+// exchanges bounded by maxDuration (0: the default).
+func streamingRouter(t *testing.T, maxDuration time.Duration) (*streamer, *router.Router, *httptest.Server) {
+	t.Helper()
+	s := newStreamer()
+	ws := httptest.NewServer(s)
+	t.Cleanup(ws.Close)
+	r, srv := newRouter(t, router.Config{
+		Workers:             []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}},
+		MaxResponseDuration: maxDuration,
+	})
+	return s, r, srv
+}
+
+// wantSlotFreed waits for the worker's request to be cancelled and checks
+// that the router's only slot serves the next request.
+func wantSlotFreed(t *testing.T, s *streamer, r *router.Router, url string) {
+	t.Helper()
+	<-s.cancelled
+	drain(r)
+	if code, who, err := send(url, false); err != nil || code != 200 || who != "streamer" {
+		t.Fatalf("next request: %d %q %v", code, who, err)
+	}
+}
+
 func openStream(t *testing.T, ctx context.Context, url string, flood bool) (*http.Response, *bufio.Reader) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/chat/completions", strings.NewReader(`{"model":"m","stream":true}`))
@@ -158,57 +183,30 @@ func openStream(t *testing.T, ctx context.Context, url string, flood bool) (*htt
 
 func TestRouterStreamsFreeTheirSlot(t *testing.T) {
 	t.Run("a client leaving mid-stream cancels the worker's request and frees its slot", func(t *testing.T) {
-		s := newStreamer()
-		ws := httptest.NewServer(s)
-		t.Cleanup(ws.Close)
-		r, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}}})
+		s, r, srv := streamingRouter(t, 0)
 		ctx, cancel := context.WithCancel(context.Background())
 		resp, _ := openStream(t, ctx, srv.URL, false)
 		cancel()
 		resp.Body.Close()
-		<-s.cancelled
-		drain(r)
 		// With the only slot leaked this would wait out the queue and 503.
-		if code, who, err := send(srv.URL, false); err != nil || code != 200 || who != "streamer" {
-			t.Fatalf("next request: %d %q %v", code, who, err)
-		}
+		wantSlotFreed(t, s, r, srv.URL)
 	})
 	t.Run("a stream outliving MaxResponseDuration is cut as a failure and frees its slot", func(t *testing.T) {
-		s := newStreamer()
-		ws := httptest.NewServer(s)
-		t.Cleanup(ws.Close)
-		r, srv := newRouter(t, router.Config{
-			Workers:             []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}},
-			MaxResponseDuration: 200 * time.Millisecond,
-		})
+		s, r, srv := streamingRouter(t, 200*time.Millisecond)
 		resp, br := openStream(t, context.Background(), srv.URL, false)
 		defer resp.Body.Close()
 		if _, err := io.ReadAll(br); err == nil || errors.Is(err, io.EOF) {
 			t.Fatalf("a cut stream ended cleanly (err %v); the client would take it as complete", err)
 		}
-		<-s.cancelled
-		drain(r)
-		if code, who, err := send(srv.URL, false); err != nil || code != 200 || who != "streamer" {
-			t.Fatalf("next request: %d %q %v", code, who, err)
-		}
+		wantSlotFreed(t, s, r, srv.URL)
 	})
 	t.Run("a client that stops reading a stream cannot hold the slot past MaxResponseDuration", func(t *testing.T) {
-		s := newStreamer()
-		ws := httptest.NewServer(s)
-		t.Cleanup(ws.Close)
-		r, srv := newRouter(t, router.Config{
-			Workers:             []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}},
-			MaxResponseDuration: 200 * time.Millisecond,
-		})
+		s, r, srv := streamingRouter(t, 200*time.Millisecond)
 		// The client reads the first event and then nothing more, so the
 		// router's writes to it block once the socket buffers fill.
 		resp, _ := openStream(t, context.Background(), srv.URL, true)
 		defer resp.Body.Close()
-		<-s.cancelled
-		drain(r)
-		if code, who, err := send(srv.URL, false); err != nil || code != 200 || who != "streamer" {
-			t.Fatalf("next request: %d %q %v", code, who, err)
-		}
+		wantSlotFreed(t, s, r, srv.URL)
 	})
 	t.Run("a worker that never answers is a 504 after MaxResponseDuration", func(t *testing.T) {
 		g := newGate("silent")
