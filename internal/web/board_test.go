@@ -38,6 +38,16 @@ func addRoleplay(t *testing.T, db *store.DB) {
 	if err := db.CreateCompetition(ctx, c, rows); err != nil {
 		t.Fatal(err)
 	}
+	// Mallory's prompts are not chats the kind can read: her page falls
+	// back to the generic rows (TestASubmissionPageSurvivesAnUndescribableResult).
+	chat, _ := json.Marshal([]map[string]string{{"role": "system", "content": "You are Mira, a lighthouse keeper."},
+		{"role": "user", "content": "Is the lamp lit tonight?"}})
+	prompt := func(id string) string {
+		if id == "s-rp-mallory" {
+			return "hi"
+		}
+		return string(chat)
+	}
 	add := func(id, name, submitter string, at int, quality, vibe float64) {
 		sub := competition.Submission{ID: id, CompetitionID: c.ID, Name: name, Submitter: submitter,
 			Model: competition.ModelSpec{BaseURL: "http://127.0.0.1:9/v1", Model: name}, Digest: strings.Repeat("cd", 32),
@@ -49,7 +59,7 @@ func addRoleplay(t *testing.T, db *store.DB) {
 		for i := range items {
 			detail := fmt.Sprintf(`{"components":{"quality":%g,"creativity":0.5,"vibe":%g,"latency":1},"judge":{"score":4}}`, quality, vibe)
 			scores[i] = quality
-			r := eval.Result{Index: i, Prompt: "hi", Response: fmt.Sprintf("reply %d from %s", i, id), Score: quality,
+			r := eval.Result{Index: i, Prompt: prompt(id), Response: fmt.Sprintf("reply %d from %s", i, id), Score: quality,
 				Started: t0, Ended: t0, Detail: json.RawMessage(detail)}
 			if err := db.InsertResult(ctx, id, r); err != nil {
 				t.Fatal(err)
@@ -350,5 +360,20 @@ func TestAnEpochTableSortsOnTheServer(t *testing.T) {
 	}
 	if _, body := get(t, srv.URL+"/epochs"); strings.Contains(body, "sort=weight") {
 		t.Error("/epochs, which shows many epochs, links a sort that would reorder them all")
+	}
+}
+
+// A result its kind cannot describe (here a prompt that is not a chat)
+// leaves the submission page on the generic rows instead of a 500.
+func TestASubmissionPageSurvivesAnUndescribableResult(t *testing.T) {
+	db := newStore(t)
+	addRoleplay(t, db)
+	srv := newServer(t, db)
+	code, body := get(t, srv.URL+"/s/s-rp-mallory")
+	if code != http.StatusOK || !strings.Contains(body, `id="results"`) || !strings.Contains(body, "reply 0 from s-rp-mallory") {
+		t.Fatalf("GET /s/s-rp-mallory: %d, want 200 with the generic results table:\n%s", code, body)
+	}
+	if _, body := get(t, srv.URL+"/s/s-rp-alice"); !strings.Contains(body, `class="chats"`) {
+		t.Error("a describable roleplay submission is not shown as chats")
 	}
 }

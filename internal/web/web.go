@@ -322,9 +322,7 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 		data.Patch = patchViewOf(results)
 		data.Diff, data.DiffMore = diffLines(sub.Patch.Diff)
 	}
-	if data.Items, err = s.itemViews(c, results); err != nil {
-		return err
-	}
+	data.Items = s.itemViews(c, results)
 	s.render(w, http.StatusOK, "submission", data)
 	return nil
 }
