@@ -264,42 +264,44 @@ func sortBoard(b *board, q url.Values) error {
 	})
 }
 
-// rowOrder compares rows by column key; rank breaks every other order's ties.
-func rowOrder(key string, components []string) (func(x, y boardRow) int, bool) {
-	byRank := func(x, y boardRow) int { return cmp.Compare(x.Rank, y.Rank) }
-	then := func(f func(x, y boardRow) int) func(x, y boardRow) int {
-		return func(x, y boardRow) int { return cmp.Or(f(x, y), byRank(x, y)) }
-	}
-	switch key {
-	case "rank":
+// byColumn compares rows by the column key among cols, rank breaking ties
+// (key "rank" is rank alone); false when there is no such column.
+func byColumn[R any](key string, rank func(R) int, cols map[string]func(x, y R) int) (func(x, y R) int, bool) {
+	byRank := func(x, y R) int { return cmp.Compare(rank(x), rank(y)) }
+	if key == "rank" {
 		return byRank, true
-	case "name":
-		return then(func(x, y boardRow) int { return strings.Compare(x.Name, y.Name) }), true
-	case "submitter":
-		return then(func(x, y boardRow) int { return strings.Compare(x.Handle, y.Handle) }), true
-	case "score":
-		return then(func(x, y boardRow) int { return cmp.Compare(x.Score, y.Score) }), true
-	case "correct":
-		return then(func(x, y boardRow) int { return cmp.Compare(x.Correct, y.Correct) }), true
-	case "committed":
-		return then(func(x, y boardRow) int { return x.CommittedAt.Compare(y.CommittedAt) }), true
 	}
-	j := slices.Index(components, strings.TrimPrefix(key, "c:"))
-	if !strings.HasPrefix(key, "c:") || j < 0 {
+	f, ok := cols[key]
+	if !ok {
 		return nil, false
 	}
-	// A row without the component sorts before every value: last when the
-	// highest come first.
-	return then(func(x, y boardRow) int {
-		cx, cy := x.Comp[j], y.Comp[j]
-		if cx.OK != cy.OK {
-			if cx.OK {
-				return 1
+	return func(x, y R) int { return cmp.Or(f(x, y), byRank(x, y)) }, true
+}
+
+// rowOrder compares leaderboard rows by column key.
+func rowOrder(key string, components []string) (func(x, y boardRow) int, bool) {
+	cols := map[string]func(x, y boardRow) int{
+		"name":      func(x, y boardRow) int { return strings.Compare(x.Name, y.Name) },
+		"submitter": func(x, y boardRow) int { return strings.Compare(x.Handle, y.Handle) },
+		"score":     func(x, y boardRow) int { return cmp.Compare(x.Score, y.Score) },
+		"correct":   func(x, y boardRow) int { return cmp.Compare(x.Correct, y.Correct) },
+		"committed": func(x, y boardRow) int { return x.CommittedAt.Compare(y.CommittedAt) },
+	}
+	if j := slices.Index(components, strings.TrimPrefix(key, "c:")); strings.HasPrefix(key, "c:") && j >= 0 {
+		// A row without the component sorts before every value: last when
+		// the highest come first.
+		cols[key] = func(x, y boardRow) int {
+			cx, cy := x.Comp[j], y.Comp[j]
+			if cx.OK != cy.OK {
+				if cx.OK {
+					return 1
+				}
+				return -1
 			}
-			return -1
+			return cmp.Compare(cx.V, cy.V)
 		}
-		return cmp.Compare(cx.V, cy.V)
-	}), true
+	}
+	return byColumn(key, func(r boardRow) int { return r.Rank }, cols)
 }
 
 func firstRunes(s string, n int) string {

@@ -193,28 +193,15 @@ func sortedEpochView(r *http.Request, rec weights.Record, submitters map[string]
 	return v, nil
 }
 
-// epochOrder compares epoch rows by column key; rank (by weight) breaks
-// every other order's ties.
+// epochOrder compares epoch rows by column key; rank is by weight.
 func epochOrder(key string) (func(x, y epochRow) int, bool) {
-	byRank := func(x, y epochRow) int { return cmp.Compare(x.Rank, y.Rank) }
-	then := func(f func(x, y epochRow) int) func(x, y epochRow) int {
-		return func(x, y epochRow) int { return cmp.Or(f(x, y), byRank(x, y)) }
-	}
-	switch key {
-	case "rank":
-		return byRank, true
-	case "name":
-		return then(func(x, y epochRow) int { return strings.Compare(x.Name, y.Name) }), true
-	case "submitter":
-		return then(func(x, y epochRow) int { return strings.Compare(x.Handle, y.Handle) }), true
-	case "score":
-		return then(func(x, y epochRow) int { return cmp.Compare(x.Score, y.Score) }), true
-	case "winrate":
-		return then(func(x, y epochRow) int { return cmp.Compare(x.WinRate, y.WinRate) }), true
-	case "weight":
-		return then(func(x, y epochRow) int { return cmp.Compare(x.Weight, y.Weight) }), true
-	}
-	return nil, false
+	return byColumn(key, func(r epochRow) int { return r.Rank }, map[string]func(x, y epochRow) int{
+		"name":      func(x, y epochRow) int { return strings.Compare(x.Name, y.Name) },
+		"submitter": func(x, y epochRow) int { return strings.Compare(x.Handle, y.Handle) },
+		"score":     func(x, y epochRow) int { return cmp.Compare(x.Score, y.Score) },
+		"winrate":   func(x, y epochRow) int { return cmp.Compare(x.WinRate, y.WinRate) },
+		"weight":    func(x, y epochRow) int { return cmp.Compare(x.Weight, y.Weight) },
+	})
 }
 
 func weightBars(rows []epochRow) weightChart {
