@@ -39,13 +39,23 @@ type board struct {
 	// Committed is set when the page shows when each row was committed (a
 	// pool's public board does not).
 	Committed bool
-	// Sort and Dir are the order shown ("rank" and "asc" by default).
-	Sort, Dir string
+	// CountsCorrect is set when the kind's count of correct items means
+	// something (kind.Counter): a roleplay board has no Correct column.
+	CountsCorrect bool
+	sorter
 	// CSV links to these rows as CSV, in this order.
 	CSV string
-	// path and query rebuild the page's URL in the sort links (?at= kept).
-	path  string
-	query url.Values
+}
+
+// sorter is the server-side order of a table: its column headings link to
+// the same page sorted by them.
+type sorter struct {
+	// Sort and Dir are the order shown ("rank" and "asc" by default).
+	Sort, Dir string
+	// path and query rebuild the page's URL in the sort links (?at= kept);
+	// anchor is the table's id, so a re-sorted page opens at the table.
+	path, anchor string
+	query        url.Values
 }
 
 // sortHead is one sortable column heading.
@@ -60,12 +70,15 @@ type sortHead struct {
 
 // Head is the heading of the column key, labelled label; num right-aligns it
 // and sorts it from the highest first.
-func (b board) Head(key, label string, num bool) sortHead {
+func (b sorter) Head(key, label string, num bool) sortHead {
 	dir := "asc"
 	if num && key != "rank" {
 		dir = "desc"
 	}
 	h := sortHead{Label: label, Aria: "none", Num: num}
+	if b.path == "" {
+		return h // a table that is not sorted on its page: no link
+	}
 	if b.Sort == key {
 		h.Aria = map[string]string{"asc": "ascending", "desc": "descending"}[b.Dir]
 		dir = map[string]string{"asc": "desc", "desc": "asc"}[b.Dir]
@@ -76,7 +89,7 @@ func (b board) Head(key, label string, num bool) sortHead {
 	}
 	q.Set("sort", key)
 	q.Set("dir", dir)
-	h.URL = b.path + "?" + q.Encode() + "#leaderboard"
+	h.URL = b.path + "?" + q.Encode() + "#" + b.anchor
 	return h
 }
 
@@ -103,7 +116,9 @@ func (b board) Options() []sortOption {
 	for _, c := range b.Components {
 		add(b.ComponentKey(c), c)
 	}
-	add("correct", "Correct")
+	if b.CountsCorrect {
+		add("correct", "Correct")
+	}
 	if b.Committed {
 		add("committed", "Committed")
 	}
@@ -111,32 +126,37 @@ func (b board) Options() []sortOption {
 }
 
 // Hidden are the page's other query parameters, kept by the sort form.
-func (b board) Hidden() url.Values { return b.query }
+func (b sorter) Hidden() url.Values { return b.query }
 
 // ComponentKey is the sort key of component name.
 func (board) ComponentKey(name string) string { return "c:" + name }
 
-// newBoard builds the board of rows for the page at r (whose ?sort= and
-// ?dir= it follows), with each row's submitter from subs; csvPath is the
-// CSV's path, to which the page's query is added.
-func newBoard(r *http.Request, rows []competition.Row, subs []competition.Submission, csvPath string) board {
-	b := board{Rows: leaderboardRows(rows), Sort: "rank", Dir: "asc", path: r.URL.Path, query: url.Values{}}
+// newBoard builds the board of competition c's rows for the page at r
+// (whose ?sort= and ?dir= it follows), with each row's submitter from subs;
+// its CSV is c's, with the page's query added.
+func (s *Server) newBoard(r *http.Request, c competition.Competition, rows []competition.Row, subs []competition.Submission) board {
+	b := board{Rows: leaderboardRows(rows), sorter: newSorter(r, "leaderboard"), CountsCorrect: s.cfg.Kinds.CountsCorrect(c)}
 	if v := r.URL.Query().Get("at"); v != "" {
 		b.query.Set("at", v)
 	}
-	submitter := map[string]string{}
+	submitter, name := map[string]string{}, map[string]string{}
 	for _, s := range subs {
-		submitter[s.ID] = s.Submitter
+		submitter[s.ID], name[s.ID] = s.Submitter, s.Name
 	}
 	for i := range b.Rows {
 		row := &b.Rows[i]
+		// A copied entrant missing from these rows (not yet scored on a
+		// pool's snapshot) is still named, not shown as an id.
+		if row.CopyOf != "" && row.CopyOfName == "" {
+			row.CopyOfName = cmp.Or(name[row.CopyOf], row.CopyOf)
+		}
 		if row.SubmitterID = row.Submitter; row.SubmitterID == "" {
 			row.SubmitterID = submitter[row.SubmissionID]
 		}
 		row.Handle = competition.ShortKey(row.SubmitterID)
 		b.BySubmitter = b.BySubmitter || row.Submitter != ""
 	}
-	b.CSV = csvPath
+	b.CSV = "/c/" + c.ID + "/leaderboard.csv"
 	if len(b.query) > 0 {
 		b.CSV += "?" + b.query.Encode()
 	}
@@ -206,25 +226,26 @@ type compCell struct {
 	OK bool
 }
 
-// sortBoard orders b's rows by ?sort= and ?dir= of q; an unknown column or
-// direction is a 400 page.
-func sortBoard(b *board, q url.Values) error {
-	key, dir := q.Get("sort"), q.Get("dir")
-	if key == "" {
-		key = "rank"
-	}
-	if dir == "" {
-		dir = "asc"
-	}
+// newSorter is the rank order of the table whose id is anchor on the page
+// at r.
+func newSorter(r *http.Request, anchor string) sorter {
+	return sorter{Sort: "rank", Dir: "asc", path: r.URL.Path, anchor: anchor, query: url.Values{}}
+}
+
+// sortRows orders rows by ?sort= and ?dir= of q, as order compares them
+// for a column key (false: no such column), and records the order in so;
+// an unknown column or direction is a 400 page.
+func sortRows[R any](so *sorter, rows []R, q url.Values, order func(key string) (func(x, y R) int, bool)) error {
+	key, dir := cmp.Or(q.Get("sort"), "rank"), cmp.Or(q.Get("dir"), "asc")
 	if dir != "asc" && dir != "desc" {
 		return &pageError{http.StatusBadRequest, fmt.Sprintf("dir must be asc or desc, got %q.", firstRunes(dir, 20))}
 	}
-	less, ok := rowOrder(key, b.Components)
+	less, ok := order(key)
 	if !ok {
-		return &pageError{http.StatusBadRequest, fmt.Sprintf("There is no leaderboard column %q to sort by.", firstRunes(key, 40))}
+		return &pageError{http.StatusBadRequest, fmt.Sprintf("There is no column %q to sort by.", firstRunes(key, 40))}
 	}
-	b.Sort, b.Dir = key, dir
-	slices.SortStableFunc(b.Rows, func(x, y boardRow) int {
+	so.Sort, so.Dir = key, dir
+	slices.SortStableFunc(rows, func(x, y R) int {
 		if dir == "desc" {
 			return less(y, x)
 		}
@@ -233,42 +254,54 @@ func sortBoard(b *board, q url.Values) error {
 	return nil
 }
 
-// rowOrder compares rows by column key; rank breaks every other order's ties.
-func rowOrder(key string, components []string) (func(x, y boardRow) int, bool) {
-	byRank := func(x, y boardRow) int { return cmp.Compare(x.Rank, y.Rank) }
-	then := func(f func(x, y boardRow) int) func(x, y boardRow) int {
-		return func(x, y boardRow) int { return cmp.Or(f(x, y), byRank(x, y)) }
-	}
-	switch key {
-	case "rank":
+// sortBoard orders b's rows by ?sort= and ?dir= of q.
+func sortBoard(b *board, q url.Values) error {
+	return sortRows(&b.sorter, b.Rows, q, func(key string) (func(x, y boardRow) int, bool) {
+		if key == "correct" && !b.CountsCorrect {
+			return nil, false
+		}
+		return rowOrder(key, b.Components)
+	})
+}
+
+// byColumn compares rows by the column key among cols, rank breaking ties
+// (key "rank" is rank alone); false when there is no such column.
+func byColumn[R any](key string, rank func(R) int, cols map[string]func(x, y R) int) (func(x, y R) int, bool) {
+	byRank := func(x, y R) int { return cmp.Compare(rank(x), rank(y)) }
+	if key == "rank" {
 		return byRank, true
-	case "name":
-		return then(func(x, y boardRow) int { return strings.Compare(x.Name, y.Name) }), true
-	case "submitter":
-		return then(func(x, y boardRow) int { return strings.Compare(x.Handle, y.Handle) }), true
-	case "score":
-		return then(func(x, y boardRow) int { return cmp.Compare(x.Score, y.Score) }), true
-	case "correct":
-		return then(func(x, y boardRow) int { return cmp.Compare(x.Correct, y.Correct) }), true
-	case "committed":
-		return then(func(x, y boardRow) int { return x.CommittedAt.Compare(y.CommittedAt) }), true
 	}
-	j := slices.Index(components, strings.TrimPrefix(key, "c:"))
-	if !strings.HasPrefix(key, "c:") || j < 0 {
+	f, ok := cols[key]
+	if !ok {
 		return nil, false
 	}
-	// A row without the component sorts before every value: last when the
-	// highest come first.
-	return then(func(x, y boardRow) int {
-		cx, cy := x.Comp[j], y.Comp[j]
-		if cx.OK != cy.OK {
-			if cx.OK {
-				return 1
+	return func(x, y R) int { return cmp.Or(f(x, y), byRank(x, y)) }, true
+}
+
+// rowOrder compares leaderboard rows by column key.
+func rowOrder(key string, components []string) (func(x, y boardRow) int, bool) {
+	cols := map[string]func(x, y boardRow) int{
+		"name":      func(x, y boardRow) int { return strings.Compare(x.Name, y.Name) },
+		"submitter": func(x, y boardRow) int { return strings.Compare(x.Handle, y.Handle) },
+		"score":     func(x, y boardRow) int { return cmp.Compare(x.Score, y.Score) },
+		"correct":   func(x, y boardRow) int { return cmp.Compare(x.Correct, y.Correct) },
+		"committed": func(x, y boardRow) int { return x.CommittedAt.Compare(y.CommittedAt) },
+	}
+	if j := slices.Index(components, strings.TrimPrefix(key, "c:")); strings.HasPrefix(key, "c:") && j >= 0 {
+		// A row without the component sorts before every value: last when
+		// the highest come first.
+		cols[key] = func(x, y boardRow) int {
+			cx, cy := x.Comp[j], y.Comp[j]
+			if cx.OK != cy.OK {
+				if cx.OK {
+					return 1
+				}
+				return -1
 			}
-			return -1
+			return cmp.Compare(cx.V, cy.V)
 		}
-		return cmp.Compare(cx.V, cy.V)
-	}), true
+	}
+	return byColumn(key, func(r boardRow) int { return r.Rank }, cols)
 }
 
 func firstRunes(s string, n int) string {
@@ -285,14 +318,24 @@ func writeBoardCSV(w http.ResponseWriter, name string, b board) error {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`-leaderboard.csv"`)
 	cw := csv.NewWriter(w)
 	head := []string{"rank", "name", "submission_id", "submitter", "score", "ci_low", "ci_high", "correct", "items", "tie", "copy_of", "committed_at"}
+	// Without a count of correct items that means something, the column
+	// is left out rather than filled with a number nobody should read.
+	const correctCol = 7
+	if !b.CountsCorrect {
+		head = slices.Delete(head, correctCol, correctCol+1)
+	}
 	rows := [][]string{append(head, b.Components...)}
 	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	for _, r := range b.Rows {
+		committed := r.CommittedAt.UTC().Format(time.RFC3339Nano)
+		if r.CommittedAt.IsZero() {
+			committed = ""
+		}
 		line := []string{strconv.Itoa(r.Rank), cell(r.Name), cell(r.SubmissionID), cell(r.SubmitterID),
 			num(r.Score), num(r.CILow), num(r.CIHigh), strconv.Itoa(r.Correct), strconv.Itoa(r.Items),
-			strconv.FormatBool(r.Tie), cell(r.CopyOf), r.CommittedAt.UTC().Format(time.RFC3339Nano)}
-		if r.CommittedAt.IsZero() {
-			line[len(line)-1] = ""
+			strconv.FormatBool(r.Tie), cell(r.CopyOf), committed}
+		if !b.CountsCorrect {
+			line = slices.Delete(line, correctCol, correctCol+1)
 		}
 		for _, c := range r.Comp {
 			if c.OK {
@@ -316,8 +359,8 @@ func cell(s string) string {
 	return s
 }
 
-// Path is the page the board is on.
-func (b board) Path() string { return b.path }
+// Path is the page the table is on.
+func (b sorter) Path() string { return b.path }
 
 // rankOrder is b's rows in rank order, whatever the page sorts by.
 func (b board) rankOrder() []competition.Row {

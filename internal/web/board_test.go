@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,16 @@ func addRoleplay(t *testing.T, db *store.DB) {
 	if err := db.CreateCompetition(ctx, c, rows); err != nil {
 		t.Fatal(err)
 	}
+	// Mallory's prompts are not chats the kind can read: her page falls
+	// back to the generic rows (TestASubmissionPageSurvivesAnUndescribableResult).
+	chat, _ := json.Marshal([]map[string]string{{"role": "system", "content": "You are Mira, a lighthouse keeper."},
+		{"role": "user", "content": "Is the lamp lit tonight?"}})
+	prompt := func(id string) string {
+		if id == "s-rp-mallory" {
+			return "hi"
+		}
+		return string(chat)
+	}
 	add := func(id, name, submitter string, at int, quality, vibe float64) {
 		sub := competition.Submission{ID: id, CompetitionID: c.ID, Name: name, Submitter: submitter,
 			Model: competition.ModelSpec{BaseURL: "http://127.0.0.1:9/v1", Model: name}, Digest: strings.Repeat("cd", 32),
@@ -48,9 +59,7 @@ func addRoleplay(t *testing.T, db *store.DB) {
 		for i := range items {
 			detail := fmt.Sprintf(`{"components":{"quality":%g,"creativity":0.5,"vibe":%g,"latency":1},"judge":{"score":4}}`, quality, vibe)
 			scores[i] = quality
-			// A roleplay result's prompt is the chat's messages as JSON.
-			prompt := `[{"role":"system","content":"You are Ada, a lighthouse keeper."},{"role":"user","content":"hi"}]`
-			r := eval.Result{Index: i, Prompt: prompt, Response: fmt.Sprintf("reply %d from %s", i, id), Score: quality,
+			r := eval.Result{Index: i, Prompt: prompt(id), Response: fmt.Sprintf("reply %d from %s", i, id), Score: quality,
 				Started: t0, Ended: t0, Detail: json.RawMessage(detail)}
 			if err := db.InsertResult(ctx, id, r); err != nil {
 				t.Fatal(err)
@@ -266,5 +275,105 @@ func TestAnEpochsWeightsDownloadAsCSV(t *testing.T) {
 	}
 	if resp, err := http.Get(srv.URL + "/epochs/" + f.epochComp + "/weights.csv?epoch=-1"); err != nil || resp.StatusCode != 400 {
 		t.Fatalf("?epoch=-1: %v %v, want 400", resp.StatusCode, err)
+	}
+}
+
+// A kind whose count of correct items means nothing (roleplay: every
+// judged reply "counts") has no Correct column, on the page or in the CSV,
+// and cannot be sorted by it; a multiple-choice board keeps it.
+func TestABoardWithoutCorrectCountsHidesTheColumn(t *testing.T) {
+	db := newStore(t)
+	addRoleplay(t, db)
+	srv := newServer(t, db)
+	_, body := get(t, srv.URL+"/c/"+roleplayComp)
+	if !strings.Contains(body, `id="leaderboard"`) {
+		t.Fatal("the roleplay page has no leaderboard")
+	}
+	for _, bad := range []string{`data-label="Correct"`, `>Correct<`, `<option value="correct"`, " / 4<"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the roleplay leaderboard shows %q", bad)
+		}
+	}
+	recs := readCSV(t, srv.URL+"/c/"+roleplayComp+"/leaderboard.csv")
+	if slices.Contains(recs[0], "correct") {
+		t.Errorf("the roleplay CSV has a correct column: %v", recs[0])
+	}
+	if got := column(t, recs, "items"); strings.Join(got, ",") != "4,4,4" {
+		t.Errorf("the roleplay CSV's items column %v, want 4 each (the columns after correct moved with it)", got)
+	}
+	for _, row := range recs {
+		if len(row) != len(recs[0]) {
+			t.Fatalf("a CSV row has %d cells beside %d headings", len(row), len(recs[0]))
+		}
+	}
+	if code, _ := get(t, srv.URL+"/c/"+roleplayComp+"?sort=correct"); code != http.StatusBadRequest {
+		t.Errorf("sorting a roleplay board by the hidden Correct column: %d, want 400", code)
+	}
+
+	f := newFixture(t)
+	mcqSrv := newServer(t, f.db)
+	_, body = get(t, mcqSrv.URL+"/c/"+f.comp)
+	for _, want := range []string{`data-label="Correct"`, `<option value="correct"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the multiple-choice leaderboard lacks %q", want)
+		}
+	}
+	if recs := readCSV(t, mcqSrv.URL+"/c/"+f.comp+"/leaderboard.csv"); !slices.Contains(recs[0], "correct") {
+		t.Errorf("the multiple-choice CSV lost its correct column: %v", recs[0])
+	}
+}
+
+// An epoch's table sorts by a column on the server, page and CSV alike; the
+// chart keeps the weight order, and /epochs (many tables) has no sort links.
+func TestAnEpochTableSortsOnTheServer(t *testing.T) {
+	f := newPoolFixture(t)
+	srv := f.server(t)
+	byWeight := column(t, readCSV(t, srv.URL+"/epochs/"+f.epochComp+"/weights.csv"), "name")
+	want := slices.Sorted(slices.Values(byWeight))
+	if slices.Equal(want, byWeight) {
+		t.Fatalf("the fixture's weight order %v is already by name: the test could not fail", byWeight)
+	}
+	_, body := get(t, srv.URL+"/epochs/"+f.epochComp+"?sort=name&dir=asc")
+	last := -1
+	for _, n := range want {
+		i := strings.Index(body, `<a href="/s/s-`+n+`">`+n+`</a></th>`)
+		if i < last {
+			t.Fatalf("sorted by name, %s is out of order on the page (want %v)", n, want)
+		}
+		last = i
+	}
+	if !strings.Contains(body, `aria-sort="ascending"><a href="/epochs/`+f.epochComp+`?dir=desc&amp;sort=name#epoch-`+f.epochComp+`-`) {
+		t.Error("the sorted heading does not say so (aria-sort) or does not offer the other direction")
+	}
+	if !strings.Contains(body, `weights.csv?epoch=`+itoa(f.epochs[2])+`&amp;dir=asc&amp;sort=name"`) {
+		t.Error("the page's CSV link does not keep its order")
+	}
+	csvNames := column(t, readCSV(t, srv.URL+"/epochs/"+f.epochComp+"/weights.csv?sort=name&dir=asc"), "name")
+	if !slices.Equal(csvNames, want) {
+		t.Fatalf("CSV sorted by name: %v, want %v", csvNames, want)
+	}
+	if code, _ := get(t, srv.URL+"/epochs/"+f.epochComp+"?sort=copy_of"); code != http.StatusBadRequest {
+		t.Errorf("?sort=copy_of: %d, want 400", code)
+	}
+	if code, _ := get(t, srv.URL+"/epochs/"+f.epochComp+"?sort=weight&dir=up"); code != http.StatusBadRequest {
+		t.Errorf("?dir=up: %d, want 400", code)
+	}
+	if _, body := get(t, srv.URL+"/epochs"); strings.Contains(body, "sort=weight") {
+		t.Error("/epochs, which shows many epochs, links a sort that would reorder them all")
+	}
+}
+
+// A result its kind cannot describe (here a prompt that is not a chat)
+// leaves the submission page on the generic rows instead of a 500.
+func TestASubmissionPageSurvivesAnUndescribableResult(t *testing.T) {
+	db := newStore(t)
+	addRoleplay(t, db)
+	srv := newServer(t, db)
+	code, body := get(t, srv.URL+"/s/s-rp-mallory")
+	if code != http.StatusOK || !strings.Contains(body, `id="results"`) || !strings.Contains(body, "reply 0 from s-rp-mallory") {
+		t.Fatalf("GET /s/s-rp-mallory: %d, want 200 with the generic results table:\n%s", code, body)
+	}
+	if _, body := get(t, srv.URL+"/s/s-rp-alice"); !strings.Contains(body, `class="chats"`) {
+		t.Error("a describable roleplay submission is not shown as chats")
 	}
 }

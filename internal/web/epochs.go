@@ -7,13 +7,16 @@ package web
 // with ?epoch=N.
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"crucible/internal/competition"
@@ -87,6 +90,11 @@ type epochView struct {
 	Chart weightChart
 	// Originals counts the rows that are not copies.
 	Originals int
+	// sorter orders Rows on /epochs/{id}; on /epochs, which shows many
+	// epochs, the tables keep their weight order and have no sort links.
+	sorter
+	// CSV links to the rows as CSV, in the order shown.
+	CSV string
 }
 
 // epochRow is one submission in an epoch.
@@ -167,7 +175,33 @@ func newEpochView(rec weights.Record, submitters map[string]string) epochView {
 		v.Rows[i].Top = i == 0 && v.Rows[i].Weight > 0
 	}
 	v.Chart = weightBars(v.Rows)
+	v.CSV = fmt.Sprintf("/epochs/%s/weights.csv?epoch=%d", rec.Competition, rec.Epoch)
 	return v
+}
+
+// sortedEpochView is newEpochView with its table in the order r asks for
+// (?sort=, ?dir=); the chart keeps the weight order.
+func sortedEpochView(r *http.Request, rec weights.Record, submitters map[string]string) (epochView, error) {
+	v := newEpochView(rec, submitters)
+	v.sorter = newSorter(r, fmt.Sprintf("epoch-%s-%d", rec.Competition, rec.Epoch))
+	if err := sortRows(&v.sorter, v.Rows, r.URL.Query(), epochOrder); err != nil {
+		return v, err
+	}
+	if v.Sort != "rank" || v.Dir != "asc" {
+		v.CSV += "&" + url.Values{"sort": {v.Sort}, "dir": {v.Dir}}.Encode()
+	}
+	return v, nil
+}
+
+// epochOrder compares epoch rows by column key; rank is by weight.
+func epochOrder(key string) (func(x, y epochRow) int, bool) {
+	return byColumn(key, func(r epochRow) int { return r.Rank }, map[string]func(x, y epochRow) int{
+		"name":      func(x, y epochRow) int { return strings.Compare(x.Name, y.Name) },
+		"submitter": func(x, y epochRow) int { return strings.Compare(x.Handle, y.Handle) },
+		"score":     func(x, y epochRow) int { return cmp.Compare(x.Score, y.Score) },
+		"winrate":   func(x, y epochRow) int { return cmp.Compare(x.WinRate, y.WinRate) },
+		"weight":    func(x, y epochRow) int { return cmp.Compare(x.Weight, y.Weight) },
+	})
 }
 
 func weightBars(rows []epochRow) weightChart {
@@ -249,10 +283,14 @@ func (s *Server) epochDetail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	view, err := sortedEpochView(r, rec, submitters)
+	if err != nil {
+		return err
+	}
 	data := epochPage{
 		Page:        Page{Title: fmt.Sprintf("Epoch %d of %s", n, c.Title), APIPath: fmt.Sprintf("/api/v1/competitions/%s/weights?epoch=%d", c.ID, n)},
 		Competition: c,
-		Epoch:       newEpochView(rec, submitters),
+		Epoch:       view,
 	}
 	found := false
 	for _, e := range recent {
@@ -341,8 +379,8 @@ func (s *Server) submitters(ctx context.Context, id string) (map[string]string, 
 	return m, nil
 }
 
-// epochCSV serves an epoch's weights table (/epochs/{id}, ?epoch=) as CSV,
-// in the page's order.
+// epochCSV serves an epoch's weights table (/epochs/{id}, ?epoch=, ?sort=,
+// ?dir=) as CSV, in the page's order.
 func (s *Server) epochCSV(w http.ResponseWriter, r *http.Request) error {
 	c, rec, n, _, err := s.epochAsked(r)
 	if err != nil {
@@ -352,7 +390,10 @@ func (s *Server) epochCSV(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := newEpochView(rec, submitters)
+	v, err := sortedEpochView(r, rec, submitters)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-epoch-%d.csv"`, c.ID, n))
 	rows := [][]string{{"rank", "name", "submission_id", "submitter", "score", "win_rate", "weight", "copy_of"}}

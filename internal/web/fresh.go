@@ -98,9 +98,7 @@ func (s *Server) freshEpoch(w http.ResponseWriter, r *http.Request) error {
 		m := freshModel{FreshScore: ev}
 		shown := ev.Results[:min(len(ev.Results), ResultsPerPage)]
 		m.More = len(ev.Results) - len(shown)
-		if m.Items, err = s.itemViews(c, shown); err != nil {
-			return err
-		}
+		m.Items = s.itemViews(c, shown)
 		data.Models = append(data.Models, m)
 	}
 	s.render(w, http.StatusOK, "freshepoch", data)

@@ -26,15 +26,22 @@ type itemView struct {
 const maxShownText = 16 << 10
 
 // itemViews describes results through c's kind; nil when the kind has no
-// view of its own (the page shows the generic rows). Results reach here
+// view of its own or cannot describe one of them (the page shows the
+// generic rows). Results reach here
 // through the sealed store, so each item, its reference reply included, is
 // one the public may see (a fresh epoch's only once it has ended).
-func (s *Server) itemViews(c competition.Competition, results []eval.Result) ([]itemView, error) {
+func (s *Server) itemViews(c competition.Competition, results []eval.Result) []itemView {
 	var out []itemView
 	for _, r := range results {
 		v, ok, err := s.cfg.Kinds.DescribeItem(c, r)
-		if err != nil || !ok {
-			return nil, err
+		if err != nil {
+			// One result the kind cannot read must not take the page
+			// down: the generic rows still show every result as stored.
+			s.cfg.Logger.Warn("web: describe item", "competition", c.ID, "item", r.Index, "err", err)
+			return nil
+		}
+		if !ok {
+			return nil
 		}
 		v.Card, v.Reply, v.Reference = clip(v.Card), clip(v.Reply), clip(v.Reference)
 		for i := range v.Turns {
@@ -42,7 +49,7 @@ func (s *Server) itemViews(c competition.Competition, results []eval.Result) ([]
 		}
 		out = append(out, itemView{ItemView: v, Index: r.Index, Score: r.Score, LatencyMS: r.LatencyMS})
 	}
-	return out, nil
+	return out
 }
 
 // clip cuts s to maxShownText bytes at a rune boundary, marking the cut.

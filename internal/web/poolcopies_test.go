@@ -19,7 +19,8 @@ import (
 )
 
 // TestAPoolPageMarksCopies: a copy of the oracle served from another base
-// URL is marked "copy of <original>" on the public board and in the payouts.
+// URL is marked "copy of <original's name>", linked to the original, on the
+// public board and in the payouts.
 func TestAPoolPageMarksCopies(t *testing.T) {
 	ctx := context.Background()
 	db := newStore(t)
@@ -61,9 +62,13 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 	}
 	f := &poolFixture{db: db, clock: clk}
 	_, body := get(t, f.server(t).URL+"/c/"+p.CompetitionID)
-	board := `<span class="copy-mark">copy</span> of ` + original.ID
-	final := `<span class="copy-mark">copy</span> of <a href="/s/` + original.ID + `">`
-	if !strings.Contains(body, board) || !strings.Contains(body, final) || !strings.Contains(body, `payout">100<`) || !strings.Contains(body, `payout">0<`) {
-		t.Fatalf("the pool page does not mark the copy on the board (%q) and in the payouts (%q), paid 0 beside the original's 100:\n%s", board, final, body)
+	// Both tables name the original and link to it: an id alone says
+	// nothing to a reader.
+	if original.Name == "" || original.Name == original.ID {
+		t.Fatalf("the original's name %q does not tell a name from an id", original.Name)
+	}
+	mark := `<span class="copy-mark">copy</span> of <a href="/s/` + original.ID + `">` + original.Name + `</a></th>`
+	if strings.Count(body, mark) != 2 || !strings.Contains(body, `payout">100<`) || !strings.Contains(body, `payout">0<`) {
+		t.Fatalf("the pool page does not mark the copy on the board and in the payouts (%q twice), paid 0 beside the original's 100:\n%s", mark, body)
 	}
 }

@@ -9,6 +9,7 @@ package web
 // only scores shown are the published public snapshots.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -214,6 +215,8 @@ type finalRow struct {
 	PublicScore float64
 	// Moved is PublicRank − PrivateRank (positive: rose on the private items).
 	Moved int
+	// CopyOfName names the entrant this one copies (Payout.CopyOf).
+	CopyOfName string
 }
 
 // Fell is how many places the entrant lost on the private items.
@@ -322,7 +325,7 @@ func (s *Server) poolBoard(r *http.Request, c competition.Competition, p competi
 	if err != nil {
 		return v, err
 	}
-	v.Board = newBoard(r, rows, subs, "/c/"+c.ID+"/leaderboard.csv")
+	v.Board = s.newBoard(r, c, rows, subs)
 	return v, sortBoard(&v.Board, r.URL.Query())
 }
 
@@ -337,9 +340,13 @@ func (s *Server) finalRows(ctx context.Context, ps PoolStore, id string, st comp
 	for _, r := range snap.Rows {
 		public[r.SubmissionID] = r
 	}
+	names := map[string]string{}
+	for _, po := range st.Payouts {
+		names[po.SubmissionID] = po.Name
+	}
 	rows := make([]finalRow, len(st.Payouts))
 	for i, po := range st.Payouts {
-		rows[i] = finalRow{Payout: po}
+		rows[i] = finalRow{Payout: po, CopyOfName: cmp.Or(names[po.CopyOf], po.CopyOf)}
 		if po.Items > 0 {
 			rows[i].PrivateRank = i + 1
 		}

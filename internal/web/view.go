@@ -261,7 +261,7 @@ func (s *Server) competitionBoard(r *http.Request, c competition.Competition, su
 		}
 		competition.MarkCopies(rows, subs, responses)
 	}
-	b := newBoard(r, rows, subs, "/c/"+c.ID+"/leaderboard.csv")
+	b := s.newBoard(r, c, rows, subs)
 	b.Committed = true
 	if err := s.withComponents(ctx, c, &b); err != nil {
 		return board{}, err

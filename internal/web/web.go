@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"crucible/internal/clock"
 	"crucible/internal/competition"
@@ -322,9 +323,7 @@ func (s *Server) submission(w http.ResponseWriter, r *http.Request) error {
 		data.Patch = patchViewOf(results)
 		data.Diff, data.DiffMore = diffLines(sub.Patch.Diff)
 	}
-	if data.Items, err = s.itemViews(c, results); err != nil {
-		return err
-	}
+	data.Items = s.itemViews(c, results)
 	s.render(w, http.StatusOK, "submission", data)
 	return nil
 }
@@ -369,10 +368,28 @@ func (s *Server) rulesOf(c competition.Competition) []rule {
 		return []rule{{Label: "Configuration", Value: string(c.Config), Block: true}}
 	}
 	for _, k := range sortedKeys(raw) {
-		b, _ := json.Marshal(raw[k])
-		rules = append(rules, rule{Label: k, Value: string(b)})
+		rules = append(rules, rule{Label: strings.ReplaceAll(k, "_", " "), Value: plainValue(raw[k])})
 	}
 	return rules
+}
+
+// plainValue writes a decoded JSON value for people: strings without
+// quotes, an object as "key value" pairs joined by " · " (one level deep,
+// in key order), anything else as JSON.
+func plainValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case map[string]any:
+		parts := make([]string, 0, len(v))
+		for _, k := range sortedKeys(v) {
+			b, _ := json.Marshal(v[k])
+			parts = append(parts, strings.ReplaceAll(k, "_", " ")+" "+strings.Trim(string(b), `"`))
+		}
+		return strings.Join(parts, " · ")
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // parsePage parses one page template with the layout, the shared fragments
