@@ -13,7 +13,7 @@ import (
 // (SQLite) each, which capped imports at ~50,000 items/s on SQLite and far
 // less on PostgreSQL; a batch amortises that. On SQLite a batch binds
 // 3 × importBatch parameters, well under its limit of 32,766.
-const importBatch = 1000
+const importBatch = 5000
 
 // insertItems stores a competition's items as rows idx 0..n-1 inside tx, in
 // batches; a failing batch fails the whole transaction, so an import is
