@@ -17,7 +17,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -118,39 +117,58 @@ func readBack(ctx context.Context, db *store.DB, id string, want []json.RawMessa
 }
 
 // reference inserts items into the bare table with the same batched
-// statement the store uses, in one transaction.
+// statement the store uses, prepared once for full batches as the store
+// does, in one transaction.
 func reference(ctx context.Context, db *store.DB, id string, items []json.RawMessage) error {
 	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	full, err := tx.PrepareContext(ctx, referenceInsert(db.Dialect(), batch))
+	if err != nil {
+		return err
+	}
+	defer full.Close()
 	for start := 0; start < len(items); start += batch {
 		part := items[start:min(start+batch, len(items))]
-		if err := insert(ctx, tx, db.Dialect(), id, start, part); err != nil {
+		stmt := full
+		if len(part) < batch {
+			if stmt, err = tx.PrepareContext(ctx, referenceInsert(db.Dialect(), len(part))); err != nil {
+				return err
+			}
+			defer stmt.Close()
+		}
+		if _, err := stmt.ExecContext(ctx, referenceArgs(db.Dialect(), id, start, part)...); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
-func insert(ctx context.Context, tx *sql.Tx, dialect store.Dialect, id string, start int, part []json.RawMessage) error {
+// referenceInsert is the store's statement for n rows, into the bare table.
+func referenceInsert(dialect store.Dialect, n int) string {
+	if dialect == store.Postgres {
+		return `INSERT INTO import_reference (competition_id, idx, payload)
+			SELECT $1, $2::integer + t.o - 1, t.p FROM unnest($3::text[]) WITH ORDINALITY AS t(p, o)`
+	}
+	return `INSERT INTO import_reference (competition_id, idx, payload) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?,?,?),", n), ",")
+}
+
+func referenceArgs(dialect store.Dialect, id string, start int, part []json.RawMessage) []any {
 	if dialect == store.Postgres {
 		payloads := make([]string, len(part))
 		for i, p := range part {
 			payloads[i] = string(p)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO import_reference (competition_id, idx, payload)
-			SELECT $1, $2::integer + t.o - 1, t.p FROM unnest($3::text[]) WITH ORDINALITY AS t(p, o)`, id, start, payloads)
-		return err
+		return []any{id, start, payloads}
 	}
 	args := make([]any, 0, 3*len(part))
 	for i, p := range part {
 		args = append(args, id, start+i, string(p))
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO import_reference (competition_id, idx, payload) VALUES `+
-		strings.TrimSuffix(strings.Repeat("(?,?,?),", len(part)), ","), args...)
-	return err
+	return args
 }
 
 func median(xs []float64) float64 {
