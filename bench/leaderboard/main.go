@@ -34,13 +34,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"crucible/bench/internal/benchdb"
 	"crucible/internal/app"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
@@ -80,7 +80,7 @@ func run() error {
 		return errors.New("-submissions, -items (1..1000), -concurrency, -rounds and -seed-batch must be positive")
 	}
 	ctx := context.Background()
-	database, drop, err := freshDatabase(ctx, o.postgres)
+	database, drop, err := benchdb.Fresh(ctx, o.postgres, "leaderboard")
 	if err != nil {
 		return err
 	}
@@ -150,36 +150,6 @@ func run() error {
 	fmt.Printf("reference  %9.0f req/s  p50 %8s  p99 %8s  errors %d\n", r.rps, r.p50, r.p99, r.errors)
 	fmt.Printf("ratio hub/reference %.3f (target >= 0.5); hub p99 %s (target <= 10ms)\n", h.rps/r.rps, h.p99)
 	return nil
-}
-
-// freshDatabase returns a new SQLite file, or a new PostgreSQL database on
-// server, and a function that removes it.
-func freshDatabase(ctx context.Context, server string) (string, func(), error) {
-	if server == "" {
-		dir, err := os.MkdirTemp("", "crucible-bench-leaderboard-")
-		if err != nil {
-			return "", nil, err
-		}
-		return filepath.Join(dir, "crucible.db"), func() { os.RemoveAll(dir) }, nil
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		return "", nil, err
-	}
-	admin, err := sql.Open("pgx", server)
-	if err != nil {
-		return "", nil, err
-	}
-	name := fmt.Sprintf("crucible_bench_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create database on %s: %w", u.Redacted(), err)
-	}
-	u.Path = "/" + name
-	return u.String(), func() {
-		_, _ = admin.ExecContext(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-		admin.Close()
-	}, nil
 }
 
 // seed creates a competition and o.submissions scored submissions with

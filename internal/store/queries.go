@@ -39,17 +39,7 @@ func (db *DB) CreateCompetitionTx(ctx context.Context, tx *sql.Tx, c competition
 	if err != nil {
 		return fmt.Errorf("insert competition: %w", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, db.rebind(`INSERT INTO competition_items (competition_id, idx, payload) VALUES (?, ?, ?)`))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for i, it := range items {
-		if _, err := stmt.ExecContext(ctx, c.ID, i, string(it)); err != nil {
-			return fmt.Errorf("insert item %d: %w", i, err)
-		}
-	}
-	return nil
+	return db.insertItems(ctx, tx, c.ID, items)
 }
 
 const competitionColumns = `id, kind, title, config, dataset_name, dataset_digest, items_total, created_by, created_at`

@@ -36,6 +36,8 @@ func TestStoreSuite(t *testing.T) {
 			})
 			t.Run("competitions round-trip with their items", func(t *testing.T) { testCompetitions(t, db) })
 			t.Run("a failed competition insert leaves nothing behind", func(t *testing.T) { testCompetitionRollback(t, db) })
+			t.Run("a batched import reads back in order", func(t *testing.T) { testImportRoundTrip(t, db) })
+			t.Run("an import failing at its last row leaves nothing behind", func(t *testing.T) { testImportFailsAtLastRow(t, db) })
 			t.Run("submissions, states and results", func(t *testing.T) { testSubmissions(t, db) })
 			t.Run("nonces are accepted once", func(t *testing.T) { testNonces(t, db) })
 			t.Run("repository bundles are stored by digest", func(t *testing.T) { testRepoBundles(t, db) })
