@@ -154,15 +154,23 @@ func (h *Host) Serve(ctx context.Context, c competition.Competition, sub competi
 	}
 	h.logger.Info("artifact served", "submission", sub.ID, "digest", a.TreeDigest, "parameters", facts.Parameters,
 		"fetch_verify", verified, "launch", time.Since(started)-verified, "base_url", lease.BaseURL)
-	h.once.Do(func() { h.provenance = h.Launcher.Provenance(ctx) })
-	p := h.provenance
 	a.Parameters, a.Bytes = facts.Parameters, facts.Bytes
 	return Lease{
 		Artifact: a,
 		Model:    competition.ModelSpec{BaseURL: lease.BaseURL, Model: lease.Model},
-		Served:   &competition.Served{Launcher: p.Program, Version: p.Version, CPU: p.Hardware.CPU, Cores: p.Hardware.Cores, GPUs: p.Hardware.GPUs},
+		Served:   h.served(ctx),
 		Release:  func() { lease.Release(); done() },
 	}, nil
+}
+
+// served says where this host runs models, probed once for the process.
+// The probe runs without ctx's cancellation (the probes bound themselves):
+// it is kept for every later lease, so a first caller cancelled during it
+// must not leave every card without the launcher's version and GPUs.
+func (h *Host) served(ctx context.Context) *competition.Served {
+	h.once.Do(func() { h.provenance = h.Launcher.Provenance(context.WithoutCancel(ctx)) })
+	p := h.provenance
+	return &competition.Served{Launcher: p.Program, Version: p.Version, CPU: p.Hardware.CPU, Cores: p.Hardware.Cores, GPUs: p.Hardware.GPUs}
 }
 
 // readFacts reads the facts of the verified tree in dir, hashing it again:
