@@ -23,6 +23,7 @@ import (
 	"crucible/internal/eval"
 	"crucible/internal/eval/kinds"
 	"crucible/internal/inference"
+	"crucible/internal/modelhost"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 )
@@ -79,6 +80,8 @@ type workerFixture struct {
 	newWorker   func(p fakePlanner, slice time.Duration) *rivertest.Worker[EvaluateArgs, *sql.Tx]
 	jobTx       *sql.Tx
 	maxAttempts int
+	// models is the worker's model host (nil: it serves no artifacts).
+	models *modelhost.Host
 }
 
 func newWorkerFixture(t *testing.T) *workerFixture {
@@ -116,7 +119,7 @@ func newWorkerFixture(t *testing.T) *workerFixture {
 	f.newWorker = func(p fakePlanner, slice time.Duration) *rivertest.Worker[EvaluateArgs, *sql.Tx] {
 		p.checks = &f.checks
 		w := &evaluateWorker{cfg: Config{DB: db, Clock: clock.Real{}, Planner: p, ItemConcurrency: 2, Slice: slice,
-			MaxAttempts: f.maxAttempts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+			MaxAttempts: f.maxAttempts, Models: f.models, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 		return rivertest.NewWorker(t, riverdatabasesql.New(db.SQL()), &river.Config{}, river.Worker[EvaluateArgs](w))
 	}
 	tx, err := db.SQL().BeginTx(ctx, nil)

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -9,6 +10,7 @@ import (
 
 	"crucible/internal/eval"
 	"crucible/internal/eval/runner"
+	"crucible/internal/modelhost"
 	"crucible/internal/store"
 )
 
@@ -64,7 +66,13 @@ func (w *evaluateWorker) workEpoch(ctx context.Context, args EvaluateArgs, n int
 		// An artifact's model is served here for the epoch as for its first evaluation.
 		h, err := w.serve(ctx, c, sub)
 		if err != nil {
-			return fmt.Errorf("serve %s for epoch %d of %s: %w", sub.ID, n, c.ID, err)
+			err = fmt.Errorf("serve %s for epoch %d of %s: %w", sub.ID, n, c.ID, err)
+			if errors.As(err, new(modelhost.Refused)) {
+				// Final, as for the first evaluation: a retry would fetch
+				// the same wrong tree again (its source is the submitter's).
+				return river.JobCancel(err)
+			}
+			return err
 		}
 		defer h.Release()
 		sub.Model, sub.Artifact = h.Model, &h.Artifact
