@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -78,19 +79,28 @@ func (c *boardCache) get(id string, version int64, compute func() (board, error)
 	if c.flights == nil {
 		c.flights = map[flightKey]*flight{}
 	}
-	f := &flight{done: make(chan struct{})}
+	// A compute that panics leaves errBoardPanicked for the readers waiting
+	// on it, and the flight is removed all the same, so the next reader of
+	// this version computes again instead of waiting forever.
+	f := &flight{done: make(chan struct{}), err: errBoardPanicked}
 	c.flights[key] = f
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.flights, key)
+		if f.err == nil {
+			c.put(id, f.b)
+		}
+		c.mu.Unlock()
+		close(f.done)
+	}()
 	f.b, f.err = compute()
-	c.mu.Lock()
-	delete(c.flights, key)
-	if f.err == nil {
-		c.put(id, f.b)
-	}
-	c.mu.Unlock()
-	close(f.done)
 	return f.b, f.err
 }
+
+// errBoardPanicked is what readers sharing a leaderboard computation get
+// when it panicked.
+var errBoardPanicked = errors.New("computing the leaderboard failed")
 
 // put keeps b unless a newer version is cached already (a slow reader must
 // not replace a fresher board); c.mu is held. A full cache drops an
