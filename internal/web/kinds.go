@@ -77,9 +77,12 @@ const maxDiffLines = 2000
 // diffLines splits a unified diff into classed lines, at most
 // maxDiffLines of them; more reports how many were left out.
 func diffLines(diff string) (lines []diffLine, more int) {
-	all := strings.Split(strings.TrimRight(diff, "\n"), "\n")
+	// Split off the shown lines only and count the rest: a submitted diff
+	// of 8 MiB of newlines would otherwise cost a 128 MiB slice on every
+	// view of its page.
+	all := strings.SplitN(strings.TrimRight(diff, "\n"), "\n", maxDiffLines+1)
 	if len(all) > maxDiffLines {
-		more = len(all) - maxDiffLines
+		more = strings.Count(all[maxDiffLines], "\n") + 1
 		all = all[:maxDiffLines]
 	}
 	for _, l := range all {

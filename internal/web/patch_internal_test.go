@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -43,6 +44,22 @@ func TestDiffLinesAndTheLogAreClassedAndBounded(t *testing.T) {
 	huge := strings.Repeat("+x\n", maxDiffLines+7)
 	if lines, more := diffLines(huge); len(lines) != maxDiffLines || more != 7 {
 		t.Errorf("a long diff: %d lines, %d more; want %d and 7", len(lines), more, maxDiffLines)
+	}
+	// A submitted diff can be megabytes of short lines: the page's work
+	// is bounded by the lines it shows, not by the diff's (the bytes
+	// allocated are counted, not timed).
+	const lots = 1 << 20
+	long := strings.Repeat("+x\n", lots)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	lines, more = diffLines(long)
+	runtime.ReadMemStats(&ms)
+	if len(lines) != maxDiffLines || more != lots-maxDiffLines {
+		t.Errorf("a diff of %d lines: %d lines, %d more", lots, len(lines), more)
+	}
+	if got := ms.TotalAlloc - before; got > 1<<20 {
+		t.Errorf("colouring %d of a diff's %d lines allocated %d bytes", maxDiffLines, lots, got)
 	}
 	log := make([]string, maxLogLines+3)
 	log[len(log)-1] = strings.Repeat("é", maxShownText)

@@ -254,7 +254,7 @@ func (s *Server) poolPage(w http.ResponseWriter, r *http.Request, c competition.
 		data.Entrants = append(data.Entrants, submissionRow(sub))
 	}
 
-	pb, err := s.poolBoard(r, c, p)
+	pb, err := s.poolBoard(r, c, p, subs)
 	if err != nil {
 		return err
 	}
@@ -289,9 +289,11 @@ type poolBoardView struct {
 }
 
 // poolBoard finds the public snapshot r asks for (?at=, default now) and
-// its rows in the order r asks for. Only published snapshots are shown: no
-// score over a pool's private items before settlement.
-func (s *Server) poolBoard(r *http.Request, c competition.Competition, p competition.Pool) (poolBoardView, error) {
+// its rows in the order r asks for, naming submitters from subs (the
+// pool's submissions, which its callers have read already). Only published
+// snapshots are shown: no score over a pool's private items before
+// settlement.
+func (s *Server) poolBoard(r *http.Request, c competition.Competition, p competition.Pool, subs []competition.Submission) (poolBoardView, error) {
 	ctx := r.Context()
 	ps, _ := s.poolStore()
 	var v poolBoardView
@@ -320,10 +322,6 @@ func (s *Server) poolBoard(r *http.Request, c competition.Competition, p competi
 		default:
 			v.Snapshot, rows = &snap, snap.Rows
 		}
-	}
-	subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
-	if err != nil {
-		return v, err
 	}
 	v.Board = s.newBoard(r, c, rows, subs)
 	return v, sortBoard(&v.Board, r.URL.Query())

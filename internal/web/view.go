@@ -278,23 +278,21 @@ func (s *Server) leaderboardCSV(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
+	if err != nil {
+		return err
+	}
 	var b board
 	if p, isPool, err := s.lookupPool(ctx, c.ID); err != nil {
 		return err
 	} else if isPool {
-		pb, err := s.poolBoard(r, c, p)
+		pb, err := s.poolBoard(r, c, p, subs)
 		if err != nil {
 			return err
 		}
 		b = pb.Board
-	} else {
-		subs, err := s.cfg.Store.ListSubmissions(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		if b, err = s.competitionBoard(r, c, subs); err != nil {
-			return err
-		}
+	} else if b, err = s.competitionBoard(r, c, subs); err != nil {
+		return err
 	}
 	return writeBoardCSV(w, c.ID, b)
 }

@@ -92,6 +92,10 @@ type rawLine struct {
 func Parse(r io.Reader, name string) (*Dataset, error) {
 	d := &Dataset{Name: name}
 	seen := map[string]int{}
+	// next is, per content id, the occurrence number its next repeat
+	// tries first, so k repeats of one row cost O(k), not O(k²): a
+	// dataset of the same row over and over must not stall its parse.
+	next := map[string]int{}
 	err := jsonl.Each(r, jsonl.Options{MaxLineBytes: MaxLineBytes}, func(line int, raw rawLine) error {
 		it, err := parseLine(raw)
 		if err != nil {
@@ -103,9 +107,11 @@ func Parse(r io.Reader, name string) (*Dataset, error) {
 			// rows alone, not on the file's name.
 			id := ContentID(it)
 			it.ID = id
-			for n := 2; seen[it.ID] != 0; n++ {
+			n := max(next[id], 2)
+			for ; seen[it.ID] != 0; n++ {
 				it.ID = fmt.Sprintf("%s-%d", id, n)
 			}
+			next[id] = n
 		}
 		if first, dup := seen[it.ID]; dup {
 			return fmt.Errorf("duplicate id %q (first on line %d)", it.ID, first)

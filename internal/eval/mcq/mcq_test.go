@@ -3,6 +3,7 @@ package mcq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -90,6 +91,31 @@ func TestContentIDsDoNotDependOnTheFile(t *testing.T) {
 	}
 	if changed.Items[2].ID == a.Items[2].ID || changed.Items[0].ID != a.Items[0].ID || changed.Digest == a.Digest {
 		t.Errorf("a changed question keeps its id %s or changes another's", changed.Items[2].ID)
+	}
+}
+
+// A dataset that repeats one row k times (anyone creating a competition
+// chooses its rows) is numbered in work linear in k: the allocations per
+// row stay flat, where restarting the occurrence search at 2 for each
+// repeat allocated about k/2 ids per row. Counting allocations, not time,
+// keeps the test exact on a busy machine.
+func TestParseNumbersRepeatsInLinearWork(t *testing.T) {
+	const k = 2000
+	row := `{"question": "q", "choices": ["a", "b"], "answer": 0}` + "\n"
+	in := strings.Repeat(row, k)
+	var ds *mcq.Dataset
+	allocs := testing.AllocsPerRun(1, func() {
+		var err error
+		if ds, err = mcq.Parse(strings.NewReader(in), "same"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	id := mcq.ContentID(ds.Items[0])
+	if len(ds.Items) != k || ds.Items[0].ID != id || ds.Items[k-1].ID != fmt.Sprintf("%s-%d", id, k) {
+		t.Fatalf("got %d items, first %q, last %q", len(ds.Items), ds.Items[0].ID, ds.Items[len(ds.Items)-1].ID)
+	}
+	if perRow := allocs / k; perRow > 100 {
+		t.Errorf("%.0f allocations per row for %d repeats of one row: the numbering is not linear", perRow, k)
 	}
 }
 
