@@ -163,11 +163,17 @@ func Allocate(rule Rule, amount int64, entrants []Entrant) (Allocation, error) {
 		qs = append(qs, quota{i: i, floor: f, rem: q.Sub(q, new(big.Rat).SetInt64(f))})
 		floors += f
 	}
+	// Equal remainders go by the score the rule ranked by, so that of two
+	// entrants with equal quotas the higher counted score gets the unit.
+	ranked := entrants
+	if c, ok := rule.(countedScorer); ok {
+		ranked = c.counted(entrants)
+	}
 	slices.SortFunc(qs, func(a, b quota) int {
 		if c := b.rem.Cmp(a.rem); c != 0 {
 			return c
 		}
-		ea, eb := entrants[a.i], entrants[b.i]
+		ea, eb := ranked[a.i], ranked[b.i]
 		if c := cmp.Compare(eb.Score, ea.Score); c != 0 {
 			return c
 		}

@@ -407,11 +407,24 @@ func (r Progress) Name() string { return r.Rule.Name() + "+progress" }
 
 // Shares implements Rule.
 func (r Progress) Shares(entrants []Entrant) []float64 {
+	return r.Rule.Shares(r.counted(entrants))
+}
+
+// counted implements countedScorer: the entrants with the scores the rule
+// ranks by.
+func (Progress) counted(entrants []Entrant) []Entrant {
 	scaled := slices.Clone(entrants)
 	for i := range scaled {
 		scaled[i].Score *= max(0, min(1, scaled[i].Progress))
 	}
-	return r.Rule.Shares(scaled)
+	return scaled
+}
+
+// countedScorer is a rule that ranks by other scores than the entrants'
+// own (Progress); Allocate breaks equal remainders by those scores, so a
+// higher counted score never earns less.
+type countedScorer interface {
+	counted([]Entrant) []Entrant
 }
 
 // byRank ranks the eligible entrants by score (descending), gives rank r

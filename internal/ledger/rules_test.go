@@ -300,3 +300,29 @@ func TestNewRulesConserveTheFund(t *testing.T) {
 		}
 	})
 }
+
+// Found by TestNewRulesConserveTheFund (rapid seed 10618848767797860528):
+// equal remainders were broken by the raw score, so "half" (0.5 × progress
+// 0.5 = 0.25 counted) took the last unit ahead of "y" (0.5 counted), whose
+// name sorts later.
+func TestEqualRemaindersGoByTheCountedScore(t *testing.T) {
+	rule, err := ParseRule("table:40,30+flat:10+ties=earliest+progress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Allocate(rule, 5, []Entrant{progressed("top", 1, 1, 0), progressed("x", 0.5, 1, 0),
+		progressed("y", 0.5, 1, 0), progressed("half", 0.5, 0.5, 0), progressed("zero", 0.1, 0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Shares 0.4, 0.3, 0.1, 0.1, 0 assign 4 of 5 units: quotas 1.78, 1.33,
+	// 0.44 (y), 0.44 (half); top's remainder takes the first spare unit, and
+	// y's equal remainder the second.
+	want := map[string]int64{"top": 2, "x": 1, "y": 1, "half": 0, "zero": 0}
+	for name, p := range want {
+		if got.Payouts[name] != p {
+			t.Errorf("payouts %v, want %v", got.Payouts, want)
+			break
+		}
+	}
+}
