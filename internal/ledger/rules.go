@@ -452,12 +452,20 @@ func byRank(entrants []Entrant, ties TiePolicy, part func(rank, n int) float64) 
 		for ties != TiesEarliest && j < n && entrants[idx[j]].Score == entrants[idx[i]].Score {
 			j++
 		}
-		var total float64
+		total, same := 0.0, true
 		for r := i; r < j; r++ {
 			total += part(r, n)
+			same = same && part(r, n) == part(i, n)
+		}
+		share := total / float64(j-i)
+		if same {
+			// The mean of equal parts can differ from them in the last bit,
+			// and Allocate's remainders would then rank that noise above
+			// the scores: tied entrants on equal parts get the part itself.
+			share = part(i, n)
 		}
 		for r := i; r < j; r++ {
-			out[idx[r]] = total / float64(j-i)
+			out[idx[r]] = share
 		}
 		i = j
 	}

@@ -326,3 +326,27 @@ func TestEqualRemaindersGoByTheCountedScore(t *testing.T) {
 		}
 	}
 }
+
+// Found by TestNewRulesConserveTheFund: three entrants tied at 0.1 split
+// three 5 % ranks, and their mean came out a bit above the 5 % of the
+// entrant at 0.5, whose equal remainder then lost the spare unit to them.
+func TestATieOnEqualPartsGetsThePartExactly(t *testing.T) {
+	rule, err := ParseRule("table:35,20,10,5,5,5,5,5,5,5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []Entrant
+	for i := range 6 {
+		es = append(es, ent(fmt.Sprintf("top%d", i), 1, 0))
+	}
+	es = append(es, ent("mid", 0.5, 0), ent("low0", 0.1, 0), ent("low1", 0.1, 0), ent("low2", 0.1, 0))
+	got, err := Allocate(rule, 36, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, low := range []string{"low0", "low1", "low2"} {
+		if got.Payouts["mid"] < got.Payouts[low] {
+			t.Fatalf("mid (0.5) got %d < %s (0.1) got %d: %v", got.Payouts["mid"], low, got.Payouts[low], got.Payouts)
+		}
+	}
+}
