@@ -31,7 +31,7 @@ type ArtifactPolicy struct {
 	// roleplay one (model-server --policy), or with Task or Responses a
 	// task one (oracle, first, random, replay).
 	Policy string `json:"policy"`
-	// Dataset is the multiple-choice answer key (model-server --key).
+	// Dataset is the multiple-choice answer key (model-server --answers).
 	Dataset string `json:"dataset,omitempty"`
 	// Task is an lm-eval task file; Data, required with it, its
 	// evaluation rows (so every row read comes from the directory).
