@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -341,16 +342,13 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 			return
 		}
 		start := time.Now()
-		exCtx, cancel := context.WithDeadline(ctx, start.Add(r.cfg.MaxResponseDuration))
-		ex, err := wk.up.roundTrip(exCtx, wk.paths[ep], req.Header, body)
+		ex, err := wk.up.roundTrip(ctx, start.Add(r.cfg.MaxResponseDuration), wk.paths[ep], req.Header, body)
 		if err != nil {
-			timedOut := exCtx.Err() != nil
-			cancel()
 			r.release(wk)
 			if ctx.Err() != nil {
 				return // the client went away
 			}
-			if timedOut {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				wk.errs.Add(1)
 				r.reject(w, http.StatusGatewayTimeout, "server_error", "worker_timeout",
 					fmt.Sprintf("router: the worker did not answer within %s", r.cfg.MaxResponseDuration))
@@ -365,7 +363,6 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 			continue
 		}
 		r.relay(ctx, w, ex, wk, start, st.copy)
-		cancel()
 		return
 	}
 	r.noWorker(w, noneHealthy, string(model), len(tried), lastErr, nil)
@@ -373,7 +370,8 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 
 // relay copies a worker's response to the client and releases the worker.
 // ctx is the client's request context; the exchange's own deadline (start
-// + MaxResponseDuration) cuts the worker's side, and the same deadline on
+// + MaxResponseDuration, set on the worker connection) cuts the worker's
+// side, and the same deadline on
 // writes to the client stops a client that does not read from blocking
 // the relay.
 func (r *Router) relay(ctx context.Context, w http.ResponseWriter, ex *exchange, wk *worker, start time.Time, buf []byte) {
