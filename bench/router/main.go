@@ -71,6 +71,7 @@ func main() {
 	nginxBin := flag.String("nginx", "nginx", "nginx binary (Debian: apt-get install nginx)")
 	asJSON := flag.Bool("json", false, "print the results as JSON")
 	profile := flag.String("router-cpuprofile", "", "write a CPU profile of the router process to this file")
+	routerProcs := flag.Int("router-gomaxprocs", 0, "GOMAXPROCS of the router process (0 = the Go default, one per CPU)")
 	flag.Parse()
 
 	var err error
@@ -83,6 +84,7 @@ func main() {
 		err = bench(benchConfig{
 			dataset: *dataset, delay: *delay, workers: *workers, concurrency: *concurrency,
 			duration: *duration, warmup: *warmup, rounds: *rounds, nginx: *nginxBin, json: *asJSON, profile: *profile,
+			routerProcs: *routerProcs,
 		})
 	default:
 		err = fmt.Errorf("unknown -role %q", *role)
@@ -177,6 +179,7 @@ type benchConfig struct {
 	nginx                string
 	json                 bool
 	profile              string
+	routerProcs          int
 }
 
 // target is one thing the load generator drives.
@@ -224,8 +227,10 @@ func bench(cfg benchConfig) error {
 			_ = c.Wait()
 		}
 	}()
-	start := func(name string, args ...string) (*exec.Cmd, error) {
+	// start runs a child; a nil env inherits this process's.
+	start := func(env []string, name string, args ...string) (*exec.Cmd, error) {
 		c := exec.Command(name, args...)
+		c.Env = env
 		c.Stdout, c.Stderr = os.Stderr, os.Stderr
 		if err := c.Start(); err != nil {
 			return nil, fmt.Errorf("start %s: %w", name, err)
@@ -240,7 +245,7 @@ func bench(cfg benchConfig) error {
 		if err != nil {
 			return err
 		}
-		if _, err := start(self, "-role", "model-server", "-listen", addr, "-dataset", path, "-delay", cfg.delay.String()); err != nil {
+		if _, err := start(nil, self, "-role", "model-server", "-listen", addr, "-dataset", path, "-delay", cfg.delay.String()); err != nil {
 			return err
 		}
 		servers = append(servers, "http://"+addr)
@@ -258,7 +263,11 @@ func bench(cfg benchConfig) error {
 	if cfg.profile != "" {
 		routerArgs = append(routerArgs, "-router-cpuprofile", cfg.profile)
 	}
-	routerCmd, err := start(self, routerArgs...)
+	var routerEnv []string
+	if cfg.routerProcs > 0 {
+		routerEnv = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.routerProcs))
+	}
+	routerCmd, err := start(routerEnv, self, routerArgs...)
 	if err != nil {
 		return err
 	}
@@ -278,7 +287,7 @@ func bench(cfg benchConfig) error {
 		if err != nil {
 			return err
 		}
-		nginxCmd, err := start(nginxBin, "-p", tmp, "-c", conf, "-e", filepath.Join(tmp, "error.log"))
+		nginxCmd, err := start(nil, nginxBin, "-p", tmp, "-c", conf, "-e", filepath.Join(tmp, "error.log"))
 		if err != nil {
 			return err
 		}
@@ -304,8 +313,12 @@ func bench(cfg benchConfig) error {
 	}}
 
 	if !cfg.json {
-		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, GOMAXPROCS of each Go process = %d CPUs\n",
-			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU())
+		procs := "the default"
+		if cfg.routerProcs > 0 {
+			procs = strconv.Itoa(cfg.routerProcs)
+		}
+		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, %d CPUs, router GOMAXPROCS %s\n",
+			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU(), procs)
 	}
 	all := map[string][]result{}
 	var ratios, addedP99 []float64
@@ -322,8 +335,8 @@ func bench(cfg benchConfig) error {
 			all[t.name] = append(all[t.name], res)
 			this[t.name] = res
 			if !cfg.json {
-				fmt.Fprintf(os.Stderr, "  round %d %-6s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  proxy CPU %5.1f µs/req\n",
-					round+1, t.name, res.RPS, res.P50ms, res.P99ms, res.Errors, res.CPUusReq)
+				fmt.Fprintf(os.Stderr, "  round %d %-6s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d%s\n",
+					round+1, t.name, res.RPS, res.P50ms, res.P99ms, res.Errors, cpuColumn(res))
 			}
 		}
 		addedP99 = append(addedP99, this["router"].P99ms-this["direct"].P99ms)
@@ -374,6 +387,14 @@ func bench(cfg benchConfig) error {
 	fmt.Printf("router p99 - direct p99: median %+.3f ms over %d rounds, spread %+.3f…%+.3f ms (target <= 1 ms: %s)\n",
 		s.Median, cfg.rounds, s.Min, s.Max, verdict(report.LatencyTargetMet))
 	return nil
+}
+
+// cpuColumn is a round's proxy CPU for the per-round lines (none for direct).
+func cpuColumn(res result) string {
+	if res.CPUusReq <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  proxy CPU %5.1f µs/req", res.CPUusReq)
 }
 
 func verdict(ok bool) string {
