@@ -162,8 +162,9 @@ func (r *Router) serveHealthz(w http.ResponseWriter) {
 // client writes the body synchronously, so the buffer is free again when
 // the request is done.
 type proxyState struct {
-	body bytes.Buffer
-	copy []byte
+	body  bytes.Buffer
+	copy  []byte
+	limit io.LimitedReader // bounds the request body without allocating
 }
 
 func (r *Router) getState() *proxyState {
@@ -312,7 +313,10 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 	if req.ContentLength > 0 {
 		st.body.Grow(int(req.ContentLength))
 	}
-	if _, err := st.body.ReadFrom(io.LimitReader(req.Body, r.cfg.MaxBodyBytes+1)); err != nil {
+	st.limit = io.LimitedReader{R: req.Body, N: r.cfg.MaxBodyBytes + 1}
+	_, err := st.body.ReadFrom(&st.limit)
+	st.limit.R = nil // the pool must not keep the request alive
+	if err != nil {
 		r.reject(w, http.StatusBadRequest, "invalid_request_error", "invalid_body", "router: read request body: "+err.Error())
 		return
 	}
@@ -382,11 +386,10 @@ func (r *Router) relay(ctx context.Context, w http.ResponseWriter, ex *exchange,
 			h[k] = vv
 		}
 	}
-	rc := http.NewResponseController(w)
 	// A writer without deadlines (a test recorder) relays unbounded.
-	if rc.SetWriteDeadline(start.Add(r.cfg.MaxResponseDuration)) == nil {
+	if setWriteDeadline(w, start.Add(r.cfg.MaxResponseDuration)) == nil {
 		// Lift it afterwards so the connection's next request is unaffected.
-		defer rc.SetWriteDeadline(time.Time{})
+		defer setWriteDeadline(w, time.Time{})
 	}
 	w.WriteHeader(resp.StatusCode)
 	var flusher http.Flusher
@@ -481,6 +484,15 @@ func hopByHop(k string) bool {
 		return true
 	}
 	return false
+}
+
+// setWriteDeadline is http.ResponseController's SetWriteDeadline without
+// allocating a controller when w (net/http's own writer) has the method.
+func setWriteDeadline(w http.ResponseWriter, t time.Time) error {
+	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		return d.SetWriteDeadline(t)
+	}
+	return http.NewResponseController(w).SetWriteDeadline(t)
 }
 
 func isEventStream(ct []string) bool {
