@@ -381,8 +381,9 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 func (r *Router) relay(ctx context.Context, w http.ResponseWriter, ex *exchange, wk *worker, start time.Time, buf []byte) {
 	resp := ex.resp
 	h := w.Header()
+	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
-		if !hopByHop(k) {
+		if !hopByHop(k) && !namedIn(conn, k) {
 			h[k] = vv
 		}
 	}
@@ -493,6 +494,22 @@ func setWriteDeadline(w http.ResponseWriter, t time.Time) error {
 		return d.SetWriteDeadline(t)
 	}
 	return http.NewResponseController(w).SetWriteDeadline(t)
+}
+
+// namedIn reports whether the header name k is one of the options of a
+// Connection header (values conn), which makes it hop-by-hop too (RFC 9110
+// section 7.6.1). Field names are case-insensitive; EqualFold compares
+// them without allocating. Most messages carry no Connection header, so
+// the common case is a nil conn and no work.
+func namedIn(conn []string, k string) bool {
+	for _, v := range conn {
+		for opt := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), k) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isEventStream(ct []string) bool {

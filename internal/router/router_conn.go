@@ -208,8 +208,9 @@ func writeRequest(bw *bufio.Writer, path, host string, h http.Header, body []byt
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
+	conn := h["Connection"]
 	for k, vv := range h {
-		if hopByHop(k) || k == "Content-Length" || k == "Host" || k == "Expect" {
+		if hopByHop(k) || k == "Content-Length" || k == "Host" || k == "Expect" || namedIn(conn, k) {
 			continue
 		}
 		for _, v := range vv {
