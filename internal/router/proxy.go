@@ -375,9 +375,8 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 // relay copies a worker's response to the client and releases the worker.
 // ctx is the client's request context; the exchange's own deadline (start
 // + MaxResponseDuration, set on the worker connection) cuts the worker's
-// side, and the same deadline on
-// writes to the client stops a client that does not read from blocking
-// the relay.
+// side, and the same deadline on writes to the client stops a client that
+// does not read from blocking the relay.
 func (r *Router) relay(ctx context.Context, w http.ResponseWriter, ex *exchange, wk *worker, start time.Time, buf []byte) {
 	resp := ex.resp
 	h := w.Header()
