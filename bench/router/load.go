@@ -18,6 +18,26 @@ import (
 	"crucible/internal/inference"
 )
 
+// spread is a measure's median over rounds and its range.
+type spread struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+// spreadOf summarises one value per round (at least one). With an even
+// count the median is the mean of the middle two.
+func spreadOf(v []float64) spread {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	m := v[n/2]
+	if n%2 == 0 {
+		m = (v[n/2-1] + v[n/2]) / 2
+	}
+	return spread{Median: m, Min: v[0], Max: v[n-1]}
+}
+
 // median takes the per-measure medians of a target's rounds.
 func median(name string, rs []result) result {
 	pick := func(f func(result) float64) float64 {
@@ -25,8 +45,7 @@ func median(name string, rs []result) result {
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
+		return spreadOf(v).Median
 	}
 	out := result{Target: name}
 	out.RPS = pick(func(r result) float64 { return r.RPS })

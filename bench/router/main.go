@@ -12,12 +12,15 @@
 //   - nginx: every request through nginx;
 //   - router: every request through the router.
 //
-// Targets alternate for -rounds rounds and the median of each measure is
-// printed: requests/s, p50 and p99 latency, errors, and the proxy's CPU time
-// per request. Then the ratios: router/nginx throughput (target >= 0.9) and
-// router p99 - direct p99 (target <= 1 ms).
+// Targets alternate for -rounds rounds (the order reversed every other
+// round, so drift in the machine's load does not favour one target) and the
+// median of each measure is printed: requests/s, p50 and p99 latency,
+// errors, and the proxy's CPU time per request. Then the ratios, each taken
+// within a round and reported as the median over rounds with the spread
+// (min–max): router/nginx throughput (target >= 0.9) and router p99 -
+// direct p99 (target <= 1 ms).
 //
-//	go run ./bench/router [-workers 3] [-concurrency 32] [-duration 5s] [-rounds 3] [-delay 0]
+//	go run ./bench/router [-workers 3] [-concurrency 32] [-duration 5s] [-rounds 5] [-delay 0]
 //
 // Everything shares the machine's CPUs. With -delay 0 the servers answer at
 // once, so the run is CPU-bound and throughput measures each proxy's CPU
@@ -64,10 +67,11 @@ func main() {
 	concurrency := flag.Int("concurrency", 32, "concurrent requests for every target")
 	duration := flag.Duration("duration", 5*time.Second, "measured time per target per round")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured load before each measurement")
-	rounds := flag.Int("rounds", 3, "rounds (targets alternate within a round); medians are reported")
+	rounds := flag.Int("rounds", 5, "rounds (targets alternate within a round); medians and spreads are reported")
 	nginxBin := flag.String("nginx", "nginx", "nginx binary (Debian: apt-get install nginx)")
 	asJSON := flag.Bool("json", false, "print the results as JSON")
 	profile := flag.String("router-cpuprofile", "", "write a CPU profile of the router process to this file")
+	routerProcs := flag.Int("router-gomaxprocs", 0, "GOMAXPROCS of the router process (0 = the Go default, one per CPU)")
 	flag.Parse()
 
 	var err error
@@ -80,6 +84,7 @@ func main() {
 		err = bench(benchConfig{
 			dataset: *dataset, delay: *delay, workers: *workers, concurrency: *concurrency,
 			duration: *duration, warmup: *warmup, rounds: *rounds, nginx: *nginxBin, json: *asJSON, profile: *profile,
+			routerProcs: *routerProcs,
 		})
 	default:
 		err = fmt.Errorf("unknown -role %q", *role)
@@ -174,6 +179,7 @@ type benchConfig struct {
 	nginx                string
 	json                 bool
 	profile              string
+	routerProcs          int
 }
 
 // target is one thing the load generator drives.
@@ -221,8 +227,10 @@ func bench(cfg benchConfig) error {
 			_ = c.Wait()
 		}
 	}()
-	start := func(name string, args ...string) (*exec.Cmd, error) {
+	// start runs a child; a nil env inherits this process's.
+	start := func(env []string, name string, args ...string) (*exec.Cmd, error) {
 		c := exec.Command(name, args...)
+		c.Env = env
 		c.Stdout, c.Stderr = os.Stderr, os.Stderr
 		if err := c.Start(); err != nil {
 			return nil, fmt.Errorf("start %s: %w", name, err)
@@ -237,7 +245,7 @@ func bench(cfg benchConfig) error {
 		if err != nil {
 			return err
 		}
-		if _, err := start(self, "-role", "model-server", "-listen", addr, "-dataset", path, "-delay", cfg.delay.String()); err != nil {
+		if _, err := start(nil, self, "-role", "model-server", "-listen", addr, "-dataset", path, "-delay", cfg.delay.String()); err != nil {
 			return err
 		}
 		servers = append(servers, "http://"+addr)
@@ -255,7 +263,11 @@ func bench(cfg benchConfig) error {
 	if cfg.profile != "" {
 		routerArgs = append(routerArgs, "-router-cpuprofile", cfg.profile)
 	}
-	routerCmd, err := start(self, routerArgs...)
+	var routerEnv []string
+	if cfg.routerProcs > 0 {
+		routerEnv = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.routerProcs))
+	}
+	routerCmd, err := start(routerEnv, self, routerArgs...)
 	if err != nil {
 		return err
 	}
@@ -275,7 +287,7 @@ func bench(cfg benchConfig) error {
 		if err != nil {
 			return err
 		}
-		nginxCmd, err := start(nginxBin, "-p", tmp, "-c", conf, "-e", filepath.Join(tmp, "error.log"))
+		nginxCmd, err := start(nil, nginxBin, "-p", tmp, "-c", conf, "-e", filepath.Join(tmp, "error.log"))
 		if err != nil {
 			return err
 		}
@@ -301,49 +313,62 @@ func bench(cfg benchConfig) error {
 	}}
 
 	if !cfg.json {
-		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, GOMAXPROCS of each Go process = %d CPUs\n",
-			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU())
+		procs := "the default"
+		if cfg.routerProcs > 0 {
+			procs = strconv.Itoa(cfg.routerProcs)
+		}
+		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, %d CPUs, router GOMAXPROCS %s\n",
+			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU(), procs)
 	}
 	all := map[string][]result{}
+	var ratios, addedP99 []float64
 	for round := range cfg.rounds {
-		for _, t := range targets {
+		order := slices.Clone(targets)
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		this := map[string]result{}
+		for _, t := range order {
 			load(client, t, bodies, cfg.concurrency, cfg.warmup, nil)
 			var res result
 			load(client, t, bodies, cfg.concurrency, cfg.duration, &res)
 			all[t.name] = append(all[t.name], res)
+			this[t.name] = res
 			if !cfg.json {
-				fmt.Fprintf(os.Stderr, "  round %d %-6s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d\n",
-					round+1, t.name, res.RPS, res.P50ms, res.P99ms, res.Errors)
+				fmt.Fprintf(os.Stderr, "  round %d %-6s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d%s\n",
+					round+1, t.name, res.RPS, res.P50ms, res.P99ms, res.Errors, cpuColumn(res))
 			}
 		}
+		addedP99 = append(addedP99, this["router"].P99ms-this["direct"].P99ms)
+		if n, ok := this["nginx"]; ok && n.RPS > 0 {
+			ratios = append(ratios, this["router"].RPS/n.RPS)
+		}
 	}
-	summary := map[string]result{}
 	var out []result
 	for _, t := range targets {
-		summary[t.name] = median(t.name, all[t.name])
-		out = append(out, summary[t.name])
+		out = append(out, median(t.name, all[t.name]))
 	}
 	report := struct {
 		Results              []result `json:"results"`
-		RouterOverNginx      *float64 `json:"router_over_nginx_throughput,omitempty"`
-		RouterP99MinusDirect float64  `json:"router_p99_minus_direct_p99_ms"`
+		Rounds               int      `json:"rounds"`
+		RouterOverNginx      *spread  `json:"router_over_nginx_throughput,omitempty"`
+		RouterP99MinusDirect spread   `json:"router_p99_minus_direct_p99_ms"`
 		ThroughputTargetMet  *bool    `json:"throughput_target_met,omitempty"`
 		LatencyTargetMet     bool     `json:"latency_target_met"`
-	}{Results: out}
-	d, r := summary["direct"], summary["router"]
-	report.RouterP99MinusDirect = r.P99ms - d.P99ms
-	report.LatencyTargetMet = report.RouterP99MinusDirect <= 1
-	if n, ok := summary["nginx"]; ok && n.RPS > 0 {
-		ratio := r.RPS / n.RPS
-		met := ratio >= 0.9
-		report.RouterOverNginx, report.ThroughputTargetMet = &ratio, &met
+	}{Results: out, Rounds: cfg.rounds}
+	report.RouterP99MinusDirect = spreadOf(addedP99)
+	report.LatencyTargetMet = report.RouterP99MinusDirect.Median <= 1
+	if len(ratios) > 0 {
+		s := spreadOf(ratios)
+		met := s.Median >= 0.9
+		report.RouterOverNginx, report.ThroughputTargetMet = &s, &met
 	}
 	if cfg.json {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
-	fmt.Printf("\n%-8s %10s %9s %9s %7s %18s\n", "target", "req/s", "p50 ms", "p99 ms", "errors", "proxy CPU µs/req")
+	fmt.Printf("\n%-8s %10s %9s %9s %7s %18s   (medians of %d rounds)\n", "target", "req/s", "p50 ms", "p99 ms", "errors", "proxy CPU µs/req", cfg.rounds)
 	for _, res := range out {
 		cpu := "-"
 		if res.CPUusReq > 0 {
@@ -352,13 +377,24 @@ func bench(cfg benchConfig) error {
 		fmt.Printf("%-8s %10.0f %9.2f %9.2f %7d %18s\n", res.Target, res.RPS, res.P50ms, res.P99ms, res.Errors, cpu)
 	}
 	fmt.Println()
-	if report.RouterOverNginx != nil {
-		fmt.Printf("router/nginx throughput: %.3f (target >= 0.90: %s)\n", *report.RouterOverNginx, verdict(*report.ThroughputTargetMet))
+	if s := report.RouterOverNginx; s != nil {
+		fmt.Printf("router/nginx throughput: median %.3f over %d rounds, spread %.3f–%.3f (target >= 0.90: %s)\n",
+			s.Median, cfg.rounds, s.Min, s.Max, verdict(*report.ThroughputTargetMet))
 	} else {
 		fmt.Println("router/nginx throughput: n/a (nginx not run)")
 	}
-	fmt.Printf("router p99 - direct p99: %+.3f ms (target <= 1 ms: %s)\n", report.RouterP99MinusDirect, verdict(report.LatencyTargetMet))
+	s := report.RouterP99MinusDirect
+	fmt.Printf("router p99 - direct p99: median %+.3f ms over %d rounds, spread %+.3f…%+.3f ms (target <= 1 ms: %s)\n",
+		s.Median, cfg.rounds, s.Min, s.Max, verdict(report.LatencyTargetMet))
 	return nil
+}
+
+// cpuColumn is a round's proxy CPU for the per-round lines (none for direct).
+func cpuColumn(res result) string {
+	if res.CPUusReq <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  proxy CPU %5.1f µs/req", res.CPUusReq)
 }
 
 func verdict(ok bool) string {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -161,8 +162,9 @@ func (r *Router) serveHealthz(w http.ResponseWriter) {
 // client writes the body synchronously, so the buffer is free again when
 // the request is done.
 type proxyState struct {
-	body bytes.Buffer
-	copy []byte
+	body  bytes.Buffer
+	copy  []byte
+	limit io.LimitedReader // bounds the request body without allocating
 }
 
 func (r *Router) getState() *proxyState {
@@ -311,7 +313,10 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 	if req.ContentLength > 0 {
 		st.body.Grow(int(req.ContentLength))
 	}
-	if _, err := st.body.ReadFrom(io.LimitReader(req.Body, r.cfg.MaxBodyBytes+1)); err != nil {
+	st.limit = io.LimitedReader{R: req.Body, N: r.cfg.MaxBodyBytes + 1}
+	_, err := st.body.ReadFrom(&st.limit)
+	st.limit.R = nil // the pool must not keep the request alive
+	if err != nil {
 		r.reject(w, http.StatusBadRequest, "invalid_request_error", "invalid_body", "router: read request body: "+err.Error())
 		return
 	}
@@ -341,16 +346,13 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 			return
 		}
 		start := time.Now()
-		exCtx, cancel := context.WithDeadline(ctx, start.Add(r.cfg.MaxResponseDuration))
-		ex, err := wk.up.roundTrip(exCtx, wk.paths[ep], req.Header, body)
+		ex, err := wk.up.roundTrip(ctx, start.Add(r.cfg.MaxResponseDuration), wk.paths[ep], req.Header, body)
 		if err != nil {
-			timedOut := exCtx.Err() != nil
-			cancel()
 			r.release(wk)
 			if ctx.Err() != nil {
 				return // the client went away
 			}
-			if timedOut {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
 				wk.errs.Add(1)
 				r.reject(w, http.StatusGatewayTimeout, "server_error", "worker_timeout",
 					fmt.Sprintf("router: the worker did not answer within %s", r.cfg.MaxResponseDuration))
@@ -365,7 +367,6 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 			continue
 		}
 		r.relay(ctx, w, ex, wk, start, st.copy)
-		cancel()
 		return
 	}
 	r.noWorker(w, noneHealthy, string(model), len(tried), lastErr, nil)
@@ -373,22 +374,22 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 
 // relay copies a worker's response to the client and releases the worker.
 // ctx is the client's request context; the exchange's own deadline (start
-// + MaxResponseDuration) cuts the worker's side, and the same deadline on
-// writes to the client stops a client that does not read from blocking
-// the relay.
+// + MaxResponseDuration, set on the worker connection) cuts the worker's
+// side, and the same deadline on writes to the client stops a client that
+// does not read from blocking the relay.
 func (r *Router) relay(ctx context.Context, w http.ResponseWriter, ex *exchange, wk *worker, start time.Time, buf []byte) {
 	resp := ex.resp
 	h := w.Header()
+	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
-		if !hopByHop(k) {
+		if !hopByHop(k) && !namedIn(conn, k) {
 			h[k] = vv
 		}
 	}
-	rc := http.NewResponseController(w)
 	// A writer without deadlines (a test recorder) relays unbounded.
-	if rc.SetWriteDeadline(start.Add(r.cfg.MaxResponseDuration)) == nil {
+	if setWriteDeadline(w, start.Add(r.cfg.MaxResponseDuration)) == nil {
 		// Lift it afterwards so the connection's next request is unaffected.
-		defer rc.SetWriteDeadline(time.Time{})
+		defer setWriteDeadline(w, time.Time{})
 	}
 	w.WriteHeader(resp.StatusCode)
 	var flusher http.Flusher
@@ -481,6 +482,31 @@ func hopByHop(k string) bool {
 	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
 		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
+	}
+	return false
+}
+
+// setWriteDeadline is http.ResponseController's SetWriteDeadline without
+// allocating a controller when w (net/http's own writer) has the method.
+func setWriteDeadline(w http.ResponseWriter, t time.Time) error {
+	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		return d.SetWriteDeadline(t)
+	}
+	return http.NewResponseController(w).SetWriteDeadline(t)
+}
+
+// namedIn reports whether the header name k is one of the options of a
+// Connection header (values conn), which makes it hop-by-hop too (RFC 9110
+// section 7.6.1). Field names are case-insensitive; EqualFold compares
+// them without allocating. Most messages carry no Connection header, so
+// the common case is a nil conn and no work.
+func namedIn(conn []string, k string) bool {
+	for _, v := range conn {
+		for opt := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(opt), k) {
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,8 +62,9 @@ func newUpstream(base *url.URL, dial func(ctx context.Context, network, addr str
 	return u
 }
 
-// get returns an idle connection, or dials a new one. reused says which.
-func (u *upstream) get(ctx context.Context) (pc *pconn, reused bool, err error) {
+// get returns an idle connection, or dials a new one before deadline (a
+// dial cut by it wraps os.ErrDeadlineExceeded). reused says which.
+func (u *upstream) get(ctx context.Context, deadline time.Time) (pc *pconn, reused bool, err error) {
 	u.mu.Lock()
 	if n := len(u.idle); n > 0 {
 		pc = u.idle[n-1]
@@ -72,8 +74,13 @@ func (u *upstream) get(ctx context.Context) (pc *pconn, reused bool, err error) 
 		return pc, true, nil
 	}
 	u.mu.Unlock()
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	c, err := u.dial(ctx, u.network, u.addr)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("dial %s: %w (%w)", u.addr, os.ErrDeadlineExceeded, err)
+		}
 		return nil, false, err
 	}
 	if u.tls != nil {
@@ -132,12 +139,19 @@ type exchange struct {
 // its headers read. Connections reused from the pool that turn out to be
 // closed by the worker are replaced transparently; a failure on a fresh
 // connection is returned (as *errNoResponse when nothing was received).
-func (u *upstream) roundTrip(ctx context.Context, path string, h http.Header, body []byte) (*exchange, error) {
+//
+// deadline bounds the whole exchange, including reading the body later: it
+// is set on the connection, where it costs no context and timer of its
+// own, and a failure it causes wraps os.ErrDeadlineExceeded. ctx is the
+// client's: its cancellation interrupts the exchange at once.
+func (u *upstream) roundTrip(ctx context.Context, deadline time.Time, path string, h http.Header, body []byte) (*exchange, error) {
 	for {
-		pc, reused, err := u.get(ctx)
+		pc, reused, err := u.get(ctx, deadline)
 		if err != nil {
 			return nil, err
 		}
+		// The deadline goes first: the cancellation hook overrides it.
+		pc.conn.SetDeadline(deadline)
 		ex := &exchange{pc: pc}
 		ex.stop = context.AfterFunc(ctx, func() { pc.conn.SetDeadline(aLongTimeAgo) })
 		writeRequest(pc.bw, path, u.host, h, body)
@@ -194,8 +208,9 @@ func writeRequest(bw *bufio.Writer, path, host string, h http.Header, body []byt
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
+	conn := h["Connection"]
 	for k, vv := range h {
-		if hopByHop(k) || k == "Content-Length" || k == "Host" || k == "Expect" {
+		if hopByHop(k) || k == "Content-Length" || k == "Host" || k == "Expect" || namedIn(conn, k) {
 			continue
 		}
 		for _, v := range vv {
@@ -207,8 +222,8 @@ func writeRequest(bw *bufio.Writer, path, host string, h http.Header, body []byt
 		}
 	}
 	bw.WriteString("Content-Length: ")
-	var num [20]byte
-	bw.Write(strconv.AppendInt(num[:0], int64(len(body)), 10))
+	// Appending to the writer's free space saves a scratch allocation.
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(body)), 10))
 	bw.WriteString("\r\n\r\n")
 	bw.Write(body)
 }
