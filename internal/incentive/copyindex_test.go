@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -100,4 +101,64 @@ func TestCopiesByMatchesQuadratic(t *testing.T) {
 			t.Fatalf("rule %+v: CopiesBy = %v, reference %v", rule, got, want)
 		}
 	})
+}
+
+// benchOutputs is n submissions of 100 answers: on each item 60 % give
+// one of four bare letters (answers shared by thousands), the rest their
+// own text; one in 50 is an exact copy of an earlier one, one in 50 a copy
+// with three answers changed, one in 100 re-enters an earlier digest.
+func benchOutputs(n int) []Output {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(1, 2))
+	outs := make([]Output, n)
+	for i := range outs {
+		resp := make(map[int]string, 100)
+		switch r := rng.IntN(100); {
+		case i > 0 && r < 2:
+			maps.Copy(resp, outs[rng.IntN(i)].Responses)
+		case i > 0 && r < 4:
+			maps.Copy(resp, outs[rng.IntN(i)].Responses)
+			for range 3 {
+				resp[rng.IntN(100)] = fmt.Sprintf("changed %d", rng.Int())
+			}
+		default:
+			for it := range 100 {
+				if rng.IntN(10) < 6 {
+					resp[it] = string(rune('A' + rng.IntN(4)))
+				} else {
+					resp[it] = fmt.Sprintf("answer %d to item %d", i, it)
+				}
+			}
+		}
+		digest := fmt.Sprintf("d%d", i)
+		if i > 0 && rng.IntN(100) == 0 {
+			digest = outs[rng.IntN(i)].Digest
+		}
+		outs[i] = Output{ID: fmt.Sprintf("s%06d", i), Digest: digest, CommittedAt: t0.Add(time.Duration(i) * time.Second), Responses: resp}
+	}
+	return outs
+}
+
+// BenchmarkCopiesBy marks copies among 10,000 and 100,000 submissions
+// under the leaderboards' rule, and the quadratic reference at 10,000
+// (minutes; at 100,000 it would take about a hundred times as long):
+//
+//	go test -run '^$' -bench CopiesBy -benchtime 1x ./internal/incentive/
+func BenchmarkCopiesBy(b *testing.B) {
+	rule := CopyRule{MinItems: 20, Agreement: 0.95}
+	for _, n := range []int{10_000, 100_000} {
+		outs := benchOutputs(n)
+		b.Run(fmt.Sprintf("indexed/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				CopiesBy(outs, rule)
+			}
+		})
+		if n <= 10_000 {
+			b.Run(fmt.Sprintf("quadratic/n=%d", n), func(b *testing.B) {
+				for b.Loop() {
+					copiesQuadratic(outs, rule)
+				}
+			})
+		}
+	}
 }
