@@ -177,11 +177,13 @@ func (s *Server) rankedRows(ctx context.Context, c competition.Competition) ([]c
 	}
 	rows := s.cfg.Kinds.Leaderboard(c, subs)
 	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
-		responses, err := s.cfg.DB.CompetitionResponses(ctx, c.ID)
+		// Copy marking compares raw responses for equality only: their
+		// stored hashes, one row per submission, stand in for every result.
+		hashes, err := s.cfg.DB.CompetitionResponseHashes(ctx, c.ID)
 		if err != nil {
 			return nil, err
 		}
-		competition.MarkCopies(rows, subs, responses)
+		competition.MarkCopies(rows, subs, hashes)
 	}
 	return rows, nil
 }

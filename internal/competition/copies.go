@@ -62,7 +62,8 @@ func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) erro
 
 // MarkCopies sets CopyOf on the rows whose submissions copy an earlier
 // row's (see CopyRule), given every ranked submission's raw responses by
-// item index. A copy keeps its rank; it earns nothing. An empty response
+// item index, or stand-ins equal exactly where they are (their hashes). A
+// copy keeps its rank; it earns nothing. An empty response
 // is not an answer: two predictions files that both leave most docs out
 // (each scored 0, with no response) have not copied each other.
 func MarkCopies(rows []Row, subs []Submission, responses map[string]map[int]string) {

@@ -44,23 +44,24 @@ func Copies(outs []Output) map[string]string { return CopiesBy(outs, Exact) }
 // the id of the earliest submission it copies. A copy earns nothing: time
 // priority goes to whoever committed first (ties by id). Raw answers, not
 // extracted letters, are compared: two strong models may agree on every
-// letter without one copying the other.
+// letter without one copying the other. Ids must be distinct.
+//
+// Each submission is compared only with the earlier originals that an
+// index over (item, raw answer) proposes (see copyIndex), not with every
+// earlier one: leaderboards mark copies among 100,000 submissions.
 func CopiesBy(outs []Output, rule CopyRule) map[string]string {
 	sorted := slices.Clone(outs)
 	slices.SortStableFunc(sorted, func(a, b Output) int {
 		return cmp.Or(a.CommittedAt.Compare(b.CommittedAt), cmp.Compare(a.ID, b.ID))
 	})
+	idx := newCopyIndex(sorted, rule)
 	copies := map[string]string{}
 	for i, later := range sorted {
-		for _, earlier := range sorted[:i] {
-			if _, isCopy := copies[earlier.ID]; isCopy {
-				continue // point at originals only
-			}
-			if later.Digest != "" && later.Digest == earlier.Digest || rule.match(later.Responses, earlier.Responses) {
-				copies[later.ID] = earlier.ID
-				break
-			}
+		if j := idx.original(i); j >= 0 {
+			copies[later.ID] = sorted[j].ID
+			continue
 		}
+		idx.add(i) // only originals are indexed: copies point at originals
 	}
 	return copies
 }

@@ -186,7 +186,9 @@ func (db *DB) AdvanceSubmission(ctx context.Context, id string, ev competition.E
 // records it, with the card when ev completes the evaluation. An event
 // the lifecycle refuses (such as any event on a final state) changes
 // nothing and returns competition.Next's error. A move into or out of the
-// scored state bumps the competition's leaderboard version in tx.
+// scored state bumps the competition's leaderboard version in tx; a move
+// into it stores the submission's response hashes (see
+// CompetitionResponseHashes).
 func (db *DB) AdvanceSubmissionTx(ctx context.Context, tx *sql.Tx, id string, ev competition.Event, cause string, card *competition.Card, now time.Time) (competition.State, error) {
 	q := `SELECT state, competition_id FROM submissions WHERE id = ?`
 	if db.dialect == Postgres {
@@ -215,6 +217,11 @@ func (db *DB) AdvanceSubmissionTx(ctx context.Context, tx *sql.Tx, id string, ev
 	if _, err := tx.ExecContext(ctx, db.rebind(`UPDATE submissions SET state = ?, reason = ?, card = ?, updated_at = ? WHERE id = ?`),
 		string(next), reason, cardJSON, micros(now), id); err != nil {
 		return "", fmt.Errorf("update submission %s: %w", id, err)
+	}
+	if next == competition.StateScored {
+		if err := db.storeResponseHashes(ctx, tx, id); err != nil {
+			return "", err
+		}
 	}
 	if next == competition.StateScored || competition.State(from) == competition.StateScored {
 		if err := db.bumpLeaderboard(ctx, tx, competitionID); err != nil {

@@ -255,11 +255,11 @@ func (s *Server) competitionBoard(r *http.Request, c competition.Competition, su
 	ctx := r.Context()
 	rows := s.cfg.Kinds.Leaderboard(c, subs)
 	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
-		responses, err := s.cfg.Store.CompetitionResponses(ctx, c.ID)
+		hashes, err := s.cfg.Store.CompetitionResponseHashes(ctx, c.ID)
 		if err != nil {
 			return board{}, err
 		}
-		competition.MarkCopies(rows, subs, responses)
+		competition.MarkCopies(rows, subs, hashes)
 	}
 	b := s.newBoard(r, c, rows, subs)
 	b.Committed = true

@@ -61,9 +61,10 @@ type Store interface {
 	Results(ctx context.Context, submissionID string, offset, limit int) ([]eval.Result, error)
 	// VisibleResults counts the results of sub that Results pages over.
 	VisibleResults(ctx context.Context, sub competition.Submission) (int, error)
-	// CompetitionResponses returns raw responses by submission and item,
-	// which mark copies on a model competition's leaderboard.
-	CompetitionResponses(ctx context.Context, competitionID string) (map[string]map[int]string, error)
+	// CompetitionResponseHashes returns the hashes of the non-empty raw
+	// responses by submission and item, which mark copies on a model
+	// competition's leaderboard.
+	CompetitionResponseHashes(ctx context.Context, competitionID string) (map[string]map[int]string, error)
 }
 
 // Config configures the web UI.
