@@ -234,6 +234,11 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &StatusError{StatusCode: resp.StatusCode, Message: errorMessage(data)}
 	}
+	// The fast path handles the usual chat and completion bodies; anything
+	// else, including every malformed body, goes to encoding/json.
+	if json.Valid(data) && decodeFast(data, out) {
+		return nil
+	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("inference: %s %s: decode response: %w", method, endpoint, err)
 	}
