@@ -189,7 +189,7 @@ func (c *Client) Models(ctx context.Context) (*ModelList, error) {
 func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) error {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := encodeRequest(in)
 		if err != nil {
 			return fmt.Errorf("inference: encode request: %w", err)
 		}
