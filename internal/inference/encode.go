@@ -16,20 +16,20 @@ import (
 func encodeRequest(in any) ([]byte, error) {
 	switch r := in.(type) {
 	case *ChatRequest:
-		if b, ok := appendChatRequest(nil, r); ok {
+		if b, ok := appendChatRequest(r); ok {
 			return b, nil
 		}
 	case *CompletionRequest:
-		if b, ok := appendCompletionRequest(nil, r); ok {
+		if b, ok := appendCompletionRequest(r); ok {
 			return b, nil
 		}
 	}
 	return json.Marshal(in)
 }
 
-// appendChatRequest handles requests that set only model, messages,
+// appendChatRequest encodes requests that set only model, messages,
 // max_tokens and temperature, the shape of every generative evaluation.
-func appendChatRequest(b []byte, r *ChatRequest) ([]byte, bool) {
+func appendChatRequest(r *ChatRequest) ([]byte, bool) {
 	if r.Stream || r.Seed != nil || r.N != nil || r.StreamOptions != nil || r.Logprobs != nil || r.TopLogprobs != nil {
 		return nil, false
 	}
@@ -37,7 +37,7 @@ func appendChatRequest(b []byte, r *ChatRequest) ([]byte, bool) {
 	for _, m := range r.Messages {
 		n += len(m.Role) + len(m.Content) + 32
 	}
-	b = append(make([]byte, 0, n+n/16), `{"model":`...)
+	b := append(make([]byte, 0, n+n/16), `{"model":`...)
 	b = appendString(b, r.Model)
 	b = append(b, `,"messages":`...)
 	if r.Messages == nil {
@@ -70,13 +70,13 @@ func appendChatRequest(b []byte, r *ChatRequest) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
-// appendCompletionRequest handles every CompletionRequest.
-func appendCompletionRequest(b []byte, r *CompletionRequest) ([]byte, bool) {
+// appendCompletionRequest encodes every CompletionRequest.
+func appendCompletionRequest(r *CompletionRequest) ([]byte, bool) {
 	n := len(r.Model) + len(r.Prompt) + 96
 	for _, s := range r.Stop {
 		n += len(s) + 3
 	}
-	b = append(make([]byte, 0, n+n/16), `{"model":`...)
+	b := append(make([]byte, 0, n+n/16), `{"model":`...)
 	b = appendString(b, r.Model)
 	b = append(b, `,"prompt":`...)
 	b = appendString(b, r.Prompt)
