@@ -9,7 +9,10 @@
 //   - plain: goroutines posting the same pre-rendered chat JSON with net/http
 //     and draining the bodies.
 //
-// It prints the median items/s of each and their ratio (target ≥ 0.95).
+// It prints the median items/s of each and their ratio (target ≥ 0.95),
+// and the median CPU time per item of each (client and server both run in
+// this process), whose ratio plain/eval is what the CPU-bound items/s
+// ratio tends to on an idle machine and stays readable on a shared one.
 //
 // With -mode task the workload is an lm-eval generate_until task (-task,
 // default the gsm8k preset, with its few-shot prompts) through the task
@@ -43,6 +46,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"crucible/internal/eval"
@@ -183,12 +187,15 @@ func run() error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var evalRates, plainRates []float64
+	var evalRates, plainRates, evalCPU, plainCPU []float64
 	for r := 1; r <= *rounds; r++ {
+		c0 := cpuTime()
 		d, s, err := runEval(*items)
 		if err != nil {
 			return fmt.Errorf("eval round %d: %w", r, err)
 		}
+		c1 := cpuTime()
+		evalCPU = append(evalCPU, float64((c1-c0).Microseconds())/float64(*items))
 		if s.Items != *items {
 			return fmt.Errorf("eval round %d: %d results, want %d", r, s.Items, *items)
 		}
@@ -198,12 +205,16 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("plain round %d: %w", r, err)
 		}
+		plainCPU = append(plainCPU, float64((cpuTime()-c1).Microseconds())/float64(*items))
 		pr := float64(*items) / pd.Seconds()
 		plainRates = append(plainRates, pr)
-		fmt.Printf("round %d: eval %8.0f items/s (score %.3f)   plain %8.0f req/s\n", r, er, s.Mean, pr)
+		fmt.Printf("round %d: eval %8.0f items/s (score %.3f, %5.1f µs CPU/item)   plain %8.0f req/s (%5.1f µs CPU/req)\n",
+			r, er, s.Mean, evalCPU[r-1], pr, plainCPU[r-1])
 	}
 	em, pm := median(evalRates), median(plainRates)
+	ec, pc := median(evalCPU), median(plainCPU)
 	fmt.Printf("median: eval %.0f items/s, plain %.0f req/s, ratio eval/plain %.3f (target >= 0.95)\n", em, pm, em/pm)
+	fmt.Printf("median CPU (client and server, this process): eval %.1f µs/item, plain %.1f µs/req, ratio plain/eval %.3f\n", ec, pc, pc/ec)
 	return nil
 }
 
@@ -240,4 +251,13 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

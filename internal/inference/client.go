@@ -189,7 +189,7 @@ func (c *Client) Models(ctx context.Context) (*ModelList, error) {
 func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) error {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := encodeRequest(in)
 		if err != nil {
 			return fmt.Errorf("inference: encode request: %w", err)
 		}
@@ -233,6 +233,11 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &StatusError{StatusCode: resp.StatusCode, Message: errorMessage(data)}
+	}
+	// The fast path handles the usual chat and completion bodies; anything
+	// else, including every malformed body, goes to encoding/json.
+	if json.Valid(data) && decodeFast(data, out) {
+		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("inference: %s %s: decode response: %w", method, endpoint, err)

@@ -67,9 +67,9 @@ type evaluateWorker struct {
 
 // Work evaluates the items a job's submission still lacks for at most one
 // slice, then reports the outcome to the submission's lifecycle
-// (competition.Next). Results are written one by one as they finish,
-// idempotently, so a crash loses at most the items in flight and a rerun
-// never duplicates a row.
+// (competition.Next). Results are written as they finish, in batches
+// (resultWriter), idempotently, so a crash loses at most the items in
+// flight or not yet committed and a rerun never duplicates a row.
 func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs]) error {
 	if job.Args.Epoch != nil {
 		return w.workEpoch(ctx, job.Args, *job.Args.Epoch)
@@ -138,18 +138,21 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 			}
 		}
 	}
+	results := newResultWriter(ctx, db, id, func(r eval.Result) {
+		w.cfg.Metrics.itemEvaluated(string(comp.Kind), r.Correct)
+	})
 	runErr := runner.Run(ctx, ev, runner.Config{
 		Concurrency: w.cfg.ItemConcurrency,
 		Skip:        skip,
 		Deadline:    time.Now().Add(w.cfg.Slice),
-		Sink: func(r eval.Result) error {
-			if err := db.InsertResult(ctx, id, r); err != nil {
-				return err
-			}
-			w.cfg.Metrics.itemEvaluated(string(comp.Kind), r.Correct)
-			return nil
-		},
+		Sink:        results.add,
 	})
+	// Every result is stored before the outcome is reported: a slice that
+	// expired or a run that finished has saved its progress only if the
+	// last batches committed.
+	if err := results.close(); err != nil && (runErr == nil || errors.Is(runErr, runner.ErrSliceExpired)) {
+		runErr = fmt.Errorf("eval: store results: %w", err)
+	}
 	switch {
 	case errors.Is(runErr, runner.ErrSliceExpired):
 		// Progress is saved; continue in a fresh run so no run outlives RescueAfter.

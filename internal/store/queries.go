@@ -235,8 +235,26 @@ func (db *DB) AdvanceSubmissionTx(ctx context.Context, tx *sql.Tx, id string, ev
 // for the same (submission, item) — from a job retried after a crash — is
 // ignored, so no item row is ever duplicated.
 func (db *DB) InsertResult(ctx context.Context, submissionID string, r eval.Result) error {
+	return db.insertResult(ctx, db.sql, submissionID, r)
+}
+
+// InsertResults stores results in one transaction, so a batch costs one
+// commit instead of one per row; each row is idempotent as in InsertResult.
+// It stores all of them or none.
+func (db *DB) InsertResults(ctx context.Context, submissionID string, rs []eval.Result) error {
+	return db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, r := range rs {
+			if err := db.insertResult(ctx, tx, submissionID, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (db *DB) insertResult(ctx context.Context, q querier, submissionID string, r eval.Result) error {
 	detail := string(r.Detail)
-	_, err := db.sql.ExecContext(ctx, db.rebind(`INSERT INTO item_results
+	_, err := q.ExecContext(ctx, db.rebind(`INSERT INTO item_results
 		(submission_id, idx, prompt, response, prediction, correct, score, started_at, ended_at, latency_ms,
 		 prompt_tokens, completion_tokens, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

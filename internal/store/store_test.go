@@ -39,6 +39,7 @@ func TestStoreSuite(t *testing.T) {
 			t.Run("a batched import reads back in order", func(t *testing.T) { testImportRoundTrip(t, db) })
 			t.Run("an import failing at its last row leaves nothing behind", func(t *testing.T) { testImportFailsAtLastRow(t, db) })
 			t.Run("submissions, states and results", func(t *testing.T) { testSubmissions(t, db) })
+			t.Run("a batch of results is stored idempotently", func(t *testing.T) { testInsertResults(t, db) })
 			t.Run("nonces are accepted once", func(t *testing.T) { testNonces(t, db) })
 			t.Run("repository bundles are stored by digest", func(t *testing.T) { testRepoBundles(t, db) })
 		})
@@ -203,5 +204,44 @@ func testRepoBundles(t *testing.T, db *store.DB) {
 	}
 	if _, err := db.RepoBundle(ctx, strings.Repeat("0", 64)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an unknown digest: %v, want ErrNotFound", err)
+	}
+}
+
+func testInsertResults(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	c := newCompetition(t, db, 4)
+	s := competition.Submission{
+		ID: store.NewID("s"), CompetitionID: c.ID, Name: "batched", Submitter: "ed25519:y",
+		Model:  competition.ModelSpec{BaseURL: "http://127.0.0.1:9/v1", Model: "baseline-oracle"},
+		Digest: "d-batch", CommittedAt: t0, State: competition.StateQueued, ItemsTotal: 4, UpdatedAt: t0,
+	}
+	if err := db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateSubmissionTx(ctx, tx, s, "sk") }); err != nil {
+		t.Fatal(err)
+	}
+	res := func(i int, response string) eval.Result {
+		return eval.Result{Index: i, Prompt: "p", Response: response, Score: 1, Correct: true, Started: t0, Ended: t0}
+	}
+	if err := db.InsertResult(ctx, s.ID, res(0, "first")); err != nil {
+		t.Fatal(err)
+	}
+	// A rerun's batch repeats item 0, and repeats item 1 within itself: the first write of each stays.
+	if err := db.InsertResults(ctx, s.ID, []eval.Result{res(0, "again"), res(1, "one"), res(2, "two"), res(1, "dup")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InsertResults(ctx, s.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Results(ctx, s.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"first", "one", "two"}
+	if len(got) != len(want) {
+		t.Fatalf("%d results stored, want %d: %+v", len(got), len(want), got)
+	}
+	for i, r := range got {
+		if r.Index != i || r.Response != want[i] {
+			t.Fatalf("result %d = %d %q, want %d %q", i, r.Index, r.Response, i, want[i])
+		}
 	}
 }

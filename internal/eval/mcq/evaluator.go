@@ -57,7 +57,7 @@ type Evaluator struct {
 	client    *inference.Client
 	model     string
 	mode      Mode
-	tmpl      *template.Template
+	tmpl      *template.Template // nil: DefaultTemplate
 	maxTokens int
 	items     []Item
 }
@@ -82,13 +82,7 @@ func NewEvaluator(cfg Config) (*Evaluator, error) {
 	if mode != Generative && mode != LogLikelihood {
 		return nil, fmt.Errorf("mcq: unknown mode %q (want %q or %q)", mode, Generative, LogLikelihood)
 	}
-	tmpl := cfg.Template
-	if tmpl == nil {
-		var err error
-		if tmpl, err = ParseTemplate(DefaultTemplate); err != nil {
-			return nil, err
-		}
-	}
+	tmpl := cfg.Template // nil: DefaultTemplate, rendered by renderDefault
 	mt := cfg.MaxTokens
 	if mt < 0 || mt > MaxTokensLimit {
 		return nil, fmt.Errorf("mcq: Config.MaxTokens %d is outside 0..%d", mt, MaxTokensLimit)
@@ -137,7 +131,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, index int) (eval.Result, error
 		return eval.Result{}, fmt.Errorf("mcq: index %d out of range [0,%d)", index, len(e.items))
 	}
 	it := e.items[index]
-	prompt, err := Render(e.tmpl, it)
+	prompt, err := e.render(it)
 	if err != nil {
 		return eval.Result{}, fmt.Errorf("mcq: item %s: render prompt: %w", it.ID, err)
 	}
@@ -156,6 +150,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, index int) (eval.Result, error
 		res.Score = 1
 	}
 	return res, nil
+}
+
+func (e *Evaluator) render(it Item) (string, error) {
+	if e.tmpl == nil {
+		return renderDefault(it), nil
+	}
+	return Render(e.tmpl, it)
 }
 
 func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result) error {

@@ -347,3 +347,43 @@ func TestNewEvaluatorRejectsIncompleteConfigs(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderDefaultMatchesTheTemplate(t *testing.T) {
+	ds, err := mcq.ParseFile(filepath.Join("..", "..", "..", "..", "shared", "data", "siqa", "dev.jsonl"))
+	if err != nil {
+		t.Skip("Social IQa dev set not available:", err)
+	}
+	items := append(ds.Items,
+		mcq.Item{Question: "no context?", Choices: []string{"a", "b"}},
+		mcq.Item{Context: "{{.Context}}", Question: "\x00\xff\n", Choices: []string{"", "{{end}}", "é", "d", "e", "f", "g", "h"}},
+		mcq.Item{},
+	)
+	for _, it := range items {
+		checkRenderDefault(t, it)
+	}
+}
+
+func FuzzRenderDefault(f *testing.F) {
+	f.Add("ctx", "q?", "a\x00b\nc", 3)
+	f.Add("", "", "", 0)
+	f.Fuzz(func(t *testing.T, context, question, choices string, n int) {
+		it := mcq.Item{Context: context, Question: question}
+		for i := range min(max(n, 0), 30) {
+			it.Choices = append(it.Choices, fmt.Sprint(choices, i))
+		}
+		checkRenderDefault(t, it)
+	})
+}
+
+// checkRenderDefault fails when the hand-written default rendering differs
+// from text/template executing DefaultTemplate.
+func checkRenderDefault(t *testing.T, it mcq.Item) {
+	t.Helper()
+	want, err := mcq.Render(mcq.MustDefaultTemplate(), it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mcq.RenderDefault(it); got != want {
+		t.Fatalf("item %+v:\nfast %q\ntmpl %q", it, got, want)
+	}
+}

@@ -1,0 +1,4 @@
+package mcq
+
+// RenderDefault exposes renderDefault to the external tests.
+var RenderDefault = renderDefault

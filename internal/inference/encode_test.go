@@ -1,0 +1,57 @@
+package inference
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+// nastyStrings exercise every branch of appendString: escapes, control
+// bytes, HTML-sensitive bytes, U+2028/2029, invalid and truncated UTF-8.
+var nastyStrings = []string{
+	"", "plain", "Answer:\n\tA) x\r\n", "\"quoted\" \\ back/slash",
+	"\x00\x01\x1f\x7f\b\f", "<script>&amp;</script>", "line\u2028para\u2029",
+	"héllo 日本語 😀", "bad \xff\xfe utf8 \xc3", "truncated \xe2\x82", "\ufffd literal",
+	strings.Repeat("long é<\n", 10000),
+}
+
+func checkEncode(t *testing.T, in any) {
+	t.Helper()
+	want, wantErr := json.Marshal(in)
+	got, gotErr := encodeRequest(in)
+	if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+		t.Fatalf("%+v:\nfast %s (%v)\njson %s (%v)", in, got, gotErr, want, wantErr)
+	}
+}
+
+func TestEncodeRequestMatchesEncodingJSON(t *testing.T) {
+	zero, one, tiny, huge, neg := 0.0, 1.0, 1e-7, 1e22, -0.5
+	nan, inf, negZero := math.NaN(), math.Inf(1), math.Copysign(0, -1)
+	temps := []*float64{nil, &zero, &one, &tiny, &huge, &neg, &nan, &inf, &negZero}
+	seed, lp := 7, 3
+	yes := true
+	for _, s := range nastyStrings {
+		for _, temp := range temps {
+			checkEncode(t, &ChatRequest{Model: s, Messages: []ChatMessage{{Role: "user", Content: s}}, MaxTokens: 32, Temperature: temp})
+			checkEncode(t, &CompletionRequest{Model: "m", Prompt: s, MaxTokens: 0, Temperature: temp, Stop: []string{s, "\n\n"}})
+		}
+		checkEncode(t, &ChatRequest{Model: "m", Messages: []ChatMessage{{"system", s}, {"user", s}}, Seed: &seed})
+		checkEncode(t, &CompletionRequest{Model: s, Prompt: s, MaxTokens: -1, Echo: true, Logprobs: &lp, Stop: []string{}})
+	}
+	checkEncode(t, &ChatRequest{})
+	checkEncode(t, &ChatRequest{Messages: []ChatMessage{}, Stream: true})
+	checkEncode(t, &ChatRequest{Model: "m", Logprobs: &yes, TopLogprobs: &lp, N: &lp})
+	checkEncode(t, &CompletionRequest{})
+}
+
+func FuzzEncodeRequest(f *testing.F) {
+	for _, s := range nastyStrings[:len(nastyStrings)-1] {
+		f.Add(s, s, 32, 0.0)
+	}
+	f.Fuzz(func(t *testing.T, model, text string, maxTokens int, temp float64) {
+		checkEncode(t, &ChatRequest{Model: model, Messages: []ChatMessage{{Role: model, Content: text}}, MaxTokens: maxTokens, Temperature: &temp})
+		checkEncode(t, &CompletionRequest{Model: model, Prompt: text, MaxTokens: maxTokens, Temperature: &temp, Stop: []string{model, text}})
+	})
+}

@@ -1,0 +1,141 @@
+package inference
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// fastBodies are response bodies for the fast decoder: the shapes real
+// servers send, and the shapes a hostile model server could send to make a
+// hand-written decoder read something encoding/json would not.
+var fastBodies = []string{
+	// Real shapes (baseline server, vLLM, llama.cpp, OpenAI).
+	`{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"C"},"finish_reason":"stop"}],"usage":{"prompt_tokens":57,"completion_tokens":1,"total_tokens":58}}`,
+	`{"id":"chatcmpl-2","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"The answer is B.\n\n**B**","tool_calls":[],"reasoning_content":null,"refusal":null},"logprobs":null,"finish_reason":"length","stop_reason":null}],"usage":{"prompt_tokens":5,"total_tokens":9,"completion_tokens":4,"prompt_tokens_details":null},"prompt_logprobs":null,"system_fingerprint":"fp_1","service_tier":"default"}`,
+	`{"id":"cmpl-3","object":"text_completion","created":2,"model":"m","choices":[{"text":" 42\nQuestion:","index":0,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`,
+	`{"choices":[{"text":"a","index":0},{"text":"b","index":1,"finish_reason":"stop"}]}`,
+	` {"choices":[] , "usage" : null } ` + "\n",
+	`{}`,
+	`{"choices":null}`,
+	// Escapes and unicode: unquoted by encoding/json itself.
+	`{"choices":[{"message":{"content":"\u0041\ud83d\ude00 \"quoted\" \\ \/ \b\f\n\r\t"}}]}`,
+	`{"choices":[{"message":{"content":"lone surrogate \ud800 and \udc00x"}}]}`,
+	"{\"choices\":[{\"message\":{\"content\":\"invalid utf8 \xff\xfe and \xc3\"}}]}",
+	`{"choices":[{"message":{"content":"héllo wörld 日本語 \u2028"}}]}`,
+	// Keys encoding/json matches case-insensitively or after unescaping.
+	`{"Choices":[{"message":{"content":"A"}}]}`,
+	`{"choices":[{"Message":{"content":"A"}}]}`,
+	`{"choices":[{"message":{"CONTENT":"A"}}]}`,
+	`{"choices":[{"message":{"\u0063ontent":"A"}}]}`,
+	`{"choices":[{"message":{"content":"A","Content":"B"}}]}`,
+	`{"choices":[{"meſsage":{"content":"A"}}]}`,
+	`{"usage":{"total_tokenſ":3}}`,
+	`{"id":"x","ıd":"y"}`,
+	// Repeated keys: encoding/json keeps the last, merging objects.
+	`{"choices":[{"message":{"content":"A"}}],"choices":[{"index":1}]}`,
+	`{"choices":[{"message":{"content":"A"},"message":{"role":"r"}}]}`,
+	`{"choices":[{"message":{"content":"A","content":"B"}}]}`,
+	`{"id":"a","id":"b"}`,
+	// Wrong types and numbers: encoding/json reports type errors.
+	`{"created":1.5}`,
+	`{"created":1e3}`,
+	`{"created":-0}`,
+	`{"created":99999999999999999999}`,
+	`{"created":-9223372036854775808}`,
+	`{"created":"1"}`,
+	`{"usage":{"prompt_tokens":"3"}}`,
+	`{"usage":{"prompt_tokens":true}}`,
+	`{"usage":[1,2]}`,
+	`{"choices":{"message":"x"}}`,
+	`{"choices":[null]}`,
+	`{"choices":[{"message":null,"index":null,"finish_reason":null}]}`,
+	`{"choices":[{"message":"A"}]}`,
+	`{"choices":[{"message":{"content":7}}]}`,
+	`{"choices":[{"message":{"content":["A"]}}]}`,
+	`{"choices":[{"logprobs":{"content":[{"token":"A","logprob":-0.1,"bytes":[65],"top_logprobs":[]}]},"message":{"content":"A"}}]}`,
+	`{"choices":[{"text":"A","logprobs":{"tokens":["A"],"token_logprobs":[null],"text_offset":[0],"top_logprobs":null}}]}`,
+	`{"model":null,"id":null,"object":null,"created":null,"usage":{"prompt_tokens":null}}`,
+	// Unknown members of every kind, skipped.
+	`{"x":{"a":[1,{"b":"}]"}],"c":"\"{"},"y":[[],{}],"z":-1.5e-3,"w":true,"v":false,"u":null,"choices":[{"text":"t"}]}`,
+	// Malformed documents: always encoding/json's error.
+	``,
+	`null`,
+	`[]`,
+	`"x"`,
+	`{"choices":[{"message":{"content":"A"}}]`,
+	`{"choices":[{"message":{"content":"A"}}]}}`,
+	`{"choices":[{"message":{"content":"A"}}]} x`,
+	`{"choices":[{"message":{"content":"A
+"}}]}`,
+	`{"choices":[{"message":{"content":"\x"}}]}`,
+	`{"choices":[{"message":{"content":"A"},}]}`,
+	`{"created":01}`,
+	`{"created":+1}`,
+	`{'id':'x'}`,
+}
+
+// checkFast decodes body with the client's path (json.Valid, the fast
+// decoder, encoding/json as the fallback) and with encoding/json alone, and
+// fails when they differ in the value or in whether decoding failed.
+func checkFast[T any](t *testing.T, body []byte) {
+	t.Helper()
+	var want, got T
+	wantErr := json.Unmarshal(body, &want)
+	if json.Valid(body) && decodeFast(body, &got) {
+		if wantErr != nil {
+			t.Fatalf("%T %q: fast path decoded a body encoding/json rejects (%v): %+v", got, body, wantErr, got)
+		}
+	} else {
+		gotErr := json.Unmarshal(body, &got)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%T %q: fallback error %v, encoding/json %v", got, body, gotErr, wantErr)
+		}
+	}
+	if wantErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%T %q:\nfast %#v\njson %#v", got, body, got, want)
+	}
+}
+
+func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
+	for _, b := range fastBodies {
+		checkFast[ChatResponse](t, []byte(b))
+		checkFast[CompletionResponse](t, []byte(b))
+	}
+}
+
+// TestFastDecodeTakesTheUsualShapes guards the point of the fast path: the
+// bodies real servers send must not fall back to encoding/json.
+func TestFastDecodeTakesTheUsualShapes(t *testing.T) {
+	for _, b := range fastBodies[:7] {
+		var c ChatResponse
+		if strings.Contains(b, "text_completion") || strings.Contains(b, `"text"`) {
+			var c CompletionResponse
+			if !decodeFast([]byte(b), &c) {
+				t.Errorf("completion body fell back to encoding/json: %s", b)
+			}
+			continue
+		}
+		if !decodeFast([]byte(b), &c) {
+			t.Errorf("chat body fell back to encoding/json: %s", b)
+		}
+	}
+}
+
+func TestFastDecodeOversizedContent(t *testing.T) {
+	big := strings.Repeat("é\\n\\u00e9x", 200000)
+	checkFast[ChatResponse](t, []byte(`{"choices":[{"message":{"content":"`+big+`"}}]}`))
+	deep := strings.Repeat(`{"a":[`, 5000) + strings.Repeat(`]}`, 5000)
+	checkFast[ChatResponse](t, []byte(`{"x":`+deep+`,"choices":[{"message":{"content":"A"}}]}`))
+}
+
+func FuzzFastDecode(f *testing.F) {
+	for _, b := range fastBodies {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkFast[ChatResponse](t, body)
+		checkFast[CompletionResponse](t, body)
+	})
+}
