@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"crucible/internal/eval/mcq"
@@ -113,6 +114,9 @@ type modelServer struct {
 	srv  *http.Server
 	slot chan struct{}
 	URL  string
+	// asking counts the requests at the server (waiting for a slot or
+	// served): fewer than the slots means the workers leave capacity idle.
+	asking atomic.Int64
 }
 
 func newModelServer(ds *mcq.Dataset, delay time.Duration, capacity int) (*modelServer, error) {
@@ -131,6 +135,8 @@ func newModelServer(ds *mcq.Dataset, delay time.Duration, capacity int) (*modelS
 				r.URL.Path = rest[i:]
 			}
 		}
+		m.asking.Add(1)
+		defer m.asking.Add(-1)
 		select {
 		case m.slot <- struct{}{}:
 		case <-r.Context().Done():
