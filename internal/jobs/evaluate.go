@@ -138,18 +138,20 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 			}
 		}
 	}
+	results := newResultWriter(ctx, db, id, 2*w.cfg.ItemConcurrency, func(r eval.Result) {
+		w.cfg.Metrics.itemEvaluated(string(comp.Kind), r.Correct)
+	})
 	runErr := runner.Run(ctx, ev, runner.Config{
 		Concurrency: w.cfg.ItemConcurrency,
 		Skip:        skip,
 		Deadline:    time.Now().Add(w.cfg.Slice),
-		Sink: func(r eval.Result) error {
-			if err := db.InsertResult(ctx, id, r); err != nil {
-				return err
-			}
-			w.cfg.Metrics.itemEvaluated(string(comp.Kind), r.Correct)
-			return nil
-		},
+		Sink:        results.Write,
 	})
+	// Every result is stored (or its write failed) before the outcome is
+	// reported: finish counts the stored results.
+	if err := results.Close(); err != nil && (runErr == nil || errors.Is(runErr, runner.ErrSliceExpired)) {
+		runErr = fmt.Errorf("store results: %w", err)
+	}
 	switch {
 	case errors.Is(runErr, runner.ErrSliceExpired):
 		// Progress is saved; continue in a fresh run so no run outlives RescueAfter.
