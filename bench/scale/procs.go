@@ -117,6 +117,10 @@ type modelServer struct {
 	// asking counts the requests at the server (waiting for a slot or
 	// served): fewer than the slots means the workers leave capacity idle.
 	asking atomic.Int64
+	// held and served sum the time requests held a slot and count them:
+	// a mean far above the delay means the box is too loaded to simulate
+	// the model, and the rates below its capacity say nothing of Crucible.
+	held, served atomic.Int64
 }
 
 func newModelServer(ds *mcq.Dataset, delay time.Duration, capacity int) (*modelServer, error) {
@@ -142,7 +146,12 @@ func newModelServer(ds *mcq.Dataset, delay time.Duration, capacity int) (*modelS
 		case <-r.Context().Done():
 			return
 		}
-		defer func() { <-m.slot }()
+		began := time.Now()
+		defer func() {
+			m.held.Add(int64(time.Since(began)))
+			m.served.Add(1)
+			<-m.slot
+		}()
 		h.ServeHTTP(w, r)
 	})}
 	go m.srv.Serve(ln)
