@@ -67,9 +67,9 @@ type evaluateWorker struct {
 
 // Work evaluates the items a job's submission still lacks for at most one
 // slice, then reports the outcome to the submission's lifecycle
-// (competition.Next). Results are written one by one as they finish,
-// idempotently, so a crash loses at most the items in flight and a rerun
-// never duplicates a row.
+// (competition.Next). Results are written as they finish (batched by
+// resultWriter), idempotently, so a crash loses at most the items in flight
+// or not yet committed, and a rerun never duplicates a row.
 func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs]) error {
 	if job.Args.Epoch != nil {
 		return w.workEpoch(ctx, job.Args, *job.Args.Epoch)
