@@ -67,9 +67,9 @@ type evaluateWorker struct {
 
 // Work evaluates the items a job's submission still lacks for at most one
 // slice, then reports the outcome to the submission's lifecycle
-// (competition.Next). Results are written as they finish, in batches
-// (resultWriter), idempotently, so a crash loses at most the items in
-// flight or not yet committed and a rerun never duplicates a row.
+// (competition.Next). Results are written as they finish (batched by
+// resultWriter), idempotently, so a crash loses at most the items in flight
+// or not yet committed, and a rerun never duplicates a row.
 func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs]) error {
 	if job.Args.Epoch != nil {
 		return w.workEpoch(ctx, job.Args, *job.Args.Epoch)
@@ -138,20 +138,19 @@ func (w *evaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 			}
 		}
 	}
-	results := newResultWriter(ctx, db, id, func(r eval.Result) {
+	results := newResultWriter(ctx, db, id, 2*w.cfg.ItemConcurrency, func(r eval.Result) {
 		w.cfg.Metrics.itemEvaluated(string(comp.Kind), r.Correct)
 	})
 	runErr := runner.Run(ctx, ev, runner.Config{
 		Concurrency: w.cfg.ItemConcurrency,
 		Skip:        skip,
 		Deadline:    time.Now().Add(w.cfg.Slice),
-		Sink:        results.add,
+		Sink:        results.Write,
 	})
-	// Every result is stored before the outcome is reported: a slice that
-	// expired or a run that finished has saved its progress only if the
-	// last batches committed.
-	if err := results.close(); err != nil && (runErr == nil || errors.Is(runErr, runner.ErrSliceExpired)) {
-		runErr = fmt.Errorf("eval: store results: %w", err)
+	// Every result is stored (or its write failed) before the outcome is
+	// reported: finish counts the stored results.
+	if err := results.Close(); err != nil && (runErr == nil || errors.Is(runErr, runner.ErrSliceExpired)) {
+		runErr = fmt.Errorf("store results: %w", err)
 	}
 	switch {
 	case errors.Is(runErr, runner.ErrSliceExpired):

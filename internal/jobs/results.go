@@ -8,88 +8,91 @@ import (
 	"crucible/internal/store"
 )
 
-// resultWriter stores an evaluation's results in the background with group
-// commit: while one transaction commits, the results finishing meanwhile
-// queue up and go in the next one. An idle evaluation still writes each
-// result as soon as it is done; a busy one pays one commit per batch
-// instead of one per item, and its workers never wait on the database
-// (runner.Run calls the sink under its lock, so a synchronous write held up
-// every worker for a commit per item).
-//
-// Crash safety is unchanged: a result is in the store once its batch
-// committed, and one lost in a crash before that is evaluated again by the
-// rerun (DoneItems does not list it); InsertResults ignores rows already
-// stored, so no item is ever written twice.
+// maxResultBatch bounds the results one write of a resultWriter commits.
+const maxResultBatch = 256
+
+// resultWriter stores one job's item results as they finish, off the
+// evaluation's path: the runner's sink is serialised, so writing each
+// result there in its own commit made every item of a job wait for the
+// commits of the items before it (the database's commit latency capped a
+// job's rate, whatever the model's). The writer commits, in one statement,
+// every result that finished while its previous write was committing, so
+// under load one commit carries many items and when idle each result is
+// written at once. A result counts as stored (stored is called) only once
+// committed; a crash loses the queued ones, which a rerun evaluates again
+// (InsertResults keeps a row already stored, so none is written twice).
 type resultWriter struct {
-	ctx     context.Context
-	db      *store.DB
-	id      string
-	written func(eval.Result) // called for each result once it is stored
+	ctx    context.Context
+	db     *store.DB
+	id     string
+	stored func(eval.Result)
+	in     chan eval.Result
+	done   chan struct{}
 
-	mu      sync.Mutex
-	pending []eval.Result
-	err     error // the first failed write; later adds report it
-
-	wake chan struct{} // one token: there is something to write
-	done chan struct{} // closed when the loop has written everything
+	mu  sync.Mutex
+	err error // the first failed write's
 }
 
-func newResultWriter(ctx context.Context, db *store.DB, submissionID string, written func(eval.Result)) *resultWriter {
-	w := &resultWriter{ctx: ctx, db: db, id: submissionID, written: written,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+// newResultWriter starts the writer of submission id's results; queue is
+// how many results may wait for a write before Write blocks.
+func newResultWriter(ctx context.Context, db *store.DB, id string, queue int, stored func(eval.Result)) *resultWriter {
+	w := &resultWriter{ctx: ctx, db: db, id: id, stored: stored, in: make(chan eval.Result, queue), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
 
-// add queues r for writing. It fails once a write has failed, which stops
-// the run as a failing synchronous sink did.
-func (w *resultWriter) add(r eval.Result) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
+func (w *resultWriter) loop() {
+	defer close(w.done)
+	batch := make([]eval.Result, 0, maxResultBatch)
+	for r := range w.in {
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < maxResultBatch {
+			select {
+			case r, ok := <-w.in:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		if w.failed() != nil {
+			continue // drain: the run is stopping
+		}
+		if err := w.db.InsertResults(w.ctx, w.id, batch); err != nil {
+			w.mu.Lock()
+			w.err = err
+			w.mu.Unlock()
+			continue
+		}
+		for _, r := range batch {
+			w.stored(r)
+		}
 	}
-	w.pending = append(w.pending, r)
-	select {
-	case w.wake <- struct{}{}:
-	default: // the loop is already due to write
-	}
-	return nil
 }
 
-// close writes what is still queued and returns the first write error.
-// No add may follow it.
-func (w *resultWriter) close() error {
-	close(w.wake)
-	<-w.done
+func (w *resultWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.err
 }
 
-// loop writes after every wake-up; a token sent by an add is delivered even
-// after close, so nothing added is left behind.
-func (w *resultWriter) loop() {
-	defer close(w.done)
-	for range w.wake {
-		w.flush()
+// Write queues r for storing; it blocks while the queue is full, and
+// returns the error of an earlier failed write, which stops the run.
+func (w *resultWriter) Write(r eval.Result) error {
+	if err := w.failed(); err != nil {
+		return err
 	}
+	w.in <- r
+	return nil
 }
 
-func (w *resultWriter) flush() {
-	w.mu.Lock()
-	batch := w.pending
-	w.pending = nil
-	failed := w.err != nil
-	w.mu.Unlock()
-	if failed || len(batch) == 0 {
-		return
-	}
-	if err := w.db.InsertResults(w.ctx, w.id, batch); err != nil {
-		w.mu.Lock()
-		w.err = err
-		w.mu.Unlock()
-		return
-	}
-	for _, r := range batch {
-		w.written(r)
-	}
+// Close waits until every queued result is stored and returns the first
+// failed write's error. Call it once, after the run.
+func (w *resultWriter) Close() error {
+	close(w.in)
+	<-w.done
+	return w.failed()
 }

@@ -4,28 +4,27 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
+	"crucible/internal/eval/mcq"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 )
 
-// newResultsFixture opens each test database with one submission of n items.
-func newResultsFixture(t *testing.T, url string, n int) (*store.DB, string) {
+// resultsFixture opens db with one submission of n items.
+func resultsFixture(t *testing.T, url string, n int) (*store.DB, string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	c := competition.Competition{ID: store.NewID("c"), Kind: "mcq", Title: "t", Config: json.RawMessage(`{}`),
+	c := competition.Competition{ID: store.NewID("c"), Kind: mcq.Name, Title: "t", Config: json.RawMessage(`{}`),
 		DatasetName: "d", DatasetDigest: "x", Items: n, CreatedBy: "k", CreatedAt: now}
 	raw := make([]json.RawMessage, n)
 	for i := range raw {
@@ -43,73 +42,97 @@ func newResultsFixture(t *testing.T, url string, n int) (*store.DB, string) {
 	return db, sub.ID
 }
 
-func TestResultWriterStoresEveryResultOnce(t *testing.T) {
+// Every result written, from several goroutines as the runner's items
+// finish, is stored once Close returns, each reported stored exactly once,
+// a result stored before (by a crashed run) is kept, and nothing else is
+// stored.
+func TestResultWriterStoresEveryResultByClose(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
-			const n = 300
-			db, id := newResultsFixture(t, d.URL, n)
+			const n = 700
+			db, id := resultsFixture(t, d.URL, n)
+			defer db.Close()
+			ctx := context.Background()
+			if err := db.InsertResult(ctx, id, eval.Result{Index: 3, Response: "earlier"}); err != nil {
+				t.Fatal(err)
+			}
 			var mu sync.Mutex
-			written := map[int]int{}
-			w := newResultWriter(context.Background(), db, id, func(r eval.Result) {
+			stored := map[int]int{}
+			w := newResultWriter(ctx, db, id, 4, func(r eval.Result) {
 				mu.Lock()
-				written[r.Index]++
+				stored[r.Index]++
 				mu.Unlock()
 			})
-			// Many adders, as runner.Run's workers (serialised there; here
-			// concurrent, which the writer must survive too).
 			var wg sync.WaitGroup
-			for g := range 6 {
+			var sink sync.Mutex // the runner's sink is serialised
+			for g := range 4 {
 				wg.Go(func() {
-					for i := g; i < n; i += 6 {
-						if err := w.add(eval.Result{Index: i, Response: "A", Correct: true, Score: 1}); err != nil {
+					for i := g; i < n; i += 4 {
+						sink.Lock()
+						err := w.Write(eval.Result{Index: i, Response: "now", Correct: i%2 == 0, Score: float64(i % 2)})
+						sink.Unlock()
+						if err != nil {
 							t.Error(err)
+							return
 						}
 					}
 				})
 			}
 			wg.Wait()
-			if err := w.close(); err != nil {
+			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}
-			got, err := db.Results(context.Background(), id, 0, n+1)
+			if len(stored) != n {
+				t.Fatalf("%d results reported stored, want %d", len(stored), n)
+			}
+			for i, times := range stored {
+				if times != 1 {
+					t.Fatalf("result %d reported stored %d times", i, times)
+				}
+			}
+			got, err := db.Results(ctx, id, 0, n+1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != n {
-				t.Fatalf("%d results stored, want %d", len(got), n)
+				t.Fatalf("%d rows stored, want %d", len(got), n)
 			}
 			for i, r := range got {
-				if r.Index != i || written[i] != 1 {
-					t.Fatalf("result %d: index %d, reported written %d times", i, r.Index, written[i])
+				want := "now"
+				if i == 3 {
+					want = "earlier"
+				}
+				if r.Index != i || r.Response != want || r.Correct != (i%2 == 0) {
+					t.Fatalf("row %d: %+v, want response %q", i, r, want)
 				}
 			}
 		})
 	}
 }
 
-func TestResultWriterReportsAFailedWrite(t *testing.T) {
+// A failed write stops the run: later Writes and Close return its error,
+// and no result of the failed write is reported stored.
+func TestResultWriterFailedWriteStopsTheRun(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
-			db, id := newResultsFixture(t, d.URL, 4)
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel() // every write fails
-			var written int
-			w := newResultWriter(ctx, db, id, func(eval.Result) { written++ })
-			if err := w.add(eval.Result{Index: 0}); err != nil {
-				t.Fatal(err)
+			db, id := resultsFixture(t, d.URL, 8)
+			db.Close() // every write fails
+			reported := 0
+			w := newResultWriter(context.Background(), db, id, 1, func(eval.Result) { reported++ })
+			var writeErr error
+			for i := 0; i < 8 && writeErr == nil; i++ {
+				writeErr = w.Write(eval.Result{Index: i})
+				time.Sleep(5 * time.Millisecond) // let the failed write land before the next Write
 			}
-			// Once the write failed, the next add stops the run.
-			for w.add(eval.Result{Index: 1}) == nil {
-				runtime.Gosched()
+			closeErr := w.Close()
+			if closeErr == nil {
+				t.Fatal("Close after failed writes returned no error")
 			}
-			if err := w.close(); err == nil {
-				t.Fatal("close reported no error after a failed write")
+			if writeErr == nil {
+				t.Error("Write kept accepting results after a failed write")
 			}
-			if written != 0 {
-				t.Fatalf("%d results reported written", written)
-			}
-			if done, err := db.DoneItems(context.Background(), id); err != nil || len(done) != 0 {
-				t.Fatalf("done items %v (%v), want none", done, err)
+			if reported != 0 {
+				t.Errorf("%d results of failed writes reported stored", reported)
 			}
 		})
 	}

@@ -231,38 +231,43 @@ func (db *DB) AdvanceSubmissionTx(ctx context.Context, tx *sql.Tx, id string, ev
 	return next, nil
 }
 
-// InsertResult stores one item's result. It is idempotent: a second result
-// for the same (submission, item) — from a job retried after a crash — is
-// ignored, so no item row is ever duplicated.
+// InsertResult stores one item's result; a result already stored for the
+// item is kept (a rerun after a crash writes nothing twice).
 func (db *DB) InsertResult(ctx context.Context, submissionID string, r eval.Result) error {
-	return db.insertResult(ctx, db.sql, submissionID, r)
+	return db.InsertResults(ctx, submissionID, []eval.Result{r})
 }
 
-// InsertResults stores results in one transaction, so a batch costs one
-// commit instead of one per row; each row is idempotent as in InsertResult.
-// It stores all of them or none.
+// resultsPerStatement bounds one INSERT of InsertResults (13 parameters a
+// row, far below both databases' parameter limits).
+const resultsPerStatement = 500
+
+// InsertResults stores items' results as InsertResult does each, in one
+// statement (one commit) per resultsPerStatement rows: an evaluation
+// writes what finished while its last write was committing in one go,
+// instead of one commit per item.
 func (db *DB) InsertResults(ctx context.Context, submissionID string, rs []eval.Result) error {
-	return db.InTx(ctx, func(tx *sql.Tx) error {
-		for _, r := range rs {
-			if err := db.insertResult(ctx, tx, submissionID, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func (db *DB) insertResult(ctx context.Context, q querier, submissionID string, r eval.Result) error {
-	detail := string(r.Detail)
-	_, err := q.ExecContext(ctx, db.rebind(`INSERT INTO item_results
+	for start := 0; start < len(rs); start += resultsPerStatement {
+		batch := rs[start:min(start+resultsPerStatement, len(rs))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO item_results
 		(submission_id, idx, prompt, response, prediction, correct, score, started_at, ended_at, latency_ms,
-		 prompt_tokens, completion_tokens, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (submission_id, idx) DO NOTHING`),
-		submissionID, r.Index, r.Prompt, r.Response, r.Prediction, boolInt(r.Correct), r.Score,
-		micros(r.Started), micros(r.Ended), r.LatencyMS, r.PromptTokens, r.CompletionTokens, detail)
-	if err != nil {
-		return fmt.Errorf("insert result %s/%d: %w", submissionID, r.Index, err)
+		 prompt_tokens, completion_tokens, detail) VALUES `)
+		args := make([]any, 0, 13*len(batch))
+		for i, r := range batch {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, submissionID, r.Index, r.Prompt, r.Response, r.Prediction, boolInt(r.Correct), r.Score,
+				micros(r.Started), micros(r.Ended), r.LatencyMS, r.PromptTokens, r.CompletionTokens, string(r.Detail))
+		}
+		q.WriteString(` ON CONFLICT (submission_id, idx) DO NOTHING`)
+		if _, err := db.sql.ExecContext(ctx, db.rebind(q.String()), args...); err != nil {
+			if len(batch) == 1 {
+				return fmt.Errorf("insert result %s/%d: %w", submissionID, batch[0].Index, err)
+			}
+			return fmt.Errorf("insert results %s/%d… (%d items): %w", submissionID, batch[0].Index, len(batch), err)
+		}
 	}
 	return nil
 }
