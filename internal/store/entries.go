@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+
+	"crucible/internal/competition"
 )
 
 // LockCompetitionTx serialises the transactions that enter one competition,
@@ -24,6 +27,53 @@ func (db *DB) LockCompetitionTx(ctx context.Context, tx *sql.Tx, id string) erro
 		return fmt.Errorf("lock competition %s: %w", id, err)
 	}
 	return nil
+}
+
+// EntrantsTx reads, inside tx, what competition.CheckEntry needs of a
+// competition's active entries for an entry of digest by submitter
+// (competition.EntrantsOf over ListSubmissionsTx gives the same): the
+// first active non-artifact entry with the digest and the submitter's
+// count, by two indexed queries rather than every submission.
+func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID, submitter, digest string) (competition.Entrants, error) {
+	e := competition.Entrants{}
+	rows, err := tx.QueryContext(ctx, db.rebind(`SELECT id, spec FROM submissions
+		WHERE competition_id = ? AND digest = ? AND state NOT IN (?, ?) ORDER BY committed_at, id`),
+		competitionID, digest, string(competition.StateFailed), string(competition.StateInfraFailed))
+	if err != nil {
+		return e, fmt.Errorf("entries of %s with digest %s: %w", competitionID, digest, err)
+	}
+	// Read to the end (a handful of rows): the count below runs on the
+	// same connection, which must not have a result still open.
+	defer rows.Close()
+	for rows.Next() {
+		var id, spec string
+		if err := rows.Scan(&id, &spec); err != nil {
+			return e, err
+		}
+		if e.Copy != "" {
+			continue
+		}
+		var st storedSpec
+		if err := json.Unmarshal([]byte(spec), &st); err != nil {
+			return e, fmt.Errorf("submission %s spec: %w", id, err)
+		}
+		if st.Artifact == nil {
+			e.Copy, e.CompetitionID = id, competitionID
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return e, err
+	}
+	if err := rows.Close(); err != nil {
+		return e, err
+	}
+	err = tx.QueryRowContext(ctx, db.rebind(`SELECT COUNT(*) FROM submissions
+		WHERE competition_id = ? AND submitter = ? AND state NOT IN (?, ?)`),
+		competitionID, submitter, string(competition.StateFailed), string(competition.StateInfraFailed)).Scan(&e.ByKey)
+	if err != nil {
+		return e, fmt.Errorf("entries of %s by %s: %w", competitionID, submitter, err)
+	}
+	return e, nil
 }
 
 // CompetitionResponses returns the raw responses of a competition's
