@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"slices"
 	"sync"
 
@@ -107,24 +108,31 @@ func (s *Service) commitBatch(batch []*pending) {
 	}
 }
 
-// store writes batch inside tx in arrival order: for kinds that rank
-// models, it takes each competition's lock (in id order, so two batches
-// never wait on each other's) and applies the entry rules to each entry
-// against the entries stored before it, batch-mates included, exactly as
-// if each had its own transaction; a refusal is set on its entry and
-// nothing of it is written. Then it enqueues the accepted entries'
-// evaluations (none for pool entries) with one insert.
+// store writes batch inside tx. For kinds that rank models it takes each
+// competition's lock (in id order, so two batches never wait on each
+// other's), reads the competition's entrants for the whole batch at once
+// and applies the entry rules to each entry in arrival order against the
+// entries stored before it, batch-mates accepted ahead of it included:
+// exactly what one transaction per entry would decide. A refusal is set
+// on its entry and nothing of it is written. The accepted rows go in with
+// one insert and their evaluations (none for pool entries) with another.
 func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error {
 	db := s.cfg.DB
-	var locks []string
+	ranked := map[string]*entrants{}
 	for _, p := range batch {
 		p.err = nil
-		if s.cfg.Kinds.RanksModels(p.c.Kind) && !slices.Contains(locks, p.c.ID) {
-			locks = append(locks, p.c.ID)
+		if s.cfg.Kinds.RanksModels(p.c.Kind) {
+			ent := ranked[p.c.ID]
+			if ent == nil {
+				ent = &entrants{}
+				ranked[p.c.ID] = ent
+			}
+			ent.digests = append(ent.digests, p.sub.Digest)
+			ent.submitters = append(ent.submitters, p.e.Submitter)
 		}
 	}
-	slices.Sort(locks)
-	for _, id := range locks {
+	ids := slices.Sorted(maps.Keys(ranked))
+	for _, id := range ids {
 		lock := db.LockCompetitionTx
 		if batch[0].e.Pool {
 			// A pool entry commits alone (Submit), under the lock the
@@ -134,28 +142,57 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 		if err := lock(ctx, tx, id); err != nil {
 			return err
 		}
+		ent := ranked[id]
+		var err error
+		if ent.copies, ent.byKey, err = db.EntrantsTx(ctx, tx, id, ent.digests, ent.submitters); err != nil {
+			return err
+		}
 	}
-	var jobs []string
+	var subs []competition.Submission
+	var secrets, jobs []string
 	for _, p := range batch {
-		if slices.Contains(locks, p.c.ID) {
-			ent, err := db.EntrantsTx(ctx, tx, p.c.ID, p.e.Submitter, p.sub.Digest)
-			if err != nil {
-				return err
-			}
-			if err := ent.Check(p.e.Submitter, p.e.Limit); err != nil {
+		if ent := ranked[p.c.ID]; ent != nil {
+			if err := ent.admit(p); err != nil {
 				p.err = conflict(err)
 				continue
 			}
 		}
-		if err := db.CreateSubmissionTx(ctx, tx, p.sub, p.secret); err != nil {
-			return err
-		}
+		subs, secrets = append(subs, p.sub), append(secrets, p.secret)
 		if !p.e.Pool {
 			jobs = append(jobs, p.sub.ID)
 		}
+	}
+	if err := db.CreateSubmissionsTx(ctx, tx, subs, secrets); err != nil {
+		return err
 	}
 	if len(jobs) == 0 {
 		return nil
 	}
 	return s.cfg.Evaluations.EnqueueEvaluationsTx(ctx, tx, jobs)
+}
+
+// entrants is one competition's active entries as a batch's entry rules
+// see them: read from the store for the batch's digests and submitters,
+// then updated with each entry the batch accepts.
+type entrants struct {
+	digests, submitters []string
+	copies              map[string]string // digest → the earliest active non-artifact entry
+	byKey               map[string]int    // submitter → active entries
+}
+
+// admit applies competition's entry rules to p and, if it passes, counts
+// it as an active entry for the entries after it.
+func (ent *entrants) admit(p *pending) error {
+	e := competition.Entrants{Copy: ent.copies[p.sub.Digest], ByKey: ent.byKey[p.e.Submitter]}
+	if e.Copy != "" {
+		e.CompetitionID = p.c.ID
+	}
+	if err := e.Check(p.e.Submitter, p.e.Limit); err != nil {
+		return err
+	}
+	if p.sub.Artifact == nil {
+		ent.copies[p.sub.Digest] = p.sub.ID
+	}
+	ent.byKey[p.e.Submitter]++
+	return nil
 }

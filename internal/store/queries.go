@@ -81,17 +81,31 @@ func (db *DB) CompetitionItems(ctx context.Context, id string) ([]json.RawMessag
 // model server, may be empty; a predictions file's body) is stored but
 // never returned by reads other than SubmissionSecret.
 func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.Submission, secret string) error {
-	spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch, Predictions: s.Predictions, Artifact: s.Artifact})
-	if err != nil {
-		return err
+	return db.CreateSubmissionsTx(ctx, tx, []competition.Submission{s}, []string{secret})
+}
+
+// CreateSubmissionsTx stores subs with their secrets (secrets[i] is
+// subs[i]'s) inside tx with one multi-row insert (as CreateSubmissionTx
+// each).
+func (db *DB) CreateSubmissionsTx(ctx context.Context, tx *sql.Tx, subs []competition.Submission, secrets []string) error {
+	if len(subs) == 0 {
+		return nil
 	}
-	_, err = tx.ExecContext(ctx, db.rebind(`INSERT INTO submissions
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+	args := make([]any, 0, 12*len(subs))
+	for i, s := range subs {
+		spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch, Predictions: s.Predictions, Artifact: s.Artifact})
+		if err != nil {
+			return err
+		}
+		args = append(args, s.ID, s.CompetitionID, s.Name, s.Submitter, string(spec), secrets[i], s.Digest, micros(s.CommittedAt),
+			string(s.State), s.Reason, s.ItemsTotal, micros(s.UpdatedAt))
+	}
+	_, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO submissions
 		(id, competition_id, name, submitter, spec, secret, digest, committed_at, state, reason, items_total, card, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`),
-		s.ID, s.CompetitionID, s.Name, s.Submitter, string(spec), secret, s.Digest, micros(s.CommittedAt),
-		string(s.State), s.Reason, s.ItemsTotal, micros(s.UpdatedAt))
+		VALUES `+strings.Repeat(row+", ", len(subs)-1)+row), args...)
 	if err != nil {
-		return fmt.Errorf("insert submission: %w", err)
+		return fmt.Errorf("insert %d submissions: %w", len(subs), err)
 	}
 	return nil
 }
