@@ -7,17 +7,20 @@
 // creates on that server and drops at the end; creates one multiple-choice
 // competition that takes model endpoints (an endpoint entry is checked for
 // shape at intake and never contacted there, so no network is used); makes
-// -keys signing keys; then -concurrency client goroutines post distinct
-// signed submissions over HTTP for -duration, and the reference runs as
+// then -concurrency client goroutines post distinct
+// signed submissions over HTTP for -duration (each client makes a fresh key
+// every -per-key submissions, as many competitors would, since the quotas
+// hold one key to a few entries), and the reference runs as
 // many goroutines for -duration. It prints both rates, the hub's p50/p99 and
 // the ratio (target: >= 2,000 submissions/s and >= 0.5 × reference), and
 // checks that every accepted submission has exactly one row and one job.
 //
-//	go run ./bench/ingest [-concurrency 32] [-duration 5s] [-keys 32] [-batch 32]
+//	go run ./bench/ingest [-concurrency 32] [-duration 5s] [-per-key 3] [-batch 32]
 //	go run ./bench/ingest -postgres 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'
 //
-// Quotas are on (daily, open and per-key entry limits set far above what a
-// run reaches), so their checks are part of what is measured.
+// Quotas are those of `crucible serve` by default (200 submissions a day,
+// 20 open, 3 entries per key in a competition), so their checks are part of
+// what is measured.
 package main
 
 import (
@@ -67,7 +70,7 @@ type options struct {
 	postgres    string
 	concurrency int
 	duration    time.Duration
-	keys        int
+	perKey      int
 	batch       int
 	cpuProfile  string
 }
@@ -77,12 +80,12 @@ func run() error {
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL server URL: run on a fresh database created there (default: a fresh SQLite file)")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "client goroutines (and reference writers)")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured phase")
-	flag.IntVar(&o.keys, "keys", 32, "signing keys the clients use in turn")
+	flag.IntVar(&o.perKey, "per-key", competition.DefaultMaxEntriesPerKey, "submissions each signing key makes (at most the per-key entry limit, 3)")
 	flag.IntVar(&o.batch, "batch", 32, "reference: submissions (rows and jobs) per transaction")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub phase (hub and clients) to this file")
 	flag.Parse()
-	if o.concurrency < 1 || o.keys < 1 || o.batch < 1 || o.duration <= 0 {
-		return errors.New("-concurrency, -keys, -batch and -duration must be positive")
+	if o.concurrency < 1 || o.perKey < 1 || o.perKey > competition.DefaultMaxEntriesPerKey || o.batch < 1 || o.duration <= 0 {
+		return errors.New("-concurrency, -batch and -duration must be positive, -per-key 1..3")
 	}
 	ctx := context.Background()
 	database, drop, err := benchdb.Fresh(ctx, o.postgres, "ingest")
@@ -90,9 +93,9 @@ func run() error {
 		return err
 	}
 	defer drop()
-	const far = 1 << 30
 	a, err := app.Open(ctx, app.Config{Database: database, Listen: "127.0.0.1:0", NoWork: true,
-		Quotas: api.Quotas{SubmissionsPerDay: far, OpenSubmissions: far, EntriesPerKey: far},
+		Quotas: api.Quotas{SubmissionsPerDay: app.DefaultSubmissionsPerDay, OpenSubmissions: app.DefaultOpenSubmissions,
+			EntriesPerKey: competition.DefaultMaxEntriesPerKey},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
@@ -106,12 +109,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	keys := make([]*identity.Key, o.keys)
-	for i := range keys {
-		if keys[i], err = identity.NewKey(); err != nil {
-			return err
-		}
-	}
+	keys := make([]*identity.Key, o.concurrency) // each client's current key
 	ln, err := a.Listen()
 	if err != nil {
 		return err
@@ -123,7 +121,14 @@ func run() error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}}
 	path := "/api/v1/competitions/" + url.PathEscape(c.ID) + "/submissions"
 	post := func(g, n int) error {
-		key := keys[(g+n)%len(keys)]
+		if n%o.perKey == 0 {
+			k, err := identity.NewKey()
+			if err != nil {
+				return err
+			}
+			keys[g] = k
+		}
+		key := keys[g]
 		body, _ := json.Marshal(apiv1.CreateSubmissionRequest{BaseURL: "http://127.0.0.1:9/v1", Model: fmt.Sprintf("model-%d-%d", g, n)})
 		headers, err := key.Sign(hubID, http.MethodPost, path, time.Now().Unix(), body)
 		if err != nil {
