@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -41,6 +42,8 @@ const (
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
+	// nextNoncePurge is when (unix µs) UseNonce next purges expired nonces.
+	nextNoncePurge atomic.Int64
 }
 
 // Open connects to the database named by url — a postgres:// URL, or else a
