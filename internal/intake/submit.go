@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -62,18 +61,14 @@ type ArtifactEntry struct {
 // ErrConflict.
 func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, error) {
 	db := s.cfg.DB
-	c, err := db.GetCompetition(ctx, e.CompetitionID)
+	c, pool, err := db.CompetitionToEnter(ctx, e.CompetitionID)
 	if err != nil {
 		return competition.Submission{}, err
 	}
-	if !e.Pool {
+	if !e.Pool && pool {
 		// A pool's entrants are evaluated within its budget and only while
 		// it is open; a submission here would be evaluated in full at any time.
-		if _, err := db.GetPool(ctx, c.ID); err == nil {
-			return competition.Submission{}, conflict(fmt.Errorf("%s is a funded pool: enter it while it is open with POST /api/v1/pools/%s/entries (crucible pool join)", c.ID, c.ID))
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return competition.Submission{}, err
-		}
+		return competition.Submission{}, conflict(fmt.Errorf("%s is a funded pool: enter it while it is open with POST /api/v1/pools/%s/entries (crucible pool join)", c.ID, c.ID))
 	}
 	sub, err := s.entry(ctx, c, e)
 	if err != nil {

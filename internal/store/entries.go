@@ -31,6 +31,27 @@ func (db *DB) LockCompetitionTx(ctx context.Context, tx *sql.Tx, id string) erro
 	return nil
 }
 
+// CompetitionToEnter returns competition id and whether it is a funded
+// pool: what a new entry needs first, in one query (GetCompetition and
+// GetPool would be two on every submission).
+func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Competition, bool, error) {
+	var pool bool
+	c, err := scanCompetition(withExtra{db.sql.QueryRowContext(ctx, db.rebind(`SELECT `+competitionColumns+`,
+		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`), id), &pool})
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, fmt.Errorf("competition %s: %w", id, ErrNotFound)
+	}
+	return c, pool, err
+}
+
+// withExtra scans one more column after what its caller asks for.
+type withExtra struct {
+	row   scanner
+	extra any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra)...) }
+
 // EntrantsTx reads, inside tx, what the entry rules need of a
 // competition's active entries for a batch of new entries with digests by
 // submitters: the earliest active non-artifact entry of each digest (by
