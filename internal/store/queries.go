@@ -13,7 +13,6 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/identity"
 )
 
 // NewID returns a short random id with a prefix ("c" competition, "s" submission).
@@ -324,30 +323,3 @@ func (db *DB) ItemScores(ctx context.Context, submissionID string) ([]float64, i
 	return scores, correct, rows.Err()
 }
 
-// UseNonce implements identity.NonceStore: the primary key makes a second use
-// of a nonce fail, across every server sharing the database. It is one
-// statement (every signed request burns a nonce, so its cost is paid per
-// request); expired nonces are purged as a side effect at most once every
-// noncePurgeEvery per process.
-func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
-	if now := time.Now().UnixMicro(); now >= db.nextNoncePurge.Load() {
-		db.nextNoncePurge.Store(now + noncePurgeEvery.Microseconds())
-		if _, err := db.sql.ExecContext(ctx, db.rebind(`DELETE FROM request_nonces WHERE expires_at < ?`), micros(expires.Add(-time.Hour))); err != nil {
-			return err
-		}
-	}
-	res, err := db.sql.ExecContext(ctx, db.rebind(`INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (key_id, nonce) DO NOTHING`), keyID, nonce, micros(expires))
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return identity.ErrNonceReused
-	}
-	return nil
-}
-
-// noncePurgeEvery is how often UseNonce purges expired nonces.
-const noncePurgeEvery = time.Minute

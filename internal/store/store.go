@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -42,8 +41,7 @@ const (
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
-	// nextNoncePurge is when (unix µs) UseNonce next purges expired nonces.
-	nextNoncePurge atomic.Int64
+	nonces  nonceBatcher
 }
 
 // Open connects to the database named by url — a postgres:// URL, or else a
