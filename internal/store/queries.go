@@ -322,4 +322,3 @@ func (db *DB) ItemScores(ctx context.Context, submissionID string) ([]float64, i
 	}
 	return scores, correct, rows.Err()
 }
-
