@@ -20,9 +20,8 @@ import (
 	"crucible/internal/store/storetest"
 )
 
-// jobQueue records the evaluations enqueued by committed transactions only
-// (it hooks no commit, so it records at enqueue time; the tests compare it
-// with the rows that exist).
+// jobQueue records every evaluation enqueued, in a transaction that
+// committed or not (the tests compare it with the rows that exist).
 type jobQueue struct {
 	mu  sync.Mutex
 	ids []string
