@@ -82,26 +82,21 @@ func (s *Server) checkSubmissionQuota(w http.ResponseWriter, r *http.Request) er
 	if s.exempt(key) {
 		return nil
 	}
-	ctx, now := r.Context(), s.cfg.Clock.Now().UTC()
-	if q.SubmissionsPerDay > 0 {
-		u, err := s.cfg.DB.SubmissionsSince(ctx, key, now.Add(-quotaWindow))
-		if err != nil {
-			return err
-		}
-		if u.Count >= q.SubmissionsPerDay {
-			return tooManyRequests(w, u.Oldest.Add(quotaWindow).Sub(now),
-				"quota: key %s made %d submissions in the last 24 hours; the limit is %d", key, u.Count, q.SubmissionsPerDay)
-		}
+	if q.SubmissionsPerDay == 0 && q.OpenSubmissions == 0 {
+		return nil
 	}
-	if q.OpenSubmissions > 0 {
-		open, err := s.cfg.DB.OpenSubmissions(ctx, key)
-		if err != nil {
-			return err
-		}
-		if open >= q.OpenSubmissions {
-			return tooManyRequests(w, openRetryAfter,
-				"quota: key %s has %d submissions queued or running; the limit is %d, wait until one is evaluated", key, open, q.OpenSubmissions)
-		}
+	now := s.cfg.Clock.Now().UTC()
+	u, open, err := s.cfg.DB.SubmissionQuota(r.Context(), key, now.Add(-quotaWindow))
+	if err != nil {
+		return err
+	}
+	if q.SubmissionsPerDay > 0 && u.Count >= q.SubmissionsPerDay {
+		return tooManyRequests(w, u.Oldest.Add(quotaWindow).Sub(now),
+			"quota: key %s made %d submissions in the last 24 hours; the limit is %d", key, u.Count, q.SubmissionsPerDay)
+	}
+	if q.OpenSubmissions > 0 && open >= q.OpenSubmissions {
+		return tooManyRequests(w, openRetryAfter,
+			"quota: key %s has %d submissions queued or running; the limit is %d, wait until one is evaluated", key, open, q.OpenSubmissions)
 	}
 	return nil
 }

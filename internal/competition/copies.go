@@ -40,22 +40,51 @@ func (s Submission) Active() bool {
 // refused: it is a copy, ranked and earning nothing (MarkCopies; the
 // earliest commit is the original).
 func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) error {
-	mine := 0
+	return EntrantsOf(subs, submitter, digest).Check(submitter, maxPerKey)
+}
+
+// Entrants is what CheckEntry needs to know of a competition's active
+// entries for one new entry: the first (in commit order) that is not an
+// artifact and has the new entry's digest, and how many its submitter
+// has. The store reads it with two indexed queries (store.EntrantsTx)
+// instead of every submission; EntrantsOf derives it from the full list.
+type Entrants struct {
+	// Copy is the id of the active non-artifact entry with the digest
+	// ("": none); CompetitionID names its competition for the refusal.
+	Copy, CompetitionID string
+	// ByKey counts the submitter's active entries.
+	ByKey int
+}
+
+// EntrantsOf returns the Entrants of subs (in commit order) for an entry
+// of digest by submitter.
+func EntrantsOf(subs []Submission, submitter, digest string) Entrants {
+	var e Entrants
 	for _, sub := range subs {
 		if !sub.Active() {
 			continue
 		}
-		if sub.Digest == digest && sub.Artifact == nil {
-			return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model, or this predictions file (a failed entry frees its place)",
-				ErrDuplicateEntry, sub.ID, sub.CompetitionID)
+		if e.Copy == "" && sub.Digest == digest && sub.Artifact == nil {
+			e.Copy, e.CompetitionID = sub.ID, sub.CompetitionID
 		}
 		if sub.Submitter == submitter {
-			mine++
+			e.ByKey++
 		}
 	}
-	if maxPerKey > 0 && mine >= maxPerKey {
+	return e
+}
+
+// Check refuses the entry by submitter if its model is already entered
+// (ErrDuplicateEntry) or the key has maxPerKey active entries
+// (ErrEntryLimit; 0: no per-key limit).
+func (e Entrants) Check(submitter string, maxPerKey int) error {
+	if e.Copy != "" {
+		return fmt.Errorf("%w: copy of %s: competition %s already has this base URL and model, or this predictions file (a failed entry frees its place)",
+			ErrDuplicateEntry, e.Copy, e.CompetitionID)
+	}
+	if maxPerKey > 0 && e.ByKey >= maxPerKey {
 		return fmt.Errorf("%w: key %s has %d active entries in this competition, the most allowed; an entry that fails frees its place",
-			ErrEntryLimit, submitter, mine)
+			ErrEntryLimit, submitter, e.ByKey)
 	}
 	return nil
 }

@@ -47,9 +47,9 @@ func conflict(err error) error { return &refusal{ErrConflict, err} }
 
 // Evaluations is the job queue as the intake uses it (jobs.Queue).
 type Evaluations interface {
-	// EnqueueEvaluationTx schedules a submission's evaluation inside tx, so
-	// the submission and its job commit together or not at all.
-	EnqueueEvaluationTx(ctx context.Context, tx *sql.Tx, submissionID string) error
+	// EnqueueEvaluationsTx schedules the submissions' evaluations inside
+	// tx, so the submissions and their jobs commit together or not at all.
+	EnqueueEvaluationsTx(ctx context.Context, tx *sql.Tx, submissionIDs []string) error
 }
 
 // Config configures a Service.
@@ -64,7 +64,8 @@ type Config struct {
 
 // Service creates competitions and submissions.
 type Service struct {
-	cfg Config
+	cfg   Config
+	batch committer
 }
 
 // New returns a Service.

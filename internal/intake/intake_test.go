@@ -24,11 +24,11 @@ type queue struct {
 	err error
 }
 
-func (q *queue) EnqueueEvaluationTx(_ context.Context, _ *sql.Tx, id string) error {
+func (q *queue) EnqueueEvaluationsTx(_ context.Context, _ *sql.Tx, ids []string) error {
 	if q.err != nil {
 		return q.err
 	}
-	q.ids = append(q.ids, id)
+	q.ids = append(q.ids, ids...)
 	return nil
 }
 

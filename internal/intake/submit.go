@@ -2,8 +2,6 @@ package intake
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -55,49 +53,42 @@ type ArtifactEntry struct {
 // Submit enters e: it checks the entry against its competition's kind,
 // then, in one transaction, applies the entry rules of kinds that rank
 // models (one active entry per model, Limit per key; see
-// competition.CheckEntry), stores the submission and enqueues its
-// evaluation, so that a submission never exists without its job and
-// simultaneous entries of one model cannot both get in. Refusals are
-// ErrInvalid or ErrConflict.
+// competition.CheckEntry) under the competition's lock, stores the
+// submission and enqueues its evaluation, so that a submission never
+// exists without its job and simultaneous entries of one model cannot
+// both get in. Concurrent Submits share that transaction (group commit,
+// see committer), each with its own outcome. Refusals are ErrInvalid or
+// ErrConflict.
 func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, error) {
 	db := s.cfg.DB
-	c, err := db.GetCompetition(ctx, e.CompetitionID)
+	c, pool, err := db.CompetitionToEnter(ctx, e.CompetitionID)
 	if err != nil {
 		return competition.Submission{}, err
 	}
-	if !e.Pool {
+	if !e.Pool && pool {
 		// A pool's entrants are evaluated within its budget and only while
 		// it is open; a submission here would be evaluated in full at any time.
-		if _, err := db.GetPool(ctx, c.ID); err == nil {
-			return competition.Submission{}, conflict(fmt.Errorf("%s is a funded pool: enter it while it is open with POST /api/v1/pools/%s/entries (crucible pool join)", c.ID, c.ID))
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return competition.Submission{}, err
-		}
+		return competition.Submission{}, conflict(fmt.Errorf("%s is a funded pool: enter it while it is open with POST /api/v1/pools/%s/entries (crucible pool join)", c.ID, c.ID))
 	}
 	sub, err := s.entry(ctx, c, e)
 	if err != nil {
 		return competition.Submission{}, err
 	}
-	err = db.InTx(ctx, func(tx *sql.Tx) error {
-		if s.cfg.Kinds.RanksModels(c.Kind) {
-			if err := s.checkEntry(ctx, tx, c.ID, e, sub.Digest); err != nil {
-				return err
-			}
-		}
-		secret := e.APIKey
-		if sub.Predictions != nil {
-			secret = sub.Predictions.Body
-		}
-		if err := db.CreateSubmissionTx(ctx, tx, sub, secret); err != nil {
-			return err
-		}
-		if e.Pool {
-			return nil
-		}
-		return s.cfg.Evaluations.EnqueueEvaluationTx(ctx, tx, sub.ID)
-	})
-	if err != nil {
+	p := &pending{ctx: ctx, c: c, e: e, sub: sub, secret: e.APIKey}
+	if sub.Predictions != nil {
+		p.secret = sub.Predictions.Body
+	}
+	if e.Pool {
+		// A pool entry takes the pool's lock, not the competition's, and
+		// pool entries are rare: it commits alone rather than mixing
+		// both kinds of lock in one batch.
+		p.done = make(chan struct{})
+		s.commitBatch([]*pending{p})
+	} else if err := s.commit(p); err != nil {
 		return competition.Submission{}, err
+	}
+	if p.err != nil {
+		return competition.Submission{}, p.err
 	}
 	return sub, nil
 }
@@ -193,27 +184,6 @@ func (s *Service) entry(ctx context.Context, c competition.Competition, e Entry)
 		sub.Digest = competition.ModelDigest(sub.Model)
 	}
 	return sub, nil
-}
-
-// checkEntry applies competition.CheckEntry inside tx, holding the
-// competition's lock (a pool's, for a pool entry, the lock its ticks and
-// settlement take) so that the entrants it reads stay the entrants.
-func (s *Service) checkEntry(ctx context.Context, tx *sql.Tx, id string, e Entry, digest string) error {
-	lock := s.cfg.DB.LockCompetitionTx
-	if e.Pool {
-		lock = s.cfg.DB.LockPoolTx
-	}
-	if err := lock(ctx, tx, id); err != nil {
-		return err
-	}
-	subs, err := s.cfg.DB.ListSubmissionsTx(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	if err := competition.CheckEntry(subs, e.Submitter, digest, e.Limit); err != nil {
-		return conflict(err)
-	}
-	return nil
 }
 
 // entryWords names an entry shape in refusals.

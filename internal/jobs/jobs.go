@@ -225,3 +225,20 @@ func (q *Queue) EnqueueEvaluationTx(ctx context.Context, tx *sql.Tx, submissionI
 	}
 	return nil
 }
+
+// EnqueueEvaluationsTx schedules the evaluations of submissions inside tx
+// with one River InsertManyTx (one statement, not one per job), so a batch
+// of submissions and their jobs commit together or not at all.
+func (q *Queue) EnqueueEvaluationsTx(ctx context.Context, tx *sql.Tx, submissionIDs []string) error {
+	if len(submissionIDs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(submissionIDs))
+	for i, id := range submissionIDs {
+		params[i] = river.InsertManyParams{Args: EvaluateArgs{SubmissionID: id}}
+	}
+	if _, err := q.client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("enqueue evaluations of %d submissions: %w", len(submissionIDs), err)
+	}
+	return nil
+}

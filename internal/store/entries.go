@@ -3,8 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+
+	"crucible/internal/competition"
 )
 
 // LockCompetitionTx serialises the transactions that enter one competition,
@@ -24,6 +29,110 @@ func (db *DB) LockCompetitionTx(ctx context.Context, tx *sql.Tx, id string) erro
 		return fmt.Errorf("lock competition %s: %w", id, err)
 	}
 	return nil
+}
+
+// CompetitionToEnter returns competition id and whether it is a funded
+// pool: what a new entry needs first, in one query (GetCompetition and
+// GetPool would be two on every submission).
+func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Competition, bool, error) {
+	var pool bool
+	c, err := scanCompetition(withExtra{db.sql.QueryRowContext(ctx, db.rebind(`SELECT `+competitionColumns+`,
+		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`), id), &pool})
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, fmt.Errorf("competition %s: %w", id, ErrNotFound)
+	}
+	return c, pool, err
+}
+
+// withExtra scans one more column after what its caller asks for.
+type withExtra struct {
+	row   scanner
+	extra any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra)...) }
+
+// EntrantsTx reads, inside tx, what the entry rules need of a
+// competition's active entries for a batch of new entries with digests by
+// submitters: the earliest active non-artifact entry of each digest (by
+// digest; absent: none) and each submitter's count of active entries (by
+// submitter), by two indexed queries rather than every submission.
+// competition.EntrantsOf over ListSubmissionsTx gives the same for one
+// entry.
+func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, digests, submitters []string) (copies map[string]string, byKey map[string]int, err error) {
+	copies, byKey = map[string]string{}, map[string]int{}
+	inactive := []any{string(competition.StateFailed), string(competition.StateInfraFailed)}
+	// No ORDER BY: sorting by commit time would lead SQLite to walk the
+	// competition's (competition_id, committed_at) index, every row of it,
+	// instead of these digests' few; the earliest is picked here.
+	args := append([]any{competitionID}, inactive...)
+	rows, err := tx.QueryContext(ctx, db.rebind(`SELECT id, spec, digest, committed_at FROM submissions
+		WHERE competition_id = ? AND state NOT IN (?, ?) AND digest IN (`+marks(len(digests))+`)`), appendStrings(args, digests)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entries of %s by digest: %w", competitionID, err)
+	}
+	// Read to the end (a handful of rows): the count below runs on the
+	// same connection, which must not have a result still open.
+	defer rows.Close()
+	first := map[string]int64{}
+	for rows.Next() {
+		var id, spec, digest string
+		var committed int64
+		if err := rows.Scan(&id, &spec, &digest, &committed); err != nil {
+			return nil, nil, err
+		}
+		if cur, ok := copies[digest]; ok && (committed > first[digest] || committed == first[digest] && id > cur) {
+			continue
+		}
+		var st storedSpec
+		if err := json.Unmarshal([]byte(spec), &st); err != nil {
+			return nil, nil, fmt.Errorf("submission %s spec: %w", id, err)
+		}
+		if st.Artifact == nil {
+			copies[digest], first[digest] = id, committed
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, nil, err
+	}
+	counted, err := tx.QueryContext(ctx, db.rebind(`SELECT submitter, COUNT(*) FROM submissions
+		WHERE competition_id = ? AND state NOT IN (?, ?) AND submitter IN (`+marks(len(submitters))+`) GROUP BY submitter`),
+		appendStrings(args, submitters)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entries of %s by key: %w", competitionID, err)
+	}
+	defer counted.Close()
+	for counted.Next() {
+		var who string
+		var n int
+		if err := counted.Scan(&who, &n); err != nil {
+			return nil, nil, err
+		}
+		byKey[who] = n
+	}
+	return copies, byKey, counted.Err()
+}
+
+// marks returns n comma-separated ? placeholders (at least one, so an
+// empty list matches nothing rather than being a syntax error).
+func marks(n int) string {
+	return strings.Repeat("?, ", max(n, 1)-1) + "?"
+}
+
+// appendStrings appends ss to args; an empty ss appends one NULL, the
+// value marks(0) stands for, which no IN list matches.
+func appendStrings(args []any, ss []string) []any {
+	out := slices.Clone(args)
+	if len(ss) == 0 {
+		return append(out, nil)
+	}
+	for _, s := range ss {
+		out = append(out, s)
+	}
+	return out
 }
 
 // CompetitionResponses returns the raw responses of a competition's

@@ -13,7 +13,6 @@ import (
 
 	"crucible/internal/competition"
 	"crucible/internal/eval"
-	"crucible/internal/identity"
 )
 
 // NewID returns a short random id with a prefix ("c" competition, "s" submission).
@@ -81,17 +80,31 @@ func (db *DB) CompetitionItems(ctx context.Context, id string) ([]json.RawMessag
 // model server, may be empty; a predictions file's body) is stored but
 // never returned by reads other than SubmissionSecret.
 func (db *DB) CreateSubmissionTx(ctx context.Context, tx *sql.Tx, s competition.Submission, secret string) error {
-	spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch, Predictions: s.Predictions, Artifact: s.Artifact})
-	if err != nil {
-		return err
+	return db.CreateSubmissionsTx(ctx, tx, []competition.Submission{s}, []string{secret})
+}
+
+// CreateSubmissionsTx stores subs with their secrets (secrets[i] is
+// subs[i]'s) inside tx with one multi-row insert (as CreateSubmissionTx
+// each).
+func (db *DB) CreateSubmissionsTx(ctx context.Context, tx *sql.Tx, subs []competition.Submission, secrets []string) error {
+	if len(subs) == 0 {
+		return nil
 	}
-	_, err = tx.ExecContext(ctx, db.rebind(`INSERT INTO submissions
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+	args := make([]any, 0, 12*len(subs))
+	for i, s := range subs {
+		spec, err := json.Marshal(storedSpec{ModelSpec: s.Model, Patch: s.Patch, Predictions: s.Predictions, Artifact: s.Artifact})
+		if err != nil {
+			return err
+		}
+		args = append(args, s.ID, s.CompetitionID, s.Name, s.Submitter, string(spec), secrets[i], s.Digest, micros(s.CommittedAt),
+			string(s.State), s.Reason, s.ItemsTotal, micros(s.UpdatedAt))
+	}
+	_, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO submissions
 		(id, competition_id, name, submitter, spec, secret, digest, committed_at, state, reason, items_total, card, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`),
-		s.ID, s.CompetitionID, s.Name, s.Submitter, string(spec), secret, s.Digest, micros(s.CommittedAt),
-		string(s.State), s.Reason, s.ItemsTotal, micros(s.UpdatedAt))
+		VALUES `+strings.Repeat(row+", ", len(subs)-1)+row), args...)
 	if err != nil {
-		return fmt.Errorf("insert submission: %w", err)
+		return fmt.Errorf("insert %d submissions: %w", len(subs), err)
 	}
 	return nil
 }
@@ -338,26 +351,4 @@ func (db *DB) ItemScores(ctx context.Context, submissionID string) ([]float64, i
 		correct += c
 	}
 	return scores, correct, rows.Err()
-}
-
-// UseNonce implements identity.NonceStore: the primary key makes a second use
-// of a nonce fail, across every server sharing the database. Expired nonces
-// are purged as a side effect.
-func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
-	return db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, db.rebind(`DELETE FROM request_nonces WHERE expires_at < ?`), micros(expires.Add(-time.Hour))); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, db.rebind(`INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (key_id, nonce) DO NOTHING`), keyID, nonce, micros(expires))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return identity.ErrNonceReused
-		}
-		return nil
-	})
 }

@@ -22,10 +22,27 @@ func (db *DB) CompetitionsCreatedSince(ctx context.Context, key string, since ti
 	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM competitions WHERE created_by = ? AND created_at > ?`, key, since)
 }
 
-// SubmissionsSince counts the submissions that submitter committed after
-// since, in every competition and pool.
-func (db *DB) SubmissionsSince(ctx context.Context, submitter string, since time.Time) (Usage, error) {
-	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = ? AND committed_at > ?`, submitter, since)
+// SubmissionQuota counts, in one query, the submissions that submitter
+// committed after since in every competition and pool, and those of them
+// (of any time) that are queued or running: the two counts a new
+// submission is checked against.
+func (db *DB) SubmissionQuota(ctx context.Context, submitter string, since time.Time) (Usage, int, error) {
+	var u Usage
+	var oldest int64
+	var open int
+	err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT
+		(SELECT COUNT(*) FROM submissions WHERE submitter = ? AND committed_at > ?),
+		(SELECT COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = ? AND committed_at > ?),
+		(SELECT COUNT(*) FROM submissions WHERE submitter = ? AND state IN (?, ?))`),
+		submitter, micros(since), submitter, micros(since), submitter, string(competition.StateQueued), string(competition.StateRunning)).
+		Scan(&u.Count, &oldest, &open)
+	if err != nil {
+		return u, 0, fmt.Errorf("count the submissions of %s: %w", submitter, err)
+	}
+	if u.Count > 0 {
+		u.Oldest = fromMicros(oldest)
+	}
+	return u, open, nil
 }
 
 func (db *DB) usage(ctx context.Context, query, key string, since time.Time) (Usage, error) {
@@ -38,15 +55,4 @@ func (db *DB) usage(ctx context.Context, query, key string, since time.Time) (Us
 		u.Oldest = fromMicros(oldest)
 	}
 	return u, nil
-}
-
-// OpenSubmissions counts submitter's submissions that are queued or running.
-func (db *DB) OpenSubmissions(ctx context.Context, submitter string) (int, error) {
-	var n int
-	err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT COUNT(*) FROM submissions WHERE submitter = ? AND state IN (?, ?)`),
-		submitter, string(competition.StateQueued), string(competition.StateRunning)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count open submissions of %s: %w", submitter, err)
-	}
-	return n, nil
 }

@@ -37,15 +37,15 @@ func TestQuotaCountsAreAKeysOwnAndWindowed(t *testing.T) {
 			add("bob", t0, competition.StateQueued)
 
 			since := t0.Add(-24 * time.Hour)
-			u, err := db.SubmissionsSince(ctx, "alice", since)
+			u, open, err := db.SubmissionQuota(ctx, "alice", since)
 			if err != nil || u.Count != 3 || !u.Oldest.Equal(t0.Add(-2*time.Hour)) {
 				t.Fatalf("alice's submissions since %s = %+v, %v; want 3, the oldest 2h before t0", since, u, err)
 			}
-			if open, err := db.OpenSubmissions(ctx, "alice"); err != nil || open != 2 {
-				t.Fatalf("alice's open submissions = %d, %v; want 2 (queued and running)", open, err)
+			if open != 2 {
+				t.Fatalf("alice's open submissions = %d; want 2 (queued and running)", open)
 			}
-			if u, err := db.SubmissionsSince(ctx, "carol", since); err != nil || u.Count != 0 || !u.Oldest.IsZero() {
-				t.Fatalf("carol's submissions = %+v, %v; want none", u, err)
+			if u, open, err := db.SubmissionQuota(ctx, "carol", since); err != nil || u.Count != 0 || !u.Oldest.IsZero() || open != 0 {
+				t.Fatalf("carol's submissions = %+v, %d open, %v; want none", u, open, err)
 			}
 			u, err = db.CompetitionsCreatedSince(ctx, "ed25519:x", since)
 			if err != nil || u.Count != 1 || !u.Oldest.Equal(t0) {

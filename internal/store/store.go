@@ -41,6 +41,7 @@ const (
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
+	nonces  nonceBatcher
 }
 
 // Open connects to the database named by url — a postgres:// URL, or else a
@@ -74,6 +75,11 @@ func connect(url string) (*DB, error) {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
 		s.SetMaxOpenConns(32)
+		// Keep them all: database/sql keeps 2 idle by default, so under
+		// concurrent requests the rest were closed and reopened (a new
+		// server process each) over and over, which cost more than the
+		// queries.
+		s.SetMaxIdleConns(32)
 		return &DB{sql: s, dialect: Postgres}, nil
 	}
 	path := strings.TrimPrefix(url, "sqlite:")

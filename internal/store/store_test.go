@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,6 +187,36 @@ func testNonces(t *testing.T, db *store.DB) {
 	}
 	if err := db.UseNonce(ctx, "other", "n1", exp); err != nil {
 		t.Fatalf("another key's nonce: %v", err)
+	}
+	// Concurrent uses are inserted in batches: of the uses of one nonce,
+	// those in one batch included, exactly one is accepted.
+	const nonces, uses = 20, 4
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	accepted := map[string]int{}
+	for n := 0; n < nonces; n++ {
+		for range uses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				nonce := fmt.Sprintf("c%d", n)
+				err := db.UseNonce(ctx, "k", nonce, exp)
+				if err != nil && !errors.Is(err, identity.ErrNonceReused) {
+					t.Errorf("use %s: %v", nonce, err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					accepted[nonce]++
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for n := 0; n < nonces; n++ {
+		if got := accepted[fmt.Sprintf("c%d", n)]; got != 1 {
+			t.Errorf("nonce c%d accepted %d times of %d concurrent uses, want once", n, got, uses)
+		}
 	}
 }
 

@@ -1,0 +1,198 @@
+package intake
+
+import (
+	"context"
+	"database/sql"
+	"maps"
+	"slices"
+	"sync"
+
+	"crucible/internal/competition"
+)
+
+// maxBatch bounds the submissions one group-commit transaction stores, so
+// one transaction's locks and latency stay small however many wait.
+const maxBatch = 256
+
+// committer group-commits submissions: Submits that arrive while a
+// transaction is being committed wait, and the next transaction stores
+// them all (their entry checks, rows and one River InsertManyTx of their
+// jobs), so under load the database sees one commit per batch instead of
+// one per submission. One goroutine drains the queue while it is not
+// empty and exits when it is, so an idle Service holds none.
+type committer struct {
+	mu      sync.Mutex
+	pending []*pending
+	running bool
+}
+
+// pending is one Submit waiting for its transaction; err is its own
+// outcome, set before done is closed.
+type pending struct {
+	ctx    context.Context
+	c      competition.Competition
+	e      Entry
+	sub    competition.Submission
+	secret string
+	err    error
+	done   chan struct{}
+}
+
+// commit stores p in the next batch and returns its own outcome.
+func (s *Service) commit(p *pending) error {
+	p.done = make(chan struct{})
+	b := &s.batch
+	b.mu.Lock()
+	b.pending = append(b.pending, p)
+	if !b.running {
+		b.running = true
+		go s.drain()
+	}
+	b.mu.Unlock()
+	<-p.done
+	return p.err
+}
+
+// drain commits batches until none is waiting.
+func (s *Service) drain() {
+	b := &s.batch
+	for {
+		b.mu.Lock()
+		n := min(len(b.pending), maxBatch)
+		if n == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		batch := slices.Clone(b.pending[:n])
+		b.pending = slices.Delete(b.pending, 0, n)
+		b.mu.Unlock()
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch stores batch in one transaction and tells each caller its
+// own outcome. A caller that gave up before the batch began is left out.
+// An entry refused by the rules is checked before anything of it is
+// written, so it leaves its batch-mates' transaction intact. Any other
+// failure rolls back the whole transaction; each entry is then committed
+// alone, so one entry's database error is its own and never a batch-mate's.
+func (s *Service) commitBatch(batch []*pending) {
+	live := batch[:0:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.err = err
+			close(p.done)
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The transaction serves every caller in it: none of their
+	// cancellations may cut it off halfway for the others.
+	ctx := context.WithoutCancel(live[0].ctx)
+	err := s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error { return s.store(ctx, tx, live) })
+	if err != nil && len(live) > 1 {
+		for _, p := range live {
+			s.commitBatch([]*pending{p})
+		}
+		return
+	}
+	for _, p := range live {
+		if err != nil {
+			p.err = err
+		}
+		close(p.done)
+	}
+}
+
+// store writes batch inside tx. For kinds that rank models it takes each
+// competition's lock (in id order, so two batches never wait on each
+// other's), reads the competition's entrants for the whole batch at once
+// and applies the entry rules to each entry in arrival order against the
+// entries stored before it, batch-mates accepted ahead of it included:
+// exactly what one transaction per entry would decide. A refusal is set
+// on its entry and nothing of it is written. The accepted rows go in with
+// one insert and their evaluations (none for pool entries) with another.
+func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error {
+	db := s.cfg.DB
+	ranked := map[string]*entrants{}
+	for _, p := range batch {
+		p.err = nil
+		if s.cfg.Kinds.RanksModels(p.c.Kind) {
+			ent := ranked[p.c.ID]
+			if ent == nil {
+				ent = &entrants{}
+				ranked[p.c.ID] = ent
+			}
+			ent.digests = append(ent.digests, p.sub.Digest)
+			ent.submitters = append(ent.submitters, p.e.Submitter)
+		}
+	}
+	ids := slices.Sorted(maps.Keys(ranked))
+	for _, id := range ids {
+		lock := db.LockCompetitionTx
+		if batch[0].e.Pool {
+			// A pool entry commits alone (Submit), under the lock the
+			// pool's ticks and settlement take.
+			lock = db.LockPoolTx
+		}
+		if err := lock(ctx, tx, id); err != nil {
+			return err
+		}
+		ent := ranked[id]
+		var err error
+		if ent.copies, ent.byKey, err = db.EntrantsTx(ctx, tx, id, ent.digests, ent.submitters); err != nil {
+			return err
+		}
+	}
+	var subs []competition.Submission
+	var secrets, jobs []string
+	for _, p := range batch {
+		if ent := ranked[p.c.ID]; ent != nil {
+			if err := ent.admit(p); err != nil {
+				p.err = conflict(err)
+				continue
+			}
+		}
+		subs, secrets = append(subs, p.sub), append(secrets, p.secret)
+		if !p.e.Pool {
+			jobs = append(jobs, p.sub.ID)
+		}
+	}
+	if err := db.CreateSubmissionsTx(ctx, tx, subs, secrets); err != nil {
+		return err
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	return s.cfg.Evaluations.EnqueueEvaluationsTx(ctx, tx, jobs)
+}
+
+// entrants is one competition's active entries as a batch's entry rules
+// see them: read from the store for the batch's digests and submitters,
+// then updated with each entry the batch accepts.
+type entrants struct {
+	digests, submitters []string
+	copies              map[string]string // digest → the earliest active non-artifact entry
+	byKey               map[string]int    // submitter → active entries
+}
+
+// admit applies competition's entry rules to p and, if it passes, counts
+// it as an active entry for the entries after it.
+func (ent *entrants) admit(p *pending) error {
+	e := competition.Entrants{Copy: ent.copies[p.sub.Digest], ByKey: ent.byKey[p.e.Submitter]}
+	if e.Copy != "" {
+		e.CompetitionID = p.c.ID
+	}
+	if err := e.Check(p.e.Submitter, p.e.Limit); err != nil {
+		return err
+	}
+	if p.sub.Artifact == nil {
+		ent.copies[p.sub.Digest] = p.sub.ID
+	}
+	ent.byKey[p.e.Submitter]++
+	return nil
+}
