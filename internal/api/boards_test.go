@@ -130,14 +130,32 @@ func TestAScoredSubmissionShowsOnEveryHubAtOnce(t *testing.T) {
 				}
 			}
 			score(subs[1], 0.3)
+			pageTags := map[string]string{}
 			for _, base := range bases {
 				code, tag, rows := board(base, tags[base])
 				if code != http.StatusOK || len(rows) != 1 || rows[0].SubmissionID != subs[1].ID || tag == tags[base] {
 					t.Fatalf("after one scoring, with the old tag: %d %q %+v", code, tag, rows)
 				}
 				tags[base] = tag
+				// A page is tagged and cached under the same version.
+				var page []competition.Row
+				code, tag, body := get(t, base+path+"?limit=1", "")
+				if err := json.Unmarshal(body, &page); code != http.StatusOK || err != nil || len(page) != 1 || page[0].SubmissionID != subs[1].ID || tag == "" {
+					t.Fatalf("first page after one scoring: %d %q %s", code, tag, body)
+				}
+				if code, again, _ := get(t, base+path+"?limit=1", tag); code != http.StatusNotModified || again != tag {
+					t.Fatalf("the page with its tag: %d %q, want 304 %q", code, again, tag)
+				}
+				pageTags[base] = tag
 			}
 			score(subs[0], 0.9)
+			for _, base := range bases {
+				var page []competition.Row
+				code, tag, body := get(t, base+path+"?limit=1", pageTags[base])
+				if err := json.Unmarshal(body, &page); code != http.StatusOK || err != nil || len(page) != 1 || page[0].SubmissionID != subs[0].ID || tag == pageTags[base] {
+					t.Fatalf("the cached first page after a second scoring, with its old tag: %d %q %s", code, tag, body)
+				}
+			}
 			for _, base := range bases {
 				code, _, rows := board(base, tags[base])
 				if code != http.StatusOK || len(rows) != 2 || rows[0].SubmissionID != subs[0].ID || rows[0].Rank != 1 {

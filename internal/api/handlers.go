@@ -149,11 +149,9 @@ func intakeError(err error) error {
 // ?limit= serve a page of its rows.
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	c, err := s.cfg.DB.GetCompetition(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	pol, err := s.pub.PolicyOf(r.Context(), c)
+	// One query: the competition, its seal and its leaderboard version. A
+	// cached read makes no other.
+	c, pol, version, err := s.pub.LeaderboardState(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -174,12 +172,14 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.freshLeaderboard(w, r, c, rows)
 	}
-	b, err := s.cachedLeaderboard(r.Context(), c)
+	b, err := s.cachedLeaderboard(r.Context(), c, version)
 	if err != nil {
 		return err
 	}
 	if paged {
-		return writeTagged(w, r, pageOf(b.rows, offset, limit))
+		if b, err = s.boards.page(c.ID, b, offset, limit); err != nil {
+			return err
+		}
 	}
 	return writeBoard(w, r, b)
 }
