@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -41,6 +42,14 @@ const (
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
+	// boardState is LeaderboardState's statement, prepared on first use:
+	// the query every leaderboard read makes, whose parsing was most of its
+	// cost on SQLite (database/sql prepares it again on each connection
+	// that runs it; pgx would cache it anyway).
+	boardState struct {
+		sync.Mutex
+		stmt *sql.Stmt
+	}
 }
 
 // Open connects to the database named by url — a postgres:// URL, or else a
@@ -106,7 +115,15 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Close closes the pool.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.boardState.Lock()
+	if db.boardState.stmt != nil {
+		db.boardState.stmt.Close()
+		db.boardState.stmt = nil
+	}
+	db.boardState.Unlock()
+	return db.sql.Close()
+}
 
 // rebind turns ? placeholders into $n for PostgreSQL.
 func (db *DB) rebind(q string) string {
