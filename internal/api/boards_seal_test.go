@@ -9,6 +9,7 @@ import (
 
 	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
+	"crucible/internal/competition"
 	"crucible/internal/store/storetest"
 )
 
@@ -36,7 +37,7 @@ func TestASealedPoolIsNeverServedFromTheCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			planted := []byte(`[{"name":"planted-private-row"}]`)
-			h.app.API.PlantBoard(p.CompetitionID, version, planted)
+			h.app.API.PlantBoard(p.CompetitionID, version, planted, []competition.Row{{Rank: 1, Name: "planted-private-row"}})
 			path := h.base + "/api/v1/competitions/" + p.CompetitionID + "/leaderboard"
 			for _, q := range []string{"", "?limit=1", "?offset=0&limit=10"} {
 				code, tag, body := get(t, path+q, "")

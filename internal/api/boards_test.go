@@ -176,6 +176,42 @@ func TestAScoredSubmissionShowsOnEveryHubAtOnce(t *testing.T) {
 	}
 }
 
+// TestTheWebPageReadsTheCachedLeaderboard: the competition page and its
+// CSV show the ranking the API caches, not one they compute again (a
+// planted board stands in for the cached computation).
+func TestTheWebPageReadsTheCachedLeaderboard(t *testing.T) {
+	ctx := context.Background()
+	a, base := openHub(t, storetest.Databases(t)[0].URL)
+	key, err := identity.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(client.Config{Server: base, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := cl.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "web", Dataset: string(app.SampleDataset)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := cl.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: baselines(t), Model: "baseline-oracle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []competition.Row{{Rank: 1, SubmissionID: sub.ID, Name: "planted-cached-row", Score: 0.5, CILow: 0.4, CIHigh: 0.6}}
+	body, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.API.PlantBoard(comp.ID, 0, body, rows)
+	for _, path := range []string{"/c/" + comp.ID, "/c/" + comp.ID + "/leaderboard.csv"} {
+		code, _, page := get(t, base+path, "")
+		if code != http.StatusOK || !strings.Contains(string(page), "planted-cached-row") {
+			t.Errorf("%s: %d, the cached row is not shown:\n%.2000s", path, code, page)
+		}
+	}
+}
+
 // TestSubmissionListsArePaged: a bounded limit, a cursor that names a
 // submission of the competition, and a Link to the next full page.
 func TestSubmissionListsArePaged(t *testing.T) {
