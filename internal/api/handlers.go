@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -149,9 +150,14 @@ func intakeError(err error) error {
 // ?limit= serve a page of its rows.
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	// One query: the competition, its seal and its leaderboard version. A
-	// cached read makes no other.
-	c, pol, version, err := s.pub.LeaderboardState(r.Context(), id)
+	// One query, shared with concurrent readers of the competition that
+	// arrive before it starts: the competition, its seal and its
+	// leaderboard version. A cached read makes no other.
+	st := s.states.read(r.Context(), id, func(ctx context.Context) boardState {
+		c, pol, version, err := s.pub.LeaderboardState(ctx, id)
+		return boardState{c, pol, version, err}
+	})
+	c, pol, version, err := st.c, st.pol, st.version, st.err
 	if err != nil {
 		return err
 	}
