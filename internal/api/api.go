@@ -78,6 +78,7 @@ type Server struct {
 	// results and items through it (see internal/seal).
 	pub      seal.Public
 	boards   boardCache
+	states   stateReads
 	verifier *identity.Verifier
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec

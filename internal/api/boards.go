@@ -28,12 +28,16 @@ import (
 // competition's view changes with the clock as epochs end, so it is
 // computed on every read.
 
-// maxCachedBoards bounds the cache: competitions are cheap to create, so
-// the number of boards is the adversary's to choose.
-const maxCachedBoards = 1024
+// The cache is bounded by bytes (encoded bodies, and a board's rows counted
+// as their encoding's size again) and by count: competitions are cheap to
+// create, so the number and size of boards are the adversary's to choose.
+const (
+	maxCachedBytes  = 256 << 20
+	maxCachedBoards = 1024
+)
 
-// board is one encoded leaderboard and its entity tag, with its rows for
-// pages.
+// board is one encoded leaderboard, or page of one, and its entity tag,
+// with its rows for pages.
 type board struct {
 	version int64
 	body    []byte
@@ -41,12 +45,27 @@ type board struct {
 	rows    []competition.Row
 }
 
-// boardCache maps a competition id to its latest encoded leaderboard.
-// Concurrent misses on one version share one computation: after a scoring,
-// a busy board is computed once, not once per waiting reader.
+// cachedBoard is a competition's cached board and the pages of it that
+// were read, all of one version.
+type cachedBoard struct {
+	board
+	pages map[pageKey]board
+	bytes int
+}
+
+// pageKey is a page by the rows it holds, rows[start:end] (so the many
+// ways to ask for an empty or clipped page share one entry).
+type pageKey struct{ start, end int }
+
+// boardCache maps a competition id to its latest encoded leaderboard and
+// pages. Concurrent misses on one version share one computation: after a
+// scoring, a busy board is computed once, not once per waiting reader.
 type boardCache struct {
-	mu      sync.Mutex
-	boards  map[string]board
+	mu sync.Mutex
+	// limit is the bound in bytes; 0 means maxCachedBytes.
+	limit   int
+	bytes   int
+	boards  map[string]*cachedBoard
 	flights map[flightKey]*flight
 }
 
@@ -68,7 +87,7 @@ func (c *boardCache) get(id string, version int64, compute func() (board, error)
 	c.mu.Lock()
 	if b, ok := c.boards[id]; ok && b.version == version {
 		c.mu.Unlock()
-		return b, nil
+		return b.board, nil
 	}
 	key := flightKey{id, version}
 	if f, ok := c.flights[key]; ok {
@@ -98,27 +117,104 @@ func (c *boardCache) get(id string, version int64, compute func() (board, error)
 	return f.b, f.err
 }
 
+// page returns rows [offset, offset+limit) of b, competition id's board,
+// encoded and tagged, from the cache while b is the board cached (its tag:
+// a board evicted and computed again at the same version may differ).
+// Two readers missing the same page both encode it (a page is cheap to
+// encode); the first to finish caches it.
+func (c *boardCache) page(id string, b board, offset, limit int) (board, error) {
+	start := min(offset, len(b.rows))
+	key := pageKey{start, min(len(b.rows), start+limit)}
+	c.mu.Lock()
+	if e, ok := c.boards[id]; ok && e.etag == b.etag {
+		if p, ok := e.pages[key]; ok {
+			c.mu.Unlock()
+			return p, nil
+		}
+	}
+	c.mu.Unlock()
+	p, err := encodeBoard(b.version, b.rows[key.start:key.end])
+	if err != nil {
+		return board{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.boards[id]
+	if !ok || e.etag != b.etag {
+		return p, nil
+	}
+	if _, ok := e.pages[key]; !ok {
+		if e.pages == nil {
+			e.pages = map[pageKey]board{}
+		}
+		e.pages[key] = p
+		e.bytes += len(p.body)
+		c.bytes += len(p.body)
+		c.shrink(id)
+	}
+	return p, nil
+}
+
 // errBoardPanicked is what readers sharing a leaderboard computation get
 // when it panicked.
 var errBoardPanicked = errors.New("computing the leaderboard failed")
 
 // put keeps b unless a newer version is cached already (a slow reader must
-// not replace a fresher board); c.mu is held. A full cache drops an
-// arbitrary board: eviction costs one recomputation, never a stale answer.
+// not replace a fresher board); c.mu is held. A board larger than the
+// whole bound is not kept (each read of it computes it again).
 func (c *boardCache) put(id string, b board) {
-	if old, ok := c.boards[id]; ok && old.version > b.version {
+	old, ok := c.boards[id]
+	if ok && old.version > b.version {
+		return
+	}
+	if ok {
+		c.drop(id)
+	}
+	cost := 2 * len(b.body)
+	if cost > c.max() {
 		return
 	}
 	if c.boards == nil {
-		c.boards = map[string]board{}
+		c.boards = map[string]*cachedBoard{}
 	}
-	if _, ok := c.boards[id]; !ok && len(c.boards) >= maxCachedBoards {
-		for k := range c.boards {
-			delete(c.boards, k)
-			break
+	c.boards[id] = &cachedBoard{board: b, bytes: cost}
+	c.bytes += cost
+	c.shrink(id)
+}
+
+func (c *boardCache) max() int {
+	if c.limit > 0 {
+		return c.limit
+	}
+	return maxCachedBytes
+}
+
+// shrink evicts until the cache is within its bounds, keeping competition
+// keep's board (the one just added to) while it fits alone: first other
+// boards, in no particular order, then keep's pages. Eviction costs a
+// recomputation or a re-encoding, never a stale answer. c.mu is held.
+func (c *boardCache) shrink(keep string) {
+	for id := range c.boards {
+		if c.bytes <= c.max() && len(c.boards) <= maxCachedBoards {
+			return
+		}
+		if id != keep {
+			c.drop(id)
 		}
 	}
-	c.boards[id] = b
+	if e, ok := c.boards[keep]; ok && c.bytes > c.max() {
+		for _, p := range e.pages {
+			e.bytes -= len(p.body)
+			c.bytes -= len(p.body)
+		}
+		e.pages = nil
+	}
+}
+
+// drop removes competition id's board and pages; c.mu is held.
+func (c *boardCache) drop(id string) {
+	c.bytes -= c.boards[id].bytes
+	delete(c.boards, id)
 }
 
 // encodeBoard encodes v as writeJSON does and tags it with its digest.
@@ -189,16 +285,13 @@ func (s *Server) rankedRows(ctx context.Context, c competition.Competition) ([]c
 }
 
 // cachedLeaderboard returns competition c's encoded public leaderboard at
-// its current version, from the cache when it holds that version. The
-// version is read before the submissions: a board computed from a later
-// state is cached under an older version at worst, which the next
-// scoring replaces. The computation outlives the reader that started it
-// (others may be waiting for it); it is bounded by one per version.
-func (s *Server) cachedLeaderboard(ctx context.Context, c competition.Competition) (board, error) {
-	version, err := s.cfg.DB.LeaderboardVersion(ctx, c.ID)
-	if err != nil {
-		return board{}, err
-	}
+// version (read by the caller before this call, with the seal), from the
+// cache when it holds that version. The version is read before the
+// submissions: a board computed from a later state is cached under an
+// older version at worst, which the next scoring replaces. The
+// computation outlives the reader that started it (others may be waiting
+// for it); it is bounded by one per version.
+func (s *Server) cachedLeaderboard(ctx context.Context, c competition.Competition, version int64) (board, error) {
 	return s.boards.get(c.ID, version, func() (board, error) {
 		rows, err := s.rankedRows(context.WithoutCancel(ctx), c)
 		if err != nil {
@@ -208,6 +301,23 @@ func (s *Server) cachedLeaderboard(ctx context.Context, c competition.Competitio
 		b.rows = rows
 		return b, err
 	})
+}
+
+// LeaderboardRows returns competition c's public leaderboard rows from the
+// cache the API serves (the web UI's source, so a page view never
+// recomputes a ranking the API has cached). c must not be sealed: the
+// caller has checked its seal policy. The rows are shared: callers must
+// not modify them.
+func (s *Server) LeaderboardRows(ctx context.Context, c competition.Competition) ([]competition.Row, error) {
+	if s.cfg.Kinds.FreshItems(c) {
+		return s.rankedRows(ctx, c)
+	}
+	version, err := s.cfg.DB.LeaderboardVersion(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.cachedLeaderboard(ctx, c, version)
+	return b.rows, err
 }
 
 // maxBoardPage bounds ?limit= on a leaderboard.

@@ -130,14 +130,32 @@ func TestAScoredSubmissionShowsOnEveryHubAtOnce(t *testing.T) {
 				}
 			}
 			score(subs[1], 0.3)
+			pageTags := map[string]string{}
 			for _, base := range bases {
 				code, tag, rows := board(base, tags[base])
 				if code != http.StatusOK || len(rows) != 1 || rows[0].SubmissionID != subs[1].ID || tag == tags[base] {
 					t.Fatalf("after one scoring, with the old tag: %d %q %+v", code, tag, rows)
 				}
 				tags[base] = tag
+				// A page is tagged and cached under the same version.
+				var page []competition.Row
+				code, tag, body := get(t, base+path+"?limit=1", "")
+				if err := json.Unmarshal(body, &page); code != http.StatusOK || err != nil || len(page) != 1 || page[0].SubmissionID != subs[1].ID || tag == "" {
+					t.Fatalf("first page after one scoring: %d %q %s", code, tag, body)
+				}
+				if code, again, _ := get(t, base+path+"?limit=1", tag); code != http.StatusNotModified || again != tag {
+					t.Fatalf("the page with its tag: %d %q, want 304 %q", code, again, tag)
+				}
+				pageTags[base] = tag
 			}
 			score(subs[0], 0.9)
+			for _, base := range bases {
+				var page []competition.Row
+				code, tag, body := get(t, base+path+"?limit=1", pageTags[base])
+				if err := json.Unmarshal(body, &page); code != http.StatusOK || err != nil || len(page) != 1 || page[0].SubmissionID != subs[0].ID || tag == pageTags[base] {
+					t.Fatalf("the cached first page after a second scoring, with its old tag: %d %q %s", code, tag, body)
+				}
+			}
 			for _, base := range bases {
 				code, _, rows := board(base, tags[base])
 				if code != http.StatusOK || len(rows) != 2 || rows[0].SubmissionID != subs[0].ID || rows[0].Rank != 1 {
@@ -155,6 +173,42 @@ func TestAScoredSubmissionShowsOnEveryHubAtOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTheWebPageReadsTheCachedLeaderboard: the competition page and its
+// CSV show the ranking the API caches, not one they compute again (a
+// planted board stands in for the cached computation).
+func TestTheWebPageReadsTheCachedLeaderboard(t *testing.T) {
+	ctx := context.Background()
+	a, base := openHub(t, storetest.Databases(t)[0].URL)
+	key, err := identity.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(client.Config{Server: base, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := cl.CreateCompetition(ctx, apiv1.CreateCompetitionRequest{Kind: "mcq", Title: "web", Dataset: string(app.SampleDataset)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := cl.Submit(ctx, comp.ID, apiv1.CreateSubmissionRequest{BaseURL: baselines(t), Model: "baseline-oracle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []competition.Row{{Rank: 1, SubmissionID: sub.ID, Name: "planted-cached-row", Score: 0.5, CILow: 0.4, CIHigh: 0.6}}
+	body, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.API.PlantBoard(comp.ID, 0, body, rows)
+	for _, path := range []string{"/c/" + comp.ID, "/c/" + comp.ID + "/leaderboard.csv"} {
+		code, _, page := get(t, base+path, "")
+		if code != http.StatusOK || !strings.Contains(string(page), "planted-cached-row") {
+			t.Errorf("%s: %d, the cached row is not shown:\n%.2000s", path, code, page)
+		}
 	}
 }
 

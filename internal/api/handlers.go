@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -149,11 +150,14 @@ func intakeError(err error) error {
 // ?limit= serve a page of its rows.
 func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	c, err := s.cfg.DB.GetCompetition(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	pol, err := s.pub.PolicyOf(r.Context(), c)
+	// One query, shared with concurrent readers of the competition that
+	// arrive before it starts: the competition, its seal and its
+	// leaderboard version. A cached read makes no other.
+	st := s.states.read(r.Context(), id, func(ctx context.Context) boardState {
+		c, pol, version, err := s.pub.LeaderboardState(ctx, id)
+		return boardState{c, pol, version, err}
+	})
+	c, pol, version, err := st.c, st.pol, st.version, st.err
 	if err != nil {
 		return err
 	}
@@ -174,12 +178,14 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.freshLeaderboard(w, r, c, rows)
 	}
-	b, err := s.cachedLeaderboard(r.Context(), c)
+	b, err := s.cachedLeaderboard(r.Context(), c, version)
 	if err != nil {
 		return err
 	}
 	if paged {
-		return writeTagged(w, r, pageOf(b.rows, offset, limit))
+		if b, err = s.boards.page(c.ID, b, offset, limit); err != nil {
+			return err
+		}
 	}
 	return writeBoard(w, r, b)
 }

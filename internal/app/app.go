@@ -310,7 +310,8 @@ func (a *App) mount(ctx context.Context, services api.Config, secureCookie bool)
 	if err != nil {
 		return err
 	}
-	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds, Labeling: lab})
+	ui, err := web.New(web.Config{Store: seal.Public{DB: a.DB}, Clock: a.cfg.Clock, Logger: a.cfg.Logger, Kinds: a.Kinds, Labeling: lab,
+		Leaderboards: a.API})
 	if err != nil {
 		return err
 	}

@@ -129,6 +129,17 @@ func (s Public) PolicyOf(ctx context.Context, c competition.Competition) (Policy
 	return For(c, &p), nil
 }
 
+// LeaderboardState returns competition id, its policy now and its
+// leaderboard version, read in one statement (store.DB.LeaderboardState):
+// a leaderboard read checks the seal and its cache with one query.
+func (s Public) LeaderboardState(ctx context.Context, id string) (competition.Competition, Policy, int64, error) {
+	st, err := s.DB.LeaderboardState(ctx, id)
+	if err != nil {
+		return competition.Competition{}, Policy{}, 0, err
+	}
+	return st.Competition, For(st.Competition, st.Pool), st.Version, nil
+}
+
 // GetSubmission returns a submission as the public may see it.
 func (s Public) GetSubmission(ctx context.Context, id string) (competition.Submission, error) {
 	sub, err := s.DB.GetSubmission(ctx, id)

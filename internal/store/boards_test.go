@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ func TestLeaderboardVersionsAndPages(t *testing.T) {
 			}
 			defer db.Close()
 			t.Run("scoring bumps the version, other moves do not", func(t *testing.T) { testLeaderboardVersion(t, db) })
+			t.Run("one statement reads the competition, its pool and its version", func(t *testing.T) { testLeaderboardState(t, db) })
 			t.Run("submission pages follow the cursor in commit order", func(t *testing.T) { testSubmissionPages(t, db) })
 		})
 	}
@@ -47,6 +50,13 @@ func testLeaderboardVersion(t *testing.T, db *store.DB) {
 		v, err := db.LeaderboardVersion(ctx, id)
 		if err != nil {
 			t.Fatal(err)
+		}
+		st, err := db.LeaderboardState(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Version != v {
+			t.Fatalf("LeaderboardState's version = %d, LeaderboardVersion = %d", st.Version, v)
 		}
 		return v
 	}
@@ -85,6 +95,45 @@ func testLeaderboardVersion(t *testing.T, db *store.DB) {
 	}
 	if v := version(c.ID); v != 2 {
 		t.Fatalf("after a refused event the version = %d, want 2", v)
+	}
+}
+
+func testLeaderboardState(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	c := newCompetition(t, db, 3)
+	st, err := db.LeaderboardState(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := db.GetCompetition(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(st.Competition, want) || st.Pool != nil || st.Version != 0 {
+		t.Fatalf("LeaderboardState = %+v, want %+v, no pool, version 0", st, want)
+	}
+	if _, err := db.LeaderboardState(ctx, "c-missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a missing competition's state: %v, want ErrNotFound", err)
+	}
+	pc := competition.Competition{ID: store.NewID("c"), Kind: c.Kind, Title: "pool", Config: c.Config, DatasetName: "d",
+		DatasetDigest: "d", CreatedBy: "ed25519:x", CreatedAt: t0}
+	p := competition.Pool{CompetitionID: pc.ID, Funder: "ed25519:f", Asset: "USDC", Amount: 100, Rule: "winner",
+		Start: t0, End: t0.Add(time.Hour), PrivateFraction: 0.25, Seed: 1 << 63}
+	items := []json.RawMessage{json.RawMessage(`{"n":1}`), json.RawMessage(`{"n":2}`)}
+	if err := db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := db.CreateCompetitionTx(ctx, tx, pc, items); err != nil {
+			return err
+		}
+		return db.CreatePoolTx(ctx, tx, p)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = db.LeaderboardState(ctx, pc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pool == nil || st.Pool.State != competition.PoolOpen || st.Pool.PrivateFraction != 0.25 || st.Pool.Seed != 1<<63 || st.Competition.Items != 2 {
+		t.Fatalf("a pool's state = %+v (pool %+v), want open, fraction 0.25, seed 1<<63, 2 items", st, st.Pool)
 	}
 }
 

@@ -249,17 +249,13 @@ func sortedKeys(m map[string]any) []string {
 }
 
 // competitionBoard is the leaderboard of a competition that is not a pool,
-// in the order r asks for: its kind's ranking, copies marked on a model
-// competition's (see competition.MarkCopies), with the kind's components.
+// in the order r asks for: the rows Config.Leaderboards ranks, with the
+// kind's components.
 func (s *Server) competitionBoard(r *http.Request, c competition.Competition, subs []competition.Submission) (board, error) {
 	ctx := r.Context()
-	rows := s.cfg.Kinds.Leaderboard(c, subs)
-	if s.cfg.Kinds.RanksModels(c.Kind) && len(rows) > 1 {
-		hashes, err := s.cfg.Store.CompetitionResponseHashes(ctx, c.ID)
-		if err != nil {
-			return board{}, err
-		}
-		competition.MarkCopies(rows, subs, hashes)
+	rows, err := s.cfg.Leaderboards.LeaderboardRows(ctx, c)
+	if err != nil {
+		return board{}, err
 	}
 	b := s.newBoard(r, c, rows, subs)
 	b.Committed = true

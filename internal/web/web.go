@@ -86,6 +86,42 @@ type Config struct {
 	// Labeling, when set, scores preference competitions' closed tasks for
 	// their pages (contributors' agreement, task progress).
 	Labeling *labeling.Service
+	// Leaderboards ranks a competition that is not a pool. The hub passes
+	// the API's versioned cache, so a page view reads the ranking the API
+	// serves instead of computing it again; the default computes it on
+	// every view (for a UI without an API beside it).
+	Leaderboards Leaderboards
+}
+
+// Leaderboards returns a competition's public leaderboard rows (ranked by
+// its kind, copies marked on a model competition's). The rows may be
+// shared: the UI does not modify them.
+type Leaderboards interface {
+	LeaderboardRows(ctx context.Context, c competition.Competition) ([]competition.Row, error)
+}
+
+// computedBoards is the default Config.Leaderboards: the kind's ranking,
+// copies marked on a model competition's (see competition.MarkCopies),
+// computed on every call.
+type computedBoards struct {
+	store Store
+	kinds *kind.Registry
+}
+
+func (cb computedBoards) LeaderboardRows(ctx context.Context, c competition.Competition) ([]competition.Row, error) {
+	subs, err := cb.store.ListSubmissions(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	rows := cb.kinds.Leaderboard(c, subs)
+	if cb.kinds.RanksModels(c.Kind) && len(rows) > 1 {
+		hashes, err := cb.store.CompetitionResponseHashes(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		competition.MarkCopies(rows, subs, hashes)
+	}
+	return rows, nil
 }
 
 // Server serves the UI. Mount it at "/" beside the API: it answers
@@ -107,6 +143,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Leaderboards == nil {
+		cfg.Leaderboards = computedBoards{cfg.Store, cfg.Kinds}
 	}
 	if cfg.PollInterval == "" {
 		cfg.PollInterval = "1s"
