@@ -36,8 +36,12 @@ func (db *DB) LockCompetitionTx(ctx context.Context, tx *sql.Tx, id string) erro
 // GetPool would be two on every submission).
 func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Competition, bool, error) {
 	var pool bool
-	c, err := scanCompetition(withExtra{db.sql.QueryRowContext(ctx, db.rebind(`SELECT `+competitionColumns+`,
-		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`), id), &pool})
+	st, err := db.readStmt(ctx, `SELECT `+competitionColumns+`,
+		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`)
+	if err != nil {
+		return competition.Competition{}, false, err
+	}
+	c, err := scanCompetition(withExtra{st.QueryRowContext(ctx, id), &pool})
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, fmt.Errorf("competition %s: %w", id, ErrNotFound)
 	}
