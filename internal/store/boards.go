@@ -49,7 +49,12 @@ func (db *DB) LeaderboardState(ctx context.Context, id string) (BoardState, erro
 	var poolState sql.NullString
 	var fraction sql.NullFloat64
 	var seed sql.NullInt64
-	stmt, err := db.boardStateStmt(ctx)
+	stmt, err := db.readStmt(ctx, `SELECT c.id, c.kind, c.title, c.config, c.dataset_name, c.dataset_digest,
+			c.items_total, c.created_by, c.created_at, COALESCE(v.version, 0), p.state, p.private_fraction, p.seed
+			FROM competitions c
+			LEFT JOIN leaderboard_versions v ON v.competition_id = c.id
+			LEFT JOIN pools p ON p.competition_id = c.id
+			WHERE c.id = ?`)
 	if err != nil {
 		return st, err
 	}
@@ -68,26 +73,6 @@ func (db *DB) LeaderboardState(ctx context.Context, id string) (BoardState, erro
 			PrivateFraction: fraction.Float64, Seed: uint64(seed.Int64)}
 	}
 	return st, nil
-}
-
-// boardStateStmt returns LeaderboardState's statement, preparing it on the
-// first call.
-func (db *DB) boardStateStmt(ctx context.Context) (*sql.Stmt, error) {
-	db.boardState.Lock()
-	defer db.boardState.Unlock()
-	if db.boardState.stmt == nil {
-		stmt, err := db.sql.PrepareContext(ctx, db.rebind(`SELECT c.id, c.kind, c.title, c.config, c.dataset_name, c.dataset_digest,
-			c.items_total, c.created_by, c.created_at, COALESCE(v.version, 0), p.state, p.private_fraction, p.seed
-			FROM competitions c
-			LEFT JOIN leaderboard_versions v ON v.competition_id = c.id
-			LEFT JOIN pools p ON p.competition_id = c.id
-			WHERE c.id = ?`))
-		if err != nil {
-			return nil, fmt.Errorf("prepare leaderboard state: %w", err)
-		}
-		db.boardState.stmt = stmt
-	}
-	return db.boardState.stmt, nil
 }
 
 // bumpLeaderboard increments competition id's leaderboard version inside

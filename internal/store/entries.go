@@ -36,8 +36,12 @@ func (db *DB) LockCompetitionTx(ctx context.Context, tx *sql.Tx, id string) erro
 // GetPool would be two on every submission).
 func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Competition, bool, error) {
 	var pool bool
-	c, err := scanCompetition(withExtra{db.sql.QueryRowContext(ctx, db.rebind(`SELECT `+competitionColumns+`,
-		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`), id), &pool})
+	st, err := db.readStmt(ctx, `SELECT `+competitionColumns+`,
+		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`)
+	if err != nil {
+		return competition.Competition{}, false, err
+	}
+	c, err := scanCompetition(withExtra{st.QueryRowContext(ctx, id), &pool})
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, fmt.Errorf("competition %s: %w", id, ErrNotFound)
 	}
@@ -62,26 +66,37 @@ func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.ex
 func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, digests, submitters []string) (copies map[string]string, byKey map[string]int, err error) {
 	copies, byKey = map[string]string{}, map[string]int{}
 	inactive := []any{string(competition.StateFailed), string(competition.StateInfraFailed)}
-	// No ORDER BY: sorting by commit time would lead SQLite to walk the
-	// competition's (competition_id, committed_at) index, every row of it,
-	// instead of these digests' few; the earliest is picked here.
+	// Both reads in one statement: it runs inside the batch's competition
+	// lock, where every round trip to the database holds up the next
+	// batch. Rows with kind 'd' are entries by digest, 'k' a submitter's
+	// count. No ORDER BY: sorting by commit time would lead SQLite to walk
+	// the competition's (competition_id, committed_at) index, every row of
+	// it, instead of these digests' few; the earliest is picked here.
 	args := append([]any{competitionID}, inactive...)
-	rows, err := tx.QueryContext(ctx, db.rebind(`SELECT id, spec, digest, committed_at FROM submissions
-		WHERE competition_id = ? AND state NOT IN (?, ?) AND digest IN (`+marks(len(digests))+`)`), appendStrings(args, digests)...)
+	args = appendStrings(args, digests)
+	args = append(append(args, competitionID), inactive...)
+	rows, err := tx.QueryContext(ctx, db.rebind(`SELECT 'd', id, spec, digest, committed_at FROM submissions
+		WHERE competition_id = ? AND state NOT IN (?, ?) AND digest IN (`+marks(len(digests))+`)
+		UNION ALL
+		SELECT 'k', '', '', submitter, COUNT(*) FROM submissions
+		WHERE competition_id = ? AND state NOT IN (?, ?) AND submitter IN (`+marks(len(submitters))+`) GROUP BY submitter`),
+		appendStrings(args, submitters)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("entries of %s by digest: %w", competitionID, err)
+		return nil, nil, fmt.Errorf("entries of %s by digest and key: %w", competitionID, err)
 	}
-	// Read to the end (a handful of rows): the count below runs on the
-	// same connection, which must not have a result still open.
 	defer rows.Close()
 	first := map[string]int64{}
 	for rows.Next() {
-		var id, spec, digest string
-		var committed int64
-		if err := rows.Scan(&id, &spec, &digest, &committed); err != nil {
+		var kind, id, spec, digest string
+		var n int64 // committed_at, or a submitter's count
+		if err := rows.Scan(&kind, &id, &spec, &digest, &n); err != nil {
 			return nil, nil, err
 		}
-		if cur, ok := copies[digest]; ok && (committed > first[digest] || committed == first[digest] && id > cur) {
+		if kind == "k" {
+			byKey[digest] = int(n)
+			continue
+		}
+		if cur, ok := copies[digest]; ok && (n > first[digest] || n == first[digest] && id > cur) {
 			continue
 		}
 		var st storedSpec
@@ -89,31 +104,10 @@ func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, 
 			return nil, nil, fmt.Errorf("submission %s spec: %w", id, err)
 		}
 		if st.Artifact == nil {
-			copies[digest], first[digest] = id, committed
+			copies[digest], first[digest] = id, n
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	if err := rows.Close(); err != nil {
-		return nil, nil, err
-	}
-	counted, err := tx.QueryContext(ctx, db.rebind(`SELECT submitter, COUNT(*) FROM submissions
-		WHERE competition_id = ? AND state NOT IN (?, ?) AND submitter IN (`+marks(len(submitters))+`) GROUP BY submitter`),
-		appendStrings(args, submitters)...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("entries of %s by key: %w", competitionID, err)
-	}
-	defer counted.Close()
-	for counted.Next() {
-		var who string
-		var n int
-		if err := counted.Scan(&who, &n); err != nil {
-			return nil, nil, err
-		}
-		byKey[who] = n
-	}
-	return copies, byKey, counted.Err()
+	return copies, byKey, rows.Err()
 }
 
 // marks returns n comma-separated ? placeholders (at least one, so an

@@ -30,12 +30,14 @@ func (db *DB) SubmissionQuota(ctx context.Context, submitter string, since time.
 	var u Usage
 	var oldest int64
 	var open int
-	err := db.sql.QueryRowContext(ctx, db.rebind(`SELECT
+	st, err := db.readStmt(ctx, `SELECT
 		(SELECT COUNT(*) FROM submissions WHERE submitter = ? AND committed_at > ?),
 		(SELECT COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = ? AND committed_at > ?),
-		(SELECT COUNT(*) FROM submissions WHERE submitter = ? AND state IN (?, ?))`),
-		submitter, micros(since), submitter, micros(since), submitter, string(competition.StateQueued), string(competition.StateRunning)).
-		Scan(&u.Count, &oldest, &open)
+		(SELECT COUNT(*) FROM submissions WHERE submitter = ? AND state IN (?, ?))`)
+	if err == nil {
+		err = st.QueryRowContext(ctx, submitter, micros(since), submitter, micros(since), submitter, string(competition.StateQueued), string(competition.StateRunning)).
+			Scan(&u.Count, &oldest, &open)
+	}
 	if err != nil {
 		return u, 0, fmt.Errorf("count the submissions of %s: %w", submitter, err)
 	}

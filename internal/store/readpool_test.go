@@ -1,0 +1,67 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"crucible/internal/competition"
+	"crucible/internal/store"
+	"crucible/internal/store/storetest"
+)
+
+// The quota and competition reads run on SQLite's read-only pool beside
+// the writer: each must see every transaction committed before it began,
+// as a read on the writer's connection would, or a key could exceed its
+// quota by submitting quickly.
+func TestHotReadsSeeEachCommitAtOnce(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, d.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			since := t0.Add(-time.Hour)
+			for i := 1; i <= 20; i++ {
+				c := newCompetition(t, db, 1)
+				if got, pool, err := db.CompetitionToEnter(ctx, c.ID); err != nil || got.ID != c.ID || pool {
+					t.Fatalf("competition %s just created: %+v, pool %v, %v", c.ID, got, pool, err)
+				}
+				s := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: "m", Submitter: "alice",
+					CommittedAt: t0, State: competition.StateQueued, ItemsTotal: 1, UpdatedAt: t0}
+				if err := db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateSubmissionTx(ctx, tx, s, "") }); err != nil {
+					t.Fatal(err)
+				}
+				u, open, err := db.SubmissionQuota(ctx, "alice", since)
+				if err != nil || u.Count != i || open != i {
+					t.Fatalf("after %d commits alice has %+v, %d open, %v; want %d of each", i, u, open, err, i)
+				}
+			}
+		})
+	}
+}
+
+// SQLite's read pool must not write: a write there would take the write
+// lock beside the one writer connection and could fail as busy.
+func TestSQLiteReadPoolIsReadOnly(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, t.TempDir()+"/crucible.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r := store.ReadPool(db)
+	if r == db.SQL() {
+		t.Fatal("SQLite reads share the writer's pool")
+	}
+	if _, err := r.ExecContext(ctx, `INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES ('k', 'n', 0)`); err == nil {
+		t.Fatal("the read pool wrote a row")
+	}
+	var n int
+	if err := r.QueryRowContext(ctx, `SELECT COUNT(*) FROM request_nonces`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("request_nonces holds %d rows, %v; want 0 and a working read", n, err)
+	}
+}
