@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"crucible/internal/competition"
@@ -25,18 +24,6 @@ const maxBatch = 256
 // 9 on SQLite and 16 on PostgreSQL with it.
 const linger = 2 * time.Millisecond
 
-// committer group-commits submissions: Submits that arrive while a
-// transaction is being committed wait, and the next transaction stores
-// them all (their entry checks, rows and one River InsertManyTx of their
-// jobs), so under load the database sees one commit per batch instead of
-// one per submission. One goroutine drains the queue while it is not
-// empty and exits when it is, so an idle Service holds none.
-type committer struct {
-	mu      sync.Mutex
-	pending []*pending
-	running bool
-}
-
 // pending is one Submit waiting for its transaction; err is its own
 // outcome, set before done is closed.
 type pending struct {
@@ -49,42 +36,16 @@ type pending struct {
 	done   chan struct{}
 }
 
-// commit stores p in the next batch and returns its own outcome.
+// commit stores p in the next batch and returns its own outcome. Submits
+// that arrive while a transaction commits wait, and the next transaction
+// stores them all (their entry checks, rows and one River InsertManyTx of
+// their jobs), so under load the database sees one commit per batch
+// instead of one per submission.
 func (s *Service) commit(p *pending) error {
 	p.done = make(chan struct{})
-	b := &s.batch
-	b.mu.Lock()
-	b.pending = append(b.pending, p)
-	if !b.running {
-		b.running = true
-		go s.drain()
-	}
-	b.mu.Unlock()
+	s.batch.Add(p)
 	<-p.done
 	return p.err
-}
-
-// drain commits batches until none is waiting.
-func (s *Service) drain() {
-	b := &s.batch
-	for first := true; ; first = false {
-		b.mu.Lock()
-		if !first && len(b.pending) > 0 && len(b.pending) < maxBatch {
-			b.mu.Unlock()
-			time.Sleep(linger)
-			b.mu.Lock()
-		}
-		n := min(len(b.pending), maxBatch)
-		if n == 0 {
-			b.running = false
-			b.mu.Unlock()
-			return
-		}
-		batch := slices.Clone(b.pending[:n])
-		b.pending = slices.Delete(b.pending, 0, n)
-		b.mu.Unlock()
-		s.commitBatch(batch)
-	}
 }
 
 // commitBatch stores batch in one transaction and tells each caller its

@@ -16,6 +16,7 @@ import (
 
 	"crucible/internal/clock"
 	"crucible/internal/competition"
+	"crucible/internal/groupcommit"
 	"crucible/internal/kind"
 	"crucible/internal/store"
 )
@@ -65,7 +66,7 @@ type Config struct {
 // Service creates competitions and submissions.
 type Service struct {
 	cfg   Config
-	batch committer
+	batch *groupcommit.Queue[*pending]
 }
 
 // New returns a Service.
@@ -73,7 +74,9 @@ func New(cfg Config) *Service {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	return &Service{cfg: cfg}
+	s := &Service{cfg: cfg}
+	s.batch = &groupcommit.Queue[*pending]{Max: maxBatch, Linger: linger, Write: s.commitBatch}
+	return s
 }
 
 // NewCompetition is a competition to create.

@@ -2,11 +2,10 @@ package store
 
 import (
 	"context"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"crucible/internal/groupcommit"
 	"crucible/internal/identity"
 )
 
@@ -20,15 +19,6 @@ const (
 	// noncePurgeEvery is how often expired nonces are purged.
 	noncePurgeEvery = time.Minute
 )
-
-// nonceBatcher gathers UseNonce calls that arrive while an insert runs; one
-// goroutine drains them while any wait and exits when none does.
-type nonceBatcher struct {
-	mu        sync.Mutex
-	pending   []*nonceUse
-	running   bool
-	nextPurge time.Time
-}
 
 // nonceUse is one UseNonce call; err is set before done is closed.
 type nonceUse struct {
@@ -45,36 +35,20 @@ type nonceUse struct {
 // effect, at most once every noncePurgeEvery per process.
 func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
 	u := &nonceUse{ctx: ctx, keyID: keyID, nonce: nonce, expires: expires, done: make(chan struct{})}
-	b := &db.nonces
-	b.mu.Lock()
-	b.pending = append(b.pending, u)
-	if !b.running {
-		b.running = true
-		go db.drainNonces()
-	}
-	b.mu.Unlock()
+	db.nonces.Add(u)
 	<-u.done
 	return u.err
 }
 
-// drainNonces inserts the waiting nonces, a batch at a time, until none waits.
-func (db *DB) drainNonces() {
-	b := &db.nonces
-	for {
-		b.mu.Lock()
-		n := min(len(b.pending), maxNonceBatch)
-		if n == 0 {
-			b.running = false
-			b.mu.Unlock()
-			return
-		}
-		batch := slices.Clone(b.pending[:n])
-		b.pending = slices.Delete(b.pending, 0, n)
-		purge := time.Now().After(b.nextPurge)
+// newDB sets up what db's connections do not: the nonce batcher, whose
+// purge clock only its drainer reads (one batch is written at a time).
+func newDB(db *DB) *DB {
+	var nextPurge time.Time
+	db.nonces = &groupcommit.Queue[*nonceUse]{Max: maxNonceBatch, Write: func(batch []*nonceUse) {
+		purge := time.Now().After(nextPurge)
 		if purge {
-			b.nextPurge = time.Now().Add(noncePurgeEvery)
+			nextPurge = time.Now().Add(noncePurgeEvery)
 		}
-		b.mu.Unlock()
 		err := db.insertNonces(context.WithoutCancel(batch[0].ctx), batch, purge)
 		for _, u := range batch {
 			if err != nil {
@@ -82,7 +56,8 @@ func (db *DB) drainNonces() {
 			}
 			close(u.done)
 		}
-	}
+	}}
+	return db
 }
 
 // insertNonces inserts batch with one statement and sets ErrNonceReused on

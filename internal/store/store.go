@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"crucible/internal/groupcommit"
 	"database/sql"
 	"embed"
 	"errors"
@@ -50,7 +51,7 @@ type DB struct {
 	// stmts holds statements prepared on read, by query (readStmt).
 	stmts   sync.Map
 	dialect Dialect
-	nonces  nonceBatcher
+	nonces  *groupcommit.Queue[*nonceUse]
 	// path is the SQLite file, for opening read.
 	path string
 }
@@ -117,7 +118,7 @@ func connect(url string) (*DB, error) {
 		// (the leaderboard benchmark's p99 of a second at a p50 of 3 ms).
 		s.SetMaxOpenConns(32)
 		s.SetMaxIdleConns(32)
-		return &DB{sql: s, dialect: Postgres}, nil
+		return newDB(&DB{sql: s, dialect: Postgres}), nil
 	}
 	path := strings.TrimPrefix(url, "sqlite:")
 	if path == "" {
@@ -134,7 +135,7 @@ func connect(url string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	s.SetMaxOpenConns(1)
-	return &DB{sql: s, dialect: SQLite, path: path}, nil
+	return newDB(&DB{sql: s, dialect: SQLite, path: path}), nil
 }
 
 // SQL returns the underlying pool (the job queue uses it).

@@ -1,0 +1,92 @@
+package groupcommit
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// Concurrent callers are each written exactly once, in batches no larger
+// than Max, and callers arriving while a batch is written share the next.
+func TestEveryValueIsWrittenOnceInBoundedBatches(t *testing.T) {
+	const callers, maxBatch = 500, 16
+	var mu sync.Mutex
+	written := map[int]int{}
+	largest, batches := 0, 0
+	type call struct {
+		n    int
+		done chan struct{}
+	}
+	q := &Queue[call]{Max: maxBatch, Linger: time.Millisecond, Write: func(batch []call) {
+		time.Sleep(time.Millisecond) // a commit's latency, so callers pile up
+		mu.Lock()
+		batches++
+		largest = max(largest, len(batch))
+		for _, c := range batch {
+			written[c.n]++
+		}
+		mu.Unlock()
+		for _, c := range batch {
+			close(c.done)
+		}
+	}}
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := call{n: i, done: make(chan struct{})}
+			q.Add(c)
+			<-c.done
+		}()
+	}
+	wg.Wait()
+	for i := range callers {
+		if written[i] != 1 {
+			t.Fatalf("value %d written %d times", i, written[i])
+		}
+	}
+	if largest > maxBatch {
+		t.Fatalf("a batch of %d, Max %d", largest, maxBatch)
+	}
+	if batches >= callers {
+		t.Fatalf("%d batches for %d callers: nothing was grouped", batches, callers)
+	}
+	q.mu.Lock()
+	running := q.running
+	q.mu.Unlock()
+	if running {
+		t.Fatal("the drainer is still running with nothing queued")
+	}
+}
+
+// A lone value is written without waiting for company, and the queue
+// starts a drainer again after going idle.
+func TestALoneValueIsWrittenAndTheQueueRestarts(t *testing.T) {
+	got := make(chan int, 2)
+	q := &Queue[int]{Max: 8, Linger: time.Hour, Write: func(batch []int) {
+		for _, v := range batch {
+			got <- v
+		}
+	}}
+	for want := range 2 {
+		q.Add(want)
+		select {
+		case v := <-got:
+			if v != want {
+				t.Fatalf("wrote %d, want %d", v, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a lone value waited for company (Linger applies only under load)")
+		}
+		for { // wait for the drainer to exit before the next Add
+			q.mu.Lock()
+			running := q.running
+			q.mu.Unlock()
+			if !running {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
