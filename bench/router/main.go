@@ -43,6 +43,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -72,6 +73,7 @@ func main() {
 	asJSON := flag.Bool("json", false, "print the results as JSON")
 	profile := flag.String("router-cpuprofile", "", "write a CPU profile of the router process to this file")
 	routerProcs := flag.Int("router-gomaxprocs", 0, "GOMAXPROCS of the router process (0 = the Go default, one per CPU)")
+	routerGC := flag.Int("router-gc-percent", router.GCPercent, "the router process's GC target, as crucible router --gc-percent (100: Go's default)")
 	flag.Parse()
 
 	var err error
@@ -79,12 +81,12 @@ func main() {
 	case "model-server":
 		err = serveModel(*listen, *dataset, *delay)
 	case "router":
-		err = serveRouter(*listen, *workerList, *profile)
+		err = serveRouter(*listen, *workerList, *profile, *routerGC)
 	case "bench":
 		err = bench(benchConfig{
 			dataset: *dataset, delay: *delay, workers: *workers, concurrency: *concurrency,
 			duration: *duration, warmup: *warmup, rounds: *rounds, nginx: *nginxBin, json: *asJSON, profile: *profile,
-			routerProcs: *routerProcs,
+			routerProcs: *routerProcs, routerGC: *routerGC,
 		})
 	default:
 		err = fmt.Errorf("unknown -role %q", *role)
@@ -136,7 +138,8 @@ func serveModel(listen, dataset string, delay time.Duration) error {
 
 // serveRouter is the router role: the router over the given workers, as
 // `crucible router --worker URL=model` runs it.
-func serveRouter(listen, workerURLs, profile string) error {
+func serveRouter(listen, workerURLs, profile string, gcPercent int) error {
+	debug.SetGCPercent(gcPercent)
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
@@ -180,6 +183,7 @@ type benchConfig struct {
 	json                 bool
 	profile              string
 	routerProcs          int
+	routerGC             int
 }
 
 // target is one thing the load generator drives.
@@ -259,7 +263,8 @@ func bench(cfg benchConfig) error {
 			return fmt.Errorf("model server: %w", err)
 		}
 	}
-	routerArgs := []string{"-role", "router", "-listen", routerAddr, "-worker-urls", strings.Join(servers, ",")}
+	routerArgs := []string{"-role", "router", "-listen", routerAddr, "-worker-urls", strings.Join(servers, ","),
+		"-router-gc-percent", strconv.Itoa(cfg.routerGC)}
 	if cfg.profile != "" {
 		routerArgs = append(routerArgs, "-router-cpuprofile", cfg.profile)
 	}
@@ -317,8 +322,8 @@ func bench(cfg benchConfig) error {
 		if cfg.routerProcs > 0 {
 			procs = strconv.Itoa(cfg.routerProcs)
 		}
-		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, %d CPUs, router GOMAXPROCS %s\n",
-			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU(), procs)
+		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, %d CPUs, router GOMAXPROCS %s, router GC percent %d\n",
+			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU(), procs, cfg.routerGC)
 	}
 	all := map[string][]result{}
 	var ratios, addedP99 []float64

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -60,8 +62,14 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	queue := fs.Duration("queue-timeout", 30*time.Second, "how long a request waits when every worker is at max concurrency; negative: 503 at once")
 	attempts := fs.Int("max-attempts", 3, "workers one request may try when connecting fails")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	gcPercent := fs.Int("gc-percent", router.GCPercent, "the garbage collector's target (Go's GOGC; the GOGC environment variable wins when set).\n"+
+		"The router's heap is small and its garbage per request large: above Go's default of 100 it collects\n"+
+		"less often for more throughput; lower it to cap memory")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(*gcPercent)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
