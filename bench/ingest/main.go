@@ -38,9 +38,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -49,6 +46,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"crucible/bench/internal/benchdb"
+	"crucible/bench/internal/loadgen"
 	"crucible/internal/api"
 	"crucible/internal/api/apiv1"
 	"crucible/internal/app"
@@ -168,7 +166,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := exactlyOnce(ctx, a.DB, c.ID, hub.done); err != nil {
+	if err := exactlyOnce(ctx, a.DB, c.ID, hub.Done); err != nil {
 		return err
 	}
 	ref, err := reference(ctx, a.DB, c.ID, o)
@@ -176,9 +174,9 @@ func run() error {
 		return err
 	}
 	fmt.Printf("database %s, GOMAXPROCS %d, concurrency %d, %s per phase\n", a.DB.Dialect(), runtime.GOMAXPROCS(0), o.concurrency, o.duration)
-	fmt.Printf("hub        %8.0f submissions/s  p50 %8s  p99 %8s\n", hub.rate, hub.p50, hub.p99)
+	fmt.Printf("hub        %8.0f submissions/s  p50 %8s  p99 %8s\n", hub.Rate, hub.P50, hub.P99)
 	fmt.Printf("reference  %8.0f submissions/s  (rows + River InsertManyTx, %d a transaction)\n", ref, o.batch)
-	fmt.Printf("ratio hub/reference %.3f (target >= 0.5); hub %.0f/s (target >= 2000)\n", hub.rate/ref, hub.rate)
+	fmt.Printf("ratio hub/reference %.3f (target >= 0.5); hub %.0f/s (target >= 2000)\n", hub.Rate/ref, hub.Rate)
 	return nil
 }
 
@@ -255,57 +253,18 @@ func reference(ctx context.Context, db *store.DB, competitionID string, o option
 	if err != nil {
 		return 0, err
 	}
-	return p.rate * float64(o.batch), nil
+	return p.Rate * float64(o.batch), nil
 }
 
-// phase is one measured run.
-type phase struct {
-	done     int
-	rate     float64
-	p50, p99 time.Duration
-}
-
-// load runs concurrency goroutines calling do(goroutine, n) for d and
-// returns the rate and latencies of the calls that succeeded.
-func load(concurrency int, d time.Duration, do func(g, n int) error) (phase, error) {
-	var mu sync.Mutex
-	var all []time.Duration
-	var errs atomic.Int64
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	end := start.Add(d)
-	for g := 0; g < concurrency; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lat []time.Duration
-			for n := 0; time.Now().Before(end); n++ {
-				t := time.Now()
-				if err := do(g, n); err != nil {
-					errs.Add(1)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				lat = append(lat, time.Since(t))
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
-		}()
+// load runs do as loadgen.Run does and fails on any failed call: every
+// submission must be accepted.
+func load(concurrency int, d time.Duration, do func(g, n int) error) (loadgen.Phase, error) {
+	p := loadgen.Run(concurrency, d, do)
+	if p.FirstErr != nil {
+		return p, fmt.Errorf("%d calls failed, the first: %w", p.Errors, p.FirstErr)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return phase{}, fmt.Errorf("%d calls failed, the first: %w", errs.Load(), firstErr)
+	if p.Done == 0 {
+		return p, errors.New("no call succeeded")
 	}
-	if len(all) == 0 {
-		return phase{}, errors.New("no call succeeded")
-	}
-	slices.Sort(all)
-	return phase{done: len(all), rate: float64(len(all)) / elapsed.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100]}, nil
+	return p, nil
 }

@@ -48,11 +48,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
-	"sync"
 	"time"
 
 	"crucible/bench/internal/benchdb"
+	"crucible/bench/internal/loadgen"
 	"crucible/internal/app"
 	"crucible/internal/competition"
 	"crucible/internal/eval/mcq"
@@ -155,11 +154,11 @@ func run() error {
 	}
 	defer closeRef()
 
-	var hub, ref []phase
+	var hub, ref []loadgen.Phase
 	for i := 0; i < o.rounds; i++ {
 		for _, t := range []struct {
 			url string
-			out *[]phase
+			out *[]loadgen.Phase
 		}{{hubURL, &hub}, {refURL, &ref}} {
 			profile := i == 0 && t.out == &hub && o.cpuprofile != ""
 			if profile {
@@ -172,21 +171,24 @@ func run() error {
 					return err
 				}
 			}
-			p, err := load(client, t.url, o.concurrency, o.duration)
+			p := loadgen.Run(o.concurrency, o.duration, func(int, int) error {
+				_, err := fetch(client, t.url)
+				return err
+			})
 			if profile {
 				pprof.StopCPUProfile()
 			}
-			if err != nil {
-				return err
+			if p.Done == 0 {
+				return fmt.Errorf("no request to %s succeeded: %v", t.url, p.FirstErr)
 			}
 			*t.out = append(*t.out, p)
 		}
 	}
-	h, r := median(hub), median(ref)
+	h, r := loadgen.Median(hub), loadgen.Median(ref)
 	fmt.Printf("GOMAXPROCS %d, concurrency %d, %d rounds of %s\n", runtime.GOMAXPROCS(0), o.concurrency, o.rounds, o.duration)
-	fmt.Printf("hub        %9.0f req/s  p50 %8s  p99 %8s  errors %d\n", h.rps, h.p50, h.p99, h.errors)
-	fmt.Printf("reference  %9.0f req/s  p50 %8s  p99 %8s  errors %d\n", r.rps, r.p50, r.p99, r.errors)
-	fmt.Printf("ratio hub/reference %.3f (target >= 0.5); hub p99 %s (target <= 10ms)\n", h.rps/r.rps, h.p99)
+	fmt.Printf("hub        %9.0f req/s  p50 %8s  p99 %8s  errors %d\n", h.Rate, h.P50, h.P99, h.Errors)
+	fmt.Printf("reference  %9.0f req/s  p50 %8s  p99 %8s  errors %d\n", r.Rate, r.P50, r.P99, r.Errors)
+	fmt.Printf("ratio hub/reference %.3f (target >= 0.5); hub p99 %s (target <= 10ms)\n", h.Rate/r.Rate, h.P99)
 	return nil
 }
 
@@ -335,69 +337,4 @@ func fetch(client *http.Client, u string) ([]byte, error) {
 		err = fmt.Errorf("GET %s: %s: %s", u, resp.Status, body)
 	}
 	return body, err
-}
-
-// phase is one measured run against one target.
-type phase struct {
-	rps      float64
-	p50, p99 time.Duration
-	errors   int
-}
-
-// load runs concurrency goroutines getting u (reading every body) for d.
-func load(client *http.Client, u string, concurrency int, d time.Duration) (phase, error) {
-	var mu sync.Mutex
-	var all []time.Duration
-	var errs int
-	var firstErr error
-	var wg sync.WaitGroup
-	end := time.Now().Add(d)
-	start := time.Now()
-	for g := 0; g < concurrency; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var lat []time.Duration
-			bad := 0
-			var lastErr error
-			for time.Now().Before(end) {
-				t := time.Now()
-				if _, err := fetch(client, u); err != nil {
-					bad++
-					lastErr = err
-					continue
-				}
-				lat = append(lat, time.Since(t))
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			errs += bad
-			if firstErr == nil {
-				firstErr = lastErr
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if len(all) == 0 {
-		return phase{}, fmt.Errorf("no request to %s succeeded: %v", u, firstErr)
-	}
-	slices.Sort(all)
-	return phase{rps: float64(len(all)) / elapsed.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100], errors: errs}, nil
-}
-
-// median returns the phase with the median throughput.
-func median(ps []phase) phase {
-	s := slices.Clone(ps)
-	slices.SortFunc(s, func(a, b phase) int {
-		switch {
-		case a.rps < b.rps:
-			return -1
-		case a.rps > b.rps:
-			return 1
-		}
-		return 0
-	})
-	return s[len(s)/2]
 }
