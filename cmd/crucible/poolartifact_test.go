@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/jobs/jobstest"
 	"crucible/internal/ledger"
+	"crucible/internal/pool"
+	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 )
 
@@ -96,11 +100,17 @@ func TestAPoolOfArtifactsServesRanksAndPaysThem(t *testing.T) {
 				}
 			}
 			pa, pb, pc := payout[a.ID], payout[b.ID], payout[copied.ID]
+			// The private items are the pool's secret draw: bob's first-choice
+			// policy is right on those whose answer is the first choice, and
+			// on a draw without one (about 1 in 650) he earns nothing.
+			firstRight := firstChoiceRightOnPrivate(t, h.app.DB, p.CompetitionID)
 			switch {
 			case len(set.Payouts) != 3 || set.Payouts[0].SubmissionID != a.ID && set.Payouts[0].SubmissionID != copied.ID:
 				t.Fatalf("payouts %+v; want three, the oracle's tree first", set.Payouts)
-			case pa.Score != 1 || pa.Items != 10 || pa.Units <= pb.Units || pb.Units <= 0:
-				t.Errorf("alice %+v, bob %+v; want alice's oracle at 1 on the 10 private items paid more than bob, bob paid", pa, pb)
+			case pa.Score != 1 || pa.Items != 10 || pa.Units <= pb.Units:
+				t.Errorf("alice %+v, bob %+v; want alice's oracle at 1 on the 10 private items paid more than bob", pa, pb)
+			case math.Abs(pb.Score-float64(firstRight)/10) > 1e-9 || (pb.Units > 0) != (firstRight > 0):
+				t.Errorf("bob %+v; want his first-choice policy at %d/10, right on that many private items, paid iff above 0", pb, firstRight)
 			case pc.CopyOf != a.ID || pc.Units != 0 || pc.Score != 1:
 				t.Errorf("carol's copy %+v; want it ranked at 1 as a copy of %s, paid 0", pc, a.ID)
 			case pa.Units+pb.Units+set.Refunded != 1000 || paid != 1000:
@@ -153,4 +163,34 @@ func TestPoolJoinTakesAnEndpointOrAnArtifact(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "--submissions and the artifact caps go with --task") {
 		t.Errorf("pool create --dataset --submissions: exit %d, %q; want it refused", code, stderr)
 	}
+}
+
+// firstChoiceRightOnPrivate counts the private items of pool id (its
+// stored split) whose answer in the Social IQa rows is the first choice.
+func firstChoiceRightOnPrivate(t *testing.T, db *store.DB, id string) int {
+	t.Helper()
+	ctx := context.Background()
+	p, err := db.GetPool(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(siqaDevRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var row struct{ Label string }
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatal(err)
+		}
+		labels = append(labels, row.Label)
+	}
+	right := 0
+	for i, private := range pool.NewSplit(len(labels), p.PrivateFraction, p.Seed).Private {
+		if private && labels[i] == "1" {
+			right++
+		}
+	}
+	return right
 }
