@@ -128,27 +128,3 @@ func appendStrings(args []any, ss []string) []any {
 	}
 	return out
 }
-
-// CompetitionResponses returns the raw responses of a competition's
-// submissions by submission id and item index, for copy detection.
-func (db *DB) CompetitionResponses(ctx context.Context, competitionID string) (map[string]map[int]string, error) {
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`SELECT r.submission_id, r.idx, r.response FROM item_results r
-		JOIN submissions s ON s.id = r.submission_id WHERE s.competition_id = ?`), competitionID)
-	if err != nil {
-		return nil, fmt.Errorf("responses of competition %s: %w", competitionID, err)
-	}
-	defer rows.Close()
-	out := map[string]map[int]string{}
-	for rows.Next() {
-		var sub, resp string
-		var i int
-		if err := rows.Scan(&sub, &i, &resp); err != nil {
-			return nil, err
-		}
-		if out[sub] == nil {
-			out[sub] = map[int]string{}
-		}
-		out[sub][i] = resp
-	}
-	return out, rows.Err()
-}
