@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"sync"
+	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/seal"
@@ -31,20 +32,31 @@ type stateReads struct {
 	running map[string]chan struct{}
 }
 
+// stateQueryTimeout bounds a shared state query: it runs without any one
+// reader's cancellation, so a hung database would otherwise hold it, and
+// the competition's next query, for as long as the database lets it. The
+// query is one primary-key lookup.
+const stateQueryTimeout = 10 * time.Second
+
 type stateRead struct {
 	done chan struct{}
 	st   boardState
 }
 
 // read returns competition id's state from a query started after read was
-// called; query runs it (without the caller's cancellation: other readers
-// may share it).
+// called; query runs it (without the caller's cancellation, since other
+// readers may share it, but within stateQueryTimeout). A reader that joined
+// another's query stops waiting when its own ctx ends.
 func (s *stateReads) read(ctx context.Context, id string, query func(context.Context) boardState) boardState {
 	s.mu.Lock()
 	if r, ok := s.next[id]; ok {
 		s.mu.Unlock()
-		<-r.done
-		return r.st
+		select {
+		case <-r.done:
+			return r.st
+		case <-ctx.Done():
+			return boardState{err: ctx.Err()}
+		}
 	}
 	if s.next == nil {
 		s.next, s.running = map[string]*stateRead{}, map[string]chan struct{}{}
@@ -68,6 +80,8 @@ func (s *stateReads) read(ctx context.Context, id string, query func(context.Con
 		s.mu.Unlock()
 		close(r.done)
 	}()
-	r.st = query(context.WithoutCancel(ctx))
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateQueryTimeout)
+	defer cancel()
+	r.st = query(qctx)
 	return r.st
 }
