@@ -136,7 +136,7 @@ func mineCommit(ctx context.Context, cfg MineConfig, repo, commit, parent string
 		return nil, "", err
 	}
 	defer ws.close()
-	if err := ws.checkout(ctx, repo, parent, cfg.Judge.GoCacheSeed); err != nil {
+	if err := ws.checkout(ctx, repo, parent, seedFor(ctx, cfg.Judge, parser, &log)); err != nil {
 		return nil, "", err
 	}
 	// run returns the statuses of every run and the first run's stdout.

@@ -101,7 +101,9 @@ type JudgeConfig struct {
 	WorkRoot string
 	// GoCacheSeed, when set, is a warm GOCACHE directory copied (never
 	// shared) into each run's private cache, so untrusted code cannot
-	// poison the cache other runs use.
+	// poison the cache other runs use. When empty, Go runs are seeded
+	// from a cache the judge builds once per process and WorkRoot from an
+	// empty package's test (see warmGoCache).
 	GoCacheSeed string
 	// Weights configure Score; the zero value means DefaultWeights.
 	Weights Weights
@@ -174,7 +176,7 @@ func Judge(ctx context.Context, cfg JudgeConfig, task Task, candidate string) (V
 		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
 	}
 	defer ws.close()
-	if err := ws.checkout(ctx, task.Repo, task.BaseCommit, cfg.GoCacheSeed); err != nil {
+	if err := ws.checkout(ctx, task.Repo, task.BaseCommit, seedFor(ctx, cfg, task.LogParser, &v.Log)); err != nil {
 		return v, fmt.Errorf("judge %s: %w", task.InstanceID, err)
 	}
 	for _, t := range task.FailToPass {
