@@ -185,10 +185,28 @@ func (s *scanner) str(dst *string) bool {
 		return false
 	}
 	if plain {
-		*dst = string(raw[1 : len(raw)-1])
+		*dst = usual(raw[1 : len(raw)-1])
 		return true
 	}
 	return json.Unmarshal(raw, dst) == nil
+}
+
+// usual returns string(b), without allocating for the values of object,
+// role and finish_reason that nearly every response carries.
+func usual(b []byte) string {
+	switch string(b) {
+	case "chat.completion":
+		return "chat.completion"
+	case "text_completion":
+		return "text_completion"
+	case "assistant":
+		return "assistant"
+	case "stop":
+		return "stop"
+	case "length":
+		return "length"
+	}
+	return string(b)
 }
 
 // integer decodes a plain integer literal of at most 18 digits (which
