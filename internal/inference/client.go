@@ -236,7 +236,7 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 	}
 	// The fast path handles the usual chat and completion bodies; anything
 	// else, including every malformed body, goes to encoding/json.
-	if json.Valid(data) && decodeFast(data, out) {
+	if decodeFast(data, out) {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {

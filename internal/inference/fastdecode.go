@@ -7,22 +7,23 @@ package inference
 //
 // Model servers are competitor controlled, so the fast path must never
 // decide differently from encoding/json. It is built to be a strict subset:
-// the caller has already checked the body with json.Valid, and every shape
-// the fast path is not sure about (an escaped or case-folded key, a
-// duplicate key, a number that is not a plain integer, a wrong type, a
-// non-null logprobs) makes it give up, and the caller decodes the body with
-// encoding/json instead. Strings with escapes or invalid UTF-8 are unquoted
-// by encoding/json itself. fastdecode_test.go checks both paths agree on
-// real, adversarial and fuzzed bodies.
+// it checks the JSON grammar as it walks (so a body it accepts is one
+// json.Valid accepts, without a second pass over it), and every shape it is
+// not sure about (any syntax error, an escaped or case-folded key, a
+// duplicate key, a number that is not a short plain integer, a wrong type, a
+// non-null logprobs, deep nesting) makes it give up, and the caller decodes
+// the body with encoding/json instead, which reports the error or decodes
+// it. Strings with escapes or invalid UTF-8 are unquoted by encoding/json
+// itself. fastdecode_test.go checks both paths agree on real, adversarial
+// and fuzzed bodies.
 
 import (
 	"encoding/json"
-	"strconv"
 	"unicode/utf8"
 )
 
 // decodeFast fills out, a fresh *ChatResponse or *CompletionResponse, from
-// data, a body json.Valid accepted, and reports whether it could. When it
+// data and reports whether it could: only when data is valid JSON. When it
 // could not, it leaves out zero again for encoding/json.
 func decodeFast(data []byte, out any) bool {
 	s := scanner{d: data}
@@ -41,7 +42,8 @@ func decodeFast(data []byte, out any) bool {
 	return false
 }
 
-// scanner walks a valid JSON document.
+// scanner walks a JSON document, failing at the first byte that is not
+// valid JSON.
 type scanner struct {
 	d []byte
 	i int
@@ -72,43 +74,105 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
-// null consumes a null literal if one is next.
-func (s *scanner) null() bool {
-	if s.peek() == 'n' {
-		s.i += len("null")
+// literal consumes lit (true, false or null) if it is next.
+func (s *scanner) literal(lit string) bool {
+	s.ws()
+	if len(s.d)-s.i >= len(lit) && string(s.d[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
 		return true
 	}
 	return false
 }
 
-// rawString consumes a string token and returns it with its quotes.
-func (s *scanner) rawString() ([]byte, bool) {
+// null consumes a null literal if one is next.
+func (s *scanner) null() bool { return s.literal("null") }
+
+// rawString consumes a valid string token and returns it with its quotes;
+// plain reports that it means its bytes as they are: no escapes and valid
+// UTF-8 (encoding/json replaces invalid bytes).
+func (s *scanner) rawString() (raw []byte, plain, ok bool) {
 	if s.peek() != '"' {
-		return nil, false
+		return nil, false, false
 	}
 	start := s.i
+	escaped, high := false, false
 	for s.i++; s.i < len(s.d); s.i++ {
-		switch s.d[s.i] {
-		case '\\':
-			s.i++ // the document is valid: the escaped byte is not the end
-		case '"':
+		c := s.d[s.i]
+		switch {
+		case c == '"':
 			s.i++
-			return s.d[start:s.i], true
+			raw = s.d[start:s.i]
+			return raw, !escaped && (!high || utf8.Valid(raw[1:len(raw)-1])), true
+		case c == '\\':
+			escaped = true
+			if s.i++; s.i >= len(s.d) {
+				return nil, false, false
+			}
+			switch s.d[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if s.i+4 >= len(s.d) {
+					return nil, false, false
+				}
+				for _, h := range s.d[s.i+1 : s.i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return nil, false, false
+					}
+				}
+				s.i += 4
+			default:
+				return nil, false, false
+			}
+		case c < 0x20: // control characters must be escaped
+			return nil, false, false
+		case c >= utf8.RuneSelf:
+			high = true
 		}
 	}
-	return nil, false
+	return nil, false, false
 }
 
-// plain reports whether a raw string token means its bytes as they are:
-// no escapes and valid UTF-8 (encoding/json replaces invalid bytes).
-func plain(raw []byte) bool {
-	body := raw[1 : len(raw)-1]
-	for _, c := range body {
-		if c == '\\' {
-			return false
-		}
+// digits consumes a run of decimal digits and returns its length.
+func (s *scanner) digits() int {
+	start := s.i
+	for s.i < len(s.d) && s.d[s.i] >= '0' && s.d[s.i] <= '9' {
+		s.i++
 	}
-	return utf8.Valid(body)
+	return s.i - start
+}
+
+// number consumes a number token of JSON's grammar and reports whether it
+// is a plain integer (no fraction or exponent).
+func (s *scanner) number() (integer, ok bool) {
+	s.ws()
+	if s.i < len(s.d) && s.d[s.i] == '-' {
+		s.i++
+	}
+	switch {
+	case s.i < len(s.d) && s.d[s.i] == '0':
+		s.i++
+	case s.digits() == 0:
+		return false, false
+	}
+	integer = true
+	if s.i < len(s.d) && s.d[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return false, false
+		}
+		integer = false
+	}
+	if s.i < len(s.d) && (s.d[s.i] == 'e' || s.d[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.d) && (s.d[s.i] == '+' || s.d[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return false, false
+		}
+		integer = false
+	}
+	return integer, true
 }
 
 // str decodes a string or null (which leaves dst alone, as encoding/json does).
@@ -116,38 +180,60 @@ func (s *scanner) str(dst *string) bool {
 	if s.null() {
 		return true
 	}
-	raw, ok := s.rawString()
+	raw, plain, ok := s.rawString()
 	if !ok {
 		return false
 	}
-	if plain(raw) {
-		*dst = string(raw[1 : len(raw)-1])
+	if plain {
+		*dst = usual(raw[1 : len(raw)-1])
 		return true
 	}
 	return json.Unmarshal(raw, dst) == nil
 }
 
-// integer decodes a plain integer literal or null into dst.
+// usual returns string(b), without allocating for the values of object,
+// role and finish_reason that nearly every response carries.
+func usual(b []byte) string {
+	switch string(b) {
+	case "chat.completion":
+		return "chat.completion"
+	case "text_completion":
+		return "text_completion"
+	case "assistant":
+		return "assistant"
+	case "stop":
+		return "stop"
+	case "length":
+		return "length"
+	}
+	return string(b)
+}
+
+// integer decodes a plain integer literal of at most 18 digits (which
+// cannot overflow) or null into dst. Longer integers are left to
+// encoding/json, as are fractions and exponents (its type error).
 func (s *scanner) integer(dst *int64) bool {
 	if s.null() {
 		return true
 	}
 	start := s.i
-	if s.i < len(s.d) && s.d[s.i] == '-' {
-		s.i++
-	}
-	for s.i < len(s.d) && s.d[s.i] >= '0' && s.d[s.i] <= '9' {
-		s.i++
-	}
-	if s.i < len(s.d) {
-		switch s.d[s.i] {
-		case '.', 'e', 'E': // not an integer: encoding/json reports a type error
-			return false
-		}
-	}
-	n, err := strconv.ParseInt(string(s.d[start:s.i]), 10, 64)
-	if err != nil {
+	if integer, ok := s.number(); !ok || !integer {
 		return false
+	}
+	tok := s.d[start:s.i]
+	neg := tok[0] == '-'
+	if neg {
+		tok = tok[1:]
+	}
+	if len(tok) > 18 {
+		return false
+	}
+	var n int64
+	for _, c := range tok {
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
 	}
 	*dst = n
 	return true
@@ -162,40 +248,60 @@ func (s *scanner) int(dst *int) bool {
 	return true
 }
 
-// skip consumes any value of the valid document.
-func (s *scanner) skip() bool {
-	depth := 0
-	for {
-		switch s.peek() {
-		case '"':
-			if _, ok := s.rawString(); !ok {
-				return false
-			}
-		case '{', '[':
-			s.i++
-			depth++
-			continue
-		case '}', ']':
-			s.i++
-			depth--
-		case ',', ':':
-			s.i++
-			continue
-		case 0:
+// maxSkipDepth bounds the nesting of the values skip walks (recursively);
+// deeper ones are left to encoding/json, which has its own limit.
+const maxSkipDepth = 64
+
+// skip consumes any valid value.
+func (s *scanner) skip() bool { return s.value(0) }
+
+func (s *scanner) value(depth int) bool {
+	switch s.peek() {
+	case '"':
+		_, _, ok := s.rawString()
+		return ok
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.null()
+	case '{', '[':
+		if depth >= maxSkipDepth {
 			return false
-		default: // number or literal: up to the next delimiter
-			for s.i < len(s.d) {
-				c := s.d[s.i]
-				if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-					break
+		}
+		closing := byte('}')
+		if s.d[s.i] == '[' {
+			closing = ']'
+		}
+		s.i++
+		if s.peek() == closing {
+			s.i++
+			return true
+		}
+		for {
+			if closing == '}' {
+				if _, _, ok := s.rawString(); !ok || s.peek() != ':' {
+					return false
 				}
 				s.i++
 			}
-		}
-		if depth == 0 {
-			return true
+			if !s.value(depth + 1) {
+				return false
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case closing:
+				s.i++
+				return true
+			default:
+				return false
+			}
 		}
 	}
+	_, ok := s.number()
+	return ok
 }
 
 // object walks an object's members, calling field with the index of each
@@ -213,7 +319,7 @@ func (s *scanner) object(names []string, field func(i int) bool) bool {
 		return true
 	}
 	for {
-		raw, ok := s.rawString()
+		raw, _, ok := s.rawString()
 		if !ok {
 			return false
 		}

@@ -74,16 +74,76 @@ var fastBodies = []string{
 	`{"created":01}`,
 	`{"created":+1}`,
 	`{'id':'x'}`,
+	// Malformed in every place the fast path now checks itself (it used to
+	// rely on json.Valid): strings, escapes, numbers, literals, structure,
+	// in decoded members and in skipped ones.
+	`{"id":"a` + "\t" + `b"}`,
+	`{"id":"a` + "\x00" + `b"}`,
+	`{"x":"a` + "\x1f" + `","choices":[]}`,
+	`{"id":"\u12G4"}`,
+	`{"id":"\u123"}`,
+	`{"id":"\u"}`,
+	`{"id":"\`,
+	`{"id":"abc`,
+	`{"x":"\q","choices":[]}`,
+	`{"x":"\u00e9\/\b","choices":[]}`,
+	`{"created":-}`,
+	`{"created":-01}`,
+	`{"created":00}`,
+	`{"created":1.}`,
+	`{"created":.5}`,
+	`{"created":1e}`,
+	`{"created":1e+}`,
+	`{"created":1x}`,
+	`{"created":123456789012345678}`,
+	`{"created":-1234567890123456789}`,
+	`{"created":nul}`,
+	`{"created":nulll}`,
+	`{"usage":nul}`,
+	`{"usage":n}`,
+	`{"choices":nu}`,
+	`{"choices":[{"message":nulL}]}`,
+	`{"choices":[{"logprobs":nxll}]}`,
+	`{"x":01,"choices":[]}`,
+	`{"x":-,"choices":[]}`,
+	`{"x":1.5e+3,"y":-0.0E-7,"z":0e1,"choices":[]}`,
+	`{"x":1.e3,"choices":[]}`,
+	`{"x":tru,"choices":[]}`,
+	`{"x":truex,"choices":[]}`,
+	`{"x":fals,"choices":[]}`,
+	`{"x":True,"choices":[]}`,
+	`{"x":[1,],"choices":[]}`,
+	`{"x":[1 2],"choices":[]}`,
+	`{"x":[,1],"choices":[]}`,
+	`{"x":{"a":1,},"choices":[]}`,
+	`{"x":{"a" 1},"choices":[]}`,
+	`{"x":{1:2},"choices":[]}`,
+	`{"x":{"a":},"choices":[]}`,
+	`{"x":[},"choices":[]}`,
+	`{"x":{],"choices":[]}`,
+	`{"x":[[[[]]]],"choices":[]}`,
+	`{"x":,"choices":[]}`,
+	`{"x"`,
+	`{"x":`,
+	`{"x":[`,
+	`{,"choices":[]}`,
+	`{"choices":[],}`,
+	`{"choices":[{"message":{"content":"A"},}]}`,
+	`{"choices":[{"message":{"content":"A",}}]}`,
+	`{"choices":[{"message":{"content":"A"}} {"index":1}]}`,
+	`{"choices":[{"message":{"content":"A"}},]}`,
+	`{"choices":[{"message":{"content":"A"}}]}` + "\x00",
+	"\xef\xbb\xbf" + `{"choices":[]}`,
 }
 
-// checkFast decodes body with the client's path (json.Valid, the fast
-// decoder, encoding/json as the fallback) and with encoding/json alone, and
+// checkFast decodes body with the client's path (the fast decoder,
+// encoding/json as the fallback) and with encoding/json alone, and
 // fails when they differ in the value or in whether decoding failed.
 func checkFast[T any](t *testing.T, body []byte) {
 	t.Helper()
 	var want, got T
 	wantErr := json.Unmarshal(body, &want)
-	if json.Valid(body) && decodeFast(body, &got) {
+	if decodeFast(body, &got) {
 		if wantErr != nil {
 			t.Fatalf("%T %q: fast path decoded a body encoding/json rejects (%v): %+v", got, body, wantErr, got)
 		}
@@ -126,8 +186,10 @@ func TestFastDecodeTakesTheUsualShapes(t *testing.T) {
 func TestFastDecodeOversizedContent(t *testing.T) {
 	big := strings.Repeat("é\\n\\u00e9x", 200000)
 	checkFast[ChatResponse](t, []byte(`{"choices":[{"message":{"content":"`+big+`"}}]}`))
-	deep := strings.Repeat(`{"a":[`, 5000) + strings.Repeat(`]}`, 5000)
-	checkFast[ChatResponse](t, []byte(`{"x":`+deep+`,"choices":[{"message":{"content":"A"}}]}`))
+	for _, depth := range []int{31, 32, 33, 5000, 10001} {
+		deep := strings.Repeat(`{"a":[`, depth) + strings.Repeat(`]}`, depth)
+		checkFast[ChatResponse](t, []byte(`{"x":`+deep+`,"choices":[{"message":{"content":"A"}}]}`))
+	}
 }
 
 func FuzzFastDecode(f *testing.F) {
