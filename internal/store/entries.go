@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
 
 	"crucible/internal/competition"
 )
@@ -57,8 +58,14 @@ func (db *DB) LockEntrantsTx(ctx context.Context, tx *sql.Tx, id string, digests
 
 // CompetitionToEnter returns competition id and whether it is a funded
 // pool: what a new entry needs first, in one query (GetCompetition and
-// GetPool would be two on every submission).
+// GetPool would be two on every submission), read once per process: a
+// competition row is never updated or deleted, and a pool is stored in
+// its competition's transaction, so the answer never changes once the
+// competition exists.
 func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Competition, bool, error) {
+	if e, ok := db.toEnter.get(id); ok {
+		return e.c, e.pool, nil
+	}
 	var pool bool
 	st, err := db.readStmt(ctx, `SELECT `+competitionColumns+`,
 		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`)
@@ -67,9 +74,56 @@ func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Co
 	}
 	c, err := scanCompetition(withExtra{st.QueryRowContext(ctx, id), &pool})
 	if errors.Is(err, sql.ErrNoRows) {
+		// Not cached: another process may create it yet.
 		return c, false, fmt.Errorf("competition %s: %w", id, ErrNotFound)
 	}
+	if err == nil {
+		db.toEnter.put(enterable{c, pool})
+	}
 	return c, pool, err
+}
+
+// enterCache holds CompetitionToEnter's answers, within a bound on their
+// configurations' bytes (a task competition's holds a task file of up to
+// a MiB); full, it starts over.
+type enterCache struct {
+	mu    sync.Mutex
+	m     map[string]enterable
+	bytes int
+}
+
+type enterable struct {
+	c    competition.Competition
+	pool bool
+}
+
+// maxEnterCacheBytes bounds the cached configurations' bytes.
+const maxEnterCacheBytes = 8 << 20
+
+// get returns id's entry, with a configuration of its own (the cached
+// one is never handed out to be changed).
+func (ec *enterCache) get(id string) (enterable, bool) {
+	ec.mu.Lock()
+	e, ok := ec.m[id]
+	ec.mu.Unlock()
+	e.c.Config = slices.Clone(e.c.Config)
+	return e, ok
+}
+
+func (ec *enterCache) put(e enterable) {
+	e.c.Config = slices.Clone(e.c.Config)
+	n := len(e.c.ID) + len(e.c.Config)
+	if n > maxEnterCacheBytes/64 {
+		return // rare and large: read it each time rather than crowd out the rest
+	}
+	ec.mu.Lock()
+	defer ec.mu.Unlock()
+	if ec.m == nil || ec.bytes+n > maxEnterCacheBytes {
+		ec.m, ec.bytes = map[string]enterable{}, 0
+	}
+	if _, ok := ec.m[e.c.ID]; !ok {
+		ec.m[e.c.ID], ec.bytes = e, ec.bytes+n
+	}
 }
 
 // withExtra scans one more column after what its caller asks for.
