@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// Queue batches values of T for Write. One goroutine drains it while any
-// value waits and exits when none does, so an idle Queue holds none and
-// needs no closing. The zero Queue is not usable: set Max and Write.
+// Queue batches values of T for Write. Up to Writers goroutines drain it
+// while any value waits and exit when none does, so an idle Queue holds
+// none and needs no closing. The zero Queue is not usable: set Max and
+// Write.
 type Queue[T any] struct {
 	// Max bounds a batch, so one batch's locks and latency stay small
 	// however many wait.
@@ -21,13 +22,19 @@ type Queue[T any] struct {
 	// when some arrived while it wrote the last one (it is under load; a
 	// lone value never waits). Zero: no wait.
 	Linger time.Duration
+	// Writers bounds how many batches are written at once (0: one). More
+	// than one lets a database that runs transactions side by side
+	// (PostgreSQL) overlap one batch's round trips and commit with the
+	// next's, where one writer would leave it idle between them; Write
+	// must then be safe for concurrent use.
+	Writers int
 	// Write writes a batch and tells each value's caller its outcome
 	// (callers wait on something of their own inside T).
 	Write func(batch []T)
 
 	mu      sync.Mutex
 	pending []T
-	running bool
+	running int // drainers
 }
 
 // Add queues v for the next batch. It returns at once; the caller waits
@@ -35,8 +42,8 @@ type Queue[T any] struct {
 func (q *Queue[T]) Add(v T) {
 	q.mu.Lock()
 	q.pending = append(q.pending, v)
-	if !q.running {
-		q.running = true
+	if q.running < max(q.Writers, 1) {
+		q.running++
 		go q.drain()
 	}
 	q.mu.Unlock()
@@ -53,7 +60,7 @@ func (q *Queue[T]) drain() {
 		}
 		n := min(len(q.pending), q.Max)
 		if n == 0 {
-			q.running = false
+			q.running--
 			q.mu.Unlock()
 			return
 		}

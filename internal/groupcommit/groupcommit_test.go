@@ -55,7 +55,7 @@ func TestEveryValueIsWrittenOnceInBoundedBatches(t *testing.T) {
 	q.mu.Lock()
 	running := q.running
 	q.mu.Unlock()
-	if running {
+	if running != 0 {
 		t.Fatal("the drainer is still running with nothing queued")
 	}
 }
@@ -83,10 +83,58 @@ func TestALoneValueIsWrittenAndTheQueueRestarts(t *testing.T) {
 			q.mu.Lock()
 			running := q.running
 			q.mu.Unlock()
-			if !running {
+			if running == 0 {
 				break
 			}
 			time.Sleep(time.Millisecond)
 		}
+	}
+}
+
+// With Writers, batches are written side by side, never more at once than
+// Writers, and still every value exactly once.
+func TestWritersBoundConcurrentBatches(t *testing.T) {
+	const callers, writers = 200, 3
+	var mu sync.Mutex
+	written := map[int]int{}
+	inFlight, most := 0, 0
+	type call struct {
+		n    int
+		done chan struct{}
+	}
+	q := &Queue[call]{Max: 4, Writers: writers, Write: func(batch []call) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a commit's latency, so batches overlap
+		mu.Lock()
+		inFlight--
+		for _, c := range batch {
+			written[c.n]++
+		}
+		mu.Unlock()
+		for _, c := range batch {
+			close(c.done)
+		}
+	}}
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := call{n: i, done: make(chan struct{})}
+			q.Add(c)
+			<-c.done
+		}()
+	}
+	wg.Wait()
+	for i := range callers {
+		if written[i] != 1 {
+			t.Fatalf("value %d written %d times", i, written[i])
+		}
+	}
+	if most > writers || most < 2 {
+		t.Fatalf("at most %d batches written at once, want 2..%d", most, writers)
 	}
 }

@@ -242,3 +242,68 @@ func TestBatchRulesMatchCheckEntry(t *testing.T) {
 		})
 	})
 }
+
+// Entries racing through two Services (two hub processes, whose batches
+// commit side by side) still obey the rules: of one model entered by many
+// keys one lands, of one key's many models Limit land. On PostgreSQL this
+// is the entrants' locks' work (store.LockEntrantsTx); without them both
+// processes' batches would read the same entrants and all get in.
+func TestRacingProcessesKeepEntryRules(t *testing.T) {
+	eachService(t, func(t *testing.T, s *Service, _ *jobQueue, c competition.Competition) {
+		ctx := context.Background()
+		// Each batch dawdles between its entrants read and its commit, as
+		// River's insert does, so that racing batches overlap there.
+		q := &slowQueue{}
+		cfg := s.cfg
+		cfg.Evaluations = q
+		s, other := New(cfg), New(cfg)
+		const racers, limit = 24, 3
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		landed := map[string]int{}
+		for i := range racers {
+			for _, e := range []Entry{
+				{Submitter: fmt.Sprintf("ed25519:k%d", i), Model: "shared"},
+				{Submitter: "ed25519:busy", Model: fmt.Sprintf("m%d", i), Limit: limit},
+			} {
+				e.CompetitionID, e.BaseURL = c.ID, "http://127.0.0.1:9/v1"
+				svc := []*Service{s, other}[i%2]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := svc.Submit(ctx, e)
+					if err != nil && !errors.Is(err, competition.ErrDuplicateEntry) && !errors.Is(err, competition.ErrEntryLimit) {
+						t.Errorf("submit %s by %s: %v", e.Model, e.Submitter, err)
+					}
+					if err == nil {
+						mu.Lock()
+						landed[e.Submitter]++
+						if e.Model == "shared" {
+							landed["shared"]++
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if landed["shared"] != 1 || landed["ed25519:busy"] != limit {
+			t.Errorf("the shared model landed %d times (want 1), the busy key's entries %d (want %d)", landed["shared"], landed["ed25519:busy"], limit)
+		}
+		subs, err := s.cfg.DB.ListSubmissions(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(subs) != 1+limit || len(q.ids) != len(subs) {
+			t.Errorf("%d rows and %d jobs, want %d each", len(subs), len(q.ids), 1+limit)
+		}
+	})
+}
+
+// slowQueue is a jobQueue whose enqueue takes a while.
+type slowQueue struct{ jobQueue }
+
+func (q *slowQueue) EnqueueEvaluationsTx(ctx context.Context, tx *sql.Tx, ids []string) error {
+	time.Sleep(20 * time.Millisecond)
+	return q.jobQueue.EnqueueEvaluationsTx(ctx, tx, ids)
+}

@@ -76,6 +76,9 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg}
 	s.batch = &groupcommit.Queue[*pending]{Max: maxBatch, Linger: linger, Write: s.commitBatch}
+	if cfg.DB.Dialect() == store.Postgres {
+		s.batch.Writers = pgWriters
+	}
 	return s
 }
 

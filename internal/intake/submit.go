@@ -53,11 +53,12 @@ type ArtifactEntry struct {
 // Submit enters e: it checks the entry against its competition's kind,
 // then, in one transaction, applies the entry rules of kinds that rank
 // models (one active entry per model, Limit per key; see
-// competition.CheckEntry) under the competition's lock, stores the
-// submission and enqueues its evaluation, so that a submission never
-// exists without its job and simultaneous entries of one model cannot
-// both get in. Concurrent Submits share that transaction (group commit,
-// see committer), each with its own outcome. Refusals are ErrInvalid or
+// competition.CheckEntry) under locks on the model and the key in the
+// competition (store.LockEntrantsTx), stores the submission and enqueues
+// its evaluation, so that a submission never exists without its job and
+// simultaneous entries of one model, or over one key's limit, cannot all
+// get in. Concurrent Submits share that transaction (group commit, see
+// committer), each with its own outcome. Refusals are ErrInvalid or
 // ErrConflict.
 func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, error) {
 	db := s.cfg.DB

@@ -6,35 +6,66 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
 
 	"crucible/internal/competition"
 )
 
-// LockCompetitionTx serialises the transactions that enter one competition,
-// so that a check of its entrants and the insert that follows cannot
-// interleave with another submission's (PostgreSQL row lock; SQLite runs
-// one write transaction at a time).
-func (db *DB) LockCompetitionTx(ctx context.Context, tx *sql.Tx, id string) error {
+// entrantsLockClass is the first key of the advisory locks LockEntrantsTx
+// takes (PostgreSQL's two-key form, which never meets the one-key locks
+// such as the migrations').
+const entrantsLockClass = 727274002
+
+// LockEntrantsTx serialises, until tx ends, the transactions that enter
+// competition id with any of digests or by any of submitters, so that a
+// check of those entrants and the insert that follows cannot interleave
+// with another entry's of the same model or key. Entries of other models
+// by other keys take other locks and commit side by side: a lock on the
+// whole competition would run its entries' transactions one at a time,
+// round trips and commit flush included (bench/ingest). On PostgreSQL they
+// are transaction advisory locks on a 32-bit hash of each (competition,
+// digest) and (competition, key), taken in one statement in ascending
+// order, so two batches never wait on each other's; two names sharing a
+// hash only wait for each other. SQLite runs one write transaction at a
+// time: nothing to take.
+func (db *DB) LockEntrantsTx(ctx context.Context, tx *sql.Tx, id string, digests, submitters []string) error {
 	if db.dialect != Postgres {
 		return nil
 	}
-	var got string
-	err := tx.QueryRowContext(ctx, db.rebind(`SELECT id FROM competitions WHERE id = ? FOR UPDATE`), id).Scan(&got)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("competition %s: %w", id, ErrNotFound)
+	keys := make([]int32, 0, len(digests)+len(submitters))
+	for _, names := range []struct {
+		tag   string
+		names []string
+	}{{"d", digests}, {"k", submitters}} {
+		for _, n := range names.names {
+			h := fnv.New32a()
+			h.Write([]byte(id + "\x00" + names.tag + "\x00" + n))
+			keys = append(keys, int32(h.Sum32()))
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("lock competition %s: %w", id, err)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	// unnest yields the array in order, and each row takes its lock before
+	// the next is read.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k`, entrantsLockClass, keys); err != nil {
+		return fmt.Errorf("lock the entrants of %s: %w", id, err)
 	}
 	return nil
 }
 
 // CompetitionToEnter returns competition id and whether it is a funded
 // pool: what a new entry needs first, in one query (GetCompetition and
-// GetPool would be two on every submission).
+// GetPool would be two on every submission), read once per process: a
+// competition row is never updated or deleted, and a pool is stored in
+// its competition's transaction, so the answer never changes once the
+// competition exists.
 func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Competition, bool, error) {
+	if e, ok := db.toEnter.get(id); ok {
+		return e.c, e.pool, nil
+	}
 	var pool bool
 	st, err := db.readStmt(ctx, `SELECT `+competitionColumns+`,
 		EXISTS (SELECT 1 FROM pools p WHERE p.competition_id = competitions.id) FROM competitions WHERE id = ?`)
@@ -43,9 +74,56 @@ func (db *DB) CompetitionToEnter(ctx context.Context, id string) (competition.Co
 	}
 	c, err := scanCompetition(withExtra{st.QueryRowContext(ctx, id), &pool})
 	if errors.Is(err, sql.ErrNoRows) {
+		// Not cached: another process may create it yet.
 		return c, false, fmt.Errorf("competition %s: %w", id, ErrNotFound)
 	}
+	if err == nil {
+		db.toEnter.put(enterable{c, pool})
+	}
 	return c, pool, err
+}
+
+// enterCache holds CompetitionToEnter's answers, within a bound on their
+// configurations' bytes (a task competition's holds a task file of up to
+// a MiB); full, it starts over.
+type enterCache struct {
+	mu    sync.Mutex
+	m     map[string]enterable
+	bytes int
+}
+
+type enterable struct {
+	c    competition.Competition
+	pool bool
+}
+
+// maxEnterCacheBytes bounds the cached configurations' bytes.
+const maxEnterCacheBytes = 8 << 20
+
+// get returns id's entry, with a configuration of its own (the cached
+// one is never handed out to be changed).
+func (ec *enterCache) get(id string) (enterable, bool) {
+	ec.mu.Lock()
+	e, ok := ec.m[id]
+	ec.mu.Unlock()
+	e.c.Config = slices.Clone(e.c.Config)
+	return e, ok
+}
+
+func (ec *enterCache) put(e enterable) {
+	e.c.Config = slices.Clone(e.c.Config)
+	n := len(e.c.ID) + len(e.c.Config)
+	if n > maxEnterCacheBytes/64 {
+		return // rare and large: read it each time rather than crowd out the rest
+	}
+	ec.mu.Lock()
+	defer ec.mu.Unlock()
+	if ec.m == nil || ec.bytes+n > maxEnterCacheBytes {
+		ec.m, ec.bytes = map[string]enterable{}, 0
+	}
+	if _, ok := ec.m[e.c.ID]; !ok {
+		ec.m[e.c.ID], ec.bytes = e, ec.bytes+n
+	}
 }
 
 // withExtra scans one more column after what its caller asks for.

@@ -72,7 +72,7 @@ func TestPreferenceRewardsAndResponses(t *testing.T) {
 				sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: text, Submitter: "k", Digest: text,
 					CommittedAt: now.Add(time.Duration(i) * time.Second), State: competition.StateQueued, ItemsTotal: 2, UpdatedAt: now}
 				err := db.InTx(ctx, func(tx *sql.Tx) error {
-					if err := db.LockCompetitionTx(ctx, tx, c.ID); err != nil {
+					if err := db.LockEntrantsTx(ctx, tx, c.ID, []string{text}, []string{"k"}); err != nil {
 						return err
 					}
 					return db.CreateSubmissionTx(ctx, tx, sub, "")

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"testing"
 	"time"
 
@@ -63,5 +64,46 @@ func TestSQLiteReadPoolIsReadOnly(t *testing.T) {
 	var n int
 	if err := r.QueryRowContext(ctx, `SELECT COUNT(*) FROM request_nonces`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("request_nonces holds %d rows, %v; want 0 and a working read", n, err)
+	}
+}
+
+// A competition is read once per process for entry (its row is never
+// updated or deleted): a second read answers without the database, with a
+// configuration of its own. A missing one is not remembered as missing:
+// another process may create it.
+func TestCompetitionToEnterReadsOnce(t *testing.T) {
+	for _, d := range storetest.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, d.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			later := newCompetition(t, db, 0)
+			later.ID = store.NewID("c")
+			if _, _, err := db.CompetitionToEnter(ctx, later.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("missing competition: %v", err)
+			}
+			if err := db.CreateCompetition(ctx, later, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, err := db.CompetitionToEnter(ctx, later.ID); err != nil || got.ID != later.ID {
+				t.Fatalf("competition created after a miss: %+v, %v", got, err)
+			}
+			// Gone from the database (which the hub never does), it is
+			// still answered: the first read was the only one.
+			if _, err := db.SQL().ExecContext(ctx, `DELETE FROM competitions WHERE id = '`+later.ID+`'`); err != nil {
+				t.Fatal(err)
+			}
+			got, pool, err := db.CompetitionToEnter(ctx, later.ID)
+			if err != nil || got.ID != later.ID || pool || string(got.Config) != string(later.Config) {
+				t.Fatalf("second read: %+v, pool %v, %v", got, pool, err)
+			}
+			got.Config[0] = 'X'
+			if again, _, _ := db.CompetitionToEnter(ctx, later.ID); string(again.Config) != string(later.Config) {
+				t.Fatalf("a caller's change reached the cache: %s", again.Config)
+			}
+		})
 	}
 }

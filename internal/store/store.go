@@ -52,6 +52,7 @@ type DB struct {
 	stmts   sync.Map
 	dialect Dialect
 	nonces  *groupcommit.Queue[*nonceUse]
+	toEnter enterCache
 	// path is the SQLite file, for opening read.
 	path string
 }
