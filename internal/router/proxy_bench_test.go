@@ -27,8 +27,7 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	srv := serveRouter(b, r)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
 	url := srv.URL + "/v1/chat/completions"
 	body := []byte(chatBody)
