@@ -10,6 +10,7 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -232,21 +233,26 @@ func (s *Server) newConn(nc net.Conn) *serverConn {
 func (c *serverConn) serve() {
 	defer c.close()
 	c.nc.SetReadDeadline(c.accepted.Add(c.srv.headerTimeout()))
+	deadline := true // a read deadline is set on the connection
 	for first := true; ; first = false {
 		if !first {
 			c.state.Store(connIdle)
 			if c.srv.closing.Load() {
 				return
 			}
-			var idle time.Time
 			if c.srv.IdleTimeout > 0 {
-				idle = time.Now().Add(c.srv.IdleTimeout)
+				c.nc.SetReadDeadline(time.Now().Add(c.srv.IdleTimeout))
+				deadline = true
 			}
-			c.nc.SetReadDeadline(idle)
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}
-			c.nc.SetReadDeadline(time.Now().Add(c.srv.headerTimeout()))
+			// A head that arrived whole needs no more reads, so no
+			// deadline: setting one costs a timer update per request.
+			deadline = deadline || !headBuffered(c.br)
+			if deadline {
+				c.nc.SetReadDeadline(time.Now().Add(c.srv.headerTimeout()))
+			}
 		}
 		c.state.Store(connActive)
 		err := c.head.read(c.br, &c.req)
@@ -257,11 +263,20 @@ func (c *serverConn) serve() {
 			}
 			return
 		}
-		c.nc.SetReadDeadline(time.Time{}) // the body is not bounded in time, as with http.Server
+		if deadline {
+			c.nc.SetReadDeadline(time.Time{}) // the body is not bounded in time, as with http.Server
+			deadline = false
+		}
 		if !c.serveRequest() {
 			return
 		}
 	}
+}
+
+// headBuffered reports whether br holds a whole request head.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // fail answers a request the parser refused, and the connection closes.
@@ -327,6 +342,7 @@ func (c *serverConn) serveRequest() (keep bool) {
 		if _, err := c.br.Discard(int(c.body.left)); err != nil {
 			return false
 		}
+		c.nc.SetReadDeadline(time.Time{})
 	}
 	return true
 }

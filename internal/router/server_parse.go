@@ -14,6 +14,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -56,6 +57,7 @@ type leanRequest struct {
 type headReader struct {
 	buf  []byte                   // the head's lines without their CRLFs
 	ends [maxHeaderFields + 1]int // where the request line and each field end in buf
+	vals []string                 // backs the header's value slices
 }
 
 // read reads and parses one request head from br into req.
@@ -147,8 +149,15 @@ func (h *headReader) parse(n int, req *leanRequest) error {
 	s := string(b)
 	req.method = s[:sp1]
 	req.target = s[sp1+1 : sp1+1+sp2]
-	req.header = make(http.Header, n)
-	vals := make([]string, n-1)
+	// The map and the values' backing array are the connection's, reused
+	// by its next request: no handler keeps a request's header past it.
+	if req.header == nil {
+		req.header = make(http.Header, n)
+	} else {
+		clear(req.header)
+	}
+	h.vals = slices.Grow(h.vals[:0], n-1)[:n-1]
+	vals := h.vals
 	for i := 1; i < n; i++ {
 		start, end := h.ends[i-1], h.ends[i]
 		colon := start + indexByte(b[start:end], ':')

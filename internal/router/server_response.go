@@ -36,9 +36,16 @@ type response struct {
 	closeAfter    bool // the connection closes after this response
 }
 
+// reset readies w for req, reusing the header map of the connection's
+// previous response (no handler keeps it past its request).
 func (w *response) reset(req *leanRequest) {
-	pending := w.pending[:0]
-	*w = response{c: w.c, req: req, header: make(http.Header), contentLength: -1, pending: pending}
+	h := w.header
+	if h == nil {
+		h = make(http.Header)
+	} else {
+		clear(h)
+	}
+	*w = response{c: w.c, req: req, header: h, contentLength: -1, pending: w.pending[:0]}
 }
 
 // Header implements http.ResponseWriter.
