@@ -192,7 +192,6 @@ func (s *Server) headerTimeout() time.Duration {
 type serverConn struct {
 	srv      *Server
 	nc       net.Conn
-	cr       connReader
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	state    atomic.Int32
@@ -203,17 +202,18 @@ type serverConn struct {
 	req      leanRequest
 	body     bodyReader
 	w        response
+	peeking  bool       // a background read is running (see startBackgroundRead)
+	peeked   chan error // its result
 }
 
 func (s *Server) newConn(nc net.Conn) *serverConn {
-	c := &serverConn{srv: s, nc: nc, accepted: time.Now()}
+	c := &serverConn{srv: s, nc: nc, accepted: time.Now(), peeked: make(chan error, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.cr.init(nc, c.cancel)
 	if br, ok := readerPool.Get().(*bufio.Reader); ok {
-		br.Reset(&c.cr)
+		br.Reset(nc)
 		c.br = br
 	} else {
-		c.br = bufio.NewReaderSize(&c.cr, maxLineBytes)
+		c.br = bufio.NewReaderSize(nc, maxLineBytes)
 	}
 	if bw, ok := writerPool.Get().(*bufio.Writer); ok {
 		bw.Reset(nc)
@@ -223,7 +223,7 @@ func (s *Server) newConn(nc net.Conn) *serverConn {
 	}
 	c.body.br = c.br
 	c.body.onStart = c.sendContinue
-	c.body.onEOF = c.cr.startBackgroundRead
+	c.body.onEOF = c.startBackgroundRead
 	c.w.c = c
 	return c
 }
@@ -244,7 +244,7 @@ func (c *serverConn) serve() {
 				c.nc.SetReadDeadline(time.Now().Add(c.srv.IdleTimeout))
 				deadline = true
 			}
-			if _, err := c.br.Peek(1); err != nil {
+			if err := c.waitFirstByte(); err != nil {
 				return
 			}
 			// A head that arrived whole needs no more reads, so no
@@ -298,11 +298,10 @@ func (c *serverConn) serveRequest() (keep bool) {
 	c.body.reset(req, c.srv.Router.cfg.MaxBodyBytes)
 	c.w.reset(req)
 	if c.body.done {
-		c.cr.startBackgroundRead()
+		c.startBackgroundRead()
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			c.cr.abortPendingRead()
 			if p != http.ErrAbortHandler {
 				c.srv.logger().Error("router: panic serving "+req.method+" "+req.target, "panic", p, "stack", string(debug.Stack()))
 			}
@@ -319,7 +318,6 @@ func (c *serverConn) serveRequest() (keep bool) {
 	} else {
 		c.srv.Router.ServeHTTP(&c.w, hr)
 	}
-	c.cr.abortPendingRead()
 	if c.ctx.Err() != nil {
 		return false // the client went away
 	}
@@ -406,6 +404,9 @@ func (c *serverConn) lingerClose() {
 func (c *serverConn) close() {
 	c.cancel()
 	c.nc.Close()
+	if c.peeking {
+		<-c.peeked // the background read ends with the connection; then br is free
+	}
 	s := c.srv
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -416,77 +417,36 @@ func (c *serverConn) close() {
 	writerPool.Put(c.bw)
 }
 
-// connReader is the connection as the read buffer sees it, with net/http's
-// background read: while a handler runs (its body read), one goroutine
-// waits on the connection so that a client that goes away cancels the
-// request at once (freeing its worker slot) instead of when the response
-// is written.
-type connReader struct {
-	nc      net.Conn
-	cancel  context.CancelFunc
-	mu      sync.Mutex
-	cond    sync.Cond
-	inRead  bool
-	aborted bool
-	hasByte bool
-	b       [1]byte // the byte a background read received: the next request's first
-}
-
-func (cr *connReader) init(nc net.Conn, cancel context.CancelFunc) {
-	cr.nc, cr.cancel = nc, cancel
-	cr.cond.L = &cr.mu
-}
-
-// Read implements io.Reader, first returning the byte the background read got.
-func (cr *connReader) Read(p []byte) (int, error) {
-	cr.mu.Lock()
-	if cr.hasByte {
-		cr.hasByte = false
-		p[0] = cr.b[0]
-		cr.mu.Unlock()
-		return 1, nil
-	}
-	cr.mu.Unlock()
-	return cr.nc.Read(p)
-}
-
-func (cr *connReader) startBackgroundRead() {
-	cr.mu.Lock()
-	defer cr.mu.Unlock()
-	if cr.inRead || cr.hasByte {
+// startBackgroundRead starts waiting for the next request's first byte
+// while the handler runs, once the request's body has been read: a client
+// that goes away meanwhile (EOF or reset) cancels the request at once,
+// which frees its worker slot, instead of when the response is written.
+// net/http does this with a one-byte read it aborts (with a read deadline)
+// when the handler returns; here the read is the next request's own, so
+// it is never aborted and costs no extra system call: serve picks up its
+// result with waitFirstByte. The connection's read buffer is the
+// background goroutine's until then (the body reader no longer touches it
+// once at its end).
+func (c *serverConn) startBackgroundRead() {
+	if c.peeking {
 		return
 	}
-	cr.inRead = true
-	go cr.backgroundRead()
+	c.peeking = true
+	go func() {
+		_, err := c.br.Peek(1)
+		if err != nil {
+			c.cancel()
+		}
+		c.peeked <- err
+	}()
 }
 
-func (cr *connReader) backgroundRead() {
-	n, err := cr.nc.Read(cr.b[:])
-	cr.mu.Lock()
-	if n == 1 {
-		cr.hasByte = true
+// waitFirstByte waits until the next request's first byte is buffered.
+func (c *serverConn) waitFirstByte() error {
+	if c.peeking {
+		c.peeking = false
+		return <-c.peeked
 	}
-	var ne net.Error
-	if err != nil && !(cr.aborted && errors.As(err, &ne) && ne.Timeout()) {
-		cr.cancel() // the client closed or reset the connection
-	}
-	cr.aborted, cr.inRead = false, false
-	cr.mu.Unlock()
-	cr.cond.Broadcast()
-}
-
-// abortPendingRead stops the background read and waits for it.
-func (cr *connReader) abortPendingRead() {
-	cr.mu.Lock()
-	if !cr.inRead {
-		cr.mu.Unlock()
-		return
-	}
-	cr.aborted = true
-	cr.nc.SetReadDeadline(aLongTimeAgo)
-	for cr.inRead {
-		cr.cond.Wait()
-	}
-	cr.mu.Unlock()
-	cr.nc.SetReadDeadline(time.Time{})
+	_, err := c.br.Peek(1)
+	return err
 }
