@@ -393,11 +393,18 @@ func (c *serverConn) sendContinue() {
 
 // lingerClose half-closes the connection and waits a little before the
 // close, so a client still sending reads the response instead of a reset.
+// It reads (and drops) what arrives until the client closes or the delay
+// ends, bounded in time, not bytes: a client still sending a long body
+// must get to read the response before the close resets the connection.
 func (c *serverConn) lingerClose() {
 	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
 		c.nc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
-		c.br.Discard(discardLimit)
+		for {
+			if _, err := c.br.Discard(maxLineBytes); err != nil {
+				return
+			}
+		}
 	}
 }
 
