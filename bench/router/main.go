@@ -37,6 +37,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -74,6 +75,7 @@ func main() {
 	profile := flag.String("router-cpuprofile", "", "write a CPU profile of the router process to this file")
 	routerProcs := flag.Int("router-gomaxprocs", 0, "GOMAXPROCS of the router process (0 = the Go default, one per CPU)")
 	routerGC := flag.Int("router-gc-percent", router.GCPercent, "the router process's GC target, as crucible router --gc-percent (100: Go's default)")
+	routerServer := flag.String("router-server", "lean", "the router process's HTTP server: lean (router.Server, as crucible router) or net/http (http.Server, for comparison)")
 	flag.Parse()
 
 	var err error
@@ -81,12 +83,12 @@ func main() {
 	case "model-server":
 		err = serveModel(*listen, *dataset, *delay)
 	case "router":
-		err = serveRouter(*listen, *workerList, *profile, *routerGC)
+		err = serveRouter(*listen, *workerList, *profile, *routerGC, *routerServer)
 	case "bench":
 		err = bench(benchConfig{
 			dataset: *dataset, delay: *delay, workers: *workers, concurrency: *concurrency,
 			duration: *duration, warmup: *warmup, rounds: *rounds, nginx: *nginxBin, json: *asJSON, profile: *profile,
-			routerProcs: *routerProcs, routerGC: *routerGC,
+			routerProcs: *routerProcs, routerGC: *routerGC, routerServer: *routerServer,
 		})
 	default:
 		err = fmt.Errorf("unknown -role %q", *role)
@@ -138,7 +140,7 @@ func serveModel(listen, dataset string, delay time.Duration) error {
 
 // serveRouter is the router role: the router over the given workers, as
 // `crucible router --worker URL=model` runs it.
-func serveRouter(listen, workerURLs, profile string, gcPercent int) error {
+func serveRouter(listen, workerURLs, profile string, gcPercent int, server string) error {
 	debug.SetGCPercent(gcPercent)
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -169,8 +171,19 @@ func serveRouter(listen, workerURLs, profile string, gcPercent int) error {
 		return err
 	}
 	go r.Run(context.Background())
-	srv := &http.Server{Addr: listen, Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	return srv.ListenAndServe()
+	switch server {
+	case "lean":
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return err
+		}
+		srv := &router.Server{Router: r, ReadHeaderTimeout: 10 * time.Second}
+		return srv.Serve(ln)
+	case "net/http":
+		srv := &http.Server{Addr: listen, Handler: r, ReadHeaderTimeout: 10 * time.Second}
+		return srv.ListenAndServe()
+	}
+	return fmt.Errorf("unknown -router-server %q (lean or net/http)", server)
 }
 
 type benchConfig struct {
@@ -184,6 +197,7 @@ type benchConfig struct {
 	profile              string
 	routerProcs          int
 	routerGC             int
+	routerServer         string
 }
 
 // target is one thing the load generator drives.
@@ -264,7 +278,7 @@ func bench(cfg benchConfig) error {
 		}
 	}
 	routerArgs := []string{"-role", "router", "-listen", routerAddr, "-worker-urls", strings.Join(servers, ","),
-		"-router-gc-percent", strconv.Itoa(cfg.routerGC)}
+		"-router-gc-percent", strconv.Itoa(cfg.routerGC), "-router-server", cfg.routerServer}
 	if cfg.profile != "" {
 		routerArgs = append(routerArgs, "-router-cpuprofile", cfg.profile)
 	}
@@ -322,8 +336,8 @@ func bench(cfg benchConfig) error {
 		if cfg.routerProcs > 0 {
 			procs = strconv.Itoa(cfg.routerProcs)
 		}
-		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, %d CPUs, router GOMAXPROCS %s, router GC percent %d\n",
-			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU(), procs, cfg.routerGC)
+		fmt.Printf("bench/router: %d baseline servers (separate processes), concurrency %d, %s per target x %d rounds, server delay %s, %d CPUs, router GOMAXPROCS %s, router GC percent %d, router server %s\n",
+			cfg.workers, cfg.concurrency, cfg.duration, cfg.rounds, cfg.delay, numCPU(), procs, cfg.routerGC, cfg.routerServer)
 	}
 	all := map[string][]result{}
 	var ratios, addedP99 []float64

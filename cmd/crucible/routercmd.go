@@ -133,7 +133,7 @@ func runRouter(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv := &router.Server{Router: rt, ReadHeaderTimeout: 10 * time.Second, Logger: logger}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	health := make(chan struct{})

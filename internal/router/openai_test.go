@@ -139,7 +139,7 @@ func (s *streamer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // before the stream ended: nothing is buffered whole).
 // streamingRouter is a router with one slot in front of a streamer, its
 // exchanges bounded by maxDuration (0: the default).
-func streamingRouter(t *testing.T, maxDuration time.Duration) (*streamer, *router.Router, *httptest.Server) {
+func streamingRouter(t *testing.T, maxDuration time.Duration) (*streamer, *router.Router, *testServer) {
 	t.Helper()
 	s := newStreamer()
 	ws := httptest.NewServer(s)

@@ -46,17 +46,17 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch req.URL.Path {
 	case "/v1/chat/completions":
 		if req.Method == http.MethodPost {
-			r.proxy(w, req, chatEndpoint)
+			r.proxyBody(req.Context(), w, req.Header, req.Body, req.ContentLength, chatEndpoint)
 			return
 		}
 	case "/v1/completions":
 		if req.Method == http.MethodPost {
-			r.proxy(w, req, completionsEndpoint)
+			r.proxyBody(req.Context(), w, req.Header, req.Body, req.ContentLength, completionsEndpoint)
 			return
 		}
 	case "/v1/embeddings":
 		if req.Method == http.MethodPost {
-			r.proxy(w, req, embeddingsEndpoint)
+			r.proxyBody(req.Context(), w, req.Header, req.Body, req.ContentLength, embeddingsEndpoint)
 			return
 		}
 	case "/v1/models":
@@ -299,23 +299,29 @@ func (r *Router) acquire(ctx context.Context, model []byte, tried []*worker) (*w
 	}
 }
 
-// proxy relays one inference request.
-func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
-	ctx := req.Context()
+// proxyBody relays one inference request: ctx is the client's (done when
+// it goes away), h its header, body its body of contentLength bytes (-1:
+// unknown). The lean server calls it without building an http.Request.
+func (r *Router) proxyBody(ctx context.Context, w http.ResponseWriter, h http.Header, body io.Reader, contentLength int64, ep endpoint) {
 	st := r.getState()
 	defer r.putState(st)
 
-	if req.ContentLength > r.cfg.MaxBodyBytes {
+	if contentLength > r.cfg.MaxBodyBytes {
 		r.reject(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "body_too_large",
-			fmt.Sprintf("router: request body of %d bytes exceeds the limit of %d", req.ContentLength, r.cfg.MaxBodyBytes))
+			fmt.Sprintf("router: request body of %d bytes exceeds the limit of %d", contentLength, r.cfg.MaxBodyBytes))
 		return
 	}
-	if req.ContentLength > 0 {
-		st.body.Grow(int(req.ContentLength))
+	if contentLength > 0 {
+		st.body.Grow(int(contentLength))
 	}
-	st.limit = io.LimitedReader{R: req.Body, N: r.cfg.MaxBodyBytes + 1}
+	st.limit = io.LimitedReader{R: body, N: r.cfg.MaxBodyBytes + 1}
 	_, err := st.body.ReadFrom(&st.limit)
 	st.limit.R = nil // the pool must not keep the request alive
+	if errors.Is(err, errBodyTooLarge) {
+		r.reject(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "body_too_large",
+			fmt.Sprintf("router: request body exceeds the limit of %d bytes", r.cfg.MaxBodyBytes))
+		return
+	}
 	if err != nil {
 		r.reject(w, http.StatusBadRequest, "invalid_request_error", "invalid_body", "router: read request body: "+err.Error())
 		return
@@ -325,8 +331,8 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 			fmt.Sprintf("router: request body exceeds the limit of %d bytes", r.cfg.MaxBodyBytes))
 		return
 	}
-	body := st.body.Bytes()
-	model, ok := modelField(body)
+	payload := st.body.Bytes()
+	model, ok := modelField(payload)
 	if !ok {
 		r.reject(w, http.StatusBadRequest, "invalid_request_error", "invalid_request",
 			`router: the request body must be a JSON object with a "model" string`)
@@ -346,7 +352,7 @@ func (r *Router) proxy(w http.ResponseWriter, req *http.Request, ep endpoint) {
 			return
 		}
 		start := time.Now()
-		ex, err := wk.up.roundTrip(ctx, start.Add(r.cfg.MaxResponseDuration), wk.paths[ep], req.Header, body)
+		ex, err := wk.up.roundTrip(ctx, start.Add(r.cfg.MaxResponseDuration), wk.paths[ep], h, payload)
 		if err != nil {
 			r.release(wk)
 			if ctx.Err() != nil {

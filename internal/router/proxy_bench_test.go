@@ -27,10 +27,19 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	lean := serveRouter(b, r)
+	std := httptest.NewServer(r)
+	defer std.Close()
+	// The lean server (as crucible router runs) beside net/http's, in one
+	// run: the difference between the two is the servers'.
+	b.Run("server=lean", func(b *testing.B) { benchmarkProxy(b, lean.URL) })
+	b.Run("server=net-http", func(b *testing.B) { benchmarkProxy(b, std.URL) })
+}
+
+func benchmarkProxy(b *testing.B, base string) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
-	url := srv.URL + "/v1/chat/completions"
+	defer client.CloseIdleConnections()
+	url := base + "/v1/chat/completions"
 	body := []byte(chatBody)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -2,8 +2,10 @@
 // request to the least-loaded healthy worker (model server) serving the
 // requested model. This file holds the worker set and its health checks; the
 // request path is in proxy.go, upstream connections in router_conn.go, the
-// signed admin API in router_admin.go, metrics in router_metrics.go and
-// request-body scanning in router_json.go.
+// signed admin API in router_admin.go, metrics in router_metrics.go,
+// request-body scanning in router_json.go, and the lean HTTP/1.1 server
+// `crucible router` serves it with in server.go (parser in server_parse.go,
+// response writer in server_response.go).
 //
 // It speaks the wire types of internal/inference and verifies admin requests
 // with internal/identity; it never imports the store, the job queue or a kind.

@@ -50,7 +50,7 @@ func startBaseline(t *testing.T, policies ...string) *httptest.Server {
 }
 
 // newRouter builds a router over specs and serves it.
-func newRouter(t *testing.T, cfg router.Config) (*router.Router, *httptest.Server) {
+func newRouter(t *testing.T, cfg router.Config) (*router.Router, *testServer) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
@@ -59,9 +59,35 @@ func newRouter(t *testing.T, cfg router.Config) (*router.Router, *httptest.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return r, srv
+	return r, serveRouter(t, r)
+}
+
+// testServer is a router served by the lean server, as crucible router
+// serves it.
+type testServer struct {
+	URL string
+	srv *router.Server
+}
+
+// serveRouter serves r on a loopback port until the test ends.
+func serveRouter(t testing.TB, r *router.Router) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{URL: "http://" + ln.Addr().String(), srv: &router.Server{Router: r}}
+	go ts.srv.Serve(ln)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// Close shuts the server down, waiting for active requests as
+// httptest.Server's Close does.
+func (ts *testServer) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = ts.srv.Shutdown(ctx)
 }
 
 func post(t *testing.T, url, body string) (int, string) {

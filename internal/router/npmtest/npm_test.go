@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -61,8 +62,15 @@ func TestOpenAINPMClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rt.CheckHealth(ctx)
-	rsrv := httptest.NewServer(rt)
-	t.Cleanup(rsrv.Close)
+	// The lean server, as crucible router serves the router.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lean := &router.Server{Router: rt}
+	go lean.Serve(ln)
+	t.Cleanup(func() { lean.Close() })
+	rsrv := struct{ URL string }{"http://" + ln.Addr().String()}
 
 	it := ds.Items[0]
 	lines := []string{it.Context, it.Question}
