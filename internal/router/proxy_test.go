@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -171,5 +172,36 @@ func TestRouterDialCutByMaxResponseDuration(t *testing.T) {
 	}
 	if n := len(dials); n != 1 {
 		t.Fatalf("%d dials, want 1 (a timeout is not retried)", n)
+	}
+}
+
+// TestRouterSkipsAWorkersInterimResponses has the worker send 103 Early
+// Hints before each answer. Taken for the answer, the 103 would give the
+// client an empty response and leave the real answer unread on the pooled
+// connection, where the next client's request would read it: one client
+// served another's completion.
+func TestRouterSkipsAWorkersInterimResponses(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		w.Header().Set("Link", "</hint>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(ws.Close)
+	_, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: ws.URL, Model: "m", MaxConcurrency: 1}}})
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range 3 {
+		body := fmt.Sprintf(`{"model":"m","n":%d}`, i)
+		resp, err := client.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || string(got) != body {
+			t.Fatalf("request %d: %d %q (%v), want 200 with its own body %s", i, resp.StatusCode, got, err, body)
+		}
 	}
 }

@@ -157,7 +157,7 @@ func (u *upstream) roundTrip(ctx context.Context, deadline time.Time, path strin
 		writeRequest(pc.bw, path, u.host, h, body)
 		err = pc.bw.Flush()
 		if err == nil {
-			ex.resp, err = http.ReadResponse(pc.br, nil)
+			ex.resp, err = readFinalResponse(pc.br)
 		}
 		if err == nil {
 			return ex, nil
@@ -172,6 +172,31 @@ func (u *upstream) roundTrip(ctx context.Context, deadline time.Time, path strin
 		}
 		return nil, &errNoResponse{err: fmt.Errorf("POST %s%s: %w", u.addr, path, err)}
 	}
+}
+
+// maxInterim bounds the informational responses a worker may send before
+// its answer (net/http's client allows 5 too).
+const maxInterim = 5
+
+// readFinalResponse reads the worker's answer, skipping the informational
+// (1xx) responses before it: taken for the answer, a 1xx would give the
+// client an empty response and leave the real one on the pooled
+// connection for the next client's request to read. The router never asks
+// to switch protocols, so a 101 is a broken worker.
+func readFinalResponse(br *bufio.Reader) (*http.Response, error) {
+	for range maxInterim + 1 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errors.New("the worker switched protocols unasked")
+		case resp.StatusCode >= 200 || resp.StatusCode < 100:
+			return resp, nil
+		}
+	}
+	return nil, fmt.Errorf("more than %d informational responses before the answer", maxInterim)
 }
 
 // finish releases the exchange's connection: back to the pool if the body
