@@ -6,30 +6,17 @@ import (
 	"time"
 )
 
-// Concurrent callers are each written exactly once, in batches no larger
-// than Max, and callers arriving while a batch is written share the next.
-func TestEveryValueIsWrittenOnceInBoundedBatches(t *testing.T) {
-	const callers, maxBatch = 500, 16
-	var mu sync.Mutex
-	written := map[int]int{}
-	largest, batches := 0, 0
-	type call struct {
-		n    int
-		done chan struct{}
-	}
-	q := &Queue[call]{Max: maxBatch, Linger: time.Millisecond, Write: func(batch []call) {
-		time.Sleep(time.Millisecond) // a commit's latency, so callers pile up
-		mu.Lock()
-		batches++
-		largest = max(largest, len(batch))
-		for _, c := range batch {
-			written[c.n]++
-		}
-		mu.Unlock()
-		for _, c := range batch {
-			close(c.done)
-		}
-	}}
+// call is a queued value: its number and a channel the writer closes.
+type call struct {
+	n    int
+	done chan struct{}
+}
+
+// addAll adds callers values from as many goroutines, waits until each is
+// written, and checks that each was written exactly once (written counts
+// the writes by value; the writer updates it).
+func addAll(t *testing.T, q *Queue[call], callers int, written map[int]int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Add(1)
@@ -46,6 +33,29 @@ func TestEveryValueIsWrittenOnceInBoundedBatches(t *testing.T) {
 			t.Fatalf("value %d written %d times", i, written[i])
 		}
 	}
+}
+
+// Concurrent callers are each written exactly once, in batches no larger
+// than Max, and callers arriving while a batch is written share the next.
+func TestEveryValueIsWrittenOnceInBoundedBatches(t *testing.T) {
+	const callers, maxBatch = 500, 16
+	var mu sync.Mutex
+	written := map[int]int{}
+	largest, batches := 0, 0
+	q := &Queue[call]{Max: maxBatch, Linger: time.Millisecond, Write: func(batch []call) {
+		time.Sleep(time.Millisecond) // a commit's latency, so callers pile up
+		mu.Lock()
+		batches++
+		largest = max(largest, len(batch))
+		for _, c := range batch {
+			written[c.n]++
+		}
+		mu.Unlock()
+		for _, c := range batch {
+			close(c.done)
+		}
+	}}
+	addAll(t, q, callers, written)
 	if largest > maxBatch {
 		t.Fatalf("a batch of %d, Max %d", largest, maxBatch)
 	}
@@ -98,10 +108,6 @@ func TestWritersBoundConcurrentBatches(t *testing.T) {
 	var mu sync.Mutex
 	written := map[int]int{}
 	inFlight, most := 0, 0
-	type call struct {
-		n    int
-		done chan struct{}
-	}
 	q := &Queue[call]{Max: 4, Writers: writers, Write: func(batch []call) {
 		mu.Lock()
 		inFlight++
@@ -118,22 +124,7 @@ func TestWritersBoundConcurrentBatches(t *testing.T) {
 			close(c.done)
 		}
 	}}
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := call{n: i, done: make(chan struct{})}
-			q.Add(c)
-			<-c.done
-		}()
-	}
-	wg.Wait()
-	for i := range callers {
-		if written[i] != 1 {
-			t.Fatalf("value %d written %d times", i, written[i])
-		}
-	}
+	addAll(t, q, callers, written)
 	if most > writers || most < 2 {
 		t.Fatalf("at most %d batches written at once, want 2..%d", most, writers)
 	}
