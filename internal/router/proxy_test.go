@@ -205,3 +205,49 @@ func TestRouterSkipsAWorkersInterimResponses(t *testing.T) {
 		}
 	}
 }
+
+// TestRouterBoundsAWorkersResponseHead has a hostile worker answer with a
+// header section that never ends. Unbounded, the router would buffer it
+// until out of memory; bounded, the client gets a 502 once the worker has
+// sent a little over the bound.
+func TestRouterBoundsAWorkersResponseHead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	sent := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go io.Copy(io.Discard, c)
+		n, _ := io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Pad: " + strings.Repeat("p", 1000) + "\r\n"
+		total := int64(n)
+		for total < 64<<20 {
+			n, err := io.WriteString(c, line)
+			total += int64(n)
+			if err != nil {
+				break
+			}
+		}
+		sent <- total
+	}()
+	_, srv := newRouter(t, router.Config{Workers: []router.WorkerSpec{{URL: "http://" + ln.Addr().String(), Model: "m"}}})
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "response head exceeds") {
+		t.Fatalf("got %d %s, want 502 naming the bound", resp.StatusCode, body)
+	}
+	if n := <-sent; n >= 64<<20 {
+		t.Fatalf("the router read all %d bytes of the endless head", n)
+	}
+}

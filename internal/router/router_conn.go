@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -39,9 +40,11 @@ type upstream struct {
 	closed bool
 }
 
-// pconn is one keep-alive connection.
+// pconn is one keep-alive connection. br reads through lim, which bounds
+// what a response head may take from the connection (see readFinalResponse).
 type pconn struct {
 	conn net.Conn
+	lim  *io.LimitedReader
 	br   *bufio.Reader
 	bw   *bufio.Writer
 }
@@ -91,7 +94,8 @@ func (u *upstream) get(ctx context.Context, deadline time.Time) (pc *pconn, reus
 		}
 		c = tc
 	}
-	return &pconn{conn: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}, false, nil
+	lim := &io.LimitedReader{R: c, N: math.MaxInt64}
+	return &pconn{conn: c, lim: lim, br: bufio.NewReaderSize(lim, upstreamBufSize), bw: bufio.NewWriterSize(c, upstreamBufSize)}, false, nil
 }
 
 // put returns a healthy connection to the pool.
@@ -157,7 +161,7 @@ func (u *upstream) roundTrip(ctx context.Context, deadline time.Time, path strin
 		writeRequest(pc.bw, path, u.host, h, body)
 		err = pc.bw.Flush()
 		if err == nil {
-			ex.resp, err = readFinalResponse(pc.br)
+			ex.resp, err = pc.readFinalResponse()
 		}
 		if err == nil {
 			return ex, nil
@@ -178,14 +182,30 @@ func (u *upstream) roundTrip(ctx context.Context, deadline time.Time, path strin
 // its answer (net/http's client allows 5 too).
 const maxInterim = 5
 
+// upstreamBufSize is the size of a worker connection's read and write
+// buffers.
+const upstreamBufSize = 16 << 10
+
+// maxResponseHeadBytes bounds a worker's response heads (informational
+// ones included), as net/http's Transport bounds them by default: a
+// worker sending headers without end would otherwise grow the router's
+// memory until it dies.
+const maxResponseHeadBytes = 1 << 20
+
 // readFinalResponse reads the worker's answer, skipping the informational
 // (1xx) responses before it: taken for the answer, a 1xx would give the
 // client an empty response and leave the real one on the pooled
 // connection for the next client's request to read. The router never asks
 // to switch protocols, so a 101 is a broken worker.
-func readFinalResponse(br *bufio.Reader) (*http.Response, error) {
+func (pc *pconn) readFinalResponse() (*http.Response, error) {
+	// The bound counts what the buffer reads beyond the head too.
+	pc.lim.N = maxResponseHeadBytes + upstreamBufSize
+	defer func() { pc.lim.N = math.MaxInt64 }()
 	for range maxInterim + 1 {
-		resp, err := http.ReadResponse(br, nil)
+		resp, err := http.ReadResponse(pc.br, nil)
+		if err != nil && pc.lim.N <= 0 {
+			return nil, fmt.Errorf("the worker's response head exceeds %d bytes", maxResponseHeadBytes)
+		}
 		if err != nil {
 			return nil, err
 		}
