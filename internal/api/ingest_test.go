@@ -31,11 +31,7 @@ func TestConcurrentCopiesOfASignedSubmissionLandOnce(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, d.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
+			db := storetest.Open(t, d)
 			q, err := jobs.New(ctx, jobs.Config{DB: db})
 			if err != nil {
 				t.Fatal(err)

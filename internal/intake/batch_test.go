@@ -16,7 +16,6 @@ import (
 	"crucible/internal/competition"
 	"crucible/internal/kind"
 	"crucible/internal/kind/kindtest"
-	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 )
 
@@ -40,11 +39,7 @@ func eachService(t *testing.T, run func(t *testing.T, s *Service, q *jobQueue, c
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, d.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
+			db := storetest.Open(t, d)
 			reg, err := kind.NewRegistry(kindtest.Echo{})
 			if err != nil {
 				t.Fatal(err)

@@ -20,11 +20,7 @@ func TestHotReadsSeeEachCommitAtOnce(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, d.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(t, d)
 			since := t0.Add(-time.Hour)
 			for i := 1; i <= 20; i++ {
 				c := newCompetition(t, db, 1)
@@ -75,11 +71,7 @@ func TestCompetitionToEnterReadsOnce(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, d.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(t, d)
 			later := newCompetition(t, db, 0)
 			later.ID = store.NewID("c")
 			if _, _, err := db.CompetitionToEnter(ctx, later.ID); !errors.Is(err, store.ErrNotFound) {

@@ -24,11 +24,7 @@ func TestCompetitionResponseHashes(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, d.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(t, d)
 			now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 			items := []json.RawMessage{json.RawMessage(`{}`), json.RawMessage(`{}`), json.RawMessage(`{}`)}
 			newCompetition := func() string {

@@ -23,11 +23,7 @@ func TestInsertResultsEqualsOneByOne(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := store.Open(ctx, d.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := storetest.Open(t, d)
 			const n = 1100 // three statements of at most 500 rows
 			c := newCompetition(t, db, n)
 			newSub := func() string {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"crucible/internal/store"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver
 )
 
@@ -71,4 +73,15 @@ func Postgres(t testing.TB) string {
 	}
 	u.Path = "/" + strings.TrimPrefix(name, "/")
 	return u.String()
+}
+
+// Open opens (and migrates) the store on d, closed when the test ends.
+func Open(t testing.TB, d Database) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), d.URL)
+	if err != nil {
+		t.Fatalf("open %s: %v", d.Name, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
