@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"crucible/internal/competition"
+	"crucible/internal/store"
 )
 
 // maxBatch bounds the submissions one group-commit transaction stores, so
@@ -92,15 +93,18 @@ func (s *Service) commitBatch(batch []*pending) {
 	}
 }
 
-// store writes batch inside tx. For kinds that rank models it takes the
-// locks on each competition's entrants of the batch (its models and keys;
-// competitions in id order, so two batches never wait on each other's),
-// reads the competition's entrants for the whole batch at once
-// and applies the entry rules to each entry in arrival order against the
-// entries stored before it, batch-mates accepted ahead of it included:
-// exactly what one transaction per entry would decide. A refusal is set
-// on its entry and nothing of it is written. The accepted rows go in with
-// one insert and their evaluations (none for pool entries) with another.
+// store writes batch inside tx. It takes, in one statement, the locks on
+// the quotas of the batch's keys that have one and, for kinds that rank
+// models, on each competition's entrants of the batch (its models and
+// keys), reads the keys' quota usage in one statement, and for ranked
+// kinds reads each competition's entrants for the whole batch at once
+// and applies the quotas and then the entry rules to each entry in
+// arrival order against the entries stored before it, batch-mates accepted
+// ahead of it included: exactly what one transaction per entry would
+// decide. Pool entries take their pool's lock instead of the entrants'.
+// A refusal is set on its entry and nothing of it is written. The accepted
+// rows go in with one insert and their evaluations (none for pool entries)
+// with another.
 func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error {
 	db := s.cfg.DB
 	ranked := map[string]*entrants{}
@@ -117,31 +121,70 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 		}
 	}
 	ids := slices.Sorted(maps.Keys(ranked))
+	var locks store.Locks
+	var quotaKeys []string
+	for _, p := range batch {
+		if p.e.Quota != nil {
+			quotaKeys = append(quotaKeys, p.e.Submitter)
+		}
+	}
+	locks.Quotas(quotaKeys)
 	for _, id := range ids {
-		ent := ranked[id]
-		var err error
 		if batch[0].e.Pool {
 			// A pool entry commits alone (Submit), under the lock the
 			// pool's ticks and settlement take.
-			err = db.LockPoolTx(ctx, tx, id)
-		} else {
-			err = db.LockEntrantsTx(ctx, tx, id, ent.digests, ent.submitters)
+			if err := db.LockPoolTx(ctx, tx, id); err != nil {
+				return err
+			}
+			continue
 		}
-		if err != nil {
+		locks.Entrants(id, ranked[id].digests, ranked[id].submitters)
+	}
+	// Every competition's entrant locks and every key's quota lock in one
+	// statement, in one order, so no two batches wait on each other's.
+	if err := db.LockTx(ctx, tx, &locks); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		ent := ranked[id]
+		var err error
+		if ent.copies, ent.byKey, err = db.EntrantsTx(ctx, tx, id, ent.digests, ent.submitters); err != nil {
 			return err
 		}
-		if ent.copies, ent.byKey, err = db.EntrantsTx(ctx, tx, id, ent.digests, ent.submitters); err != nil {
+	}
+	now := s.cfg.Clock.Now().UTC()
+	var usage map[string]store.KeyUsage
+	if len(quotaKeys) > 0 {
+		var err error
+		if usage, err = db.SubmissionQuotasTx(ctx, tx, slices.Compact(slices.Sorted(slices.Values(quotaKeys))), now.Add(-QuotaWindow)); err != nil {
 			return err
 		}
 	}
 	var subs []competition.Submission
 	var secrets, jobs []string
 	for _, p := range batch {
+		if p.e.Quota != nil {
+			if err := p.e.Quota.check(p.e.Submitter, usage[p.e.Submitter], now); err != nil {
+				p.err = err
+				continue
+			}
+		}
 		if ent := ranked[p.c.ID]; ent != nil {
 			if err := ent.admit(p); err != nil {
 				p.err = conflict(err)
 				continue
 			}
+		}
+		if p.e.Quota != nil {
+			// Counted for the batch-mates after it, as a stored
+			// submission would be.
+			u := usage[p.e.Submitter]
+			if u.Count == 0 {
+				u.Oldest = p.sub.CommittedAt
+			}
+			u.Count++
+			u.Open++
+			usage[p.e.Submitter] = u
 		}
 		subs, secrets = append(subs, p.sub), append(secrets, p.secret)
 		if !p.e.Pool {

@@ -36,6 +36,11 @@ type Entry struct {
 	// Limit is how many active entries Submitter may have in the
 	// competition (0: any number).
 	Limit int
+	// Quota bounds Submitter's submissions everywhere (nil: none, as for
+	// an operator). It is checked in the submission's transaction under a
+	// lock on the key, so concurrent submissions cannot all pass on one
+	// count; a refusal is a *QuotaError.
+	Quota *Quota
 	// Pool enters a funded pool, which only the pool service does (after
 	// checking the pool is open): the entry takes the pool's lock and is
 	// evaluated by the pool's ticks within its budget, so no evaluation is
@@ -59,7 +64,7 @@ type ArtifactEntry struct {
 // simultaneous entries of one model, or over one key's limit, cannot all
 // get in. Concurrent Submits share that transaction (group commit, see
 // committer), each with its own outcome. Refusals are ErrInvalid or
-// ErrConflict.
+// ErrConflict, or a *QuotaError.
 func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, error) {
 	db := s.cfg.DB
 	c, pool, err := db.CompetitionToEnter(ctx, e.CompetitionID)

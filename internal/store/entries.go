@@ -25,33 +25,58 @@ const entrantsLockClass = 727274002
 // with another entry's of the same model or key. Entries of other models
 // by other keys take other locks and commit side by side: a lock on the
 // whole competition would run its entries' transactions one at a time,
-// round trips and commit flush included (bench/ingest). On PostgreSQL they
-// are transaction advisory locks on a 32-bit hash of each (competition,
-// digest) and (competition, key), taken in one statement in ascending
-// order, so two batches never wait on each other's; two names sharing a
-// hash only wait for each other. SQLite runs one write transaction at a
-// time: nothing to take.
+// round trips and commit flush included (bench/ingest). See LockTx.
 func (db *DB) LockEntrantsTx(ctx context.Context, tx *sql.Tx, id string, digests, submitters []string) error {
-	if db.dialect != Postgres {
+	var l Locks
+	l.Entrants(id, digests, submitters)
+	return db.LockTx(ctx, tx, &l)
+}
+
+// Locks are the entry locks one transaction takes at once (LockTx).
+type Locks struct{ keys []int32 }
+
+// Entrants adds the locks on competition id's entrants with digests or by
+// submitters (LockEntrantsTx).
+func (l *Locks) Entrants(id string, digests, submitters []string) {
+	for _, d := range digests {
+		l.add(id + "\x00d\x00" + d)
+	}
+	for _, k := range submitters {
+		l.add(id + "\x00k\x00" + k)
+	}
+}
+
+// Quotas adds the locks on submitters' quotas, which span every
+// competition: a quota read and the insert it allows cannot interleave with
+// another submission's by the same key wherever it goes.
+func (l *Locks) Quotas(submitters []string) {
+	for _, k := range submitters {
+		l.add("\x00q\x00" + k)
+	}
+}
+
+func (l *Locks) add(name string) {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	l.keys = append(l.keys, int32(h.Sum32()))
+}
+
+// LockTx takes l's locks until tx ends. On PostgreSQL they are transaction
+// advisory locks on a 32-bit hash of each name, all taken in one statement
+// in ascending order, so two transactions never wait on each other's; two
+// names sharing a hash only wait for each other. SQLite runs one write
+// transaction at a time: nothing to take.
+func (db *DB) LockTx(ctx context.Context, tx *sql.Tx, l *Locks) error {
+	if db.dialect != Postgres || len(l.keys) == 0 {
 		return nil
 	}
-	keys := make([]int32, 0, len(digests)+len(submitters))
-	for _, names := range []struct {
-		tag   string
-		names []string
-	}{{"d", digests}, {"k", submitters}} {
-		for _, n := range names.names {
-			h := fnv.New32a()
-			h.Write([]byte(id + "\x00" + names.tag + "\x00" + n))
-			keys = append(keys, int32(h.Sum32()))
-		}
-	}
+	keys := slices.Clone(l.keys)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	// unnest yields the array in order, and each row takes its lock before
 	// the next is read.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k`, entrantsLockClass, keys); err != nil {
-		return fmt.Errorf("lock the entrants of %s: %w", id, err)
+		return fmt.Errorf("lock the entrants: %w", err)
 	}
 	return nil
 }

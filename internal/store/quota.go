@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -45,6 +46,52 @@ func (db *DB) SubmissionQuota(ctx context.Context, submitter string, since time.
 		u.Oldest = fromMicros(oldest)
 	}
 	return u, open, nil
+}
+
+// KeyUsage is what SubmissionQuotasTx reads of one key: its submissions
+// in the window and how many of its submissions are queued or running.
+type KeyUsage struct {
+	Usage
+	Open int
+}
+
+// SubmissionQuotasTx reads, inside tx and in one statement, SubmissionQuota's
+// two counts for each of submitters (absent: none). The intake reads them
+// for a whole batch under the keys' quota locks (Locks.Quotas), so that a
+// key's concurrent submissions cannot all pass on one count.
+func (db *DB) SubmissionQuotasTx(ctx context.Context, tx *sql.Tx, submitters []string, since time.Time) (map[string]KeyUsage, error) {
+	// Two grouped reads, each on its index (submitter, committed_at) and
+	// (submitter, state); rows 'd' are the window's, 'o' the open ones.
+	args := appendStrings(nil, submitters)
+	args = append(args, micros(since))
+	args = appendStrings(args, submitters)
+	args = append(args, string(competition.StateQueued), string(competition.StateRunning))
+	rows, err := tx.QueryContext(ctx, db.rebind(`SELECT 'd', submitter, COUNT(*), MIN(committed_at) FROM submissions
+		WHERE submitter IN (`+marks(len(submitters))+`) AND committed_at > ? GROUP BY submitter
+		UNION ALL
+		SELECT 'o', submitter, COUNT(*), 0 FROM submissions
+		WHERE submitter IN (`+marks(len(submitters))+`) AND state IN (?, ?) GROUP BY submitter`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("count the submissions of %d keys: %w", len(submitters), err)
+	}
+	defer rows.Close()
+	out := map[string]KeyUsage{}
+	for rows.Next() {
+		var kind, key string
+		var n int
+		var oldest int64
+		if err := rows.Scan(&kind, &key, &n, &oldest); err != nil {
+			return nil, err
+		}
+		u := out[key]
+		if kind == "o" {
+			u.Open = n
+		} else {
+			u.Count, u.Oldest = n, fromMicros(oldest)
+		}
+		out[key] = u
+	}
+	return out, rows.Err()
 }
 
 func (db *DB) usage(ctx context.Context, query, key string, since time.Time) (Usage, error) {
