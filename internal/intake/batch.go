@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"crucible/internal/competition"
+	"crucible/internal/identity"
 	"crucible/internal/store"
 )
 
@@ -41,6 +42,9 @@ type pending struct {
 	sub    competition.Submission
 	secret string
 	err    error
+	// burned: p's nonce (if any) was burned by a committed batch, or
+	// found already used.
+	burned bool
 	done   chan struct{}
 }
 
@@ -89,6 +93,7 @@ func (s *Service) commitBatch(batch []*pending) {
 		if err != nil {
 			p.err = err
 		}
+		p.burned = err == nil
 		close(p.done)
 	}
 }
@@ -107,10 +112,12 @@ func (s *Service) commitBatch(batch []*pending) {
 // with another.
 func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error {
 	db := s.cfg.DB
+	if err := s.burnNonces(ctx, tx, batch); err != nil {
+		return err
+	}
 	ranked := map[string]*entrants{}
 	for _, p := range batch {
-		p.err = nil
-		if s.cfg.Kinds.RanksModels(p.c.Kind) {
+		if p.err == nil && s.cfg.Kinds.RanksModels(p.c.Kind) {
 			ent := ranked[p.c.ID]
 			if ent == nil {
 				ent = &entrants{}
@@ -124,7 +131,7 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 	var locks store.Locks
 	var quotaKeys []string
 	for _, p := range batch {
-		if p.e.Quota != nil {
+		if p.err == nil && p.e.Quota != nil {
 			quotaKeys = append(quotaKeys, p.e.Submitter)
 		}
 	}
@@ -163,6 +170,9 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 	var subs []competition.Submission
 	var secrets, jobs []string
 	for _, p := range batch {
+		if p.err != nil {
+			continue
+		}
 		if p.e.Quota != nil {
 			if err := p.e.Quota.check(p.e.Submitter, usage[p.e.Submitter], now); err != nil {
 				p.err = err
@@ -198,6 +208,33 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 		return nil
 	}
 	return s.cfg.Evaluations.EnqueueEvaluationsTx(ctx, tx, jobs)
+}
+
+// burnNonces burns the batch's nonces in tx, first (so they commit with
+// what their requests wrote, refusals included) and resets each entry's
+// outcome: a replayed one is refused and takes no part in the rest.
+func (s *Service) burnNonces(ctx context.Context, tx *sql.Tx, batch []*pending) error {
+	var uses []store.NonceUse
+	var with []*pending
+	for _, p := range batch {
+		p.err = nil
+		if p.e.Nonce != nil {
+			uses, with = append(uses, *p.e.Nonce), append(with, p)
+		}
+	}
+	if len(uses) == 0 {
+		return nil
+	}
+	fresh, err := s.cfg.DB.UseNoncesTx(ctx, tx, uses)
+	if err != nil {
+		return err
+	}
+	for i, p := range with {
+		if !fresh[i] {
+			p.err = identity.Replayed(p.e.Nonce.Nonce)
+		}
+	}
+	return nil
 }
 
 // entrants is one competition's active entries as a batch's entry rules
