@@ -152,18 +152,31 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 	if err := db.LockTx(ctx, tx, &locks); err != nil {
 		return err
 	}
-	for _, id := range ids {
+	now := s.cfg.Clock.Now().UTC()
+	if len(quotaKeys) > 0 {
+		quotaKeys = slices.Compact(slices.Sorted(slices.Values(quotaKeys)))
+	}
+	var usage map[string]store.KeyUsage
+	for i, id := range ids {
 		ent := ranked[id]
+		// The quotas ride with the first competition's entrants: one
+		// round trip fewer under the locks.
+		var keys []string
+		if i == 0 {
+			keys = quotaKeys
+		}
 		var err error
-		if ent.copies, ent.byKey, err = db.EntrantsTx(ctx, tx, id, ent.digests, ent.submitters); err != nil {
+		var u map[string]store.KeyUsage
+		if ent.copies, ent.byKey, u, err = db.EntrantsAndQuotasTx(ctx, tx, id, ent.digests, ent.submitters, keys, now.Add(-QuotaWindow)); err != nil {
 			return err
 		}
+		if i == 0 {
+			usage = u
+		}
 	}
-	now := s.cfg.Clock.Now().UTC()
-	var usage map[string]store.KeyUsage
-	if len(quotaKeys) > 0 {
+	if len(quotaKeys) > 0 && len(ids) == 0 {
 		var err error
-		if usage, err = db.SubmissionQuotasTx(ctx, tx, slices.Compact(slices.Sorted(slices.Values(quotaKeys))), now.Add(-QuotaWindow)); err != nil {
+		if usage, err = db.SubmissionQuotasTx(ctx, tx, quotaKeys, now.Add(-QuotaWindow)); err != nil {
 			return err
 		}
 	}

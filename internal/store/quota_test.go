@@ -63,6 +63,22 @@ func TestQuotaCountsAreAKeysOwnAndWindowed(t *testing.T) {
 			if c, ok := usage["carol"]; ok {
 				t.Fatalf("carol's usage in a batch = %+v; want none", c)
 			}
+			// Read with a competition's entrants, the same usage.
+			var withEntrants map[string]store.KeyUsage
+			if err := db.InTx(ctx, func(tx *sql.Tx) (err error) {
+				_, _, withEntrants, err = db.EntrantsAndQuotasTx(ctx, tx, c.ID, []string{"x"}, []string{"alice"}, []string{"alice", "bob", "carol"}, since)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(withEntrants) != len(usage) {
+				t.Fatalf("usage read with the entrants = %+v; want %+v", withEntrants, usage)
+			}
+			for k, u := range usage {
+				if w := withEntrants[k]; w.Count != u.Count || !w.Oldest.Equal(u.Oldest) || w.Open != u.Open {
+					t.Fatalf("%s's usage read with the entrants = %+v; want %+v", k, w, u)
+				}
+			}
 			u, err = db.CompetitionsCreatedSince(ctx, "ed25519:x", since)
 			if err != nil || u.Count != 1 || !u.Oldest.Equal(t0) {
 				t.Fatalf("competitions of ed25519:x = %+v, %v; want 1 at t0", u, err)
