@@ -71,7 +71,8 @@ type ArtifactEntry struct {
 // simultaneous entries of one model, or over one key's limit, cannot all
 // get in. Concurrent Submits share that transaction (group commit, see
 // committer), each with its own outcome. Refusals are ErrInvalid or
-// ErrConflict, or a *QuotaError.
+// ErrConflict, a *QuotaError (Entry.Quota), or identity.Replayed
+// (Entry.Nonce).
 func (s *Service) Submit(ctx context.Context, e Entry) (_ competition.Submission, err error) {
 	db := s.cfg.DB
 	var p *pending
