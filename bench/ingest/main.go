@@ -75,6 +75,7 @@ type options struct {
 	batch       int
 	cpuProfile  string
 	maxRate     int
+	pgStats     bool
 }
 
 func run() error {
@@ -86,6 +87,7 @@ func run() error {
 	flag.IntVar(&o.batch, "batch", 32, "reference: submissions (rows and jobs) per transaction")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub phase (hub and clients) to this file")
 	flag.IntVar(&o.maxRate, "max-rate", 12000, "submissions/s the pre-signed requests suffice for over -duration")
+	flag.BoolVar(&o.pgStats, "pgstats", false, "with -postgres: also report the database's commits, inserted rows and backend CPU a submission (waits 11 s for its statistics)")
 	flag.Parse()
 	if o.concurrency < 1 || o.perKey < 1 || o.perKey > competition.DefaultMaxEntriesPerKey || o.batch < 1 || o.duration <= 0 || o.maxRate < 1 {
 		return errors.New("-concurrency, -batch, -duration and -max-rate must be positive, -per-key 1..3")
@@ -165,12 +167,24 @@ func run() error {
 			return err
 		}
 	}
+	var pg *pgStats
+	if o.pgStats && a.DB.Dialect() == store.Postgres {
+		if pg, err = startPGStats(ctx, a.DB.SQL()); err != nil {
+			return err
+		}
+	}
 	cpu0 := cpuTime()
 	hub, err := load(o.concurrency, o.duration, post)
 	hubCPU := cpuTime() - cpu0
 	pprof.StopCPUProfile()
 	if err != nil {
 		return err
+	}
+	var pgLine string
+	if pg != nil {
+		if pgLine, err = pg.report(ctx, hub.Done); err != nil {
+			return err
+		}
 	}
 	if err := exactlyOnce(ctx, a.DB, c.ID, hub.Done); err != nil {
 		return err
@@ -184,6 +198,9 @@ func run() error {
 		(hubCPU / time.Duration(hub.Done)).Round(time.Microsecond))
 	fmt.Printf("reference  %8.0f submissions/s  (rows + River InsertManyTx, %d a transaction)\n", ref, o.batch)
 	fmt.Printf("ratio hub/reference %.3f (target >= 0.5); hub %.0f/s (target >= 2000)\n", hub.Rate/ref, hub.Rate)
+	if pgLine != "" {
+		fmt.Println(pgLine)
+	}
 	return nil
 }
 

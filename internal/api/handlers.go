@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"crucible/internal/api/apiv1"
+	"crucible/internal/identity"
 	"crucible/internal/intake"
 	"crucible/internal/kind"
 	"crucible/internal/store"
@@ -106,12 +107,14 @@ const maxCursor = 64
 
 func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := s.checkSubmissionQuota(w, r); err != nil {
-		return err
-	}
+	// The nonce is burned by the intake with the submission (authenticate
+	// left it, burnsOwnNonce); a request that never reaches the intake
+	// burns it here.
+	nonce, expires := s.verifier.NonceOf(r.Header)
+	use := &store.NonceUse{KeyID: signer(ctx), Nonce: nonce, Expires: expires}
 	var req apiv1.CreateSubmissionRequest
 	if err := decodeJSON(r, &req); err != nil {
-		return err
+		return s.burnThen(ctx, use, err)
 	}
 	// Quotas.EntriesPerKey bounds a key's active entries in one
 	// competition; operator keys are exempt.
@@ -119,13 +122,23 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	if s.exempt(signer(ctx)) {
 		limit = 0
 	}
+	// The key's quota is checked in the submission's transaction
+	// (intake.Entry.Quota): a check here, before it, would let a key's
+	// concurrent submissions all pass on one count.
+	quota := s.submissionQuota(signer(ctx))
 	var art *intake.ArtifactEntry
 	if a := req.Artifact; a != nil {
 		art = &intake.ArtifactEntry{Repo: a.Repo, Revision: a.Revision, Path: a.Path, URL: a.URL, Digest: a.Digest}
 	}
 	sub, err := s.cfg.Intake.Submit(ctx, intake.Entry{CompetitionID: r.PathValue("id"), Submitter: signer(ctx), Name: req.Name,
 		BaseURL: req.BaseURL, Model: req.Model, Task: req.Task, Patch: req.Patch, Predictions: req.Predictions, Artifact: art,
-		APIKey: req.APIKey, Limit: limit})
+		APIKey: req.APIKey, Limit: limit, Quota: quota, Nonce: use})
+	if errors.Is(err, identity.ErrUnauthorized) {
+		return &httpError{http.StatusUnauthorized, err.Error()}
+	}
+	if qe := (*intake.QuotaError)(nil); errors.As(err, &qe) {
+		return tooManyRequests(w, qe.Retry, "%s", qe.Error())
+	}
 	if err != nil {
 		return intakeError(err)
 	}

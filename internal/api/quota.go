@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"crucible/internal/intake"
 )
 
 // Default per-key quotas of `crucible serve`.
@@ -16,7 +18,7 @@ const (
 )
 
 // quotaWindow is the rolling window of the daily quotas.
-const quotaWindow = 24 * time.Hour
+const quotaWindow = intake.QuotaWindow
 
 // openRetryAfter is the Retry-After of a full open-submission quota: a slot
 // frees when an evaluation ends, which the server cannot predict.
@@ -74,9 +76,21 @@ func (s *Server) checkCompetitionQuota(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
+// submissionQuota is key's submission quota for the intake to check in the
+// submission's transaction; nil: none (an operator, or no limits set).
+func (s *Server) submissionQuota(key string) *intake.Quota {
+	q := s.cfg.Quotas
+	if s.exempt(key) || q.SubmissionsPerDay == 0 && q.OpenSubmissions == 0 {
+		return nil
+	}
+	return &intake.Quota{PerDay: q.SubmissionsPerDay, Open: q.OpenSubmissions}
+}
+
 // checkSubmissionQuota refuses a request that would make one submission more
-// than the signer's daily or open quota. Every route that creates a
-// submission calls it before any other work.
+// than the signer's daily or open quota, before any other work. The pool
+// entry route calls it (its entries are refused before the intake by the
+// pool's own checks); createSubmission has the intake check the quota in
+// the submission's transaction instead (submissionQuota).
 func (s *Server) checkSubmissionQuota(w http.ResponseWriter, r *http.Request) error {
 	q, key := s.cfg.Quotas, signer(r.Context())
 	if s.exempt(key) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,12 @@ func TestQuotas(t *testing.T) {
 			t.Run("competitions per day, on every creating route", func(t *testing.T) { testCompetitionQuota(t, d.URL) })
 			t.Run("submissions per day, on both submitting routes", func(t *testing.T) { testDailySubmissionQuota(t, d.URL) })
 			t.Run("open submissions", func(t *testing.T) { testOpenSubmissionQuota(t, d.URL) })
+			t.Run("concurrent submissions of one key, daily", func(t *testing.T) {
+				testConcurrentSubmissionQuota(t, d.URL, Quotas{SubmissionsPerDay: 5}, 5, "86400")
+			})
+			t.Run("concurrent submissions of one key, open", func(t *testing.T) {
+				testConcurrentSubmissionQuota(t, d.URL, Quotas{OpenSubmissions: 3}, 3, "60")
+			})
 		})
 	}
 }
@@ -110,5 +117,52 @@ func testOpenSubmissionQuota(t *testing.T, dbURL string) {
 	}
 	if resp := submit(alice); resp.code != http.StatusCreated {
 		t.Fatalf("a submission after one was evaluated: %d %s", resp.code, resp.body)
+	}
+}
+
+// testConcurrentSubmissionQuota fires one key's signed submissions all at
+// once, each to a competition of its own (so no entry rule refuses any, and
+// no two share a competition's entrant locks): exactly allowed of them land
+// and the rest are 429s with retry as Retry-After. A quota read before the
+// submission's transaction lets every one of them see the same count and
+// land; so does one in it without the key's own lock, on PostgreSQL, where
+// batches commit side by side.
+func testConcurrentSubmissionQuota(t *testing.T, dbURL string, q Quotas, allowed int, retry string) {
+	alice, operator := newKey(t), newKey(t)
+	q.Exempt = []string{operator.ID()}
+	h := newTestHub(t, dbURL, q)
+	const tries = 24
+	var ids []string
+	for range tries {
+		ids = append(ids, h.createCompetition(t, operator))
+	}
+	resps := make([]response, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resps[i] = h.post(t, alice, "/api/v1/competitions/"+ids[i]+"/submissions", modelSubmission(fmt.Sprintf("m%d", i)))
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i, resp := range resps {
+		if resp.code == http.StatusCreated {
+			created++
+			continue
+		}
+		wantTooMany(t, fmt.Sprintf("concurrent submission %d", i), resp, retry)
+	}
+	stored := 0
+	for _, id := range ids {
+		subs, err := h.db.ListSubmissions(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored += len(subs)
+	}
+	if created != allowed || stored != allowed {
+		t.Fatalf("%d of %d concurrent submissions accepted and %d stored; the quota allows %d", created, tries, stored, allowed)
 	}
 }

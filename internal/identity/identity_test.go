@@ -146,3 +146,40 @@ func TestVerifyRefusesAReplayedNonce(t *testing.T) {
 		t.Fatalf("second use of a nonce: %v, want a replay refusal", err)
 	}
 }
+
+// SignedBy checks the signature as Confirm does but burns nothing: the
+// nonce NonceOf names is the caller's to burn.
+func TestSignedByLeavesTheNonceToItsCaller(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	k, _ := NewKey()
+	nonces := &memNonces{seen: map[string]bool{}}
+	v := &Verifier{Audience: testHub, Clock: clock.NewFake(now), Nonces: nonces}
+	hs, _ := k.Sign(testHub, "POST", "/p", now.Unix(), []byte("body"))
+	h := http.Header{}
+	for name, val := range hs {
+		h.Set(name, val)
+	}
+	c, err := v.Check(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.SignedBy(c, "POST", "/p", []byte("other")); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("SignedBy over another body: %v, want a bad signature", err)
+	}
+	if id, err := v.SignedBy(c, "POST", "/p", []byte("body")); err != nil || id != k.ID() {
+		t.Fatalf("SignedBy = %q, %v; want %s", id, err, k.ID())
+	}
+	if len(nonces.seen) != 0 {
+		t.Fatalf("SignedBy burned %d nonces; want none", len(nonces.seen))
+	}
+	nonce, expires := v.NonceOf(h)
+	if nonce != h.Get(HeaderNonce) || !expires.Equal(now.Add(DefaultWindow)) {
+		t.Fatalf("NonceOf = %s, %s; want the header's nonce, expiring %s", nonce, expires, now.Add(DefaultWindow))
+	}
+	if _, err := v.Confirm(context.Background(), c, "POST", "/p", []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Confirm(context.Background(), c, "POST", "/p", []byte("body")); err == nil || !strings.Contains(err.Error(), "replayed") {
+		t.Fatalf("Confirm after Confirm: %v, want a replay refusal", err)
+	}
+}

@@ -102,20 +102,51 @@ func (v *Verifier) Check(h http.Header) (*Claim, error) {
 // burns its nonce, and returns the signer's key id. Only a correctly signed
 // request burns its nonce, so garbage cannot fill the store.
 func (v *Verifier) Confirm(ctx context.Context, c *Claim, method, pathAndQuery string, body []byte) (string, error) {
+	keyID, err := v.SignedBy(c, method, pathAndQuery, body)
+	if err != nil {
+		return "", err
+	}
+	if err := v.Nonces.UseNonce(ctx, c.KeyID, c.nonce, v.expires(c.signedAt)); err != nil {
+		if errors.Is(err, ErrNonceReused) {
+			return "", Replayed(c.nonce)
+		}
+		return "", fmt.Errorf("record nonce: %w", err)
+	}
+	return keyID, nil
+}
+
+// SignedBy checks the claim's signature over the method, path and body and
+// returns the signer's key id, like Confirm, but leaves the nonce to burn:
+// for a server that burns it in the transaction that does what the request
+// asks (NonceOf), so the two commit together. Until it is burned the
+// request may be replayed: every outcome of the request must burn it.
+func (v *Verifier) SignedBy(c *Claim, method, pathAndQuery string, body []byte) (string, error) {
 	if !ed25519.Verify(c.pub, Message(v.Audience, method, pathAndQuery, c.timestamp, c.nonce, body), c.sig) {
 		return "", unauthorized("bad signature: it does not cover this method, path and body with this key")
 	}
+	return c.KeyID, nil
+}
+
+// NonceOf returns the nonce of a request whose headers Check accepted and
+// whose signature SignedBy confirmed, and when the store may forget it.
+func (v *Verifier) NonceOf(h http.Header) (nonce string, expires time.Time) {
+	secs, _ := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	return h.Get(HeaderNonce), v.expires(time.Unix(secs, 0))
+}
+
+// expires is when a nonce signed at signedAt may be forgotten: its
+// timestamp is refused from then on.
+func (v *Verifier) expires(signedAt time.Time) time.Time {
 	window := v.Window
 	if window == 0 {
 		window = DefaultWindow
 	}
-	if err := v.Nonces.UseNonce(ctx, c.KeyID, c.nonce, c.signedAt.Add(window)); err != nil {
-		if errors.Is(err, ErrNonceReused) {
-			return "", unauthorized("replayed request: nonce %s was already used", c.nonce)
-		}
-		return "", fmt.Errorf("record nonce: %w", err)
-	}
-	return c.KeyID, nil
+	return signedAt.Add(window)
+}
+
+// Replayed is the refusal of a request whose nonce was already used.
+func Replayed(nonce string) error {
+	return unauthorized("replayed request: nonce %s was already used", nonce)
 }
 
 // Verify checks the signature headers of a request and its body (Check then

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"crucible/internal/competition"
+	"crucible/internal/identity"
+	"crucible/internal/store"
 )
 
 // maxBatch bounds the submissions one group-commit transaction stores, so
@@ -40,6 +42,9 @@ type pending struct {
 	sub    competition.Submission
 	secret string
 	err    error
+	// burned: p's nonce (if any) was burned by a committed batch, or
+	// found already used.
+	burned bool
 	done   chan struct{}
 }
 
@@ -88,25 +93,31 @@ func (s *Service) commitBatch(batch []*pending) {
 		if err != nil {
 			p.err = err
 		}
+		p.burned = err == nil
 		close(p.done)
 	}
 }
 
-// store writes batch inside tx. For kinds that rank models it takes the
-// locks on each competition's entrants of the batch (its models and keys;
-// competitions in id order, so two batches never wait on each other's),
-// reads the competition's entrants for the whole batch at once
-// and applies the entry rules to each entry in arrival order against the
-// entries stored before it, batch-mates accepted ahead of it included:
-// exactly what one transaction per entry would decide. A refusal is set
-// on its entry and nothing of it is written. The accepted rows go in with
-// one insert and their evaluations (none for pool entries) with another.
+// store writes batch inside tx. It takes, in one statement, the locks on
+// the quotas of the batch's keys that have one and, for kinds that rank
+// models, on each competition's entrants of the batch (its models and
+// keys), reads the keys' quota usage in one statement, and for ranked
+// kinds reads each competition's entrants for the whole batch at once
+// and applies the quotas and then the entry rules to each entry in
+// arrival order against the entries stored before it, batch-mates accepted
+// ahead of it included: exactly what one transaction per entry would
+// decide. Pool entries take their pool's lock instead of the entrants'.
+// A refusal is set on its entry and nothing of it is written. The accepted
+// rows go in with one insert and their evaluations (none for pool entries)
+// with another.
 func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error {
 	db := s.cfg.DB
+	if err := s.burnNonces(ctx, tx, batch); err != nil {
+		return err
+	}
 	ranked := map[string]*entrants{}
 	for _, p := range batch {
-		p.err = nil
-		if s.cfg.Kinds.RanksModels(p.c.Kind) {
+		if p.err == nil && s.cfg.Kinds.RanksModels(p.c.Kind) {
 			ent := ranked[p.c.ID]
 			if ent == nil {
 				ent = &entrants{}
@@ -117,31 +128,86 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 		}
 	}
 	ids := slices.Sorted(maps.Keys(ranked))
+	var locks store.Locks
+	var quotaKeys []string
+	for _, p := range batch {
+		if p.err == nil && p.e.Quota != nil {
+			quotaKeys = append(quotaKeys, p.e.Submitter)
+		}
+	}
+	locks.Quotas(quotaKeys)
 	for _, id := range ids {
-		ent := ranked[id]
-		var err error
 		if batch[0].e.Pool {
 			// A pool entry commits alone (Submit), under the lock the
 			// pool's ticks and settlement take.
-			err = db.LockPoolTx(ctx, tx, id)
-		} else {
-			err = db.LockEntrantsTx(ctx, tx, id, ent.digests, ent.submitters)
+			if err := db.LockPoolTx(ctx, tx, id); err != nil {
+				return err
+			}
+			continue
 		}
-		if err != nil {
+		locks.Entrants(id, ranked[id].digests, ranked[id].submitters)
+	}
+	// Every competition's entrant locks and every key's quota lock in one
+	// statement, in one order, so no two batches wait on each other's.
+	if err := db.LockTx(ctx, tx, &locks); err != nil {
+		return err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	if len(quotaKeys) > 0 {
+		quotaKeys = slices.Compact(slices.Sorted(slices.Values(quotaKeys)))
+	}
+	var usage map[string]store.KeyUsage
+	for i, id := range ids {
+		ent := ranked[id]
+		// The quotas ride with the first competition's entrants: one
+		// round trip fewer under the locks.
+		var keys []string
+		if i == 0 {
+			keys = quotaKeys
+		}
+		var err error
+		var u map[string]store.KeyUsage
+		if ent.copies, ent.byKey, u, err = db.EntrantsAndQuotasTx(ctx, tx, id, ent.digests, ent.submitters, keys, now.Add(-QuotaWindow)); err != nil {
 			return err
 		}
-		if ent.copies, ent.byKey, err = db.EntrantsTx(ctx, tx, id, ent.digests, ent.submitters); err != nil {
+		if i == 0 {
+			usage = u
+		}
+	}
+	if len(quotaKeys) > 0 && len(ids) == 0 {
+		var err error
+		if usage, err = db.SubmissionQuotasTx(ctx, tx, quotaKeys, now.Add(-QuotaWindow)); err != nil {
 			return err
 		}
 	}
 	var subs []competition.Submission
 	var secrets, jobs []string
 	for _, p := range batch {
+		if p.err != nil {
+			continue
+		}
+		if p.e.Quota != nil {
+			if err := p.e.Quota.check(p.e.Submitter, usage[p.e.Submitter], now); err != nil {
+				p.err = err
+				continue
+			}
+		}
 		if ent := ranked[p.c.ID]; ent != nil {
 			if err := ent.admit(p); err != nil {
 				p.err = conflict(err)
 				continue
 			}
+		}
+		if p.e.Quota != nil {
+			// Counted for the batch-mates after it, as a stored
+			// submission would be.
+			u := usage[p.e.Submitter]
+			if u.Count == 0 {
+				u.Oldest = p.sub.CommittedAt
+			}
+			u.Count++
+			u.Open++
+			usage[p.e.Submitter] = u
 		}
 		subs, secrets = append(subs, p.sub), append(secrets, p.secret)
 		if !p.e.Pool {
@@ -155,6 +221,33 @@ func (s *Service) store(ctx context.Context, tx *sql.Tx, batch []*pending) error
 		return nil
 	}
 	return s.cfg.Evaluations.EnqueueEvaluationsTx(ctx, tx, jobs)
+}
+
+// burnNonces burns the batch's nonces in tx, first (so they commit with
+// what their requests wrote, refusals included) and resets each entry's
+// outcome: a replayed one is refused and takes no part in the rest.
+func (s *Service) burnNonces(ctx context.Context, tx *sql.Tx, batch []*pending) error {
+	var uses []store.NonceUse
+	var with []*pending
+	for _, p := range batch {
+		p.err = nil
+		if p.e.Nonce != nil {
+			uses, with = append(uses, *p.e.Nonce), append(with, p)
+		}
+	}
+	if len(uses) == 0 {
+		return nil
+	}
+	fresh, err := s.cfg.DB.UseNoncesTx(ctx, tx, uses)
+	if err != nil {
+		return err
+	}
+	for i, p := range with {
+		if !fresh[i] {
+			p.err = identity.Replayed(p.e.Nonce.Nonce)
+		}
+	}
+	return nil
 }
 
 // entrants is one competition's active entries as a batch's entry rules

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"crucible/internal/clock"
 	"crucible/internal/competition"
@@ -45,6 +46,45 @@ func invalid(format string, a ...any) error {
 }
 
 func conflict(err error) error { return &refusal{ErrConflict, err} }
+
+// QuotaWindow is the rolling window of Quota.PerDay.
+const QuotaWindow = 24 * time.Hour
+
+// openRetryAfter is the Retry of a full open quota: a slot frees when an
+// evaluation ends, which nothing can predict.
+const openRetryAfter = time.Minute
+
+// Quota bounds the submissions of an entry's submitter across every
+// competition and pool; a zero field sets no limit.
+type Quota struct {
+	// PerDay bounds the submissions the key made in the last QuotaWindow.
+	PerDay int
+	// Open bounds the key's submissions that are queued or running.
+	Open int
+}
+
+// QuotaError is an entry refused by its Quota (a 429): Retry is when a
+// slot frees, as well as can be told.
+type QuotaError struct {
+	Retry time.Duration
+	msg   string
+}
+
+func (e *QuotaError) Error() string { return e.msg }
+
+// check refuses one more submission by key over q, given u (the key's
+// usage at now, the batch-mates accepted before it included).
+func (q *Quota) check(key string, u store.KeyUsage, now time.Time) error {
+	if q.PerDay > 0 && u.Count >= q.PerDay {
+		return &QuotaError{u.Oldest.Add(QuotaWindow).Sub(now),
+			fmt.Sprintf("quota: key %s made %d submissions in the last 24 hours; the limit is %d", key, u.Count, q.PerDay)}
+	}
+	if q.Open > 0 && u.Open >= q.Open {
+		return &QuotaError{openRetryAfter,
+			fmt.Sprintf("quota: key %s has %d submissions queued or running; the limit is %d, wait until one is evaluated", key, u.Open, q.Open)}
+	}
+	return nil
+}
 
 // Evaluations is the job queue as the intake uses it (jobs.Queue).
 type Evaluations interface {

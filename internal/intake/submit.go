@@ -2,12 +2,14 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
 	"crucible/internal/artifact"
 	"crucible/internal/competition"
+	"crucible/internal/identity"
 	"crucible/internal/inference"
 	"crucible/internal/kind"
 	"crucible/internal/store"
@@ -36,6 +38,16 @@ type Entry struct {
 	// Limit is how many active entries Submitter may have in the
 	// competition (0: any number).
 	Limit int
+	// Quota bounds Submitter's submissions everywhere (nil: none, as for
+	// an operator). It is checked in the submission's transaction under a
+	// lock on the key, so concurrent submissions cannot all pass on one
+	// count; a refusal is a *QuotaError.
+	Quota *Quota
+	// Nonce is the signed request's nonce, which Submit burns whatever
+	// the outcome: in the submission's transaction when the entry reaches
+	// it, alone otherwise. A nonce already used is refused with
+	// identity.Replayed and creates nothing. Nil: the caller burned it.
+	Nonce *store.NonceUse
 	// Pool enters a funded pool, which only the pool service does (after
 	// checking the pool is open): the entry takes the pool's lock and is
 	// evaluated by the pool's ticks within its budget, so no evaluation is
@@ -59,9 +71,26 @@ type ArtifactEntry struct {
 // simultaneous entries of one model, or over one key's limit, cannot all
 // get in. Concurrent Submits share that transaction (group commit, see
 // committer), each with its own outcome. Refusals are ErrInvalid or
-// ErrConflict.
-func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, error) {
+// ErrConflict, a *QuotaError (Entry.Quota), or identity.Replayed
+// (Entry.Nonce).
+func (s *Service) Submit(ctx context.Context, e Entry) (_ competition.Submission, err error) {
 	db := s.cfg.DB
+	var p *pending
+	if e.Nonce != nil {
+		// Every way out burns the nonce: a refused request, replayed,
+		// must be refused again. The burn outlives the caller's
+		// cancellation, as the request may have reached the hub whole.
+		defer func() {
+			if p != nil && p.burned {
+				return
+			}
+			if berr := db.UseNonce(context.WithoutCancel(ctx), e.Nonce.KeyID, e.Nonce.Nonce, e.Nonce.Expires); errors.Is(berr, identity.ErrNonceReused) {
+				err = identity.Replayed(e.Nonce.Nonce)
+			} else if berr != nil {
+				err = fmt.Errorf("record nonce: %w", berr)
+			}
+		}()
+	}
 	c, pool, err := db.CompetitionToEnter(ctx, e.CompetitionID)
 	if err != nil {
 		return competition.Submission{}, err
@@ -75,7 +104,7 @@ func (s *Service) Submit(ctx context.Context, e Entry) (competition.Submission, 
 	if err != nil {
 		return competition.Submission{}, err
 	}
-	p := &pending{ctx: ctx, c: c, e: e, sub: sub, secret: e.APIKey}
+	p = &pending{ctx: ctx, c: c, e: e, sub: sub, secret: e.APIKey}
 	if sub.Predictions != nil {
 		p.secret = sub.Predictions.Body
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"crucible/internal/competition"
 )
@@ -25,33 +26,58 @@ const entrantsLockClass = 727274002
 // with another entry's of the same model or key. Entries of other models
 // by other keys take other locks and commit side by side: a lock on the
 // whole competition would run its entries' transactions one at a time,
-// round trips and commit flush included (bench/ingest). On PostgreSQL they
-// are transaction advisory locks on a 32-bit hash of each (competition,
-// digest) and (competition, key), taken in one statement in ascending
-// order, so two batches never wait on each other's; two names sharing a
-// hash only wait for each other. SQLite runs one write transaction at a
-// time: nothing to take.
+// round trips and commit flush included (bench/ingest). See LockTx.
 func (db *DB) LockEntrantsTx(ctx context.Context, tx *sql.Tx, id string, digests, submitters []string) error {
-	if db.dialect != Postgres {
+	var l Locks
+	l.Entrants(id, digests, submitters)
+	return db.LockTx(ctx, tx, &l)
+}
+
+// Locks are the entry locks one transaction takes at once (LockTx).
+type Locks struct{ keys []int32 }
+
+// Entrants adds the locks on competition id's entrants with digests or by
+// submitters (LockEntrantsTx).
+func (l *Locks) Entrants(id string, digests, submitters []string) {
+	for _, d := range digests {
+		l.add(id + "\x00d\x00" + d)
+	}
+	for _, k := range submitters {
+		l.add(id + "\x00k\x00" + k)
+	}
+}
+
+// Quotas adds the locks on submitters' quotas, which span every
+// competition: a quota read and the insert it allows cannot interleave with
+// another submission's by the same key wherever it goes.
+func (l *Locks) Quotas(submitters []string) {
+	for _, k := range submitters {
+		l.add("\x00q\x00" + k)
+	}
+}
+
+func (l *Locks) add(name string) {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	l.keys = append(l.keys, int32(h.Sum32()))
+}
+
+// LockTx takes l's locks until tx ends. On PostgreSQL they are transaction
+// advisory locks on a 32-bit hash of each name, all taken in one statement
+// in ascending order, so two transactions never wait on each other's; two
+// names sharing a hash only wait for each other. SQLite runs one write
+// transaction at a time: nothing to take.
+func (db *DB) LockTx(ctx context.Context, tx *sql.Tx, l *Locks) error {
+	if db.dialect != Postgres || len(l.keys) == 0 {
 		return nil
 	}
-	keys := make([]int32, 0, len(digests)+len(submitters))
-	for _, names := range []struct {
-		tag   string
-		names []string
-	}{{"d", digests}, {"k", submitters}} {
-		for _, n := range names.names {
-			h := fnv.New32a()
-			h.Write([]byte(id + "\x00" + names.tag + "\x00" + n))
-			keys = append(keys, int32(h.Sum32()))
-		}
-	}
+	keys := slices.Clone(l.keys)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	// unnest yields the array in order, and each row takes its lock before
 	// the next is read.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k`, entrantsLockClass, keys); err != nil {
-		return fmt.Errorf("lock the entrants of %s: %w", id, err)
+		return fmt.Errorf("lock the entrants: %w", err)
 	}
 	return nil
 }
@@ -142,7 +168,16 @@ func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.ex
 // competition.EntrantsOf over ListSubmissionsTx gives the same for one
 // entry.
 func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, digests, submitters []string) (copies map[string]string, byKey map[string]int, err error) {
-	copies, byKey = map[string]string{}, map[string]int{}
+	copies, byKey, _, err = db.EntrantsAndQuotasTx(ctx, tx, competitionID, digests, submitters, nil, time.Time{})
+	return copies, byKey, err
+}
+
+// EntrantsAndQuotasTx is EntrantsTx and, for quotaKeys (none: not read),
+// SubmissionQuotasTx since since, in one statement: one round trip fewer
+// inside the batch's locks.
+func (db *DB) EntrantsAndQuotasTx(ctx context.Context, tx *sql.Tx, competitionID string, digests, submitters, quotaKeys []string,
+	since time.Time) (copies map[string]string, byKey map[string]int, usage map[string]KeyUsage, err error) {
+	copies, byKey, usage = map[string]string{}, map[string]int{}, map[string]KeyUsage{}
 	inactive := []any{string(competition.StateFailed), string(competition.StateInfraFailed)}
 	// Both reads in one statement: it runs inside the batch's competition
 	// lock, where every round trip to the database holds up the next
@@ -153,14 +188,19 @@ func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, 
 	args := append([]any{competitionID}, inactive...)
 	args = appendStrings(args, digests)
 	args = append(append(args, competitionID), inactive...)
-	rows, err := tx.QueryContext(ctx, db.rebind(`SELECT 'd', id, spec, digest, committed_at FROM submissions
-		WHERE competition_id = ? AND state NOT IN (?, ?) AND digest IN (`+marks(len(digests))+`)
+	args = appendStrings(args, submitters)
+	query := `SELECT 'd', id, spec, digest, committed_at FROM submissions
+		WHERE competition_id = ? AND state NOT IN (?, ?) AND digest IN (` + marks(len(digests)) + `)
 		UNION ALL
 		SELECT 'k', '', '', submitter, COUNT(*) FROM submissions
-		WHERE competition_id = ? AND state NOT IN (?, ?) AND submitter IN (`+marks(len(submitters))+`) GROUP BY submitter`),
-		appendStrings(args, submitters)...)
+		WHERE competition_id = ? AND state NOT IN (?, ?) AND submitter IN (` + marks(len(submitters)) + `) GROUP BY submitter`
+	if len(quotaKeys) > 0 {
+		q, qargs := quotaQuery(quotaKeys, since)
+		query, args = query+"\n\t\tUNION ALL\n\t\t"+q, append(args, qargs...)
+	}
+	rows, err := tx.QueryContext(ctx, db.rebind(query), args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("entries of %s by digest and key: %w", competitionID, err)
+		return nil, nil, nil, fmt.Errorf("entries of %s by digest and key: %w", competitionID, err)
 	}
 	defer rows.Close()
 	first := map[string]int64{}
@@ -168,10 +208,14 @@ func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, 
 		var kind, id, spec, digest string
 		var n int64 // committed_at, or a submitter's count
 		if err := rows.Scan(&kind, &id, &spec, &digest, &n); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		if kind == "k" {
+		switch kind {
+		case "k":
 			byKey[digest] = int(n)
+			continue
+		case "q", "m", "o":
+			addQuotaRow(usage, kind, digest, n)
 			continue
 		}
 		if cur, ok := copies[digest]; ok && (n > first[digest] || n == first[digest] && id > cur) {
@@ -179,13 +223,13 @@ func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, 
 		}
 		var st storedSpec
 		if err := json.Unmarshal([]byte(spec), &st); err != nil {
-			return nil, nil, fmt.Errorf("submission %s spec: %w", id, err)
+			return nil, nil, nil, fmt.Errorf("submission %s spec: %w", id, err)
 		}
 		if st.Artifact == nil {
 			copies[digest], first[digest] = id, n
 		}
 	}
-	return copies, byKey, rows.Err()
+	return copies, byKey, usage, rows.Err()
 }
 
 // marks returns n comma-separated ? placeholders (at least one, so an

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,34 +74,77 @@ func (db *DB) insertNonces(ctx context.Context, batch []*nonceUse, purge bool) e
 			return err
 		}
 	}
-	args := make([]any, 0, 3*len(batch))
-	for _, u := range batch {
-		args = append(args, u.keyID, u.nonce, micros(u.expires))
+	uses := make([]NonceUse, len(batch))
+	for i, u := range batch {
+		uses[i] = NonceUse{KeyID: u.keyID, Nonce: u.nonce, Expires: u.expires}
 	}
-	rows, err := db.sql.QueryContext(ctx, db.rebind(`INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES `+
-		strings.Repeat("(?, ?, ?), ", len(batch)-1)+`(?, ?, ?) ON CONFLICT (key_id, nonce) DO NOTHING RETURNING key_id, nonce`), args...)
+	fresh, err := db.useNonces(ctx, db.sql, uses)
 	if err != nil {
 		return err
+	}
+	for i, u := range batch {
+		if !fresh[i] {
+			u.err = identity.ErrNonceReused
+		}
+	}
+	return nil
+}
+
+// NonceUse is one nonce to burn: a signed request's key, nonce and the
+// time after which its timestamp is refused anyway.
+type NonceUse struct {
+	KeyID, Nonce string
+	Expires      time.Time
+}
+
+// UseNoncesTx burns uses inside tx, with one statement, and reports which
+// were fresh: false for a nonce known before, or earlier in uses. A
+// transaction that writes what a request asks for burns its nonce with
+// it, so the request and its nonce commit together or not at all (the
+// intake's batches); an uncommitted burn of the same nonce elsewhere is
+// waited for, so of two only one is ever fresh.
+func (db *DB) UseNoncesTx(ctx context.Context, tx *sql.Tx, uses []NonceUse) ([]bool, error) {
+	return db.useNonces(ctx, tx, uses)
+}
+
+// useNonces inserts uses in (key, nonce) order, so that two transactions
+// burning some of the same nonces on PostgreSQL wait for each other in one
+// order and never deadlock.
+func (db *DB) useNonces(ctx context.Context, q querier, uses []NonceUse) ([]bool, error) {
+	order := make([]int, len(uses))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(uses[a].KeyID, uses[b].KeyID), strings.Compare(uses[a].Nonce, uses[b].Nonce))
+	})
+	args := make([]any, 0, 3*len(uses))
+	for _, i := range order {
+		args = append(args, uses[i].KeyID, uses[i].Nonce, micros(uses[i].Expires))
+	}
+	rows, err := q.QueryContext(ctx, db.rebind(`INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES `+
+		strings.Repeat("(?, ?, ?), ", len(uses)-1)+`(?, ?, ?) ON CONFLICT (key_id, nonce) DO NOTHING RETURNING key_id, nonce`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("burn %d nonces: %w", len(uses), err)
 	}
 	defer rows.Close()
 	inserted := map[[2]string]bool{}
 	for rows.Next() {
 		var k [2]string
 		if err := rows.Scan(&k[0], &k[1]); err != nil {
-			return err
+			return nil, err
 		}
 		inserted[k] = true
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	for _, u := range batch {
-		k := [2]string{u.keyID, u.nonce}
-		if !inserted[k] {
-			u.err = identity.ErrNonceReused
-		}
+	fresh := make([]bool, len(uses))
+	for i, u := range uses {
+		k := [2]string{u.KeyID, u.Nonce}
+		fresh[i] = inserted[k]
 		// A nonce twice in one batch is inserted once: the first use has it.
 		delete(inserted, k)
 	}
-	return nil
+	return fresh, nil
 }

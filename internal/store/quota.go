@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -45,6 +46,69 @@ func (db *DB) SubmissionQuota(ctx context.Context, submitter string, since time.
 		u.Oldest = fromMicros(oldest)
 	}
 	return u, open, nil
+}
+
+// KeyUsage is what SubmissionQuotasTx reads of one key: its submissions
+// in the window and how many of its submissions are queued or running.
+type KeyUsage struct {
+	Usage
+	Open int
+}
+
+// SubmissionQuotasTx reads, inside tx and in one statement, SubmissionQuota's
+// two counts for each of submitters (absent: none). The intake reads them
+// for a whole batch under the keys' quota locks (Locks.Quotas), so that a
+// key's concurrent submissions cannot all pass on one count;
+// EntrantsAndQuotasTx reads them with a competition's entrants.
+func (db *DB) SubmissionQuotasTx(ctx context.Context, tx *sql.Tx, submitters []string, since time.Time) (map[string]KeyUsage, error) {
+	query, args := quotaQuery(submitters, since)
+	rows, err := tx.QueryContext(ctx, db.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("count the submissions of %d keys: %w", len(submitters), err)
+	}
+	defer rows.Close()
+	out := map[string]KeyUsage{}
+	for rows.Next() {
+		var kind, id, spec, key string
+		var n int64
+		if err := rows.Scan(&kind, &id, &spec, &key, &n); err != nil {
+			return nil, err
+		}
+		addQuotaRow(out, kind, key, n)
+	}
+	return out, rows.Err()
+}
+
+// quotaQuery reads SubmissionQuotasTx's counts as rows shaped as
+// EntrantsTx's (kind, ”, ”, submitter, n), so the two may go in one
+// statement: 'q' a key's submissions since, 'm' the oldest of them, 'o'
+// its queued or running ones. Each is a grouped read on its index,
+// (submitter, committed_at) and (submitter, state).
+func quotaQuery(submitters []string, since time.Time) (string, []any) {
+	in := `submitter IN (` + marks(len(submitters)) + `)`
+	args := append(appendStrings(nil, submitters), micros(since))
+	args = append(appendStrings(args, submitters), micros(since))
+	args = appendStrings(args, submitters)
+	args = append(args, string(competition.StateQueued), string(competition.StateRunning))
+	return `SELECT 'q', '', '', submitter, COUNT(*) FROM submissions WHERE ` + in + ` AND committed_at > ? GROUP BY submitter
+		UNION ALL
+		SELECT 'm', '', '', submitter, MIN(committed_at) FROM submissions WHERE ` + in + ` AND committed_at > ? GROUP BY submitter
+		UNION ALL
+		SELECT 'o', '', '', submitter, COUNT(*) FROM submissions WHERE ` + in + ` AND state IN (?, ?) GROUP BY submitter`, args
+}
+
+// addQuotaRow adds one row of quotaQuery to out.
+func addQuotaRow(out map[string]KeyUsage, kind, key string, n int64) {
+	u := out[key]
+	switch kind {
+	case "q":
+		u.Count = int(n)
+	case "m":
+		u.Oldest = fromMicros(n)
+	case "o":
+		u.Open = int(n)
+	}
+	out[key] = u
 }
 
 func (db *DB) usage(ctx context.Context, query, key string, since time.Time) (Usage, error) {

@@ -47,6 +47,38 @@ func TestQuotaCountsAreAKeysOwnAndWindowed(t *testing.T) {
 			if u, open, err := db.SubmissionQuota(ctx, "carol", since); err != nil || u.Count != 0 || !u.Oldest.IsZero() || open != 0 {
 				t.Fatalf("carol's submissions = %+v, %d open, %v; want none", u, open, err)
 			}
+			var usage map[string]store.KeyUsage
+			if err := db.InTx(ctx, func(tx *sql.Tx) (err error) {
+				usage, err = db.SubmissionQuotasTx(ctx, tx, []string{"alice", "bob", "carol"}, since)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if a := usage["alice"]; a.Count != 3 || !a.Oldest.Equal(t0.Add(-2*time.Hour)) || a.Open != 2 {
+				t.Fatalf("alice's usage in a batch = %+v; want 3, the oldest 2h before t0, 2 open", a)
+			}
+			if b := usage["bob"]; b.Count != 1 || !b.Oldest.Equal(t0) || b.Open != 1 {
+				t.Fatalf("bob's usage in a batch = %+v; want 1 at t0, 1 open", b)
+			}
+			if c, ok := usage["carol"]; ok {
+				t.Fatalf("carol's usage in a batch = %+v; want none", c)
+			}
+			// Read with a competition's entrants, the same usage.
+			var withEntrants map[string]store.KeyUsage
+			if err := db.InTx(ctx, func(tx *sql.Tx) (err error) {
+				_, _, withEntrants, err = db.EntrantsAndQuotasTx(ctx, tx, c.ID, []string{"x"}, []string{"alice"}, []string{"alice", "bob", "carol"}, since)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(withEntrants) != len(usage) {
+				t.Fatalf("usage read with the entrants = %+v; want %+v", withEntrants, usage)
+			}
+			for k, u := range usage {
+				if w := withEntrants[k]; w.Count != u.Count || !w.Oldest.Equal(u.Oldest) || w.Open != u.Open {
+					t.Fatalf("%s's usage read with the entrants = %+v; want %+v", k, w, u)
+				}
+			}
 			u, err = db.CompetitionsCreatedSince(ctx, "ed25519:x", since)
 			if err != nil || u.Count != 1 || !u.Oldest.Equal(t0) {
 				t.Fatalf("competitions of ed25519:x = %+v, %v; want 1 at t0", u, err)
