@@ -32,6 +32,7 @@ type testHub struct {
 	url, id string
 	db      *store.DB
 	clock   *clock.Fake
+	pools   *pool.Service
 }
 
 func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
@@ -57,10 +58,12 @@ func newTestHub(t *testing.T, dbURL string, quotas Quotas) *testHub {
 		t.Fatal(err)
 	}
 	entries := intake.New(intake.Config{DB: db, Kinds: reg, Evaluations: q, Clock: clk})
+	// The exempt keys are the operators, who may deposit a pool's fund.
+	pools := pool.New(pool.Config{DB: db, Kind: mcq.Name, Clock: clk, Intake: entries, Evaluations: q, Operators: quotas.Exempt})
 	srv := httptest.NewServer(New(Config{DB: db, Clock: clk, Quotas: quotas, HubID: hubID, Kinds: reg, Intake: entries,
-		Pools: pool.New(pool.Config{DB: db, Kind: mcq.Name, Clock: clk, Intake: entries, Evaluations: q})}).Handler())
+		Pools: pools}).Handler())
 	t.Cleanup(srv.Close)
-	return &testHub{url: srv.URL, id: hubID, db: db, clock: clk}
+	return &testHub{url: srv.URL, id: hubID, db: db, clock: clk, pools: pools}
 }
 
 // response is an answer of the hub.

@@ -136,8 +136,8 @@ func (s *Server) createSubmission(w http.ResponseWriter, r *http.Request) error 
 	if errors.Is(err, identity.ErrUnauthorized) {
 		return &httpError{http.StatusUnauthorized, err.Error()}
 	}
-	if qe := (*intake.QuotaError)(nil); errors.As(err, &qe) {
-		return tooManyRequests(w, qe.Retry, "%s", qe.Error())
+	if refusal := quotaRefusal(w, err); refusal != nil {
+		return refusal
 	}
 	if err != nil {
 		return intakeError(err)

@@ -69,14 +69,17 @@ func (s *Server) getPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) joinPool(w http.ResponseWriter, r *http.Request) error {
-	if err := s.checkSubmissionQuota(w, r); err != nil {
-		return err
-	}
 	var req pool.JoinRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	sub, err := s.cfg.Pools.Join(r.Context(), r.PathValue("id"), signer(r.Context()), req)
+	// The key's quota is checked in the entry's transaction, as for a
+	// submission (createSubmission).
+	key := signer(r.Context())
+	sub, err := s.cfg.Pools.Join(r.Context(), r.PathValue("id"), key, s.submissionQuota(key), req)
+	if refusal := quotaRefusal(w, err); refusal != nil {
+		return refusal
+	}
 	if errors.Is(err, pool.ErrDuplicateEntry) || errors.Is(err, pool.ErrEntryLimit) {
 		return &httpError{http.StatusConflict, err.Error()}
 	}

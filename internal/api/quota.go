@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,10 +20,6 @@ const (
 
 // quotaWindow is the rolling window of the daily quotas.
 const quotaWindow = intake.QuotaWindow
-
-// openRetryAfter is the Retry-After of a full open-submission quota: a slot
-// frees when an evaluation ends, which the server cannot predict.
-const openRetryAfter = time.Minute
 
 // Quotas bound the work one signing key can put on the hub, so that one
 // competitor (with one key or a few) cannot fill the queue, the database and
@@ -86,31 +83,12 @@ func (s *Server) submissionQuota(key string) *intake.Quota {
 	return &intake.Quota{PerDay: q.SubmissionsPerDay, Open: q.OpenSubmissions}
 }
 
-// checkSubmissionQuota refuses a request that would make one submission more
-// than the signer's daily or open quota, before any other work. The pool
-// entry route calls it (its entries are refused before the intake by the
-// pool's own checks); createSubmission has the intake check the quota in
-// the submission's transaction instead (submissionQuota).
-func (s *Server) checkSubmissionQuota(w http.ResponseWriter, r *http.Request) error {
-	q, key := s.cfg.Quotas, signer(r.Context())
-	if s.exempt(key) {
-		return nil
-	}
-	if q.SubmissionsPerDay == 0 && q.OpenSubmissions == 0 {
-		return nil
-	}
-	now := s.cfg.Clock.Now().UTC()
-	u, open, err := s.cfg.DB.SubmissionQuota(r.Context(), key, now.Add(-quotaWindow))
-	if err != nil {
-		return err
-	}
-	if q.SubmissionsPerDay > 0 && u.Count >= q.SubmissionsPerDay {
-		return tooManyRequests(w, u.Oldest.Add(quotaWindow).Sub(now),
-			"quota: key %s made %d submissions in the last 24 hours; the limit is %d", key, u.Count, q.SubmissionsPerDay)
-	}
-	if q.OpenSubmissions > 0 && open >= q.OpenSubmissions {
-		return tooManyRequests(w, openRetryAfter,
-			"quota: key %s has %d submissions queued or running; the limit is %d, wait until one is evaluated", key, open, q.OpenSubmissions)
+// quotaRefusal answers an entry the intake refused by its key's quota
+// (an *intake.QuotaError) with a 429 and its Retry-After; nil for any
+// other outcome.
+func quotaRefusal(w http.ResponseWriter, err error) error {
+	if qe := (*intake.QuotaError)(nil); errors.As(err, &qe) {
+		return tooManyRequests(w, qe.Retry, "%s", qe.Error())
 	}
 	return nil
 }

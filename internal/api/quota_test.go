@@ -12,6 +12,8 @@ import (
 	"crucible/internal/api/apiv1"
 	"crucible/internal/competition"
 	"crucible/internal/identity"
+	"crucible/internal/pool"
+	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 )
 
@@ -21,12 +23,15 @@ func TestQuotas(t *testing.T) {
 			t.Run("competitions per day, on every creating route", func(t *testing.T) { testCompetitionQuota(t, d.URL) })
 			t.Run("submissions per day, on both submitting routes", func(t *testing.T) { testDailySubmissionQuota(t, d.URL) })
 			t.Run("open submissions", func(t *testing.T) { testOpenSubmissionQuota(t, d.URL) })
-			t.Run("concurrent submissions of one key, daily", func(t *testing.T) {
-				testConcurrentSubmissionQuota(t, d.URL, Quotas{SubmissionsPerDay: 5}, 5, "86400")
-			})
-			t.Run("concurrent submissions of one key, open", func(t *testing.T) {
-				testConcurrentSubmissionQuota(t, d.URL, Quotas{OpenSubmissions: 3}, 3, "60")
-			})
+			for _, pools := range []bool{false, true} {
+				route := map[bool]string{false: "submissions", true: "pool entries"}[pools]
+				t.Run("concurrent "+route+" of one key, daily", func(t *testing.T) {
+					testConcurrentSubmissionQuota(t, d.URL, Quotas{SubmissionsPerDay: 5}, 5, "86400", pools)
+				})
+				t.Run("concurrent "+route+" of one key, open", func(t *testing.T) {
+					testConcurrentSubmissionQuota(t, d.URL, Quotas{OpenSubmissions: 3}, 3, "60", pools)
+				})
+			}
 		})
 	}
 }
@@ -75,7 +80,7 @@ func testDailySubmissionQuota(t *testing.T, dbURL string) {
 		}
 	}
 	wantTooMany(t, "a fourth submission", submit(alice), "86400")
-	wantTooMany(t, "a pool entry", h.post(t, alice, "/api/v1/pools/"+id+"/entries", map[string]string{"base_url": "http://127.0.0.1:9/v1", "model": "m"}), "86400")
+	wantTooMany(t, "a pool entry", h.post(t, alice, "/api/v1/pools/"+h.createPool(t, operator)+"/entries", poolEntry("m")), "86400")
 	for _, key := range []*identity.Key{bob, operator, operator, operator, operator} {
 		if resp := submit(key); resp.code != http.StatusCreated {
 			t.Fatalf("another key's submission: %d %s", resp.code, resp.body)
@@ -120,21 +125,26 @@ func testOpenSubmissionQuota(t *testing.T, dbURL string) {
 	}
 }
 
-// testConcurrentSubmissionQuota fires one key's signed submissions all at
-// once, each to a competition of its own (so no entry rule refuses any, and
-// no two share a competition's entrant locks): exactly allowed of them land
-// and the rest are 429s with retry as Retry-After. A quota read before the
-// submission's transaction lets every one of them see the same count and
-// land; so does one in it without the key's own lock, on PostgreSQL, where
-// batches commit side by side.
-func testConcurrentSubmissionQuota(t *testing.T, dbURL string, q Quotas, allowed int, retry string) {
+// testConcurrentSubmissionQuota fires one key's signed submissions (with
+// pools, pool entries) all at once, each to a competition or pool of its
+// own (so no entry rule refuses any, and no two share a competition's
+// entrant locks): exactly allowed of them land and the rest are 429s with
+// retry as Retry-After. A quota read before the submission's transaction
+// lets every one of them see the same count and land; so does one in it
+// without the key's own lock, on PostgreSQL, where batches commit side by
+// side.
+func testConcurrentSubmissionQuota(t *testing.T, dbURL string, q Quotas, allowed int, retry string, pools bool) {
 	alice, operator := newKey(t), newKey(t)
 	q.Exempt = []string{operator.ID()}
 	h := newTestHub(t, dbURL, q)
 	const tries = 24
 	var ids []string
 	for range tries {
-		ids = append(ids, h.createCompetition(t, operator))
+		if pools {
+			ids = append(ids, h.createPool(t, operator))
+		} else {
+			ids = append(ids, h.createCompetition(t, operator))
+		}
 	}
 	resps := make([]response, tries)
 	var wg sync.WaitGroup
@@ -142,7 +152,12 @@ func testConcurrentSubmissionQuota(t *testing.T, dbURL string, q Quotas, allowed
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resps[i] = h.post(t, alice, "/api/v1/competitions/"+ids[i]+"/submissions", modelSubmission(fmt.Sprintf("m%d", i)))
+			name := fmt.Sprintf("m%d", i)
+			if pools {
+				resps[i] = h.post(t, alice, "/api/v1/pools/"+ids[i]+"/entries", poolEntry(name))
+			} else {
+				resps[i] = h.post(t, alice, "/api/v1/competitions/"+ids[i]+"/submissions", modelSubmission(name))
+			}
 		}()
 	}
 	wg.Wait()
@@ -165,4 +180,31 @@ func testConcurrentSubmissionQuota(t *testing.T, dbURL string, q Quotas, allowed
 	if created != allowed || stored != allowed {
 		t.Fatalf("%d of %d concurrent submissions accepted and %d stored; the quota allows %d", created, tries, stored, allowed)
 	}
+}
+
+// poolEntry is the join request of the model named name.
+func poolEntry(name string) pool.JoinRequest {
+	return pool.JoinRequest{BaseURL: "http://127.0.0.1:9/v1", Model: name}
+}
+
+// createPool makes an mcq pool open for an hour from now, funded with one
+// unit that operator (one of the hub's exempt keys) deposits first, and
+// returns its id.
+func (h *testHub) createPool(t *testing.T, operator *identity.Key) string {
+	t.Helper()
+	if _, err := h.pools.Deposit(context.Background(), operator.ID(), pool.DepositRequest{To: operator.ID(), Amount: 1, Asset: "USDC",
+		IdempotencyKey: store.NewID("dep")}); err != nil {
+		t.Fatal(err)
+	}
+	now := h.clock.Now()
+	resp := h.post(t, operator, "/api/v1/pools", apiv1.CreatePoolRequest{Title: "pool", Dataset: testDataset, Fund: 1, Asset: "USDC",
+		Allocation: "proportional", Start: now, End: now.Add(time.Hour)})
+	if resp.code != http.StatusCreated {
+		t.Fatalf("create pool: %d %s", resp.code, resp.body)
+	}
+	var p competition.Pool
+	if err := json.Unmarshal([]byte(resp.body), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p.CompetitionID
 }

@@ -99,7 +99,7 @@ func TestCopiesInAPoolEarnNothing(t *testing.T) {
 			}
 			join := func(key, base, model string) (competition.Submission, error) {
 				f.clock.Advance(time.Minute) // commit order decides who is the original
-				return svc.Join(ctx, p.CompetitionID, key, pool.JoinRequest{BaseURL: base, Model: model})
+				return svc.Join(ctx, p.CompetitionID, key, nil, pool.JoinRequest{BaseURL: base, Model: model})
 			}
 			must := func(s competition.Submission, err error) competition.Submission {
 				t.Helper()
@@ -192,7 +192,7 @@ func TestSimultaneousJoinsOfOneModelAdmitOne(t *testing.T) {
 				go func() {
 					ready.Done()
 					<-startLine
-					_, err := f.svc.Join(ctx, p.CompetitionID, fmt.Sprintf("ed25519:racer%d", i), pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
+					_, err := f.svc.Join(ctx, p.CompetitionID, fmt.Sprintf("ed25519:racer%d", i), nil, pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
 					errs <- err
 				}()
 			}

@@ -297,8 +297,10 @@ type JoinArtifact struct {
 // a key at its entry limit (Config.MaxEntriesPerKey), is refused: intake.Submit
 // applies competition.CheckEntry holding the pool's lock. An artifact tree
 // already entered is not refused: the later entry is a copy (see board),
-// ranked and paid nothing, as in a competition.
-func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRequest) (competition.Submission, error) {
+// ranked and paid nothing, as in a competition. quota, when not nil, is
+// the submitter's submission quota, which the intake checks in the
+// entry's transaction under a lock on the key (a *intake.QuotaError).
+func (s *Service) Join(ctx context.Context, poolID, submitter string, quota *intake.Quota, req JoinRequest) (competition.Submission, error) {
 	p, err := s.cfg.DB.GetPool(ctx, poolID)
 	if err != nil {
 		return competition.Submission{}, err
@@ -312,7 +314,7 @@ func (s *Service) Join(ctx context.Context, poolID, submitter string, req JoinRe
 		art = &intake.ArtifactEntry{Repo: a.Repo, Revision: a.Revision, Path: a.Path, URL: a.URL, Digest: a.Digest}
 	}
 	sub, err := s.cfg.Intake.Submit(ctx, intake.Entry{CompetitionID: poolID, Submitter: submitter, Name: req.Name,
-		BaseURL: req.BaseURL, Model: req.Model, APIKey: req.APIKey, Artifact: art, Limit: s.cfg.MaxEntriesPerKey, Pool: true})
+		BaseURL: req.BaseURL, Model: req.Model, APIKey: req.APIKey, Artifact: art, Limit: s.cfg.MaxEntriesPerKey, Quota: quota, Pool: true})
 	if errors.Is(err, intake.ErrConflict) {
 		return competition.Submission{}, fmt.Errorf("pool %s: %w", poolID, err)
 	}

@@ -104,7 +104,7 @@ func (f *fixture) run(t *testing.T, rule string) (competition.Pool, competition.
 		t.Fatal(err)
 	}
 	join := func(policy string) {
-		if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:"+policy+"@"+p.CompetitionID, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
+		if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:"+policy+"@"+p.CompetitionID, nil, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -378,7 +378,7 @@ func TestAFailureMidSettlementPaysNobody(t *testing.T) {
 				t.Fatal(err)
 			}
 			for submitter, policy := range map[string]string{"ed25519:good": "oracle", "ed25519:bad key": "random"} {
-				if _, err := f.svc.Join(ctx, p.CompetitionID, submitter, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
+				if _, err := f.svc.Join(ctx, p.CompetitionID, submitter, nil, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -436,7 +436,7 @@ func TestAPoolAtTheLargestBudgetKeepsEvaluating(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sub, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:m", pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
+			sub, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:m", nil, pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -519,7 +519,7 @@ func TestProgressRuleRanksByScoreTimesItemsEvaluated(t *testing.T) {
 		t.Fatal(err)
 	}
 	join := func(policy string) {
-		if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:"+policy, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
+		if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:"+policy, nil, pool.JoinRequest{BaseURL: f.models, Model: "baseline-" + policy}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,11 +28,11 @@ func TestAPoolEntrantGetsTheSubmitCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			honest, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:h", pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
+			honest, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:h", nil, pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ghost, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:g", pool.JoinRequest{BaseURL: f.models, Model: "not-served"})
+			ghost, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:g", nil, pool.JoinRequest{BaseURL: f.models, Model: "not-served"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +67,7 @@ func TestSettlementWaitsForTheFinalEvaluations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:h", pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"}); err != nil {
+			if _, err := f.svc.Join(ctx, p.CompetitionID, "ed25519:h", nil, pool.JoinRequest{BaseURL: f.models, Model: "baseline-oracle"}); err != nil {
 				t.Fatal(err)
 			}
 			// Stop the workers: the final tick's evaluations stay queued.

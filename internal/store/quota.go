@@ -23,31 +23,6 @@ func (db *DB) CompetitionsCreatedSince(ctx context.Context, key string, since ti
 	return db.usage(ctx, `SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM competitions WHERE created_by = ? AND created_at > ?`, key, since)
 }
 
-// SubmissionQuota counts, in one query, the submissions that submitter
-// committed after since in every competition and pool, and those of them
-// (of any time) that are queued or running: the two counts a new
-// submission is checked against.
-func (db *DB) SubmissionQuota(ctx context.Context, submitter string, since time.Time) (Usage, int, error) {
-	var u Usage
-	var oldest int64
-	var open int
-	st, err := db.readStmt(ctx, `SELECT
-		(SELECT COUNT(*) FROM submissions WHERE submitter = ? AND committed_at > ?),
-		(SELECT COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = ? AND committed_at > ?),
-		(SELECT COUNT(*) FROM submissions WHERE submitter = ? AND state IN (?, ?))`)
-	if err == nil {
-		err = st.QueryRowContext(ctx, submitter, micros(since), submitter, micros(since), submitter, string(competition.StateQueued), string(competition.StateRunning)).
-			Scan(&u.Count, &oldest, &open)
-	}
-	if err != nil {
-		return u, 0, fmt.Errorf("count the submissions of %s: %w", submitter, err)
-	}
-	if u.Count > 0 {
-		u.Oldest = fromMicros(oldest)
-	}
-	return u, open, nil
-}
-
 // KeyUsage is what SubmissionQuotasTx reads of one key: its submissions
 // in the window and how many of its submissions are queued or running.
 type KeyUsage struct {
@@ -55,8 +30,10 @@ type KeyUsage struct {
 	Open int
 }
 
-// SubmissionQuotasTx reads, inside tx and in one statement, SubmissionQuota's
-// two counts for each of submitters (absent: none). The intake reads them
+// SubmissionQuotasTx reads, inside tx and in one statement, for each of
+// submitters (absent: none) the submissions it committed after since in
+// every competition and pool, and those of them (of any time) that are
+// queued or running: the two counts a new submission is checked against. The intake reads them
 // for a whole batch under the keys' quota locks (Locks.Quotas), so that a
 // key's concurrent submissions cannot all pass on one count;
 // EntrantsAndQuotasTx reads them with a competition's entrants.

@@ -2,39 +2,38 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"testing"
-	"time"
 
 	"crucible/internal/competition"
 	"crucible/internal/store"
 	"crucible/internal/store/storetest"
 )
 
-// The quota and competition reads run on SQLite's read-only pool beside
-// the writer: each must see every transaction committed before it began,
-// as a read on the writer's connection would, or a key could exceed its
-// quota by submitting quickly.
+// The competition and leaderboard-state reads run on SQLite's read-only
+// pool beside the writer: each must see every transaction committed before
+// it began, as a read on the writer's connection would, or a leaderboard
+// read right after a scoring would be served the old ranking under the new
+// one's version, or a new competition would refuse its first entries.
 func TestHotReadsSeeEachCommitAtOnce(t *testing.T) {
 	for _, d := range storetest.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
 			db := storetest.Open(t, d)
-			since := t0.Add(-time.Hour)
+			board := newCompetition(t, db, 1)
 			for i := 1; i <= 20; i++ {
 				c := newCompetition(t, db, 1)
 				if got, pool, err := db.CompetitionToEnter(ctx, c.ID); err != nil || got.ID != c.ID || pool {
 					t.Fatalf("competition %s just created: %+v, pool %v, %v", c.ID, got, pool, err)
 				}
-				s := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: "m", Submitter: "alice",
-					CommittedAt: t0, State: competition.StateQueued, ItemsTotal: 1, UpdatedAt: t0}
-				if err := db.InTx(ctx, func(tx *sql.Tx) error { return db.CreateSubmissionTx(ctx, tx, s, "") }); err != nil {
-					t.Fatal(err)
+				s := addSubmission(t, db, board, t0)
+				for _, ev := range []competition.Event{competition.EventStart, competition.EventComplete} {
+					if _, err := db.AdvanceSubmission(ctx, s.ID, ev, "", &competition.Card{Score: 1, Items: 1, Correct: 1}, t0); err != nil {
+						t.Fatal(err)
+					}
 				}
-				u, open, err := db.SubmissionQuota(ctx, "alice", since)
-				if err != nil || u.Count != i || open != i {
-					t.Fatalf("after %d commits alice has %+v, %d open, %v; want %d of each", i, u, open, err, i)
+				if st, err := db.LeaderboardState(ctx, board.ID); err != nil || st.Version != int64(i) {
+					t.Fatalf("after %d scorings the leaderboard state reads version %d (%v); want %d", i, st.Version, err, i)
 				}
 			}
 		})

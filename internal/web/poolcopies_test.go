@@ -46,12 +46,12 @@ func TestAPoolPageMarksCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	original, err := svc.Join(ctx, p.CompetitionID, "ed25519:alice", pool.JoinRequest{BaseURL: serve(), Model: "baseline-oracle"})
+	original, err := svc.Join(ctx, p.CompetitionID, "ed25519:alice", nil, pool.JoinRequest{BaseURL: serve(), Model: "baseline-oracle"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Minute)
-	if _, err := svc.Join(ctx, p.CompetitionID, "ed25519:mallory", pool.JoinRequest{BaseURL: serve(), Model: "baseline-oracle"}); err != nil {
+	if _, err := svc.Join(ctx, p.CompetitionID, "ed25519:mallory", nil, pool.JoinRequest{BaseURL: serve(), Model: "baseline-oracle"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, at := range []time.Time{poolStart.Add(time.Minute), poolStart.Add(time.Hour)} {

@@ -89,7 +89,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 		return p.CompetitionID
 	}
 	join := func(id, policy string) {
-		if _, err := svc.Join(ctx, id, "ed25519:"+policy+"@"+id, pool.JoinRequest{BaseURL: models.URL, Model: "baseline-" + policy}); err != nil {
+		if _, err := svc.Join(ctx, id, "ed25519:"+policy+"@"+id, nil, pool.JoinRequest{BaseURL: models.URL, Model: "baseline-" + policy}); err != nil {
 			t.Fatal(err)
 		}
 	}
