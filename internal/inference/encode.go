@@ -8,6 +8,7 @@ package inference
 import (
 	"encoding/json"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -128,6 +129,18 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Prompts are mostly plain ASCII: skip it eight bytes at a time, up
+		// to the first byte that needs a look.
+		for i+8 <= len(s) {
+			n := plainPrefix8(s[i : i+8])
+			i += n
+			if n < 8 {
+				break
+			}
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
@@ -174,4 +187,29 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// Word-at-a-time byte tests (the bit tricks of "Bit Twiddling Hacks").
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainPrefix8 returns how many of the 8 bytes of s, from the first,
+// appendString copies as they are: bytes that are not a control character,
+// non-ASCII, a quote, a backslash or one of the HTML-escaped <, > and &.
+// Each test sets the high bit of every byte it matches, and may set it in
+// bytes after a match (a borrow), never before one, so the lowest high bit
+// is the first byte to escape.
+func plainPrefix8(s string) int {
+	_ = s[7]
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	m := w | (w - 0x20*ones) // non-ASCII, or below 0x20
+	m |= (w ^ '"'*ones) - ones
+	m |= (w ^ '\\'*ones) - ones
+	m |= (w ^ '<'*ones) - ones
+	m |= (w ^ '>'*ones) - ones
+	m |= (w ^ '&'*ones) - ones
+	return bits.TrailingZeros64(m&highs) / 8
 }

@@ -55,3 +55,45 @@ func FuzzEncodeRequest(f *testing.F) {
 		checkEncode(t, &CompletionRequest{Model: model, Prompt: text, MaxTokens: maxTokens, Temperature: &temp, Stop: []string{model, text}})
 	})
 }
+
+func BenchmarkEncodeChatRequest(b *testing.B) {
+	zero := 0.0
+	req := &ChatRequest{Model: "m", Messages: []ChatMessage{{Role: "user", Content: "Tracy didn't go home that evening and resisted Riley's attacks.\nWhat does Tracy need to do before this?\nA) make a new plan\nB) Go home and see Riley\nC) Find somewhere to go\nAnswer with the letter of the correct choice.\nAnswer:"}}, MaxTokens: 32, Temperature: &zero}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeRequest(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestAppendStringEveryByteEverywhere puts every byte value, and pairs of
+// special bytes, at every offset of plain ASCII text long enough for the
+// word-at-a-time skip, so each lane of plainPrefix8 and the borrows between
+// lanes meet every byte.
+func TestAppendStringEveryByteEverywhere(t *testing.T) {
+	base := []byte("abcdefghijklmnopqrstuvwx")
+	special := []byte{0, 0x1f, 0x20, '"', '\\', '<', '>', '&', 0x7f, 0x80, 0xc3, 0xe2, 0xff, '!', '=', '?', ']'}
+	check := func(s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: appendString %s, json.Marshal %s", s, got, want)
+		}
+	}
+	for c := range 256 {
+		for i := range base {
+			s := bytes.Clone(base)
+			s[i] = byte(c)
+			check(string(s))
+			for _, d := range special {
+				for j := i + 1; j < len(s) && j <= i+9; j++ {
+					s2 := bytes.Clone(s)
+					s2[j] = d
+					check(string(s2))
+				}
+			}
+		}
+	}
+	check("é" + string(base))
+	check(string(base) + "\u2028" + string(base))
+}
