@@ -48,7 +48,14 @@ type Client struct {
 	chat   string
 	compl  string
 	models string
-	bufs   sync.Pool // *bytes.Buffer for response bodies
+	bufs   sync.Pool // *bodyBuf for response bodies
+}
+
+// bodyBuf reads one response body; its LimitedReader is kept with it so
+// that reading allocates nothing.
+type bodyBuf struct {
+	bytes.Buffer
+	lr io.LimitedReader
 }
 
 // New returns a Client for cfg.BaseURL.
@@ -211,11 +218,12 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 		return fmt.Errorf("inference: %s %s: %w", method, endpoint, err)
 	}
 	defer resp.Body.Close()
-	buf, _ := c.bufs.Get().(*bytes.Buffer)
+	buf, _ := c.bufs.Get().(*bodyBuf)
 	if buf == nil {
-		buf = new(bytes.Buffer)
+		buf = new(bodyBuf)
 	}
 	defer func() {
+		buf.lr = io.LimitedReader{}
 		if buf.Cap() <= 1<<20 { // don't pin huge buffers
 			buf.Reset()
 			c.bufs.Put(buf)
@@ -224,7 +232,8 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 	if n := resp.ContentLength; n > 0 && n <= MaxResponseBytes {
 		buf.Grow(int(n) + 1)
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxResponseBytes+1)); err != nil {
+	buf.lr = io.LimitedReader{R: resp.Body, N: MaxResponseBytes + 1}
+	if _, err := buf.ReadFrom(&buf.lr); err != nil {
 		return fmt.Errorf("inference: %s %s: read response: %w", method, endpoint, err)
 	}
 	data := buf.Bytes()
