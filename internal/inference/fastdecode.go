@@ -18,7 +18,9 @@ package inference
 // and fuzzed bodies.
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -97,6 +99,20 @@ func (s *scanner) rawString() (raw []byte, plain, ok bool) {
 	start := s.i
 	escaped, high := false, false
 	for s.i++; s.i < len(s.d); s.i++ {
+		// Skip bytes that are neither a quote, a backslash nor a control
+		// character eight at a time, up to the first one that is.
+		for s.i+8 <= len(s.d) {
+			w := binary.LittleEndian.Uint64(s.d[s.i:])
+			high = high || w&highs != 0
+			n := stringPrefix8(w)
+			s.i += n
+			if n < 8 {
+				break
+			}
+		}
+		if s.i == len(s.d) {
+			break
+		}
 		c := s.d[s.i]
 		switch {
 		case c == '"':
@@ -130,6 +146,21 @@ func (s *scanner) rawString() (raw []byte, plain, ok bool) {
 		}
 	}
 	return nil, false, false
+}
+
+// stringPrefix8 returns how many of the 8 bytes of w (little-endian), from
+// the first, a JSON string may hold as they are: not a quote, a backslash or
+// a control character. The tests are the exact has-zero-byte and
+// has-byte-less-than of "Bit Twiddling Hacks": each sets the high bit of
+// every byte it matches, and may set it after a match (a borrow), never
+// before one, so the lowest high bit is the first such byte.
+func stringPrefix8(w uint64) int {
+	m := (w - 0x20*ones) &^ w // below 0x20
+	v := w ^ '"'*ones
+	m |= (v - ones) &^ v
+	v = w ^ '\\'*ones
+	m |= (v - ones) &^ v
+	return bits.TrailingZeros64(m&highs) / 8
 }
 
 // digits consumes a run of decimal digits and returns its length.

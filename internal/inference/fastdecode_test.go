@@ -201,3 +201,14 @@ func FuzzFastDecode(f *testing.F) {
 		checkFast[CompletionResponse](t, body)
 	})
 }
+
+func BenchmarkDecodeChat(b *testing.B) {
+	body := []byte(fastBodies[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		var r ChatResponse
+		if !decodeFast(body, &r) {
+			b.Fatal("not decoded")
+		}
+	}
+}
