@@ -168,8 +168,12 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 	if req.Stream {
 		return nil, errors.New("inference: Chat does not support stream=true")
 	}
+	body, err := encodeChat(&req)
+	if err != nil {
+		return nil, fmt.Errorf("inference: encode request: %w", err)
+	}
 	var resp ChatResponse
-	if err := c.do(ctx, http.MethodPost, c.chat, &req, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.chat, body, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -177,8 +181,12 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 
 // Completion sends a text completion request (POST /v1/completions).
 func (c *Client) Completion(ctx context.Context, req CompletionRequest) (*CompletionResponse, error) {
+	body, err := encodeCompletion(&req)
+	if err != nil {
+		return nil, fmt.Errorf("inference: encode request: %w", err)
+	}
 	var resp CompletionResponse
-	if err := c.do(ctx, http.MethodPost, c.compl, &req, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.compl, body, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -193,20 +201,17 @@ func (c *Client) Models(ctx context.Context) (*ModelList, error) {
 	return &resp, nil
 }
 
-func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := encodeRequest(in)
-		if err != nil {
-			return fmt.Errorf("inference: encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
+// do sends body (nil: none) and decodes the response into out.
+func (c *Client) do(ctx context.Context, method, endpoint string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, endpoint, body)
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, r)
 	if err != nil {
 		return fmt.Errorf("inference: %w", err)
 	}
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")

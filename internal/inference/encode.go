@@ -10,22 +10,57 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
-// encodeRequest returns the JSON body of a request, as json.Marshal does.
-func encodeRequest(in any) ([]byte, error) {
-	switch r := in.(type) {
-	case *ChatRequest:
-		if b, ok := appendChatRequest(r); ok {
-			return b, nil
-		}
-	case *CompletionRequest:
-		if b, ok := appendCompletionRequest(r); ok {
-			return b, nil
+// encodeChat returns the JSON body of r, as json.Marshal does. Nothing of
+// r escapes (json.Marshal gets a deep copy, built field by field: copying
+// *r whole would make its contents escape), so a caller's request, its
+// messages and temperature stay on its stack: three allocations an
+// evaluation item fewer. TestEncodeEveryField keeps the copy complete.
+func encodeChat(r *ChatRequest) ([]byte, error) {
+	if b, ok := appendChatRequest(r); ok {
+		return b, nil
+	}
+	c := ChatRequest{
+		Model: strings.Clone(r.Model), MaxTokens: r.MaxTokens, Stream: r.Stream,
+		Temperature: clonePtr(r.Temperature), Seed: clonePtr(r.Seed), N: clonePtr(r.N),
+		StreamOptions: clonePtr(r.StreamOptions), Logprobs: clonePtr(r.Logprobs), TopLogprobs: clonePtr(r.TopLogprobs),
+	}
+	if r.Messages != nil {
+		c.Messages = make([]ChatMessage, len(r.Messages))
+		for i, m := range r.Messages {
+			c.Messages[i] = ChatMessage{Role: strings.Clone(m.Role), Content: strings.Clone(m.Content)}
 		}
 	}
-	return json.Marshal(in)
+	return json.Marshal(&c)
+}
+
+// encodeCompletion is encodeChat for a CompletionRequest.
+func encodeCompletion(r *CompletionRequest) ([]byte, error) {
+	if b, ok := appendCompletionRequest(r); ok {
+		return b, nil
+	}
+	c := CompletionRequest{
+		Model: strings.Clone(r.Model), Prompt: strings.Clone(r.Prompt), MaxTokens: r.MaxTokens, Echo: r.Echo,
+		Logprobs: clonePtr(r.Logprobs), Temperature: clonePtr(r.Temperature),
+	}
+	if r.Stop != nil {
+		c.Stop = make([]string, len(r.Stop))
+		for i, s := range r.Stop {
+			c.Stop[i] = strings.Clone(s)
+		}
+	}
+	return json.Marshal(&c)
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // appendChatRequest encodes requests that set only model, messages,
