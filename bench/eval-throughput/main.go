@@ -183,12 +183,14 @@ func run() error {
 		if err := evalProf.start(); err != nil {
 			return err
 		}
+		m0 := memStats()
 		c0 := cpuTime()
 		d, s, err := runEval(*items)
 		if err != nil {
 			return fmt.Errorf("eval round %d: %w", r, err)
 		}
 		c1 := cpuTime()
+		m1 := memStats()
 		if err := evalProf.stop(); err != nil {
 			return err
 		}
@@ -201,12 +203,14 @@ func run() error {
 		if err := plainProf.start(); err != nil {
 			return err
 		}
+		m1 = memStats()
 		c1 = cpuTime()
 		pd, err := runPlain(*items)
 		if err != nil {
 			return fmt.Errorf("plain round %d: %w", r, err)
 		}
 		plainCPU = append(plainCPU, float64((cpuTime()-c1).Microseconds())/float64(*items))
+		m2 := memStats()
 		if err := plainProf.stop(); err != nil {
 			return err
 		}
@@ -214,6 +218,8 @@ func run() error {
 		plainRates = append(plainRates, pr)
 		fmt.Printf("round %d: eval %8.0f items/s (score %.3f, %5.1f µs CPU/item)   plain %8.0f req/s (%5.1f µs CPU/req)\n",
 			r, er, s.Mean, evalCPU[r-1], pr, plainCPU[r-1])
+		fmt.Printf("         allocated per item (client and server): eval %s   plain %s\n",
+			m1.sub(m0).per(*items), m2.sub(m1).per(*items))
 	}
 	em, pm := median(evalRates), median(plainRates)
 	ec, pc := median(evalCPU), median(plainCPU)
@@ -299,6 +305,22 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// mem is the allocation counters of runtime.MemStats: unlike CPU time, a
+// phase's allocation per item does not vary with the machine's load.
+type mem struct{ bytes, objects, gcs uint64 }
+
+func memStats() mem {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return mem{ms.TotalAlloc, ms.Mallocs, uint64(ms.NumGC)}
+}
+
+func (m mem) sub(o mem) mem { return mem{m.bytes - o.bytes, m.objects - o.objects, m.gcs - o.gcs} }
+
+func (m mem) per(n int) string {
+	return fmt.Sprintf("%5.0f B, %4.1f allocs, %d GCs", float64(m.bytes)/float64(n), float64(m.objects)/float64(n), m.gcs)
 }
 
 // cpuTime is the CPU time (user and system) this process has used.
