@@ -240,10 +240,8 @@ const (
 // bit is the first byte to escape.
 func plainPrefix8(w uint64) int {
 	m := w | (w - 0x20*ones) // non-ASCII, or below 0x20
-	m |= (w ^ '"'*ones) - ones
 	m |= (w ^ '\\'*ones) - ones
-	m |= (w ^ '<'*ones) - ones
-	m |= (w ^ '>'*ones) - ones
-	m |= (w ^ '&'*ones) - ones
+	m |= ((w | 0x04*ones) ^ '&'*ones) - ones // " (0x22) or & (0x26)
+	m |= ((w | 0x02*ones) ^ '>'*ones) - ones // < (0x3c) or > (0x3e)
 	return bits.TrailingZeros64(m&highs) / 8
 }
