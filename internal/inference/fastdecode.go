@@ -208,10 +208,11 @@ func (s *scanner) number() (integer, ok bool) {
 	return integer, true
 }
 
-// str decodes a string or null (which leaves dst alone, as encoding/json does).
+// str decodes a string or null (which leaves dst alone, as encoding/json
+// does). Null is rare: one peek rules it out.
 func (s *scanner) str(dst *string) bool {
-	if s.null() {
-		return true
+	if s.peek() == 'n' {
+		return s.null()
 	}
 	raw, plain, ok := s.rawString()
 	if !ok {
@@ -246,8 +247,8 @@ func usual(b []byte) string {
 // cannot overflow) or null into dst. Longer integers are left to
 // encoding/json, as are fractions and exponents (its type error).
 func (s *scanner) integer(dst *int64) bool {
-	if s.null() {
-		return true
+	if s.peek() == 'n' {
+		return s.null()
 	}
 	start := s.i
 	if integer, ok := s.number(); !ok || !integer {
