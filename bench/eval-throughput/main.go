@@ -190,7 +190,7 @@ func run() error {
 			return fmt.Errorf("eval round %d: %w", r, err)
 		}
 		c1 := cpuTime()
-		m1 := memStats()
+		evalMem := memStats().sub(m0)
 		if err := evalProf.stop(); err != nil {
 			return err
 		}
@@ -203,14 +203,14 @@ func run() error {
 		if err := plainProf.start(); err != nil {
 			return err
 		}
-		m1 = memStats()
+		m1 := memStats()
 		c1 = cpuTime()
 		pd, err := runPlain(*items)
 		if err != nil {
 			return fmt.Errorf("plain round %d: %w", r, err)
 		}
 		plainCPU = append(plainCPU, float64((cpuTime()-c1).Microseconds())/float64(*items))
-		m2 := memStats()
+		plainMem := memStats().sub(m1)
 		if err := plainProf.stop(); err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func run() error {
 		fmt.Printf("round %d: eval %8.0f items/s (score %.3f, %5.1f µs CPU/item)   plain %8.0f req/s (%5.1f µs CPU/req)\n",
 			r, er, s.Mean, evalCPU[r-1], pr, plainCPU[r-1])
 		fmt.Printf("         allocated per item (client and server): eval %s   plain %s\n",
-			m1.sub(m0).per(*items), m2.sub(m1).per(*items))
+			evalMem.per(*items), plainMem.per(*items))
 	}
 	em, pm := median(evalRates), median(plainRates)
 	ec, pc := median(evalCPU), median(plainCPU)
