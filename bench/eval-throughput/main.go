@@ -70,7 +70,8 @@ func run() error {
 	rounds := flag.Int("rounds", 3, "measured rounds per phase (alternating); the median is reported")
 	dataset := flag.String("dataset", "", "with -mode mcq: Social IQa-style JSONL (default ../shared/data/siqa/dev.jsonl relative to the repo root)")
 	delay := flag.Duration("delay", 0, "baseline server delay per request, simulating model latency (0 = CPU-bound)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured rounds to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each measured round to FILE.eval.N and FILE.plain.N\n"+
+		"(each phase alone), e.g. for go tool pprof -diff_base 'FILE.plain.*' FILE.eval.*")
 	flag.Parse()
 
 	var w *workload
@@ -176,46 +177,99 @@ func run() error {
 		return fmt.Errorf("warm-up plain: %w", err)
 	}
 
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
+	evalProf, plainProf := newPhaseProfile(*cpuprofile, "eval"), newPhaseProfile(*cpuprofile, "plain")
 	var evalRates, plainRates, evalCPU, plainCPU []float64
 	for r := 1; r <= *rounds; r++ {
+		if err := evalProf.start(); err != nil {
+			return err
+		}
+		m0 := memStats()
 		c0 := cpuTime()
 		d, s, err := runEval(*items)
 		if err != nil {
 			return fmt.Errorf("eval round %d: %w", r, err)
 		}
 		c1 := cpuTime()
+		evalMem := memStats().sub(m0)
+		if err := evalProf.stop(); err != nil {
+			return err
+		}
 		evalCPU = append(evalCPU, float64((c1-c0).Microseconds())/float64(*items))
 		if s.Items != *items {
 			return fmt.Errorf("eval round %d: %d results, want %d", r, s.Items, *items)
 		}
 		er := float64(*items) / d.Seconds()
 		evalRates = append(evalRates, er)
+		if err := plainProf.start(); err != nil {
+			return err
+		}
+		m1 := memStats()
+		c1 = cpuTime()
 		pd, err := runPlain(*items)
 		if err != nil {
 			return fmt.Errorf("plain round %d: %w", r, err)
 		}
 		plainCPU = append(plainCPU, float64((cpuTime()-c1).Microseconds())/float64(*items))
+		plainMem := memStats().sub(m1)
+		if err := plainProf.stop(); err != nil {
+			return err
+		}
 		pr := float64(*items) / pd.Seconds()
 		plainRates = append(plainRates, pr)
 		fmt.Printf("round %d: eval %8.0f items/s (score %.3f, %5.1f µs CPU/item)   plain %8.0f req/s (%5.1f µs CPU/req)\n",
 			r, er, s.Mean, evalCPU[r-1], pr, plainCPU[r-1])
+		fmt.Printf("         allocated per item (client and server): eval %s   plain %s\n",
+			evalMem.per(*items), plainMem.per(*items))
 	}
 	em, pm := median(evalRates), median(plainRates)
 	ec, pc := median(evalCPU), median(plainCPU)
 	fmt.Printf("median: eval %.0f items/s, plain %.0f req/s, ratio eval/plain %.3f (target >= 0.95)\n", em, pm, em/pm)
 	fmt.Printf("median CPU (client and server, this process): eval %.1f µs/item, plain %.1f µs/req, ratio plain/eval %.3f\n", ec, pc, pc/ec)
 	return nil
+}
+
+// phaseProfile profiles one phase's rounds. The runtime profiles one
+// interval at a time, so each round writes a file of its own
+// (FILE.eval.1, FILE.plain.1, ...), and the other phase's rounds stay out;
+// go tool pprof merges the files it is given.
+type phaseProfile struct {
+	prefix string // "": not profiling
+	round  int
+	f      *os.File
+}
+
+func newPhaseProfile(file, phase string) *phaseProfile {
+	if file == "" {
+		return &phaseProfile{}
+	}
+	return &phaseProfile{prefix: file + "." + phase}
+}
+
+func (p *phaseProfile) start() error {
+	if p.prefix == "" {
+		return nil
+	}
+	p.round++
+	f, err := os.Create(fmt.Sprintf("%s.%d", p.prefix, p.round))
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	p.f = f
+	return nil
+}
+
+func (p *phaseProfile) stop() error {
+	if p.f == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := p.f.Close()
+	p.f = nil
+	return err
 }
 
 // limited evaluates the first n items of an Evaluator.
@@ -251,6 +305,22 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// mem is the allocation counters of runtime.MemStats: unlike CPU time, a
+// phase's allocation per item does not vary with the machine's load.
+type mem struct{ bytes, objects, gcs uint64 }
+
+func memStats() mem {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return mem{ms.TotalAlloc, ms.Mallocs, uint64(ms.NumGC)}
+}
+
+func (m mem) sub(o mem) mem { return mem{m.bytes - o.bytes, m.objects - o.objects, m.gcs - o.gcs} }
+
+func (m mem) per(n int) string {
+	return fmt.Sprintf("%5.0f B, %4.1f allocs, %d GCs", float64(m.bytes)/float64(n), float64(m.objects)/float64(n), m.gcs)
 }
 
 // cpuTime is the CPU time (user and system) this process has used.

@@ -48,7 +48,14 @@ type Client struct {
 	chat   string
 	compl  string
 	models string
-	bufs   sync.Pool // *bytes.Buffer for response bodies
+	bufs   sync.Pool // *bodyBuf for response bodies
+}
+
+// bodyBuf reads one response body; its LimitedReader is kept with it so
+// that reading allocates nothing.
+type bodyBuf struct {
+	bytes.Buffer
+	lr io.LimitedReader
 }
 
 // New returns a Client for cfg.BaseURL.
@@ -161,8 +168,12 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 	if req.Stream {
 		return nil, errors.New("inference: Chat does not support stream=true")
 	}
+	body, err := encodeChat(&req)
+	if err != nil {
+		return nil, fmt.Errorf("inference: encode request: %w", err)
+	}
 	var resp ChatResponse
-	if err := c.do(ctx, http.MethodPost, c.chat, &req, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.chat, body, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -170,8 +181,12 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 
 // Completion sends a text completion request (POST /v1/completions).
 func (c *Client) Completion(ctx context.Context, req CompletionRequest) (*CompletionResponse, error) {
+	body, err := encodeCompletion(&req)
+	if err != nil {
+		return nil, fmt.Errorf("inference: encode request: %w", err)
+	}
 	var resp CompletionResponse
-	if err := c.do(ctx, http.MethodPost, c.compl, &req, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.compl, body, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -186,20 +201,17 @@ func (c *Client) Models(ctx context.Context) (*ModelList, error) {
 	return &resp, nil
 }
 
-func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := encodeRequest(in)
-		if err != nil {
-			return fmt.Errorf("inference: encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
+// do sends body (nil: none) and decodes the response into out.
+func (c *Client) do(ctx context.Context, method, endpoint string, body []byte, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, endpoint, body)
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, r)
 	if err != nil {
 		return fmt.Errorf("inference: %w", err)
 	}
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
@@ -211,11 +223,12 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 		return fmt.Errorf("inference: %s %s: %w", method, endpoint, err)
 	}
 	defer resp.Body.Close()
-	buf, _ := c.bufs.Get().(*bytes.Buffer)
+	buf, _ := c.bufs.Get().(*bodyBuf)
 	if buf == nil {
-		buf = new(bytes.Buffer)
+		buf = new(bodyBuf)
 	}
 	defer func() {
+		buf.lr = io.LimitedReader{}
 		if buf.Cap() <= 1<<20 { // don't pin huge buffers
 			buf.Reset()
 			c.bufs.Put(buf)
@@ -224,7 +237,8 @@ func (c *Client) do(ctx context.Context, method, endpoint string, in, out any) e
 	if n := resp.ContentLength; n > 0 && n <= MaxResponseBytes {
 		buf.Grow(int(n) + 1)
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxResponseBytes+1)); err != nil {
+	buf.lr = io.LimitedReader{R: resp.Body, N: MaxResponseBytes + 1}
+	if _, err := buf.ReadFrom(&buf.lr); err != nil {
 		return fmt.Errorf("inference: %s %s: read response: %w", method, endpoint, err)
 	}
 	data := buf.Bytes()

@@ -18,7 +18,9 @@ package inference
 // and fuzzed bodies.
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -50,7 +52,9 @@ type scanner struct {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.d) {
+	// Called before every token, which is rarely after white space: one
+	// comparison rules out all four white space bytes.
+	for s.i < len(s.d) && s.d[s.i] <= ' ' {
 		switch s.d[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
@@ -97,6 +101,20 @@ func (s *scanner) rawString() (raw []byte, plain, ok bool) {
 	start := s.i
 	escaped, high := false, false
 	for s.i++; s.i < len(s.d); s.i++ {
+		// Skip bytes that are neither a quote, a backslash nor a control
+		// character eight at a time, up to the first one that is.
+		for s.i+8 <= len(s.d) {
+			w := binary.LittleEndian.Uint64(s.d[s.i:])
+			high = high || w&highs != 0
+			n := stringPrefix8(w)
+			s.i += n
+			if n < 8 {
+				break
+			}
+		}
+		if s.i == len(s.d) {
+			break
+		}
 		c := s.d[s.i]
 		switch {
 		case c == '"':
@@ -130,6 +148,21 @@ func (s *scanner) rawString() (raw []byte, plain, ok bool) {
 		}
 	}
 	return nil, false, false
+}
+
+// stringPrefix8 returns how many of the 8 bytes of w (little-endian), from
+// the first, a JSON string may hold as they are: not a quote, a backslash or
+// a control character. The tests are the exact has-zero-byte and
+// has-byte-less-than of "Bit Twiddling Hacks": each sets the high bit of
+// every byte it matches, and may set it after a match (a borrow), never
+// before one, so the lowest high bit is the first such byte.
+func stringPrefix8(w uint64) int {
+	m := (w - 0x20*ones) &^ w // below 0x20
+	v := w ^ '"'*ones
+	m |= (v - ones) &^ v
+	v = w ^ '\\'*ones
+	m |= (v - ones) &^ v
+	return bits.TrailingZeros64(m&highs) / 8
 }
 
 // digits consumes a run of decimal digits and returns its length.
@@ -175,10 +208,11 @@ func (s *scanner) number() (integer, ok bool) {
 	return integer, true
 }
 
-// str decodes a string or null (which leaves dst alone, as encoding/json does).
+// str decodes a string or null (which leaves dst alone, as encoding/json
+// does). Null is rare: one peek rules it out.
 func (s *scanner) str(dst *string) bool {
-	if s.null() {
-		return true
+	if s.peek() == 'n' {
+		return s.null()
 	}
 	raw, plain, ok := s.rawString()
 	if !ok {
@@ -213,8 +247,8 @@ func usual(b []byte) string {
 // cannot overflow) or null into dst. Longer integers are left to
 // encoding/json, as are fractions and exponents (its type error).
 func (s *scanner) integer(dst *int64) bool {
-	if s.null() {
-		return true
+	if s.peek() == 'n' {
+		return s.null()
 	}
 	start := s.i
 	if integer, ok := s.number(); !ok || !integer {

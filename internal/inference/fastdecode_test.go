@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -200,4 +201,46 @@ func FuzzFastDecode(f *testing.F) {
 		checkFast[ChatResponse](t, body)
 		checkFast[CompletionResponse](t, body)
 	})
+}
+
+func BenchmarkDecodeChat(b *testing.B) {
+	body := []byte(fastBodies[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		var r ChatResponse
+		if !decodeFast(body, &r) {
+			b.Fatal("not decoded")
+		}
+	}
+}
+
+// TestFastDecodeEveryByteInStrings puts every byte value, and pairs of
+// bytes that end or escape a string, at every offset of a string long
+// enough for rawString's eight-byte skip, in a key and in a value: a raw
+// control character the skip let through would be accepted where
+// encoding/json rejects the body, a backslash it missed would be read
+// wrongly. (A skip blind to quotes runs off the end and fails safe, to
+// encoding/json; TestFastDecodeTakesTheUsualShapes catches that.)
+func TestFastDecodeEveryByteInStrings(t *testing.T) {
+	base := []byte("abcdefghijklmnopqrstuvwx")
+	special := []byte{0, '\n', 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xc3, 0xff, '/', 'u'}
+	check := func(s []byte) {
+		t.Helper()
+		checkFast[ChatResponse](t, []byte(`{"choices":[{"message":{"content":"`+string(s)+`"}}]}`))
+		checkFast[ChatResponse](t, []byte(`{"`+string(s)+`":1,"choices":[]}`))
+	}
+	for c := range 256 {
+		for i := range base {
+			s := bytes.Clone(base)
+			s[i] = byte(c)
+			check(s)
+			for _, d := range special {
+				for j := i + 1; j < len(s) && j <= i+9; j++ {
+					s2 := bytes.Clone(s)
+					s2[j] = d
+					check(s2)
+				}
+			}
+		}
+	}
 }

@@ -40,3 +40,15 @@ func FuzzGenerativeDetail(f *testing.F) {
 		checkDetail(t, mcq.GenerativeDetail{Mode: mcq.Mode(mode), ItemID: id, Answer: answer, Parsed: parsed, FinishReason: finish})
 	})
 }
+
+func TestLetter(t *testing.T) {
+	for i := -2; i <= mcq.MaxChoices+1; i++ {
+		want := ""
+		if i >= 0 && i < mcq.MaxChoices {
+			want = string(rune('A' + i))
+		}
+		if got := mcq.Letter(i); got != want {
+			t.Errorf("Letter(%d) = %q, want %q", i, got, want)
+		}
+	}
+}

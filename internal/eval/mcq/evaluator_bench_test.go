@@ -1,6 +1,7 @@
 package mcq_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -51,6 +52,33 @@ func BenchmarkEvaluateGenerative(b *testing.B) {
 		r, err := ev.Evaluate(ctx, 0)
 		if err != nil || !r.Correct {
 			b.Fatalf("%+v, %v", r, err)
+		}
+	}
+}
+
+// BenchmarkPlainRequest is what bench/eval-throughput's plain phase does per
+// request over the same canned transport (post pre-encoded bytes, drain the
+// body): BenchmarkEvaluateGenerative minus this is the client CPU an item
+// costs beyond a bare load generator.
+func BenchmarkPlainRequest(b *testing.B) {
+	hc := &http.Client{Transport: cannedChat{}}
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"Tracy didn't go home that evening and resisted Riley's attacks.\nWhat does Tracy need to do before this?\nA) make a new plan\nB) Go home and see Riley\nC) Find somewhere to go\nAnswer with the letter of the correct choice.\nAnswer:"}],"max_tokens":32,"temperature":0}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := http.NewRequest(http.MethodPost, "http://model.invalid/v1/chat/completions", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatal(err, resp.StatusCode)
 		}
 	}
 }

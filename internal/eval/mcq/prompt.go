@@ -47,8 +47,11 @@ func Letter(i int) string {
 	if i < 0 || i >= MaxChoices {
 		return ""
 	}
-	return string(rune('A' + i))
+	return letters[i : i+1] // string(rune('A'+i)) would allocate, twice an item
 }
+
+// letters holds the MaxChoices choice letters.
+const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 // ParseTemplate parses a prompt template (text/template, data PromptData)
 // and checks that it executes on a sample item and mentions every choice.

@@ -92,7 +92,13 @@ func Run(ctx context.Context, ev eval.Evaluator, cfg Config) error {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for runCtx.Err() == nil {
+			// Each worker's own context: net/http derives a cancelable
+			// context from each request's, and registering it with (and
+			// removing it from) a parent shared by every worker takes
+			// that parent's lock twice an item.
+			wctx, wcancel := context.WithCancel(runCtx)
+			defer wcancel()
+			for wctx.Err() == nil {
 				passed := !cfg.Deadline.IsZero() && !time.Now().Before(cfg.Deadline)
 				n := int(next.Add(1) - 1)
 				if n >= len(todo) {
@@ -103,7 +109,7 @@ func Run(ctx context.Context, ev eval.Evaluator, cfg Config) error {
 					return
 				}
 				i := todo[n]
-				r, err := ev.Evaluate(runCtx, i)
+				r, err := ev.Evaluate(wctx, i)
 				mu.Lock()
 				if err != nil {
 					fail(fmt.Errorf("eval: item %d: %w", i, err))
