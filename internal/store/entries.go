@@ -178,26 +178,10 @@ func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, 
 func (db *DB) EntrantsAndQuotasTx(ctx context.Context, tx *sql.Tx, competitionID string, digests, submitters, quotaKeys []string,
 	since time.Time) (copies map[string]string, byKey map[string]int, usage map[string]KeyUsage, err error) {
 	copies, byKey, usage = map[string]string{}, map[string]int{}, map[string]KeyUsage{}
-	inactive := []any{string(competition.StateFailed), string(competition.StateInfraFailed)}
-	// Both reads in one statement: it runs inside the batch's competition
-	// lock, where every round trip to the database holds up the next
-	// batch. Rows with kind 'd' are entries by digest, 'k' a submitter's
-	// count. No ORDER BY: sorting by commit time would lead SQLite to walk
-	// the competition's (competition_id, committed_at) index, every row of
-	// it, instead of these digests' few; the earliest is picked here.
-	args := append([]any{competitionID}, inactive...)
-	args = appendStrings(args, digests)
-	args = append(append(args, competitionID), inactive...)
-	args = appendStrings(args, submitters)
-	query := `SELECT 'd', id, spec, digest, committed_at FROM submissions
-		WHERE competition_id = ? AND state NOT IN (?, ?) AND digest IN (` + marks(len(digests)) + `)
-		UNION ALL
-		SELECT 'k', '', '', submitter, COUNT(*) FROM submissions
-		WHERE competition_id = ? AND state NOT IN (?, ?) AND submitter IN (` + marks(len(submitters)) + `) GROUP BY submitter`
-	if len(quotaKeys) > 0 {
-		q, qargs := quotaQuery(quotaKeys, since)
-		query, args = query+"\n\t\tUNION ALL\n\t\t"+q, append(args, qargs...)
+	if len(digests) == 0 || len(submitters) == 0 {
+		return copies, byKey, usage, errors.New("an entry check needs the batch's digests and keys")
 	}
+	query, args := entrantsQuery(db.dialect, competitionID, digests, submitters, quotaKeys, since)
 	rows, err := tx.QueryContext(ctx, db.rebind(query), args...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("entries of %s by digest and key: %w", competitionID, err)
@@ -232,21 +216,63 @@ func (db *DB) EntrantsAndQuotasTx(ctx context.Context, tx *sql.Tx, competitionID
 	return copies, byKey, usage, rows.Err()
 }
 
-// marks returns n comma-separated ? placeholders (at least one, so an
-// empty list matches nothing rather than being a syntax error).
-func marks(n int) string {
-	return strings.Repeat("?, ", max(n, 1)-1) + "?"
+// entrantsQuery is EntrantsAndQuotasTx's statement and its arguments,
+// with ? placeholders. All the reads go in one statement: it runs inside
+// the batch's locks, where every round trip to the database holds up the
+// next batch. Rows with kind 'd' are entries by digest, 'k' a submitter's
+// count, 'q', 'm' and 'o' a quota key's usage (addQuotaRow); a count of
+// zero may come as a row or not at all. Digests and keys are looked up on
+// the concatenated (competition, digest) and (competition, key), the
+// expressions of their indexes (migration 0015), which no other index
+// serves. No ORDER BY: the earliest entry of a digest is picked by the
+// caller.
+//
+// On PostgreSQL the statement is one text for every batch (the values go
+// in arrays), and each value is its own index lookup, driven from the
+// array by a lateral subquery (OFFSET 0 keeps it from being flattened into
+// a join the planner may run as a scan): the plan no longer depends on
+// what the statistics say. With IN lists the planner took a competition it
+// had no statistics for to hold one row and walked all its entries on each
+// batch through an index led by the competition, or, with no statistics at
+// all, guessed an IN list matched a tenth of the table and scanned it; the
+// texts, one per batch shape, were also prepared anew on each connection
+// (bench/ingest; TestEntryLookupsServeANewCompetition). SQLite plans an IN
+// list on its index whatever it knows, so it keeps them.
+func entrantsQuery(dialect Dialect, competitionID string, digests, submitters, quotaKeys []string, since time.Time) (string, []any) {
+	failed, infra := string(competition.StateFailed), string(competition.StateInfraFailed)
+	if dialect == Postgres {
+		q, qargs := quotaQuery(dialect, quotaKeys, since)
+		return `SELECT 'd', s.id, s.spec, s.digest, s.committed_at FROM unnest(?::text[]) AS k(v)
+		CROSS JOIN LATERAL (SELECT id, spec, digest, committed_at FROM submissions
+			WHERE competition_id || ' ' || digest = ?::text || ' ' || k.v AND state NOT IN (?, ?) OFFSET 0) s
+		UNION ALL
+		SELECT 'k', '', '', k.v, (SELECT COUNT(*) FROM submissions
+			WHERE competition_id || ' ' || submitter = ?::text || ' ' || k.v AND state NOT IN (?, ?)) FROM unnest(?::text[]) AS k(v)
+		UNION ALL
+		` + q, append([]any{digests, competitionID, failed, infra, competitionID, failed, infra, submitters}, qargs...)
+	}
+	var args []any
+	for _, d := range digests {
+		args = append(args, competitionID+" "+d)
+	}
+	args = append(args, failed, infra)
+	for _, k := range submitters {
+		args = append(args, competitionID+" "+k)
+	}
+	args = append(args, failed, infra)
+	query := `SELECT 'd', id, spec, digest, committed_at FROM submissions
+		WHERE competition_id || ' ' || digest IN (` + marks(len(digests)) + `) AND state NOT IN (?, ?)
+		UNION ALL
+		SELECT 'k', '', '', submitter, COUNT(*) FROM submissions
+		WHERE competition_id || ' ' || submitter IN (` + marks(len(submitters)) + `) AND state NOT IN (?, ?) GROUP BY submitter`
+	if len(quotaKeys) > 0 {
+		q, qargs := quotaQuery(dialect, quotaKeys, since)
+		query, args = query+"\n\t\tUNION ALL\n\t\t"+q, append(args, qargs...)
+	}
+	return query, args
 }
 
-// appendStrings appends ss to args; an empty ss appends one NULL, the
-// value marks(0) stands for, which no IN list matches.
-func appendStrings(args []any, ss []string) []any {
-	out := slices.Clone(args)
-	if len(ss) == 0 {
-		return append(out, nil)
-	}
-	for _, s := range ss {
-		out = append(out, s)
-	}
-	return out
+// marks returns n comma-separated ? placeholders.
+func marks(n int) string {
+	return strings.Repeat("?, ", max(n-1, 0)) + "?"
 }

@@ -38,7 +38,10 @@ type KeyUsage struct {
 // key's concurrent submissions cannot all pass on one count;
 // EntrantsAndQuotasTx reads them with a competition's entrants.
 func (db *DB) SubmissionQuotasTx(ctx context.Context, tx *sql.Tx, submitters []string, since time.Time) (map[string]KeyUsage, error) {
-	query, args := quotaQuery(submitters, since)
+	if len(submitters) == 0 {
+		return map[string]KeyUsage{}, nil
+	}
+	query, args := quotaQuery(db.dialect, submitters, since)
 	rows, err := tx.QueryContext(ctx, db.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("count the submissions of %d keys: %w", len(submitters), err)
@@ -58,15 +61,33 @@ func (db *DB) SubmissionQuotasTx(ctx context.Context, tx *sql.Tx, submitters []s
 
 // quotaQuery reads SubmissionQuotasTx's counts as rows shaped as
 // EntrantsTx's (kind, ”, ”, submitter, n), so the two may go in one
-// statement: 'q' a key's submissions since, 'm' the oldest of them, 'o'
-// its queued or running ones. Each is a grouped read on its index,
-// (submitter, committed_at) and (submitter, state).
-func quotaQuery(submitters []string, since time.Time) (string, []any) {
+// statement (entrantsQuery): 'q' a key's submissions since, 'm' the
+// oldest of them, 'o' its queued or running ones, each a read on its
+// index, (submitter, committed_at) and (submitter, state). On PostgreSQL
+// each key is its own lookup, driven from an array, as in entrantsQuery:
+// grouped over an IN list, statistics from before a burst of submissions
+// (few in the window) led it to walk the whole window through the
+// (competition_id, committed_at) index instead.
+func quotaQuery(dialect Dialect, submitters []string, since time.Time) (string, []any) {
+	queued, running := string(competition.StateQueued), string(competition.StateRunning)
+	if dialect == Postgres {
+		return `SELECT 'q', '', '', k.v, (SELECT COUNT(*) FROM submissions WHERE submitter = k.v AND committed_at > ?) FROM unnest(?::text[]) AS k(v)
+		UNION ALL
+		SELECT 'm', '', '', k.v, (SELECT COALESCE(MIN(committed_at), 0) FROM submissions WHERE submitter = k.v AND committed_at > ?)
+			FROM unnest(?::text[]) AS k(v)
+		UNION ALL
+		SELECT 'o', '', '', k.v, (SELECT COUNT(*) FROM submissions WHERE submitter = k.v AND state IN (?, ?)) FROM unnest(?::text[]) AS k(v)`,
+			[]any{micros(since), submitters, micros(since), submitters, queued, running, submitters}
+	}
 	in := `submitter IN (` + marks(len(submitters)) + `)`
-	args := append(appendStrings(nil, submitters), micros(since))
-	args = append(appendStrings(args, submitters), micros(since))
-	args = appendStrings(args, submitters)
-	args = append(args, string(competition.StateQueued), string(competition.StateRunning))
+	var args []any
+	for range 3 {
+		for _, k := range submitters {
+			args = append(args, k)
+		}
+		args = append(args, micros(since))
+	}
+	args = append(args[:len(args)-1], queued, running)
 	return `SELECT 'q', '', '', submitter, COUNT(*) FROM submissions WHERE ` + in + ` AND committed_at > ? GROUP BY submitter
 		UNION ALL
 		SELECT 'm', '', '', submitter, MIN(committed_at) FROM submissions WHERE ` + in + ` AND committed_at > ? GROUP BY submitter
@@ -74,8 +95,12 @@ func quotaQuery(submitters []string, since time.Time) (string, []any) {
 		SELECT 'o', '', '', submitter, COUNT(*) FROM submissions WHERE ` + in + ` AND state IN (?, ?) GROUP BY submitter`, args
 }
 
-// addQuotaRow adds one row of quotaQuery to out.
+// addQuotaRow adds one row of quotaQuery to out; a zero (no submissions)
+// adds nothing, so a key without any is absent.
 func addQuotaRow(out map[string]KeyUsage, kind, key string, n int64) {
+	if n == 0 {
+		return
+	}
 	u := out[key]
 	switch kind {
 	case "q":
