@@ -9,7 +9,10 @@ package inference
 // shape it is not sure of. fastdecode_test.go checks it against
 // encoding/json with decodeFast's bodies and fuzzer.
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // ChatAnswer is what an evaluation reads of a chat completion: exactly the
 // values these fields of the ChatResponse that Chat returns would hold.
@@ -82,15 +85,20 @@ func (s *scanner) key(names []string) (key []byte, known, ok bool) {
 		return nil, false, false
 	}
 	start := s.i + 1
-	for j := start; j < len(s.d); j++ {
-		c := s.d[j]
-		if c == '"' {
-			s.i = j + 1
-			return s.colon(s.d[start:j], false)
-		}
-		if c < 0x20 || c == '\\' || c >= utf8.RuneSelf || c-'A' < 26 {
+	j := start
+	for j+8 <= len(s.d) {
+		n := bits.TrailingZeros64(keyStops8(binary.LittleEndian.Uint64(s.d[j:]))&highs) / 8
+		j += n
+		if n < 8 {
 			break
 		}
+	}
+	for j < len(s.d) && keyStops8(uint64(s.d[j]))&0x80 == 0 {
+		j++
+	}
+	if j < len(s.d) && s.d[j] == '"' {
+		s.i = j + 1
+		return s.colon(s.d[start:j], false)
 	}
 	raw, _, ok := s.rawString()
 	if !ok {
@@ -98,6 +106,14 @@ func (s *scanner) key(names []string) (key []byte, known, ok bool) {
 	}
 	key = raw[1 : len(raw)-1]
 	return s.colon(key, !unrelatedKey(key, names))
+}
+
+// keyStops8 is stringStops8 that also flags the bytes that are non-ASCII
+// or upper-case ASCII letters. The upper-case test adds to each byte's low
+// seven bits, which cannot carry into the next byte: exact in every byte.
+func keyStops8(w uint64) uint64 {
+	x := w &^ highs
+	return stringStops8(w) | w | (x+(0x80-'A')*ones)&^(x+(0x80-'Z'-1)*ones)
 }
 
 func (s *scanner) colon(key []byte, known bool) ([]byte, bool, bool) {

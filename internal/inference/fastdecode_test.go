@@ -2,7 +2,9 @@ package inference
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"reflect"
 	"strings"
 	"testing"
@@ -61,6 +63,8 @@ var fastBodies = []string{
 	`{"choices":[{"message":{"content":"A"}},{"logprobs":{"content":null}}]}`,
 	`{"choices":[{"message":{"content":"A"}},{"message":null,"finish_reason":null,"index":null,"logprobs":null}]}`,
 	`{"choices":[{"index":1.5,"message":{"content":"A"}}]}`,
+	`{"choices":[{"message":{"content":"A"},"logprobs":7}]}`,
+	`{"choices":[{"message":{"content":"A"},"logprobs":{"content":[{"token":5}]}}]}`,
 	`{"id":7,"choices":[{"message":{"content":"A"}}]}`,
 	`{"object":{},"choices":[{"message":{"content":"A"}}]}`,
 	`{"model":true,"choices":[{"message":{"content":"A"}}]}`,
@@ -75,6 +79,11 @@ var fastBodies = []string{
 	`{"created":-0}`,
 	`{"created":99999999999999999999}`,
 	`{"created":-9223372036854775808}`,
+	`{"created":9999999999999999999}`,
+	`{"created":-9999999999999999999}`,
+	`{"created":1E3}`,
+	`{"created":1.0}`,
+	`{"usage":{"prompt_tokens":2e0}}`,
 	`{"created":"1"}`,
 	`{"usage":{"prompt_tokens":"3"}}`,
 	`{"usage":{"prompt_tokens":true}}`,
@@ -321,6 +330,79 @@ func TestFastDecodeEveryByteInStrings(t *testing.T) {
 					s2 := bytes.Clone(s)
 					s2[j] = d
 					check(s2)
+				}
+			}
+		}
+	}
+}
+
+// TestAnswerKeysCaseFoldedAnywhere upper-cases each letter of each field
+// name the answer path knows, in its place, with a value encoding/json
+// rejects for every such field: a key the word test let through as plain
+// would be skipped where encoding/json matches it and fails.
+func TestAnswerKeysCaseFoldedAnywhere(t *testing.T) {
+	wrap := []struct {
+		names      []string
+		head, tail string
+	}{
+		{headNames, `{"choices":[],`, `}`},
+		{chatChoiceNames, `{"choices":[{"message":{"content":"A"},`, `}]}`},
+		{chatChoiceNames, `{"choices":[{"message":{"content":"A"}},{`, `}]}`},
+		{chatMessageNames, `{"choices":[{"message":{"content":"A",`, `}}]}`},
+		{usageNames, `{"choices":[],"usage":{`, `}}`},
+	}
+	for _, w := range wrap {
+		for _, n := range w.names {
+			for i := range len(n) {
+				k := []byte(n)
+				if k[i] < 'a' || k[i] > 'z' {
+					continue
+				}
+				k[i] -= 'a' - 'A'
+				checkAnswer(t, []byte(w.head+`"`+string(k)+`":[true]`+w.tail))
+				checkAnswer(t, []byte(w.head+`"`+string(k)+`":[true],"z":1`+w.tail))
+			}
+			// The non-ASCII letters that fold to ASCII ones: ſ to s, the
+			// Kelvin sign to k.
+			for _, r := range []struct{ from, to string }{{"s", "ſ"}, {"k", "\u212a"}} {
+				for i := range len(n) {
+					if n[i:i+1] == r.from {
+						checkAnswer(t, []byte(w.head+`"`+n[:i]+r.to+n[i+1:]+`":[true]`+w.tail))
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestKeyStops8EveryByte checks the key's word test against its byte
+// rule, every byte value in every lane, and every pair in adjacent lanes
+// (a borrow or carry from one lane must not flag the other wrongly).
+func TestKeyStops8EveryByte(t *testing.T) {
+	stop := func(c byte) bool {
+		return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || 'A' <= c && c <= 'Z'
+	}
+	want := func(w []byte) int {
+		for i, c := range w {
+			if stop(c) {
+				return i
+			}
+		}
+		return 8
+	}
+	for lane := range 8 {
+		for a := range 256 {
+			for b := range 257 {
+				w := []byte("abcdefgh")
+				w[lane] = byte(a)
+				if b < 256 && lane < 7 {
+					w[lane+1] = byte(b)
+				} else if b < 256 {
+					continue
+				}
+				got := bits.TrailingZeros64(keyStops8(binary.LittleEndian.Uint64(w))&highs) / 8
+				if got != want(w) {
+					t.Fatalf("%q: first stop at %d, want %d", w, got, want(w))
 				}
 			}
 		}
