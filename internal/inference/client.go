@@ -168,12 +168,14 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 	if req.Stream {
 		return nil, errors.New("inference: Chat does not support stream=true")
 	}
-	body, err := encodeChat(&req)
-	if err != nil {
+	rb := newReqBody()
+	defer rb.release()
+	var err error
+	if rb.buf, err = encodeChat(rb.buf, &req); err != nil {
 		return nil, fmt.Errorf("inference: encode request: %w", err)
 	}
 	var resp ChatResponse
-	if err := c.do(ctx, http.MethodPost, c.chat, body, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.chat, rb, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -188,11 +190,13 @@ func (c *Client) ChatAnswer(ctx context.Context, req ChatRequest) (ChatAnswer, e
 	if req.Stream {
 		return ChatAnswer{}, errors.New("inference: ChatAnswer does not support stream=true")
 	}
-	body, err := encodeChat(&req)
-	if err != nil {
+	rb := newReqBody()
+	defer rb.release()
+	var err error
+	if rb.buf, err = encodeChat(rb.buf, &req); err != nil {
 		return ChatAnswer{}, fmt.Errorf("inference: encode request: %w", err)
 	}
-	buf, err := c.send(ctx, http.MethodPost, c.chat, body)
+	buf, err := c.send(ctx, http.MethodPost, c.chat, rb)
 	if err != nil {
 		return ChatAnswer{}, err
 	}
@@ -216,12 +220,14 @@ func (c *Client) chatAnswerSlow(data []byte) (ChatAnswer, error) {
 
 // Completion sends a text completion request (POST /v1/completions).
 func (c *Client) Completion(ctx context.Context, req CompletionRequest) (*CompletionResponse, error) {
-	body, err := encodeCompletion(&req)
-	if err != nil {
+	rb := newReqBody()
+	defer rb.release()
+	var err error
+	if rb.buf, err = encodeCompletion(rb.buf, &req); err != nil {
 		return nil, fmt.Errorf("inference: encode request: %w", err)
 	}
 	var resp CompletionResponse
-	if err := c.do(ctx, http.MethodPost, c.compl, body, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.compl, rb, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -237,7 +243,7 @@ func (c *Client) Models(ctx context.Context) (*ModelList, error) {
 }
 
 // do sends body (nil: none) and decodes the response into out.
-func (c *Client) do(ctx context.Context, method, endpoint string, body []byte, out any) error {
+func (c *Client) do(ctx context.Context, method, endpoint string, body *reqBody, out any) error {
 	buf, err := c.send(ctx, method, endpoint, body)
 	if err != nil {
 		return err
@@ -262,16 +268,19 @@ func decode(data []byte, out any, method, endpoint string) error {
 // send sends body (nil: none) and returns the 2xx response's body, at most
 // MaxResponseBytes, in a pooled buffer the caller hands back to release
 // once it no longer reads it.
-func (c *Client) send(ctx context.Context, method, endpoint string, body []byte) (*bodyBuf, error) {
+func (c *Client) send(ctx context.Context, method, endpoint string, body *reqBody) (*bodyBuf, error) {
 	var r io.Reader
 	if body != nil {
-		r = bytes.NewReader(body)
+		r = body.reader()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, endpoint, r)
 	if err != nil {
 		return nil, fmt.Errorf("inference: %w", err)
 	}
 	if body != nil {
+		// What NewRequest sets for a *bytes.Reader, which this is not.
+		req.ContentLength = int64(len(body.buf))
+		req.GetBody = body.getBody
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
