@@ -71,6 +71,9 @@ func (s *scanner) end() bool {
 
 // peek returns the next non-space byte, 0 at the end.
 func (s *scanner) peek() byte {
+	if s.i < len(s.d) && s.d[s.i] > ' ' { // the usual: no white space
+		return s.d[s.i]
+	}
 	s.ws()
 	if s.i < len(s.d) {
 		return s.d[s.i]
