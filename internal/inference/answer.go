@@ -9,10 +9,7 @@ package inference
 // shape it is not sure of. fastdecode_test.go checks it against
 // encoding/json with decodeFast's bodies and fuzzer.
 
-import (
-	"encoding/binary"
-	"math/bits"
-)
+import "unicode/utf8"
 
 // ChatAnswer is what an evaluation reads of a chat completion: exactly the
 // values these fields of the ChatResponse that Chat returns would hold.
@@ -86,43 +83,35 @@ func (s *scanner) key(names []string) (key []byte, known, ok bool) {
 	}
 	start := s.i + 1
 	j := start
-	for j+8 <= len(s.d) {
-		n := bits.TrailingZeros64(keyStops8(binary.LittleEndian.Uint64(s.d[j:]))&highs) / 8
-		j += n
-		if n < 8 {
-			break
-		}
-	}
-	for j < len(s.d) && keyStops8(uint64(s.d[j]))&0x80 == 0 {
+	for j < len(s.d) && keyPlain[s.d[j]] {
 		j++
 	}
 	if j < len(s.d) && s.d[j] == '"' {
-		s.i = j + 1
-		return s.colon(s.d[start:j], false)
+		key, s.i = s.d[start:j], j+1
+	} else {
+		raw, _, ok := s.rawString()
+		if !ok {
+			return nil, false, false
+		}
+		key = raw[1 : len(raw)-1]
+		known = !unrelatedKey(key, names)
 	}
-	raw, _, ok := s.rawString()
-	if !ok {
-		return nil, false, false
-	}
-	key = raw[1 : len(raw)-1]
-	return s.colon(key, !unrelatedKey(key, names))
-}
-
-// keyStops8 is stringStops8 that also flags the bytes that are non-ASCII
-// or upper-case ASCII letters. The upper-case test adds to each byte's low
-// seven bits, which cannot carry into the next byte: exact in every byte.
-func keyStops8(w uint64) uint64 {
-	x := w &^ highs
-	return stringStops8(w) | w | (x+(0x80-'A')*ones)&^(x+(0x80-'Z'-1)*ones)
-}
-
-func (s *scanner) colon(key []byte, known bool) ([]byte, bool, bool) {
 	if s.peek() != ':' {
 		return nil, false, false
 	}
 	s.i++
 	return key, known, true
 }
+
+// keyPlain holds the bytes key compares as they are: printable ASCII
+// other than a quote, a backslash and the upper-case letters. (Keys are
+// short: a table beats the eight-byte tests of strings here.)
+var keyPlain = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && (c < 'A' || c > 'Z')
+	}
+	return t
+}()
 
 // checkStr consumes a string or null, as str does without keeping it.
 func (s *scanner) checkStr() bool {

@@ -2,9 +2,7 @@ package inference
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"math/bits"
 	"reflect"
 	"strings"
 	"testing"
@@ -375,36 +373,13 @@ func TestAnswerKeysCaseFoldedAnywhere(t *testing.T) {
 	}
 }
 
-// TestKeyStops8EveryByte checks the key's word test against its byte
-// rule, every byte value in every lane, and every pair in adjacent lanes
-// (a borrow or carry from one lane must not flag the other wrongly).
-func TestKeyStops8EveryByte(t *testing.T) {
-	stop := func(c byte) bool {
-		return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 || 'A' <= c && c <= 'Z'
-	}
-	want := func(w []byte) int {
-		for i, c := range w {
-			if stop(c) {
-				return i
-			}
-		}
-		return 8
-	}
-	for lane := range 8 {
-		for a := range 256 {
-			for b := range 257 {
-				w := []byte("abcdefgh")
-				w[lane] = byte(a)
-				if b < 256 && lane < 7 {
-					w[lane+1] = byte(b)
-				} else if b < 256 {
-					continue
-				}
-				got := bits.TrailingZeros64(keyStops8(binary.LittleEndian.Uint64(w))&highs) / 8
-				if got != want(w) {
-					t.Fatalf("%q: first stop at %d, want %d", w, got, want(w))
-				}
-			}
+// TestKeyPlainEveryByte checks the key's byte table against its rule in
+// every byte value.
+func TestKeyPlainEveryByte(t *testing.T) {
+	for c := range 256 {
+		want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && !('A' <= c && c <= 'Z')
+		if keyPlain[c] != want {
+			t.Errorf("keyPlain[%#x] = %v, want %v", c, keyPlain[c], want)
 		}
 	}
 }
