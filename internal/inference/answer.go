@@ -247,3 +247,34 @@ func (s *scanner) answerMessage(a *ChatAnswer, keep bool) bool {
 	}
 	return ok
 }
+
+var usageNames = []string{"prompt_tokens", "completion_tokens", "total_tokens"}
+
+// usage decodes a usage object or null, for both fast paths.
+func (s *scanner) usage(u *Usage) bool {
+	if s.peek() == 'n' {
+		return s.null()
+	}
+	var seen uint
+	more, ok := s.enter('{', '}')
+	for ; more; more, ok = s.next('}') {
+		k, known, ok := s.key(usageNames)
+		if !ok || known {
+			return false
+		}
+		switch string(k) {
+		case "prompt_tokens":
+			ok = first(&seen, 1) && s.int(&u.PromptTokens)
+		case "completion_tokens":
+			ok = first(&seen, 2) && s.int(&u.CompletionTokens)
+		case "total_tokens":
+			ok = first(&seen, 4) && s.int(&u.TotalTokens)
+		default:
+			ok = s.skip()
+		}
+		if !ok {
+			return false
+		}
+	}
+	return ok
+}

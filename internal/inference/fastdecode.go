@@ -503,36 +503,6 @@ func (s *scanner) head(i int, id, object *string, created *int64, model *string,
 	return false
 }
 
-var usageNames = []string{"prompt_tokens", "completion_tokens", "total_tokens"}
-
-func (s *scanner) usage(u *Usage) bool {
-	if s.peek() == 'n' {
-		return s.null()
-	}
-	var seen uint
-	more, ok := s.enter('{', '}')
-	for ; more; more, ok = s.next('}') {
-		k, known, ok := s.key(usageNames)
-		if !ok || known {
-			return false
-		}
-		switch string(k) {
-		case "prompt_tokens":
-			ok = first(&seen, 1) && s.int(&u.PromptTokens)
-		case "completion_tokens":
-			ok = first(&seen, 2) && s.int(&u.CompletionTokens)
-		case "total_tokens":
-			ok = first(&seen, 4) && s.int(&u.TotalTokens)
-		default:
-			ok = s.skip()
-		}
-		if !ok {
-			return false
-		}
-	}
-	return ok
-}
-
 func (s *scanner) chatResponse(r *ChatResponse) bool {
 	return s.object(headNames, func(i int) bool {
 		if i != 4 {
