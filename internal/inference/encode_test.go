@@ -81,8 +81,10 @@ func BenchmarkEncodeChatRequest(b *testing.B) {
 	zero := 0.0
 	req := &ChatRequest{Model: "m", Messages: []ChatMessage{{Role: "user", Content: "Tracy didn't go home that evening and resisted Riley's attacks.\nWhat does Tracy need to do before this?\nA) make a new plan\nB) Go home and see Riley\nC) Find somewhere to go\nAnswer with the letter of the correct choice.\nAnswer:"}}, MaxTokens: 32, Temperature: &zero}
 	b.ReportAllocs()
+	var buf []byte // reused, as the client's pooled request bodies are
 	for b.Loop() {
-		if _, err := encodeChat(nil, req); err != nil {
+		var err error
+		if buf, err = encodeChat(buf[:0], req); err != nil {
 			b.Fatal(err)
 		}
 	}
