@@ -168,25 +168,66 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 	if req.Stream {
 		return nil, errors.New("inference: Chat does not support stream=true")
 	}
-	body, err := encodeChat(&req)
-	if err != nil {
+	rb := newReqBody()
+	defer rb.release()
+	var err error
+	if rb.buf, err = encodeChat(rb.buf, &req); err != nil {
 		return nil, fmt.Errorf("inference: encode request: %w", err)
 	}
 	var resp ChatResponse
-	if err := c.do(ctx, http.MethodPost, c.chat, body, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.chat, rb, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
 }
 
+// ChatAnswer sends a chat completion request as Chat does and returns only
+// what an evaluation reads of the response (see ChatAnswer). The usual
+// bodies are decoded without building a ChatResponse, its choices and its
+// id and model strings; every other body is decoded as Chat decodes it, so
+// the two agree on every body, malformed ones included.
+func (c *Client) ChatAnswer(ctx context.Context, req ChatRequest) (ChatAnswer, error) {
+	if req.Stream {
+		return ChatAnswer{}, errors.New("inference: ChatAnswer does not support stream=true")
+	}
+	rb := newReqBody()
+	defer rb.release()
+	var err error
+	if rb.buf, err = encodeChat(rb.buf, &req); err != nil {
+		return ChatAnswer{}, fmt.Errorf("inference: encode request: %w", err)
+	}
+	buf, err := c.send(ctx, http.MethodPost, c.chat, rb)
+	if err != nil {
+		return ChatAnswer{}, err
+	}
+	defer c.release(buf)
+	var a ChatAnswer
+	if decodeAnswer(buf.Bytes(), &a) {
+		return a, nil
+	}
+	return c.chatAnswerSlow(buf.Bytes())
+}
+
+// chatAnswerSlow decodes a body decodeAnswer gave up on as Chat does; apart,
+// so that its ChatResponse is allocated only when it is needed.
+func (c *Client) chatAnswerSlow(data []byte) (ChatAnswer, error) {
+	var resp ChatResponse
+	if err := decode(data, &resp, http.MethodPost, c.chat); err != nil {
+		return ChatAnswer{}, err
+	}
+	return answerOf(&resp), nil
+}
+
 // Completion sends a text completion request (POST /v1/completions).
 func (c *Client) Completion(ctx context.Context, req CompletionRequest) (*CompletionResponse, error) {
-	body, err := encodeCompletion(&req)
-	if err != nil {
+	rb := newReqBody()
+	defer rb.release()
+	var err error
+	if rb.buf, err = encodeCompletion(rb.buf, &req); err != nil {
 		return nil, fmt.Errorf("inference: encode request: %w", err)
 	}
 	var resp CompletionResponse
-	if err := c.do(ctx, http.MethodPost, c.compl, body, &resp); err != nil {
+	if err := c.do(ctx, http.MethodPost, c.compl, rb, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -202,16 +243,44 @@ func (c *Client) Models(ctx context.Context) (*ModelList, error) {
 }
 
 // do sends body (nil: none) and decodes the response into out.
-func (c *Client) do(ctx context.Context, method, endpoint string, body []byte, out any) error {
+func (c *Client) do(ctx context.Context, method, endpoint string, body *reqBody, out any) error {
+	buf, err := c.send(ctx, method, endpoint, body)
+	if err != nil {
+		return err
+	}
+	defer c.release(buf)
+	return decode(buf.Bytes(), out, method, endpoint)
+}
+
+// decode fills out from a response body. The fast path handles the usual
+// chat and completion bodies; anything else, including every malformed
+// body, goes to encoding/json.
+func decode(data []byte, out any, method, endpoint string) error {
+	if decodeFast(data, out) {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("inference: %s %s: decode response: %w", method, endpoint, err)
+	}
+	return nil
+}
+
+// send sends body (nil: none) and returns the 2xx response's body, at most
+// MaxResponseBytes, in a pooled buffer the caller hands back to release
+// once it no longer reads it.
+func (c *Client) send(ctx context.Context, method, endpoint string, body *reqBody) (*bodyBuf, error) {
 	var r io.Reader
 	if body != nil {
-		r = bytes.NewReader(body)
+		r = body.reader()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, endpoint, r)
 	if err != nil {
-		return fmt.Errorf("inference: %w", err)
+		return nil, fmt.Errorf("inference: %w", err)
 	}
 	if body != nil {
+		// What NewRequest sets for a *bytes.Reader, which this is not.
+		req.ContentLength = int64(len(body.buf))
+		req.GetBody = body.getBody
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
@@ -220,43 +289,41 @@ func (c *Client) do(ctx context.Context, method, endpoint string, body []byte, o
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("inference: %s %s: %w", method, endpoint, err)
+		return nil, fmt.Errorf("inference: %s %s: %w", method, endpoint, err)
 	}
 	defer resp.Body.Close()
 	buf, _ := c.bufs.Get().(*bodyBuf)
 	if buf == nil {
 		buf = new(bodyBuf)
 	}
-	defer func() {
-		buf.lr = io.LimitedReader{}
-		if buf.Cap() <= 1<<20 { // don't pin huge buffers
-			buf.Reset()
-			c.bufs.Put(buf)
-		}
-	}()
 	if n := resp.ContentLength; n > 0 && n <= MaxResponseBytes {
 		buf.Grow(int(n) + 1)
 	}
 	buf.lr = io.LimitedReader{R: resp.Body, N: MaxResponseBytes + 1}
-	if _, err := buf.ReadFrom(&buf.lr); err != nil {
-		return fmt.Errorf("inference: %s %s: read response: %w", method, endpoint, err)
-	}
+	_, err = buf.ReadFrom(&buf.lr)
 	data := buf.Bytes()
-	if len(data) > MaxResponseBytes {
-		return fmt.Errorf("inference: %s %s: response body exceeds %d bytes", method, endpoint, MaxResponseBytes)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("inference: %s %s: read response: %w", method, endpoint, err)
+	case len(data) > MaxResponseBytes:
+		err = fmt.Errorf("inference: %s %s: response body exceeds %d bytes", method, endpoint, MaxResponseBytes)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		err = &StatusError{StatusCode: resp.StatusCode, Message: errorMessage(data)}
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &StatusError{StatusCode: resp.StatusCode, Message: errorMessage(data)}
+	if err != nil {
+		c.release(buf)
+		return nil, err
 	}
-	// The fast path handles the usual chat and completion bodies; anything
-	// else, including every malformed body, goes to encoding/json.
-	if decodeFast(data, out) {
-		return nil
+	return buf, nil
+}
+
+// release returns buf to the pool, unless it grew huge.
+func (c *Client) release(buf *bodyBuf) {
+	buf.lr = io.LimitedReader{}
+	if buf.Cap() <= 1<<20 { // don't pin huge buffers
+		buf.Reset()
+		c.bufs.Put(buf)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("inference: %s %s: decode response: %w", method, endpoint, err)
-	}
-	return nil
 }
 
 // errorMessage extracts a human-readable message from an error body in

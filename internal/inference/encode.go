@@ -9,18 +9,19 @@ import (
 	"encoding/json"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// encodeChat returns the JSON body of r, as json.Marshal does. Nothing of
+// encodeChat appends the JSON body of r to dst, as json.Marshal writes it. Nothing of
 // r escapes (json.Marshal gets a deep copy, built field by field: copying
 // *r whole would make its contents escape), so a caller's request, its
 // messages and temperature stay on its stack: three allocations an
 // evaluation item fewer. TestEncodeEveryField keeps the copy complete.
-func encodeChat(r *ChatRequest) ([]byte, error) {
-	if b, ok := appendChatRequest(r); ok {
+func encodeChat(dst []byte, r *ChatRequest) ([]byte, error) {
+	if b, ok := appendChatRequest(dst, r); ok {
 		return b, nil
 	}
 	c := ChatRequest{
@@ -34,12 +35,12 @@ func encodeChat(r *ChatRequest) ([]byte, error) {
 			c.Messages[i] = ChatMessage{Role: strings.Clone(m.Role), Content: strings.Clone(m.Content)}
 		}
 	}
-	return json.Marshal(&c)
+	return appendMarshal(dst, &c)
 }
 
 // encodeCompletion is encodeChat for a CompletionRequest.
-func encodeCompletion(r *CompletionRequest) ([]byte, error) {
-	if b, ok := appendCompletionRequest(r); ok {
+func encodeCompletion(dst []byte, r *CompletionRequest) ([]byte, error) {
+	if b, ok := appendCompletionRequest(dst, r); ok {
 		return b, nil
 	}
 	c := CompletionRequest{
@@ -52,7 +53,15 @@ func encodeCompletion(r *CompletionRequest) ([]byte, error) {
 			c.Stop[i] = strings.Clone(s)
 		}
 	}
-	return json.Marshal(&c)
+	return appendMarshal(dst, &c)
+}
+
+func appendMarshal(dst []byte, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, b...), nil
 }
 
 func clonePtr[T any](p *T) *T {
@@ -65,7 +74,7 @@ func clonePtr[T any](p *T) *T {
 
 // appendChatRequest encodes requests that set only model, messages,
 // max_tokens and temperature, the shape of every generative evaluation.
-func appendChatRequest(r *ChatRequest) ([]byte, bool) {
+func appendChatRequest(dst []byte, r *ChatRequest) ([]byte, bool) {
 	if r.Stream || r.Seed != nil || r.N != nil || r.StreamOptions != nil || r.Logprobs != nil || r.TopLogprobs != nil {
 		return nil, false
 	}
@@ -73,7 +82,7 @@ func appendChatRequest(r *ChatRequest) ([]byte, bool) {
 	for _, m := range r.Messages {
 		n += len(m.Role) + len(m.Content) + 32
 	}
-	b := append(make([]byte, 0, n+n/16), `{"model":`...)
+	b := append(slices.Grow(dst, n+n/16), `{"model":`...)
 	b = appendString(b, r.Model)
 	b = append(b, `,"messages":`...)
 	if r.Messages == nil {
@@ -107,12 +116,12 @@ func appendChatRequest(r *ChatRequest) ([]byte, bool) {
 }
 
 // appendCompletionRequest encodes every CompletionRequest.
-func appendCompletionRequest(r *CompletionRequest) ([]byte, bool) {
+func appendCompletionRequest(dst []byte, r *CompletionRequest) ([]byte, bool) {
 	n := len(r.Model) + len(r.Prompt) + 96
 	for _, s := range r.Stop {
 		n += len(s) + 3
 	}
-	b := append(make([]byte, 0, n+n/16), `{"model":`...)
+	b := append(slices.Grow(dst, n+n/16), `{"model":`...)
 	b = appendString(b, r.Model)
 	b = append(b, `,"prompt":`...)
 	b = appendString(b, r.Prompt)

@@ -25,14 +25,25 @@ func checkEncode(t *testing.T, in any) {
 	var gotErr error
 	switch r := in.(type) {
 	case *ChatRequest:
-		got, gotErr = encodeChat(r)
+		got, gotErr = encodeChat(nil, r)
 	case *CompletionRequest:
-		got, gotErr = encodeCompletion(r)
+		got, gotErr = encodeCompletion(nil, r)
 	default:
 		t.Fatalf("%T: no encoder", in)
 	}
 	if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
 		t.Fatalf("%+v:\nfast %s (%v)\njson %s (%v)", in, got, gotErr, want, wantErr)
+	}
+	// Appended to a pooled buffer's earlier contents, which it keeps.
+	prefix := []byte("prefix")
+	switch r := in.(type) {
+	case *ChatRequest:
+		got, gotErr = encodeChat(prefix[:3], r)
+	case *CompletionRequest:
+		got, gotErr = encodeCompletion(prefix[:3], r)
+	}
+	if wantErr == nil && (gotErr != nil || string(got) != "pre"+string(want)) {
+		t.Fatalf("%+v appended to %q: %q (%v)", in, "pre", got, gotErr)
 	}
 }
 
@@ -70,8 +81,10 @@ func BenchmarkEncodeChatRequest(b *testing.B) {
 	zero := 0.0
 	req := &ChatRequest{Model: "m", Messages: []ChatMessage{{Role: "user", Content: "Tracy didn't go home that evening and resisted Riley's attacks.\nWhat does Tracy need to do before this?\nA) make a new plan\nB) Go home and see Riley\nC) Find somewhere to go\nAnswer with the letter of the correct choice.\nAnswer:"}}, MaxTokens: 32, Temperature: &zero}
 	b.ReportAllocs()
+	var buf []byte // reused, as the client's pooled request bodies are
 	for b.Loop() {
-		if _, err := encodeChat(req); err != nil {
+		var err error
+		if buf, err = encodeChat(buf[:0], req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -71,6 +71,9 @@ func (s *scanner) end() bool {
 
 // peek returns the next non-space byte, 0 at the end.
 func (s *scanner) peek() byte {
+	if s.i < len(s.d) && s.d[s.i] > ' ' { // the usual: no white space
+		return s.d[s.i]
+	}
 	s.ws()
 	if s.i < len(s.d) {
 		return s.d[s.i]
@@ -157,12 +160,18 @@ func (s *scanner) rawString() (raw []byte, plain, ok bool) {
 // every byte it matches, and may set it after a match (a borrow), never
 // before one, so the lowest high bit is the first such byte.
 func stringPrefix8(w uint64) int {
+	return bits.TrailingZeros64(stringStops8(w)&highs) / 8
+}
+
+// stringStops8 flags (sets the high bit of) each byte of w that is a quote,
+// a backslash or a control character; bytes after the first flagged one
+// may be flagged too, bytes before it never are.
+func stringStops8(w uint64) uint64 {
 	m := (w - 0x20*ones) &^ w // below 0x20
 	v := w ^ '"'*ones
 	m |= (v - ones) &^ v
 	v = w ^ '\\'*ones
-	m |= (v - ones) &^ v
-	return bits.TrailingZeros64(m&highs) / 8
+	return m | (v-ones)&^v
 }
 
 // digits consumes a run of decimal digits and returns its length.
@@ -222,7 +231,19 @@ func (s *scanner) str(dst *string) bool {
 		*dst = usual(raw[1 : len(raw)-1])
 		return true
 	}
-	return json.Unmarshal(raw, dst) == nil
+	v, ok := unquote(raw)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+// unquote decodes the string token raw with encoding/json. Apart from str,
+// so that what str fills does not escape to the heap (a ChatAnswer on the
+// caller's stack) for the rare strings that need it.
+func unquote(raw []byte) (string, bool) {
+	var v string
+	return v, json.Unmarshal(raw, &v) == nil
 }
 
 // usual returns string(b), without allocating for the values of object,
@@ -245,26 +266,27 @@ func usual(b []byte) string {
 
 // integer decodes a plain integer literal of at most 18 digits (which
 // cannot overflow) or null into dst. Longer integers are left to
-// encoding/json, as are fractions and exponents (its type error).
+// encoding/json, as are fractions and exponents (its type error), and
+// malformed numbers (its syntax error): a fraction or an exponent stops
+// the digits where the caller wants a comma or a closing bracket, so the
+// caller gives up.
 func (s *scanner) integer(dst *int64) bool {
-	if s.peek() == 'n' {
+	c := s.peek()
+	if c == 'n' {
 		return s.null()
 	}
-	start := s.i
-	if integer, ok := s.number(); !ok || !integer {
-		return false
-	}
-	tok := s.d[start:s.i]
-	neg := tok[0] == '-'
+	neg := c == '-'
 	if neg {
-		tok = tok[1:]
+		s.i++
 	}
-	if len(tok) > 18 {
-		return false
-	}
+	start := s.i
 	var n int64
-	for _, c := range tok {
-		n = n*10 + int64(c-'0')
+	for s.i < len(s.d) && s.d[s.i]-'0' <= 9 {
+		n = n*10 + int64(s.d[s.i]-'0')
+		s.i++
+	}
+	if k := s.i - start; k == 0 || k > 18 || k > 1 && s.d[start] == '0' {
+		return false
 	}
 	if neg {
 		n = -n
@@ -479,23 +501,6 @@ func (s *scanner) head(i int, id, object *string, created *int64, model *string,
 		return s.usage(u)
 	}
 	return false
-}
-
-var usageNames = []string{"prompt_tokens", "completion_tokens", "total_tokens"}
-
-func (s *scanner) usage(u *Usage) bool {
-	if s.null() {
-		return true
-	}
-	return s.object(usageNames, func(i int) bool {
-		switch i {
-		case 0:
-			return s.int(&u.PromptTokens)
-		case 1:
-			return s.int(&u.CompletionTokens)
-		}
-		return s.int(&u.TotalTokens)
-	})
 }
 
 func (s *scanner) chatResponse(r *ChatResponse) bool {

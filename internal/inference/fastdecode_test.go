@@ -39,12 +39,49 @@ var fastBodies = []string{
 	`{"choices":[{"message":{"content":"A"},"message":{"role":"r"}}]}`,
 	`{"choices":[{"message":{"content":"A","content":"B"}}]}`,
 	`{"id":"a","id":"b"}`,
+	// The same in the choices after the first and in usage, which the
+	// answer path (decodeAnswer) checks without keeping.
+	`{"choices":[{"message":{"content":"A"}},{"index":1,"index":2}]}`,
+	`{"choices":[{"message":{"content":"A"}},{"message":{"content":"B","content":"C"}}]}`,
+	`{"choices":[{"message":{"content":"A"},"finish_reason":"stop","finish_reason":"length"}]}`,
+	`{"choices":[],"choices":[{"message":{"content":"A"}}]}`,
+	`{"usage":{"prompt_tokens":1,"prompt_tokens":2},"choices":[]}`,
+	`{"created":1,"created":2,"choices":[]}`,
+	`{"model":"a","object":"b","model":"c"}`,
+	`{"choices":[{"message":{"content":"A"},"Finish_Reason":"stop"}]}`,
+	`{"choices":[{"message":{"content":"A"}}],"Usage":{"prompt_tokens":1}}`,
+	`{"usage":{"Prompt_Tokens":1,"completion_tokenS":2}}`,
+	`{"ID":"x","MODEL":"y","choices":[]}`,
+	`{"X-Y":1,"Zz":[{"A":"B"}],"choices":[{"Index2":0,"message":{"Rolex":"r","X":1,"content":"A"}}]}`,
+	`{"choices":[{"message":{"content":"A"}},{"message":{"content":7}}]}`,
+	`{"choices":[{"message":{"content":"A"}},{"message":{"role":["r"]}}]}`,
+	`{"choices":[{"message":{"content":"A"}},{"finish_reason":1}]}`,
+	`{"choices":[{"message":{"content":"A"}},{"index":"1"}]}`,
+	`{"choices":[{"message":{"content":"A"}},null]}`,
+	`{"choices":[{"message":{"content":"A"}},{"logprobs":{"content":null}}]}`,
+	`{"choices":[{"message":{"content":"A"}},{"message":null,"finish_reason":null,"index":null,"logprobs":null}]}`,
+	`{"choices":[{"index":1.5,"message":{"content":"A"}}]}`,
+	`{"choices":[{"message":{"content":"A"},"logprobs":7}]}`,
+	`{"choices":[{"message":{"content":"A"},"logprobs":{"content":[{"token":5}]}}]}`,
+	`{"id":7,"choices":[{"message":{"content":"A"}}]}`,
+	`{"object":{},"choices":[{"message":{"content":"A"}}]}`,
+	`{"model":true,"choices":[{"message":{"content":"A"}}]}`,
+	`{"created":"1","choices":[{"message":{"content":"A"}}]}`,
+	`{"choices":[{"message":{"content":"A"}}],"usage":{"total_tokens":-1,"x":[1]}}`,
+	`{"choices":[{"message":{"content":"","role":null},"finish_reason":""}]}`,
+	`{"choices":[{"message":{}}],"usage":{}}`,
+	`{"choices":[{}]}`,
 	// Wrong types and numbers: encoding/json reports type errors.
 	`{"created":1.5}`,
 	`{"created":1e3}`,
 	`{"created":-0}`,
 	`{"created":99999999999999999999}`,
 	`{"created":-9223372036854775808}`,
+	`{"created":9999999999999999999}`,
+	`{"created":-9999999999999999999}`,
+	`{"created":1E3}`,
+	`{"created":1.0}`,
+	`{"usage":{"prompt_tokens":2e0}}`,
 	`{"created":"1"}`,
 	`{"usage":{"prompt_tokens":"3"}}`,
 	`{"usage":{"prompt_tokens":true}}`,
@@ -159,10 +196,40 @@ func checkFast[T any](t *testing.T, body []byte) {
 	}
 }
 
+// checkAnswer decodes body as Client.ChatAnswer does (decodeAnswer, then
+// Chat's decoding as the fallback) and fails when it differs from the
+// ChatResponse encoding/json decodes, in the answer's fields or in whether
+// decoding failed.
+func checkAnswer(t *testing.T, body []byte) {
+	t.Helper()
+	var want ChatResponse
+	wantErr := json.Unmarshal(body, &want)
+	var got ChatAnswer
+	if decodeAnswer(body, &got) {
+		if wantErr != nil {
+			t.Fatalf("%q: answer path decoded a body encoding/json rejects (%v): %+v", body, wantErr, got)
+		}
+	} else {
+		if got != (ChatAnswer{}) {
+			t.Fatalf("%q: answer path gave up leaving %+v", body, got)
+		}
+		var resp ChatResponse
+		gotErr := decode(body, &resp, "POST", "/chat")
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: fallback error %v, encoding/json %v", body, gotErr, wantErr)
+		}
+		got = answerOf(&resp)
+	}
+	if wantErr == nil && got != answerOf(&want) {
+		t.Fatalf("%q:\nanswer %#v\njson   %#v", body, got, answerOf(&want))
+	}
+}
+
 func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
 	for _, b := range fastBodies {
 		checkFast[ChatResponse](t, []byte(b))
 		checkFast[CompletionResponse](t, []byte(b))
+		checkAnswer(t, []byte(b))
 	}
 }
 
@@ -181,15 +248,22 @@ func TestFastDecodeTakesTheUsualShapes(t *testing.T) {
 		if !decodeFast([]byte(b), &c) {
 			t.Errorf("chat body fell back to encoding/json: %s", b)
 		}
+		var a ChatAnswer
+		if !decodeAnswer([]byte(b), &a) {
+			t.Errorf("chat body fell back from the answer path: %s", b)
+		}
 	}
 }
 
 func TestFastDecodeOversizedContent(t *testing.T) {
 	big := strings.Repeat("é\\n\\u00e9x", 200000)
 	checkFast[ChatResponse](t, []byte(`{"choices":[{"message":{"content":"`+big+`"}}]}`))
+	checkAnswer(t, []byte(`{"choices":[{"message":{"content":"`+big+`"}}]}`))
 	for _, depth := range []int{31, 32, 33, 5000, 10001} {
 		deep := strings.Repeat(`{"a":[`, depth) + strings.Repeat(`]}`, depth)
 		checkFast[ChatResponse](t, []byte(`{"x":`+deep+`,"choices":[{"message":{"content":"A"}}]}`))
+		checkAnswer(t, []byte(`{"x":`+deep+`,"choices":[{"message":{"content":"A"}}]}`))
+		checkAnswer(t, []byte(`{"choices":[{"message":{"x":`+deep+`,"content":"A"}}]}`))
 	}
 }
 
@@ -200,7 +274,19 @@ func FuzzFastDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkFast[ChatResponse](t, body)
 		checkFast[CompletionResponse](t, body)
+		checkAnswer(t, body)
 	})
+}
+
+func BenchmarkDecodeAnswer(b *testing.B) {
+	body := []byte(fastBodies[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		var a ChatAnswer
+		if !decodeAnswer(body, &a) {
+			b.Fatal("not decoded")
+		}
+	}
 }
 
 func BenchmarkDecodeChat(b *testing.B) {
@@ -228,6 +314,9 @@ func TestFastDecodeEveryByteInStrings(t *testing.T) {
 		t.Helper()
 		checkFast[ChatResponse](t, []byte(`{"choices":[{"message":{"content":"`+string(s)+`"}}]}`))
 		checkFast[ChatResponse](t, []byte(`{"`+string(s)+`":1,"choices":[]}`))
+		checkAnswer(t, []byte(`{"choices":[{"message":{"content":"`+string(s)+`"}}]}`))
+		checkAnswer(t, []byte(`{"`+string(s)+`":1,"choices":[]}`))
+		checkAnswer(t, []byte(`{"choices":[{"message":{"`+string(s)+`":1}}]}`))
 	}
 	for c := range 256 {
 		for i := range base {
@@ -241,6 +330,56 @@ func TestFastDecodeEveryByteInStrings(t *testing.T) {
 					check(s2)
 				}
 			}
+		}
+	}
+}
+
+// TestAnswerKeysCaseFoldedAnywhere upper-cases each letter of each field
+// name the answer path knows, in its place, with a value encoding/json
+// rejects for every such field: a key the word test let through as plain
+// would be skipped where encoding/json matches it and fails.
+func TestAnswerKeysCaseFoldedAnywhere(t *testing.T) {
+	wrap := []struct {
+		names      []string
+		head, tail string
+	}{
+		{headNames, `{"choices":[],`, `}`},
+		{chatChoiceNames, `{"choices":[{"message":{"content":"A"},`, `}]}`},
+		{chatChoiceNames, `{"choices":[{"message":{"content":"A"}},{`, `}]}`},
+		{chatMessageNames, `{"choices":[{"message":{"content":"A",`, `}}]}`},
+		{usageNames, `{"choices":[],"usage":{`, `}}`},
+	}
+	for _, w := range wrap {
+		for _, n := range w.names {
+			for i := range len(n) {
+				k := []byte(n)
+				if k[i] < 'a' || k[i] > 'z' {
+					continue
+				}
+				k[i] -= 'a' - 'A'
+				checkAnswer(t, []byte(w.head+`"`+string(k)+`":[true]`+w.tail))
+				checkAnswer(t, []byte(w.head+`"`+string(k)+`":[true],"z":1`+w.tail))
+			}
+			// The non-ASCII letters that fold to ASCII ones: ſ to s, the
+			// Kelvin sign to k.
+			for _, r := range []struct{ from, to string }{{"s", "ſ"}, {"k", "\u212a"}} {
+				for i := range len(n) {
+					if n[i:i+1] == r.from {
+						checkAnswer(t, []byte(w.head+`"`+n[:i]+r.to+n[i+1:]+`":[true]`+w.tail))
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestKeyPlainEveryByte checks the key's byte table against its rule in
+// every byte value.
+func TestKeyPlainEveryByte(t *testing.T) {
+	for c := range 256 {
+		want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && !('A' <= c && c <= 'Z')
+		if keyPlain[c] != want {
+			t.Errorf("keyPlain[%#x] = %v, want %v", c, keyPlain[c], want)
 		}
 	}
 }

@@ -163,7 +163,7 @@ func (e *Evaluator) render(it Item) (string, error) {
 
 func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result) error {
 	zero := 0.0
-	resp, err := e.client.Chat(ctx, inference.ChatRequest{
+	a, err := e.client.ChatAnswer(ctx, inference.ChatRequest{
 		Model:       e.model,
 		Messages:    []inference.ChatMessage{{Role: "user", Content: res.Prompt}},
 		MaxTokens:   e.maxTokens,
@@ -172,20 +172,19 @@ func (e *Evaluator) generate(ctx context.Context, it Item, res *eval.Result) err
 	if err != nil {
 		return err
 	}
-	if len(resp.Choices) == 0 {
+	if a.Choices == 0 {
 		return errors.New("chat completion has no choices")
 	}
-	ch := resp.Choices[0]
-	res.Response = ch.Message.Content
-	res.PromptTokens = resp.Usage.PromptTokens
-	res.CompletionTokens = resp.Usage.CompletionTokens
-	idx, ok := task.ExtractChoice(ch.Message.Content, it.Choices)
+	res.Response = a.Content
+	res.PromptTokens = a.Usage.PromptTokens
+	res.CompletionTokens = a.Usage.CompletionTokens
+	idx, ok := task.ExtractChoice(a.Content, it.Choices)
 	if ok {
 		res.Prediction = Letter(idx)
 		res.Correct = idx == it.Answer
 	}
 	detail, err := generativeDetail(GenerativeDetail{
-		Mode: Generative, ItemID: it.ID, Answer: Letter(it.Answer), Parsed: ok, FinishReason: ch.FinishReason,
+		Mode: Generative, ItemID: it.ID, Answer: Letter(it.Answer), Parsed: ok, FinishReason: a.FinishReason,
 	})
 	if err != nil {
 		return err

@@ -35,8 +35,10 @@ func ExtractChoice(response string, choices []string) (int, bool) {
 		return -1, false
 	}
 	r := response
-	if i := strings.LastIndex(r, "</think>"); i >= 0 {
-		r = r[i+len("</think>"):]
+	// Most responses have no </think>: Contains rules it out with a
+	// vectorised search, where LastIndex hashes every byte.
+	if strings.Contains(r, "</think>") {
+		r = r[strings.LastIndex(r, "</think>")+len("</think>"):]
 	}
 	if strings.ContainsAny(r, "*_`") {
 		r = markdownStripper.Replace(r)

@@ -48,6 +48,8 @@ func TestExtract(t *testing.T) {
 		{"a letter beyond the choices is not read", "E", siqa, -1},
 		{"a number beyond the choices is not read", "Answer: 4", siqa, -1},
 		{"a thinking block is ignored", "<think>Maybe A? Answer: A</think>\nAnswer: D", four, 3},
+		{"only what follows the last thinking block is read", "<think>B</think> Answer: A <think>Answer: B</think>\nAnswer: C", four, 2},
+		{"a thinking block ending the response leaves nothing", "Answer: A <think>B</think>", four, -1},
 		{"an empty response is not parsed", "", siqa, -1},
 		{"gibberish is not parsed", "I cannot help with that.", siqa, -1},
 		{"a lowercase article-led sentence is not read", "a tough call", siqa, -1},
@@ -75,6 +77,18 @@ func TestNormalize(t *testing.T) {
 	for _, tt := range tests {
 		if got := normalize(tt.in); got != tt.want {
 			t.Errorf("normalize(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkExtractChoiceLong is a paragraph-long answer without a thinking
+// block, whose search for one runs over the whole response.
+func BenchmarkExtractChoiceLong(b *testing.B) {
+	siqa := []string{"make a new plan", "Go home and see Riley", "Find somewhere to go"}
+	r := "Tracy resisted Riley's attacks and did not go home that evening, so before this she had to find somewhere to go. The answer is C."
+	for b.Loop() {
+		if i, ok := ExtractChoice(r, siqa); !ok || i != 2 {
+			b.Fatal(i, ok)
 		}
 	}
 }
