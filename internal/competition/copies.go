@@ -46,7 +46,7 @@ func CheckEntry(subs []Submission, submitter, digest string, maxPerKey int) erro
 // Entrants is what CheckEntry needs to know of a competition's active
 // entries for one new entry: the first (in commit order) that is not an
 // artifact and has the new entry's digest, and how many its submitter
-// has. The store reads it with two indexed queries (store.EntrantsTx)
+// has. The store reads it with two indexed queries (store.EntrantsAndQuotasTx)
 // instead of every submission; EntrantsOf derives it from the full list.
 type Entrants struct {
 	// Copy is the id of the active non-artifact entry with the digest

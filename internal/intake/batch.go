@@ -27,7 +27,7 @@ const maxBatch = 256
 const linger = 2 * time.Millisecond
 
 // pgWriters is how many batches commit at once on PostgreSQL. Batches
-// lock only their own models and keys (store.LockEntrantsTx), so they
+// lock only their own models and keys (store.Locks, LockTx), so they
 // overlap their round trips and commit flushes; one at a time, batches
 // of about 16 took 8.6 ms each at c=32 and capped ingest near 1,900/s
 // (bench/ingest). SQLite has one writer connection: one batch at a time.

@@ -181,7 +181,7 @@ func TestConcurrentSubmitsLandOnce(t *testing.T) {
 	})
 }
 
-// The batch's entry rules (store.EntrantsTx once, then entrants.admit in
+// The batch's entry rules (store.EntrantsAndQuotasTx once, then entrants.admit in
 // arrival order) decide every entry as competition.CheckEntry over the
 // full list of submissions would, one entry after another: the reference.
 func TestBatchRulesMatchCheckEntry(t *testing.T) {
@@ -241,7 +241,7 @@ func TestBatchRulesMatchCheckEntry(t *testing.T) {
 // Entries racing through two Services (two hub processes, whose batches
 // commit side by side) still obey the rules: of one model entered by many
 // keys one lands, of one key's many models Limit land. On PostgreSQL this
-// is the entrants' locks' work (store.LockEntrantsTx); without them both
+// is the entrants' locks' work (store.Locks, LockTx); without them both
 // processes' batches would read the same entrants and all get in.
 func TestRacingProcessesKeepEntryRules(t *testing.T) {
 	eachService(t, func(t *testing.T, s *Service, _ *jobQueue, c competition.Competition) {

@@ -66,7 +66,7 @@ type ArtifactEntry struct {
 // then, in one transaction, applies the entry rules of kinds that rank
 // models (one active entry per model, Limit per key; see
 // competition.CheckEntry) under locks on the model and the key in the
-// competition (store.LockEntrantsTx), stores the submission and enqueues
+// competition (store.Locks, LockTx), stores the submission and enqueues
 // its evaluation, so that a submission never exists without its job and
 // simultaneous entries of one model, or over one key's limit, cannot all
 // get in. Concurrent Submits share that transaction (group commit, see

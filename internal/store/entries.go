@@ -15,29 +15,21 @@ import (
 	"crucible/internal/competition"
 )
 
-// entrantsLockClass is the first key of the advisory locks LockEntrantsTx
+// entrantsLockClass is the first key of the advisory locks LockTx
 // takes (PostgreSQL's two-key form, which never meets the one-key locks
 // such as the migrations').
 const entrantsLockClass = 727274002
-
-// LockEntrantsTx serialises, until tx ends, the transactions that enter
-// competition id with any of digests or by any of submitters, so that a
-// check of those entrants and the insert that follows cannot interleave
-// with another entry's of the same model or key. Entries of other models
-// by other keys take other locks and commit side by side: a lock on the
-// whole competition would run its entries' transactions one at a time,
-// round trips and commit flush included (bench/ingest). See LockTx.
-func (db *DB) LockEntrantsTx(ctx context.Context, tx *sql.Tx, id string, digests, submitters []string) error {
-	var l Locks
-	l.Entrants(id, digests, submitters)
-	return db.LockTx(ctx, tx, &l)
-}
 
 // Locks are the entry locks one transaction takes at once (LockTx).
 type Locks struct{ keys []int32 }
 
 // Entrants adds the locks on competition id's entrants with digests or by
-// submitters (LockEntrantsTx).
+// submitters, so that a check of those entrants and the insert that
+// follows cannot interleave with another entry's of the same model or key.
+// Entries of other models by other keys take other locks and commit side
+// by side: a lock on the whole competition would run its entries'
+// transactions one at a time, round trips and commit flush included
+// (bench/ingest).
 func (l *Locks) Entrants(id string, digests, submitters []string) {
 	for _, d := range digests {
 		l.add(id + "\x00d\x00" + d)
@@ -160,21 +152,15 @@ type withExtra struct {
 
 func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra)...) }
 
-// EntrantsTx reads, inside tx, what the entry rules need of a
+// EntrantsAndQuotasTx reads, inside tx, what the entry rules need of a
 // competition's active entries for a batch of new entries with digests by
 // submitters: the earliest active non-artifact entry of each digest (by
 // digest; absent: none) and each submitter's count of active entries (by
-// submitter), by two indexed queries rather than every submission.
-// competition.EntrantsOf over ListSubmissionsTx gives the same for one
-// entry.
-func (db *DB) EntrantsTx(ctx context.Context, tx *sql.Tx, competitionID string, digests, submitters []string) (copies map[string]string, byKey map[string]int, err error) {
-	copies, byKey, _, err = db.EntrantsAndQuotasTx(ctx, tx, competitionID, digests, submitters, nil, time.Time{})
-	return copies, byKey, err
-}
-
-// EntrantsAndQuotasTx is EntrantsTx and, for quotaKeys (none: not read),
-// SubmissionQuotasTx since since, in one statement: one round trip fewer
-// inside the batch's locks.
+// submitter), by indexed lookups rather than every submission
+// (competition.EntrantsOf over ListSubmissionsTx gives the same for one
+// entry); and, for quotaKeys (none: not read), SubmissionQuotasTx since
+// since, in the same statement: one round trip fewer inside the batch's
+// locks.
 func (db *DB) EntrantsAndQuotasTx(ctx context.Context, tx *sql.Tx, competitionID string, digests, submitters, quotaKeys []string,
 	since time.Time) (copies map[string]string, byKey map[string]int, usage map[string]KeyUsage, err error) {
 	copies, byKey, usage = map[string]string{}, map[string]int{}, map[string]KeyUsage{}

@@ -72,7 +72,9 @@ func TestPreferenceRewardsAndResponses(t *testing.T) {
 				sub := competition.Submission{ID: store.NewID("s"), CompetitionID: c.ID, Name: text, Submitter: "k", Digest: text,
 					CommittedAt: now.Add(time.Duration(i) * time.Second), State: competition.StateQueued, ItemsTotal: 2, UpdatedAt: now}
 				err := db.InTx(ctx, func(tx *sql.Tx) error {
-					if err := db.LockEntrantsTx(ctx, tx, c.ID, []string{text}, []string{"k"}); err != nil {
+					var locks store.Locks
+					locks.Entrants(c.ID, []string{text}, []string{"k"})
+					if err := db.LockTx(ctx, tx, &locks); err != nil {
 						return err
 					}
 					return db.CreateSubmissionTx(ctx, tx, sub, "")

@@ -60,7 +60,7 @@ func (db *DB) SubmissionQuotasTx(ctx context.Context, tx *sql.Tx, submitters []s
 }
 
 // quotaQuery reads SubmissionQuotasTx's counts as rows shaped as
-// EntrantsTx's (kind, ”, ”, submitter, n), so the two may go in one
+// EntrantsAndQuotasTx's (kind, ”, ”, submitter, n), so the two may go in one
 // statement (entrantsQuery): 'q' a key's submissions since, 'm' the
 // oldest of them, 'o' its queued or running ones, each a read on its
 // index, (submitter, committed_at) and (submitter, state). On PostgreSQL
