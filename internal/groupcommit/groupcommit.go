@@ -18,9 +18,16 @@ type Queue[T any] struct {
 	// Max bounds a batch, so one batch's locks and latency stay small
 	// however many wait.
 	Max int
-	// Linger is how long the drainer waits for more values before a batch
-	// when some arrived while it wrote the last one (it is under load; a
-	// lone value never waits). Zero: no wait.
+	// Linger bounds how long a drainer waits, while another batch is
+	// being written, for as many values as the last batch held before it
+	// takes the next (it wakes as soon as they are there). Without it,
+	// several writers split what waits into small batches, each paying a
+	// transaction's fixed cost: bench/ingest on PostgreSQL measured 5.8
+	// submissions a batch and 2,350/s with 4 writers and a plain sleep,
+	// 11.2 and 4,050/s with 2 writers waiting this way. A drainer
+	// never waits when no other batch is being written: a lone value is
+	// written at once, and one writer (SQLite) never idles, since what
+	// arrives while it writes is the next batch anyway. Zero: no wait.
 	Linger time.Duration
 	// Writers bounds how many batches are written at once (0: one). More
 	// than one lets a database that runs transactions side by side
@@ -35,6 +42,12 @@ type Queue[T any] struct {
 	mu      sync.Mutex
 	pending []T
 	running int // drainers
+	writing int // drainers inside Write
+	last    int // the size of the batch taken last
+	// arrived is closed when len(pending) reaches want, for the drainers
+	// lingering (nil: none is).
+	arrived chan struct{}
+	want    int
 }
 
 // Add queues v for the next batch. It returns at once; the caller waits
@@ -42,6 +55,10 @@ type Queue[T any] struct {
 func (q *Queue[T]) Add(v T) {
 	q.mu.Lock()
 	q.pending = append(q.pending, v)
+	if q.arrived != nil && len(q.pending) >= q.want {
+		close(q.arrived)
+		q.arrived = nil
+	}
 	if q.running < max(q.Writers, 1) {
 		q.running++
 		go q.drain()
@@ -51,13 +68,9 @@ func (q *Queue[T]) Add(v T) {
 
 // drain writes batches until none is waiting.
 func (q *Queue[T]) drain() {
-	for first := true; ; first = false {
-		q.mu.Lock()
-		if !first && q.Linger > 0 && len(q.pending) > 0 && len(q.pending) < q.Max {
-			q.mu.Unlock()
-			time.Sleep(q.Linger)
-			q.mu.Lock()
-		}
+	q.mu.Lock()
+	for {
+		q.linger()
 		n := min(len(q.pending), q.Max)
 		if n == 0 {
 			q.running--
@@ -66,7 +79,39 @@ func (q *Queue[T]) drain() {
 		}
 		batch := slices.Clone(q.pending[:n])
 		q.pending = slices.Delete(q.pending, 0, n)
+		q.last = n
+		q.writing++
 		q.mu.Unlock()
 		q.Write(batch)
+		q.mu.Lock()
+		q.writing--
+	}
+}
+
+// linger waits, with q.mu held, up to Linger for as many values as the
+// last batch held, while another batch is being written (see Linger).
+func (q *Queue[T]) linger() {
+	want := min(q.last, q.Max)
+	if q.Linger <= 0 || q.writing == 0 || len(q.pending) == 0 || len(q.pending) >= want {
+		return
+	}
+	timer := time.NewTimer(q.Linger)
+	defer timer.Stop()
+	for len(q.pending) > 0 && len(q.pending) < want {
+		if q.arrived == nil {
+			q.arrived, q.want = make(chan struct{}), want
+		}
+		// Lingering drainers share arrived: it closes at the smallest
+		// want, and each checks its own again.
+		q.want = min(q.want, want)
+		arrived := q.arrived
+		q.mu.Unlock()
+		select {
+		case <-arrived:
+			q.mu.Lock()
+		case <-timer.C:
+			q.mu.Lock()
+			return
+		}
 	}
 }

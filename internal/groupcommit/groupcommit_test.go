@@ -1,6 +1,7 @@
 package groupcommit
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +128,115 @@ func TestWritersBoundConcurrentBatches(t *testing.T) {
 	addAll(t, q, callers, written)
 	if most > writers || most < 2 {
 		t.Fatalf("at most %d batches written at once, want 2..%d", most, writers)
+	}
+}
+
+// gatedWriter is a Write that reports each batch on started and returns
+// only when the test sends on its gate.
+type gatedWriter struct {
+	started chan []int
+	gate    chan struct{}
+}
+
+func newGatedWriter() *gatedWriter {
+	return &gatedWriter{started: make(chan []int, 8), gate: make(chan struct{})}
+}
+
+func (w *gatedWriter) write(batch []int) {
+	w.started <- batch
+	<-w.gate
+}
+
+// next returns the next batch Write starts, failing if none does within
+// a generous bound.
+func (w *gatedWriter) next(t *testing.T) []int {
+	t.Helper()
+	select {
+	case b := <-w.started:
+		return b
+	case <-time.After(10 * time.Second):
+		t.Fatal("no batch was written")
+		return nil
+	}
+}
+
+// waitRunning waits until q has n drainers.
+func waitRunning[T any](q *Queue[T], n int) {
+	for {
+		q.mu.Lock()
+		running := q.running
+		q.mu.Unlock()
+		if running == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// One writer never lingers: what arrived while it wrote is the next
+// batch, and waiting for more would only leave the database idle (a plain
+// sleep before each batch cost SQLite ingest a quarter of its rate).
+func TestOneWriterNeverLingers(t *testing.T) {
+	w := newGatedWriter()
+	q := &Queue[int]{Max: 8, Linger: time.Hour, Write: w.write}
+	q.Add(1)
+	w.next(t)
+	q.Add(2)
+	q.Add(3)
+	w.gate <- struct{}{}
+	if b := w.next(t); len(b) != 2 {
+		t.Fatalf("second batch %v, want the two values that arrived during the first", b)
+	}
+	q.Add(4) // fewer than the last batch held, under load
+	w.gate <- struct{}{}
+	if b := w.next(t); len(b) != 1 || b[0] != 4 {
+		t.Fatalf("third batch %v, want [4] at once", b)
+	}
+	w.gate <- struct{}{}
+}
+
+// With several writers, a drainer that finds fewer values than the last
+// batch held while another batch is being written waits for as many (or
+// Linger), rather than splitting them into small batches.
+func TestWritersLingerForAFullBatchWhileAnotherWrites(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		linger time.Duration
+		fill   bool // add the value that completes the batch
+		want   []int
+	}{
+		{"woken when the batch fills", time.Hour, true, []int{5, 6}},
+		{"until Linger ends", 20 * time.Millisecond, false, []int{5}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newGatedWriter()
+			q := &Queue[int]{Max: 8, Writers: 2, Linger: c.linger, Write: w.write}
+			q.Add(1)
+			w.next(t) // [1], held
+			q.Add(2)
+			w.next(t) // [2] by the second drainer, held
+			q.Add(3)
+			q.Add(4)
+			w.gate <- struct{}{} // [1] done: its drainer takes [3 4]
+			if b := w.next(t); len(b) != 2 {
+				t.Fatalf("batch %v, want [3 4]", b)
+			}
+			w.gate <- struct{}{} // [2] done: nothing waits, its drainer exits
+			waitRunning(q, 1)
+			q.Add(5) // one value, the last batch held two, [3 4] is being written
+			if c.fill {
+				select {
+				case b := <-w.started:
+					t.Fatalf("batch %v written at once; want it to wait for a second value", b)
+				case <-time.After(50 * time.Millisecond):
+				}
+				q.Add(6)
+			}
+			if b := w.next(t); !slices.Equal(b, c.want) {
+				t.Fatalf("batch %v, want %v", b, c.want)
+			}
+			w.gate <- struct{}{}
+			w.gate <- struct{}{}
+		})
 	}
 }

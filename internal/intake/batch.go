@@ -16,22 +16,20 @@ import (
 // one transaction's locks and latency stay small however many wait.
 const maxBatch = 256
 
-// linger is how long the committer waits for more submissions before a
-// transaction when some arrived while it committed the last one (it is
-// under load; a lone submission never waits). Without it, requests that
-// reach the queue spread out by their HTTP, signature and read work are
-// committed a few at a time, each batch paying a transaction's fixed
-// cost, River's insert (a statement SQLite parses each time) the largest:
-// bench/ingest at c=32 measured 3.6 submissions a batch without it, about
-// 9 on SQLite and 16 on PostgreSQL with it.
+// linger bounds how long a committer, while another batch commits, waits
+// for as many submissions as the last batch held (groupcommit.Queue's
+// Linger): on PostgreSQL, where pgWriters batches commit side by side,
+// it keeps them from splitting what waits into batches of a few, each
+// paying a transaction's fixed cost. SQLite's one writer never waits.
 const linger = 2 * time.Millisecond
 
 // pgWriters is how many batches commit at once on PostgreSQL. Batches
-// lock only their own models and keys (store.Locks, LockTx), so they
-// overlap their round trips and commit flushes; one at a time, batches
-// of about 16 took 8.6 ms each at c=32 and capped ingest near 1,900/s
-// (bench/ingest). SQLite has one writer connection: one batch at a time.
-const pgWriters = 4
+// lock only their own models and keys (store.Locks, LockTx), so two
+// overlap one's round trips and commit flush with the other's work; one
+// at a time capped ingest near 2,900/s, and more than two split the
+// submissions into smaller batches (bench/ingest at c=32: 1 writer
+// 2,900/s, 2 writers 4,050/s, 3 writers 3,440/s).
+const pgWriters = 2
 
 // pending is one Submit waiting for its transaction; err is its own
 // outcome, set before done is closed.
