@@ -12,8 +12,8 @@
 // every -per-key submissions, as many competitors would, since the quotas
 // hold one key to a few entries; all are signed before the phase, as
 // competitors sign on their own machines), and the reference runs as
-// many goroutines for -duration. It prints both rates, the hub's p50/p99 and
-// the ratio (target: >= 2,000 submissions/s and >= 0.5 × reference), and
+// many goroutines for -duration. It prints both rates, the hub's p50/p99,
+// its group commit's batches (from its metrics) and the ratio (target: >= 2,000 submissions/s and >= 0.5 × reference), and
 // checks that every accepted submission has exactly one row and one job.
 //
 //	go run ./bench/ingest [-concurrency 32] [-duration 5s] [-per-key 3] [-batch 32] [-max-rate 12000]
@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -180,6 +181,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	batches, err := batchLine(a, o.duration)
+	if err != nil {
+		return err
+	}
 	var pgLine string
 	if pg != nil {
 		if pgLine, err = pg.report(ctx, hub.Done); err != nil {
@@ -196,12 +201,38 @@ func run() error {
 	fmt.Printf("database %s, GOMAXPROCS %d, concurrency %d, %s per phase\n", a.DB.Dialect(), runtime.GOMAXPROCS(0), o.concurrency, o.duration)
 	fmt.Printf("hub        %8.0f submissions/s  p50 %8s  p99 %8s  process CPU %s a submission\n", hub.Rate, hub.P50, hub.P99,
 		(hubCPU / time.Duration(hub.Done)).Round(time.Microsecond))
+	fmt.Println(batches)
 	fmt.Printf("reference  %8.0f submissions/s  (rows + River InsertManyTx, %d a transaction)\n", ref, o.batch)
 	fmt.Printf("ratio hub/reference %.3f (target >= 0.5); hub %.0f/s (target >= 2000)\n", hub.Rate/ref, hub.Rate)
 	if pgLine != "" {
 		fmt.Println(pgLine)
 	}
 	return nil
+}
+
+// batchLine reports the hub's group commit in the phase from its
+// metrics (intake.Metrics): how many submissions a transaction stored,
+// how long one took, and how many were committing on average.
+func batchLine(a *app.App, phase time.Duration) (string, error) {
+	families, err := a.Registry.Gather()
+	if err != nil {
+		return "", err
+	}
+	var size, seconds *dto.Histogram
+	for _, f := range families {
+		switch f.GetName() {
+		case "crucible_intake_batch_submissions":
+			size = f.GetMetric()[0].GetHistogram()
+		case "crucible_intake_batch_seconds":
+			seconds = f.GetMetric()[0].GetHistogram()
+		}
+	}
+	if size == nil || seconds == nil || size.GetSampleCount() == 0 {
+		return "", errors.New("the hub reported no intake batches")
+	}
+	n := float64(size.GetSampleCount())
+	return fmt.Sprintf("batches    %8.0f  %.1f submissions a batch, %.1f ms a batch, %.2f committing at once on average",
+		n, size.GetSampleSum()/n, 1000*seconds.GetSampleSum()/n, seconds.GetSampleSum()/phase.Seconds()), nil
 }
 
 // request is one submission signed ahead of the phase.

@@ -283,7 +283,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	// Every competition and submission, through the API or a pool, is
 	// created by the one intake service.
-	entries := intake.New(intake.Config{DB: db, Kinds: planner, Evaluations: a.Queue, Clock: cfg.Clock})
+	entries := intake.New(intake.Config{DB: db, Kinds: planner, Evaluations: a.Queue, Clock: cfg.Clock, Metrics: intake.NewMetrics(reg)})
 	// Pools enqueue their evaluations on the queue, whose pool tick calls them back.
 	a.Pools = pool.New(pool.Config{DB: db, Kind: mcq.Name, TaskKind: taskkind.TaskName, Evaluations: a.Queue, Intake: entries, Clock: cfg.Clock, Logger: cfg.Logger,
 		Operators: cfg.Consensus.Admins, ExternalFunding: cfg.DemoFunding, MaxEntriesPerKey: cfg.Quotas.EntriesPerKey})

@@ -26,8 +26,8 @@ import (
 
 // TestMetricsShowAnEvaluatedSubmission: after one scored and one refused
 // submission and one deposit, /metrics reports them — submissions by kind
-// and state, the evaluation latency, the refused model's error, the queue's
-// jobs and the ledger transfer — and the registry passes the Prometheus
+// and state, the intake's batches, the evaluation latency, the refused
+// model's error, the queue's jobs and the ledger transfer — and the registry passes the Prometheus
 // linter, on each database.
 func TestMetricsShowAnEvaluatedSubmission(t *testing.T) {
 	models := startModels(t, 0)
@@ -77,6 +77,10 @@ func TestMetricsShowAnEvaluatedSubmission(t *testing.T) {
 				`crucible_job_duration_seconds_count{kind="evaluate_submission",state="completed"}`,
 				`crucible_job_duration_seconds_count{kind="evaluate_submission",state="cancelled"} 1`,
 				`crucible_ledger_transfers_total{asset="USDC",kind="deposit"} 1`,
+				// One after the other, each submission is its own batch.
+				`crucible_intake_batch_submissions_count 2`,
+				`crucible_intake_batch_submissions_sum 2`,
+				`crucible_intake_batch_seconds_count 2`,
 			} {
 				if !strings.Contains(text, want) {
 					t.Errorf("/metrics lacks %s", want)

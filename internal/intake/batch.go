@@ -80,7 +80,9 @@ func (s *Service) commitBatch(batch []*pending) {
 	// The transaction serves every caller in it: none of their
 	// cancellations may cut it off halfway for the others.
 	ctx := context.WithoutCancel(live[0].ctx)
+	start := time.Now()
 	err := s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error { return s.store(ctx, tx, live) })
+	s.cfg.Metrics.batch(len(live), time.Since(start))
 	if err != nil && len(live) > 1 {
 		for _, p := range live {
 			s.commitBatch([]*pending{p})

@@ -101,6 +101,8 @@ type Config struct {
 	Kinds       *kind.Registry
 	Evaluations Evaluations
 	Clock       clock.Clock
+	// Metrics records the group commit's batches (nil: nothing).
+	Metrics *Metrics
 }
 
 // Service creates competitions and submissions.
