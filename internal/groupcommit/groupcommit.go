@@ -23,8 +23,9 @@ type Queue[T any] struct {
 	// takes the next (it wakes as soon as they are there). Without it,
 	// several writers split what waits into small batches, each paying a
 	// transaction's fixed cost: bench/ingest on PostgreSQL measured 5.8
-	// submissions a batch and 2,350/s with 4 writers and a plain sleep,
-	// 11.2 and 4,050/s with 2 writers waiting this way. A drainer
+	// submissions a batch with 4 writers and a plain sleep, 11.6–11.8
+	// with 2 writers waiting this way (2,077–2,440/s → 3,323–3,698/s,
+	// bench/README.md's ingest, sixth round). A drainer
 	// never waits when no other batch is being written: a lone value is
 	// written at once, and one writer (SQLite) never idles, since what
 	// arrives while it writes is the next batch anyway. Zero: no wait.

@@ -25,10 +25,10 @@ const linger = 2 * time.Millisecond
 
 // pgWriters is how many batches commit at once on PostgreSQL. Batches
 // lock only their own models and keys (store.Locks, LockTx), so two
-// overlap one's round trips and commit flush with the other's work; one
-// at a time capped ingest near 2,900/s, and more than two split the
-// submissions into smaller batches (bench/ingest at c=32: 1 writer
-// 2,900/s, 2 writers 4,050/s, 3 writers 3,440/s).
+// overlap one's round trips and commit flush with the other's work, and
+// more than two split the submissions into smaller batches (bench/ingest
+// at c=32, two runs each: 1 writer 2,034–2,142/s, 2 writers 2,782–3,192,
+// 3 writers 2,381–3,129, 4 writers 2,406–2,629).
 const pgWriters = 2
 
 // pending is one Submit waiting for its transaction; err is its own
