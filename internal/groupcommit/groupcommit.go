@@ -92,7 +92,7 @@ func (q *Queue[T]) drain() {
 // linger waits, with q.mu held, up to Linger for as many values as the
 // last batch held, while another batch is being written (see Linger).
 func (q *Queue[T]) linger() {
-	want := min(q.last, q.Max)
+	want := q.last
 	if q.Linger <= 0 || q.writing == 0 || len(q.pending) == 0 || len(q.pending) >= want {
 		return
 	}
