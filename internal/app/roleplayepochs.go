@@ -76,23 +76,25 @@ func VerifyRoleplayEpoch(ctx context.Context, cfg VerifyEpochConfig) (EpochCheck
 	if rc.Turns > 1 && rc.Generator.BaseURL == "" {
 		return check, errors.New("the competition uses the hub's own generator: name a server with the same model with --generator-url")
 	}
-	// The hub plans a custom persona set's epochs with the characters of its
-	// practice items; their choice needs no generator (one turn).
-	var practice []roleplay.Item
+	// The hub plans an epoch's items away from its practice items' openings,
+	// and a custom persona set's epochs with the characters of its practice
+	// items; both need only the practice items' openings, which need no
+	// generator (one turn).
+	var personas []roleplay.Character // nil: the shipped set
 	if rc.PersonaSet != roleplay.DefaultPersonasName {
 		if cfg.Personas == "" {
 			return check, fmt.Errorf("the competition uses its own persona set %q: pass the file with --personas", rc.PersonaSet)
 		}
-		personas, err := roleplay.ParsePersonasFile(cfg.Personas)
-		if err != nil {
+		if personas, err = roleplay.ParsePersonasFile(cfg.Personas); err != nil {
 			return check, err
 		}
 		if d := roleplay.PersonaDigest(personas); d != rc.PersonaDigest {
 			return check, fmt.Errorf("persona file %s has digest %s; the competition's is %s", cfg.Personas, d, rc.PersonaDigest)
 		}
-		if practice, err = roleplay.Plan(ctx, roleplay.PlanConfig{Seed: rc.Seed, Items: rc.Items, Turns: 1, Personas: personas}); err != nil {
-			return check, err
-		}
+	}
+	practice, err := roleplay.Plan(ctx, roleplay.PlanConfig{Seed: rc.Seed, Items: rc.Items, Turns: 1, Personas: personas})
+	if err != nil {
+		return check, err
 	}
 	egress := kinds.Egress{Operator: operatorEndpoints(rc.Generator.BaseURL, "", ""), HTTPClient: &http.Client{Transport: inference.NewTransport()}}
 	items, err := kinds.FreshRoleplayItems(ctx, rc, practice, *e.Seed, egress)

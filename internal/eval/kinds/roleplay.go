@@ -153,7 +153,10 @@ func SubmissionRoleplayEvaluator(c competition.Competition, s competition.Submis
 // competition's configuration with seed in place of the public one. The
 // persona set is the shipped one, or for a competition created with its
 // own set the characters of its practice items (in order of first use),
-// so anyone holding the revealed seed can plan the same items again.
+// so anyone holding the revealed seed can plan the same items again. No
+// fresh item opens as a practice item does where its card has another
+// opener (roleplay.PlanConfig.Avoid): with a generator at temperature 0
+// the same opening is the same conversation, public in the practice set.
 func FreshRoleplayItems(ctx context.Context, cfg roleplay.CompetitionConfig, practice []roleplay.Item, seed int64, egress Egress) ([]roleplay.Item, error) {
 	var personas []roleplay.Character
 	if cfg.PersonaSet != roleplay.DefaultPersonasName {
@@ -176,7 +179,7 @@ func FreshRoleplayItems(ctx context.Context, cfg roleplay.CompetitionConfig, pra
 		}
 	}
 	items, err := roleplay.Plan(ctx, roleplay.PlanConfig{Seed: seed, Items: cfg.Items, Turns: cfg.Turns, Personas: personas,
-		Generator: gen, MaxTokens: cfg.MaxTokens})
+		Generator: gen, MaxTokens: cfg.MaxTokens, Avoid: practice})
 	if err != nil {
 		return nil, fmt.Errorf("generate fresh items: %w", err)
 	}

@@ -415,3 +415,46 @@ func TestCompetitionConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+// The attack: a model memorises the public practice conversations. Fresh
+// items planned with the practice items in Avoid never open as one of them
+// does (card and opener), so a generator at temperature 0 cannot rebuild
+// one; without Avoid, some seeds do (which is what makes this test able to
+// fail).
+func TestPlanAvoidsThePracticeOpenings(t *testing.T) {
+	practice, err := roleplay.Plan(context.Background(), roleplay.PlanConfig{Seed: 7, Items: 6, Turns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opening := func(it roleplay.Item) [2]string { return [2]string{it.Character.Name, it.Conversation[1].Content} }
+	public := map[[2]string]bool{}
+	for _, it := range practice {
+		public[opening(it)] = true
+	}
+	repeatedWithout := 0
+	for seed := int64(1000); seed < 1200; seed++ {
+		without, err := roleplay.Plan(context.Background(), roleplay.PlanConfig{Seed: seed, Items: 6, Turns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		with, err := roleplay.Plan(context.Background(), roleplay.PlanConfig{Seed: seed, Items: 6, Turns: 1, Avoid: practice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range with {
+			if public[opening(without[i])] {
+				repeatedWithout++
+			}
+			if public[opening(it)] {
+				t.Fatalf("seed %d item %d opens as a practice item does: %q", seed, i, opening(it))
+			}
+			if it.Character.Name != without[i].Character.Name {
+				t.Fatalf("seed %d item %d: Avoid changed the card, not only the opener", seed, i)
+			}
+		}
+	}
+	if repeatedWithout == 0 {
+		t.Fatal("no seed repeated a practice opening without Avoid: the test shows nothing")
+	}
+	t.Logf("without Avoid, %d fresh items of 1,200 opened as a practice item", repeatedWithout)
+}

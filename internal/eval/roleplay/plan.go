@@ -94,11 +94,19 @@ type PlanConfig struct {
 	// Concurrency is the number of items generated at once; 0 means
 	// DefaultConcurrency. It does not change the items.
 	Concurrency int
+	// Avoid holds items whose openings (card and opener) the planned items
+	// must not repeat, wherever the card has an opener left: a fresh
+	// epoch's items avoid the practice items', since a generator at
+	// temperature 0 would rebuild a practice conversation word for word
+	// from its opening, and a model that memorised the practice answers
+	// would score on it.
+	Avoid []Item
 }
 
 // Plan generates cfg.Items conversation items from cfg.Seed. Item i's card
 // is the i-th card (cycling) of a seeded shuffle of the persona set and its
-// opener a seeded pick from the card's openers; every later turn comes from
+// opener a seeded pick from the card's openers (the next one where the
+// pick would repeat an opening in Avoid); every later turn comes from
 // the generator with temperature 0 and seed Item.Seed, so with a
 // deterministic generator the same seed always yields the same items. The
 // selection uses SHA-256 of the seed, never math/rand, so it is stable
@@ -136,6 +144,12 @@ func Plan(ctx context.Context, cfg PlanConfig) ([]Item, error) {
 		return nil, errors.New("roleplay: plan: empty persona set")
 	}
 	order := shuffle(cfg.Seed, personas)
+	avoid := map[[2]string]bool{}
+	for _, it := range cfg.Avoid {
+		if len(it.Conversation) >= 2 && it.Conversation[1].Role == RoleUser {
+			avoid[[2]string{it.Character.Name, it.Conversation[1].Content}] = true
+		}
+	}
 	items := make([]Item, n)
 	for i := range items {
 		c := personas[order[i%len(order)]]
@@ -143,13 +157,22 @@ func Plan(ctx context.Context, cfg PlanConfig) ([]Item, error) {
 		if len(openers) == 0 {
 			openers = DefaultOpeners()
 		}
+		// The seeded pick, or the next opener after it that no avoided
+		// item opened this card with.
+		pick := int(mix(cfg.Seed, "opener", uint64(i)) % uint64(len(openers)))
+		for step := range len(openers) {
+			if k := (pick + step) % len(openers); !avoid[[2]string{c.Name, openers[k]}] {
+				pick = k
+				break
+			}
+		}
 		items[i] = Item{
 			ID:        fmt.Sprintf("rp-%d-%d", cfg.Seed, i),
 			Seed:      int64(mix(cfg.Seed, "seed", uint64(i)) >> 33), // fits an int on every platform
 			Character: c,
 			Conversation: []Turn{
 				{Role: RoleCharacter, Content: c.Greeting},
-				{Role: RoleUser, Content: openers[mix(cfg.Seed, "opener", uint64(i))%uint64(len(openers))]},
+				{Role: RoleUser, Content: openers[pick]},
 			},
 		}
 	}
