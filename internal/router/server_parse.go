@@ -118,6 +118,9 @@ func (h *headReader) parse(n int, req *leanRequest) error {
 			return badRequest("invalid byte in request target")
 		}
 	}
+	if !validEscapes(rest[:sp2]) {
+		return badRequest("invalid URL escape in request target")
+	}
 	switch string(rest[sp2+1:]) {
 	case "HTTP/1.1":
 		req.minor = 1
@@ -514,4 +517,27 @@ func badOrEOF(err error, msg string) error {
 		return badRequest(msg)
 	}
 	return err
+}
+
+// validEscapes reports whether every '%' in target's path (before any '?')
+// starts a two-digit hex escape, as url.ParseRequestURI, and so net/http,
+// requires; the query is left to whoever reads it, as there.
+func validEscapes(target []byte) bool {
+	if q := indexByte(target, '?'); q >= 0 {
+		target = target[:q]
+	}
+	for i := 0; i < len(target); i++ {
+		if target[i] != '%' {
+			continue
+		}
+		if i+2 >= len(target) || !isHex(target[i+1]) || !isHex(target[i+2]) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
