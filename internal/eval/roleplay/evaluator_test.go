@@ -458,3 +458,27 @@ func TestPlanAvoidsThePracticeOpenings(t *testing.T) {
 	}
 	t.Logf("without Avoid, %d fresh items of 1,200 opened as a practice item", repeatedWithout)
 }
+
+// A competition's own persona set whose cards have one opener each: every
+// fresh item would open as the practice item of its card does, so the
+// opener comes from DefaultOpeners instead, and the card stays.
+func TestPlanAvoidsThePracticeOpeningsOfOneOpenerCards(t *testing.T) {
+	var personas []roleplay.Character
+	for _, name := range []string{"Ada", "Bo", "Cy"} {
+		personas = append(personas, roleplay.Character{Name: name, Persona: "p", Greeting: "Hello, I am " + name + ".",
+			Openers: []string{"What brings you here, " + name + "?"}})
+	}
+	practice, err := roleplay.Plan(context.Background(), roleplay.PlanConfig{Seed: 7, Items: 3, Turns: 1, Personas: personas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := roleplay.Plan(context.Background(), roleplay.PlanConfig{Seed: 8, Items: 6, Turns: 1, Personas: personas, Avoid: practice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range fresh {
+		if o := it.Conversation[1].Content; !slices.Contains(roleplay.DefaultOpeners(), o) {
+			t.Errorf("fresh item %d (%s) opens with %q, its practice opening; want one of DefaultOpeners", i, it.Character.Name, o)
+		}
+	}
+}

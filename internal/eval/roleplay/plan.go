@@ -95,7 +95,8 @@ type PlanConfig struct {
 	// DefaultConcurrency. It does not change the items.
 	Concurrency int
 	// Avoid holds items whose openings (card and opener) the planned items
-	// must not repeat, wherever the card has an opener left: a fresh
+	// must not repeat, wherever the card's openers or DefaultOpeners leave
+	// one (see opener): a fresh
 	// epoch's items avoid the practice items', since a generator at
 	// temperature 0 would rebuild a practice conversation word for word
 	// from its opening, and a model that memorised the practice answers
@@ -105,8 +106,8 @@ type PlanConfig struct {
 
 // Plan generates cfg.Items conversation items from cfg.Seed. Item i's card
 // is the i-th card (cycling) of a seeded shuffle of the persona set and its
-// opener a seeded pick from the card's openers (the next one where the
-// pick would repeat an opening in Avoid); every later turn comes from
+// opener a seeded pick from the card's openers (another where the pick
+// would repeat an opening in Avoid; see opener); every later turn comes from
 // the generator with temperature 0 and seed Item.Seed, so with a
 // deterministic generator the same seed always yields the same items. The
 // selection uses SHA-256 of the seed, never math/rand, so it is stable
@@ -153,26 +154,13 @@ func Plan(ctx context.Context, cfg PlanConfig) ([]Item, error) {
 	items := make([]Item, n)
 	for i := range items {
 		c := personas[order[i%len(order)]]
-		openers := c.Openers
-		if len(openers) == 0 {
-			openers = DefaultOpeners()
-		}
-		// The seeded pick, or the next opener after it that no avoided
-		// item opened this card with.
-		pick := int(mix(cfg.Seed, "opener", uint64(i)) % uint64(len(openers)))
-		for step := range len(openers) {
-			if k := (pick + step) % len(openers); !avoid[[2]string{c.Name, openers[k]}] {
-				pick = k
-				break
-			}
-		}
 		items[i] = Item{
 			ID:        fmt.Sprintf("rp-%d-%d", cfg.Seed, i),
 			Seed:      int64(mix(cfg.Seed, "seed", uint64(i)) >> 33), // fits an int on every platform
 			Character: c,
 			Conversation: []Turn{
 				{Role: RoleCharacter, Content: c.Greeting},
-				{Role: RoleUser, Content: openers[pick]},
+				{Role: RoleUser, Content: opener(c, mix(cfg.Seed, "opener", uint64(i)), avoid)},
 			},
 		}
 	}
@@ -220,6 +208,27 @@ func Plan(ctx context.Context, cfg PlanConfig) ([]Item, error) {
 		return nil, fmt.Errorf("roleplay: plan: %w", err)
 	}
 	return items, nil
+}
+
+// opener picks a first user message for card c from the seeded value m:
+// the m-th of its openers (cycling), or the next after it that no avoided
+// item opened c with; when every one was, the same among DefaultOpeners
+// (a card with one opener would otherwise open every fresh item as its
+// practice item does); when those were too, the m-th of its openers.
+func opener(c Character, m uint64, avoid map[[2]string]bool) string {
+	openers := c.Openers
+	if len(openers) == 0 {
+		openers = DefaultOpeners()
+	}
+	for _, cands := range [][]string{openers, DefaultOpeners()} {
+		start := int(m % uint64(len(cands)))
+		for step := range len(cands) {
+			if o := cands[(start+step)%len(cands)]; !avoid[[2]string{c.Name, o}] {
+				return o
+			}
+		}
+	}
+	return openers[m%uint64(len(openers))]
 }
 
 // extend grows it's conversation to turns user messages with the generator.
